@@ -1,0 +1,326 @@
+//! The TOML configuration (cli.md): parsed, validated, and turned into the
+//! engine's configuration and rate book. Every error names the key or file.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context, anyhow, bail};
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
+use wabill_engine::era::{EraKind, Timeline};
+use wabill_engine::rates::{Family, RateBook};
+use wabill_rates::{CardMeta, card_meta_from_name, map_date_from_name, parse_card, parse_map};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    platform: Platform,
+    #[serde(default)]
+    waba: Vec<Waba>,
+    #[serde(default)]
+    rates: Rates,
+    eras: Option<Eras>,
+    // The service's tables (service.md): one file serves every command, and
+    // each ignores the tables it does not use.
+    server: Option<toml::Value>,
+    meta: Option<toml::Value>,
+    route: Option<toml::Value>,
+    api_key: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Platform {
+    #[serde(default = "usd")]
+    currency: String,
+    #[serde(default)]
+    fee_per_conversation: Option<toml::Value>,
+    #[serde(default = "paid")]
+    fee_applies_to: String,
+}
+
+fn usd() -> String {
+    "USD".to_owned()
+}
+
+fn paid() -> String {
+    "paid".to_owned()
+}
+
+impl Default for Platform {
+    fn default() -> Self {
+        Platform {
+            currency: usd(),
+            fee_per_conversation: None,
+            fee_applies_to: paid(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Waba {
+    id: String,
+    timezone: Option<String>,
+    #[serde(default)]
+    included_conversations: i64,
+    plan: Option<String>,
+    portfolio: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rates {
+    #[serde(default)]
+    cards: Vec<CardEntry>,
+    #[serde(default)]
+    markets: Vec<MapEntry>,
+}
+
+/// A card file: a path whose name says family, currency and date, or a
+/// table that says them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CardEntry {
+    Path(String),
+    Table(CardTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CardTable {
+    path: String,
+    family: Option<String>,
+    currency: Option<String>,
+    effective_from: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MapEntry {
+    Path(String),
+    Table(MapTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapTable {
+    path: String,
+    effective_from: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Eras {
+    timeline: Option<Vec<EraEntry>>,
+    pmp_2026_free_service_per_phone: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraEntry {
+    era: String,
+    from: String,
+}
+
+/// What a command needs: the engine configuration and the rate book.
+pub struct Loaded {
+    pub engine: EngineConfig,
+    pub book: RateBook,
+}
+
+/// Loads `path`, or the built-in defaults when None.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
+    let (file, base) = match path {
+        None => (File::default(), PathBuf::from(".")),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration {}", path.display()))?;
+            let file: File = toml::from_str(&text)
+                .map_err(|e| anyhow!("configuration {}: {e}", path.display()))?;
+            let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            (file, base)
+        }
+    };
+    let _ = (&file.server, &file.meta, &file.route, &file.api_key);
+    let mut engine = EngineConfig::new();
+    platform(&file.platform, &mut engine)?;
+    for (i, w) in file.waba.iter().enumerate() {
+        let key = format!("waba[{i}]");
+        if w.id.is_empty() {
+            bail!("{key}.id: must not be empty");
+        }
+        let settings = waba(w, &key)?;
+        if engine.wabas.insert(w.id.clone(), settings).is_some() {
+            bail!("{key}.id: WABA {:?} is configured twice", w.id);
+        }
+    }
+    if let Some(eras) = &file.eras {
+        if let Some(timeline) = &eras.timeline {
+            engine.timeline = parse_timeline(timeline)?;
+        }
+        if let Some(n) = eras.pmp_2026_free_service_per_phone {
+            engine.pmp_2026_free_service_per_phone = u64::try_from(n).map_err(|_| {
+                anyhow!("eras.pmp_2026_free_service_per_phone: must not be negative (got {n})")
+            })?;
+        }
+    }
+    let book = rate_book(&file.rates, &base, &engine.platform.currency)?;
+    Ok(Loaded { engine, book })
+}
+
+fn platform(p: &Platform, engine: &mut EngineConfig) -> anyhow::Result<()> {
+    let currency = iso_currency::Currency::from_code(&p.currency).ok_or_else(|| {
+        anyhow!(
+            "platform.currency: {:?} is not an ISO 4217 currency code",
+            p.currency
+        )
+    })?;
+    engine.platform.currency = p.currency.clone();
+    engine.platform.minor_unit_digits = u32::from(currency.exponent().unwrap_or(0));
+    if let Some(fee) = &p.fee_per_conversation {
+        let value = match fee {
+            toml::Value::String(s) => Decimal::from_str(s).ok().filter(|_| {
+                s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+            }),
+            toml::Value::Integer(i) => Some(Decimal::from(*i)),
+            _ => None,
+        }
+        .ok_or_else(|| {
+            anyhow!("platform.fee_per_conversation: must be a decimal string such as \"0.0050\"")
+        })?;
+        if value.is_sign_negative() && !value.is_zero() {
+            bail!("platform.fee_per_conversation: must not be negative (got {value})");
+        }
+        engine.platform.fee_per_conversation = value;
+    }
+    engine.platform.fee_applies_to = match p.fee_applies_to.as_str() {
+        "paid" => FeeAppliesTo::Paid,
+        "all" => FeeAppliesTo::All,
+        other => bail!("platform.fee_applies_to: {other:?} is not \"paid\" or \"all\""),
+    };
+    Ok(())
+}
+
+fn waba(w: &Waba, key: &str) -> anyhow::Result<WabaConfig> {
+    let mut settings = WabaConfig::default();
+    if let Some(name) = &w.timezone {
+        settings.timezone = jiff::tz::db()
+            .get(name)
+            .map_err(|_| anyhow!("{key}.timezone: {name:?} is not an IANA time zone"))?;
+        settings.timezone_name = name.clone();
+    }
+    settings.included_conversations = u64::try_from(w.included_conversations).map_err(|_| {
+        anyhow!(
+            "{key}.included_conversations: must not be negative (got {})",
+            w.included_conversations
+        )
+    })?;
+    settings.plan = match w.plan.as_deref() {
+        None | Some("monthly") => Plan::Monthly,
+        Some("yearly") => Plan::Yearly,
+        Some(other) => bail!("{key}.plan: {other:?} is not \"monthly\" or \"yearly\""),
+    };
+    settings.portfolio = w.portfolio.clone();
+    Ok(settings)
+}
+
+fn date(text: &str, key: &str) -> anyhow::Result<Date> {
+    Date::from_str(text).map_err(|_| anyhow!("{key}: {text:?} is not a date (YYYY-MM-DD)"))
+}
+
+fn parse_timeline(entries: &[EraEntry]) -> anyhow::Result<Timeline> {
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let key = format!("eras.timeline[{i}]");
+        let era = EraKind::parse(&e.era).ok_or_else(|| {
+            anyhow!(
+                "{key}.era: unknown era {:?} (known: cbp-2022, cbp-2023, pmp-2025, pmp-2026)",
+                e.era
+            )
+        })?;
+        out.push((date(&e.from, &format!("{key}.from"))?, era));
+    }
+    Timeline::new(out).map_err(|e| anyhow!("eras.timeline: {e}"))
+}
+
+fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateBook> {
+    let mut book = wabill_rates::shipped().map_err(|e| anyhow!("shipped rate data: {e}"))?;
+    for (i, entry) in rates.markets.iter().enumerate() {
+        let key = format!("rates.markets[{i}]");
+        let (path, dated) = match entry {
+            MapEntry::Path(p) => (p, None),
+            MapEntry::Table(t) => (&t.path, t.effective_from.as_deref()),
+        };
+        let date = match dated {
+            Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
+            None => map_date_from_name(path),
+        };
+        let full = base.join(path);
+        let text = std::fs::read_to_string(&full)
+            .with_context(|| format!("{key}: cannot read {}", full.display()))?;
+        let map = parse_map(&text, date, &full.display().to_string(), &mut book)
+            .map_err(|e| anyhow!("{key}: {e}"))?;
+        book.overlay_map(map);
+    }
+    for (i, entry) in rates.cards.iter().enumerate() {
+        let key = format!("rates.cards[{i}]");
+        let (path, meta) = match entry {
+            CardEntry::Path(p) => (p, card_meta_from_name(p)),
+            CardEntry::Table(t) => {
+                let from_name = card_meta_from_name(&t.path);
+                let family = match &t.family {
+                    Some(f) => Family::parse(f).ok_or_else(|| {
+                        anyhow!("{key}.family: {f:?} is not cbp-2022, cbp-2023 or pmp")
+                    })?,
+                    None => from_name
+                        .as_ref()
+                        .map(|m| m.family)
+                        .ok_or_else(|| anyhow!("{key}.family: missing"))?,
+                };
+                let currency = t
+                    .currency
+                    .clone()
+                    .or_else(|| from_name.as_ref().map(|m| m.currency.clone()))
+                    .ok_or_else(|| anyhow!("{key}.currency: missing"))?;
+                let effective_from = match &t.effective_from {
+                    Some(d) => date(d, &format!("{key}.effective_from"))?,
+                    None => from_name
+                        .as_ref()
+                        .map(|m| m.effective_from)
+                        .ok_or_else(|| anyhow!("{key}.effective_from: missing"))?,
+                };
+                (
+                    &t.path,
+                    Some(CardMeta {
+                        family,
+                        currency,
+                        effective_from,
+                    }),
+                )
+            }
+        };
+        let meta = meta.ok_or_else(|| {
+            anyhow!(
+                "{key}: {path:?} does not say its family, currency and date; name it like \
+                 my-cbp-2022_USD_2022-02-01.csv or give {{ path, family, currency, effective_from }}"
+            )
+        })?;
+        if meta.currency != currency {
+            bail!(
+                "{key}: card {path:?} is in {} but platform.currency is {currency}",
+                meta.currency
+            );
+        }
+        let full = base.join(path);
+        let text = std::fs::read_to_string(&full)
+            .with_context(|| format!("{key}: cannot read {}", full.display()))?;
+        let card = parse_card(&text, &meta, &full.display().to_string(), &mut book)
+            .map_err(|e| anyhow!("{key}: {e}"))?;
+        book.add_card(card);
+    }
+    Ok(book)
+}

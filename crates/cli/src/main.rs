@@ -1,0 +1,466 @@
+//! `wabill`: bills WhatsApp Business conversations from message events.
+//!
+//! The shell around the engine: reads files, configuration and options,
+//! feeds the engine, prints its results. Exit codes (cli.md): 0 success,
+//! 1 some input rejected, 2 usage, configuration or data error.
+
+mod bench;
+mod config;
+mod rates_cmd;
+mod read;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::anyhow;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wabill_engine::billing::{Invoice, WabaMonth};
+use wabill_engine::time::Month;
+use wabill_engine::{Ledger, bill};
+use wabill_ingest::Route;
+
+#[derive(Parser)]
+#[command(name = "wabill", version, about = "Meters and bills WhatsApp Business conversations")]
+struct Cli {
+    /// TOML configuration (cli.md); without it the built-in defaults apply.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rate events and print one invoice per (WABA, local month).
+    Invoice(InvoiceArgs),
+    /// Print one record per conversation.
+    Conversations(ConversationsArgs),
+    /// Show the rate cards and market maps in use.
+    #[command(subcommand)]
+    Rates(rates_cmd::RatesCommand),
+    /// Write synthetic traffic (deterministic for a seed).
+    Gen(GenArgs),
+    /// Generate a month of traffic and print its invoices.
+    Demo(DemoArgs),
+    /// Measure `invoice` against a parse-only pass on generated traffic.
+    Bench(bench::BenchArgs),
+    /// Parse events without rating them (the benchmark's floor).
+    #[command(hide = true)]
+    Parse(ParseArgs),
+}
+
+#[derive(Args)]
+struct InputArgs {
+    /// Event files (normalized NDJSON, Cloud API or On-Premises bodies, mixed
+    /// line by line); `-` reads standard input.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<String>,
+    /// Business phone number id for On-Premises bodies, which carry none
+    /// (their WABA is `--waba`).
+    #[arg(long)]
+    phone: Option<String>,
+    /// Print run statistics (events, seconds, peak memory) to standard error.
+    #[arg(long, hide = true)]
+    stats: bool,
+}
+
+#[derive(Args)]
+struct Select {
+    /// Only this local month (YYYY-MM); the free tier still counts the whole month.
+    #[arg(long, value_parser = parse_month)]
+    month: Option<Month>,
+    /// Only this WABA. It is also the WABA of On-Premises bodies, which carry
+    /// none (with `--phone`).
+    #[arg(long)]
+    waba: Option<String>,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum InvoiceFormat {
+    Json,
+    Csv,
+    Table,
+}
+
+#[derive(Args)]
+struct InvoiceArgs {
+    #[command(flatten)]
+    select: Select,
+    #[arg(long, value_enum)]
+    format: Option<InvoiceFormat>,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum ConversationFormat {
+    Ndjson,
+    Csv,
+    Table,
+}
+
+#[derive(Args)]
+struct ConversationsArgs {
+    #[command(flatten)]
+    select: Select,
+    #[arg(long, value_enum)]
+    format: Option<ConversationFormat>,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum GenFormat {
+    Ndjson,
+    Cloud,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// Number of events to write.
+    #[arg(long)]
+    events: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, value_enum, default_value = "ndjson")]
+    format: GenFormat,
+    /// First day of traffic (UTC).
+    #[arg(long, default_value = "2022-03-01")]
+    start: jiff::civil::Date,
+    #[arg(long, default_value_t = 30)]
+    days: u32,
+    #[arg(long, default_value_t = 3)]
+    wabas: u32,
+    /// Size of the user population (default: max(1000, events / 40)).
+    #[arg(long)]
+    users: Option<u32>,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Events in the generated month.
+    #[arg(long, default_value_t = 300_000)]
+    events: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Args)]
+struct ParseArgs {
+    /// WABA of On-Premises bodies.
+    #[arg(long)]
+    waba: Option<String>,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+fn parse_month(s: &str) -> Result<Month, String> {
+    Month::parse(s).ok_or_else(|| format!("{s:?} is not a month (YYYY-MM)"))
+}
+
+/// An error that makes the command exit 2 with nothing on standard output.
+struct Fatal(anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(Fatal(e)) => {
+            eprintln!("wabill: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Fatal> {
+    let config = cli.config.as_deref();
+    match cli.command {
+        Command::Invoice(args) => invoice(config, args),
+        Command::Conversations(args) => conversations(config, args),
+        Command::Rates(cmd) => rates_cmd::run(config, cmd),
+        Command::Gen(args) => generate(args),
+        Command::Demo(args) => demo(config, args),
+        Command::Bench(args) => bench::run(args),
+        Command::Parse(args) => parse_only(args),
+    }
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> Result<(), Fatal> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn stdout_is_terminal() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal()
+}
+
+/// Messages about rejected input beyond this many are counted, not printed.
+const MAX_PRINTED_REJECTIONS: u64 = 1000;
+
+struct Loaded {
+    ledger: Ledger,
+    book: wabill_engine::RateBook,
+    rejected: u64,
+    started: std::time::Instant,
+    bytes: u64,
+}
+
+/// Reads every input into a ledger, reporting bad lines on standard error.
+fn load(
+    config: Option<&std::path::Path>,
+    input: &InputArgs,
+    waba: Option<&str>,
+) -> Result<Loaded, Fatal> {
+    let started = std::time::Instant::now();
+    let loaded = config::load(config)?;
+    let mut ledger = Ledger::new(loaded.engine);
+    let route = Route {
+        waba,
+        phone: input.phone.as_deref(),
+    };
+    let inputs: Vec<read::Input> = input
+        .files
+        .iter()
+        .map(|name| read::Input { name: name.clone() })
+        .collect();
+    let mut rejected = 0u64;
+    let mut report = |input: &read::Input, line: u64, reason: &dyn std::fmt::Display| {
+        rejected += 1;
+        if rejected <= MAX_PRINTED_REJECTIONS {
+            let name = if input.name == "-" { "<stdin>" } else { &input.name };
+            eprintln!("{name}:{line}: {reason}");
+        }
+    };
+    let mut events = Vec::new();
+    let bytes = read::read_batches(&inputs, route, |input, batch| {
+        let mut errors = batch.errors.iter().peekable();
+        for group in &batch.groups {
+            while let Some((line, reason)) = errors.next_if(|e| e.0 < group.line) {
+                report(input, *line, reason);
+            }
+            batch.events(*group, &mut events);
+            if let Err(rejection) = ledger.ingest(&events) {
+                report(input, group.line, &rejection);
+            }
+        }
+        for (line, reason) in errors {
+            report(input, *line, reason);
+        }
+    })?;
+    if rejected > MAX_PRINTED_REJECTIONS {
+        eprintln!(
+            "wabill: … {} more rejected lines not shown",
+            rejected - MAX_PRINTED_REJECTIONS
+        );
+    }
+    if rejected > 0 {
+        eprintln!("wabill: {rejected} lines or bodies rejected; the rest was rated");
+    }
+    Ok(Loaded {
+        ledger,
+        book: loaded.book,
+        rejected,
+        started,
+        bytes,
+    })
+}
+
+fn selected<'a>(months: &'a [WabaMonth], select: &Select) -> Vec<&'a WabaMonth> {
+    months
+        .iter()
+        .filter(|m| select.month.is_none_or(|month| m.month == month))
+        .filter(|m| select.waba.as_deref().is_none_or(|w| m.waba == w))
+        .collect()
+}
+
+/// cli.md: a printed invoice that cannot be rated is a data error (exit 2).
+fn invoices_or_fatal<'a>(months: &[&'a WabaMonth]) -> Result<Vec<&'a Invoice>, Fatal> {
+    let mut messages = Vec::new();
+    let mut invoices = Vec::new();
+    for m in months {
+        match &m.invoice {
+            Ok(invoice) => invoices.push(invoice),
+            Err(errors) => {
+                for e in errors {
+                    messages.push(format!("{} {}: {e}", m.waba, m.month));
+                }
+            }
+        }
+    }
+    if messages.is_empty() {
+        Ok(invoices)
+    } else {
+        Err(Fatal(anyhow!("cannot rate:\n  {}", messages.join("\n  "))))
+    }
+}
+
+fn exit_code(rejected: u64) -> ExitCode {
+    if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+fn print_stats(loaded: &Loaded, events: u64) {
+    let secs = loaded.started.elapsed().as_secs_f64();
+    eprintln!(
+        "wabill-stats: {{\"events\":{events},\"bytes\":{},\"seconds\":{secs:.3},\"peak_rss_bytes\":{}}}",
+        loaded.bytes,
+        bench::peak_rss_bytes().unwrap_or(0)
+    );
+}
+
+fn invoice(config: Option<&std::path::Path>, args: InvoiceArgs) -> Result<ExitCode, Fatal> {
+    let loaded = load(config, &args.input, args.select.waba.as_deref())?;
+    let billing = bill(&loaded.ledger, &loaded.book);
+    let months = selected(&billing.months, &args.select);
+    let invoices = invoices_or_fatal(&months)?;
+    let (rejected, duplicates) = (loaded.rejected, loaded.ledger.duplicates());
+    let format = args.format.unwrap_or(if stdout_is_terminal() {
+        InvoiceFormat::Table
+    } else {
+        InvoiceFormat::Json
+    });
+    let text = match format {
+        InvoiceFormat::Json => wabill_report::invoices_json(&invoices, rejected, duplicates),
+        InvoiceFormat::Csv => wabill_report::invoices_csv(&invoices),
+        InvoiceFormat::Table => wabill_report::invoices_table(&invoices, rejected, duplicates),
+    };
+    emit(&text)?;
+    if args.input.stats {
+        print_stats(&loaded, loaded.ledger.accepted() + duplicates);
+    }
+    Ok(exit_code(rejected))
+}
+
+fn conversations(
+    config: Option<&std::path::Path>,
+    args: ConversationsArgs,
+) -> Result<ExitCode, Fatal> {
+    let loaded = load(config, &args.input, args.select.waba.as_deref())?;
+    let billing = bill(&loaded.ledger, &loaded.book);
+    let months = selected(&billing.months, &args.select);
+    invoices_or_fatal(&months)?;
+    let records = wabill_report::sorted_records(&billing, &months);
+    let format = args.format.unwrap_or(if stdout_is_terminal() {
+        ConversationFormat::Table
+    } else {
+        ConversationFormat::Ndjson
+    });
+    let text = match format {
+        ConversationFormat::Ndjson => {
+            let mut out = String::new();
+            wabill_report::conversations_ndjson(&billing, &records, &mut out);
+            out
+        }
+        ConversationFormat::Csv => wabill_report::conversations_csv(&billing, &records),
+        ConversationFormat::Table => wabill_report::conversations_table(&billing, &records),
+    };
+    emit(&text)?;
+    Ok(exit_code(loaded.rejected))
+}
+
+fn gen_config(args: &GenArgs) -> wabill_gen::GenConfig {
+    let mut cfg = wabill_gen::GenConfig::new(args.events, args.seed);
+    cfg.format = match args.format {
+        GenFormat::Ndjson => wabill_gen::Format::Ndjson,
+        GenFormat::Cloud => wabill_gen::Format::Cloud,
+    };
+    cfg.start = args.start;
+    cfg.days = args.days;
+    cfg.wabas = args.wabas;
+    if let Some(users) = args.users {
+        cfg.users = users;
+    }
+    cfg
+}
+
+fn generate(args: GenArgs) -> Result<ExitCode, Fatal> {
+    let cfg = gen_config(&args);
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| anyhow!("cannot create {}: {e}", path.display()))?;
+            wabill_gen::generate(&cfg, std::io::BufWriter::with_capacity(1 << 20, file))?;
+        }
+        None => {
+            let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+            match wabill_gen::generate(&cfg, out) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(config: Option<&std::path::Path>, args: DemoArgs) -> Result<ExitCode, Fatal> {
+    let loaded = config::load(config)?;
+    let cfg = wabill_gen::GenConfig::new(args.events, args.seed);
+    let mut traffic = Vec::new();
+    wabill_gen::generate(&cfg, &mut traffic)?;
+    let text = String::from_utf8(traffic).map_err(|e| anyhow!("generated traffic: {e}"))?;
+    let mut ledger = Ledger::new(loaded.engine);
+    let mut rejected = 0;
+    let mut events = Vec::new();
+    for line in text.lines() {
+        events.clear();
+        let ok = wabill_ingest::parse_line(line, Route::default(), &mut events).is_ok()
+            && ledger.ingest(&events).is_ok();
+        rejected += u64::from(!ok);
+    }
+    let billing = bill(&ledger, &loaded.book);
+    let months: Vec<&WabaMonth> = billing.months.iter().collect();
+    let invoices = invoices_or_fatal(&months)?;
+    emit(&format!(
+        "wabill demo: {} generated events (seed {}), {} WABAs, month of {}\n\n",
+        args.events, args.seed, cfg.wabas, cfg.start
+    ))?;
+    emit(&wabill_report::invoices_table(
+        &invoices,
+        rejected,
+        ledger.duplicates(),
+    ))?;
+    Ok(exit_code(rejected))
+}
+
+fn parse_only(args: ParseArgs) -> Result<ExitCode, Fatal> {
+    let started = std::time::Instant::now();
+    let route = Route {
+        waba: args.waba.as_deref(),
+        phone: args.input.phone.as_deref(),
+    };
+    let inputs: Vec<read::Input> = args
+        .input
+        .files
+        .iter()
+        .map(|name| read::Input { name: name.clone() })
+        .collect();
+    let mut events = 0u64;
+    let mut rejected = 0u64;
+    let bytes = read::read_batches(&inputs, route, |_, batch| {
+        events += batch.n_events() as u64;
+        rejected += batch.errors.len() as u64;
+    })?;
+    emit(&format!("{events} events, {rejected} rejected lines\n"))?;
+    if args.input.stats {
+        eprintln!(
+            "wabill-stats: {{\"events\":{events},\"bytes\":{bytes},\"seconds\":{:.3},\"peak_rss_bytes\":{}}}",
+            started.elapsed().as_secs_f64(),
+            bench::peak_rss_bytes().unwrap_or(0)
+        );
+    }
+    Ok(exit_code(rejected))
+}

@@ -1,0 +1,409 @@
+//! Reading event files: a reader thread cuts the input into blocks of whole
+//! lines, parse workers turn blocks into compact batches of events, and the
+//! caller's consumer takes batches in input order (so messages about bad
+//! lines come out in file order). The engine itself stays single-threaded.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, anyhow};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+use wabill_engine::Instant;
+use wabill_ingest::{Route, parse_line};
+
+const BLOCK_BYTES: usize = 4 << 20;
+/// Inputs at least this large get a progress bar (on a terminal).
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+
+/// One input: a file path, or `-` for standard input.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub name: String,
+}
+
+impl Input {
+    fn is_stdin(&self) -> bool {
+        self.name == "-"
+    }
+
+    fn display(&self) -> &str {
+        if self.is_stdin() { "<stdin>" } else { &self.name }
+    }
+}
+
+#[derive(Copy, Clone, Debug)]
+struct Span {
+    start: u32,
+    len: u32,
+    extra: bool,
+}
+
+/// An event whose strings are spans into its batch's text.
+#[derive(Copy, Clone, Debug)]
+struct Compact {
+    ts: Instant,
+    waba: Span,
+    phone: Span,
+    user: Span,
+    id: Span,
+    /// 0 inbound, 1 outbound, 2 status.
+    kind: u8,
+    /// Inbound: referral; outbound: template code; status: status code.
+    flag: u8,
+    other_status: Span,
+}
+
+/// The events of one input line: ingested (validated) as one group.
+#[derive(Copy, Clone, Debug)]
+pub struct Group {
+    pub line: u64,
+    start: u32,
+    end: u32,
+}
+
+/// A parsed block of whole lines.
+pub struct Batch {
+    seq: u64,
+    pub input: usize,
+    text: String,
+    extra: String,
+    events: Vec<Compact>,
+    pub groups: Vec<Group>,
+    /// Lines rejected by the parser: (line number, reason).
+    pub errors: Vec<(u64, String)>,
+    pub bytes: usize,
+}
+
+/// Where a string of a parsed event lives: inside the block's text when the
+/// parser could borrow it, else copied to `extra` (unescaped strings).
+fn span(text: &str, extra: &mut String, s: &Cow<'_, str>) -> Span {
+    let base = text.as_ptr() as usize;
+    let ptr = s.as_ptr() as usize;
+    if let Cow::Borrowed(b) = s
+        && ptr >= base
+        && ptr + b.len() <= base + text.len()
+    {
+        return Span {
+            start: (ptr - base) as u32,
+            len: b.len() as u32,
+            extra: false,
+        };
+    }
+    let start = extra.len() as u32;
+    extra.push_str(s);
+    Span {
+        start,
+        len: s.len() as u32,
+        extra: true,
+    }
+}
+
+fn compact(text: &str, extra: &mut String, e: &Event<'_>) -> Compact {
+    let none = Span {
+        start: 0,
+        len: 0,
+        extra: true,
+    };
+    let (kind, flag, other_status) = match &e.body {
+        EventBody::Inbound { referral } => (0, u8::from(*referral), none),
+        EventBody::Outbound { template } => (
+            1,
+            match template {
+                None => 0,
+                Some(TemplateCategory::Marketing) => 1,
+                Some(TemplateCategory::Utility) => 2,
+                Some(TemplateCategory::Authentication) => 3,
+            },
+            none,
+        ),
+        EventBody::Status(s) => match s {
+            Status::Sent => (2, 0, none),
+            Status::Delivered => (2, 1, none),
+            Status::Read => (2, 2, none),
+            Status::Failed => (2, 3, none),
+            Status::Other(name) => (2, 4, span(text, extra, name)),
+        },
+    };
+    Compact {
+        ts: e.ts,
+        waba: span(text, extra, &e.waba),
+        phone: span(text, extra, &e.phone),
+        user: span(text, extra, &e.user),
+        id: span(text, extra, &e.id),
+        kind,
+        flag,
+        other_status,
+    }
+}
+
+impl Batch {
+    fn str(&self, span: Span) -> &str {
+        let source = if span.extra { &self.extra } else { &self.text };
+        let (start, end) = (span.start as usize, (span.start + span.len) as usize);
+        source.get(start..end).unwrap_or_default()
+    }
+
+    /// The events of one group, borrowing from the batch.
+    pub fn events(&self, group: Group, out: &mut Vec<Event<'_>>) {
+        out.clear();
+        for c in &self.events[group.start as usize..group.end as usize] {
+            let body = match c.kind {
+                0 => EventBody::Inbound {
+                    referral: c.flag == 1,
+                },
+                1 => EventBody::Outbound {
+                    template: match c.flag {
+                        1 => Some(TemplateCategory::Marketing),
+                        2 => Some(TemplateCategory::Utility),
+                        3 => Some(TemplateCategory::Authentication),
+                        _ => None,
+                    },
+                },
+                _ => EventBody::Status(match c.flag {
+                    0 => Status::Sent,
+                    1 => Status::Delivered,
+                    2 => Status::Read,
+                    3 => Status::Failed,
+                    _ => Status::Other(Cow::Borrowed(self.str(c.other_status))),
+                }),
+            };
+            out.push(Event {
+                ts: c.ts,
+                waba: Cow::Borrowed(self.str(c.waba)),
+                phone: Cow::Borrowed(self.str(c.phone)),
+                user: Cow::Borrowed(self.str(c.user)),
+                id: Cow::Borrowed(self.str(c.id)),
+                body,
+            });
+        }
+    }
+
+    pub fn n_events(&self) -> usize {
+        self.events.len()
+    }
+}
+
+struct Block {
+    seq: u64,
+    input: usize,
+    first_line: u64,
+    bytes: Vec<u8>,
+}
+
+/// Parses one block into a batch.
+fn parse_block(block: Block, route: Route<'_>) -> Batch {
+    let mut bytes = block.bytes;
+    let mut errors = Vec::new();
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(_) => String::from_utf8(bytes).unwrap_or_default(),
+        Err(_) => {
+            // Blank out the lines that are not UTF-8 and report them.
+            let mut line = block.first_line;
+            let mut start = 0;
+            while start < bytes.len() {
+                let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+                if std::str::from_utf8(&bytes[start..end]).is_err() {
+                    errors.push((line, "not valid UTF-8".to_owned()));
+                    bytes[start..end].fill(b' ');
+                }
+                start = end + 1;
+                line += 1;
+            }
+            String::from_utf8(bytes).unwrap_or_default()
+        }
+    };
+    let mut extra = String::new();
+    let mut events = Vec::new();
+    let mut groups = Vec::new();
+    let mut parsed = Vec::new();
+    let mut line_no = block.first_line;
+    for line in text.split('\n') {
+        parsed.clear();
+        match parse_line(line, route, &mut parsed) {
+            Ok(_) if parsed.is_empty() => {}
+            Ok(_) => {
+                let start = events.len() as u32;
+                events.extend(parsed.iter().map(|e| compact(&text, &mut extra, e)));
+                groups.push(Group {
+                    line: line_no,
+                    start,
+                    end: events.len() as u32,
+                });
+            }
+            Err(e) => errors.push((line_no, e.to_string())),
+        }
+        line_no += 1;
+    }
+    drop(parsed);
+    errors.sort_by_key(|e| e.0);
+    Batch {
+        seq: block.seq,
+        input: block.input,
+        bytes: text.len(),
+        text,
+        extra,
+        events,
+        groups,
+        errors,
+    }
+}
+
+/// Reads every input block by block and hands the parsed batches to
+/// `consume` in input order. Returns the number of bytes read.
+pub fn read_batches<F: FnMut(&Input, Batch)>(
+    inputs: &[Input],
+    route: Route<'_>,
+    mut consume: F,
+) -> anyhow::Result<u64> {
+    let progress = progress_bar(inputs);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::thread::scope(|scope| {
+        let (block_tx, block_rx) = sync_channel::<Block>(workers * 2);
+        let (batch_tx, batch_rx) = sync_channel::<Batch>(workers * 2);
+        let block_rx = Arc::new(Mutex::new(block_rx));
+        let reader = scope.spawn(move || read_blocks(inputs, &block_tx));
+        for _ in 0..workers {
+            let block_rx = Arc::clone(&block_rx);
+            let batch_tx = batch_tx.clone();
+            scope.spawn(move || parse_worker(&block_rx, &batch_tx, route));
+        }
+        drop(batch_tx);
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        let mut bytes = 0u64;
+        for batch in batch_rx {
+            pending.insert(batch.seq, batch);
+            while let Some(batch) = pending.remove(&next) {
+                next += 1;
+                bytes += batch.bytes as u64;
+                if let Some(bar) = &progress {
+                    bar.inc(batch.bytes as u64);
+                }
+                consume(&inputs[batch.input], batch);
+            }
+        }
+        if let Some(bar) = &progress {
+            bar.finish_and_clear();
+        }
+        reader
+            .join()
+            .map_err(|_| anyhow!("the input reader stopped unexpectedly"))??;
+        Ok(bytes)
+    })
+}
+
+fn parse_worker(blocks: &Mutex<Receiver<Block>>, batches: &SyncSender<Batch>, route: Route<'_>) {
+    loop {
+        let block = match blocks.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(block) = block else { return };
+        if batches.send(parse_block(block, route)).is_err() {
+            return;
+        }
+    }
+}
+
+fn read_blocks(inputs: &[Input], tx: &SyncSender<Block>) -> anyhow::Result<()> {
+    let mut seq = 0;
+    for (index, input) in inputs.iter().enumerate() {
+        let mut reader: Box<dyn Read> = if input.is_stdin() {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(
+                std::fs::File::open(&input.name)
+                    .with_context(|| format!("cannot open {}", input.name))?,
+            )
+        };
+        let mut carry: Vec<u8> = Vec::new();
+        let mut first_line = 1u64;
+        loop {
+            let mut buf = std::mem::take(&mut carry);
+            let filled = buf.len();
+            buf.resize(filled + BLOCK_BYTES, 0);
+            let n = read_full(&mut reader, &mut buf[filled..])
+                .with_context(|| format!("cannot read {}", input.display()))?;
+            buf.truncate(filled + n);
+            let at_end = n == 0;
+            if !at_end {
+                // Keep a partial last line for the next block.
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(i) => carry = buf.split_off(i + 1),
+                    None => {
+                        carry = buf;
+                        continue;
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+                let block = Block {
+                    seq,
+                    input: index,
+                    first_line,
+                    bytes: buf,
+                };
+                seq += 1;
+                first_line += lines;
+                if tx.send(block).is_err() {
+                    return Ok(());
+                }
+            }
+            if at_end {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the input ends.
+fn read_full(reader: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match reader.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// A byte progress bar on standard error, when it is a terminal and the
+/// input is large (or of unknown size: standard input).
+fn progress_bar(inputs: &[Input]) -> Option<ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let mut total = 0u64;
+    for input in inputs {
+        if input.is_stdin() {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {bytes} read ({bytes_per_sec})").ok()?,
+            );
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            return Some(bar);
+        }
+        total += std::fs::metadata(&input.name).map_or(0, |m| m.len());
+    }
+    if total < PROGRESS_MIN_BYTES {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+        )
+        .ok()?,
+    );
+    Some(bar)
+}

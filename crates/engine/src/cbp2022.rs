@@ -1,0 +1,48 @@
+//! Rules section 2: the two-category conversation model (`cbp-2022`).
+
+use crate::conversation::{Conversation, Delivered, PairState, PairView};
+use crate::era::{DeliveryEffect, EraKind, EraRules};
+use crate::rates::{Category, Family};
+use crate::time::{HOURS_24, Instant};
+
+pub struct Cbp2022;
+
+impl EraRules for Cbp2022 {
+    fn kind(&self) -> EraKind {
+        EraKind::Cbp2022
+    }
+
+    fn family(&self) -> Family {
+        Family::Cbp2022
+    }
+
+    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) -> DeliveryEffect {
+        // A1: a delivery inside an open conversation joins it, templates too.
+        let open = state.open_at(msg.at).next();
+        if let Some(open) = open {
+            return state.join(open);
+        }
+        // A3: the category is decided by timing, not by message type.
+        let (category, length) = if view.unused_entry_point(msg.at, state.last_fep_open) {
+            state.last_fep_open = Some(msg.at);
+            (Category::FreeEntryPoint, view.fep_length(msg.at))
+        } else if view.csw_open(msg.at) {
+            (Category::UserInitiated, HOURS_24)
+        } else {
+            (Category::BusinessInitiated, HOURS_24)
+        };
+        state.open(Conversation {
+            start: msg.at,
+            end: msg.at.plus(length),
+            era: EraKind::Cbp2022,
+            category,
+            opened_by: msg.msg,
+            messages: 1,
+        })
+    }
+
+    /// A5: every conversation but a free entry point one takes a free slot.
+    fn free_tier_eligible(&self, category: Category, _start: Instant) -> bool {
+        category != Category::FreeEntryPoint
+    }
+}

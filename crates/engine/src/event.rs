@@ -1,0 +1,132 @@
+//! The internal event: what every input shape (events.md) becomes.
+
+use std::borrow::Cow;
+
+use crate::time::Instant;
+
+/// Template categories a business message may carry (rules F3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TemplateCategory {
+    Marketing,
+    Utility,
+    Authentication,
+}
+
+impl TemplateCategory {
+    /// Case-insensitive, as events.md allows.
+    pub fn parse(s: &str) -> Option<TemplateCategory> {
+        if s.eq_ignore_ascii_case("marketing") {
+            Some(TemplateCategory::Marketing)
+        } else if s.eq_ignore_ascii_case("utility") {
+            Some(TemplateCategory::Utility)
+        } else if s.eq_ignore_ascii_case("authentication") {
+            Some(TemplateCategory::Authentication)
+        } else {
+            None
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateCategory::Marketing => "marketing",
+            TemplateCategory::Utility => "utility",
+            TemplateCategory::Authentication => "authentication",
+        }
+    }
+}
+
+/// A delivery status of an outbound message.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Status<'a> {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    /// `deleted`, `warning`, `played`, …: stored (for duplicate detection) and
+    /// ignored for rating.
+    Other(Cow<'a, str>),
+}
+
+impl<'a> Status<'a> {
+    pub fn parse(s: Cow<'a, str>) -> Status<'a> {
+        match &*s {
+            "sent" => Status::Sent,
+            "delivered" => Status::Delivered,
+            "read" => Status::Read,
+            "failed" => Status::Failed,
+            _ => Status::Other(s),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Sent => "sent",
+            Status::Delivered => "delivered",
+            Status::Read => "read",
+            Status::Failed => "failed",
+            Status::Other(s) => s,
+        }
+    }
+
+    /// F2: `read` implies delivered.
+    pub fn is_delivery(&self) -> bool {
+        matches!(self, Status::Delivered | Status::Read)
+    }
+
+    pub fn into_owned(self) -> Status<'static> {
+        match self {
+            Status::Sent => Status::Sent,
+            Status::Delivered => Status::Delivered,
+            Status::Read => Status::Read,
+            Status::Failed => Status::Failed,
+            Status::Other(s) => Status::Other(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventBody<'a> {
+    /// F1; `referral` marks an entry point (F5).
+    Inbound { referral: bool },
+    /// An outbound record as sent; `template` is None for a free-form message.
+    Outbound { template: Option<TemplateCategory> },
+    Status(Status<'a>),
+}
+
+/// One event, borrowing its strings from the input where it can.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Event<'a> {
+    pub ts: Instant,
+    pub waba: Cow<'a, str>,
+    pub phone: Cow<'a, str>,
+    /// Digits only.
+    pub user: Cow<'a, str>,
+    /// The message id; for a status, the id of the message it is about.
+    pub id: Cow<'a, str>,
+    pub body: EventBody<'a>,
+}
+
+impl Event<'_> {
+    pub fn kind_str(&self) -> &'static str {
+        match self.body {
+            EventBody::Inbound { .. } => "inbound",
+            EventBody::Outbound { .. } => "outbound",
+            EventBody::Status(_) => "status",
+        }
+    }
+
+    pub fn into_owned(self) -> Event<'static> {
+        Event {
+            ts: self.ts,
+            waba: Cow::Owned(self.waba.into_owned()),
+            phone: Cow::Owned(self.phone.into_owned()),
+            user: Cow::Owned(self.user.into_owned()),
+            id: Cow::Owned(self.id.into_owned()),
+            body: match self.body {
+                EventBody::Inbound { referral } => EventBody::Inbound { referral },
+                EventBody::Outbound { template } => EventBody::Outbound { template },
+                EventBody::Status(s) => EventBody::Status(s.into_owned()),
+            },
+        }
+    }
+}

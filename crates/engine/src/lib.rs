@@ -1,0 +1,27 @@
+//! wabill's billing engine: a deterministic function of (events,
+//! configuration). No I/O, no clock, no async, no global state: the shell
+//! feeds it events and reads its results.
+//!
+//! Flow: [`ledger::Ledger`] holds the set of distinct events; [`billing::bill`]
+//! derives each pair's conversations under the era in force
+//! ([`era::EraRules`]), allocates the free tier per WABA and local month,
+//! rates them from the [`rates::RateBook`] and builds the invoices.
+
+pub mod billing;
+pub mod cbp2022;
+pub mod config;
+pub mod conversation;
+pub mod era;
+pub mod event;
+mod intern;
+pub mod ledger;
+pub mod market;
+pub mod rates;
+pub mod time;
+
+pub use billing::{Billing, bill};
+pub use config::EngineConfig;
+pub use event::{Event, EventBody, Status, TemplateCategory};
+pub use ledger::{IngestOutcome, Ledger, Rejection};
+pub use rates::RateBook;
+pub use time::Instant;

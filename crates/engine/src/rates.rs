@@ -1,0 +1,251 @@
+//! Rules D2: versioned rate cards and the market maps they use.
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+
+use crate::market::{MarketId, MarketMap};
+
+/// A rate card family (rules D2). Each era names the family it prices with.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Cbp2022,
+    Cbp2023,
+    Pmp,
+}
+
+impl Family {
+    pub fn parse(s: &str) -> Option<Family> {
+        match s {
+            "cbp-2022" => Some(Family::Cbp2022),
+            "cbp-2023" => Some(Family::Cbp2023),
+            "pmp" => Some(Family::Pmp),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Cbp2022 => "cbp-2022",
+            Family::Cbp2023 => "cbp-2023",
+            Family::Pmp => "pmp",
+        }
+    }
+}
+
+/// A billing category: of a conversation, of a priced message, or of a card
+/// column. The order is the byte order of the names, which is the order of
+/// invoice lines (cli.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    Authentication,
+    AuthenticationInternational,
+    BusinessInitiated,
+    FreeEntryPoint,
+    Marketing,
+    Service,
+    UserInitiated,
+    Utility,
+}
+
+impl Category {
+    pub const ALL: [Category; 8] = [
+        Category::Authentication,
+        Category::AuthenticationInternational,
+        Category::BusinessInitiated,
+        Category::FreeEntryPoint,
+        Category::Marketing,
+        Category::Service,
+        Category::UserInitiated,
+        Category::Utility,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Authentication => "authentication",
+            Category::AuthenticationInternational => "authentication_international",
+            Category::BusinessInitiated => "business_initiated",
+            Category::FreeEntryPoint => "free_entry_point",
+            Category::Marketing => "marketing",
+            Category::Service => "service",
+            Category::UserInitiated => "user_initiated",
+            Category::Utility => "utility",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// A volume-tier band of a per-message card (rules C4): messages `from..=to`
+/// of the month pay `price`; `to` None is the open band.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Band {
+    pub from: u64,
+    pub to: Option<u64>,
+    pub price: Decimal,
+}
+
+/// One card: a rate per (market, category) in one currency, in force from a
+/// local date until the next card of its family.
+#[derive(Clone, Debug)]
+pub struct RateCard {
+    pub family: Family,
+    pub currency: String,
+    pub effective_from: Date,
+    /// File the card came from (named in every error about it).
+    pub source: String,
+    pub rates: FxHashMap<(MarketId, Category), Decimal>,
+    pub tiers: FxHashMap<(MarketId, Category), Vec<Band>>,
+}
+
+impl RateCard {
+    pub fn new(family: Family, currency: String, effective_from: Date, source: String) -> RateCard {
+        RateCard {
+            family,
+            currency,
+            effective_from,
+            source,
+            rates: FxHashMap::default(),
+            tiers: FxHashMap::default(),
+        }
+    }
+
+    pub fn rate(&self, market: MarketId, category: Category) -> Option<Decimal> {
+        self.rates.get(&(market, category)).copied()
+    }
+}
+
+/// Every card and market map a deployment prices with.
+#[derive(Clone, Debug, Default)]
+pub struct RateBook {
+    markets: Vec<String>,
+    market_ids: FxHashMap<String, MarketId>,
+    /// Dated maps, sorted by date; the undated overlay is already merged in.
+    maps: Vec<MarketMap>,
+    /// Sorted by (family, currency, effective_from).
+    cards: Vec<RateCard>,
+}
+
+pub const OTHER_MARKET: &str = "Other";
+
+impl RateBook {
+    pub fn new() -> RateBook {
+        let mut book = RateBook::default();
+        book.market(OTHER_MARKET);
+        book
+    }
+
+    /// The id of a market name, adding it if new.
+    pub fn market(&mut self, name: &str) -> MarketId {
+        if let Some(id) = self.market_ids.get(name) {
+            return *id;
+        }
+        let id = MarketId(u16::try_from(self.markets.len()).unwrap_or(u16::MAX));
+        self.markets.push(name.to_owned());
+        self.market_ids.insert(name.to_owned(), id);
+        id
+    }
+
+    pub fn market_id(&self, name: &str) -> Option<MarketId> {
+        self.market_ids.get(name).copied()
+    }
+
+    pub fn other_market(&self) -> MarketId {
+        self.market_id(OTHER_MARKET).unwrap_or(MarketId(0))
+    }
+
+    pub fn market_name(&self, id: MarketId) -> &str {
+        self.markets.get(usize::from(id.0)).map_or("?", String::as_str)
+    }
+
+    /// Adds a dated map; one with the same date is merged into (entry by
+    /// entry, the new one wins).
+    pub fn add_map(&mut self, map: MarketMap) {
+        match self
+            .maps
+            .iter_mut()
+            .find(|m| m.effective_from == map.effective_from)
+        {
+            Some(existing) => existing.merge_from(&map),
+            None => {
+                self.maps.push(map);
+                self.maps.sort_by_key(|m| m.effective_from);
+            }
+        }
+    }
+
+    /// Adds a map over an existing date, or for a new date over the map in
+    /// force before it (so a dated extra map only changes what it lists).
+    pub fn overlay_map(&mut self, map: MarketMap) {
+        let Some(date) = map.effective_from else {
+            for existing in &mut self.maps {
+                existing.merge_from(&map);
+            }
+            return;
+        };
+        if self.maps.iter().any(|m| m.effective_from == Some(date)) {
+            self.add_map(map);
+            return;
+        }
+        let mut base = self
+            .map_at(date)
+            .cloned()
+            .unwrap_or_else(|| MarketMap::new(Some(date), String::new()));
+        base.effective_from = Some(date);
+        base.sources.retain(|s| !s.is_empty());
+        base.merge_from(&map);
+        self.add_map(base);
+    }
+
+    /// Adds a card; one with the same family, currency and date replaces it.
+    pub fn add_card(&mut self, card: RateCard) {
+        self.cards.retain(|c| {
+            !(c.family == card.family
+                && c.currency == card.currency
+                && c.effective_from == card.effective_from)
+        });
+        self.cards.push(card);
+        self.cards.sort_by(|a, b| {
+            (a.family, &a.currency, a.effective_from).cmp(&(b.family, &b.currency, b.effective_from))
+        });
+    }
+
+    pub fn cards(&self) -> &[RateCard] {
+        &self.cards
+    }
+
+    pub fn maps(&self) -> &[MarketMap] {
+        &self.maps
+    }
+
+    pub fn markets(&self) -> &[String] {
+        &self.markets
+    }
+
+    /// The card of `family` in `currency` in force on local date `date`.
+    pub fn card_at(&self, family: Family, currency: &str, date: Date) -> Option<&RateCard> {
+        self.cards
+            .iter()
+            .filter(|c| c.family == family && c.currency == currency && c.effective_from <= date)
+            .next_back()
+    }
+
+    /// The card in force after `card` in its family and currency, if any.
+    pub fn next_card(&self, card: &RateCard) -> Option<&RateCard> {
+        self.cards.iter().find(|c| {
+            c.family == card.family
+                && c.currency == card.currency
+                && c.effective_from > card.effective_from
+        })
+    }
+
+    /// The market map with the latest date on or before `date`.
+    pub fn map_at(&self, date: Date) -> Option<&MarketMap> {
+        self.maps
+            .iter()
+            .filter(|m| m.effective_from.is_none_or(|d| d <= date))
+            .next_back()
+    }
+}

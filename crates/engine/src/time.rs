@@ -1,0 +1,135 @@
+//! Instants and local calendar arithmetic.
+//!
+//! The engine keeps event time as nanoseconds since the Unix epoch (UTC):
+//! cheap to compare and to store for millions of events. Local time (the
+//! WABA's zone) is used only for month and era boundaries.
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, Zoned};
+
+/// A point in time, nanoseconds since 1970-01-01T00:00:00Z.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(pub i64);
+
+pub const NANOS_PER_SEC: i64 = 1_000_000_000;
+/// F7: a 24 h window is exactly 86 400 s.
+pub const HOURS_24: i64 = 86_400 * NANOS_PER_SEC;
+/// F7: a 72 h window is exactly 259 200 s.
+pub const HOURS_72: i64 = 259_200 * NANOS_PER_SEC;
+
+impl Instant {
+    pub fn from_timestamp(ts: Timestamp) -> Option<Instant> {
+        i64::try_from(ts.as_nanosecond()).ok().map(Instant)
+    }
+
+    pub fn timestamp(self) -> Timestamp {
+        // Every Instant is built from a valid Timestamp or from whole-second
+        // arithmetic inside jiff's range, so this conversion cannot fail.
+        Timestamp::from_nanosecond(i128::from(self.0)).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    pub fn plus(self, nanos: i64) -> Instant {
+        Instant(self.0.saturating_add(nanos))
+    }
+
+    /// The local calendar date of this instant in `tz`.
+    pub fn local_date(self, tz: &TimeZone) -> Date {
+        self.timestamp().to_zoned(tz.clone()).date()
+    }
+
+    /// RFC 3339 in UTC, seconds precision unless sub-second digits are present.
+    pub fn rfc3339(self) -> String {
+        self.timestamp().to_string()
+    }
+}
+
+/// The instant of local midnight starting `date` in `tz`. Where midnight does
+/// not exist (a DST gap at 00:00), the first instant of that day.
+pub fn local_midnight(date: Date, tz: &TimeZone) -> Instant {
+    let zoned: Option<Zoned> = date.to_zoned(tz.clone()).ok();
+    zoned
+        .and_then(|z| Instant::from_timestamp(z.timestamp()))
+        .unwrap_or(Instant(i64::MIN))
+}
+
+/// A local calendar month, e.g. 2022-03.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    pub year: i16,
+    pub month: i8,
+}
+
+impl Month {
+    pub fn of(date: Date) -> Month {
+        Month {
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    pub fn first_day(self) -> Date {
+        Date::new(self.year, self.month, 1).unwrap_or(Date::MIN)
+    }
+
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// Parses `YYYY-MM`.
+    pub fn parse(s: &str) -> Option<Month> {
+        let (y, m) = s.split_once('-')?;
+        if y.len() != 4 || m.len() != 2 {
+            return None;
+        }
+        let year: i16 = y.parse().ok()?;
+        let month: i8 = m.parse().ok()?;
+        Date::new(year, month, 1).ok()?;
+        Some(Month { year, month })
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+/// Finds the local month of instants in one zone, remembering the last month
+/// seen: consecutive lookups mostly fall in the same month, and a time-zone
+/// conversion costs far more than two comparisons.
+#[derive(Clone, Debug)]
+pub struct MonthClock {
+    tz: TimeZone,
+    cached: Option<(Instant, Instant, Month)>,
+}
+
+impl MonthClock {
+    pub fn new(tz: TimeZone) -> MonthClock {
+        MonthClock { tz, cached: None }
+    }
+
+    pub fn month_of(&mut self, at: Instant) -> Month {
+        if let Some((start, end, month)) = self.cached
+            && start <= at
+            && at < end
+        {
+            return month;
+        }
+        let month = Month::of(at.local_date(&self.tz));
+        let start = local_midnight(month.first_day(), &self.tz);
+        let end = local_midnight(month.next().first_day(), &self.tz);
+        self.cached = Some((start, end, month));
+        month
+    }
+}

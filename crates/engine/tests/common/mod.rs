@@ -1,0 +1,227 @@
+//! A small language for writing billing scenarios: who wrote when, what the
+//! business sent and when it was delivered, and what the engine billed.
+#![allow(dead_code)]
+
+use std::borrow::Cow;
+use std::str::FromStr;
+
+use wabill_engine::billing::{Free, Invoice};
+use wabill_engine::config::WabaConfig;
+use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+use wabill_engine::{EngineConfig, Instant, Ledger, RateBook, Rejection, bill};
+
+pub const W: &str = "W1";
+pub const P: &str = "P1";
+
+/// Users of the scenarios, one per market.
+pub const BRAZIL: &str = "5511999990001";
+pub const UK: &str = "447400123456";
+pub const GERMANY: &str = "4915123456789";
+pub const INDIA: &str = "919812345678";
+pub const MEXICO: &str = "5215512345678";
+pub const SPAIN: &str = "34612345678";
+pub const NIGERIA: &str = "2348031234567";
+pub const ITALY: &str = "393123456789";
+pub const US: &str = "12125550100";
+pub const PUERTO_RICO: &str = "17875550100";
+pub const DOMINICAN: &str = "18095550100";
+pub const KAZAKHSTAN: &str = "77272500000";
+
+/// `2022-03-07 10:00` (seconds optional) in UTC.
+pub fn t(s: &str) -> Instant {
+    let s = if s.len() == 16 { format!("{s}:00") } else { s.to_owned() };
+    let dt = jiff::civil::DateTime::from_str(&s.replace(' ', "T")).unwrap_or_default();
+    let ts = dt.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).unwrap_or_default();
+    Instant::from_timestamp(ts).unwrap_or(Instant(0))
+}
+
+pub struct Traffic {
+    pub events: Vec<Event<'static>>,
+    pub config: EngineConfig,
+    pub book: RateBook,
+    next_id: u32,
+}
+
+/// What the engine billed, in plain values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conv {
+    pub waba: String,
+    pub phone: String,
+    pub user: String,
+    pub category: &'static str,
+    pub start: Instant,
+    pub end: Instant,
+    pub free: Free,
+    pub market: String,
+    pub unit_price: String,
+    pub opened_by: String,
+    pub messages: u32,
+}
+
+pub struct Outcome {
+    pub conversations: Vec<Conv>,
+    pub invoices: Vec<Invoice>,
+    pub errors: Vec<String>,
+    pub rejected: Vec<Rejection>,
+    pub duplicates: u64,
+}
+
+impl Outcome {
+    pub fn categories(&self) -> Vec<&'static str> {
+        self.conversations.iter().map(|c| c.category).collect()
+    }
+
+    /// Meta's total over all invoices, as a string.
+    pub fn meta_total(&self) -> String {
+        let total: rust_decimal::Decimal = self.invoices.iter().map(|i| i.meta_total).sum();
+        total.normalize().to_string()
+    }
+
+    pub fn only_invoice(&self) -> &Invoice {
+        assert_eq!(self.invoices.len(), 1, "expected one invoice: {:?}", self.errors);
+        &self.invoices[0]
+    }
+}
+
+fn shipped_book() -> RateBook {
+    match wabill_rates::shipped() {
+        Ok(book) => book,
+        Err(e) => panic!("shipped rate data: {e}"),
+    }
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic::new()
+    }
+}
+
+impl Traffic {
+    pub fn new() -> Traffic {
+        Traffic {
+            events: Vec::new(),
+            config: EngineConfig::new(),
+            book: shipped_book(),
+            next_id: 0,
+        }
+    }
+
+    pub fn timezone(mut self, waba: &str, tz: &str) -> Traffic {
+        let zone = match jiff::tz::db().get(tz) {
+            Ok(z) => z,
+            Err(e) => panic!("{tz}: {e}"),
+        };
+        let entry = self.config.wabas.entry(waba.to_owned()).or_insert_with(WabaConfig::default);
+        entry.timezone = zone;
+        entry.timezone_name = tz.to_owned();
+        self
+    }
+
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("wamid.{prefix}{:05}", self.next_id)
+    }
+
+    pub fn push(&mut self, at: Instant, waba: &str, phone: &str, user: &str, id: &str, body: EventBody<'static>) {
+        self.events.push(Event {
+            ts: at,
+            waba: Cow::Owned(waba.to_owned()),
+            phone: Cow::Owned(phone.to_owned()),
+            user: Cow::Owned(user.to_owned()),
+            id: Cow::Owned(id.to_owned()),
+            body,
+        });
+    }
+
+    /// The user writes (F1).
+    pub fn user_writes(&mut self, user: &str, at: &str) -> String {
+        let id = self.id("in");
+        self.push(t(at), W, P, user, &id, EventBody::Inbound { referral: false });
+        id
+    }
+
+    /// The user writes from a Click to WhatsApp ad (F5).
+    pub fn user_writes_from_ad(&mut self, user: &str, at: &str) -> String {
+        let id = self.id("ad");
+        self.push(t(at), W, P, user, &id, EventBody::Inbound { referral: true });
+        id
+    }
+
+    /// An outbound record only (as sent), no status.
+    pub fn sent(&mut self, user: &str, at: &str, template: Option<TemplateCategory>) -> String {
+        let id = self.id("out");
+        self.push(t(at), W, P, user, &id, EventBody::Outbound { template });
+        id
+    }
+
+    pub fn status(&mut self, user: &str, id: &str, at: &str, status: Status<'static>) {
+        self.push(t(at), W, P, user, id, EventBody::Status(status));
+    }
+
+    /// A free-form business message, delivered at `at`.
+    pub fn reply(&mut self, user: &str, at: &str) -> String {
+        self.reply_on(W, P, user, at)
+    }
+
+    pub fn reply_on(&mut self, waba: &str, phone: &str, user: &str, at: &str) -> String {
+        let id = self.id("out");
+        self.push(t(at), waba, phone, user, &id, EventBody::Outbound { template: None });
+        self.push(t(at), waba, phone, user, &id, EventBody::Status(Status::Delivered));
+        id
+    }
+
+    /// A template delivered at `at`.
+    pub fn template(&mut self, user: &str, at: &str, category: TemplateCategory) -> String {
+        let id = self.id("tpl");
+        self.push(t(at), W, P, user, &id, EventBody::Outbound { template: Some(category) });
+        self.push(t(at), W, P, user, &id, EventBody::Status(Status::Delivered));
+        id
+    }
+
+    pub fn bill(&self) -> Outcome {
+        bill_events(&self.events, &self.config, &self.book)
+    }
+}
+
+pub fn bill_events(events: &[Event<'_>], config: &EngineConfig, book: &RateBook) -> Outcome {
+    let mut ledger = Ledger::new(config.clone());
+    let mut rejected = Vec::new();
+    for e in events {
+        if let Err(r) = ledger.ingest(std::slice::from_ref(e)) {
+            rejected.push(r);
+        }
+    }
+    let billing = bill(&ledger, book);
+    let mut conversations = Vec::new();
+    let mut invoices = Vec::new();
+    let mut errors = Vec::new();
+    for m in &billing.months {
+        for r in &m.records {
+            let (waba, phone, user) = ledger.pair_names(r.pair);
+            conversations.push(Conv {
+                waba: waba.to_owned(),
+                phone: phone.to_owned(),
+                user: user.to_owned(),
+                category: r.category.as_str(),
+                start: r.start,
+                end: r.end,
+                free: r.free,
+                market: billing.market_name(r.market).to_owned(),
+                unit_price: r.unit_price.to_string(),
+                opened_by: ledger.message_id(r.opened_by).to_owned(),
+                messages: r.messages,
+            });
+        }
+        match &m.invoice {
+            Ok(i) => invoices.push(i.clone()),
+            Err(es) => errors.extend(es.iter().map(ToString::to_string)),
+        }
+    }
+    Outcome {
+        conversations,
+        invoices,
+        errors,
+        rejected,
+        duplicates: ledger.duplicates(),
+    }
+}

@@ -1,0 +1,425 @@
+//! The input shapes of events.md, detected per line, parsed into engine
+//! events that borrow from the input. Pure: text in, events or a reason out.
+//!
+//! A line (or HTTP body) is accepted or rejected whole: one bad item rejects
+//! its body, because senders retry bodies, not items.
+
+mod ids;
+mod timestamp;
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+
+pub use ids::Id;
+pub use timestamp::parse_timestamp;
+
+/// Why a line or body was rejected. The shell adds where (file and line, or
+/// request).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("{0}")]
+    Shape(String),
+    #[error("{path}: missing `{field}`")]
+    Missing { path: String, field: &'static str },
+    #[error("{path}: {reason}")]
+    Invalid { path: String, reason: String },
+}
+
+fn invalid(path: &str, reason: impl Into<String>) -> InputError {
+    InputError::Invalid {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+fn missing(path: &str, field: &'static str) -> InputError {
+    InputError::Missing {
+        path: path.to_owned(),
+        field,
+    }
+}
+
+/// The shape a line was detected as.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Shape {
+    Blank,
+    Normalized,
+    CloudApi,
+    OnPremises,
+}
+
+/// What the receiving side supplies for On-Premises bodies, which carry
+/// neither WABA nor phone (events.md section 3).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct Route<'r> {
+    pub waba: Option<&'r str>,
+    pub phone: Option<&'r str>,
+}
+
+/// Every top-level key any shape uses; what is present decides the shape.
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
+    #[serde(borrow)]
+    waba: Option<Id<'a>>,
+    #[serde(borrow)]
+    phone: Option<Id<'a>>,
+    #[serde(borrow)]
+    user: Option<Id<'a>>,
+    #[serde(borrow)]
+    ts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    referral: Option<&'a RawValue>,
+    #[serde(borrow)]
+    template: Option<&'a RawValue>,
+    #[serde(borrow)]
+    status: Option<&'a RawValue>,
+    #[serde(borrow)]
+    entry: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    statuses: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contacts: Option<&'a RawValue>,
+}
+
+fn json_error(e: &serde_json::Error) -> InputError {
+    InputError::Json(e.to_string())
+}
+
+/// Parses one line (or body), appending its events to `out`. On error
+/// nothing is appended.
+pub fn parse_line<'a>(
+    line: &'a str,
+    route: Route<'_>,
+    out: &mut Vec<Event<'a>>,
+) -> Result<Shape, InputError> {
+    if line.trim().is_empty() {
+        return Ok(Shape::Blank);
+    }
+    let top: Top<'a> = serde_json::from_str(line).map_err(|e| {
+        if e.is_data() && !line.trim_start().starts_with('{') {
+            InputError::Shape("not a JSON object".to_owned())
+        } else {
+            json_error(&e)
+        }
+    })?;
+    let start = out.len();
+    let result = dispatch(top, route, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+fn raw_str<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
+    serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
+}
+
+fn is_null(raw: Option<&RawValue>) -> bool {
+    raw.is_none_or(|r| r.get() == "null")
+}
+
+fn dispatch<'a>(top: Top<'a>, route: Route<'_>, out: &mut Vec<Event<'a>>) -> Result<Shape, InputError> {
+    if let Some(object) = top.object {
+        if raw_str(object).as_deref() == Some("whatsapp_business_account") {
+            cloud_body(top.entry, out)?;
+            return Ok(Shape::CloudApi);
+        }
+        return Err(InputError::Shape(format!(
+            "unknown shape: `object` is {} (expected \"whatsapp_business_account\")",
+            object.get()
+        )));
+    }
+    if let Some(kind) = top.kind {
+        let kind_text = raw_str(kind);
+        if let Some(kind_text @ ("inbound" | "outbound" | "status")) = kind_text.as_deref() {
+            out.push(normalized(kind_text, top)?);
+            return Ok(Shape::Normalized);
+        }
+        if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {
+            return Err(InputError::Shape(format!(
+                "unknown shape: `type` is {} (expected \"inbound\", \"outbound\" or \"status\")",
+                kind.get()
+            )));
+        }
+    }
+    if top.messages.is_some() || top.statuses.is_some() || top.contacts.is_some() {
+        on_premises_body(&top, route, out)?;
+        return Ok(Shape::OnPremises);
+    }
+    Err(InputError::Shape(
+        "unknown shape: neither a normalized event (`type`), a Cloud API body (`object`) nor an On-Premises body (`messages`/`statuses`)"
+            .to_owned(),
+    ))
+}
+
+fn required_id<'a>(value: Option<Id<'a>>, path: &str, field: &'static str) -> Result<Cow<'a, str>, InputError> {
+    let id = value.ok_or_else(|| missing(path, field))?.0;
+    if id.is_empty() {
+        return Err(invalid(path, format!("`{field}` is empty")));
+    }
+    Ok(id)
+}
+
+/// events.md: digits with an optional leading `+` (dropped).
+fn user_digits<'a>(value: Option<Id<'a>>, path: &str, field: &'static str) -> Result<Cow<'a, str>, InputError> {
+    let user = value.ok_or_else(|| missing(path, field))?.0;
+    let digits_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match user {
+        Cow::Borrowed(s) => {
+            let d = s.strip_prefix('+').unwrap_or(s);
+            if digits_ok(d) {
+                return Ok(Cow::Borrowed(d));
+            }
+        }
+        Cow::Owned(s) => {
+            let d = s.strip_prefix('+').unwrap_or(&s);
+            if digits_ok(d) {
+                return Ok(Cow::Owned(d.to_owned()));
+            }
+        }
+    }
+    Err(invalid(
+        path,
+        format!("`{field}` must be the user's number as digits (an optional leading +)"),
+    ))
+}
+
+fn timestamp(raw: Option<&RawValue>, path: &str, field: &'static str) -> Result<wabill_engine::Instant, InputError> {
+    let raw = raw.ok_or_else(|| missing(path, field))?;
+    parse_timestamp(raw).map_err(|reason| invalid(path, format!("`{field}` {reason}")))
+}
+
+#[derive(Deserialize)]
+struct Template<'a> {
+    #[serde(borrow)]
+    category: Option<Cow<'a, str>>,
+}
+
+fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
+    let path = "event";
+    let id = required_id(top.id, path, "id")?;
+    let waba = required_id(top.waba, path, "waba")?;
+    let phone = required_id(top.phone, path, "phone")?;
+    let user = user_digits(top.user, path, "user")?;
+    let ts = timestamp(top.ts, path, "ts")?;
+    let body = match kind {
+        "inbound" => {
+            let referral = !is_null(top.referral);
+            if let Some(r) = top.referral.filter(|_| referral)
+                && !r.get().starts_with('{')
+            {
+                return Err(invalid(path, "`referral` must be an object"));
+            }
+            EventBody::Inbound { referral }
+        }
+        "outbound" => {
+            let template = match top.template.filter(|t| t.get() != "null") {
+                None => None,
+                Some(raw) => {
+                    let t: Template<'_> = serde_json::from_str(raw.get())
+                        .map_err(|e| invalid(path, format!("`template`: {e}")))?;
+                    let category = t
+                        .category
+                        .ok_or_else(|| missing("event.template", "category"))?;
+                    Some(TemplateCategory::parse(&category).ok_or_else(|| {
+                        invalid(
+                            path,
+                            format!(
+                                "template category {category:?} is not marketing, utility or authentication"
+                            ),
+                        )
+                    })?)
+                }
+            };
+            EventBody::Outbound { template }
+        }
+        _ => {
+            let raw = top.status.ok_or_else(|| missing(path, "status"))?;
+            let status = raw_str(raw)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| invalid(path, "`status` must be a non-empty string"))?;
+            EventBody::Status(Status::parse(status))
+        }
+    };
+    Ok(Event {
+        ts,
+        waba,
+        phone,
+        user,
+        id,
+        body,
+    })
+}
+
+// ---- Cloud API bodies (events.md section 2) ----
+
+#[derive(Deserialize)]
+struct Entry<'a> {
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
+    #[serde(borrow, default)]
+    changes: Option<Vec<Change<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Change<'a> {
+    #[serde(borrow)]
+    value: Option<ChangeValue<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChangeValue<'a> {
+    #[serde(borrow)]
+    metadata: Option<Metadata<'a>>,
+    #[serde(borrow)]
+    messages: Option<Vec<InboundItem<'a>>>,
+    #[serde(borrow)]
+    statuses: Option<Vec<StatusItem<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    phone_number_id: Option<Id<'a>>,
+}
+
+#[derive(Deserialize)]
+struct InboundItem<'a> {
+    #[serde(borrow)]
+    from: Option<Id<'a>>,
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    referral: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct StatusItem<'a> {
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    recipient_id: Option<Id<'a>>,
+    /// On-Premises v2.45+: `message.recipient_id`.
+    #[serde(borrow)]
+    message: Option<StatusMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StatusMessage<'a> {
+    #[serde(borrow)]
+    recipient_id: Option<Id<'a>>,
+}
+
+fn parse_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) -> Result<T, InputError> {
+    serde_json::from_str(raw.get()).map_err(|e| invalid(path, e.to_string()))
+}
+
+fn cloud_body<'a>(entry: Option<&'a RawValue>, out: &mut Vec<Event<'a>>) -> Result<(), InputError> {
+    let raw = entry.ok_or_else(|| missing("body", "entry"))?;
+    let entries: Vec<Entry<'a>> = parse_raw(raw, "entry")?;
+    for (e, entry) in entries.into_iter().enumerate() {
+        let entry_path = format!("entry[{e}]");
+        for (c, change) in entry.changes.into_iter().flatten().enumerate() {
+            let path = format!("{entry_path}.changes[{c}].value");
+            let Some(value) = change.value else { continue };
+            if value.messages.as_ref().is_none_or(Vec::is_empty)
+                && value.statuses.as_ref().is_none_or(Vec::is_empty)
+            {
+                // account_update and friends: no events, not an error.
+                continue;
+            }
+            let waba = required_id(entry.id.clone(), &entry_path, "id")?;
+            let phone = required_id(
+                value.metadata.and_then(|m| m.phone_number_id),
+                &format!("{path}.metadata"),
+                "phone_number_id",
+            )?;
+            items(value.messages, value.statuses, &path, &waba, &phone, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn items<'a>(
+    messages: Option<Vec<InboundItem<'a>>>,
+    statuses: Option<Vec<StatusItem<'a>>>,
+    path: &str,
+    waba: &Cow<'a, str>,
+    phone: &Cow<'a, str>,
+    out: &mut Vec<Event<'a>>,
+) -> Result<(), InputError> {
+    for (i, m) in messages.into_iter().flatten().enumerate() {
+        let path = format!("{path}.messages[{i}]");
+        let referral = !is_null(m.referral);
+        out.push(Event {
+            ts: timestamp(m.timestamp, &path, "timestamp")?,
+            waba: waba.clone(),
+            phone: phone.clone(),
+            user: user_digits(m.from, &path, "from")?,
+            id: required_id(m.id, &path, "id")?,
+            body: EventBody::Inbound { referral },
+        });
+    }
+    for (i, s) in statuses.into_iter().flatten().enumerate() {
+        let path = format!("{path}.statuses[{i}]");
+        let recipient = s.recipient_id.or(s.message.and_then(|m| m.recipient_id));
+        let status = s
+            .status
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| missing(&path, "status"))?;
+        out.push(Event {
+            ts: timestamp(s.timestamp, &path, "timestamp")?,
+            waba: waba.clone(),
+            phone: phone.clone(),
+            user: user_digits(recipient, &path, "recipient_id")?,
+            id: required_id(s.id, &path, "id")?,
+            body: EventBody::Status(Status::parse(status)),
+        });
+    }
+    Ok(())
+}
+
+// ---- On-Premises bodies (events.md section 3) ----
+
+fn on_premises_body<'a>(top: &Top<'a>, route: Route<'_>, out: &mut Vec<Event<'a>>) -> Result<(), InputError> {
+    let messages: Option<Vec<InboundItem<'a>>> = top
+        .messages
+        .filter(|r| r.get() != "null")
+        .map(|r| parse_raw(r, "messages"))
+        .transpose()?;
+    let statuses: Option<Vec<StatusItem<'a>>> = top
+        .statuses
+        .filter(|r| r.get() != "null")
+        .map(|r| parse_raw(r, "statuses"))
+        .transpose()?;
+    if messages.as_ref().is_none_or(Vec::is_empty) && statuses.as_ref().is_none_or(Vec::is_empty) {
+        return Ok(());
+    }
+    let (Some(waba), Some(phone)) = (route.waba, route.phone) else {
+        return Err(InputError::Shape(
+            "an On-Premises body carries no WABA or phone: give them (--waba and --phone)".to_owned(),
+        ));
+    };
+    let waba = Cow::Owned(waba.to_owned());
+    let phone = Cow::Owned(phone.to_owned());
+    items(messages, statuses, "body", &waba, &phone, out)
+}

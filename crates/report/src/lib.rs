@@ -1,0 +1,369 @@
+//! The stable output shapes of cli.md, and readable tables. The engine's
+//! types do not know JSON; this crate is the boundary that does.
+
+use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+use wabill_engine::billing::{Billing, Counts, Invoice, Line, Record, WabaMonth};
+
+#[derive(Serialize)]
+pub struct CountsJson {
+    pub total: u64,
+    pub free_tier: u64,
+    pub free_entry_point: u64,
+    pub free_customer_service: u64,
+    pub paid: u64,
+}
+
+impl From<&Counts> for CountsJson {
+    fn from(c: &Counts) -> Self {
+        CountsJson {
+            total: c.total,
+            free_tier: c.free_tier,
+            free_entry_point: c.free_entry_point,
+            free_customer_service: c.free_customer_service,
+            paid: c.paid,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct TierJson {
+    pub from: u64,
+    pub to: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct LineJson {
+    pub era: &'static str,
+    pub market: String,
+    pub category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<TierJson>,
+    pub quantity: u64,
+    pub free_tier: u64,
+    pub free_entry_point: u64,
+    pub free_customer_service: u64,
+    pub paid: u64,
+    pub unit_price: String,
+    pub meta_amount: String,
+}
+
+impl From<&Line> for LineJson {
+    fn from(l: &Line) -> Self {
+        LineJson {
+            era: l.era.as_str(),
+            market: l.market.clone(),
+            category: l.category.as_str(),
+            tier: l.tier.map(|(from, to)| TierJson { from, to }),
+            quantity: l.counts.total,
+            free_tier: l.counts.free_tier,
+            free_entry_point: l.counts.free_entry_point,
+            free_customer_service: l.counts.free_customer_service,
+            paid: l.counts.paid,
+            unit_price: l.unit_price.to_string(),
+            meta_amount: l.meta_amount.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct PlatformFeeJson {
+    pub unit: String,
+    pub quantity: u64,
+    pub amount: String,
+}
+
+/// One element of `invoices` (cli.md).
+#[derive(Serialize)]
+pub struct InvoiceJson {
+    pub waba: String,
+    pub month: String,
+    pub timezone: String,
+    pub currency: String,
+    pub conversations: CountsJson,
+    pub messages: CountsJson,
+    pub lines: Vec<LineJson>,
+    pub meta_total: String,
+    pub platform_fee: PlatformFeeJson,
+    pub total: String,
+    pub amount_due: String,
+}
+
+impl From<&Invoice> for InvoiceJson {
+    fn from(i: &Invoice) -> Self {
+        InvoiceJson {
+            waba: i.waba.clone(),
+            month: i.month.to_string(),
+            timezone: i.timezone.clone(),
+            currency: i.currency.clone(),
+            conversations: (&i.conversations).into(),
+            messages: (&i.messages).into(),
+            lines: i.lines.iter().map(LineJson::from).collect(),
+            meta_total: i.meta_total.to_string(),
+            platform_fee: PlatformFeeJson {
+                unit: i.platform_fee.unit.to_string(),
+                quantity: i.platform_fee.quantity,
+                amount: i.platform_fee.amount.to_string(),
+            },
+            total: i.total.to_string(),
+            amount_due: i.amount_due.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct InvoicesJson {
+    pub invoices: Vec<InvoiceJson>,
+    pub rejected: u64,
+    pub duplicates: u64,
+}
+
+/// The `--format json` document of `wabill invoice`.
+pub fn invoices_json(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> String {
+    let doc = InvoicesJson {
+        invoices: invoices.iter().map(|i| InvoiceJson::from(*i)).collect(),
+        rejected,
+        duplicates,
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+const CSV_HEADER: [&str; 18] = [
+    "waba",
+    "month",
+    "timezone",
+    "currency",
+    "era",
+    "market",
+    "category",
+    "tier_from",
+    "tier_to",
+    "quantity",
+    "free_tier",
+    "free_entry_point",
+    "free_customer_service",
+    "paid",
+    "unit_price",
+    "meta_amount",
+    "invoice_total",
+    "amount_due",
+];
+
+/// `--format csv`: one row per line, the invoice keys repeated on each.
+pub fn invoices_csv(invoices: &[&Invoice]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(CSV_HEADER);
+    for i in invoices {
+        for l in &i.lines {
+            let (from, to) = match l.tier {
+                Some((from, to)) => (from.to_string(), to.map(|t| t.to_string()).unwrap_or_default()),
+                None => (String::new(), String::new()),
+            };
+            let _ = w.write_record([
+                i.waba.as_str(),
+                &i.month.to_string(),
+                &i.timezone,
+                &i.currency,
+                l.era.as_str(),
+                &l.market,
+                l.category.as_str(),
+                &from,
+                &to,
+                &l.counts.total.to_string(),
+                &l.counts.free_tier.to_string(),
+                &l.counts.free_entry_point.to_string(),
+                &l.counts.free_customer_service.to_string(),
+                &l.counts.paid.to_string(),
+                &l.unit_price.to_string(),
+                &l.meta_amount.to_string(),
+                &i.total.to_string(),
+                &i.amount_due.to_string(),
+            ]);
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+fn right(text: impl ToString) -> Cell {
+    Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
+}
+
+/// `--format table`: what a person reads.
+pub fn invoices_table(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> String {
+    let mut out = String::new();
+    for i in invoices {
+        out.push_str(&format!(
+            "Invoice {} {} ({}, {})\n",
+            i.waba, i.month, i.timezone, i.currency
+        ));
+        let c = &i.conversations;
+        if c.total > 0 {
+            out.push_str(&format!(
+                "Conversations: {} ({} free tier, {} free entry point, {} free customer service, {} paid)\n",
+                c.total, c.free_tier, c.free_entry_point, c.free_customer_service, c.paid
+            ));
+        }
+        let m = &i.messages;
+        if m.total > 0 {
+            out.push_str(&format!(
+                "Messages: {} ({} free tier, {} free entry point, {} free customer service, {} paid)\n",
+                m.total, m.free_tier, m.free_entry_point, m.free_customer_service, m.paid
+            ));
+        }
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(vec![
+            "Era", "Market", "Category", "Qty", "Free tier", "Free entry", "Free service", "Paid",
+            "Unit", "Meta amount",
+        ]);
+        for l in &i.lines {
+            let category = match l.tier {
+                Some((from, Some(to))) => format!("{} (tier {from}–{to})", l.category.as_str()),
+                Some((from, None)) => format!("{} (tier {from}+)", l.category.as_str()),
+                None => l.category.as_str().to_owned(),
+            };
+            table.add_row(vec![
+                Cell::new(l.era.as_str()),
+                Cell::new(&l.market),
+                Cell::new(category),
+                right(l.counts.total),
+                right(l.counts.free_tier),
+                right(l.counts.free_entry_point),
+                right(l.counts.free_customer_service),
+                right(l.counts.paid),
+                right(l.unit_price),
+                right(l.meta_amount),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+        let fee = &i.platform_fee;
+        out.push_str(&format!("Meta total:     {:>14} {}\n", i.meta_total, i.currency));
+        out.push_str(&format!(
+            "Platform fee:   {:>14} {} ({} × {})\n",
+            fee.amount, i.currency, fee.quantity, fee.unit
+        ));
+        out.push_str(&format!("Total:          {:>14} {}\n", i.total, i.currency));
+        out.push_str(&format!("Amount due:     {:>14} {}\n\n", i.amount_due, i.currency));
+    }
+    if invoices.is_empty() {
+        out.push_str("No invoices: no conversation or priced message in the input.\n");
+    }
+    out.push_str(&format!("Rejected input: {rejected}. Duplicate events skipped: {duplicates}.\n"));
+    out
+}
+
+/// One `wabill conversations` record (cli.md).
+#[derive(Serialize)]
+pub struct ConversationJson<'a> {
+    pub waba: &'a str,
+    pub phone: &'a str,
+    pub user: &'a str,
+    pub start: String,
+    pub end: String,
+    pub era: &'static str,
+    pub category: &'static str,
+    pub market: &'a str,
+    pub free: &'static str,
+    pub unit_price: String,
+    pub opened_by: &'a str,
+    pub messages: u32,
+}
+
+pub fn conversation_json<'a>(billing: &'a Billing<'_>, r: &Record) -> ConversationJson<'a> {
+    let (waba, phone, user) = billing.ledger.pair_names(r.pair);
+    ConversationJson {
+        waba,
+        phone,
+        user,
+        start: r.start.rfc3339(),
+        end: r.end.rfc3339(),
+        era: r.era.as_str(),
+        category: r.category.as_str(),
+        market: billing.market_name(r.market),
+        free: r.free.as_str(),
+        unit_price: r.unit_price.to_string(),
+        opened_by: billing.ledger.message_id(r.opened_by),
+        messages: r.messages,
+    }
+}
+
+/// Conversation records of the selected months, sorted by
+/// (waba, start, phone, user) as cli.md requires.
+pub fn sorted_records<'b>(billing: &Billing<'_>, months: &[&'b WabaMonth]) -> Vec<&'b Record> {
+    let mut records: Vec<&Record> = months.iter().flat_map(|m| m.records.iter()).collect();
+    let ledger = billing.ledger;
+    records.sort_by(|a, b| {
+        let (wa, pa, ua) = ledger.pair_names(a.pair);
+        let (wb, pb, ub) = ledger.pair_names(b.pair);
+        (wa, a.start, pa, ua, ledger.message_id(a.opened_by)).cmp(&(
+            wb,
+            b.start,
+            pb,
+            ub,
+            ledger.message_id(b.opened_by),
+        ))
+    });
+    records
+}
+
+pub fn conversations_ndjson(billing: &Billing<'_>, records: &[&Record], out: &mut String) {
+    for r in records {
+        out.push_str(&serde_json::to_string(&conversation_json(billing, r)).unwrap_or_default());
+        out.push('\n');
+    }
+}
+
+const CONVERSATION_COLUMNS: [&str; 12] = [
+    "waba",
+    "phone",
+    "user",
+    "start",
+    "end",
+    "era",
+    "category",
+    "market",
+    "free",
+    "unit_price",
+    "opened_by",
+    "messages",
+];
+
+fn conversation_row(billing: &Billing<'_>, r: &Record) -> [String; 12] {
+    let c = conversation_json(billing, r);
+    [
+        c.waba.to_owned(),
+        c.phone.to_owned(),
+        c.user.to_owned(),
+        c.start,
+        c.end,
+        c.era.to_owned(),
+        c.category.to_owned(),
+        c.market.to_owned(),
+        c.free.to_owned(),
+        c.unit_price,
+        c.opened_by.to_owned(),
+        c.messages.to_string(),
+    ]
+}
+
+pub fn conversations_csv(billing: &Billing<'_>, records: &[&Record]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(CONVERSATION_COLUMNS);
+    for r in records {
+        let _ = w.write_record(conversation_row(billing, r));
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+pub fn conversations_table(billing: &Billing<'_>, records: &[&Record]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(CONVERSATION_COLUMNS.to_vec());
+    for r in records {
+        table.add_row(conversation_row(billing, r).to_vec());
+    }
+    format!("{table}\n{} conversations\n", records.len())
+}
