@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use clap::Args;
 
 use crate::{Fatal, GenFormat, emit};
@@ -63,7 +63,12 @@ fn run_pass(args: &[&str]) -> anyhow::Result<Stats> {
     let line = stderr
         .lines()
         .find_map(|l| l.strip_prefix("wabill-stats: "))
-        .ok_or_else(|| anyhow!("`wabill {}` printed no statistics:\n{stderr}", args.join(" ")))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "`wabill {}` printed no statistics:\n{stderr}",
+                args.join(" ")
+            )
+        })?;
     let get = |k| field(line, k).unwrap_or(0.0);
     Ok(Stats {
         events: get("events") as u64,
@@ -126,12 +131,15 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
     }
     let file = path.to_string_lossy().into_owned();
     let parse = best(&["parse", "--stats", &file], args.runs)?;
-    let invoice = best(&["invoice", "--stats", "--format", "json", &file], args.runs)?;
+    let invoice = best(
+        &["invoice", "--stats", "--format", "json", &file],
+        args.runs,
+    )?;
     if temporary {
         let _ = std::fs::remove_file(&path);
     }
     if parse.events == 0 {
-        bail!("the workload has no events");
+        return Err(Fatal(anyhow!("the workload has no events")));
     }
     #[allow(clippy::float_arithmetic)]
     let ratio = parse.seconds / invoice.seconds.max(1e-9);
@@ -143,7 +151,10 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
     );
     out.push_str(&row("parse only (floor)", parse));
     out.push_str(&row("invoice", invoice));
-    out.push_str(&format!("\ninvoice throughput = {:.0}% of parse-only\n", ratio * 100.0));
+    out.push_str(&format!(
+        "\ninvoice throughput = {:.0}% of parse-only\n",
+        ratio * 100.0
+    ));
     emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }

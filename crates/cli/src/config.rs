@@ -141,7 +141,9 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
                 .with_context(|| format!("cannot read configuration {}", path.display()))?;
             let file: File = toml::from_str(&text)
                 .map_err(|e| anyhow!("configuration {}: {e}", path.display()))?;
-            let base = path.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            let base = path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
             (file, base)
         }
     };
@@ -184,7 +186,8 @@ fn platform(p: &Platform, engine: &mut EngineConfig) -> anyhow::Result<()> {
     if let Some(fee) = &p.fee_per_conversation {
         let value = match fee {
             toml::Value::String(s) => Decimal::from_str(s).ok().filter(|_| {
-                s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                s.bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
             }),
             toml::Value::Integer(i) => Some(Decimal::from(*i)),
             _ => None,

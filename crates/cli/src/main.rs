@@ -21,7 +21,11 @@ use wabill_engine::{Ledger, bill};
 use wabill_ingest::Route;
 
 #[derive(Parser)]
-#[command(name = "wabill", version, about = "Meters and bills WhatsApp Business conversations")]
+#[command(
+    name = "wabill",
+    version,
+    about = "Meters and bills WhatsApp Business conversations"
+)]
 struct Cli {
     /// TOML configuration (cli.md); without it the built-in defaults apply.
     #[arg(long, global = true, value_name = "FILE")]
@@ -242,24 +246,25 @@ fn load(
     let mut report = |input: &read::Input, line: u64, reason: &dyn std::fmt::Display| {
         rejected += 1;
         if rejected <= MAX_PRINTED_REJECTIONS {
-            let name = if input.name == "-" { "<stdin>" } else { &input.name };
+            let name = if input.name == "-" {
+                "<stdin>"
+            } else {
+                &input.name
+            };
             eprintln!("{name}:{line}: {reason}");
         }
     };
-    let mut events = Vec::new();
-    let bytes = read::read_batches(&inputs, route, |input, batch| {
-        let mut errors = batch.errors.iter().peekable();
-        for group in &batch.groups {
-            while let Some((line, reason)) = errors.next_if(|e| e.0 < group.line) {
-                report(input, *line, reason);
-            }
-            batch.events(*group, &mut events);
-            if let Err(rejection) = ledger.ingest(&events) {
-                report(input, group.line, &rejection);
-            }
-        }
-        for (line, reason) in errors {
+    let validator = ledger.validator();
+    let bytes = read::read_batches(&inputs, route, Some(&validator), |input, batch| {
+        for (line, reason) in &batch.errors {
             report(input, *line, reason);
+        }
+        let mut checked = Vec::new();
+        for group in &batch.groups {
+            batch.checked(*group, &mut checked);
+            for c in &checked {
+                ledger.apply(c);
+            }
         }
     })?;
     if rejected > MAX_PRINTED_REJECTIONS {
@@ -310,20 +315,26 @@ fn invoices_or_fatal<'a>(months: &[&'a WabaMonth]) -> Result<Vec<&'a Invoice>, F
 }
 
 fn exit_code(rejected: u64) -> ExitCode {
-    if rejected > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if rejected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-fn print_stats(loaded: &Loaded, events: u64) {
+fn print_stats(loaded: &Loaded, events: u64, load: std::time::Duration) {
     let secs = loaded.started.elapsed().as_secs_f64();
     eprintln!(
-        "wabill-stats: {{\"events\":{events},\"bytes\":{},\"seconds\":{secs:.3},\"peak_rss_bytes\":{}}}",
+        "wabill-stats: {{\"events\":{events},\"bytes\":{},\"seconds\":{secs:.3},\"load_seconds\":{:.3},\"peak_rss_bytes\":{}}}",
         loaded.bytes,
+        load.as_secs_f64(),
         bench::peak_rss_bytes().unwrap_or(0)
     );
 }
 
 fn invoice(config: Option<&std::path::Path>, args: InvoiceArgs) -> Result<ExitCode, Fatal> {
     let loaded = load(config, &args.input, args.select.waba.as_deref())?;
+    let loaded_at = loaded.started.elapsed();
     let billing = bill(&loaded.ledger, &loaded.book);
     let months = selected(&billing.months, &args.select);
     let invoices = invoices_or_fatal(&months)?;
@@ -340,7 +351,7 @@ fn invoice(config: Option<&std::path::Path>, args: InvoiceArgs) -> Result<ExitCo
     };
     emit(&text)?;
     if args.input.stats {
-        print_stats(&loaded, loaded.ledger.accepted() + duplicates);
+        print_stats(&loaded, loaded.ledger.accepted() + duplicates, loaded_at);
     }
     Ok(exit_code(rejected))
 }
@@ -450,7 +461,7 @@ fn parse_only(args: ParseArgs) -> Result<ExitCode, Fatal> {
         .collect();
     let mut events = 0u64;
     let mut rejected = 0u64;
-    let bytes = read::read_batches(&inputs, route, |_, batch| {
+    let bytes = read::read_batches(&inputs, route, None, |_, batch| {
         events += batch.n_events() as u64;
         rejected += batch.errors.len() as u64;
     })?;

@@ -55,7 +55,9 @@ pub fn run(config: Option<&std::path::Path>, cmd: RatesCommand) -> Result<ExitCo
 fn list(book: &RateBook) -> String {
     let mut cards = Table::new();
     cards.load_preset(UTF8_FULL_CONDENSED);
-    cards.set_header(vec!["Family", "Currency", "From", "Until", "Markets", "Tiered", "Source"]);
+    cards.set_header(vec![
+        "Family", "Currency", "From", "Until", "Markets", "Tiered", "Source",
+    ]);
     for card in book.cards() {
         let until = book
             .next_card(card)
@@ -76,13 +78,20 @@ fn list(book: &RateBook) -> String {
     }
     let mut maps = Table::new();
     maps.load_preset(UTF8_FULL_CONDENSED);
-    maps.set_header(vec!["Market map from", "Regions", "Prefixes", "Markets", "Sources"]);
+    maps.set_header(vec![
+        "Market map from",
+        "Regions",
+        "Prefixes",
+        "Markets",
+        "Sources",
+    ]);
     for map in book.maps() {
         let mut markets: Vec<_> = map.regions.values().collect();
         markets.sort();
         markets.dedup();
         maps.add_row(vec![
-            map.effective_from.map_or_else(|| "(all dates)".to_owned(), |d| d.to_string()),
+            map.effective_from
+                .map_or_else(|| "(all dates)".to_owned(), |d| d.to_string()),
             map.regions.len().to_string(),
             map.prefixes().len().to_string(),
             (markets.len() + 1).to_string(),
@@ -99,11 +108,26 @@ fn columns(card: &RateCard) -> Vec<Category> {
     cats
 }
 
-fn show(book: &RateBook, currency: &str, at: Date, market: Option<&str>, format: ShowFormat) -> String {
+fn show(
+    book: &RateBook,
+    currency: &str,
+    at: Date,
+    market: Option<&str>,
+    format: ShowFormat,
+) -> String {
     let mut out = String::new();
     let mut csv = csv::Writer::from_writer(Vec::new());
     if matches!(format, ShowFormat::Csv) {
-        let _ = csv.write_record(["family", "effective_from", "source", "market", "category", "price", "tier_from", "tier_to"]);
+        let _ = csv.write_record([
+            "family",
+            "effective_from",
+            "source",
+            "market",
+            "category",
+            "price",
+            "tier_from",
+            "tier_to",
+        ]);
     }
     for family in [Family::Cbp2022, Family::Cbp2023, Family::Pmp] {
         let Some(card) = book.card_at(family, currency, at) else {
@@ -128,7 +152,9 @@ fn show(book: &RateBook, currency: &str, at: Date, market: Option<&str>, format:
                 for (name, id) in &markets {
                     let mut row = vec![(*name).to_owned()];
                     for c in &cats {
-                        let mut cell = card.rate(*id, *c).map_or_else(|| "—".to_owned(), |r| r.to_string());
+                        let mut cell = card
+                            .rate(*id, *c)
+                            .map_or_else(|| "—".to_owned(), |r| r.to_string());
                         if let Some(bands) = card.tiers.get(&(*id, *c)) {
                             for b in bands {
                                 let to = b.to.map_or_else(|| "∞".to_owned(), |t| t.to_string());
@@ -151,11 +177,29 @@ fn show(book: &RateBook, currency: &str, at: Date, market: Option<&str>, format:
                 for (name, id) in &markets {
                     for c in &cats {
                         if let Some(rate) = card.rate(*id, *c) {
-                            let _ = csv.write_record([family.as_str(), &card.effective_from.to_string(), &card.source, name, c.as_str(), &rate.to_string(), "", ""]);
+                            let _ = csv.write_record([
+                                family.as_str(),
+                                &card.effective_from.to_string(),
+                                &card.source,
+                                name,
+                                c.as_str(),
+                                &rate.to_string(),
+                                "",
+                                "",
+                            ]);
                         }
                         for b in card.tiers.get(&(*id, *c)).into_iter().flatten() {
                             let to = b.to.map(|t| t.to_string()).unwrap_or_default();
-                            let _ = csv.write_record([family.as_str(), &card.effective_from.to_string(), &card.source, name, c.as_str(), &b.price.to_string(), &b.from.to_string(), &to]);
+                            let _ = csv.write_record([
+                                family.as_str(),
+                                &card.effective_from.to_string(),
+                                &card.source,
+                                name,
+                                c.as_str(),
+                                &b.price.to_string(),
+                                &b.from.to_string(),
+                                &to,
+                            ]);
                         }
                     }
                 }
@@ -163,7 +207,9 @@ fn show(book: &RateBook, currency: &str, at: Date, market: Option<&str>, format:
         }
     }
     match format {
-        ShowFormat::Csv => String::from_utf8(csv.into_inner().unwrap_or_default()).unwrap_or_default(),
+        ShowFormat::Csv => {
+            String::from_utf8(csv.into_inner().unwrap_or_default()).unwrap_or_default()
+        }
         ShowFormat::Table => {
             if out.is_empty() {
                 out = format!("No rate card in {currency} is in force on {at}.\n");

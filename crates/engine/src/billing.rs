@@ -192,13 +192,13 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
         let i_end = i + inbound_pairs[i..].partition_point(|p| *p == pair);
         let waba = ledger.pair(pair).waba;
         let clock = ledger.clock(waba);
-        let conversations = derive_pair(&inbound[i..i_end], &delivered[j..j_end], clock, &mut errors);
+        let conversations =
+            derive_pair(&inbound[i..i_end], &delivered[j..j_end], clock, &mut errors);
         let calendar = &mut calendars[waba as usize];
         for error in errors.drain(..) {
             let (at, message) = match error {
-                DeliveryError::UnsupportedEra { at, msg, .. } | DeliveryError::NoEra { at, msg } => {
-                    (at, msg)
-                }
+                DeliveryError::UnsupportedEra { at, msg, .. }
+                | DeliveryError::NoEra { at, msg } => (at, msg),
             };
             let waba_name = ledger.waba_name(waba).to_owned();
             let message = ledger.message_id(message).to_owned();
@@ -217,22 +217,30 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
                 },
             };
             let month = calendar.month_of(at);
-            groups.entry((waba, month)).or_default().errors.push(billing_error);
+            groups
+                .entry((waba, month))
+                .or_default()
+                .errors
+                .push(billing_error);
         }
         for c in conversations {
             let month = calendar.month_of(c.start);
-            groups.entry((waba, month)).or_default().records.push(Record {
-                pair,
-                start: c.start,
-                end: c.end,
-                era: c.era,
-                category: c.category,
-                market: book.other_market(),
-                free: Free::None,
-                unit_price: Decimal::ZERO,
-                opened_by: c.opened_by,
-                messages: c.messages,
-            });
+            groups
+                .entry((waba, month))
+                .or_default()
+                .records
+                .push(Record {
+                    pair,
+                    start: c.start,
+                    end: c.end,
+                    era: c.era,
+                    category: c.category,
+                    market: book.other_market(),
+                    free: Free::None,
+                    unit_price: Decimal::ZERO,
+                    opened_by: c.opened_by,
+                    messages: c.messages,
+                });
         }
         i = i_end;
         j = j_end;
@@ -269,6 +277,7 @@ struct Group {
 fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
     let mut items: Vec<(u32, i64, u32, bool)> = ledger
         .messages
+        .records
         .iter()
         .enumerate()
         .filter_map(|(m, message)| {
@@ -296,6 +305,7 @@ fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
 fn delivered_by_pair(ledger: &Ledger) -> (Vec<Delivered>, Vec<u32>) {
     let mut items: Vec<(u32, Delivered)> = ledger
         .messages
+        .records
         .iter()
         .enumerate()
         .filter_map(|(m, message)| {
@@ -409,7 +419,13 @@ fn rate_month(
         }
     }
     let invoice = if errors.is_empty() {
-        Ok(invoice(ledger, book, waba_name.clone(), month, &group.records))
+        Ok(invoice(
+            ledger,
+            book,
+            waba_name.clone(),
+            month,
+            &group.records,
+        ))
     } else {
         Err(errors)
     };
@@ -467,7 +483,13 @@ fn price(
     Ok((market, unit))
 }
 
-fn invoice(ledger: &Ledger, book: &RateBook, waba: String, month: Month, records: &[Record]) -> Invoice {
+fn invoice(
+    ledger: &Ledger,
+    book: &RateBook,
+    waba: String,
+    month: Month,
+    records: &[Record],
+) -> Invoice {
     let config = ledger.config();
     let settings = config.waba(&waba);
     let mut conversations = Counts::default();
@@ -488,10 +510,17 @@ fn invoice(ledger: &Ledger, book: &RateBook, waba: String, month: Month, records
             tier: None,
             counts,
             unit_price,
-            meta_amount: Decimal::from(counts.paid) * unit_price,
+            meta_amount: at_scale(Decimal::from(counts.paid) * unit_price, unit_price.scale()),
         })
         .collect();
-    let meta_total: Decimal = lines.iter().map(|l| l.meta_amount).sum();
+    // Amounts keep the scale of the prices they come from, zero included
+    // (`0.0000`, not `0`), so every amount of an invoice reads alike.
+    let scale = lines
+        .iter()
+        .map(|l| l.meta_amount.scale())
+        .max()
+        .unwrap_or(0);
+    let meta_total = at_scale(lines.iter().map(|l| l.meta_amount).sum(), scale);
     let messages = Counts::default();
     // D4/D5: the fee applies beyond the plan's included volume.
     let fee_bearing = match config.platform.fee_applies_to {
@@ -500,10 +529,11 @@ fn invoice(ledger: &Ledger, book: &RateBook, waba: String, month: Month, records
     };
     let quantity = fee_bearing.saturating_sub(settings.included_conversations);
     let unit = config.platform.fee_per_conversation;
-    let fee_amount = unit * Decimal::from(quantity);
-    let total = meta_total + fee_amount;
+    let fee_amount = at_scale(unit * Decimal::from(quantity), unit.scale());
+    let total = at_scale(meta_total + fee_amount, scale.max(unit.scale()));
     let digits = config.platform.minor_unit_digits;
-    let mut amount_due = total.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
+    let mut amount_due =
+        total.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
     amount_due.rescale(digits);
     Invoice {
         waba,
@@ -522,4 +552,12 @@ fn invoice(ledger: &Ledger, book: &RateBook, waba: String, month: Month, records
         total,
         amount_due,
     }
+}
+
+/// `value` with at least `scale` decimal places (exact: only adds zeros).
+fn at_scale(mut value: Decimal, scale: u32) -> Decimal {
+    if value.scale() < scale {
+        value.rescale(scale);
+    }
+    value
 }

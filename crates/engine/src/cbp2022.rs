@@ -16,7 +16,12 @@ impl EraRules for Cbp2022 {
         Family::Cbp2022
     }
 
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) -> DeliveryEffect {
+    fn deliver(
+        &self,
+        state: &mut PairState,
+        msg: &Delivered,
+        view: &PairView<'_>,
+    ) -> DeliveryEffect {
         // A1: a delivery inside an open conversation joins it, templates too.
         let open = state.open_at(msg.at).next();
         if let Some(open) = open {

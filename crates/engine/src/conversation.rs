@@ -145,7 +145,10 @@ pub fn derive_pair(
         }
         let Some(era) = clock.era_at(msg.at) else {
             // Ingest rejects events before the first era; kept for safety.
-            errors.push(DeliveryError::NoEra { at: msg.at, msg: msg.msg });
+            errors.push(DeliveryError::NoEra {
+                at: msg.at,
+                msg: msg.msg,
+            });
             continue;
         };
         let Some(rules) = era.rules() else {

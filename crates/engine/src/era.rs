@@ -157,7 +157,12 @@ pub trait EraRules: Sync {
     fn family(&self) -> Family;
 
     /// Applies one delivered business message, in delivery order.
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) -> DeliveryEffect;
+    fn deliver(
+        &self,
+        state: &mut PairState,
+        msg: &Delivered,
+        view: &PairView<'_>,
+    ) -> DeliveryEffect;
 
     /// Whether a conversation of `category` opened at `start` may take a free
     /// tier slot (rules A5/B7).

@@ -87,9 +87,13 @@ impl<'a> Status<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventBody<'a> {
     /// F1; `referral` marks an entry point (F5).
-    Inbound { referral: bool },
+    Inbound {
+        referral: bool,
+    },
     /// An outbound record as sent; `template` is None for a free-form message.
-    Outbound { template: Option<TemplateCategory> },
+    Outbound {
+        template: Option<TemplateCategory>,
+    },
     Status(Status<'a>),
 }
 

@@ -7,21 +7,23 @@
 //! set of events.
 
 use std::cmp::Ordering;
+use std::hash::BuildHasher;
+use std::sync::{Arc, RwLock};
 
+use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::EngineConfig;
 use crate::era::EraClock;
 use crate::event::{Event, EventBody, Status, TemplateCategory};
-use crate::intern::Interner;
+use crate::intern::{Interner, str_hash};
 use crate::market::{Region, region_of};
+use crate::time::{Instant, local_midnight};
 
 /// Why a group of events was rejected. Nothing of the group is stored.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Rejection {
-    #[error(
-        "user {user:?} is not an international phone number whose country can be determined"
-    )]
+    #[error("user {user:?} is not an international phone number whose country can be determined")]
     UnknownRegion { user: String },
     #[error(
         "event time {at} is before {first} 00:00 {tz}, the start of the first pricing era: no era applies"
@@ -67,6 +69,8 @@ const SEEN_DELIVERED: u8 = 8;
 const SEEN_READ: u8 = 16;
 const SEEN_FAILED: u8 = 32;
 
+/// What the ledger knows of one message id: 64 bytes, so that folding an
+/// event touches one cache line of it.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Message {
     /// The inbound message with this id; `flag` 1 = entry point.
@@ -75,15 +79,62 @@ pub(crate) struct Message {
     pub outbound: Slot,
     /// The earliest `delivered`/`read` status (F2, F8).
     pub delivery: Slot,
+    /// The id's place in [`Messages::ids`].
+    id_start: u64,
+    id_len: u32,
     seen: u8,
 }
 
-const EMPTY_MESSAGE: Message = Message {
-    inbound: NONE,
-    outbound: NONE,
-    delivery: NONE,
-    seen: 0,
-};
+/// Message ids and their records: the ids in one arena, the records in one
+/// vector, a table from hash to record index.
+#[derive(Clone, Default)]
+pub(crate) struct Messages {
+    ids: String,
+    pub records: Vec<Message>,
+    table: HashTable<u32>,
+}
+
+impl std::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messages")
+            .field("len", &self.records.len())
+            .finish()
+    }
+}
+
+fn id_of<'s>(ids: &'s str, m: &Message) -> &'s str {
+    &ids[m.id_start as usize..m.id_start as usize + m.id_len as usize]
+}
+
+impl Messages {
+    pub fn id(&self, msg: u32) -> &str {
+        id_of(&self.ids, &self.records[msg as usize])
+    }
+
+    /// The record index of `id` (`hash == str_hash(id)`), and whether new.
+    fn intern(&mut self, id: &str, hash: u64) -> (u32, bool) {
+        let Self {
+            ids,
+            records,
+            table,
+        } = self;
+        if let Some(&i) = table.find(hash, |&i| id_of(ids, &records[i as usize]) == id) {
+            return (i, false);
+        }
+        let index = u32::try_from(records.len()).unwrap_or(u32::MAX);
+        records.push(Message {
+            inbound: NONE,
+            outbound: NONE,
+            delivery: NONE,
+            id_start: ids.len() as u64,
+            id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
+            seen: 0,
+        });
+        ids.push_str(id);
+        table.insert_unique(hash, index, |&i| str_hash(id_of(ids, &records[i as usize])));
+        (index, true)
+    }
+}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PairKey {
@@ -115,22 +166,159 @@ pub(crate) fn template_of(code: u8) -> Option<TemplateCategory> {
     }
 }
 
+/// `(waba, phone, user)` hashed as the ledger's pair table hashes it.
+pub fn pair_hash(waba: &str, phone: &str, user: &str) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one((waba, phone, user))
+}
+
+/// An event that passed validation, with what the ledger needs computed
+/// ahead (possibly on a parsing thread): the user's region and the hashes of
+/// its id and pair.
+#[derive(Clone, Debug)]
+pub struct Checked<'a> {
+    pub event: Event<'a>,
+    pub region: Region,
+    pub id_hash: u64,
+    pub pair_hash: u64,
+}
+
+/// Regions already determined, shared by the validators of one ledger (one
+/// per parsing thread), so that each distinct user is parsed once: a
+/// libphonenumber parse costs microseconds. It only remembers answers of a
+/// pure function, so sharing it cannot change any result.
+#[derive(Debug, Default)]
+pub struct RegionCache {
+    map: RwLock<FxHashMap<Box<str>, Option<Region>>>,
+}
+
+impl RegionCache {
+    fn get(&self, user: &str) -> Option<Option<Region>> {
+        self.map.read().ok()?.get(user).copied()
+    }
+
+    fn insert(&self, user: &str, region: Option<Region>) {
+        if let Ok(mut map) = self.map.write() {
+            map.insert(user.into(), region);
+        }
+    }
+}
+
+/// Checks events against the configuration: a pricing era must apply
+/// (rules section 1) and the user's region must be known (D1). Its caches
+/// only remember answers.
+#[derive(Clone, Debug)]
+pub struct Validator {
+    config: EngineConfig,
+    first_starts: FxHashMap<String, Instant>,
+    last_waba: Option<(String, Instant)>,
+    regions: FxHashMap<String, Option<Region>>,
+    shared: Arc<RegionCache>,
+    scratch: Vec<Region>,
+}
+
+impl Validator {
+    pub fn new(config: EngineConfig) -> Validator {
+        Validator::with_cache(config, Arc::default())
+    }
+
+    fn with_cache(config: EngineConfig, shared: Arc<RegionCache>) -> Validator {
+        Validator {
+            config,
+            first_starts: FxHashMap::default(),
+            last_waba: None,
+            regions: FxHashMap::default(),
+            shared,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn first_start(&mut self, waba: &str) -> Instant {
+        // Inputs come in long runs of one WABA: skip the hash when it repeats.
+        if let Some((last, start)) = &self.last_waba
+            && last == waba
+        {
+            return *start;
+        }
+        if let Some(start) = self.first_starts.get(waba) {
+            self.last_waba = Some((waba.to_owned(), *start));
+            return *start;
+        }
+        let start = local_midnight(
+            self.config.timeline.first_date(),
+            &self.config.waba(waba).timezone,
+        );
+        self.first_starts.insert(waba.to_owned(), start);
+        self.last_waba = Some((waba.to_owned(), start));
+        start
+    }
+
+    fn region(&mut self, user: &str) -> Option<Region> {
+        if let Some(region) = self.regions.get(user) {
+            return *region;
+        }
+        let region = match self.shared.get(user) {
+            Some(region) => region,
+            None => {
+                let region = region_of(user);
+                self.shared.insert(user, region);
+                region
+            }
+        };
+        self.regions.insert(user.to_owned(), region);
+        region
+    }
+
+    /// Checks a group (a line or a body: accepted or rejected whole). On
+    /// success moves the events into `out`; on error leaves both unchanged.
+    pub fn check<'a>(
+        &mut self,
+        events: &mut Vec<Event<'a>>,
+        out: &mut Vec<Checked<'a>>,
+    ) -> Result<(), Rejection> {
+        let start = out.len();
+        self.scratch.clear();
+        for event in events.iter() {
+            if event.ts < self.first_start(&event.waba) {
+                return Err(Rejection::BeforeFirstEra {
+                    at: event.ts.rfc3339(),
+                    first: self.config.timeline.first_date(),
+                    tz: self.config.waba(&event.waba).timezone_name.clone(),
+                });
+            }
+            let Some(region) = self.region(&event.user) else {
+                return Err(Rejection::UnknownRegion {
+                    user: event.user.to_string(),
+                });
+            };
+            self.scratch.push(region);
+        }
+        for (event, region) in events.drain(..).zip(self.scratch.drain(..)) {
+            out.push(Checked {
+                region,
+                id_hash: str_hash(&event.id),
+                pair_hash: pair_hash(&event.waba, &event.phone, &event.user),
+                event,
+            });
+        }
+        debug_assert!(out.len() >= start);
+        Ok(())
+    }
+}
+
+/// The set of distinct events, folded into per-message slots.
 #[derive(Clone, Debug)]
 pub struct Ledger {
-    config: EngineConfig,
-    pub(crate) ids: Interner,
-    pub(crate) messages: Vec<Message>,
+    validator: Validator,
+    pub(crate) messages: Messages,
     pub(crate) waba_names: Interner,
     pub(crate) wabas: Vec<Waba>,
     pub(crate) phones: Interner,
     pub(crate) users: Interner,
     pub(crate) regions: Vec<Region>,
-    bad_users: FxHashSet<String>,
     pub(crate) pairs: Vec<PairKey>,
-    pair_index: FxHashMap<PairKey, u32>,
+    pair_table: HashTable<u32>,
     other_status_names: Interner,
     other_statuses: FxHashSet<(u32, u32)>,
-    resolved: Vec<(u32, u32)>,
     accepted: u64,
     duplicates: u64,
 }
@@ -138,27 +326,33 @@ pub struct Ledger {
 impl Ledger {
     pub fn new(config: EngineConfig) -> Ledger {
         Ledger {
-            config,
-            ids: Interner::default(),
-            messages: Vec::new(),
+            validator: Validator::new(config),
+            messages: Messages::default(),
             waba_names: Interner::default(),
             wabas: Vec::new(),
             phones: Interner::default(),
             users: Interner::default(),
             regions: Vec::new(),
-            bad_users: FxHashSet::default(),
             pairs: Vec::new(),
-            pair_index: FxHashMap::default(),
+            pair_table: HashTable::new(),
             other_status_names: Interner::default(),
             other_statuses: FxHashSet::default(),
-            resolved: Vec::new(),
             accepted: 0,
             duplicates: 0,
         }
     }
 
     pub fn config(&self) -> &EngineConfig {
-        &self.config
+        &self.validator.config
+    }
+
+    /// A validator for this ledger's configuration (one per parsing
+    /// thread), sharing the ledger's region cache.
+    pub fn validator(&self) -> Validator {
+        Validator::with_cache(
+            self.validator.config.clone(),
+            Arc::clone(&self.validator.shared),
+        )
     }
 
     /// Distinct events accepted so far.
@@ -172,7 +366,7 @@ impl Ledger {
     }
 
     pub fn n_messages(&self) -> usize {
-        self.messages.len()
+        self.messages.records.len()
     }
 
     pub fn n_pairs(&self) -> usize {
@@ -180,7 +374,7 @@ impl Ledger {
     }
 
     pub fn message_id(&self, msg: u32) -> &str {
-        self.ids.get(msg)
+        self.messages.id(msg)
     }
 
     pub fn waba_name(&self, waba: u32) -> &str {
@@ -209,88 +403,97 @@ impl Ledger {
         &self.wabas[waba as usize].clock
     }
 
-    /// Validates `events` as one group (rules/events.md: a body is accepted
-    /// or rejected whole), then stores them.
+    /// Validates `events` as one group (a line or a body is accepted or
+    /// rejected whole, events.md section 5), then stores them.
     pub fn ingest(&mut self, events: &[Event<'_>]) -> Result<IngestOutcome, Rejection> {
-        self.resolved.clear();
-        for event in events {
-            let waba = self.waba(&event.waba);
-            let clock = &self.wabas[waba as usize].clock;
-            if event.ts < clock.first_start() {
-                let settings = self.config.waba(&event.waba);
-                return Err(Rejection::BeforeFirstEra {
-                    at: event.ts.rfc3339(),
-                    first: self.config.timeline.first_date(),
-                    tz: settings.timezone_name.clone(),
-                });
-            }
-            let user = self.user(&event.user)?;
-            self.resolved.push((waba, user));
-        }
+        let mut group = events.to_vec();
+        let mut checked = Vec::with_capacity(group.len());
+        self.validator.check(&mut group, &mut checked)?;
         let mut outcome = IngestOutcome::default();
-        for i in 0..events.len() {
-            let (waba, user) = self.resolved[i];
-            if self.apply(&events[i], waba, user) {
+        for c in &checked {
+            if self.apply(c) {
                 outcome.accepted += 1;
             } else {
                 outcome.duplicates += 1;
             }
         }
-        self.accepted += outcome.accepted;
-        self.duplicates += outcome.duplicates;
         Ok(outcome)
     }
 
-    fn waba(&mut self, name: &str) -> u32 {
-        let (index, new) = self.waba_names.intern(name);
-        if new {
-            let tz = &self.config.waba(name).timezone;
+    fn pair_of(&mut self, c: &Checked<'_>) -> u32 {
+        let e = &c.event;
+        let Self {
+            pair_table,
+            pairs,
+            waba_names,
+            phones,
+            users,
+            ..
+        } = self;
+        let names = |p: u32| {
+            let k = pairs[p as usize];
+            (
+                waba_names.get(k.waba),
+                phones.get(k.phone),
+                users.get(k.user),
+            )
+        };
+        if let Some(&pair) = pair_table.find(c.pair_hash, |&p| {
+            names(p) == (&*e.waba, &*e.phone, &*e.user)
+        }) {
+            return pair;
+        }
+        let (waba, new_waba) = self.waba_names.intern(&e.waba);
+        if new_waba {
+            let tz = &self.validator.config.waba(&e.waba).timezone;
             self.wabas.push(Waba {
-                clock: EraClock::new(&self.config.timeline, tz),
+                clock: EraClock::new(&self.validator.config.timeline, tz),
             });
         }
-        index
+        let (phone, _) = self.phones.intern(&e.phone);
+        let (user, new_user) = self.users.intern(&e.user);
+        if new_user {
+            self.regions.push(c.region);
+        }
+        let pair = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
+        self.pairs.push(PairKey { waba, phone, user });
+        let Self {
+            pair_table,
+            pairs,
+            waba_names,
+            phones,
+            users,
+            ..
+        } = self;
+        pair_table.insert_unique(c.pair_hash, pair, |&p| {
+            let k = pairs[p as usize];
+            pair_hash(
+                waba_names.get(k.waba),
+                phones.get(k.phone),
+                users.get(k.user),
+            )
+        });
+        pair
     }
 
-    fn user(&mut self, digits: &str) -> Result<u32, Rejection> {
-        if let Some(index) = self.users.find(digits) {
-            return Ok(index);
+    /// Folds one checked event in; false when it was a duplicate (F6).
+    pub fn apply(&mut self, c: &Checked<'_>) -> bool {
+        let new_event = self.fold(c);
+        if new_event {
+            self.accepted += 1;
+        } else {
+            self.duplicates += 1;
         }
-        let reject = || Rejection::UnknownRegion {
-            user: digits.to_owned(),
-        };
-        if self.bad_users.contains(digits) {
-            return Err(reject());
-        }
-        match region_of(digits) {
-            Some(region) => {
-                let (index, _) = self.users.intern(digits);
-                self.regions.push(region);
-                Ok(index)
-            }
-            None => {
-                self.bad_users.insert(digits.to_owned());
-                Err(reject())
-            }
-        }
+        new_event
     }
 
-    /// Folds one validated event in; false when it was a duplicate.
-    fn apply(&mut self, event: &Event<'_>, waba: u32, user: u32) -> bool {
-        let (phone, _) = self.phones.intern(&event.phone);
-        let key = PairKey { waba, phone, user };
-        let next_pair = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
-        let pair = *self.pair_index.entry(key).or_insert(next_pair);
-        if pair == next_pair {
-            self.pairs.push(key);
-        }
-        let (msg, new) = self.ids.intern(&event.id);
-        if new {
-            self.messages.push(EMPTY_MESSAGE);
-        }
-        let at = event.ts.0;
+    fn fold(&mut self, c: &Checked<'_>) -> bool {
+        let event = &c.event;
+        let (msg, _) = self.messages.intern(&event.id, c.id_hash);
         let (bit, slot, flag) = match &event.body {
-            EventBody::Inbound { referral } => (SEEN_INBOUND, SlotKind::Inbound, u8::from(*referral)),
+            EventBody::Inbound { referral } => {
+                (SEEN_INBOUND, SlotKind::Inbound, u8::from(*referral))
+            }
             EventBody::Outbound { template } => {
                 (SEEN_OUTBOUND, SlotKind::Outbound, template_code(*template))
             }
@@ -303,18 +506,27 @@ impl Ledger {
                 return self.other_statuses.insert((msg, name));
             }
         };
-        let new_event = self.messages[msg as usize].seen & bit == 0;
-        self.messages[msg as usize].seen |= bit;
-        let candidate = Slot { at, pair, flag };
-        let message = self.messages[msg as usize];
+        let message = self.messages.records[msg as usize];
+        let new_event = message.seen & bit == 0;
+        self.messages.records[msg as usize].seen |= bit;
         let current = match slot {
             SlotKind::Inbound => message.inbound,
             SlotKind::Outbound => message.outbound,
             SlotKind::Delivery => message.delivery,
+            // `sent` and `failed` only count for duplicates: no pair needed.
             SlotKind::None => return new_event,
         };
+        // Most copies are later than the slot's: they need no pair lookup.
+        if current.get().is_some() && event.ts.0 > current.at {
+            return new_event;
+        }
+        let candidate = Slot {
+            at: event.ts.0,
+            pair: self.pair_of(c),
+            flag,
+        };
         if self.slot_order(candidate, current) == Ordering::Less {
-            let message = &mut self.messages[msg as usize];
+            let message = &mut self.messages.records[msg as usize];
             match slot {
                 SlotKind::Inbound => message.inbound = candidate,
                 SlotKind::Outbound => message.outbound = candidate,
@@ -339,9 +551,7 @@ impl Ledger {
         if a == b {
             return Ordering::Equal;
         }
-        let (wa, pa, ua) = self.pair_names(a);
-        let (wb, pb, ub) = self.pair_names(b);
-        (wa, pa, ua).cmp(&(wb, pb, ub))
+        self.pair_names(a).cmp(&self.pair_names(b))
     }
 }
 
@@ -379,8 +589,11 @@ mod tests {
         let early = ev(EventBody::Status(Status::Delivered), "m1", MARCH_2022 + 30);
         assert_eq!(ledger.ingest(&[late]).map(|o| o.accepted), Ok(1));
         assert_eq!(ledger.ingest(&[early]).map(|o| o.duplicates), Ok(1));
-        let delivery = ledger.messages[0].delivery.get();
-        assert_eq!(delivery.map(|s| s.at), Some((MARCH_2022 + 30) * 1_000_000_000));
+        let delivery = ledger.messages.records[0].delivery.get();
+        assert_eq!(
+            delivery.map(|s| s.at),
+            Some((MARCH_2022 + 30) * 1_000_000_000)
+        );
         // A read of the same message is a different event.
         let read = ev(EventBody::Status(Status::Read), "m1", MARCH_2022 + 90);
         assert_eq!(ledger.ingest(&[read]).map(|o| o.accepted), Ok(1));
@@ -390,7 +603,11 @@ mod tests {
     #[test]
     fn events_before_the_first_era_are_rejected() {
         let mut ledger = Ledger::new(EngineConfig::new());
-        let old = ev(EventBody::Inbound { referral: false }, "m1", MARCH_2022 - 40 * 86_400);
+        let old = ev(
+            EventBody::Inbound { referral: false },
+            "m1",
+            MARCH_2022 - 40 * 86_400,
+        );
         assert!(matches!(
             ledger.ingest(&[old]),
             Err(Rejection::BeforeFirstEra { .. })

@@ -7,10 +7,16 @@ use rustc_hash::FxHashMap;
 pub struct Region([u8; 2]);
 
 impl Region {
+    /// A placeholder that no libphonenumber region equals.
+    pub const UNKNOWN: Region = Region(*b"??");
+
     pub fn parse(s: &str) -> Option<Region> {
         let b = s.as_bytes();
         if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
-            Some(Region([b[0].to_ascii_uppercase(), b[1].to_ascii_uppercase()]))
+            Some(Region([
+                b[0].to_ascii_uppercase(),
+                b[1].to_ascii_uppercase(),
+            ]))
         } else {
             None
         }

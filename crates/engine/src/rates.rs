@@ -157,7 +157,9 @@ impl RateBook {
     }
 
     pub fn market_name(&self, id: MarketId) -> &str {
-        self.markets.get(usize::from(id.0)).map_or("?", String::as_str)
+        self.markets
+            .get(usize::from(id.0))
+            .map_or("?", String::as_str)
     }
 
     /// Adds a dated map; one with the same date is merged into (entry by
@@ -208,7 +210,11 @@ impl RateBook {
         });
         self.cards.push(card);
         self.cards.sort_by(|a, b| {
-            (a.family, &a.currency, a.effective_from).cmp(&(b.family, &b.currency, b.effective_from))
+            (a.family, &a.currency, a.effective_from).cmp(&(
+                b.family,
+                &b.currency,
+                b.effective_from,
+            ))
         });
     }
 

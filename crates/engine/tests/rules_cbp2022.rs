@@ -75,7 +75,10 @@ fn f4_business_messages_never_open_or_extend_the_window() {
     let mut tr = Traffic::new();
     tr.template(BRAZIL, "2022-03-07 10:00", TemplateCategory::Utility);
     tr.reply(BRAZIL, "2022-03-08 11:00");
-    assert_eq!(tr.bill().categories(), ["business_initiated", "business_initiated"]);
+    assert_eq!(
+        tr.bill().categories(),
+        ["business_initiated", "business_initiated"]
+    );
 }
 
 #[test]
@@ -116,8 +119,22 @@ fn f6_when_copies_disagree_the_earliest_copy_counts() {
 #[test]
 fn f6_ties_in_time_are_broken_by_message_id() {
     let mut tr = Traffic::new();
-    tr.push(t("2022-03-07 10:00"), W, P, UK, "wamid.b", EventBody::Status(Status::Delivered));
-    tr.push(t("2022-03-07 10:00"), W, P, UK, "wamid.a", EventBody::Status(Status::Delivered));
+    tr.push(
+        t("2022-03-07 10:00"),
+        W,
+        P,
+        UK,
+        "wamid.b",
+        EventBody::Status(Status::Delivered),
+    );
+    tr.push(
+        t("2022-03-07 10:00"),
+        W,
+        P,
+        UK,
+        "wamid.a",
+        EventBody::Status(Status::Delivered),
+    );
     let out = tr.bill();
     assert_eq!(out.conversations[0].opened_by, "wamid.a");
     assert_eq!(out.conversations[0].messages, 2);
@@ -127,11 +144,18 @@ fn f6_ties_in_time_are_broken_by_message_id() {
 fn f7_conversations_are_half_open_exactly_86400_seconds() {
     let mut tr = Traffic::new();
     tr.template(UK, "2022-03-07 09:00", TemplateCategory::Marketing);
-    tr.template(UK, "2022-03-08 08:59:59.999999999", TemplateCategory::Marketing);
+    tr.template(
+        UK,
+        "2022-03-08 08:59:59.999999999",
+        TemplateCategory::Marketing,
+    );
     tr.template(UK, "2022-03-08 09:00", TemplateCategory::Marketing);
     let out = tr.bill();
     assert_eq!(out.conversations.len(), 2);
-    assert_eq!(out.conversations[0].end.0 - out.conversations[0].start.0, HOURS_24);
+    assert_eq!(
+        out.conversations[0].end.0 - out.conversations[0].start.0,
+        HOURS_24
+    );
     assert_eq!(out.conversations[1].start, t("2022-03-08 09:00"));
 }
 
@@ -139,8 +163,22 @@ fn f7_conversations_are_half_open_exactly_86400_seconds() {
 fn f8_a_delivered_message_belongs_to_the_pair_of_its_earliest_delivery() {
     let mut tr = Traffic::new();
     let id = tr.sent(UK, "2022-03-07 09:00", None);
-    tr.push(t("2022-03-07 09:05"), W, "P2", UK, &id, EventBody::Status(Status::Delivered));
-    tr.push(t("2022-03-07 09:10"), W, P, UK, &id, EventBody::Status(Status::Read));
+    tr.push(
+        t("2022-03-07 09:05"),
+        W,
+        "P2",
+        UK,
+        &id,
+        EventBody::Status(Status::Delivered),
+    );
+    tr.push(
+        t("2022-03-07 09:10"),
+        W,
+        P,
+        UK,
+        &id,
+        EventBody::Status(Status::Read),
+    );
     let out = tr.bill();
     assert_eq!(out.conversations.len(), 1);
     assert_eq!(out.conversations[0].phone, "P2");
@@ -157,7 +195,11 @@ fn era_is_chosen_by_waba_local_midnight_and_later_eras_are_not_supported_yet() {
     let out = tr.bill();
     assert!(out.invoices.is_empty());
     assert_eq!(out.errors.len(), 1);
-    assert!(out.errors[0].contains("era cbp-2023 is not supported yet"), "{}", out.errors[0]);
+    assert!(
+        out.errors[0].contains("era cbp-2023 is not supported yet"),
+        "{}",
+        out.errors[0]
+    );
 
     // 2023-06-01 01:00 UTC is still 2023-05-31 22:00 in São Paulo: cbp-2022.
     let mut tr = Traffic::new().timezone(W, "America/Sao_Paulo");
@@ -192,11 +234,13 @@ fn era_timeline_is_configuration() {
     let out = tr.bill();
     assert_eq!(out.errors, Vec::<String>::new());
     assert_eq!(out.categories(), ["business_initiated"]);
-    assert!(Timeline::new(vec![
-        (jiff::civil::Date::constant(2023, 2, 1), EraKind::Cbp2022),
-        (jiff::civil::Date::constant(2022, 2, 1), EraKind::Cbp2023),
-    ])
-    .is_err());
+    assert!(
+        Timeline::new(vec![
+            (jiff::civil::Date::constant(2023, 2, 1), EraKind::Cbp2022),
+            (jiff::civil::Date::constant(2022, 2, 1), EraKind::Cbp2023),
+        ])
+        .is_err()
+    );
 }
 
 // ---- Section 2: cbp-2022 ----
@@ -291,7 +335,10 @@ fn a3_a_second_ad_click_opens_a_new_free_entry_point_conversation() {
     tr.reply(ITALY, "2022-03-07 10:01");
     tr.user_writes_from_ad(ITALY, "2022-03-08 09:00");
     tr.reply(ITALY, "2022-03-08 10:30");
-    assert_eq!(tr.bill().categories(), ["free_entry_point", "free_entry_point"]);
+    assert_eq!(
+        tr.bill().categories(),
+        ["free_entry_point", "free_entry_point"]
+    );
 }
 
 #[test]
@@ -329,8 +376,15 @@ fn a5_first_1000_conversations_of_a_waba_month_are_free_across_phones_and_catego
     assert_eq!(inv.conversations.free_tier, 1000);
     assert_eq!(inv.conversations.paid, 100);
     // The paid ones are the last 100 by start.
-    let paid: Vec<_> = out.conversations.iter().filter(|c| c.free == Free::None).collect();
-    assert!(paid.iter().all(|c| c.start >= out.conversations[1000].start));
+    let paid: Vec<_> = out
+        .conversations
+        .iter()
+        .filter(|c| c.free == Free::None)
+        .collect();
+    assert!(
+        paid.iter()
+            .all(|c| c.start >= out.conversations[1000].start)
+    );
 }
 
 #[test]
@@ -377,8 +431,21 @@ fn a5_free_tier_counts_the_waba_local_month_and_does_not_roll_over() {
     tr.reply(&brazil_user(3), "2022-03-11 12:00");
     tr.reply(&brazil_user(4), "2022-04-02 12:00");
     let out = tr.bill();
-    let months: Vec<_> = out.invoices.iter().map(|i| (i.month.to_string(), i.conversations.free_tier, i.conversations.paid)).collect();
-    assert_eq!(months, [("2022-03".to_owned(), 2, 1), ("2022-04".to_owned(), 1, 0)]);
+    let months: Vec<_> = out
+        .invoices
+        .iter()
+        .map(|i| {
+            (
+                i.month.to_string(),
+                i.conversations.free_tier,
+                i.conversations.paid,
+            )
+        })
+        .collect();
+    assert_eq!(
+        months,
+        [("2022-03".to_owned(), 2, 1), ("2022-04".to_owned(), 1, 0)]
+    );
 }
 
 #[test]
@@ -389,10 +456,17 @@ fn a6_a_paid_conversation_costs_its_category_rate_for_the_user_market() {
     tr.reply(GERMANY, "2022-03-07 13:13");
     tr.template(GERMANY, "2022-03-08 15:45", TemplateCategory::Utility);
     let out = tr.bill();
-    let prices: Vec<_> = out.conversations.iter().map(|c| (c.category, c.market.as_str(), c.unit_price.as_str())).collect();
+    let prices: Vec<_> = out
+        .conversations
+        .iter()
+        .map(|c| (c.category, c.market.as_str(), c.unit_price.as_str()))
+        .collect();
     assert_eq!(
         prices,
-        [("user_initiated", "Germany", "0.0819"), ("business_initiated", "Germany", "0.1365")]
+        [
+            ("user_initiated", "Germany", "0.0819"),
+            ("business_initiated", "Germany", "0.1365")
+        ]
     );
     assert_eq!(out.only_invoice().meta_total.to_string(), "0.2184");
 }
@@ -407,7 +481,11 @@ fn d1_market_comes_from_the_region_and_unlisted_regions_are_other() {
         tr.template(user, "2022-03-07 09:00", TemplateCategory::Marketing);
     }
     let out = tr.bill();
-    let mut markets: Vec<_> = out.conversations.iter().map(|c| (c.user.as_str(), c.market.as_str())).collect();
+    let mut markets: Vec<_> = out
+        .conversations
+        .iter()
+        .map(|c| (c.user.as_str(), c.market.as_str()))
+        .collect();
     markets.sort();
     assert_eq!(
         markets,
@@ -439,7 +517,11 @@ fn d1_a_map_prefix_wins_over_the_region() {
     let mut overlay = wabill_engine::market::MarketMap::new(None, "test-map.csv".into());
     overlay.set_prefix("44", uk);
     tr.book.overlay_map(overlay);
-    tr.template("447911123456", "2022-03-07 09:00", TemplateCategory::Marketing);
+    tr.template(
+        "447911123456",
+        "2022-03-07 09:00",
+        TemplateCategory::Marketing,
+    );
     let out = tr.bill();
     assert_eq!(out.conversations[0].market, "United Kingdom");
     assert_eq!(out.conversations[0].unit_price, "0.0647");
@@ -456,12 +538,23 @@ fn d2_the_card_in_force_at_the_local_start_prices_the_conversation() {
         jiff::civil::Date::constant(2022, 3, 10),
         "test-cbp-2022_USD_2022-03-10.csv".into(),
     );
-    card.rates.insert((brazil, wabill_engine::rates::Category::BusinessInitiated), "0.0700".parse().unwrap_or_default());
-    card.rates.insert((brazil, wabill_engine::rates::Category::UserInitiated), "0.0400".parse().unwrap_or_default());
+    card.rates.insert(
+        (brazil, wabill_engine::rates::Category::BusinessInitiated),
+        "0.0700".parse().unwrap_or_default(),
+    );
+    card.rates.insert(
+        (brazil, wabill_engine::rates::Category::UserInitiated),
+        "0.0400".parse().unwrap_or_default(),
+    );
     tr.book.add_card(card);
     tr.template(BRAZIL, "2022-03-09 23:59", TemplateCategory::Marketing);
     tr.template(BRAZIL, "2022-03-10 23:59", TemplateCategory::Marketing);
-    let prices: Vec<_> = tr.bill().conversations.iter().map(|c| c.unit_price.clone()).collect();
+    let prices: Vec<_> = tr
+        .bill()
+        .conversations
+        .iter()
+        .map(|c| c.unit_price.clone())
+        .collect();
     assert_eq!(prices, ["0.0500", "0.0700"]);
 }
 
@@ -475,14 +568,19 @@ fn d2_a_missing_rate_is_an_error_naming_card_market_and_category() {
         "thin-cbp-2022_USD_2022-03-01.csv".into(),
     );
     let brazil = tr.book.market("Brazil");
-    card.rates.insert((brazil, wabill_engine::rates::Category::UserInitiated), "0.03".parse().unwrap_or_default());
+    card.rates.insert(
+        (brazil, wabill_engine::rates::Category::UserInitiated),
+        "0.03".parse().unwrap_or_default(),
+    );
     tr.book.add_card(card);
     tr.template(BRAZIL, "2022-03-07 09:00", TemplateCategory::Marketing);
     let out = tr.bill();
     assert!(out.invoices.is_empty());
     assert_eq!(
         out.errors,
-        ["rate card thin-cbp-2022_USD_2022-03-01.csv has no rate for market \"Brazil\", category business_initiated"]
+        [
+            "rate card thin-cbp-2022_USD_2022-03-01.csv has no rate for market \"Brazil\", category business_initiated"
+        ]
     );
 }
 
@@ -504,7 +602,11 @@ fn d3_money_is_exact_and_amount_due_rounds_half_away_from_zero() {
     tr.config.platform.fee_per_conversation = "0.0025".parse().unwrap_or_default();
     // Three paid Indian conversations: 3 × 0.0066 = 0.0198; fee 3 × 0.0025 = 0.0075.
     for n in 0..3 {
-        tr.template(&format!("9198123456{n:02}"), "2022-03-07 09:00", TemplateCategory::Marketing);
+        tr.template(
+            &format!("9198123456{n:02}"),
+            "2022-03-07 09:00",
+            TemplateCategory::Marketing,
+        );
     }
     let out = tr.bill();
     let inv = out.only_invoice();
@@ -551,14 +653,20 @@ fn d4_platform_fee_applies_to_paid_conversations_by_default_or_to_all() {
     };
     let paid = build().bill();
     let fee = &paid.only_invoice().platform_fee;
-    assert_eq!((fee.quantity, fee.amount.to_string()), (1, "0.0050".to_owned()));
+    assert_eq!(
+        (fee.quantity, fee.amount.to_string()),
+        (1, "0.0050".to_owned())
+    );
     assert_eq!(paid.only_invoice().meta_total.to_string(), "0.0647");
     assert_eq!(paid.only_invoice().total.to_string(), "0.0697");
 
     let mut all = build();
     all.config.platform.fee_applies_to = wabill_engine::config::FeeAppliesTo::All;
     let fee = all.bill().only_invoice().platform_fee.clone();
-    assert_eq!((fee.quantity, fee.amount.to_string()), (3, "0.0150".to_owned()));
+    assert_eq!(
+        (fee.quantity, fee.amount.to_string()),
+        (3, "0.0150".to_owned())
+    );
 }
 
 #[test]
@@ -571,7 +679,11 @@ fn d5_included_conversations_are_not_charged_the_platform_fee() {
     waba.plan = wabill_engine::config::Plan::Yearly;
     tr.config.wabas.insert(W.into(), waba);
     for n in 0..5 {
-        tr.template(&brazil_user(n), "2022-03-07 09:00", TemplateCategory::Marketing);
+        tr.template(
+            &brazil_user(n),
+            "2022-03-07 09:00",
+            TemplateCategory::Marketing,
+        );
     }
     let inv = tr.bill().only_invoice().clone();
     assert_eq!(inv.platform_fee.quantity, 3);

@@ -17,7 +17,10 @@ fn paid_traffic() -> Traffic {
 }
 
 fn summary(out: &Outcome) -> Vec<(&'static str, String)> {
-    out.conversations.iter().map(|c| (c.category, c.unit_price.clone())).collect()
+    out.conversations
+        .iter()
+        .map(|c| (c.category, c.unit_price.clone()))
+        .collect()
 }
 
 #[test]
@@ -81,7 +84,10 @@ fn s05_template_user_replies_after_the_conversation_expired() {
     let out = tr.bill();
     assert_eq!(
         summary(&out),
-        [("business_initiated", "0.0647".into()), ("user_initiated", "0.0388".into())]
+        [
+            ("business_initiated", "0.0647".into()),
+            ("user_initiated", "0.0388".into())
+        ]
     );
     assert_eq!(out.conversations[1].end, t("2022-03-09 10:05"));
     assert_eq!(out.meta_total(), "0.1035");
@@ -96,7 +102,10 @@ fn s06_support_chat_then_next_day_shipping_notice() {
     let out = tr.bill();
     assert_eq!(
         summary(&out),
-        [("user_initiated", "0.0819".into()), ("business_initiated", "0.1365".into())]
+        [
+            ("user_initiated", "0.0819".into()),
+            ("business_initiated", "0.1365".into())
+        ]
     );
     assert_eq!(out.meta_total(), "0.2184");
 }
@@ -112,7 +121,10 @@ fn s07_conversation_expires_while_the_window_is_still_open() {
     let out = tr.bill();
     assert_eq!(
         summary(&out),
-        [("user_initiated", "0.0040".into()), ("user_initiated", "0.0040".into())]
+        [
+            ("user_initiated", "0.0040".into()),
+            ("user_initiated", "0.0040".into())
+        ]
     );
     assert_eq!(out.conversations[0].messages, 2);
     assert_eq!(out.conversations[1].start, t("2022-03-08 11:00"));
@@ -181,11 +193,19 @@ fn s12_click_to_whatsapp_ad_in_2022() {
     tr.template(NIGERIA, "2022-03-10 09:00", Marketing);
     tr.template(UK, "2022-03-11 09:00", Marketing);
     let out = tr.bill();
-    let got: Vec<_> = out.conversations.iter().map(|c| (c.category, c.free, c.end)).collect();
+    let got: Vec<_> = out
+        .conversations
+        .iter()
+        .map(|c| (c.category, c.free, c.end))
+        .collect();
     assert_eq!(
         got,
         [
-            ("free_entry_point", Free::FreeEntryPoint, t("2022-03-08 10:02")),
+            (
+                "free_entry_point",
+                Free::FreeEntryPoint,
+                t("2022-03-08 10:02")
+            ),
             // The free entry point conversation did not use the one free-tier slot.
             ("business_initiated", Free::FreeTier, t("2022-03-11 09:00")),
             ("business_initiated", Free::None, t("2022-03-12 09:00")),
@@ -224,7 +244,12 @@ fn br_user(n: u32) -> String {
 
 /// Minute `n` of March 2022 as `2022-03-DD HH:MM`.
 fn march_minute(n: u32) -> String {
-    format!("2022-03-{:02} {:02}:{:02}", 1 + n / 1440, n / 60 % 24, n % 60)
+    format!(
+        "2022-03-{:02} {:02}:{:02}",
+        1 + n / 1440,
+        n / 60 % 24,
+        n % 60
+    )
 }
 
 #[test]
@@ -236,7 +261,14 @@ fn s14_free_tier_is_shared_by_two_phone_numbers() {
         let user = if n % 3 == 0 { us_user(n) } else { br_user(n) };
         let at = march_minute(n * 10);
         if n % 4 == 0 {
-            tr.push(t(&at), W, phone, &user, &format!("wamid.u{n}"), wabill_engine::EventBody::Inbound { referral: false });
+            tr.push(
+                t(&at),
+                W,
+                phone,
+                &user,
+                &format!("wamid.u{n}"),
+                wabill_engine::EventBody::Inbound { referral: false },
+            );
         }
         tr.reply_on(W, phone, &user, &at);
     }
@@ -248,7 +280,14 @@ fn s14_free_tier_is_shared_by_two_phone_numbers() {
             tr.reply_on(W, phone, &br_user(n), &at);
         } else {
             let user = us_user(n);
-            tr.push(t(&at), W, phone, &user, &format!("wamid.u{n}"), wabill_engine::EventBody::Inbound { referral: false });
+            tr.push(
+                t(&at),
+                W,
+                phone,
+                &user,
+                &format!("wamid.u{n}"),
+                wabill_engine::EventBody::Inbound { referral: false },
+            );
             tr.reply_on(W, phone, &user, &at);
         }
     }
@@ -256,7 +295,14 @@ fn s14_free_tier_is_shared_by_two_phone_numbers() {
     for n in 0..300 {
         let at = march_minute(n * 140 + 7);
         let user = br_user(5000 + n);
-        tr.push(t(&at), W, "A", &user, &format!("wamid.ad{n}"), wabill_engine::EventBody::Inbound { referral: true });
+        tr.push(
+            t(&at),
+            W,
+            "A",
+            &user,
+            &format!("wamid.ad{n}"),
+            wabill_engine::EventBody::Inbound { referral: true },
+        );
         tr.reply_on(W, "A", &user, &at);
     }
     let out = tr.bill();
@@ -282,7 +328,10 @@ fn s15_month_boundary_in_waba_local_time() {
         .iter()
         .map(|i| (i.month.to_string(), i.conversations.free_tier))
         .collect();
-    assert_eq!(months, [("2022-03".to_owned(), 1), ("2022-04".to_owned(), 1)]);
+    assert_eq!(
+        months,
+        [("2022-03".to_owned(), 1), ("2022-04".to_owned(), 1)]
+    );
     assert_eq!(out.conversations[0].end, t("2022-04-02 02:30"));
 }
 
@@ -290,7 +339,15 @@ fn s15_month_boundary_in_waba_local_time() {
 fn s16_free_tier_does_not_roll_over() {
     let mut tr = Traffic::new();
     for n in 0..400 {
-        tr.reply(&br_user(n), &format!("2022-02-{:02} {:02}:{:02}", 2 + n / 60 % 20, n / 3 % 24, n % 60));
+        tr.reply(
+            &br_user(n),
+            &format!(
+                "2022-02-{:02} {:02}:{:02}",
+                2 + n / 60 % 20,
+                n / 3 % 24,
+                n % 60
+            ),
+        );
     }
     for n in 0..1500 {
         tr.reply(&br_user(n), &march_minute(n * 20));
@@ -299,9 +356,22 @@ fn s16_free_tier_does_not_roll_over() {
     let got: Vec<_> = out
         .invoices
         .iter()
-        .map(|i| (i.month.to_string(), i.conversations.total, i.conversations.free_tier, i.conversations.paid))
+        .map(|i| {
+            (
+                i.month.to_string(),
+                i.conversations.total,
+                i.conversations.free_tier,
+                i.conversations.paid,
+            )
+        })
         .collect();
-    assert_eq!(got, [("2022-02".to_owned(), 400, 400, 0), ("2022-03".to_owned(), 1500, 1000, 500)]);
+    assert_eq!(
+        got,
+        [
+            ("2022-02".to_owned(), 400, 400, 0),
+            ("2022-03".to_owned(), 1500, 1000, 500)
+        ]
+    );
 }
 
 #[test]
@@ -318,15 +388,32 @@ fn s17_market_mapping_on_plus_one_and_plus_seven_numbers() {
     let mut got: Vec<_> = out
         .conversations
         .iter()
-        .map(|c| (c.user.as_str(), c.market.as_str(), c.category, c.unit_price.as_str()))
+        .map(|c| {
+            (
+                c.user.as_str(),
+                c.market.as_str(),
+                c.category,
+                c.unit_price.as_str(),
+            )
+        })
         .collect();
     got.sort();
     assert_eq!(
         got,
         [
             (US, "North America", "user_initiated", "0.0088"),
-            (PUERTO_RICO, "Rest of Latin America", "user_initiated", "0.0423"),
-            (DOMINICAN, "Rest of Latin America", "business_initiated", "0.0706"),
+            (
+                PUERTO_RICO,
+                "Rest of Latin America",
+                "user_initiated",
+                "0.0423"
+            ),
+            (
+                DOMINICAN,
+                "Rest of Latin America",
+                "business_initiated",
+                "0.0706"
+            ),
             // rules.md D1: KZ is not in the market map, so `Other` (the
             // reference's calling-code table would say Russia, 0.0398).
             (KAZAKHSTAN, "Other", "user_initiated", "0.0145"),
@@ -359,7 +446,10 @@ fn s19_a_free_entry_point_conversation_does_not_cover_the_next_one() {
     let out = tr.bill();
     assert_eq!(
         summary(&out),
-        [("free_entry_point", "0".into()), ("user_initiated", "0.0386".into())]
+        [
+            ("free_entry_point", "0".into()),
+            ("user_initiated", "0.0386".into())
+        ]
     );
     assert_eq!(out.meta_total(), "0.0386");
 }

@@ -65,9 +65,9 @@ pub struct Route<'r> {
 #[derive(Deserialize)]
 struct Top<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<&'a RawValue>,
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    object: Option<&'a RawValue>,
+    object: Option<Cow<'a, str>>,
     #[serde(borrow)]
     id: Option<Id<'a>>,
     #[serde(borrow)]
@@ -83,7 +83,7 @@ struct Top<'a> {
     #[serde(borrow)]
     template: Option<&'a RawValue>,
     #[serde(borrow)]
-    status: Option<&'a RawValue>,
+    status: Option<Cow<'a, str>>,
     #[serde(borrow)]
     entry: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -123,35 +123,32 @@ pub fn parse_line<'a>(
     result
 }
 
-fn raw_str<'a>(raw: &'a RawValue) -> Option<Cow<'a, str>> {
-    serde_json::from_str::<Cow<'a, str>>(raw.get()).ok()
-}
-
 fn is_null(raw: Option<&RawValue>) -> bool {
     raw.is_none_or(|r| r.get() == "null")
 }
 
-fn dispatch<'a>(top: Top<'a>, route: Route<'_>, out: &mut Vec<Event<'a>>) -> Result<Shape, InputError> {
-    if let Some(object) = top.object {
-        if raw_str(object).as_deref() == Some("whatsapp_business_account") {
+fn dispatch<'a>(
+    top: Top<'a>,
+    route: Route<'_>,
+    out: &mut Vec<Event<'a>>,
+) -> Result<Shape, InputError> {
+    if let Some(object) = &top.object {
+        if object == "whatsapp_business_account" {
             cloud_body(top.entry, out)?;
             return Ok(Shape::CloudApi);
         }
         return Err(InputError::Shape(format!(
-            "unknown shape: `object` is {} (expected \"whatsapp_business_account\")",
-            object.get()
+            "unknown shape: `object` is {object:?} (expected \"whatsapp_business_account\")"
         )));
     }
-    if let Some(kind) = top.kind {
-        let kind_text = raw_str(kind);
-        if let Some(kind_text @ ("inbound" | "outbound" | "status")) = kind_text.as_deref() {
+    if let Some(kind) = top.kind.clone() {
+        if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
             out.push(normalized(kind_text, top)?);
             return Ok(Shape::Normalized);
         }
         if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {
             return Err(InputError::Shape(format!(
-                "unknown shape: `type` is {} (expected \"inbound\", \"outbound\" or \"status\")",
-                kind.get()
+                "unknown shape: `type` is {kind:?} (expected \"inbound\", \"outbound\" or \"status\")"
             )));
         }
     }
@@ -165,7 +162,11 @@ fn dispatch<'a>(top: Top<'a>, route: Route<'_>, out: &mut Vec<Event<'a>>) -> Res
     ))
 }
 
-fn required_id<'a>(value: Option<Id<'a>>, path: &str, field: &'static str) -> Result<Cow<'a, str>, InputError> {
+fn required_id<'a>(
+    value: Option<Id<'a>>,
+    path: &str,
+    field: &'static str,
+) -> Result<Cow<'a, str>, InputError> {
     let id = value.ok_or_else(|| missing(path, field))?.0;
     if id.is_empty() {
         return Err(invalid(path, format!("`{field}` is empty")));
@@ -174,7 +175,11 @@ fn required_id<'a>(value: Option<Id<'a>>, path: &str, field: &'static str) -> Re
 }
 
 /// events.md: digits with an optional leading `+` (dropped).
-fn user_digits<'a>(value: Option<Id<'a>>, path: &str, field: &'static str) -> Result<Cow<'a, str>, InputError> {
+fn user_digits<'a>(
+    value: Option<Id<'a>>,
+    path: &str,
+    field: &'static str,
+) -> Result<Cow<'a, str>, InputError> {
     let user = value.ok_or_else(|| missing(path, field))?.0;
     let digits_ok = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     match user {
@@ -197,7 +202,11 @@ fn user_digits<'a>(value: Option<Id<'a>>, path: &str, field: &'static str) -> Re
     ))
 }
 
-fn timestamp(raw: Option<&RawValue>, path: &str, field: &'static str) -> Result<wabill_engine::Instant, InputError> {
+fn timestamp(
+    raw: Option<&RawValue>,
+    path: &str,
+    field: &'static str,
+) -> Result<wabill_engine::Instant, InputError> {
     let raw = raw.ok_or_else(|| missing(path, field))?;
     parse_timestamp(raw).map_err(|reason| invalid(path, format!("`{field}` {reason}")))
 }
@@ -247,10 +256,10 @@ fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
             EventBody::Outbound { template }
         }
         _ => {
-            let raw = top.status.ok_or_else(|| missing(path, "status"))?;
-            let status = raw_str(raw)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| invalid(path, "`status` must be a non-empty string"))?;
+            let status = top.status.ok_or_else(|| missing(path, "status"))?;
+            if status.is_empty() {
+                return Err(invalid(path, "`status` must not be empty"));
+            }
             EventBody::Status(Status::parse(status))
         }
     };
@@ -400,7 +409,11 @@ fn items<'a>(
 
 // ---- On-Premises bodies (events.md section 3) ----
 
-fn on_premises_body<'a>(top: &Top<'a>, route: Route<'_>, out: &mut Vec<Event<'a>>) -> Result<(), InputError> {
+fn on_premises_body<'a>(
+    top: &Top<'a>,
+    route: Route<'_>,
+    out: &mut Vec<Event<'a>>,
+) -> Result<(), InputError> {
     let messages: Option<Vec<InboundItem<'a>>> = top
         .messages
         .filter(|r| r.get() != "null")
@@ -416,7 +429,8 @@ fn on_premises_body<'a>(top: &Top<'a>, route: Route<'_>, out: &mut Vec<Event<'a>
     }
     let (Some(waba), Some(phone)) = (route.waba, route.phone) else {
         return Err(InputError::Shape(
-            "an On-Premises body carries no WABA or phone: give them (--waba and --phone)".to_owned(),
+            "an On-Premises body carries no WABA or phone: give them (--waba and --phone)"
+                .to_owned(),
         ));
     };
     let waba = Cow::Owned(waba.to_owned());

@@ -11,8 +11,11 @@ use wabill_engine::time::NANOS_PER_SEC;
 pub fn parse_timestamp(raw: &RawValue) -> Result<Instant, String> {
     let text = raw.get();
     if text.starts_with('"') {
-        let s: std::borrow::Cow<'_, str> =
-            serde_json::from_str(text).map_err(|e| format!("is not a valid string: {e}"))?;
+        // A string without escapes is its raw text between the quotes.
+        let s: std::borrow::Cow<'_, str> = match text.get(1..text.len() - 1) {
+            Some(inner) if !inner.contains(['\\', '"']) => std::borrow::Cow::Borrowed(inner),
+            _ => serde_json::from_str(text).map_err(|e| format!("is not a valid string: {e}"))?,
+        };
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             return unix_seconds(&s, "").ok_or_else(|| format!("{s:?} is out of range"));
         }

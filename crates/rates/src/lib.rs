@@ -84,7 +84,11 @@ fn parse_rate(source: &str, line: u64, text: &str) -> Result<Decimal, RatesError
     let (int, frac) = text.split_once('.').unwrap_or((text, "0"));
     let plain = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !plain(int) || !plain(frac) {
-        return Err(row_error(source, line, format!("rate {text:?} is not a decimal number")));
+        return Err(row_error(
+            source,
+            line,
+            format!("rate {text:?} is not a decimal number"),
+        ));
     }
     Decimal::from_str(text)
         .map_err(|_| row_error(source, line, format!("rate {text:?} is out of range")))
@@ -95,9 +99,13 @@ fn parse_count(source: &str, line: u64, text: &str) -> Result<Option<u64>, Rates
     if text.is_empty() {
         return Ok(None);
     }
-    text.parse()
-        .map(Some)
-        .map_err(|_| row_error(source, line, format!("tier bound {text:?} is not a whole number")))
+    text.parse().map(Some).map_err(|_| {
+        row_error(
+            source,
+            line,
+            format!("tier bound {text:?} is not a whole number"),
+        )
+    })
 }
 
 fn reader(text: &str) -> csv::Reader<&[u8]> {
@@ -194,7 +202,11 @@ pub fn parse_card(
                 }
                 let price = parse_rate(source, line, text)?;
                 if card.rates.insert((market, *category), price).is_some() {
-                    return Err(row_error(source, line, format!("market {market_name} twice")));
+                    return Err(row_error(
+                        source,
+                        line,
+                        format!("market {market_name} twice"),
+                    ));
                 }
             }
         }
@@ -329,8 +341,9 @@ pub fn shipped() -> Result<RateBook, RatesError> {
     }
     let mut cards = Vec::new();
     for (name, text) in SHIPPED_CARDS {
-        let meta = card_meta_from_name(name)
-            .ok_or_else(|| file_error(name, "the file name does not say family, currency and date"))?;
+        let meta = card_meta_from_name(name).ok_or_else(|| {
+            file_error(name, "the file name does not say family, currency and date")
+        })?;
         cards.push(parse_card(text, &meta, name, &mut book)?);
     }
     let (name, text) = SHIPPED_AUTH_INTERNATIONAL;
@@ -360,7 +373,10 @@ mod tests {
             Some(Family::Pmp)
         );
         assert_eq!(card_meta_from_name("my-card.csv"), None);
-        assert_eq!(map_date_from_name("meta-markets-2025-10-01.csv"), Some(Date::constant(2025, 10, 1)));
+        assert_eq!(
+            map_date_from_name("meta-markets-2025-10-01.csv"),
+            Some(Date::constant(2025, 10, 1))
+        );
         assert_eq!(map_date_from_name("my-map.csv"), None);
     }
 
@@ -375,16 +391,22 @@ mod tests {
         assert_eq!(book.maps().len(), SHIPPED_MAPS.len());
         let brazil = book.market_id("Brazil");
         let card = book.card_at(Family::Cbp2022, "USD", Date::constant(2022, 3, 7));
-        let rate = card.zip(brazil).and_then(|(c, m)| c.rate(m, Category::BusinessInitiated));
+        let rate = card
+            .zip(brazil)
+            .and_then(|(c, m)| c.rate(m, Category::BusinessInitiated));
         assert_eq!(rate.map(|r| r.to_string()), Some("0.0500".to_owned()));
     }
 
     #[test]
     fn d2_every_market_of_the_2022_map_is_priced_by_the_2022_card() {
-        let Ok(book) = shipped() else { panic!("shipped data") };
+        let Ok(book) = shipped() else {
+            panic!("shipped data")
+        };
         let map = book.map_at(Date::constant(2022, 2, 1));
         let card = book.card_at(Family::Cbp2022, "USD", Date::constant(2022, 2, 1));
-        let (Some(map), Some(card)) = (map, card) else { panic!("2022 map and card") };
+        let (Some(map), Some(card)) = (map, card) else {
+            panic!("2022 map and card")
+        };
         for market in map.regions.values().chain([&book.other_market()]) {
             for category in [Category::BusinessInitiated, Category::UserInitiated] {
                 assert!(
@@ -415,7 +437,12 @@ mod tests {
             err.map(|_| ()).map_err(|e| e.to_string()),
             Err("x.csv, line 2: rate -0.01 is negative".to_owned())
         );
-        let err = parse_card("market,business_initiated\nBrazil,1e-2\n", &meta, "x.csv", &mut book);
+        let err = parse_card(
+            "market,business_initiated\nBrazil,1e-2\n",
+            &meta,
+            "x.csv",
+            &mut book,
+        );
         assert!(err.is_err());
     }
 }

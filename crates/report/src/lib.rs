@@ -158,7 +158,10 @@ pub fn invoices_csv(invoices: &[&Invoice]) -> String {
     for i in invoices {
         for l in &i.lines {
             let (from, to) = match l.tier {
-                Some((from, to)) => (from.to_string(), to.map(|t| t.to_string()).unwrap_or_default()),
+                Some((from, to)) => (
+                    from.to_string(),
+                    to.map(|t| t.to_string()).unwrap_or_default(),
+                ),
                 None => (String::new(), String::new()),
             };
             let _ = w.write_record([
@@ -215,8 +218,16 @@ pub fn invoices_table(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> 
         let mut table = Table::new();
         table.load_preset(UTF8_FULL_CONDENSED);
         table.set_header(vec![
-            "Era", "Market", "Category", "Qty", "Free tier", "Free entry", "Free service", "Paid",
-            "Unit", "Meta amount",
+            "Era",
+            "Market",
+            "Category",
+            "Qty",
+            "Free tier",
+            "Free entry",
+            "Free service",
+            "Paid",
+            "Unit",
+            "Meta amount",
         ]);
         for l in &i.lines {
             let category = match l.tier {
@@ -240,18 +251,26 @@ pub fn invoices_table(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> 
         out.push_str(&table.to_string());
         out.push('\n');
         let fee = &i.platform_fee;
-        out.push_str(&format!("Meta total:     {:>14} {}\n", i.meta_total, i.currency));
+        out.push_str(&format!(
+            "Meta total:     {:>14} {}\n",
+            i.meta_total, i.currency
+        ));
         out.push_str(&format!(
             "Platform fee:   {:>14} {} ({} × {})\n",
             fee.amount, i.currency, fee.quantity, fee.unit
         ));
         out.push_str(&format!("Total:          {:>14} {}\n", i.total, i.currency));
-        out.push_str(&format!("Amount due:     {:>14} {}\n\n", i.amount_due, i.currency));
+        out.push_str(&format!(
+            "Amount due:     {:>14} {}\n\n",
+            i.amount_due, i.currency
+        ));
     }
     if invoices.is_empty() {
         out.push_str("No invoices: no conversation or priced message in the input.\n");
     }
-    out.push_str(&format!("Rejected input: {rejected}. Duplicate events skipped: {duplicates}.\n"));
+    out.push_str(&format!(
+        "Rejected input: {rejected}. Duplicate events skipped: {duplicates}.\n"
+    ));
     out
 }
 

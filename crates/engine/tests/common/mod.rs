@@ -29,9 +29,16 @@ pub const KAZAKHSTAN: &str = "77272500000";
 
 /// `2022-03-07 10:00` (seconds optional) in UTC.
 pub fn t(s: &str) -> Instant {
-    let s = if s.len() == 16 { format!("{s}:00") } else { s.to_owned() };
+    let s = if s.len() == 16 {
+        format!("{s}:00")
+    } else {
+        s.to_owned()
+    };
     let dt = jiff::civil::DateTime::from_str(&s.replace(' ', "T")).unwrap_or_default();
-    let ts = dt.to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp()).unwrap_or_default();
+    let ts = dt
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or_default();
     Instant::from_timestamp(ts).unwrap_or(Instant(0))
 }
 
@@ -78,7 +85,12 @@ impl Outcome {
     }
 
     pub fn only_invoice(&self) -> &Invoice {
-        assert_eq!(self.invoices.len(), 1, "expected one invoice: {:?}", self.errors);
+        assert_eq!(
+            self.invoices.len(),
+            1,
+            "expected one invoice: {:?}",
+            self.errors
+        );
         &self.invoices[0]
     }
 }
@@ -111,7 +123,11 @@ impl Traffic {
             Ok(z) => z,
             Err(e) => panic!("{tz}: {e}"),
         };
-        let entry = self.config.wabas.entry(waba.to_owned()).or_insert_with(WabaConfig::default);
+        let entry = self
+            .config
+            .wabas
+            .entry(waba.to_owned())
+            .or_insert_with(WabaConfig::default);
         entry.timezone = zone;
         entry.timezone_name = tz.to_owned();
         self
@@ -122,7 +138,15 @@ impl Traffic {
         format!("wamid.{prefix}{:05}", self.next_id)
     }
 
-    pub fn push(&mut self, at: Instant, waba: &str, phone: &str, user: &str, id: &str, body: EventBody<'static>) {
+    pub fn push(
+        &mut self,
+        at: Instant,
+        waba: &str,
+        phone: &str,
+        user: &str,
+        id: &str,
+        body: EventBody<'static>,
+    ) {
         self.events.push(Event {
             ts: at,
             waba: Cow::Owned(waba.to_owned()),
@@ -136,14 +160,28 @@ impl Traffic {
     /// The user writes (F1).
     pub fn user_writes(&mut self, user: &str, at: &str) -> String {
         let id = self.id("in");
-        self.push(t(at), W, P, user, &id, EventBody::Inbound { referral: false });
+        self.push(
+            t(at),
+            W,
+            P,
+            user,
+            &id,
+            EventBody::Inbound { referral: false },
+        );
         id
     }
 
     /// The user writes from a Click to WhatsApp ad (F5).
     pub fn user_writes_from_ad(&mut self, user: &str, at: &str) -> String {
         let id = self.id("ad");
-        self.push(t(at), W, P, user, &id, EventBody::Inbound { referral: true });
+        self.push(
+            t(at),
+            W,
+            P,
+            user,
+            &id,
+            EventBody::Inbound { referral: true },
+        );
         id
     }
 
@@ -165,15 +203,38 @@ impl Traffic {
 
     pub fn reply_on(&mut self, waba: &str, phone: &str, user: &str, at: &str) -> String {
         let id = self.id("out");
-        self.push(t(at), waba, phone, user, &id, EventBody::Outbound { template: None });
-        self.push(t(at), waba, phone, user, &id, EventBody::Status(Status::Delivered));
+        self.push(
+            t(at),
+            waba,
+            phone,
+            user,
+            &id,
+            EventBody::Outbound { template: None },
+        );
+        self.push(
+            t(at),
+            waba,
+            phone,
+            user,
+            &id,
+            EventBody::Status(Status::Delivered),
+        );
         id
     }
 
     /// A template delivered at `at`.
     pub fn template(&mut self, user: &str, at: &str, category: TemplateCategory) -> String {
         let id = self.id("tpl");
-        self.push(t(at), W, P, user, &id, EventBody::Outbound { template: Some(category) });
+        self.push(
+            t(at),
+            W,
+            P,
+            user,
+            &id,
+            EventBody::Outbound {
+                template: Some(category),
+            },
+        );
         self.push(t(at), W, P, user, &id, EventBody::Status(Status::Delivered));
         id
     }
