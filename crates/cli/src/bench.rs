@@ -1,6 +1,8 @@
 //! `wabill bench`: runs `wabill invoice` and a parse-only pass over the same
 //! generated file, each in its own process so that each reports its own
 //! peak memory, and prints events/s, MB/s and peak RSS.
+// Timing statistics, not money: floating point is fine here.
+#![allow(clippy::float_arithmetic)]
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
@@ -89,7 +91,6 @@ fn best(args: &[&str], runs: u32) -> anyhow::Result<Stats> {
     best.ok_or_else(|| anyhow!("no run"))
 }
 
-#[allow(clippy::float_arithmetic)]
 fn row(name: &str, s: Stats) -> String {
     let per_sec = s.events as f64 / s.seconds.max(1e-9);
     let mb_per_sec = s.bytes as f64 / 1e6 / s.seconds.max(1e-9);
@@ -141,7 +142,6 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
     if parse.events == 0 {
         return Err(Fatal(anyhow!("the workload has no events")));
     }
-    #[allow(clippy::float_arithmetic)]
     let ratio = parse.seconds / invoice.seconds.max(1e-9);
     let mut out = format!(
         "workload: {} (best of {} runs, {} cores)\n\n| pass | events | seconds | events/s | MB/s | peak RSS MiB |\n|---|---|---|---|---|---|\n",

@@ -88,16 +88,13 @@ pub struct Batch {
 
 /// Where a string of a parsed event lives: inside the block's text when the
 /// parser could borrow it, else copied to `extra` (unescaped strings).
-fn span(text: &str, extra: &mut String, s: &Cow<'_, str>) -> Span {
+fn span(text: &str, extra: &mut String, s: &str) -> Span {
     let base = text.as_ptr() as usize;
     let ptr = s.as_ptr() as usize;
-    if let Cow::Borrowed(b) = s
-        && ptr >= base
-        && ptr + b.len() <= base + text.len()
-    {
+    if ptr >= base && ptr + s.len() <= base + text.len() {
         return Span {
             start: (ptr - base) as u32,
-            len: b.len() as u32,
+            len: s.len() as u32,
             extra: false,
         };
     }

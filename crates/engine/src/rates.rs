@@ -234,8 +234,7 @@ impl RateBook {
     pub fn card_at(&self, family: Family, currency: &str, date: Date) -> Option<&RateCard> {
         self.cards
             .iter()
-            .filter(|c| c.family == family && c.currency == currency && c.effective_from <= date)
-            .next_back()
+            .rfind(|c| c.family == family && c.currency == currency && c.effective_from <= date)
     }
 
     /// The card in force after `card` in its family and currency, if any.
@@ -251,7 +250,6 @@ impl RateBook {
     pub fn map_at(&self, date: Date) -> Option<&MarketMap> {
         self.maps
             .iter()
-            .filter(|m| m.effective_from.is_none_or(|d| d <= date))
-            .next_back()
+            .rfind(|m| m.effective_from.is_none_or(|d| d <= date))
     }
 }

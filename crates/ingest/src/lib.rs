@@ -362,7 +362,7 @@ fn cloud_body<'a>(entry: Option<&'a RawValue>, out: &mut Vec<Event<'a>>) -> Resu
                 &format!("{path}.metadata"),
                 "phone_number_id",
             )?;
-            items(value.messages, value.statuses, &path, &waba, &phone, out)?;
+            items(value.messages, value.statuses, &path, waba, phone, out)?;
         }
     }
     Ok(())
@@ -372,8 +372,8 @@ fn items<'a>(
     messages: Option<Vec<InboundItem<'a>>>,
     statuses: Option<Vec<StatusItem<'a>>>,
     path: &str,
-    waba: &Cow<'a, str>,
-    phone: &Cow<'a, str>,
+    waba: Cow<'a, str>,
+    phone: Cow<'a, str>,
     out: &mut Vec<Event<'a>>,
 ) -> Result<(), InputError> {
     for (i, m) in messages.into_iter().flatten().enumerate() {
@@ -435,5 +435,5 @@ fn on_premises_body<'a>(
     };
     let waba = Cow::Owned(waba.to_owned());
     let phone = Cow::Owned(phone.to_owned());
-    items(messages, statuses, "body", &waba, &phone, out)
+    items(messages, statuses, "body", waba, phone, out)
 }

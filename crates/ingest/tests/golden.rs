@@ -1,0 +1,640 @@
+//! Golden files for real webhook payloads (tests/golden/, see its README.md)
+//! and focused tests of bad input (events.md section 5).
+//!
+//! Every `tests/golden/<name>.json` is one webhook body, stored pretty-printed
+//! as in docs/reference; the test minifies it to one line (as bodies travel in
+//! files) and compares what `parse_line` makes of it with `<name>.expected`.
+//! `UPDATE_GOLDEN=1 cargo test -p wabill-ingest --test golden` rewrites the
+//! `.expected` files instead: read every change against events.md and the
+//! reference before keeping it.
+//!
+//! Bodies whose name starts with `onprem_` are On-Premises bodies and are
+//! parsed with the route W1/P1 (they carry no WABA or phone); the others get
+//! no route.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+use wabill_ingest::{InputError, Route, Shape, parse_line};
+
+const ONPREM_ROUTE: Route<'static> = Route {
+    waba: Some("W1"),
+    phone: Some("P1"),
+};
+
+// ---------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------
+
+/// One line per event, e.g.
+/// `status wamid.X waba=… phone=… user=… ts=2025-06-28T20:34:48Z status=failed`.
+fn render_event(e: &Event<'_>) -> String {
+    let mut line = format!(
+        "{} {} waba={} phone={} user={} ts={}",
+        e.kind_str(),
+        e.id,
+        e.waba,
+        e.phone,
+        e.user,
+        e.ts.rfc3339()
+    );
+    match &e.body {
+        EventBody::Inbound { referral } => {
+            let _ = write!(line, " referral={referral}");
+        }
+        EventBody::Outbound { template } => {
+            let _ = write!(
+                line,
+                " template={}",
+                template.map_or("none", TemplateCategory::as_str)
+            );
+        }
+        EventBody::Status(status) => {
+            let _ = write!(line, " status={}", status.as_str());
+        }
+    }
+    line
+}
+
+/// What a `.expected` file holds: one line per event, `(no events)` for an
+/// accepted body that yields none, or `REJECTED: <reason>`.
+fn render(result: &Result<Shape, InputError>, events: &[Event<'_>]) -> String {
+    let mut text = String::new();
+    match result {
+        Ok(_) if events.is_empty() => text.push_str("(no events)\n"),
+        Ok(_) => {
+            for e in events {
+                text.push_str(&render_event(e));
+                text.push('\n');
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(text, "REJECTED: {e}");
+            // parse_line promises to append nothing on error; if it ever
+            // does, the golden shows it.
+            for e in events {
+                let _ = writeln!(text, "LEAKED: {}", render_event(e));
+            }
+        }
+    }
+    text
+}
+
+/// Removes the whitespace outside strings: the body becomes one line, with
+/// its keys, order and escapes exactly as written.
+fn minify(pretty: &str) -> String {
+    let mut out = String::with_capacity(pretty.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in pretty.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn golden_bodies() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("tests/golden exists")
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .expect("UTF-8 file name")
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// The golden test
+// ---------------------------------------------------------------------------
+
+#[test]
+fn golden_webhook_bodies() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
+    let bodies = golden_bodies();
+    assert!(
+        bodies.len() >= 20,
+        "expected the golden bodies, found {}",
+        bodies.len()
+    );
+    let mut failures = Vec::new();
+    for path in &bodies {
+        let name = stem(path);
+        let pretty = std::fs::read_to_string(path).expect("readable golden body");
+        // The stored body must itself be JSON: a rejection must come from
+        // what the body says, not from a broken fixture.
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&pretty) {
+            failures.push(format!("{name}: the .json file is not valid JSON: {e}"));
+            continue;
+        }
+        let line = minify(&pretty);
+        assert!(!line.contains('\n'), "{name}: minified body has a newline");
+
+        let on_premises = name.starts_with("onprem_");
+        let route = if on_premises {
+            ONPREM_ROUTE
+        } else {
+            Route::default()
+        };
+        let mut events = Vec::new();
+        let result = parse_line(&line, route, &mut events);
+        if let Ok(shape) = result {
+            let want = if on_premises {
+                Shape::OnPremises
+            } else {
+                Shape::CloudApi
+            };
+            if shape != want {
+                failures.push(format!("{name}: detected as {shape:?}, expected {want:?}"));
+            }
+        }
+        if result.is_err() && !events.is_empty() {
+            failures.push(format!(
+                "{name}: rejected but {} events appended",
+                events.len()
+            ));
+        }
+        let actual = render(&result, &events);
+
+        let expected_path = path.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &actual).expect("writable .expected");
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(expected) if expected == actual => {}
+            Ok(expected) => failures.push(format!(
+                "{name}: output differs from {name}.expected\n--- expected\n{expected}--- actual\n{actual}"
+            )),
+            Err(e) => failures.push(format!(
+                "{name}: cannot read {name}.expected ({e}); run with UPDATE_GOLDEN=1 and review it"
+            )),
+        }
+    }
+    // Every expectation belongs to a body.
+    for entry in std::fs::read_dir(golden_dir()).expect("tests/golden exists") {
+        let path = entry.expect("readable directory entry").path();
+        if path.extension().is_some_and(|e| e == "expected")
+            && !path.with_extension("json").exists()
+        {
+            failures.push(format!("{}: no matching .json", path.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden failure(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn minify_keeps_strings_verbatim() {
+    assert_eq!(
+        minify("{ \"a b\" : [ 1, \"x \\\" y\" ],\n  \"c\": \"\\\\\" }"),
+        "{\"a b\":[1,\"x \\\" y\"],\"c\":\"\\\\\"}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Focused tests of bad input (events.md section 5) and of the rules of
+// section 1 that decide acceptance
+// ---------------------------------------------------------------------------
+
+/// Parses one line with no route; the events are rendered as in the goldens.
+fn parse(line: &str) -> Result<Vec<String>, InputError> {
+    parse_with(line, Route::default())
+}
+
+fn parse_with(line: &str, route: Route<'_>) -> Result<Vec<String>, InputError> {
+    let mut out = Vec::new();
+    match parse_line(line, route, &mut out) {
+        Ok(_) => Ok(out.iter().map(render_event).collect()),
+        Err(e) => {
+            assert!(out.is_empty(), "rejected but appended: {out:?}");
+            Err(e)
+        }
+    }
+}
+
+/// The reason a line is rejected; panics when it is accepted.
+fn rejected(line: &str) -> String {
+    match parse(line) {
+        Ok(events) => panic!("accepted, expected a rejection: {line}\n  -> {events:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn accepted(line: &str) -> Vec<String> {
+    match parse(line) {
+        Ok(events) => events,
+        Err(e) => panic!("rejected ({e}), expected acceptance: {line}"),
+    }
+}
+
+const INBOUND_OK: &str = r#"{"type":"inbound","id":"wamid.in1","waba":"W1","phone":"P1","user":"2348031234567","ts":"2022-03-07T10:00:00Z"}"#;
+
+#[test]
+fn the_baseline_line_is_accepted() {
+    assert_eq!(
+        accepted(INBOUND_OK),
+        [
+            "inbound wamid.in1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:00:00Z referral=false"
+        ]
+    );
+}
+
+#[test]
+fn events_md_example_is_accepted() {
+    let lines = [
+        r#"{"type":"inbound","id":"wamid.in1","waba":"W1","phone":"P1","user":"2348031234567","ts":"2022-03-07T10:00:00Z","referral":{"source_type":"ad","source_id":"120226305854810726"}}"#,
+        r#"{"type":"outbound","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":"2022-03-07T10:02:00Z"}"#,
+        r#"{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322,"status":"delivered"}"#,
+    ];
+    let got: Vec<String> = lines.iter().flat_map(|l| accepted(l)).collect();
+    assert_eq!(
+        got,
+        [
+            "inbound wamid.in1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:00:00Z referral=true",
+            "outbound wamid.out1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:02:00Z template=none",
+            "status wamid.out1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:02:02Z status=delivered",
+        ]
+    );
+}
+
+#[test]
+fn not_valid_json_is_rejected() {
+    for line in [
+        r#"{"type":"inbound","id":"wamid.in1""#,
+        "hello",
+        r#"{"type":"inbound",}"#,
+        "{'type':'inbound'}",
+    ] {
+        match parse(line) {
+            Err(InputError::Json(_)) => {}
+            other => panic!("{line}: expected InputError::Json, got {other:?}"),
+        }
+        assert!(rejected(line).starts_with("not valid JSON"), "{line}");
+    }
+}
+
+#[test]
+fn missing_required_field_is_rejected() {
+    let full: serde_json::Value = serde_json::from_str(INBOUND_OK).unwrap();
+    for field in ["type", "id", "waba", "phone", "user", "ts"] {
+        let mut v = full.clone();
+        v.as_object_mut().unwrap().remove(field);
+        let reason = rejected(&v.to_string());
+        assert!(reason.contains(field), "missing {field}: {reason}");
+    }
+    // A status needs its status.
+    let reason = rejected(
+        r#"{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322}"#,
+    );
+    assert!(reason.contains("status"), "{reason}");
+    match parse(
+        r#"{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322}"#,
+    ) {
+        Err(InputError::Missing { field, .. }) => assert_eq!(field, "status"),
+        other => panic!("expected Missing status, got {other:?}"),
+    }
+    // A Cloud status without its recipient.
+    let reason = rejected(
+        r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"metadata":{"phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.X","status":"sent","timestamp":"1668595349"}]},"field":"messages"}]}]}"#,
+    );
+    assert!(reason.contains("recipient_id"), "{reason}");
+}
+
+#[test]
+fn unparseable_timestamp_is_rejected() {
+    for ts in [
+        r#""2022-03-07T10:00:00""#, // no offset
+        r#""2022-03-07""#,          // a date alone
+        r#""yesterday""#,           // words
+        r#""TIMESTAMP""#,           // Meta's placeholder
+        r#""""#,
+        "-1646647322",
+        "null",
+        "true",
+    ] {
+        let line = INBOUND_OK.replace(r#""2022-03-07T10:00:00Z""#, ts);
+        let reason = rejected(&line);
+        assert!(reason.contains("ts"), "ts {ts}: {reason}");
+    }
+}
+
+#[test]
+fn timestamp_forms_of_events_md_are_accepted() {
+    for (ts, want) in [
+        (r#""2022-03-07T10:00:00Z""#, "2022-03-07T10:00:00Z"),
+        (r#""2022-03-07T13:00:00+03:00""#, "2022-03-07T10:00:00Z"),
+        (
+            r#""2022-03-07T10:00:00.123456789Z""#,
+            "2022-03-07T10:00:00.123456789Z",
+        ),
+        ("1646647200", "2022-03-07T10:00:00Z"),
+        ("1646647200.5", "2022-03-07T10:00:00.5Z"),
+        (r#""1646647200""#, "2022-03-07T10:00:00Z"),
+    ] {
+        let line = INBOUND_OK.replace(r#""2022-03-07T10:00:00Z""#, ts);
+        let events = accepted(&line);
+        assert_eq!(events.len(), 1);
+        assert!(
+            events[0].contains(&format!(" ts={want} ")),
+            "ts {ts}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn user_with_dashes_spaces_or_letters_is_rejected() {
+    for user in [
+        r#""1-650-555-1234""#,
+        r#""+1 650 555 1234""#,
+        r#""1650555123x""#,
+        r#""16505551234 ""#,
+        r#""++16505551234""#,
+        r#""+""#,
+        r#""""#,
+        "-16505551234",
+    ] {
+        let line = INBOUND_OK.replace(r#""2348031234567""#, user);
+        let reason = rejected(&line);
+        assert!(reason.contains("user"), "user {user}: {reason}");
+    }
+}
+
+#[test]
+fn unknown_shape_is_rejected() {
+    for line in [
+        r#"{"foo":1}"#,
+        "{}",
+        r#"{"type":"message","id":"x"}"#,
+        r#"{"object":"page","entry":[]}"#,
+        "[1,2,3]",
+        r#""a string""#,
+        "42",
+    ] {
+        match parse(line) {
+            Err(InputError::Shape(_)) => {}
+            other => panic!("{line}: expected InputError::Shape, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn cloud_body_with_one_bad_status_is_rejected_whole() {
+    let good = r#"{"id":"wamid.A","status":"sent","timestamp":"1668595349","recipient_id":"923036547188"}"#;
+    for bad in [
+        r#"{"id":"wamid.B","status":"delivered","timestamp":"TIMESTAMP","recipient_id":"923036547188"}"#,
+        r#"{"id":"wamid.B","status":"delivered","timestamp":"1668595400","recipient_id":"PHONE_NUMBER"}"#,
+        r#"{"status":"delivered","timestamp":"1668595400","recipient_id":"923036547188"}"#,
+        r#"{"id":"wamid.B","timestamp":"1668595400","recipient_id":"923036547188"}"#,
+    ] {
+        for statuses in [format!("[{good},{bad}]"), format!("[{bad},{good}]")] {
+            let body = format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"P"}},"messages":[{{"from":"923036547188","id":"wamid.in","timestamp":"1668595300","type":"text"}}],"statuses":{statuses}}},"field":"messages"}}]}}]}}"#
+            );
+            // Events already collected from earlier lines stay; none of this
+            // body's are added.
+            let mut out = Vec::new();
+            assert_eq!(
+                parse_line(INBOUND_OK, Route::default(), &mut out),
+                Ok(Shape::Normalized)
+            );
+            let result = parse_line(&body, Route::default(), &mut out);
+            assert!(result.is_err(), "{body}");
+            assert_eq!(out.len(), 1, "{body}: {out:?}");
+        }
+    }
+    // Across entries too: a bad second entry rejects the first one's events.
+    let body = r#"{"object":"whatsapp_business_account","entry":[
+        {"id":"W1","changes":[{"value":{"metadata":{"phone_number_id":"P1"},"statuses":[{"id":"wamid.A","status":"sent","timestamp":"1668595349","recipient_id":"923036547188"}]},"field":"messages"}]},
+        {"id":"W2","changes":[{"value":{"metadata":{"phone_number_id":"P2"},"statuses":[{"id":"wamid.B","status":"sent","timestamp":"soon","recipient_id":"923036547188"}]},"field":"messages"}]}]}"#
+        .replace('\n', "");
+    assert!(rejected(&body).contains("entry[1]"));
+}
+
+#[test]
+fn on_premises_body_without_route_is_rejected() {
+    let body = r#"{"statuses":[{"id":"gBGGFlB5cXsCAglQR2CjVYlJ0J0","recipient_id":"16315551234","status":"sent","timestamp":"1643900100","type":"message"}]}"#;
+    for route in [
+        Route::default(),
+        Route {
+            waba: Some("W1"),
+            phone: None,
+        },
+        Route {
+            waba: None,
+            phone: Some("P1"),
+        },
+    ] {
+        let reason = match parse_with(body, route) {
+            Ok(events) => panic!("accepted without a full route: {events:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            reason.contains("On-Premises") && reason.contains("WABA") && reason.contains("phone"),
+            "the message should say the route is missing: {reason}"
+        );
+    }
+    assert_eq!(
+        parse_with(body, ONPREM_ROUTE).unwrap(),
+        [
+            "status gBGGFlB5cXsCAglQR2CjVYlJ0J0 waba=W1 phone=P1 user=16315551234 ts=2022-02-03T14:55:00Z status=sent"
+        ]
+    );
+    // Inbound too.
+    let inbound = r#"{"contacts":[{"wa_id":"16315551234"}],"messages":[{"from":"16315551234","id":"ABGG","timestamp":"1643900000","type":"text"}]}"#;
+    assert!(rejected(inbound).contains("On-Premises"));
+}
+
+#[test]
+fn on_premises_body_without_items_needs_no_route() {
+    // contacts only, or empty arrays: no events, not an error.
+    for body in [
+        r#"{"contacts":[{"wa_id":"16315551234"}]}"#,
+        r#"{"statuses":[]}"#,
+        r#"{"messages":[],"contacts":[]}"#,
+    ] {
+        assert_eq!(accepted(body), Vec::<String>::new(), "{body}");
+    }
+}
+
+#[test]
+fn cloud_body_ignores_the_route() {
+    let body = minify(include_str!("golden/cloud_6.5e_failed_with_errors.json"));
+    assert_eq!(
+        parse_with(&body, ONPREM_ROUTE).unwrap(),
+        [
+            "status wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI0QUQ2MjA4NEYyRkExNjMyREUA waba=102290129340398 phone=106540352242922 user=16505551234 ts=2025-06-28T20:34:48Z status=failed"
+        ]
+    );
+}
+
+#[test]
+fn template_category_outside_the_three_is_rejected() {
+    let line = |template: &str| {
+        format!(
+            r#"{{"type":"outbound","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":"2022-03-07T10:02:00Z","template":{template}}}"#
+        )
+    };
+    for bad in [
+        r#"{"name":"t","category":"service"}"#,
+        r#"{"name":"t","category":"transactional"}"#,
+        r#"{"name":"t","category":"business_initiated"}"#,
+        r#"{"name":"t","category":""}"#,
+        r#"{"name":"t"}"#,
+        r#""marketing""#,
+    ] {
+        let reason = rejected(&line(bad));
+        assert!(
+            reason.contains("template") || reason.contains("category"),
+            "{bad}: {reason}"
+        );
+    }
+    for (ok, want) in [
+        (r#"{"name":"t","category":"marketing"}"#, "marketing"),
+        (r#"{"name":"t","category":"UTILITY"}"#, "utility"),
+        (
+            r#"{"name":"t","category":"Authentication"}"#,
+            "authentication",
+        ),
+        ("null", "none"),
+    ] {
+        let events = accepted(&line(ok));
+        assert!(
+            events[0].ends_with(&format!(" template={want}")),
+            "{ok}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn numeric_ids_become_decimal_strings() {
+    let events = accepted(
+        r#"{"type":"status","id":123456789,"waba":102290129340398,"phone":106540352242922,"user":"16505551234","ts":1751142888,"status":"read"}"#,
+    );
+    assert_eq!(
+        events,
+        [
+            "status 123456789 waba=102290129340398 phone=106540352242922 user=16505551234 ts=2025-06-28T20:34:48Z status=read"
+        ]
+    );
+    let events = accepted(
+        r#"{"object":"whatsapp_business_account","entry":[{"id":102290129340398,"changes":[{"value":{"metadata":{"phone_number_id":106540352242922},"messages":[{"from":16505551234,"id":"wamid.in","timestamp":1749416383,"type":"text"}]},"field":"messages"}]}]}"#,
+    );
+    assert_eq!(
+        events,
+        [
+            "inbound wamid.in waba=102290129340398 phone=106540352242922 user=16505551234 ts=2025-06-08T20:59:43Z referral=false"
+        ]
+    );
+}
+
+#[test]
+fn user_as_json_integer_is_accepted() {
+    let line = INBOUND_OK.replace(r#""2348031234567""#, "2348031234567");
+    assert_eq!(
+        accepted(&line),
+        [
+            "inbound wamid.in1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:00:00Z referral=false"
+        ]
+    );
+}
+
+#[test]
+fn leading_plus_is_dropped() {
+    let line = INBOUND_OK.replace(r#""2348031234567""#, r#""+2348031234567""#);
+    assert_eq!(
+        accepted(&line),
+        [
+            "inbound wamid.in1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:00:00Z referral=false"
+        ]
+    );
+    // Also with an escape in the string (the owned path).
+    let line = INBOUND_OK.replace(r#""2348031234567""#, r#""\u002b2348031234567""#);
+    assert_eq!(
+        accepted(&line),
+        [
+            "inbound wamid.in1 waba=W1 phone=P1 user=2348031234567 ts=2022-03-07T10:00:00Z referral=false"
+        ]
+    );
+}
+
+#[test]
+fn blank_lines_are_skipped() {
+    for line in ["", " ", "\t", "   \t  ", "\r"] {
+        let mut out = Vec::new();
+        assert_eq!(
+            parse_line(line, Route::default(), &mut out),
+            Ok(Shape::Blank),
+            "{line:?}"
+        );
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn referral_null_is_not_an_entry_point() {
+    let line = INBOUND_OK.replace('}', r#","referral":null}"#);
+    assert!(accepted(&line)[0].ends_with(" referral=false"));
+    let line = INBOUND_OK.replace('}', r#","referral":{}}"#);
+    assert!(accepted(&line)[0].ends_with(" referral=true"));
+}
+
+#[test]
+fn unknown_status_values_are_kept() {
+    for status in ["deleted", "warning", "played"] {
+        let line = format!(
+            r#"{{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322,"status":"{status}"}}"#
+        );
+        let mut out = Vec::new();
+        assert_eq!(
+            parse_line(&line, Route::default(), &mut out),
+            Ok(Shape::Normalized)
+        );
+        assert_eq!(
+            out[0].body,
+            EventBody::Status(Status::Other(status.into())),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn account_update_yields_no_events() {
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","time":1751142888,"changes":[{"value":{"phone_number":"15550783881","event":"VERIFIED_ACCOUNT"},"field":"account_update"}]}]}"#;
+    let mut out = Vec::new();
+    assert_eq!(
+        parse_line(body, Route::default(), &mut out),
+        Ok(Shape::CloudApi)
+    );
+    assert!(out.is_empty());
+}

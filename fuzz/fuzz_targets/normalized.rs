@@ -1,0 +1,7 @@
+//! See docs/fuzzing.md: any bytes → parse_line (per line, and whole input as
+//! one body) → Ledger → bill → rendered invoices. Seeds: fuzz/seeds/normalized.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(init: wabill_fuzz::init(), |data: &[u8]| {
+    wabill_fuzz::event_pipeline(data, wabill_ingest::Route::default());
+});

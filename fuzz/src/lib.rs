@@ -1,0 +1,268 @@
+//! The fuzz harnesses, shared by the libFuzzer binaries in `fuzz_targets/`
+//! and by `tests/replay.rs` (which replays `seeds/` and `regressions/`
+//! without libFuzzer).
+//!
+//! Every harness ignores what the code under test *rejects* (errors are a
+//! correct answer to garbage) and only fails on a panic, or on a broken
+//! contract that the crates document (checked with `assert!`).
+
+use std::sync::OnceLock;
+
+use jiff::civil::Date;
+use serde_json::value::RawValue;
+use wabill_engine::rates::Family;
+use wabill_engine::{EngineConfig, Event, Ledger, RateBook, bill};
+use wabill_ingest::{Route, Shape, parse_line, parse_timestamp};
+use wabill_rates::CardMeta;
+
+/// Inputs above this are skipped: keeps each execution cheap.
+pub const MAX_INPUT: usize = 64 * 1024;
+
+/// The On-Premises route the `on_premises` target supplies.
+pub const ON_PREMISES_ROUTE: Route<'static> = Route {
+    waba: Some("W1"),
+    phone: Some("P1"),
+};
+
+/// Meta's shipped rate book, built once.
+pub fn shipped_book() -> &'static RateBook {
+    static BOOK: OnceLock<RateBook> = OnceLock::new();
+    BOOK.get_or_init(|| match wabill_rates::shipped() {
+        Ok(book) => book,
+        Err(e) => panic!("the shipped rate book does not load: {e}"),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Event input: normalized, Cloud API and On-Premises lines.
+// ---------------------------------------------------------------------------
+
+/// Parses one line (or body) into `out` and checks the documented contract
+/// of `parse_line`; returns how many events it appended.
+fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>) -> usize {
+    let start = out.len();
+    let result = parse_line(line, route, out);
+    assert!(out.len() >= start, "parse_line removed earlier events");
+    let added = out.len() - start;
+    match result {
+        // "On error nothing is appended."
+        Err(_) => assert_eq!(added, 0, "parse_line appended events and failed"),
+        Ok(Shape::Blank) => assert_eq!(added, 0, "a blank line yielded events"),
+        Ok(Shape::Normalized) => assert_eq!(added, 1, "a normalized line is one event"),
+        Ok(Shape::OnPremises) if route.waba.is_none() || route.phone.is_none() => {
+            assert_eq!(added, 0, "On-Premises events without a route")
+        }
+        Ok(Shape::CloudApi | Shape::OnPremises) => {}
+    }
+    for e in &out[start..] {
+        // events.md: the user is digits (a leading + dropped); ids are
+        // required and non-empty.
+        assert!(
+            !e.user.is_empty() && e.user.bytes().all(|b| b.is_ascii_digit()),
+            "user {:?} is not digits",
+            e.user
+        );
+        assert!(!e.id.is_empty(), "empty message id");
+        assert!(!e.waba.is_empty(), "empty WABA");
+        assert!(!e.phone.is_empty(), "empty phone");
+    }
+    added
+}
+
+/// The whole pipeline on one input, as the CLI runs it: every `\n`-separated
+/// line is parsed (and, when the input spans several lines, the whole input
+/// is also tried as one HTTP body); every parsed group goes through a
+/// `Ledger`; then the ledger is billed with the shipped rate book and the
+/// invoices and conversations are rendered.
+pub fn event_pipeline(data: &[u8], route: Route<'_>) {
+    if data.len() > MAX_INPUT {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut ledger = Ledger::new(EngineConfig::new());
+    // One vector for the whole input, as the CLI reuses its buffers: a
+    // failed line must leave what earlier lines appended untouched.
+    let mut out: Vec<Event<'_>> = Vec::new();
+    if text.contains('\n') {
+        ingest(text, route, &mut out, &mut ledger);
+    }
+    for line in text.split('\n') {
+        ingest(line, route, &mut out, &mut ledger);
+    }
+    if ledger.accepted() > 0 {
+        bill_and_render(&ledger, shipped_book());
+    }
+}
+
+fn ingest<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>, ledger: &mut Ledger) {
+    let start = out.len();
+    let last = start.checked_sub(1).map(|i| out[i].clone());
+    if parse_checked(line, route, out) > 0 {
+        // Accepted or rejected as a group, like a line of the CLI.
+        let _ = ledger.ingest(&out[start..]);
+    }
+    // (parse_checked already failed if `out` shrank below `start`.)
+    assert!(
+        start.checked_sub(1).map(|i| &out[i]) == last.as_ref(),
+        "parse_line changed an earlier event"
+    );
+}
+
+fn bill_and_render(ledger: &Ledger, book: &RateBook) {
+    let billing = bill(ledger, book);
+    let invoices: Vec<_> = billing
+        .months
+        .iter()
+        .filter_map(|m| m.invoice.as_ref().ok())
+        .collect();
+    for invoice in &invoices {
+        let c = invoice.conversations;
+        assert_eq!(
+            c.total,
+            c.free_tier + c.free_entry_point + c.free_customer_service + c.paid,
+            "conversation counts do not add up"
+        );
+    }
+    let _ = wabill_report::invoices_json(&invoices, 0, ledger.duplicates());
+    let months: Vec<_> = billing.months.iter().collect();
+    let records = wabill_report::sorted_records(&billing, &months);
+    let mut out = String::new();
+    wabill_report::conversations_ndjson(&billing, &records, &mut out);
+}
+
+// ---------------------------------------------------------------------------
+// Timestamps.
+// ---------------------------------------------------------------------------
+
+/// `parse_timestamp` on the input as a JSON value, and on the input as the
+/// content of a JSON string; every accepted instant must print and re-parse
+/// to itself.
+pub fn timestamp(data: &[u8]) -> Option<()> {
+    if data.len() > MAX_INPUT {
+        return None;
+    }
+    let text = std::str::from_utf8(data).ok()?;
+    if let Ok(raw) = serde_json::from_str::<&RawValue>(text) {
+        check_timestamp(raw);
+    }
+    let quoted = serde_json::to_string(text).ok()?;
+    let raw = RawValue::from_string(quoted).ok()?;
+    check_timestamp(&raw);
+    Some(())
+}
+
+fn check_timestamp(raw: &RawValue) {
+    let Ok(at) = parse_timestamp(raw) else { return };
+    let _ = at.local_date(&jiff::tz::TimeZone::UTC);
+    // The RFC 3339 form the engine prints must parse back to the instant.
+    let printed = at.rfc3339();
+    let again = RawValue::from_string(format!("\"{printed}\""))
+        .map_err(|e| e.to_string())
+        .and_then(|r| parse_timestamp(&r));
+    assert_eq!(again, Ok(at), "{} → {printed} does not round-trip", raw.get());
+    // So must Unix seconds with nine fraction digits, where non-negative.
+    if at.0 >= 0 {
+        let secs = format!("{}.{:09}", at.0 / 1_000_000_000, at.0 % 1_000_000_000);
+        let again = RawValue::from_string(secs.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|r| parse_timestamp(&r));
+        assert_eq!(again, Ok(at), "{} → {secs} does not round-trip", raw.get());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rate cards and market maps.
+// ---------------------------------------------------------------------------
+
+const FIXTURE_EVENTS: &str = include_str!("../fixtures/ledger.ndjson");
+
+/// A fixed ledger (synthetic traffic in each priced era) billed against
+/// every rate book the `rate_card` target builds.
+pub fn fixture_ledger() -> &'static Ledger {
+    static LEDGER: OnceLock<Ledger> = OnceLock::new();
+    LEDGER.get_or_init(|| {
+        let mut ledger = Ledger::new(EngineConfig::new());
+        for line in FIXTURE_EVENTS.split('\n') {
+            let mut events = Vec::new();
+            if let Err(e) = parse_line(line, Route::default(), &mut events) {
+                panic!("fixture line {line:?}: {e}");
+            }
+            if let Err(e) = ledger.ingest(&events) {
+                panic!("fixture line {line:?}: {e}");
+            }
+        }
+        assert!(ledger.accepted() > 0, "empty fixture ledger");
+        ledger
+    })
+}
+
+fn card_metas() -> [CardMeta; 3] {
+    let d = |y, m| Date::new(y, m, 1).unwrap_or(Date::MIN);
+    let usd = || "USD".to_owned();
+    [
+        CardMeta {
+            family: Family::Cbp2022,
+            currency: usd(),
+            effective_from: d(2022, 2),
+        },
+        CardMeta {
+            family: Family::Cbp2023,
+            currency: usd(),
+            effective_from: d(2023, 6),
+        },
+        CardMeta {
+            family: Family::Pmp,
+            currency: usd(),
+            effective_from: d(2025, 7),
+        },
+    ]
+}
+
+/// `parse_card` (as a card of each family, replacing the shipped card of
+/// that date) and `parse_map` (dated, merged into the 2022 map; and undated,
+/// overlaid on every map) on the input; whenever something parsed, the
+/// fixture ledger is billed with the resulting book.
+pub fn rate_card(data: &[u8]) {
+    if data.len() > MAX_INPUT {
+        return;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let mut book = shipped_book().clone();
+    let mut changed = false;
+    for meta in card_metas() {
+        if let Ok(card) = wabill_rates::parse_card(text, &meta, "fuzz_USD.csv", &mut book) {
+            for bands in card.tiers.values() {
+                assert!(
+                    bands.windows(2).all(|w| w[0].from <= w[1].from),
+                    "tier bands not sorted"
+                );
+                assert!(bands.iter().all(|b| b.to.is_none_or(|to| to >= b.from)));
+            }
+            book.add_card(card);
+            changed = true;
+        }
+    }
+    let date = Date::new(2022, 2, 1).ok();
+    if let Ok(map) = wabill_rates::parse_map(text, date, "fuzz-map.csv", &mut book) {
+        book.add_map(map);
+        changed = true;
+    }
+    if let Ok(map) = wabill_rates::parse_map(text, None, "fuzz-overlay.csv", &mut book) {
+        book.overlay_map(map);
+        changed = true;
+    }
+    if changed {
+        bill_and_render(fixture_ledger(), &book);
+    }
+}
+
+/// Forces the lazily built statics (so a broken fixture fails at start-up,
+/// not as a "crash" on the first input).
+pub fn init() {
+    let _ = shipped_book();
+    let _ = fixture_ledger();
+}
