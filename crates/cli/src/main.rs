@@ -254,6 +254,13 @@ fn load(
             eprintln!("{name}:{line}: {reason}");
         }
     };
+    // NDJSON events take about 280 bytes each; a hint, not a limit.
+    let input_bytes: u64 = inputs
+        .iter()
+        .filter_map(|i| std::fs::metadata(&i.name).ok())
+        .map(|m| m.len())
+        .sum();
+    ledger.reserve(usize::try_from(input_bytes / 280).unwrap_or(0));
     let validator = ledger.validator();
     let bytes = read::read_batches(&inputs, route, Some(&validator), |input, batch| {
         for (line, reason) in &batch.errors {

@@ -302,12 +302,18 @@ pub fn read_batches<F: FnMut(&Input, Batch)>(
         let (block_tx, block_rx) = sync_channel::<Block>(workers * 2);
         let (batch_tx, batch_rx) = sync_channel::<Batch>(workers * 2);
         let block_rx = Arc::new(Mutex::new(block_rx));
-        let reader = scope.spawn(move || read_blocks(inputs, &block_tx));
+        let reader = std::thread::Builder::new()
+            .name("wabill-read".into())
+            .spawn_scoped(scope, move || read_blocks(inputs, &block_tx))?;
         for _ in 0..workers {
             let block_rx = Arc::clone(&block_rx);
             let batch_tx = batch_tx.clone();
             let validator = validator.cloned();
-            scope.spawn(move || parse_worker(&block_rx, &batch_tx, route, validator));
+            std::thread::Builder::new()
+                .name("wabill-parse".into())
+                .spawn_scoped(scope, move || {
+                    parse_worker(&block_rx, &batch_tx, route, validator)
+                })?;
         }
         drop(batch_tx);
         let mut pending = BTreeMap::new();

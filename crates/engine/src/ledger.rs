@@ -107,6 +107,17 @@ fn id_of<'s>(ids: &'s str, m: &Message) -> &'s str {
 }
 
 impl Messages {
+    fn reserve(&mut self, n: usize) {
+        let Self {
+            ids,
+            records,
+            table,
+        } = self;
+        records.reserve(n);
+        ids.reserve(n * 60);
+        table.reserve(n, |&i| str_hash(id_of(ids, &records[i as usize])));
+    }
+
     pub fn id(&self, msg: u32) -> &str {
         id_of(&self.ids, &self.records[msg as usize])
     }
@@ -353,6 +364,13 @@ impl Ledger {
             self.validator.config.clone(),
             Arc::clone(&self.validator.shared),
         )
+    }
+
+    /// Makes room for about `events` more events (a hint: growing tables
+    /// one doubling at a time copies and rehashes them many times over).
+    pub fn reserve(&mut self, events: usize) {
+        // About one distinct message id for every two or three events.
+        self.messages.reserve(events / 2);
     }
 
     /// Distinct events accepted so far.

@@ -92,10 +92,49 @@ struct Top<'a> {
     statuses: Option<&'a RawValue>,
     #[serde(borrow)]
     contacts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    meta: Option<&'a RawValue>,
+}
+
+/// What wabill checks of Meta's reconciliation data (`meta` of a normalized
+/// status; `conversation` of a webhook status): its timestamp must parse.
+#[derive(Deserialize)]
+struct Meta<'a> {
+    #[serde(borrow)]
+    expires: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Conversation<'a> {
+    #[serde(borrow)]
+    expiration_timestamp: Option<&'a RawValue>,
+}
+
+/// An optional timestamp field: absent or null is fine, anything else must
+/// parse.
+fn optional_timestamp(
+    raw: Option<&RawValue>,
+    path: &str,
+    field: &'static str,
+) -> Result<(), InputError> {
+    match raw.filter(|r| r.get() != "null") {
+        None => Ok(()),
+        Some(raw) => timestamp(Some(raw), path, field).map(|_| ()),
+    }
 }
 
 fn json_error(e: &serde_json::Error) -> InputError {
     InputError::Json(e.to_string())
+}
+
+/// Valid JSON with a field of the wrong type: parse again, on this rare
+/// path only, to name the field.
+fn field_error(line: &str) -> InputError {
+    let mut de = serde_json::Deserializer::from_str(line);
+    match serde_path_to_error::deserialize::<_, Top<'_>>(&mut de) {
+        Err(e) => invalid("event", format!("`{}`: {}", e.path(), e.inner())),
+        Ok(_) => InputError::Shape("invalid event".to_owned()),
+    }
 }
 
 /// Parses one line (or body), appending its events to `out`. On error
@@ -109,10 +148,12 @@ pub fn parse_line<'a>(
         return Ok(Shape::Blank);
     }
     let top: Top<'a> = serde_json::from_str(line).map_err(|e| {
-        if e.is_data() && !line.trim_start().starts_with('{') {
+        if !e.is_data() {
+            json_error(&e)
+        } else if !line.trim_start().starts_with('{') {
             InputError::Shape("not a JSON object".to_owned())
         } else {
-            json_error(&e)
+            field_error(line)
         }
     })?;
     let start = out.len();
@@ -260,6 +301,11 @@ fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
             if status.is_empty() {
                 return Err(invalid(path, "`status` must not be empty"));
             }
+            if let Some(raw) = top.meta.filter(|m| m.get() != "null") {
+                let meta: Meta<'_> = serde_json::from_str(raw.get())
+                    .map_err(|e| invalid(path, format!("`meta` must be an object: {e}")))?;
+                optional_timestamp(meta.expires, "event.meta", "expires")?;
+            }
             EventBody::Status(Status::parse(status))
         }
     };
@@ -330,6 +376,8 @@ struct StatusItem<'a> {
     /// On-Premises v2.45+: `message.recipient_id`.
     #[serde(borrow)]
     message: Option<StatusMessage<'a>>,
+    #[serde(borrow)]
+    conversation: Option<Conversation<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -343,7 +391,10 @@ fn parse_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) -> Result<T,
 }
 
 fn cloud_body<'a>(entry: Option<&'a RawValue>, out: &mut Vec<Event<'a>>) -> Result<(), InputError> {
-    let raw = entry.ok_or_else(|| missing("body", "entry"))?;
+    // A body without `entry` carries no messages or statuses: no events.
+    let Some(raw) = entry.filter(|r| r.get() != "null") else {
+        return Ok(());
+    };
     let entries: Vec<Entry<'a>> = parse_raw(raw, "entry")?;
     for (e, entry) in entries.into_iter().enumerate() {
         let entry_path = format!("entry[{e}]");
@@ -379,6 +430,11 @@ fn items<'a>(
     for (i, m) in messages.into_iter().flatten().enumerate() {
         let path = format!("{path}.messages[{i}]");
         let referral = !is_null(m.referral);
+        if let Some(r) = m.referral.filter(|_| referral)
+            && !r.get().starts_with('{')
+        {
+            return Err(invalid(&path, "`referral` must be an object"));
+        }
         out.push(Event {
             ts: timestamp(m.timestamp, &path, "timestamp")?,
             waba: waba.clone(),
@@ -395,12 +451,22 @@ fn items<'a>(
             .status
             .filter(|s| !s.is_empty())
             .ok_or_else(|| missing(&path, "status"))?;
+        let ts = timestamp(s.timestamp, &path, "timestamp")?;
+        let user = user_digits(recipient, &path, "recipient_id")?;
+        let id = required_id(s.id, &path, "id")?;
+        if let Some(conversation) = &s.conversation {
+            optional_timestamp(
+                conversation.expiration_timestamp,
+                &format!("{path}.conversation"),
+                "expiration_timestamp",
+            )?;
+        }
         out.push(Event {
-            ts: timestamp(s.timestamp, &path, "timestamp")?,
+            ts,
             waba: waba.clone(),
             phone: phone.clone(),
-            user: user_digits(recipient, &path, "recipient_id")?,
-            id: required_id(s.id, &path, "id")?,
+            user,
+            id,
             body: EventBody::Status(Status::parse(status)),
         });
     }

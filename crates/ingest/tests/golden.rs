@@ -2,15 +2,18 @@
 //! and focused tests of bad input (events.md section 5).
 //!
 //! Every `tests/golden/<name>.json` is one webhook body, stored pretty-printed
-//! as in docs/reference; the test minifies it to one line (as bodies travel in
-//! files) and compares what `parse_line` makes of it with `<name>.expected`.
+//! as in the reference (shared/reference/meta-pricing.md section 6); the test
+//! minifies it to one line (as bodies travel in files) and compares what
+//! `parse_line` makes of it with `<name>.expected`.
 //! `UPDATE_GOLDEN=1 cargo test -p wabill-ingest --test golden` rewrites the
 //! `.expected` files instead: read every change against events.md and the
 //! reference before keeping it.
 //!
 //! Bodies whose name starts with `onprem_` are On-Premises bodies and are
 //! parsed with the route W1/P1 (they carry no WABA or phone); the others get
-//! no route.
+//! no route. Where the reference shows only a `statuses` array (6.5 c/d/f, 6.6,
+//! 6.7), the file wraps it in the standard Cloud API envelope, as section 6.5
+//! says real traffic does; the README lists every file's provenance.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -637,4 +640,53 @@ fn account_update_yields_no_events() {
         Ok(Shape::CloudApi)
     );
     assert!(out.is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// Where the parser disagrees with events.md (these fail on purpose until the
+// parser, or the spec, changes; see the report that added them)
+// ---------------------------------------------------------------------------
+
+/// events.md section 2: a status's `conversation` and `pricing` become `meta`,
+/// and `expiration_timestamp` is parsed like the other timestamps ("Accept
+/// timestamps as strings or numbers, `expiration_timestamp` likewise");
+/// section 5: a body with an unparseable timestamp is rejected. Meta's
+/// `"TIMESTAMP"` placeholder is not among the tolerated sample defects.
+#[test]
+fn spec_cloud_status_with_unparseable_expiration_timestamp_is_rejected() {
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"106540352242922"},"statuses":[{"id":"wamid.ID","status":"sent","timestamp":"1668600000","recipient_id":"16505551234","conversation":{"id":"CONVERSATION_ID","expiration_timestamp":"TIMESTAMP","origin":{"type":"business_initiated"}},"pricing":{"pricing_model":"CBP","billable":true,"category":"business_initiated"}}]},"field":"messages"}]}]}"#;
+    let reason = rejected(body);
+    assert!(reason.contains("expiration_timestamp"), "{reason}");
+}
+
+/// events.md section 1: `meta.expires` is a `ts`; section 5: an unparseable
+/// timestamp rejects the line.
+#[test]
+fn spec_normalized_meta_with_unparseable_expires_is_rejected() {
+    let line = r#"{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322,"status":"sent","meta":{"conversation_id":"c1","origin":"user_initiated","expires":"yesterday","billable":true,"category":"user_initiated","pricing_model":"CBP"}}"#;
+    let reason = rejected(line);
+    assert!(reason.contains("expires"), "{reason}");
+}
+
+/// events.md section 5: the error names the reason. A field of the wrong JSON
+/// type is valid JSON: "not valid JSON" is the wrong reason, and the field
+/// should be named.
+#[test]
+fn spec_wrong_field_type_is_not_called_invalid_json() {
+    for (line, field) in [
+        (
+            r#"{"type":"inbound","id":true,"waba":"W1","phone":"P1","user":"2348031234567","ts":"2022-03-07T10:00:00Z"}"#,
+            "id",
+        ),
+        (
+            r#"{"type":"inbound","id":"wamid.in1","waba":"W1","phone":"P1","user":16505551234.0,"ts":"2022-03-07T10:00:00Z"}"#,
+            "user",
+        ),
+    ] {
+        let reason = rejected(line);
+        assert!(
+            !reason.starts_with("not valid JSON") && reason.contains(field),
+            "{line}: {reason}"
+        );
+    }
 }
