@@ -290,7 +290,7 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
 
 /// Reads every input block by block and hands the parsed batches to
 /// `consume` in input order. Returns the number of bytes read.
-pub fn read_batches<F: FnMut(&Input, Batch)>(
+pub fn read_batches<F: FnMut(&Input, &Batch)>(
     inputs: &[Input],
     route: Route<'_>,
     validator: Option<&Validator>,
@@ -301,10 +301,13 @@ pub fn read_batches<F: FnMut(&Input, Batch)>(
     std::thread::scope(|scope| {
         let (block_tx, block_rx) = sync_channel::<Block>(workers * 2);
         let (batch_tx, batch_rx) = sync_channel::<Batch>(workers * 2);
+        // Consumed blocks go back to the reader: reusing their memory saves
+        // the page faults of fresh allocations.
+        let (spare_tx, spare_rx) = sync_channel::<Vec<u8>>(workers * 4);
         let block_rx = Arc::new(Mutex::new(block_rx));
         let reader = std::thread::Builder::new()
             .name("wabill-read".into())
-            .spawn_scoped(scope, move || read_blocks(inputs, &block_tx))?;
+            .spawn_scoped(scope, move || read_blocks(inputs, &block_tx, &spare_rx))?;
         for _ in 0..workers {
             let block_rx = Arc::clone(&block_rx);
             let batch_tx = batch_tx.clone();
@@ -327,7 +330,8 @@ pub fn read_batches<F: FnMut(&Input, Batch)>(
                 if let Some(bar) = &progress {
                     bar.inc(batch.bytes as u64);
                 }
-                consume(&inputs[batch.input], batch);
+                consume(&inputs[batch.input], &batch);
+                let _ = spare_tx.try_send(batch.text.into_bytes());
             }
         }
         if let Some(bar) = &progress {
@@ -361,7 +365,11 @@ fn parse_worker(
     }
 }
 
-fn read_blocks(inputs: &[Input], tx: &SyncSender<Block>) -> anyhow::Result<()> {
+fn read_blocks(
+    inputs: &[Input],
+    tx: &SyncSender<Block>,
+    spare: &Receiver<Vec<u8>>,
+) -> anyhow::Result<()> {
     let mut seq = 0;
     for (index, input) in inputs.iter().enumerate() {
         let mut reader: Box<dyn Read> = if input.is_stdin() {
@@ -375,7 +383,10 @@ fn read_blocks(inputs: &[Input], tx: &SyncSender<Block>) -> anyhow::Result<()> {
         let mut carry: Vec<u8> = Vec::new();
         let mut first_line = 1u64;
         loop {
-            let mut buf = std::mem::take(&mut carry);
+            let mut buf = spare.try_recv().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(&carry);
+            carry.clear();
             buf.reserve(BLOCK_BYTES);
             let n = (&mut reader)
                 .take(BLOCK_BYTES as u64)
@@ -385,7 +396,10 @@ fn read_blocks(inputs: &[Input], tx: &SyncSender<Block>) -> anyhow::Result<()> {
             if !at_end {
                 // Keep a partial last line for the next block.
                 match memchr::memrchr(b'\n', &buf) {
-                    Some(i) => carry = buf.split_off(i + 1),
+                    Some(i) => {
+                        carry.extend_from_slice(&buf[i + 1..]);
+                        buf.truncate(i + 1);
+                    }
                     None => {
                         carry = buf;
                         continue;
