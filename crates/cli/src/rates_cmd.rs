@@ -174,32 +174,28 @@ fn show(
                 ));
             }
             ShowFormat::Csv => {
+                let date = card.effective_from.to_string();
+                let mut row = |name: &str, c: Category, price: String, from: String, to: String| {
+                    let fields = [
+                        family.as_str(),
+                        &date,
+                        &card.source,
+                        name,
+                        c.as_str(),
+                        &price,
+                        &from,
+                        &to,
+                    ];
+                    let _ = csv.write_record(fields);
+                };
                 for (name, id) in &markets {
                     for c in &cats {
                         if let Some(rate) = card.rate(*id, *c) {
-                            let _ = csv.write_record([
-                                family.as_str(),
-                                &card.effective_from.to_string(),
-                                &card.source,
-                                name,
-                                c.as_str(),
-                                &rate.to_string(),
-                                "",
-                                "",
-                            ]);
+                            row(name, *c, rate.to_string(), String::new(), String::new());
                         }
                         for b in card.tiers.get(&(*id, *c)).into_iter().flatten() {
                             let to = b.to.map(|t| t.to_string()).unwrap_or_default();
-                            let _ = csv.write_record([
-                                family.as_str(),
-                                &card.effective_from.to_string(),
-                                &card.source,
-                                name,
-                                c.as_str(),
-                                &b.price.to_string(),
-                                &b.from.to_string(),
-                                &to,
-                            ]);
+                            row(name, *c, b.price.to_string(), b.from.to_string(), to);
                         }
                     }
                 }

@@ -177,6 +177,21 @@ pub(crate) fn template_of(code: u8) -> Option<TemplateCategory> {
     }
 }
 
+fn names_of<'s>(
+    pairs: &[PairKey],
+    wabas: &'s Interner,
+    phones: &'s Interner,
+    users: &'s Interner,
+    pair: u32,
+) -> (&'s str, &'s str, &'s str) {
+    let key = pairs[pair as usize];
+    (
+        wabas.get(key.waba),
+        phones.get(key.phone),
+        users.get(key.user),
+    )
+}
+
 /// `(waba, phone, user)` hashed as the ledger's pair table hashes it.
 pub fn pair_hash(waba: &str, phone: &str, user: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one((waba, phone, user))
@@ -405,11 +420,12 @@ impl Ledger {
 
     /// (waba, phone, user) of a pair.
     pub fn pair_names(&self, pair: u32) -> (&str, &str, &str) {
-        let key = self.pairs[pair as usize];
-        (
-            self.waba_names.get(key.waba),
-            self.phones.get(key.phone),
-            self.users.get(key.user),
+        names_of(
+            &self.pairs,
+            &self.waba_names,
+            &self.phones,
+            &self.users,
+            pair,
         )
     }
 
@@ -440,6 +456,7 @@ impl Ledger {
 
     fn pair_of(&mut self, c: &Checked<'_>) -> u32 {
         let e = &c.event;
+        let wanted = (&*e.waba, &*e.phone, &*e.user);
         let Self {
             pair_table,
             pairs,
@@ -448,17 +465,8 @@ impl Ledger {
             users,
             ..
         } = self;
-        let names = |p: u32| {
-            let k = pairs[p as usize];
-            (
-                waba_names.get(k.waba),
-                phones.get(k.phone),
-                users.get(k.user),
-            )
-        };
-        if let Some(&pair) = pair_table.find(c.pair_hash, |&p| {
-            names(p) == (&*e.waba, &*e.phone, &*e.user)
-        }) {
+        let names = |p: u32| names_of(pairs, waba_names, phones, users, p);
+        if let Some(&pair) = pair_table.find(c.pair_hash, |&p| names(p) == wanted) {
             return pair;
         }
         let (waba, new_waba) = self.waba_names.intern(&e.waba);
@@ -484,12 +492,8 @@ impl Ledger {
             ..
         } = self;
         pair_table.insert_unique(c.pair_hash, pair, |&p| {
-            let k = pairs[p as usize];
-            pair_hash(
-                waba_names.get(k.waba),
-                phones.get(k.phone),
-                users.get(k.user),
-            )
+            let (w, ph, u) = names_of(pairs, waba_names, phones, users, p);
+            pair_hash(w, ph, u)
         });
         pair
     }
