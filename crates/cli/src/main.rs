@@ -91,6 +91,7 @@ enum InvoiceFormat {
 struct InvoiceArgs {
     #[command(flatten)]
     select: Select,
+    /// Output format [default: table on a terminal, json otherwise]
     #[arg(long, value_enum)]
     format: Option<InvoiceFormat>,
     #[command(flatten)]
@@ -108,6 +109,7 @@ enum ConversationFormat {
 struct ConversationsArgs {
     #[command(flatten)]
     select: Select,
+    /// Output format [default: table on a terminal, ndjson otherwise]
     #[arg(long, value_enum)]
     format: Option<ConversationFormat>,
     #[command(flatten)]

@@ -50,6 +50,8 @@ pub enum BillingError {
         market: String,
         category: &'static str,
     },
+    #[error("the invoice's {what} is too large to compute exactly (check rates and fees)")]
+    Overflow { what: &'static str },
 }
 
 /// How a conversation or message is free, if it is.
@@ -419,13 +421,7 @@ fn rate_month(
         }
     }
     let invoice = if errors.is_empty() {
-        Ok(invoice(
-            ledger,
-            book,
-            waba_name.clone(),
-            month,
-            &group.records,
-        ))
+        invoice(ledger, book, waba_name.clone(), month, &group.records).map_err(|e| vec![e])
     } else {
         Err(errors)
     };
@@ -489,7 +485,7 @@ fn invoice(
     waba: String,
     month: Month,
     records: &[Record],
-) -> Invoice {
+) -> Result<Invoice, BillingError> {
     let config = ledger.config();
     let settings = config.waba(&waba);
     let mut conversations = Counts::default();
@@ -501,18 +497,24 @@ fn invoice(
             .or_default()
             .add(r.free);
     }
+    let overflow = |what| BillingError::Overflow { what };
     let lines: Vec<Line> = lines
         .into_iter()
-        .map(|((era, market, category, unit_price), counts)| Line {
-            era,
-            market: market.to_owned(),
-            category,
-            tier: None,
-            counts,
-            unit_price,
-            meta_amount: at_scale(Decimal::from(counts.paid) * unit_price, unit_price.scale()),
+        .map(|((era, market, category, unit_price), counts)| {
+            let amount = Decimal::from(counts.paid)
+                .checked_mul(unit_price)
+                .ok_or(overflow("line amount"))?;
+            Ok(Line {
+                era,
+                market: market.to_owned(),
+                category,
+                tier: None,
+                counts,
+                unit_price,
+                meta_amount: at_scale(amount, unit_price.scale()),
+            })
         })
-        .collect();
+        .collect::<Result<_, BillingError>>()?;
     // Amounts keep the scale of the prices they come from, zero included
     // (`0.0000`, not `0`), so every amount of an invoice reads alike.
     let scale = lines
@@ -520,7 +522,11 @@ fn invoice(
         .map(|l| l.meta_amount.scale())
         .max()
         .unwrap_or(0);
-    let meta_total = at_scale(lines.iter().map(|l| l.meta_amount).sum(), scale);
+    let meta_total = lines
+        .iter()
+        .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.meta_amount))
+        .ok_or(overflow("Meta total"))?;
+    let meta_total = at_scale(meta_total, scale);
     let messages = Counts::default();
     // D4/D5: the fee applies beyond the plan's included volume.
     let fee_bearing = match config.platform.fee_applies_to {
@@ -529,13 +535,22 @@ fn invoice(
     };
     let quantity = fee_bearing.saturating_sub(settings.included_conversations);
     let unit = config.platform.fee_per_conversation;
-    let fee_amount = at_scale(unit * Decimal::from(quantity), unit.scale());
-    let total = at_scale(meta_total + fee_amount, scale.max(unit.scale()));
+    let fee_amount = unit
+        .checked_mul(Decimal::from(quantity))
+        .ok_or(overflow("platform fee"))?;
+    let fee_amount = at_scale(fee_amount, unit.scale());
+    let total = meta_total
+        .checked_add(fee_amount)
+        .ok_or(overflow("total"))?;
+    let total = at_scale(total, scale.max(unit.scale()));
     let digits = config.platform.minor_unit_digits;
     let mut amount_due =
         total.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
     amount_due.rescale(digits);
-    Invoice {
+    if amount_due.scale() != digits {
+        return Err(overflow("amount due"));
+    }
+    Ok(Invoice {
         waba,
         month,
         timezone: settings.timezone_name.clone(),
@@ -551,7 +566,7 @@ fn invoice(
         },
         total,
         amount_due,
-    }
+    })
 }
 
 /// `value` with at least `scale` decimal places (exact: only adds zeros).

@@ -17,7 +17,7 @@ use crate::config::EngineConfig;
 use crate::era::EraClock;
 use crate::event::{Event, EventBody, Status, TemplateCategory};
 use crate::intern::{Interner, str_hash};
-use crate::market::{Region, region_of};
+use crate::market::{Region, RegionLookup};
 use crate::time::{Instant, local_midnight};
 
 /// Why a group of events was rejected. Nothing of the group is stored.
@@ -214,10 +214,15 @@ pub struct Checked<'a> {
 /// pure function, so sharing it cannot change any result.
 #[derive(Debug, Default)]
 pub struct RegionCache {
+    lookup: RegionLookup,
     map: RwLock<FxHashMap<Box<str>, Option<Region>>>,
 }
 
 impl RegionCache {
+    pub fn new() -> RegionCache {
+        RegionCache::default()
+    }
+
     fn get(&self, user: &str) -> Option<Option<Region>> {
         self.map.read().ok()?.get(user).copied()
     }
@@ -285,7 +290,7 @@ impl Validator {
         let region = match self.shared.get(user) {
             Some(region) => region,
             None => {
-                let region = region_of(user);
+                let region = self.shared.lookup.region_of(user);
                 self.shared.insert(user, region);
                 region
             }
@@ -351,8 +356,14 @@ pub struct Ledger {
 
 impl Ledger {
     pub fn new(config: EngineConfig) -> Ledger {
+        Ledger::with_regions(config, Arc::default())
+    }
+
+    /// A ledger whose validators share `regions` with other ledgers (loading
+    /// libphonenumber's metadata takes milliseconds; answers never change).
+    pub fn with_regions(config: EngineConfig, regions: Arc<RegionCache>) -> Ledger {
         Ledger {
-            validator: Validator::new(config),
+            validator: Validator::with_cache(config, regions),
             messages: Messages::default(),
             waba_names: Interner::default(),
             wabas: Vec::new(),

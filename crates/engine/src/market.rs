@@ -28,16 +28,47 @@ impl Region {
     }
 }
 
-/// The region libphonenumber gives for an international number written as
-/// digits only (`wa_id`). None when the number cannot be parsed or no region
-/// can be determined (rules D1: an input error, never silently `Other`).
-pub fn region_of(user_digits: &str) -> Option<Region> {
-    if user_digits.is_empty() || !user_digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// libphonenumber's answer to "which country is this number in" (rules
+/// D1), through `rlibphonenumber`, a port checked against Google's library.
+pub struct RegionLookup {
+    util: rlibphonenumber::PhoneNumberUtil,
+}
+
+impl std::fmt::Debug for RegionLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RegionLookup")
     }
-    let number = phonenumber::parse(None, format!("+{user_digits}")).ok()?;
-    let id = number.country().id()?;
-    Region::parse(id.as_ref())
+}
+
+impl Default for RegionLookup {
+    fn default() -> Self {
+        RegionLookup::new()
+    }
+}
+
+impl RegionLookup {
+    /// Loads the metadata compiled into the binary (a few milliseconds).
+    #[allow(clippy::expect_used)]
+    pub fn new() -> RegionLookup {
+        // The metadata is embedded at build time and validated by the crate's
+        // build; a failure here is a build defect, not bad input.
+        let util = rlibphonenumber::PhoneNumberUtil::new()
+            .expect("libphonenumber metadata compiled into the binary loads");
+        RegionLookup { util }
+    }
+
+    /// The region of an international number written as digits only
+    /// (`wa_id`). None when the number cannot be parsed or no region can be
+    /// determined (rules D1: an input error, never silently `Other`).
+    pub fn region_of(&self, user_digits: &str) -> Option<Region> {
+        if user_digits.is_empty() || !user_digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let number = self.util.parse(&format!("+{user_digits}"), None).ok()?;
+        let region = self.util.get_region_for_number(&number)?;
+        // Non-geographic entities ("001": +800, +882, …) are no ISO region.
+        Region::parse(&region.as_region_str())
+    }
 }
 
 /// Index of a market name in a [`crate::rates::RateBook`].
@@ -111,6 +142,10 @@ impl MarketMap {
 mod tests {
     use super::*;
 
+    fn region_of(digits: &str) -> Option<Region> {
+        RegionLookup::new().region_of(digits)
+    }
+
     #[test]
     fn d1_region_comes_from_libphonenumber_metadata() {
         let cases = [
@@ -119,6 +154,14 @@ mod tests {
             ("12423570100", "BS"),
             ("77272500000", "KZ"),
             ("447911123456", "GG"),
+            ("390612345678", "IT"),
+            ("390212345678", "IT"),
+            ("390669812345", "VA"),
+            ("393123456789", "IT"),
+            // Russian landlines: +7 8… is not a trunk prefix here.
+            ("78121234567", "RU"),
+            ("78001234567", "RU"),
+            ("77172123456", "KZ"),
             ("5511999990001", "BR"),
             ("2348031234567", "NG"),
         ];
@@ -136,6 +179,7 @@ mod tests {
         assert_eq!(region_of(""), None);
         assert_eq!(region_of("12a4"), None);
         assert_eq!(region_of("999123"), None);
+        assert_eq!(region_of("80012345678"), None);
     }
 
     #[test]

@@ -640,6 +640,22 @@ fn d3_midpoints_round_away_from_zero() {
 }
 
 #[test]
+fn d3_amounts_too_large_to_compute_exactly_are_an_error_not_a_crash() {
+    let mut tr = Traffic::new();
+    tr.config.free_tier_per_month = 0;
+    tr.config.platform.fee_per_conversation = rust_decimal::Decimal::MAX;
+    tr.config.platform.fee_applies_to = wabill_engine::config::FeeAppliesTo::All;
+    tr.template(BRAZIL, "2022-03-07 09:00", TemplateCategory::Marketing);
+    tr.template(UK, "2022-03-07 09:00", TemplateCategory::Marketing);
+    let out = tr.bill();
+    assert!(out.invoices.is_empty());
+    assert_eq!(
+        out.errors,
+        ["the invoice's platform fee is too large to compute exactly (check rates and fees)"]
+    );
+}
+
+#[test]
 fn d4_platform_fee_applies_to_paid_conversations_by_default_or_to_all() {
     let build = || {
         let mut tr = Traffic::new();

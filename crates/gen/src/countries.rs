@@ -537,8 +537,13 @@ mod tests {
     use super::*;
 
     fn region(digits: u64) -> Option<String> {
-        let n = phonenumber::parse(None, format!("+{digits}")).ok()?;
-        n.country().id().map(|id| format!("{id:?}"))
+        thread_local! {
+            static LOOKUP: wabill_engine::market::RegionLookup = wabill_engine::market::RegionLookup::new();
+        }
+        LOOKUP.with(|l| {
+            l.region_of(&digits.to_string())
+                .map(|r| r.as_str().to_owned())
+        })
     }
 
     #[test]

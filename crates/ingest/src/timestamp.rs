@@ -19,9 +19,12 @@ pub fn parse_timestamp(raw: &RawValue) -> Result<Instant, String> {
         if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
             return unix_seconds(&s, "").ok_or_else(|| format!("{s:?} is out of range"));
         }
-        let ts = jiff::Timestamp::from_str(&s).map_err(|_| {
-            format!("{s:?} is not an RFC 3339 time with an offset, nor Unix seconds")
-        })?;
+        let not_rfc3339 =
+            || format!("{s:?} is not an RFC 3339 time with an offset, nor Unix seconds");
+        if !is_rfc3339(&s) {
+            return Err(not_rfc3339());
+        }
+        let ts = jiff::Timestamp::from_str(&s).map_err(|_| not_rfc3339())?;
         return Instant::from_timestamp(ts).ok_or_else(|| format!("{s:?} is out of range"));
     }
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
@@ -35,6 +38,49 @@ pub fn parse_timestamp(raw: &RawValue) -> Result<Instant, String> {
         return Err(format!("{text} has more than nanosecond precision"));
     }
     unix_seconds(int, frac).ok_or_else(|| format!("{text} is out of range"))
+}
+
+/// RFC 3339's `date-time`: `YYYY-MM-DD`, `T` (or `t`, or a space, which RFC
+/// 3339 allows), `hh:mm:ss`, an optional `.` fraction, and `Z`, `z` or
+/// `±hh:mm`. jiff accepts more (basic format, short offsets, annotations);
+/// events.md accepts only this.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    if !(digits(0..4) && at(4, b"-") && digits(5..7) && at(7, b"-") && digits(8..10)) {
+        return false;
+    }
+    if !(at(10, b"Tt ")
+        && digits(11..13)
+        && at(13, b":")
+        && digits(14..16)
+        && at(16, b":")
+        && digits(17..19))
+    {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b".") {
+        let start = i + 1;
+        i = start;
+        while at(i, b"0123456789") {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            digits(i + 1..i + 3) && at(i + 3, b":") && digits(i + 4..i + 6) && i + 6 == b.len()
+        }
+        _ => false,
+    }
 }
 
 /// Whole seconds plus up to nine fraction digits, within jiff's range.
@@ -69,6 +115,8 @@ mod tests {
         assert_eq!(ts("\"2022-03-07T10:02:02Z\""), Ok(secs));
         assert_eq!(ts("\"2022-03-07T13:02:02+03:00\""), Ok(secs));
         assert_eq!(ts("\"2022-03-07T10:02:02.000000001Z\""), Ok(secs + 1));
+        assert_eq!(ts("\"2022-03-07t10:02:02z\""), Ok(secs));
+        assert_eq!(ts("\"2022-03-07 10:02:02-00:00\""), Ok(secs));
     }
 
     #[test]
@@ -85,6 +133,14 @@ mod tests {
             "null",
             "99999999999999999999",
             "1646647322.1234567891",
+            "\"20220307T100000Z\"",
+            "\"2022-03-07T10:00Z\"",
+            "\"2022-03-07T10:00:00+01\"",
+            "\"2022-03-07T10:00:00+0100\"",
+            "\"2022-03-07T10:00:00,5Z\"",
+            "\"2022-03-07T10:00:00Z[Europe/Paris]\"",
+            "\"+002022-03-07T10:00:00Z\"",
+            "\"2022-03-07T10:00:00.Z\"",
         ] {
             assert!(ts(bad).is_err(), "{bad} should be rejected");
         }

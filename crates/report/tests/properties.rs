@@ -2,8 +2,10 @@
 //! parser → ledger → billing → invoice JSON.
 
 use proptest::prelude::*;
+use std::sync::Arc;
 use wabill_engine::config::WabaConfig;
-use wabill_engine::{EngineConfig, Ledger, RateBook, bill};
+
+use wabill_engine::{EngineConfig, Ledger, RateBook, RegionCache, bill};
 use wabill_ingest::{Route, parse_line};
 
 const USERS: [&str; 6] = [
@@ -19,6 +21,12 @@ const PHONES: [&str; 2] = ["P1", "P2"];
 /// 2022-03-30T00:00:00Z: events spread over four days cross the month
 /// boundary in UTC and in São Paulo (W2).
 const BASE: i64 = 1_648_598_400;
+
+/// One region cache for every case: libphonenumber's metadata loads once.
+fn ledger(config: EngineConfig) -> Ledger {
+    static REGIONS: std::sync::OnceLock<Arc<RegionCache>> = std::sync::OnceLock::new();
+    Ledger::with_regions(config, Arc::clone(REGIONS.get_or_init(Arc::default)))
+}
 
 fn book() -> RateBook {
     match wabill_rates::shipped() {
@@ -84,7 +92,7 @@ fn event_line() -> impl Strategy<Value = String> {
 
 /// The `wabill invoice --format json` document for these lines.
 fn invoice_json(lines: &[String], config: &EngineConfig, book: &RateBook) -> String {
-    let mut ledger = Ledger::new(config.clone());
+    let mut ledger = ledger(config.clone());
     let mut rejected = 0;
     for line in lines {
         let mut events = Vec::new();
@@ -168,7 +176,7 @@ proptest! {
             }
             lines.push(format!(r#"{{"type":"status","id":"out{i}","waba":"{w}","phone":"P1","user":"{u}","ts":{ts},"status":"delivered"}}"#));
         }
-        let mut ledger = Ledger::new(config);
+        let mut ledger = ledger(config);
         for line in &lines {
             let mut events = Vec::new();
             prop_assert!(parse_line(line, Route::default(), &mut events).is_ok());
