@@ -11,7 +11,9 @@ use serde::Deserialize;
 use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::rates::{Family, RateBook};
-use wabill_rates::{CardMeta, card_meta_from_name, map_date_from_name, parse_card, parse_map};
+use wabill_rates::{
+    CardMeta, card_meta_from_header, card_meta_from_name, map_date_from_name, parse_card, parse_map,
+};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -75,41 +77,45 @@ struct Waba {
 #[serde(deny_unknown_fields)]
 struct Rates {
     #[serde(default)]
-    cards: Vec<CardEntry>,
+    cards: Vec<toml::Value>,
     #[serde(default)]
-    markets: Vec<MapEntry>,
+    markets: Vec<toml::Value>,
 }
 
-/// A card file: a path whose name says family, currency and date, or a
-/// table that says them.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CardEntry {
-    Path(String),
-    Table(CardTable),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CardTable {
+/// A card or map file: a path, or a table `{ path, … }` whose other keys
+/// (from `allowed`) say what the file does not.
+struct FileEntry {
     path: String,
-    family: Option<String>,
-    currency: Option<String>,
-    effective_from: Option<String>,
+    keys: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum MapEntry {
-    Path(String),
-    Table(MapTable),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MapTable {
-    path: String,
-    effective_from: Option<String>,
+fn file_entry(value: &toml::Value, key: &str, allowed: &[&str]) -> anyhow::Result<FileEntry> {
+    match value {
+        toml::Value::String(path) => Ok(FileEntry {
+            path: path.clone(),
+            keys: Default::default(),
+        }),
+        toml::Value::Table(table) => {
+            let mut keys = std::collections::BTreeMap::new();
+            for (k, v) in table {
+                if k != "path" && !allowed.contains(&k.as_str()) {
+                    bail!(
+                        "{key}.{k}: unknown key (expected path, {})",
+                        allowed.join(", ")
+                    );
+                }
+                let text = v
+                    .as_str()
+                    .ok_or_else(|| anyhow!("{key}.{k}: must be a string"))?;
+                keys.insert(k.clone(), text.to_owned());
+            }
+            let path = keys
+                .remove("path")
+                .ok_or_else(|| anyhow!("{key}.path: missing"))?;
+            Ok(FileEntry { path, keys })
+        }
+        _ => bail!("{key}: must be a file path or a table {{ path = \"…\", … }}"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -214,7 +220,8 @@ fn waba(w: &Waba, key: &str) -> anyhow::Result<WabaConfig> {
         settings.timezone = jiff::tz::db()
             .get(name)
             .map_err(|_| anyhow!("{key}.timezone: {name:?} is not an IANA time zone"))?;
-        settings.timezone_name = name.clone();
+        // The database's spelling (`america/sao_paulo` → `America/Sao_Paulo`).
+        settings.timezone_name = settings.timezone.iana_name().unwrap_or(name).to_owned();
     }
     settings.included_conversations = u64::try_from(w.included_conversations).map_err(|_| {
         anyhow!(
@@ -254,15 +261,12 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
     let mut book = wabill_rates::shipped().map_err(|e| anyhow!("shipped rate data: {e}"))?;
     for (i, entry) in rates.markets.iter().enumerate() {
         let key = format!("rates.markets[{i}]");
-        let (path, dated) = match entry {
-            MapEntry::Path(p) => (p, None),
-            MapEntry::Table(t) => (&t.path, t.effective_from.as_deref()),
-        };
-        let date = match dated {
+        let entry = file_entry(entry, &key, &["effective_from"])?;
+        let date = match entry.keys.get("effective_from") {
             Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
-            None => map_date_from_name(path),
+            None => map_date_from_name(&entry.path),
         };
-        let full = base.join(path);
+        let full = base.join(&entry.path);
         let text = std::fs::read_to_string(&full)
             .with_context(|| format!("{key}: cannot read {}", full.display()))?;
         let map = parse_map(&text, date, &full.display().to_string(), &mut book)
@@ -271,58 +275,56 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
     }
     for (i, entry) in rates.cards.iter().enumerate() {
         let key = format!("rates.cards[{i}]");
-        let (path, meta) = match entry {
-            CardEntry::Path(p) => (p, card_meta_from_name(p)),
-            CardEntry::Table(t) => {
-                let from_name = card_meta_from_name(&t.path);
-                let family = match &t.family {
-                    Some(f) => Family::parse(f).ok_or_else(|| {
-                        anyhow!("{key}.family: {f:?} is not cbp-2022, cbp-2023 or pmp")
-                    })?,
-                    None => from_name
-                        .as_ref()
-                        .map(|m| m.family)
-                        .ok_or_else(|| anyhow!("{key}.family: missing"))?,
-                };
-                let currency = t
-                    .currency
-                    .clone()
-                    .or_else(|| from_name.as_ref().map(|m| m.currency.clone()))
-                    .ok_or_else(|| anyhow!("{key}.currency: missing"))?;
-                let effective_from = match &t.effective_from {
-                    Some(d) => date(d, &format!("{key}.effective_from"))?,
-                    None => from_name
-                        .as_ref()
-                        .map(|m| m.effective_from)
-                        .ok_or_else(|| anyhow!("{key}.effective_from: missing"))?,
-                };
-                (
-                    &t.path,
-                    Some(CardMeta {
-                        family,
-                        currency,
-                        effective_from,
-                    }),
-                )
-            }
-        };
-        let meta = meta.ok_or_else(|| {
-            anyhow!(
-                "{key}: {path:?} does not say its family, currency and date; name it like \
-                 my-cbp-2022_USD_2022-02-01.csv or give {{ path, family, currency, effective_from }}"
-            )
-        })?;
-        if meta.currency != currency {
-            bail!(
-                "{key}: card {path:?} is in {} but platform.currency is {currency}",
-                meta.currency
-            );
-        }
-        let full = base.join(path);
+        let entry = file_entry(entry, &key, &["family", "currency", "effective_from"])?;
+        let full = base.join(&entry.path);
+        let source = full.display().to_string();
         let text = std::fs::read_to_string(&full)
             .with_context(|| format!("{key}: cannot read {}", full.display()))?;
-        let card = parse_card(&text, &meta, &full.display().to_string(), &mut book)
-            .map_err(|e| anyhow!("{key}: {e}"))?;
+        // What the card is: the configuration's keys, else the file's header
+        // comments, else its name.
+        let (h_family, h_currency, h_date) =
+            card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
+        let from_name = card_meta_from_name(&entry.path);
+        let family =
+            match entry.keys.get("family") {
+                Some(f) => Some(Family::parse(f).ok_or_else(|| {
+                    anyhow!("{key}.family: {f:?} is not cbp-2022, cbp-2023 or pmp")
+                })?),
+                None => h_family.or(from_name.as_ref().map(|m| m.family)),
+            };
+        let card_currency = entry
+            .keys
+            .get("currency")
+            .cloned()
+            .or(h_currency)
+            .or(from_name.as_ref().map(|m| m.currency.clone()));
+        let effective_from = match entry.keys.get("effective_from") {
+            Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
+            None => h_date.or(from_name.as_ref().map(|m| m.effective_from)),
+        };
+        let (Some(family), Some(card_currency), Some(effective_from)) =
+            (family, card_currency, effective_from)
+        else {
+            bail!(
+                "{key}: {:?} does not say its family, currency and effective date; give them as \
+                 header lines (# family: cbp-2022, # currency: USD, # effective_from: 2022-02-01), \
+                 in the file name (my-cbp-2022_USD_2022-02-01.csv) or as {{ path, family, currency, effective_from }}",
+                entry.path
+            );
+        };
+        if card_currency != currency {
+            bail!(
+                "{key}: card {:?} is in {card_currency} but platform.currency is {currency}",
+                entry.path
+            );
+        }
+        let meta = CardMeta {
+            family,
+            currency: card_currency,
+            effective_from,
+        };
+        let card =
+            parse_card(&text, &meta, &source, &mut book).map_err(|e| anyhow!("{key}: {e}"))?;
         book.add_card(card);
     }
     Ok(book)

@@ -368,6 +368,14 @@ fn configuration_errors_exit_2_naming_the_key_with_nothing_on_stdout() {
             "eras.timeline[0].era",
         ),
         ("[rates]\ncards = [\"missing.csv\"]\n", "rates.cards[0]"),
+        (
+            "[rates]\ncards = [{ path = \"x.csv\", famly = \"pmp\" }]\n",
+            "rates.cards[0].famly: unknown key",
+        ),
+        (
+            "[eras]\ntimeline = [{ era = \"cbp-2022\", from = \"2022-02-01\" }, { era = \"cbp-2022\", from = \"2022-03-01\" }]\n",
+            "era cbp-2022 is listed twice",
+        ),
     ] {
         dir.file("bad.toml", config);
         let out = dir.run(&[
@@ -442,6 +450,48 @@ fn a_missing_rate_is_a_data_error_unless_outside_the_selection() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["invoices"][0]["lines"][0]["unit_price"], "0.0600");
+}
+
+#[test]
+fn a_card_file_may_say_what_it_is_in_header_lines_and_zones_are_canonical() {
+    let dir = Dir::new();
+    dir.file("events.ndjson", PAID);
+    std::fs::create_dir_all(dir.0.path().join("rates")).unwrap();
+    dir.file(
+        "rates/my-card.csv",
+        "# family: cbp-2022\n# currency: USD\n# effective_from: 2022-03-01\nmarket,business_initiated,user_initiated\nBrazil,0.0600,0.0350\nUnited Kingdom,0.0700,0.0400\n",
+    );
+    dir.file(
+        "wabill.toml",
+        "[rates]\ncards = [\"rates/my-card.csv\"]\n[[waba]]\nid = \"W1\"\ntimezone = \"america/sao_paulo\"\n",
+    );
+    let out = dir.run(&[
+        "--config",
+        "wabill.toml",
+        "conversations",
+        "--format",
+        "csv",
+        "events.ndjson",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("United Kingdom,free_tier,0.0700"),
+        "{}",
+        out.stdout
+    );
+    let inv = dir.run(&[
+        "--config",
+        "wabill.toml",
+        "invoice",
+        "--format",
+        "json",
+        "events.ndjson",
+    ]);
+    assert!(
+        inv.stdout.contains("\"timezone\": \"America/Sao_Paulo\""),
+        "{}",
+        inv.stdout
+    );
 }
 
 #[test]

@@ -55,6 +55,8 @@ pub struct Timeline {
 pub enum TimelineError {
     #[error("the era timeline is empty")]
     Empty,
+    #[error("era {0} is listed twice")]
+    Repeated(&'static str),
     #[error("era {later} from {later_from} does not start after {earlier} from {earlier_from}")]
     Unordered {
         earlier: &'static str,
@@ -68,6 +70,11 @@ impl Timeline {
     pub fn new(entries: Vec<(Date, EraKind)>) -> Result<Timeline, TimelineError> {
         if entries.is_empty() {
             return Err(TimelineError::Empty);
+        }
+        for (i, (_, era)) in entries.iter().enumerate() {
+            if entries[..i].iter().any(|(_, e)| e == era) {
+                return Err(TimelineError::Repeated(era.as_str()));
+            }
         }
         for w in entries.windows(2) {
             if w[1].0 <= w[0].0 {

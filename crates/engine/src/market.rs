@@ -64,7 +64,7 @@ impl RegionLookup {
         if user_digits.is_empty() || !user_digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let number = self.util.parse(&format!("+{user_digits}"), None).ok()?;
+        let number = self.util.parse(format!("+{user_digits}"), None).ok()?;
         let region = self.util.get_region_for_number(&number)?;
         // Non-geographic entities ("001": +800, +882, …) are no ISO region.
         Region::parse(&region.as_region_str())

@@ -66,6 +66,44 @@ pub fn card_meta_from_name(file_name: &str) -> Option<CardMeta> {
     })
 }
 
+/// What a card file's leading comment lines say about it:
+/// `# family: cbp-2022`, `# currency: USD`, `# effective_from: 2022-02-01`.
+/// Each is None where the file does not say it; a line that names one of
+/// these keys with a bad value is an error.
+pub fn card_meta_from_header(
+    text: &str,
+    source: &str,
+) -> Result<(Option<Family>, Option<String>, Option<Date>), RatesError> {
+    let (mut family, mut currency, mut date) = (None, None, None);
+    for line in text.lines().take_while(|l| l.trim_start().starts_with('#')) {
+        let Some((key, value)) = line.trim_start_matches('#').split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key.trim() {
+            "family" => {
+                family = Some(Family::parse(value).ok_or_else(|| {
+                    file_error(
+                        source,
+                        format!("family {value:?} is not cbp-2022, cbp-2023 or pmp"),
+                    )
+                })?);
+            }
+            "currency" => currency = Some(value.to_owned()),
+            "effective_from" => {
+                date = Some(Date::from_str(value).map_err(|_| {
+                    file_error(
+                        source,
+                        format!("effective_from {value:?} is not a date (YYYY-MM-DD)"),
+                    )
+                })?);
+            }
+            _ => {}
+        }
+    }
+    Ok((family, currency, date))
+}
+
 /// The date a market map file's name ends with (`…-2025-10-01.csv`), if any.
 pub fn map_date_from_name(file_name: &str) -> Option<Date> {
     let stem = file_name.rsplit('/').next()?.strip_suffix(".csv")?;
@@ -378,6 +416,24 @@ mod tests {
             Some(Date::constant(2025, 10, 1))
         );
         assert_eq!(map_date_from_name("my-map.csv"), None);
+    }
+
+    #[test]
+    fn card_files_may_say_what_they_are_in_comment_lines() {
+        let text = "# family: cbp-2022\n# currency: EUR\n# effective_from: 2023-01-01\nmarket,business_initiated\n";
+        assert_eq!(
+            card_meta_from_header(text, "x.csv"),
+            Ok((
+                Some(Family::Cbp2022),
+                Some("EUR".to_owned()),
+                Some(Date::constant(2023, 1, 1))
+            ))
+        );
+        assert!(card_meta_from_header("# family: nbp\n", "x.csv").is_err());
+        assert_eq!(
+            card_meta_from_header("market,x\n", "x.csv"),
+            Ok((None, None, None))
+        );
     }
 
     #[test]
