@@ -282,25 +282,26 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
             .with_context(|| format!("{key}: cannot read {}", full.display()))?;
         // What the card is: the configuration's keys, else the file's header
         // comments, else its name.
-        let (h_family, h_currency, h_date) =
-            card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
+        let header = card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
         let from_name = card_meta_from_name(&entry.path);
         let family =
             match entry.keys.get("family") {
                 Some(f) => Some(Family::parse(f).ok_or_else(|| {
                     anyhow!("{key}.family: {f:?} is not cbp-2022, cbp-2023 or pmp")
                 })?),
-                None => h_family.or(from_name.as_ref().map(|m| m.family)),
+                None => header.family.or(from_name.as_ref().map(|m| m.family)),
             };
         let card_currency = entry
             .keys
             .get("currency")
             .cloned()
-            .or(h_currency)
+            .or(header.currency)
             .or(from_name.as_ref().map(|m| m.currency.clone()));
         let effective_from = match entry.keys.get("effective_from") {
             Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
-            None => h_date.or(from_name.as_ref().map(|m| m.effective_from)),
+            None => header
+                .effective_from
+                .or(from_name.as_ref().map(|m| m.effective_from)),
         };
         let (Some(family), Some(card_currency), Some(effective_from)) =
             (family, card_currency, effective_from)

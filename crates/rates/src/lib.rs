@@ -70,10 +70,14 @@ pub fn card_meta_from_name(file_name: &str) -> Option<CardMeta> {
 /// `# family: cbp-2022`, `# currency: USD`, `# effective_from: 2022-02-01`.
 /// Each is None where the file does not say it; a line that names one of
 /// these keys with a bad value is an error.
-pub fn card_meta_from_header(
-    text: &str,
-    source: &str,
-) -> Result<(Option<Family>, Option<String>, Option<Date>), RatesError> {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CardHeader {
+    pub family: Option<Family>,
+    pub currency: Option<String>,
+    pub effective_from: Option<Date>,
+}
+
+pub fn card_meta_from_header(text: &str, source: &str) -> Result<CardHeader, RatesError> {
     let (mut family, mut currency, mut date) = (None, None, None);
     for line in text.lines().take_while(|l| l.trim_start().starts_with('#')) {
         let Some((key, value)) = line.trim_start_matches('#').split_once(':') else {
@@ -101,7 +105,11 @@ pub fn card_meta_from_header(
             _ => {}
         }
     }
-    Ok((family, currency, date))
+    Ok(CardHeader {
+        family,
+        currency,
+        effective_from: date,
+    })
 }
 
 /// The date a market map file's name ends with (`…-2025-10-01.csv`), if any.
