@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 use wabill_engine::market::Region;
-use wabill_engine::{Checked, Instant, Validator};
+use wabill_engine::{Checked, Facts, Instant, Validator};
 use wabill_ingest::{Route, parse_line};
 
 const BLOCK_BYTES: usize = 4 << 20;
@@ -107,12 +107,7 @@ fn span(text: &str, extra: &mut String, s: &str) -> Span {
     }
 }
 
-fn compact(
-    text: &str,
-    extra: &mut String,
-    e: &Event<'_>,
-    checked: Option<&Checked<'_>>,
-) -> Compact {
+fn compact(text: &str, extra: &mut String, e: &Event<'_>, facts: Option<&Facts>) -> Compact {
     let none = Span {
         start: 0,
         len: 0,
@@ -147,9 +142,9 @@ fn compact(
         kind,
         flag,
         other_status,
-        region: checked.map(|c| c.region),
-        id_hash: checked.map_or(0, |c| c.id_hash),
-        pair_hash: checked.map_or(0, |c| c.pair_hash),
+        region: facts.map(|f| f.region),
+        id_hash: facts.map_or(0, |f| f.id_hash),
+        pair_hash: facts.map_or(0, |f| f.pair_hash),
     }
 }
 
@@ -241,26 +236,23 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
     let mut events = Vec::with_capacity(text.len() / 200);
     let mut groups = Vec::new();
     let mut parsed = Vec::new();
-    let mut checked = Vec::new();
+    let mut facts = Vec::new();
     let mut line_no = block.first_line;
     for line in text.split('\n') {
         parsed.clear();
-        checked.clear();
+        facts.clear();
         match parse_line(line, route, &mut parsed) {
             Ok(_) if parsed.is_empty() => {}
             Ok(_) => {
                 let start = events.len() as u32;
                 if let Some(v) = validator.as_deref_mut() {
-                    if let Err(rejection) = v.check(&mut parsed, &mut checked) {
+                    if let Err(rejection) = v.check_group(&parsed, &mut facts) {
                         errors.push((line_no, rejection.to_string()));
                         line_no += 1;
                         continue;
                     }
-                    events.extend(
-                        checked
-                            .iter()
-                            .map(|c| compact(&text, &mut extra, &c.event, Some(c))),
-                    );
+                    let with_facts = parsed.iter().zip(&facts);
+                    events.extend(with_facts.map(|(e, f)| compact(&text, &mut extra, e, Some(f))));
                 } else {
                     events.extend(parsed.iter().map(|e| compact(&text, &mut extra, e, None)));
                 }
@@ -274,7 +266,6 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
         line_no += 1;
     }
     drop(parsed);
-    drop(checked);
     errors.sort_by_key(|e| e.0);
     Batch {
         seq: block.seq,

@@ -172,8 +172,18 @@ impl Billing<'_> {
 
 /// Bills every WABA-month of the ledger.
 pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
-    let (inbound, inbound_pairs) = inbound_by_pair(ledger);
-    let (delivered, delivered_pairs) = delivered_by_pair(ledger);
+    // Data parallelism only: each half is computed independently and merged
+    // in a fixed order, so results never depend on scheduling.
+    let ((inbound, inbound_pairs), (delivered, delivered_pairs)) = std::thread::scope(|s| {
+        let inbound = s.spawn(|| inbound_by_pair(ledger));
+        let delivered = delivered_by_pair(ledger);
+        (
+            inbound
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            delivered,
+        )
+    });
 
     let mut calendars: Vec<Calendar<'_>> = (0..ledger.wabas.len())
         .map(|w| {
@@ -255,13 +265,34 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
             .cmp(ledger.waba_name(b.0))
             .then(a.1.cmp(&b.1))
     });
-    let months = keys
+    let mut jobs: Vec<((u32, Month), Group)> = keys
         .into_iter()
-        .map(|key| {
-            let group = groups.remove(&key).unwrap_or_default();
-            rate_month(ledger, book, &mut calendars[key.0 as usize], key, group)
-        })
+        .map(|key| (key, groups.remove(&key).unwrap_or_default()))
         .collect();
+    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<WabaMonth> {
+        let mut calendars: Vec<Calendar<'_>> = (0..ledger.wabas.len())
+            .map(|w| {
+                let name = ledger.waba_names.get(w as u32);
+                Calendar::new(ledger.config().waba(name).timezone.clone(), book, ledger)
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|(key, group)| {
+                rate_month(ledger, book, &mut calendars[key.0 as usize], key, group)
+            })
+            .collect()
+    };
+    let second_half = jobs.split_off(jobs.len() / 2);
+    let months = std::thread::scope(|s| {
+        let second = s.spawn(|| rate_all(second_half));
+        let mut months = rate_all(jobs);
+        months.extend(
+            second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+        months
+    });
     Billing {
         ledger,
         book,

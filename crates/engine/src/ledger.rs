@@ -197,6 +197,15 @@ pub fn pair_hash(waba: &str, phone: &str, user: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one((waba, phone, user))
 }
 
+/// What validation found out about one event: what the ledger needs and
+/// would otherwise compute itself.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Facts {
+    pub region: Region,
+    pub id_hash: u64,
+    pub pair_hash: u64,
+}
+
 /// An event that passed validation, with what the ledger needs computed
 /// ahead (possibly on a parsing thread): the user's region and the hashes of
 /// its id and pair.
@@ -244,7 +253,6 @@ pub struct Validator {
     last_waba: Option<(String, Instant)>,
     regions: FxHashMap<String, Option<Region>>,
     shared: Arc<RegionCache>,
-    scratch: Vec<Region>,
 }
 
 impl Validator {
@@ -259,7 +267,6 @@ impl Validator {
             last_waba: None,
             regions: FxHashMap::default(),
             shared,
-            scratch: Vec::new(),
         }
     }
 
@@ -299,17 +306,18 @@ impl Validator {
         region
     }
 
-    /// Checks a group (a line or a body: accepted or rejected whole). On
-    /// success moves the events into `out`; on error leaves both unchanged.
-    pub fn check<'a>(
+    /// Checks a group (a line or a body: accepted or rejected whole),
+    /// appending for each event what the ledger needs ([`Facts`]) to `out`;
+    /// on error `out` is left as it was.
+    pub fn check_group(
         &mut self,
-        events: &mut Vec<Event<'a>>,
-        out: &mut Vec<Checked<'a>>,
+        events: &[Event<'_>],
+        out: &mut Vec<Facts>,
     ) -> Result<(), Rejection> {
         let start = out.len();
-        self.scratch.clear();
-        for event in events.iter() {
+        for event in events {
             if event.ts < self.first_start(&event.waba) {
+                out.truncate(start);
                 return Err(Rejection::BeforeFirstEra {
                     at: event.ts.rfc3339(),
                     first: self.config.timeline.first_date(),
@@ -317,21 +325,34 @@ impl Validator {
                 });
             }
             let Some(region) = self.region(&event.user) else {
+                out.truncate(start);
                 return Err(Rejection::UnknownRegion {
                     user: event.user.to_string(),
                 });
             };
-            self.scratch.push(region);
-        }
-        for (event, region) in events.drain(..).zip(self.scratch.drain(..)) {
-            out.push(Checked {
+            out.push(Facts {
                 region,
                 id_hash: str_hash(&event.id),
                 pair_hash: pair_hash(&event.waba, &event.phone, &event.user),
-                event,
             });
         }
-        debug_assert!(out.len() >= start);
+        Ok(())
+    }
+
+    /// As [`Validator::check_group`], moving the events into `out`.
+    pub fn check<'a>(
+        &mut self,
+        events: &mut Vec<Event<'a>>,
+        out: &mut Vec<Checked<'a>>,
+    ) -> Result<(), Rejection> {
+        let mut facts = Vec::with_capacity(events.len());
+        self.check_group(events, &mut facts)?;
+        out.extend(events.drain(..).zip(facts).map(|(event, f)| Checked {
+            event,
+            region: f.region,
+            id_hash: f.id_hash,
+            pair_hash: f.pair_hash,
+        }));
         Ok(())
     }
 }

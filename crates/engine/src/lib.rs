@@ -22,6 +22,6 @@ pub mod time;
 pub use billing::{Billing, bill};
 pub use config::EngineConfig;
 pub use event::{Event, EventBody, Status, TemplateCategory};
-pub use ledger::{Checked, IngestOutcome, Ledger, RegionCache, Rejection, Validator};
+pub use ledger::{Checked, Facts, IngestOutcome, Ledger, RegionCache, Rejection, Validator};
 pub use rates::RateBook;
 pub use time::Instant;

@@ -93,7 +93,7 @@ struct Top<'a> {
     #[serde(borrow)]
     contacts: Option<&'a RawValue>,
     #[serde(borrow)]
-    meta: Option<&'a RawValue>,
+    meta: Option<Meta<'a>>,
 }
 
 /// What wabill checks of Meta's reconciliation data (`meta` of a normalized
@@ -301,9 +301,7 @@ fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
             if status.is_empty() {
                 return Err(invalid(path, "`status` must not be empty"));
             }
-            if let Some(raw) = top.meta.filter(|m| m.get() != "null") {
-                let meta: Meta<'_> = serde_json::from_str(raw.get())
-                    .map_err(|e| invalid(path, format!("`meta` must be an object: {e}")))?;
+            if let Some(meta) = &top.meta {
                 optional_timestamp(meta.expires, "event.meta", "expires")?;
             }
             EventBody::Status(Status::parse(status))
