@@ -145,11 +145,13 @@ def main():
         out = subprocess.run([str(WABILL), "gen", *args], check=True, capture_output=True, text=True)
         return out.stdout
 
-    nd = gen("--events", "50", "--seed", "1")
-    write("normalized", "gen-50-seed1.ndjson", nd)
-    cl = gen("--events", "50", "--seed", "1", "--format", "cloud")
-    lines = cl.strip().split("\n")
-    write("cloud_api", "gen-cloud-50-seed1.ndjson", cl)
+    # A few lines each (whole 50-event files would raise libFuzzer's default
+    # -max_len to their size and slow every execution down).
+    nd = gen("--events", "50", "--seed", "1").strip().split("\n")
+    write("normalized", "gen-seed1-first12.ndjson", "\n".join(nd[:12]))
+    write("normalized", "gen-seed1-last8.ndjson", "\n".join(nd[-8:]))
+    lines = gen("--events", "50", "--seed", "1", "--format", "cloud").strip().split("\n")
+    write("cloud_api", "gen-cloud-seed1-first8.ndjson", "\n".join(lines[:8]))
     for i, line in enumerate(l for l in lines if l.startswith('{"object"')):
         if i >= 4:
             break

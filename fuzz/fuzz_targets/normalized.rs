@@ -3,5 +3,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(init: wabill_fuzz::init(), |data: &[u8]| {
-    wabill_fuzz::event_pipeline(data, wabill_ingest::Route::default());
+    let _ = wabill_fuzz::event_pipeline(data, wabill_ingest::Route::default());
 });

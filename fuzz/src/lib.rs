@@ -73,15 +73,16 @@ fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>) 
 /// line is parsed (and, when the input spans several lines, the whole input
 /// is also tried as one HTTP body); every parsed group goes through a
 /// `Ledger`; then the ledger is billed with the shipped rate book and the
-/// invoices and conversations are rendered.
-pub fn event_pipeline(data: &[u8], route: Route<'_>) {
+/// invoices and conversations are rendered. Returns how many events the
+/// ledger accepted.
+pub fn event_pipeline(data: &[u8], route: Route<'_>) -> u64 {
     if data.len() > MAX_INPUT {
-        return;
+        return 0;
     }
     let Ok(text) = std::str::from_utf8(data) else {
-        return;
+        return 0;
     };
-    let mut ledger = Ledger::new(EngineConfig::new());
+    let mut ledger = fresh_ledger();
     // One vector for the whole input, as the CLI reuses its buffers: a
     // failed line must leave what earlier lines appended untouched.
     let mut out: Vec<Event<'_>> = Vec::new();
@@ -94,6 +95,34 @@ pub fn event_pipeline(data: &[u8], route: Route<'_>) {
     if ledger.accepted() > 0 {
         bill_and_render(&ledger, shipped_book());
     }
+    ledger.accepted()
+}
+
+/// An empty ledger with the default configuration.
+///
+/// Cloned from a per-thread template rather than built with `Ledger::new`,
+/// which may load libphonenumber's metadata (milliseconds). Clones share the
+/// template's region cache, which only memoizes a pure function (user digits
+/// → region), so an input's outcome does not depend on earlier inputs; the
+/// template is rebuilt every `REFRESH` inputs so that cache stays small.
+pub fn fresh_ledger() -> Ledger {
+    use std::cell::RefCell;
+    const REFRESH: u32 = 4096;
+    thread_local! {
+        static TEMPLATE: RefCell<Option<(Ledger, u32)>> = const { RefCell::new(None) };
+    }
+    TEMPLATE.with_borrow_mut(|slot| {
+        if slot.as_ref().is_none_or(|(_, uses)| *uses >= REFRESH) {
+            *slot = Some((Ledger::new(EngineConfig::new()), 0));
+        }
+        match slot {
+            Some((template, uses)) => {
+                *uses += 1;
+                template.clone()
+            }
+            None => Ledger::new(EngineConfig::new()),
+        }
+    })
 }
 
 fn ingest<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>, ledger: &mut Ledger) {
@@ -161,7 +190,12 @@ fn check_timestamp(raw: &RawValue) {
     let again = RawValue::from_string(format!("\"{printed}\""))
         .map_err(|e| e.to_string())
         .and_then(|r| parse_timestamp(&r));
-    assert_eq!(again, Ok(at), "{} → {printed} does not round-trip", raw.get());
+    assert_eq!(
+        again,
+        Ok(at),
+        "{} → {printed} does not round-trip",
+        raw.get()
+    );
     // So must Unix seconds with nine fraction digits, where non-negative.
     if at.0 >= 0 {
         let secs = format!("{}.{:09}", at.0 / 1_000_000_000, at.0 % 1_000_000_000);
