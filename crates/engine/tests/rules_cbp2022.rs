@@ -690,9 +690,11 @@ fn d5_included_conversations_are_not_charged_the_platform_fee() {
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
     tr.config.platform.fee_per_conversation = "0.01".parse().unwrap_or_default();
-    let mut waba = wabill_engine::config::WabaConfig::default();
-    waba.included_conversations = 2;
-    waba.plan = wabill_engine::config::Plan::Yearly;
+    let waba = wabill_engine::config::WabaConfig {
+        included_conversations: 2,
+        plan: wabill_engine::config::Plan::Yearly,
+        ..Default::default()
+    };
     tr.config.wabas.insert(W.into(), waba);
     for n in 0..5 {
         tr.template(

@@ -431,16 +431,16 @@ mod tests {
         let text = "# family: cbp-2022\n# currency: EUR\n# effective_from: 2023-01-01\nmarket,business_initiated\n";
         assert_eq!(
             card_meta_from_header(text, "x.csv"),
-            Ok((
-                Some(Family::Cbp2022),
-                Some("EUR".to_owned()),
-                Some(Date::constant(2023, 1, 1))
-            ))
+            Ok(CardHeader {
+                family: Some(Family::Cbp2022),
+                currency: Some("EUR".to_owned()),
+                effective_from: Some(Date::constant(2023, 1, 1)),
+            })
         );
         assert!(card_meta_from_header("# family: nbp\n", "x.csv").is_err());
         assert_eq!(
             card_meta_from_header("market,x\n", "x.csv"),
-            Ok((None, None, None))
+            Ok(CardHeader::default())
         );
     }
 

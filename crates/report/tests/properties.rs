@@ -37,12 +37,14 @@ fn book() -> RateBook {
 
 fn config() -> EngineConfig {
     let mut config = EngineConfig::new();
-    let mut w2 = WabaConfig::default();
-    w2.timezone = match jiff::tz::db().get("America/Sao_Paulo") {
-        Ok(tz) => tz,
-        Err(e) => panic!("{e}"),
+    let w2 = WabaConfig {
+        timezone: match jiff::tz::db().get("America/Sao_Paulo") {
+            Ok(tz) => tz,
+            Err(e) => panic!("{e}"),
+        },
+        timezone_name: "America/Sao_Paulo".into(),
+        ..WabaConfig::default()
     };
-    w2.timezone_name = "America/Sao_Paulo".into();
     config.wabas.insert("W2".into(), w2);
     config.free_tier_per_month = 3;
     config

@@ -6,7 +6,6 @@ use std::borrow::Cow;
 use std::str::FromStr;
 
 use wabill_engine::billing::{Free, Invoice};
-use wabill_engine::config::WabaConfig;
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 use wabill_engine::{EngineConfig, Instant, Ledger, RateBook, Rejection, bill};
 
@@ -123,11 +122,7 @@ impl Traffic {
             Ok(z) => z,
             Err(e) => panic!("{tz}: {e}"),
         };
-        let entry = self
-            .config
-            .wabas
-            .entry(waba.to_owned())
-            .or_insert_with(WabaConfig::default);
+        let entry = self.config.wabas.entry(waba.to_owned()).or_default();
         entry.timezone = zone;
         entry.timezone_name = tz.to_owned();
         self
