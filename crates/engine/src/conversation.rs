@@ -59,14 +59,6 @@ impl PairView<'_> {
             .is_some_and(|last| last.at <= at && at < last.at.plus(HOURS_24))
     }
 
-    /// The customer service window's end, if open at `at`.
-    pub fn csw_expires(&self, at: Instant) -> Option<Instant> {
-        self.inbound
-            .last()
-            .map(|last| last.at.plus(HOURS_24))
-            .filter(|end| *end > at)
-    }
-
     /// A3.1 / B5: an entry-point inbound message at `t` with
     /// `t <= at < t + 24h` that has not already opened a free entry point
     /// conversation. Entry points at or before the last free entry point

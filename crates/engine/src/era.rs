@@ -102,10 +102,6 @@ impl Timeline {
         }
     }
 
-    pub fn entries(&self) -> &[(Date, EraKind)] {
-        &self.entries
-    }
-
     pub fn first_date(&self) -> Date {
         self.entries.first().map_or(Date::MIN, |e| e.0)
     }

@@ -67,21 +67,6 @@ impl<'a> Status<'a> {
             Status::Other(s) => s,
         }
     }
-
-    /// F2: `read` implies delivered.
-    pub fn is_delivery(&self) -> bool {
-        matches!(self, Status::Delivered | Status::Read)
-    }
-
-    pub fn into_owned(self) -> Status<'static> {
-        match self {
-            Status::Sent => Status::Sent,
-            Status::Delivered => Status::Delivered,
-            Status::Read => Status::Read,
-            Status::Failed => Status::Failed,
-            Status::Other(s) => Status::Other(Cow::Owned(s.into_owned())),
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -108,29 +93,4 @@ pub struct Event<'a> {
     /// The message id; for a status, the id of the message it is about.
     pub id: Cow<'a, str>,
     pub body: EventBody<'a>,
-}
-
-impl Event<'_> {
-    pub fn kind_str(&self) -> &'static str {
-        match self.body {
-            EventBody::Inbound { .. } => "inbound",
-            EventBody::Outbound { .. } => "outbound",
-            EventBody::Status(_) => "status",
-        }
-    }
-
-    pub fn into_owned(self) -> Event<'static> {
-        Event {
-            ts: self.ts,
-            waba: Cow::Owned(self.waba.into_owned()),
-            phone: Cow::Owned(self.phone.into_owned()),
-            user: Cow::Owned(self.user.into_owned()),
-            id: Cow::Owned(self.id.into_owned()),
-            body: match self.body {
-                EventBody::Inbound { referral } => EventBody::Inbound { referral },
-                EventBody::Outbound { template } => EventBody::Outbound { template },
-                EventBody::Status(s) => EventBody::Status(s.into_owned()),
-            },
-        }
-    }
 }

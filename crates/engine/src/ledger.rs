@@ -434,10 +434,6 @@ impl Ledger {
         self.messages.records.len()
     }
 
-    pub fn n_pairs(&self) -> usize {
-        self.pairs.len()
-    }
-
     pub fn message_id(&self, msg: u32) -> &str {
         self.messages.id(msg)
     }

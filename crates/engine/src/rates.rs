@@ -226,10 +226,6 @@ impl RateBook {
         &self.maps
     }
 
-    pub fn markets(&self) -> &[String] {
-        &self.markets
-    }
-
     /// The card of `family` in `currency` in force on local date `date`.
     pub fn card_at(&self, family: Family, currency: &str, date: Date) -> Option<&RateCard> {
         self.cards

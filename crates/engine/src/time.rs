@@ -104,32 +104,3 @@ impl std::fmt::Display for Month {
         write!(f, "{:04}-{:02}", self.year, self.month)
     }
 }
-
-/// Finds the local month of instants in one zone, remembering the last month
-/// seen: consecutive lookups mostly fall in the same month, and a time-zone
-/// conversion costs far more than two comparisons.
-#[derive(Clone, Debug)]
-pub struct MonthClock {
-    tz: TimeZone,
-    cached: Option<(Instant, Instant, Month)>,
-}
-
-impl MonthClock {
-    pub fn new(tz: TimeZone) -> MonthClock {
-        MonthClock { tz, cached: None }
-    }
-
-    pub fn month_of(&mut self, at: Instant) -> Month {
-        if let Some((start, end, month)) = self.cached
-            && start <= at
-            && at < end
-        {
-            return month;
-        }
-        let month = Month::of(at.local_date(&self.tz));
-        let start = local_midnight(month.first_day(), &self.tz);
-        let end = local_midnight(month.next().first_day(), &self.tz);
-        self.cached = Some((start, end, month));
-        month
-    }
-}
