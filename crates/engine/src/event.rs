@@ -94,3 +94,14 @@ pub struct Event<'a> {
     pub id: Cow<'a, str>,
     pub body: EventBody<'a>,
 }
+
+impl Event<'_> {
+    /// The normalized `type` this event has (events.md section 1).
+    pub fn kind_str(&self) -> &'static str {
+        match self.body {
+            EventBody::Inbound { .. } => "inbound",
+            EventBody::Outbound { .. } => "outbound",
+            EventBody::Status(_) => "status",
+        }
+    }
+}
