@@ -187,7 +187,7 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
 
     let mut calendars: Vec<Calendar<'_>> = (0..ledger.wabas.len())
         .map(|w| {
-            let name = ledger.waba_names.get(w as u32);
+            let name = ledger.waba_name(w as u32);
             Calendar::new(ledger.config().waba(name).timezone.clone(), book, ledger)
         })
         .collect();
@@ -272,7 +272,7 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
     let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<WabaMonth> {
         let mut calendars: Vec<Calendar<'_>> = (0..ledger.wabas.len())
             .map(|w| {
-                let name = ledger.waba_names.get(w as u32);
+                let name = ledger.waba_name(w as u32);
                 Calendar::new(ledger.config().waba(name).timezone.clone(), book, ledger)
             })
             .collect();

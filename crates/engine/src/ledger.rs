@@ -177,19 +177,63 @@ pub(crate) fn template_of(code: u8) -> Option<TemplateCategory> {
     }
 }
 
-fn names_of<'s>(
-    pairs: &[PairKey],
-    wabas: &'s Interner,
-    phones: &'s Interner,
-    users: &'s Interner,
-    pair: u32,
-) -> (&'s str, &'s str, &'s str) {
-    let key = pairs[pair as usize];
-    (
-        wabas.get(key.waba),
-        phones.get(key.phone),
-        users.get(key.user),
-    )
+/// The distinct (waba, phone, user) pairs, each string interned once.
+#[derive(Clone, Debug, Default)]
+struct Pairs {
+    keys: Vec<PairKey>,
+    table: HashTable<u32>,
+    wabas: Interner,
+    phones: Interner,
+    users: Interner,
+}
+
+/// Which parts of a pair [`Pairs::intern`] saw for the first time.
+struct NewParts {
+    waba: bool,
+    user: bool,
+}
+
+impl Pairs {
+    fn names(&self, pair: u32) -> (&str, &str, &str) {
+        let key = self.keys[pair as usize];
+        (
+            self.wabas.get(key.waba),
+            self.phones.get(key.phone),
+            self.users.get(key.user),
+        )
+    }
+
+    /// The index of a pair (`hash == pair_hash(waba, phone, user)`).
+    fn intern(&mut self, hash: u64, waba: &str, phone: &str, user: &str) -> (u32, NewParts) {
+        let mut new = NewParts {
+            waba: false,
+            user: false,
+        };
+        if let Some(&pair) = self
+            .table
+            .find(hash, |&p| self.names(p) == (waba, phone, user))
+        {
+            return (pair, new);
+        }
+        let (waba, new_waba) = self.wabas.intern(waba);
+        let (phone, _) = self.phones.intern(phone);
+        let (user, new_user) = self.users.intern(user);
+        (new.waba, new.user) = (new_waba, new_user);
+        let pair = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
+        self.keys.push(PairKey { waba, phone, user });
+        let Pairs {
+            keys,
+            table,
+            wabas,
+            phones,
+            users,
+        } = self;
+        table.insert_unique(hash, pair, |&p| {
+            let k = keys[p as usize];
+            pair_hash(wabas.get(k.waba), phones.get(k.phone), users.get(k.user))
+        });
+        (pair, new)
+    }
 }
 
 /// `(waba, phone, user)` hashed as the ledger's pair table hashes it.
@@ -362,13 +406,11 @@ impl Validator {
 pub struct Ledger {
     validator: Validator,
     pub(crate) messages: Messages,
-    pub(crate) waba_names: Interner,
+    pairs: Pairs,
+    /// Per WABA index of `pairs`.
     pub(crate) wabas: Vec<Waba>,
-    pub(crate) phones: Interner,
-    pub(crate) users: Interner,
-    pub(crate) regions: Vec<Region>,
-    pub(crate) pairs: Vec<PairKey>,
-    pair_table: HashTable<u32>,
+    /// Per user index of `pairs`.
+    regions: Vec<Region>,
     other_status_names: Interner,
     other_statuses: FxHashSet<(u32, u32)>,
     accepted: u64,
@@ -386,13 +428,9 @@ impl Ledger {
         Ledger {
             validator: Validator::with_cache(config, regions),
             messages: Messages::default(),
-            waba_names: Interner::default(),
+            pairs: Pairs::default(),
             wabas: Vec::new(),
-            phones: Interner::default(),
-            users: Interner::default(),
             regions: Vec::new(),
-            pairs: Vec::new(),
-            pair_table: HashTable::new(),
             other_status_names: Interner::default(),
             other_statuses: FxHashSet::default(),
             accepted: 0,
@@ -439,22 +477,16 @@ impl Ledger {
     }
 
     pub fn waba_name(&self, waba: u32) -> &str {
-        self.waba_names.get(waba)
+        self.pairs.wabas.get(waba)
     }
 
     pub fn pair(&self, pair: u32) -> PairKey {
-        self.pairs[pair as usize]
+        self.pairs.keys[pair as usize]
     }
 
     /// (waba, phone, user) of a pair.
     pub fn pair_names(&self, pair: u32) -> (&str, &str, &str) {
-        names_of(
-            &self.pairs,
-            &self.waba_names,
-            &self.phones,
-            &self.users,
-            pair,
-        )
+        self.pairs.names(pair)
     }
 
     pub(crate) fn region(&self, user: u32) -> Region {
@@ -484,45 +516,16 @@ impl Ledger {
 
     fn pair_of(&mut self, c: &Checked<'_>) -> u32 {
         let e = &c.event;
-        let wanted = (&*e.waba, &*e.phone, &*e.user);
-        let Self {
-            pair_table,
-            pairs,
-            waba_names,
-            phones,
-            users,
-            ..
-        } = self;
-        let names = |p: u32| names_of(pairs, waba_names, phones, users, p);
-        if let Some(&pair) = pair_table.find(c.pair_hash, |&p| names(p) == wanted) {
-            return pair;
-        }
-        let (waba, new_waba) = self.waba_names.intern(&e.waba);
-        if new_waba {
+        let (pair, new) = self.pairs.intern(c.pair_hash, &e.waba, &e.phone, &e.user);
+        if new.waba {
             let tz = &self.validator.config.waba(&e.waba).timezone;
             self.wabas.push(Waba {
                 clock: EraClock::new(&self.validator.config.timeline, tz),
             });
         }
-        let (phone, _) = self.phones.intern(&e.phone);
-        let (user, new_user) = self.users.intern(&e.user);
-        if new_user {
+        if new.user {
             self.regions.push(c.region);
         }
-        let pair = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
-        self.pairs.push(PairKey { waba, phone, user });
-        let Self {
-            pair_table,
-            pairs,
-            waba_names,
-            phones,
-            users,
-            ..
-        } = self;
-        pair_table.insert_unique(c.pair_hash, pair, |&p| {
-            let (w, ph, u) = names_of(pairs, waba_names, phones, users, p);
-            pair_hash(w, ph, u)
-        });
         pair
     }
 
