@@ -548,7 +548,16 @@ fn rates_list_and_show() {
     let list = dir.run(&["rates", "list"]);
     assert_eq!(list.code, 0);
     assert!(list.stdout.contains("meta-cbp-2022_USD_2022-02-01.csv"));
-    assert!(list.stdout.contains("2023-05-31") || list.stdout.contains("—"));
+    // A card is in force until the day before the next card of its family.
+    let june_2023 = list
+        .stdout
+        .lines()
+        .find(|l| l.contains("meta-cbp-2023_USD_2023-06-01.csv"));
+    assert!(
+        june_2023.is_some_and(|l| l.contains("2024-06-30")),
+        "{}",
+        list.stdout
+    );
     let show = dir.run(&["rates", "show", "--at", "2022-03-07", "--market", "Brazil"]);
     assert_eq!(show.code, 0, "{}", show.stderr);
     assert!(
