@@ -21,6 +21,13 @@ pub struct BenchArgs {
     seed: u64,
     #[arg(long, value_enum, default_value = "ndjson")]
     format: GenFormat,
+    /// First day of the generated traffic (UTC); with `--days` it chooses
+    /// the eras the workload spans (`--start 2025-06-01 --days 500` covers
+    /// cbp-2023, pmp-2025 and pmp-2026).
+    #[arg(long, default_value = "2022-03-01")]
+    start: jiff::civil::Date,
+    #[arg(long, default_value_t = 30)]
+    days: u32,
     /// Workload file: generated here if it does not exist (default: a file
     /// in the system temporary directory, removed afterwards).
     #[arg(long)]
@@ -108,13 +115,18 @@ pub fn run(args: BenchArgs) -> Result<ExitCode, Fatal> {
     let (path, temporary) = match &args.file {
         Some(p) => (p.clone(), false),
         None => (
-            std::env::temp_dir().join(format!("wabill-bench-{}-{}.ndjson", args.events, args.seed)),
+            std::env::temp_dir().join(format!(
+                "wabill-bench-{}-{}-{}-{}.ndjson",
+                args.events, args.seed, args.start, args.days
+            )),
             true,
         ),
     };
     if !path.exists() {
         let started = std::time::Instant::now();
         let mut cfg = wabill_gen::GenConfig::new(args.events, args.seed);
+        cfg.start = args.start;
+        cfg.days = args.days;
         cfg.format = match args.format {
             GenFormat::Ndjson => wabill_gen::Format::Ndjson,
             GenFormat::Cloud => wabill_gen::Format::Cloud,

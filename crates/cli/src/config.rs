@@ -12,7 +12,8 @@ use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::rates::{Family, RateBook};
 use wabill_rates::{
-    CardMeta, card_meta_from_header, card_meta_from_name, map_date_from_name, parse_card, parse_map,
+    CardMeta, card_currency_from_columns, card_meta_from_header, card_meta_from_name,
+    map_date_from_name, parse_card, parse_map,
 };
 
 #[derive(Deserialize, Default)]
@@ -162,7 +163,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
             bail!("{key}.id: must not be empty");
         }
         let settings = waba(w, &key)?;
-        if engine.wabas.insert(w.id.clone(), settings).is_some() {
+        if engine.set_waba(&w.id, settings).is_some() {
             bail!("{key}.id: WABA {:?} is configured twice", w.id);
         }
     }
@@ -281,7 +282,7 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
         let text = std::fs::read_to_string(&full)
             .with_context(|| format!("{key}: cannot read {}", full.display()))?;
         // What the card is: the configuration's keys, else the file's header
-        // comments, else its name.
+        // comments, else its name (else, for the currency, a Currency column).
         let header = card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
         let from_name = card_meta_from_name(&entry.path);
         let family =
@@ -296,7 +297,8 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
             .get("currency")
             .cloned()
             .or(header.currency)
-            .or(from_name.as_ref().map(|m| m.currency.clone()));
+            .or(from_name.as_ref().map(|m| m.currency.clone()))
+            .or_else(|| card_currency_from_columns(&text, &source));
         let effective_from = match entry.keys.get("effective_from") {
             Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
             None => header

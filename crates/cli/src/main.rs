@@ -15,7 +15,8 @@ use std::process::ExitCode;
 
 use anyhow::anyhow;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wabill_engine::billing::{Invoice, WabaMonth};
+use wabill_engine::billing::{Invoice, WabaMonth, bill_with};
+use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::time::Month;
 use wabill_engine::{Ledger, bill};
 use wabill_ingest::Route;
@@ -40,6 +41,9 @@ enum Command {
     Invoice(InvoiceArgs),
     /// Print one record per conversation.
     Conversations(ConversationsArgs),
+    /// Rate the same traffic under each named era and compare, per market
+    /// and category.
+    Whatif(WhatifArgs),
     /// Show the rate cards and market maps in use.
     #[command(subcommand)]
     Rates(rates_cmd::RatesCommand),
@@ -114,6 +118,28 @@ struct ConversationsArgs {
     format: Option<ConversationFormat>,
     #[command(flatten)]
     input: InputArgs,
+}
+
+#[derive(Args)]
+struct WhatifArgs {
+    /// An era to try (cbp-2022, cbp-2023, pmp-2025, pmp-2026); repeat to
+    /// compare. Each is applied to all of the traffic, with its rules and the
+    /// rate card of its family in force at the traffic's dates (never one
+    /// older than the era's own start).
+    #[arg(long = "era", required = true, value_parser = parse_era)]
+    eras: Vec<EraKind>,
+    #[command(flatten)]
+    select: Select,
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum)]
+    format: Option<InvoiceFormat>,
+    #[command(flatten)]
+    input: InputArgs,
+}
+
+fn parse_era(s: &str) -> Result<EraKind, String> {
+    EraKind::parse(s)
+        .ok_or_else(|| format!("unknown era {s:?} (known: cbp-2022, cbp-2023, pmp-2025, pmp-2026)"))
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -193,6 +219,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
     match cli.command {
         Command::Invoice(args) => invoice(config, args),
         Command::Conversations(args) => conversations(config, args),
+        Command::Whatif(args) => whatif(config, args),
         Command::Rates(cmd) => rates_cmd::run(config, cmd),
         Command::Gen(args) => generate(args),
         Command::Demo(args) => demo(config, args),
@@ -387,6 +414,47 @@ fn conversations(
         }
         ConversationFormat::Csv => wabill_report::conversations_csv(&billing, &records),
         ConversationFormat::Table => wabill_report::conversations_table(&billing, &records),
+    };
+    emit(&text)?;
+    Ok(exit_code(loaded.rejected))
+}
+
+fn whatif(config: Option<&std::path::Path>, args: WhatifArgs) -> Result<ExitCode, Fatal> {
+    let loaded = load(config, &args.input, args.select.waba.as_deref())?;
+    let base = loaded.ledger.config();
+    let mut billings = Vec::new();
+    for era in &args.eras {
+        let mut tried = base.clone();
+        tried.timeline = base.timeline.only(*era);
+        // The era's own cards: none older than its start (a pmp-2026 run on
+        // September 2026 traffic prices service with the October card).
+        tried.rate_floor = base
+            .timeline
+            .start_of(*era)
+            .or_else(|| Timeline::meta_default().start_of(*era));
+        billings.push((*era, bill_with(&loaded.ledger, &loaded.book, &tried)));
+    }
+    let mut runs = Vec::new();
+    for (era, billing) in &billings {
+        let months = selected(&billing.months, &args.select);
+        let invoices = invoices_or_fatal(&months)
+            .map_err(|Fatal(e)| Fatal(e.context(format!("under era {}", era.as_str()))))?;
+        runs.push(wabill_report::EraRun {
+            era: *era,
+            invoices,
+        });
+    }
+    let comparison = wabill_report::Whatif::new(&base.platform.currency, &runs)
+        .ok_or_else(|| Fatal(anyhow!("the totals are too large to compute exactly")))?;
+    let format = args.format.unwrap_or(if stdout_is_terminal() {
+        InvoiceFormat::Table
+    } else {
+        InvoiceFormat::Json
+    });
+    let text = match format {
+        InvoiceFormat::Json => comparison.json(),
+        InvoiceFormat::Csv => comparison.csv(),
+        InvoiceFormat::Table => comparison.table(),
     };
     emit(&text)?;
     Ok(exit_code(loaded.rejected))

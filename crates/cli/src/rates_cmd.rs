@@ -1,11 +1,15 @@
-//! `wabill rates list` and `wabill rates show`.
+//! `wabill rates list`, `wabill rates show` and `wabill rates import`.
 
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::anyhow;
 use clap::{Subcommand, ValueEnum};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::civil::Date;
 use wabill_engine::rates::{Category, Family, RateBook, RateCard};
+use wabill_rates::{CardFlags, ImportContext, Imported, Invalid};
 
 use crate::{Fatal, config, emit};
 
@@ -24,6 +28,48 @@ pub enum RatesCommand {
         #[arg(long, value_enum, default_value = "table")]
         format: ShowFormat,
     },
+    /// Validate a rate card (long, wide or Meta's published layout) against
+    /// the market maps and timeline in use, and report what it holds.
+    Import {
+        /// The card's family [default: the file's `# family:` line, else its name].
+        #[arg(long, value_enum)]
+        family: Option<FamilyArg>,
+        /// The card's currency [default: the file's `# currency:` line, else
+        /// its name, else its Currency column].
+        #[arg(long)]
+        currency: Option<String>,
+        /// The card's first day, a local date (YYYY-MM-DD) [default: the
+        /// file's `# effective_from:` line, else its name].
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        effective_from: Option<Date>,
+        /// Write the valid card here in the long layout, with header lines
+        /// saying its family, currency and date.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The card (CSV).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum FamilyArg {
+    #[value(name = "cbp-2022")]
+    Cbp2022,
+    #[value(name = "cbp-2023")]
+    Cbp2023,
+    #[value(name = "pmp")]
+    Pmp,
+}
+
+impl From<FamilyArg> for Family {
+    fn from(f: FamilyArg) -> Family {
+        match f {
+            FamilyArg::Cbp2022 => Family::Cbp2022,
+            FamilyArg::Cbp2023 => Family::Cbp2023,
+            FamilyArg::Pmp => Family::Pmp,
+        }
+    }
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -33,23 +79,163 @@ pub enum ShowFormat {
 }
 
 pub fn run(config: Option<&std::path::Path>, cmd: RatesCommand) -> Result<ExitCode, Fatal> {
-    let loaded = config::load(config)?;
-    let book = &loaded.book;
+    let mut loaded = config::load(config)?;
     let currency = &loaded.engine.platform.currency;
     match cmd {
-        RatesCommand::List => emit(&list(book))?,
+        RatesCommand::List => emit(&list(&loaded.book))?,
         RatesCommand::Show { at, market, format } => {
+            let book = &loaded.book;
             if let Some(m) = &market
                 && book.market_id(m).is_none()
             {
-                return Err(Fatal(anyhow::anyhow!(
+                return Err(Fatal(anyhow!(
                     "unknown market {m:?}; `wabill rates show --at {at}` lists them"
                 )));
             }
             emit(&show(book, currency, at, market.as_deref(), format))?;
         }
+        RatesCommand::Import {
+            family,
+            currency: card_currency,
+            effective_from,
+            out,
+            file,
+        } => {
+            let flags = CardFlags {
+                family: family.map(Family::from),
+                currency: card_currency,
+                effective_from,
+            };
+            let context = ImportContext {
+                timeline: &loaded.engine.timeline,
+                platform_currency: currency,
+            };
+            import(&file, &flags, context, &mut loaded.book, out.as_deref())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rates import`: the report on standard output when the card is valid
+/// (and the card written to `out`), else every problem on standard error
+/// and exit code 2.
+fn import(
+    file: &Path,
+    flags: &CardFlags,
+    context: ImportContext<'_>,
+    book: &mut RateBook,
+    out: Option<&Path>,
+) -> Result<(), Fatal> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow!("cannot read {}: {e}", file.display()))?;
+    let source = file.display().to_string();
+    let imported = wabill_rates::import_card(&text, &source, flags, context, book)
+        .map_err(|invalid| Fatal(anyhow!(invalid_report(&invalid))))?;
+    let mut report = import_report(&imported);
+    if let Some(out) = out {
+        let long = wabill_rates::to_long_layout(&imported.card, book)?;
+        std::fs::write(out, long).map_err(|e| anyhow!("cannot write {}: {e}", out.display()))?;
+        let _ = writeln!(report, "written: {}", out.display());
+    }
+    emit(&report)
+}
+
+fn invalid_report(invalid: &Invalid) -> String {
+    let mut text = invalid.to_string();
+    for problem in &invalid.problems {
+        let _ = write!(text, "\n  {problem}");
+    }
+    if !invalid.warnings.is_empty() {
+        let _ = write!(text, "\nwarnings: {}", invalid.warnings.len());
+        for warning in &invalid.warnings {
+            let _ = write!(text, "\n  {warning}");
+        }
+    }
+    text
+}
+
+fn categories(cats: &[Category]) -> String {
+    let names: Vec<&str> = cats.iter().map(|c| c.as_str()).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The report of a valid card: one `key: value` line each, lists indented.
+fn import_report(i: &Imported) -> String {
+    let card = &i.card;
+    let mut r = String::new();
+    let _ = writeln!(r, "rate card: {}", card.source);
+    let _ = writeln!(r, "valid: yes");
+    let _ = writeln!(r, "layout: {}", i.layout.as_str());
+    let _ = writeln!(
+        r,
+        "family: {} (from {})",
+        card.family.as_str(),
+        i.family_from
+    );
+    let _ = writeln!(r, "currency: {} (from {})", card.currency, i.currency_from);
+    let _ = writeln!(
+        r,
+        "effective_from: {} (from {})",
+        card.effective_from, i.effective_from_from
+    );
+    match &i.next {
+        Some(next) => {
+            let until = next
+                .effective_from
+                .yesterday()
+                .map_or_else(|_| next.effective_from.to_string(), |d| d.to_string());
+            let _ = writeln!(r, "applies: from {} to {until}", card.effective_from);
+            let _ = writeln!(r, "next card: {} {}", next.effective_from, next.source);
+        }
+        None => {
+            let _ = writeln!(r, "applies: from {} on", card.effective_from);
+            let _ = writeln!(r, "next card: none");
+        }
+    }
+    match &i.map {
+        Some(map) => {
+            let date = map
+                .effective_from
+                .map_or_else(|| "undated".to_owned(), |d| d.to_string());
+            let _ = writeln!(
+                r,
+                "market map: {date} ({}), {} markets with Other",
+                map.sources.join(", "),
+                map.markets
+            );
+        }
+        None => {
+            let _ = writeln!(r, "market map: none in force, only Other is checked");
+        }
+    }
+    let _ = writeln!(r, "markets priced: {}", i.markets_priced);
+    let _ = writeln!(r, "categories priced: {}", categories(&i.categories));
+    let _ = writeln!(r, "categories required: {}", categories(&i.required));
+    let _ = writeln!(r, "tiered: {}", i.tiered.len());
+    for t in &i.tiered {
+        let bands: Vec<String> = t
+            .bands
+            .iter()
+            .map(|b| format!("{} {}", wabill_rates::Bounds::from(b), b.price))
+            .collect();
+        let _ = writeln!(
+            r,
+            "  {}, {}: {}",
+            t.market,
+            t.category.as_str(),
+            bands.join("; ")
+        );
+    }
+    let _ = writeln!(r, "replaces: {}", i.replaces.as_deref().unwrap_or("none"));
+    let _ = writeln!(r, "warnings: {}", i.warnings.len());
+    for w in &i.warnings {
+        let _ = writeln!(r, "  {w}");
+    }
+    r
 }
 
 fn list(book: &RateBook) -> String {
@@ -63,7 +249,12 @@ fn list(book: &RateBook) -> String {
             .next_card(card)
             .and_then(|next| next.effective_from.yesterday().ok())
             .map_or_else(|| "—".to_owned(), |d| d.to_string());
-        let mut markets: Vec<_> = card.rates.keys().map(|k| k.0).collect();
+        let mut markets: Vec<_> = card
+            .rates
+            .keys()
+            .chain(card.tiers.keys())
+            .map(|k| k.0)
+            .collect();
         markets.sort();
         markets.dedup();
         cards.add_row(vec![
@@ -101,8 +292,14 @@ fn list(book: &RateBook) -> String {
     format!("Rate cards\n{cards}\n\nMarket maps (a region not listed is `Other`)\n{maps}\n")
 }
 
+/// The categories a card prices, with a list rate or volume-tier bands.
 fn columns(card: &RateCard) -> Vec<Category> {
-    let mut cats: Vec<Category> = card.rates.keys().map(|k| k.1).collect();
+    let mut cats: Vec<Category> = card
+        .rates
+        .keys()
+        .chain(card.tiers.keys())
+        .map(|k| k.1)
+        .collect();
     cats.sort();
     cats.dedup();
     cats
@@ -137,6 +334,7 @@ fn show(
         let mut markets: Vec<(&str, wabill_engine::market::MarketId)> = card
             .rates
             .keys()
+            .chain(card.tiers.keys())
             .map(|k| (book.market_name(k.0), k.0))
             .filter(|(name, _)| market.is_none_or(|m| m == *name))
             .collect();

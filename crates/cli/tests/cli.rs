@@ -525,21 +525,215 @@ fn an_extra_market_map_and_card_from_the_configuration_apply() {
     );
 }
 
+/// A month that spans two eras (pmp-2025 moved to 2025-07-15): a cbp-2023
+/// conversation, then messages priced one by one.
+const TWO_ERAS: &str = r#"{"type":"outbound","id":"wamid.c1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-10T09:00:00Z","template":{"category":"marketing"}}
+{"type":"status","id":"wamid.c1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-10T09:00:01Z","status":"delivered"}
+{"type":"outbound","id":"wamid.m1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-20T09:00:00Z","template":{"category":"marketing"}}
+{"type":"status","id":"wamid.m1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-20T09:00:01Z","status":"delivered"}
+{"type":"inbound","id":"wamid.i1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-20T10:00:00Z"}
+{"type":"status","id":"wamid.m2","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-20T10:05:00Z","status":"read"}
+{"type":"outbound","id":"wamid.m3","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-20T10:10:00Z","template":{"category":"utility"}}
+{"type":"status","id":"wamid.m3","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-07-20T10:10:01Z","status":"delivered"}
+"#;
+
 #[test]
-fn a_conversation_in_an_unsupported_era_is_an_error_not_a_price() {
+fn an_invoice_month_spanning_two_eras_shows_conversations_and_messages() {
     let dir = Dir::new();
+    dir.file("events.ndjson", TWO_ERAS);
     dir.file(
+        "wabill.toml",
+        r#"[eras]
+timeline = [
+  { era = "cbp-2022", from = "2022-02-01" },
+  { era = "cbp-2023", from = "2023-06-01" },
+  { era = "pmp-2025", from = "2025-07-15" },
+  { era = "pmp-2026", from = "2026-10-01" },
+]
+"#,
+    );
+    let out = dir.run(&[
+        "--config",
+        "wabill.toml",
+        "invoice",
+        "--format",
+        "json",
         "events.ndjson",
-        "{\"type\":\"status\",\"id\":\"m1\",\"waba\":\"W1\",\"phone\":\"P1\",\"user\":\"5511999990001\",\"ts\":\"2023-07-01T09:00:00Z\",\"status\":\"delivered\"}\n",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // Brazil: cbp-2023 card of 2025-04-01 (marketing 0.0625), pmp card of
+    // 2025-07-01 (marketing 0.0625, utility 0.0068); service is free.
+    let expected = r#"{
+  "invoices": [
+    {
+      "waba": "W1",
+      "month": "2025-07",
+      "timezone": "UTC",
+      "currency": "USD",
+      "conversations": {
+        "total": 1,
+        "free_tier": 0,
+        "free_entry_point": 0,
+        "free_customer_service": 0,
+        "paid": 1
+      },
+      "messages": {
+        "total": 3,
+        "free_tier": 0,
+        "free_entry_point": 0,
+        "free_customer_service": 2,
+        "paid": 1
+      },
+      "lines": [
+        {
+          "era": "cbp-2023",
+          "market": "Brazil",
+          "category": "marketing",
+          "quantity": 1,
+          "free_tier": 0,
+          "free_entry_point": 0,
+          "free_customer_service": 0,
+          "paid": 1,
+          "unit_price": "0.0625",
+          "meta_amount": "0.0625"
+        },
+        {
+          "era": "pmp-2025",
+          "market": "Brazil",
+          "category": "marketing",
+          "quantity": 1,
+          "free_tier": 0,
+          "free_entry_point": 0,
+          "free_customer_service": 0,
+          "paid": 1,
+          "unit_price": "0.0625",
+          "meta_amount": "0.0625"
+        },
+        {
+          "era": "pmp-2025",
+          "market": "Brazil",
+          "category": "service",
+          "quantity": 1,
+          "free_tier": 0,
+          "free_entry_point": 0,
+          "free_customer_service": 1,
+          "paid": 0,
+          "unit_price": "0",
+          "meta_amount": "0"
+        },
+        {
+          "era": "pmp-2025",
+          "market": "Brazil",
+          "category": "utility",
+          "quantity": 1,
+          "free_tier": 0,
+          "free_entry_point": 0,
+          "free_customer_service": 1,
+          "paid": 0,
+          "unit_price": "0.0068",
+          "meta_amount": "0.0000"
+        }
+      ],
+      "meta_total": "0.1250",
+      "platform_fee": {
+        "unit": "0",
+        "quantity": 2,
+        "amount": "0"
+      },
+      "total": "0.1250",
+      "amount_due": "0.13"
+    }
+  ],
+  "rejected": 0,
+  "duplicates": 0
+}
+"#;
+    // The fee (0 here) is counted on the paid conversation and message.
+    assert_eq!(out.stdout, expected);
+
+    let records = dir.run(&[
+        "--config",
+        "wabill.toml",
+        "conversations",
+        "--format",
+        "ndjson",
+        "events.ndjson",
+    ]);
+    assert_eq!(records.code, 0, "{}", records.stderr);
+    let lines: Vec<&str> = records.stdout.lines().collect();
+    assert_eq!(lines.len(), 4, "{}", records.stdout);
+    assert!(lines[0].contains(r#""era":"cbp-2023","category":"marketing""#));
+    assert!(lines[0].contains(r#""end":"2025-07-11T09:00:01Z""#));
+    // Per-message records: end equals start, one message each.
+    assert!(lines[3].contains(
+        r#""start":"2025-07-20T10:10:01Z","end":"2025-07-20T10:10:01Z","era":"pmp-2025","category":"utility","market":"Brazil","free":"free_customer_service","unit_price":"0.0068","opened_by":"wamid.m3","messages":1"#
+    ), "{}", lines[3]);
+}
+
+/// August 2025 (pmp-2025 by date): a marketing template, then a user
+/// message answered free-form and with a utility template.
+const AUGUST_2025: &str = r#"{"type":"outbound","id":"wamid.m1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-08-04T09:00:00Z","template":{"category":"marketing"}}
+{"type":"status","id":"wamid.m1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-08-04T09:00:01Z","status":"delivered"}
+{"type":"inbound","id":"wamid.i1","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-08-04T10:00:00Z"}
+{"type":"status","id":"wamid.m2","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-08-04T10:05:00Z","status":"read"}
+{"type":"outbound","id":"wamid.m3","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-08-04T10:10:00Z","template":{"category":"utility"}}
+{"type":"status","id":"wamid.m3","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-08-04T10:10:01Z","status":"delivered"}
+"#;
+
+#[test]
+fn whatif_rates_the_same_traffic_under_each_era_side_by_side() {
+    let dir = Dir::new();
+    dir.file("events.ndjson", AUGUST_2025);
+    let out = dir.run(&[
+        "whatif",
+        "--era",
+        "cbp-2023",
+        "--era",
+        "pmp-2026",
+        "--format",
+        "csv",
+        "events.ndjson",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // cbp-2023 (card of 2025-04-01): a marketing conversation that the
+    // free-form reply joins, then a utility one. pmp-2026 (its own card of
+    // 2026-10-01, not the July one in force in August 2025, which has no
+    // service rate): each message, the service one in the phone's monthly
+    // allowance, utility charged inside the window.
+    assert_eq!(
+        out.stdout,
+        "market,category,era,unit,quantity,free_tier,free_entry_point,free_customer_service,paid,meta_amount\n\
+         Brazil,marketing,cbp-2023,conversations,1,0,0,0,1,0.0625\n\
+         Brazil,marketing,pmp-2026,messages,1,0,0,0,1,0.0625\n\
+         Brazil,service,pmp-2026,messages,1,1,0,0,0,0.0000\n\
+         Brazil,utility,cbp-2023,conversations,1,0,0,0,1,0.0080\n\
+         Brazil,utility,pmp-2026,messages,1,0,0,0,1,0.0068\n"
     );
-    let out = dir.run(&["invoice", "--format", "json", "events.ndjson"]);
-    assert_eq!(out.code, 2);
-    assert!(out.stdout.is_empty());
-    assert!(
-        out.stderr.contains("era cbp-2023 is not supported yet"),
-        "{}",
-        out.stderr
-    );
+    let table = dir.run(&[
+        "whatif",
+        "--era",
+        "cbp-2023",
+        "--era",
+        "pmp-2026",
+        "--format",
+        "table",
+        "events.ndjson",
+    ]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    let total = table
+        .stdout
+        .lines()
+        .find(|l| l.contains("Meta total"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit() || c == '.'))
+        .collect::<Vec<_>>();
+    assert_eq!(total, ["2", "0.0705", "3", "0.0693"], "{}", table.stdout);
+
+    let bad = dir.run(&["whatif", "--era", "nbp-2021", "events.ndjson"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stdout.is_empty());
+    assert!(bad.stderr.contains("unknown era"), "{}", bad.stderr);
 }
 
 #[test]
@@ -632,4 +826,267 @@ fn unreadable_input_is_an_error() {
         "{}",
         out.stderr
     );
+}
+
+/// A shipped card, by absolute path (tests run in a temporary directory).
+fn shipped_card(name: &str) -> String {
+    format!("{}/../../data/rates/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The pmp card in force on `date`, rewritten in Meta's published layout:
+/// human-written headers, a Currency column, `$` prices, and Rest of Africa
+/// utility as three tier columns with thousands separators.
+fn meta_layout_card(dir: &Dir, date: &str, drop_market: Option<&str>) -> String {
+    let show = dir.run(&["rates", "show", "--at", date, "--format", "csv"]);
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    let columns = ["marketing", "utility", "authentication", "service"];
+    let mut rows: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for line in show.stdout.lines().filter(|l| l.starts_with("pmp,")) {
+        let f: Vec<&str> = line.split(',').collect();
+        let (market, category, price, tier_from) = (f[3], f[4], f[5], f[6]);
+        if Some(market) == drop_market || !tier_from.is_empty() {
+            continue;
+        }
+        let row = rows
+            .entry(market.to_owned())
+            .or_insert_with(|| vec![String::new(); 7]);
+        if let Some(i) = columns.iter().position(|c| *c == category) {
+            row[i] = format!("${price}");
+        }
+    }
+    if let Some(row) = rows.get_mut("Rest of Africa") {
+        row[4] = "$0.0040".into();
+        row[5] = "0.0038".into();
+        row[6] = "0.0036".into();
+    }
+    let mut text = String::from(
+        "Market,Currency,Marketing,Utility,Authentication,Service,\"Utility tier 0-100,000\",\"Utility tier 100,001:1,000,000\",\"Utility tier 1,000,001+\"\n",
+    );
+    for (market, cells) in rows {
+        text.push_str(&format!("{market},USD,{}\n", cells.join(",")));
+    }
+    text
+}
+
+#[test]
+fn rates_import_reports_a_shipped_card_with_its_volume_tiers() {
+    let dir = Dir::new();
+    let card = shipped_card("meta-pmp_USD_2026-10-01.csv");
+    let out = dir.run(&["rates", "import", &card]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    for line in [
+        "valid: yes",
+        "layout: long",
+        "family: pmp (from file name)",
+        "currency: USD (from file name)",
+        "effective_from: 2026-10-01 (from file name)",
+        "next card: none",
+        "market map: 2026-10-01 (meta-markets-2026-10-01.csv), 47 markets with Other",
+        "markets priced: 47",
+        "categories required: authentication, marketing, service, utility",
+        "tiered: 1",
+        "  Rest of Africa, utility: 0-100000 0.0040; 100001-1000000 0.0038; 1000001-4500000 0.0036; 4500001-40000000 0.0034; 40000001-80000000 0.0032; 80000001+ 0.0030",
+        "replaces: meta-pmp_USD_2026-10-01.csv",
+        "warnings: 1",
+    ] {
+        assert!(
+            out.stdout.lines().any(|l| l == line),
+            "{line:?} in\n{}",
+            out.stdout
+        );
+    }
+    // An earlier card says until when it applies.
+    let out = dir.run(&[
+        "rates",
+        "import",
+        &shipped_card("meta-pmp_USD_2026-04-01.csv"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("applies: from 2026-04-01 to 2026-06-30\nnext card: 2026-07-01 meta-pmp_USD_2026-07-01.csv\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn rates_import_names_the_market_and_category_a_meta_card_misses() {
+    let dir = Dir::new();
+    dir.file(
+        "acme.csv",
+        &meta_layout_card(&dir, "2026-10-01", Some("Kuwait")),
+    );
+    let out = dir.run(&[
+        "rates",
+        "import",
+        "--family",
+        "pmp",
+        "--effective-from",
+        "2026-10-01",
+        "--out",
+        "out.csv",
+        "acme.csv",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    for category in ["authentication", "marketing", "service", "utility"] {
+        let problem = format!(
+            "acme.csv: no rate for market \"Kuwait\", category {category} (market map of 2026-10-01)"
+        );
+        assert!(
+            out.stderr.contains(&problem),
+            "{problem:?} in\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr
+            .starts_with("wabill: acme.csv is not a valid rate card (4 problems)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !dir.0.path().join("out.csv").exists(),
+        "an invalid card is not written"
+    );
+    // The same card with Kuwait is valid.
+    dir.file("acme.csv", &meta_layout_card(&dir, "2026-10-01", None));
+    let out = dir.run(&[
+        "rates",
+        "import",
+        "--family",
+        "pmp",
+        "--effective-from",
+        "2026-10-01",
+        "acme.csv",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("layout: meta\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("currency: USD (from Currency column)\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn rates_import_refuses_a_bad_tier_ladder() {
+    let dir = Dir::new();
+    let card = meta_layout_card(&dir, "2026-10-01", None).replace(
+        "Utility tier 100,001:1,000,000",
+        "Utility tier 100,002:1,000,000",
+    );
+    dir.file("ladder.csv", &card);
+    let out = dir.run(&[
+        "rates",
+        "import",
+        "--family",
+        "pmp",
+        "--effective-from",
+        "2026-10-01",
+        "ladder.csv",
+    ]);
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("market \"Rest of Africa\", category utility: gap between bands 0-100000 and 100002-1000000 (the next band must start at 100001)"),
+        "{}",
+        out.stderr
+    );
+    // In the long layout, and through the configuration too.
+    dir.file(
+        "my-pmp_USD_2026-10-01.csv",
+        "market,category,price,tier_from,tier_to\nBrazil,utility,0.0080,1,1000\nBrazil,utility,0.0070,900,\nBrazil,marketing,0.0600,1,\n",
+    );
+    let out = dir.run(&["rates", "import", "my-pmp_USD_2026-10-01.csv"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("my-pmp_USD_2026-10-01.csv, line 3: market \"Brazil\", category utility: bands 1-1000 and 900+ overlap"), "{}", out.stderr);
+    assert!(out.stderr.contains("my-pmp_USD_2026-10-01.csv, line 4: market \"Brazil\", category marketing: volume tiers are only for utility and authentication (rules C4)"), "{}", out.stderr);
+    dir.file(
+        "wabill.toml",
+        "[rates]\ncards = [\"my-pmp_USD_2026-10-01.csv\"]\n",
+    );
+    let out = dir.run(&["--config", "wabill.toml", "rates", "list"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stdout.is_empty());
+    assert!(
+        out.stderr.contains("rates.cards[0]: ")
+            && out.stderr.contains("bands 1-1000 and 900+ overlap"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn rates_import_out_writes_a_card_the_configuration_reads_alike() {
+    let dir = Dir::new();
+    let card = meta_layout_card(&dir, "2026-10-01", None)
+        .replace("Brazil,USD,$0.0625", "Brazil,USD,$0.07000");
+    assert!(card.contains("$0.07000"));
+    dir.file("acme.csv", &card);
+    let out = dir.run(&[
+        "rates",
+        "import",
+        "--family",
+        "pmp",
+        "--effective-from",
+        "2026-10-01",
+        "--out",
+        "acme-long.csv",
+        "acme.csv",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.ends_with("written: acme-long.csv\n"),
+        "{}",
+        out.stdout
+    );
+    let written = std::fs::read_to_string(dir.0.path().join("acme-long.csv")).unwrap();
+    assert!(
+        written.starts_with("# family: pmp\n# currency: USD\n# effective_from: 2026-10-01\nmarket,category,price,tier_from,tier_to\n"),
+        "{written}"
+    );
+    assert!(
+        written.contains("\nBrazil,marketing,0.07000,,\n"),
+        "{written}"
+    );
+    // The original through the configuration (its Currency column says
+    // USD), then the written card: the same rates.
+    dir.file(
+        "original.toml",
+        "[rates]\ncards = [{ path = \"acme.csv\", family = \"pmp\", effective_from = \"2026-10-01\" }]\n",
+    );
+    dir.file("written.toml", "[rates]\ncards = [\"acme-long.csv\"]\n");
+    let show = |config: &str| {
+        let out = dir.run(&[
+            "--config",
+            config,
+            "rates",
+            "show",
+            "--at",
+            "2026-10-15",
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        // Without the source column, which names the file.
+        out.stdout
+            .lines()
+            .map(|l| {
+                let mut f: Vec<&str> = l.split(',').collect();
+                f.remove(2);
+                f.join(",")
+            })
+            .collect::<Vec<_>>()
+    };
+    let (original, written) = (show("original.toml"), show("written.toml"));
+    assert_eq!(original, written);
+    assert!(original.contains(&"pmp,2026-10-01,Brazil,marketing,0.07000,,".to_owned()));
+    assert!(
+        original
+            .contains(&"pmp,2026-10-01,Rest of Africa,utility,0.0038,100001,1000000".to_owned())
+    );
+    assert!(original.contains(&"pmp,2026-10-01,Rest of Africa,utility,0.0036,1000001,".to_owned()));
 }

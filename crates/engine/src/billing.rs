@@ -1,5 +1,7 @@
-//! From the ledger to rated conversations and invoices: per-pair derivation,
-//! free-tier allocation per WABA and local month (A5), rating (A6, D1–D5).
+//! From the ledger to rated conversations, messages and invoices: per-pair
+//! derivation under each era, free tiers per WABA (A5, B7) or phone
+//! (section 5) and local month, volume tiers per portfolio (C4), rating
+//! (A6, B8, C1, D1–D5).
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -7,11 +9,12 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use rust_decimal::{Decimal, RoundingStrategy};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::config::FeeAppliesTo;
-use crate::conversation::{Delivered, DeliveryError, InboundItem, derive_pair};
-use crate::era::EraKind;
+use crate::config::{EngineConfig, FeeAppliesTo, PortfolioKey};
+pub use crate::conversation::Free;
+use crate::conversation::{Delivered, InboundItem, derive_pair};
+use crate::era::{EraClock, EraKind, EraRules, FreeTierPool};
 use crate::ledger::{Ledger, template_of};
 use crate::market::MarketId;
 use crate::rates::{Category, Family, RateBook, RateCard};
@@ -20,15 +23,6 @@ use crate::time::{Instant, Month, local_midnight};
 /// Why a conversation (or a whole month) could not be rated.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BillingError {
-    #[error(
-        "era {era} is not supported yet: message {message} delivered {at} (WABA {waba}) falls in it"
-    )]
-    UnsupportedEra {
-        era: &'static str,
-        waba: String,
-        message: String,
-        at: String,
-    },
     #[error("no era applies to message {message} delivered {at} (WABA {waba})")]
     NoEra {
         waba: String,
@@ -50,31 +44,20 @@ pub enum BillingError {
         market: String,
         category: &'static str,
     },
+    #[error(
+        "rate card {card} has no volume-tier band for charged message {n} of the month in market {market:?}, category {category}"
+    )]
+    NoTierBand {
+        card: String,
+        market: String,
+        category: &'static str,
+        n: u64,
+    },
     #[error("the invoice's {what} is too large to compute exactly (check rates and fees)")]
     Overflow { what: &'static str },
 }
 
-/// How a conversation or message is free, if it is.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Free {
-    None,
-    FreeTier,
-    FreeEntryPoint,
-    FreeCustomerService,
-}
-
-impl Free {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Free::None => "none",
-            Free::FreeTier => "free_tier",
-            Free::FreeEntryPoint => "free_entry_point",
-            Free::FreeCustomerService => "free_customer_service",
-        }
-    }
-}
-
-/// A rated conversation.
+/// A rated conversation, or under a per-message era one rated message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub pair: u32,
@@ -87,6 +70,8 @@ pub struct Record {
     pub unit_price: Decimal,
     pub opened_by: u32,
     pub messages: u32,
+    /// Volume-tier band that priced a per-message record (rules C4).
+    pub tier: Option<(u64, Option<u64>)>,
 }
 
 /// `total` split into how it is free or paid.
@@ -170,8 +155,14 @@ impl Billing<'_> {
     }
 }
 
-/// Bills every WABA-month of the ledger.
+/// Bills every WABA-month of the ledger under its own configuration.
 pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
+    bill_with(ledger, book, ledger.config())
+}
+
+/// Bills the ledger under `config` (a what-if run passes a different era
+/// timeline; everything else should match the ledger's).
+pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConfig) -> Billing<'a> {
     // Data parallelism only: each half is computed independently and merged
     // in a fixed order, so results never depend on scheduling.
     let ((inbound, inbound_pairs), (delivered, delivered_pairs)) = std::thread::scope(|s| {
@@ -185,11 +176,12 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
         )
     });
 
-    let mut calendars: Vec<Calendar<'_>> = (0..ledger.wabas.len())
-        .map(|w| {
-            let name = ledger.waba_name(w as u32);
-            Calendar::new(ledger.config().waba(name).timezone.clone(), book, ledger)
-        })
+    let zone = |w: usize| config.waba(ledger.waba_name(w as u32)).timezone.clone();
+    let clocks: Vec<EraClock> = (0..ledger.n_wabas())
+        .map(|w| EraClock::new(&config.timeline, &zone(w)))
+        .collect();
+    let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
+        .map(|w| Calendar::new(zone(w), book, config))
         .collect();
     let mut groups: FxHashMap<(u32, Month), Group> = FxHashMap::default();
     let mut errors = Vec::new();
@@ -203,37 +195,24 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
         }
         let i_end = i + inbound_pairs[i..].partition_point(|p| *p == pair);
         let waba = ledger.pair(pair).waba;
-        let clock = ledger.clock(waba);
-        let conversations =
-            derive_pair(&inbound[i..i_end], &delivered[j..j_end], clock, &mut errors);
+        let conversations = derive_pair(
+            &inbound[i..i_end],
+            &delivered[j..j_end],
+            &clocks[waba as usize],
+            &mut errors,
+        );
         let calendar = &mut calendars[waba as usize];
         for error in errors.drain(..) {
-            let (at, message) = match error {
-                DeliveryError::UnsupportedEra { at, msg, .. }
-                | DeliveryError::NoEra { at, msg } => (at, msg),
-            };
-            let waba_name = ledger.waba_name(waba).to_owned();
-            let message = ledger.message_id(message).to_owned();
-            let at_text = at.rfc3339();
-            let billing_error = match error {
-                DeliveryError::UnsupportedEra { era, .. } => BillingError::UnsupportedEra {
-                    era: era.as_str(),
-                    waba: waba_name,
-                    message,
-                    at: at_text,
-                },
-                DeliveryError::NoEra { .. } => BillingError::NoEra {
-                    waba: waba_name,
-                    message,
-                    at: at_text,
-                },
-            };
-            let month = calendar.month_of(at);
+            let month = calendar.month_of(error.at);
             groups
                 .entry((waba, month))
                 .or_default()
                 .errors
-                .push(billing_error);
+                .push(BillingError::NoEra {
+                    waba: ledger.waba_name(waba).to_owned(),
+                    message: ledger.message_id(error.msg).to_owned(),
+                    at: error.at.rfc3339(),
+                });
         }
         for c in conversations {
             let month = calendar.month_of(c.start);
@@ -248,10 +227,11 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
                     era: c.era,
                     category: c.category,
                     market: book.other_market(),
-                    free: Free::None,
+                    free: c.free,
                     unit_price: Decimal::ZERO,
                     opened_by: c.opened_by,
                     messages: c.messages,
+                    tier: None,
                 });
         }
         i = i_end;
@@ -269,30 +249,48 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
         .into_iter()
         .map(|key| (key, groups.remove(&key).unwrap_or_default()))
         .collect();
-    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<WabaMonth> {
-        let mut calendars: Vec<Calendar<'_>> = (0..ledger.wabas.len())
-            .map(|w| {
-                let name = ledger.waba_name(w as u32);
-                Calendar::new(ledger.config().waba(name).timezone.clone(), book, ledger)
-            })
+    let tiered = tiered_markets(book);
+    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<Rated<'a>> {
+        let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
+            .map(|w| Calendar::new(zone(w), book, config))
             .collect();
         jobs.into_iter()
             .map(|(key, group)| {
-                rate_month(ledger, book, &mut calendars[key.0 as usize], key, group)
+                let calendar = &mut calendars[key.0 as usize];
+                rate_month(ledger, config, calendar, &tiered, key, group)
             })
             .collect()
     };
     let second_half = jobs.split_off(jobs.len() / 2);
-    let months = std::thread::scope(|s| {
+    let mut rated = std::thread::scope(|s| {
         let second = s.spawn(|| rate_all(second_half));
-        let mut months = rate_all(jobs);
-        months.extend(
+        let mut rated = rate_all(jobs);
+        rated.extend(
             second
                 .join()
                 .unwrap_or_else(|e| std::panic::resume_unwind(e)),
         );
-        months
+        rated
     });
+    allot_volume_tiers(ledger, book, config, &mut rated);
+    let months = rated
+        .into_iter()
+        .map(|r| {
+            let waba = ledger.waba_name(r.waba).to_owned();
+            let invoice = if r.errors.is_empty() {
+                invoice(ledger, book, config, waba.clone(), r.month, &r.records)
+                    .map_err(|e| vec![e])
+            } else {
+                Err(r.errors)
+            };
+            WabaMonth {
+                waba,
+                month: r.month,
+                records: r.records,
+                invoice,
+            }
+        })
+        .collect();
     Billing {
         ledger,
         book,
@@ -304,6 +302,17 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
 struct Group {
     records: Vec<Record>,
     errors: Vec<BillingError>,
+}
+
+/// A WABA-month rated but for its volume tiers.
+struct Rated<'b> {
+    waba: u32,
+    month: Month,
+    records: Vec<Record>,
+    errors: Vec<BillingError>,
+    /// Charged per-message records in a market and category that some card
+    /// tiers, with the card that prices each (rules C4).
+    tier_candidates: Vec<(usize, &'b RateCard)>,
 }
 
 /// Inbound messages sorted by (pair, time, id), and the pair of each.
@@ -364,23 +373,27 @@ fn delivered_by_pair(ledger: &Ledger) -> (Vec<Delivered>, Vec<u32>) {
     (items.into_iter().map(|i| i.1).collect(), pairs)
 }
 
-/// Local calendar of one WABA: its months and the instants its cards start.
+/// Local calendar of one WABA (or portfolio): its months and the instants
+/// its cards start.
 struct Calendar<'b> {
     tz: TimeZone,
     months: Vec<(Instant, Instant, Month)>,
     cards: FxHashMap<Family, Vec<(Instant, &'b RateCard)>>,
     book: &'b RateBook,
     currency: String,
+    /// What-if runs: cards are chosen as if no traffic were earlier.
+    floor: Option<Instant>,
 }
 
 impl<'b> Calendar<'b> {
-    fn new(tz: TimeZone, book: &'b RateBook, ledger: &Ledger) -> Calendar<'b> {
+    fn new(tz: TimeZone, book: &'b RateBook, config: &EngineConfig) -> Calendar<'b> {
         Calendar {
+            floor: config.rate_floor.map(|d| local_midnight(d, &tz)),
             tz,
             months: Vec::new(),
             cards: FxHashMap::default(),
             book,
-            currency: ledger.config().platform.currency.clone(),
+            currency: config.platform.currency.clone(),
         }
     }
 
@@ -399,7 +412,10 @@ impl<'b> Calendar<'b> {
         month
     }
 
+    /// The card of `family` in force at `at` (rules D2), or for a what-if
+    /// run at the floor when `at` is earlier.
     fn card_at(&mut self, family: Family, at: Instant) -> Option<&'b RateCard> {
+        let at = self.floor.map_or(at, |floor| at.max(floor));
         let (book, tz, currency) = (self.book, &self.tz, &self.currency);
         let starts = self.cards.entry(family).or_insert_with(|| {
             book.cards()
@@ -413,36 +429,57 @@ impl<'b> Calendar<'b> {
     }
 }
 
-fn rate_month(
+/// The (market, category) pairs some card gives volume tiers for.
+fn tiered_markets(book: &RateBook) -> FxHashSet<(MarketId, Category)> {
+    book.cards()
+        .iter()
+        .flat_map(|c| c.tiers.keys().copied())
+        .collect()
+}
+
+fn rate_month<'b>(
     ledger: &Ledger,
-    book: &RateBook,
-    calendar: &mut Calendar<'_>,
+    config: &EngineConfig,
+    calendar: &mut Calendar<'b>,
+    tiered: &FxHashSet<(MarketId, Category)>,
     (waba, month): (u32, Month),
     mut group: Group,
-) -> WabaMonth {
-    let config = ledger.config();
-    let waba_name = ledger.waba_name(waba).to_owned();
+) -> Rated<'b> {
     group.records.sort_by(|a, b| record_order(ledger, a, b));
 
-    // A5/B7: the first N eligible conversations of the month are free.
-    let mut free_left = config.free_tier_per_month;
+    // A5/B7: the first N eligible conversations of the month are free;
+    // section 5: the first N service messages of each phone.
+    let mut waba_free_left = config.free_tier_per_month;
+    let mut phone_free_used: FxHashMap<u32, u64> = FxHashMap::default();
     let mut errors = group.errors;
-    for record in &mut group.records {
-        let Some(rules) = record.era.rules() else {
-            continue;
-        };
-        record.free = if record.category == Category::FreeEntryPoint {
-            Free::FreeEntryPoint
-        } else if free_left > 0 && rules.free_tier_eligible(record.category, record.start) {
-            free_left -= 1;
-            Free::FreeTier
-        } else {
-            Free::None
-        };
-        match price(ledger, book, calendar, rules.family(), record) {
-            Ok((market, unit)) => {
+    let mut tier_candidates = Vec::new();
+    for (index, record) in group.records.iter_mut().enumerate() {
+        let rules = record.era.rules();
+        if record.free == Free::None {
+            match rules.free_tier_pool(record.category, record.free) {
+                Some(FreeTierPool::Waba) if waba_free_left > 0 => {
+                    waba_free_left -= 1;
+                    record.free = Free::FreeTier;
+                }
+                Some(FreeTierPool::Phone) => {
+                    let used = phone_free_used
+                        .entry(ledger.pair(record.pair).phone)
+                        .or_default();
+                    if *used < config.pmp_2026_free_service_per_phone {
+                        *used += 1;
+                        record.free = Free::FreeTier;
+                    }
+                }
+                _ => {}
+            }
+        }
+        match price(ledger, config, calendar, rules, tiered, record) {
+            Ok((market, unit, tier_card)) => {
                 record.market = market;
                 record.unit_price = unit;
+                if let Some(card) = tier_card {
+                    tier_candidates.push((index, card));
+                }
             }
             Err(e) => {
                 if !errors.contains(&e) {
@@ -451,16 +488,12 @@ fn rate_month(
             }
         }
     }
-    let invoice = if errors.is_empty() {
-        invoice(ledger, book, waba_name.clone(), month, &group.records).map_err(|e| vec![e])
-    } else {
-        Err(errors)
-    };
-    WabaMonth {
-        waba: waba_name,
+    Rated {
+        waba,
         month,
         records: group.records,
-        invoice,
+        errors,
+        tier_candidates,
     }
 }
 
@@ -473,20 +506,24 @@ fn record_order(ledger: &Ledger, a: &Record, b: &Record) -> Ordering {
     })
 }
 
-/// D1/D2/A6: the market and the card's unit price for a conversation.
-fn price(
+/// D1/D2/A6/B8/C1: the market and the card's unit price of a record, and
+/// the card when its price waits for the volume tiers (C4).
+fn price<'b>(
     ledger: &Ledger,
-    book: &RateBook,
-    calendar: &mut Calendar<'_>,
-    family: Family,
+    config: &EngineConfig,
+    calendar: &mut Calendar<'b>,
+    rules: &dyn EraRules,
+    tiered: &FxHashSet<(MarketId, Category)>,
     record: &Record,
-) -> Result<(MarketId, Decimal), BillingError> {
+) -> Result<(MarketId, Decimal, Option<&'b RateCard>), BillingError> {
+    let family = rules.family();
     let key = ledger.pair(record.pair);
+    let book = calendar.book;
     let card = calendar
         .card_at(family, record.start)
         .ok_or_else(|| BillingError::NoCard {
             family: family.as_str(),
-            currency: ledger.config().platform.currency.clone(),
+            currency: config.platform.currency.clone(),
             date: record.start.local_date(&calendar.tz),
             waba: ledger.waba_name(key.waba).to_owned(),
         })?;
@@ -497,41 +534,143 @@ fn price(
         })?;
     let (_, _, user) = ledger.pair_names(record.pair);
     let market = map.market_of(user, ledger.region(key.user), book.other_market());
-    if record.category == Category::FreeEntryPoint {
-        return Ok((market, Decimal::ZERO));
+    let category = record.category;
+    if rules.priced_at_zero(category) {
+        return Ok((market, Decimal::ZERO, None));
     }
-    let unit = card
-        .rate(market, record.category)
-        .ok_or_else(|| BillingError::MissingRate {
-            card: card.source.clone(),
-            market: book.market_name(market).to_owned(),
-            category: record.category.as_str(),
-        })?;
-    Ok((market, unit))
+    let missing = || BillingError::MissingRate {
+        card: card.source.clone(),
+        market: book.market_name(market).to_owned(),
+        category: category.as_str(),
+    };
+    let rate = card.rate(market, category);
+    if rules.per_message() && record.free == Free::None && tiered.contains(&(market, category)) {
+        if rate.is_none() && card.bands(market, category).is_none() {
+            return Err(missing());
+        }
+        return Ok((market, rate.unwrap_or_default(), Some(card)));
+    }
+    match rate {
+        Some(rate) => Ok((market, rate, None)),
+        // A message free by rule shows the card's rate where it has one.
+        None if record.free.by_rule() => Ok((market, Decimal::ZERO, None)),
+        None => Err(missing()),
+    }
+}
+
+/// C4/C5: charged messages of a portfolio, local month, market and
+/// category, in order of (delivery, waba, phone, user, message id); the
+/// n-th pays the rate of its card's band containing n.
+fn allot_volume_tiers<'b>(
+    ledger: &Ledger,
+    book: &RateBook,
+    config: &EngineConfig,
+    rated: &mut [Rated<'b>],
+) {
+    /// (WABA-month, record, the card pricing it).
+    type Member<'b> = (usize, usize, &'b RateCard);
+    let mut portfolio_calendars: FxHashMap<PortfolioKey<'_>, Calendar<'_>> = FxHashMap::default();
+    let mut groups: BTreeMap<(PortfolioKey<'_>, Month, MarketId, Category), Vec<Member<'b>>> =
+        BTreeMap::new();
+    for (m, r) in rated.iter().enumerate() {
+        let key = config.portfolio_key(ledger.waba_name(r.waba));
+        let calendar = portfolio_calendars
+            .entry(key)
+            .or_insert_with(|| Calendar::new(config.portfolio_zone(key).clone(), book, config));
+        for &(index, card) in &r.tier_candidates {
+            let record = &r.records[index];
+            let month = calendar.month_of(record.start);
+            groups
+                .entry((key, month, record.market, record.category))
+                .or_default()
+                .push((m, index, card));
+        }
+    }
+    for ((_, _, market, category), mut members) in groups {
+        members.sort_by(|a, b| {
+            let (ra, rb) = (&rated[a.0].records[a.1], &rated[b.0].records[b.1]);
+            ra.start.cmp(&rb.start).then_with(|| {
+                let (wa, pa, ua) = ledger.pair_names(ra.pair);
+                let (wb, pb, ub) = ledger.pair_names(rb.pair);
+                (wa, pa, ua, ledger.message_id(ra.opened_by)).cmp(&(
+                    wb,
+                    pb,
+                    ub,
+                    ledger.message_id(rb.opened_by),
+                ))
+            })
+        });
+        for (n, (m, index, card)) in (1u64..).zip(members) {
+            let Some(bands) = card.bands(market, category) else {
+                continue;
+            };
+            let rated_month = &mut rated[m];
+            match bands
+                .iter()
+                .find(|b| b.from <= n && b.to.is_none_or(|to| n <= to))
+            {
+                Some(band) => {
+                    let record = &mut rated_month.records[index];
+                    record.unit_price = band.price;
+                    record.tier = Some((band.from, band.to));
+                }
+                None => {
+                    let error = BillingError::NoTierBand {
+                        card: card.source.clone(),
+                        market: book.market_name(market).to_owned(),
+                        category: category.as_str(),
+                        n,
+                    };
+                    if !rated_month.errors.contains(&error) {
+                        rated_month.errors.push(error);
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn invoice(
     ledger: &Ledger,
     book: &RateBook,
+    config: &EngineConfig,
     waba: String,
     month: Month,
     records: &[Record],
 ) -> Result<Invoice, BillingError> {
-    let config = ledger.config();
+    let _ = ledger;
     let settings = config.waba(&waba);
     let mut conversations = Counts::default();
-    let mut lines: BTreeMap<(EraKind, &str, Category, Decimal), Counts> = BTreeMap::new();
+    let mut messages = Counts::default();
+    type LineKey<'k> = (
+        EraKind,
+        &'k str,
+        Category,
+        Decimal,
+        Option<(u64, Option<u64>)>,
+    );
+    let mut lines: BTreeMap<LineKey<'_>, Counts> = BTreeMap::new();
     for r in records {
-        conversations.add(r.free);
+        if r.era.rules().per_message() {
+            messages.add(r.free);
+        } else {
+            conversations.add(r.free);
+        }
         lines
-            .entry((r.era, book.market_name(r.market), r.category, r.unit_price))
+            .entry((
+                r.era,
+                book.market_name(r.market),
+                r.category,
+                r.unit_price,
+                r.tier,
+            ))
             .or_default()
             .add(r.free);
     }
     let overflow = |what| BillingError::Overflow { what };
     let lines: Vec<Line> = lines
         .into_iter()
-        .map(|((era, market, category, unit_price), counts)| {
+        .map(|((era, market, category, unit_price, tier), counts)| {
             let amount = Decimal::from(counts.paid)
                 .checked_mul(unit_price)
                 .ok_or(overflow("line amount"))?;
@@ -539,7 +678,7 @@ fn invoice(
                 era,
                 market: market.to_owned(),
                 category,
-                tier: None,
+                tier,
                 counts,
                 unit_price,
                 meta_amount: at_scale(amount, unit_price.scale()),
@@ -558,7 +697,6 @@ fn invoice(
         .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.meta_amount))
         .ok_or(overflow("Meta total"))?;
     let meta_total = at_scale(meta_total, scale);
-    let messages = Counts::default();
     // D4/D5: the fee applies beyond the plan's included volume.
     let fee_bearing = match config.platform.fee_applies_to {
         FeeAppliesTo::Paid => conversations.paid + messages.paid,

@@ -1,9 +1,9 @@
 //! Rules section 2: the two-category conversation model (`cbp-2022`).
 
-use crate::conversation::{Conversation, Delivered, PairState, PairView};
-use crate::era::{DeliveryEffect, EraKind, EraRules};
+use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
+use crate::era::{DeliveryEffect, EraKind, EraRules, FreeTierPool};
 use crate::rates::{Category, Family};
-use crate::time::{HOURS_24, Instant};
+use crate::time::HOURS_24;
 
 pub struct Cbp2022;
 
@@ -29,8 +29,9 @@ impl EraRules for Cbp2022 {
         }
         // A3: the category is decided by timing, not by message type.
         let (category, length) = if view.unused_entry_point(msg.at, state.last_fep_open) {
-            state.last_fep_open = Some(msg.at);
-            (Category::FreeEntryPoint, view.fep_length(msg.at))
+            let length = view.fep_length(msg.at);
+            state.start_fep(msg.at, length);
+            (Category::FreeEntryPoint, length)
         } else if view.csw_open(msg.at) {
             (Category::UserInitiated, HOURS_24)
         } else {
@@ -41,13 +42,18 @@ impl EraRules for Cbp2022 {
             end: msg.at.plus(length),
             era: EraKind::Cbp2022,
             category,
+            free: if category == Category::FreeEntryPoint {
+                Free::FreeEntryPoint
+            } else {
+                Free::None
+            },
             opened_by: msg.msg,
             messages: 1,
         })
     }
 
     /// A5: every conversation but a free entry point one takes a free slot.
-    fn free_tier_eligible(&self, category: Category, _start: Instant) -> bool {
-        category != Category::FreeEntryPoint
+    fn free_tier_pool(&self, category: Category, _free: Free) -> Option<FreeTierPool> {
+        (category != Category::FreeEntryPoint).then_some(FreeTierPool::Waba)
     }
 }

@@ -62,6 +62,12 @@ pub struct EngineConfig {
     pub free_tier_per_month: u64,
     /// Rules section 5.
     pub pmp_2026_free_service_per_phone: u64,
+    /// WABA ids in configuration order: a portfolio's month is that of its
+    /// first WABA (rules C4).
+    pub waba_order: Vec<String>,
+    /// What-if runs: cards are chosen as if no traffic were earlier than this
+    /// local date (the start of the era being tried).
+    pub rate_floor: Option<jiff::civil::Date>,
     default_waba: WabaConfig,
 }
 
@@ -80,6 +86,8 @@ impl EngineConfig {
             wabas: FxHashMap::default(),
             free_tier_per_month: 1000,
             pmp_2026_free_service_per_phone: 1000,
+            waba_order: Vec::new(),
+            rate_floor: None,
             default_waba: WabaConfig::default(),
         }
     }
@@ -87,6 +95,53 @@ impl EngineConfig {
     pub fn waba(&self, id: &str) -> &WabaConfig {
         self.wabas.get(id).unwrap_or(&self.default_waba)
     }
+
+    /// Adds (or replaces) a WABA's settings, keeping configuration order.
+    pub fn set_waba(&mut self, id: &str, settings: WabaConfig) -> Option<WabaConfig> {
+        if !self.waba_order.iter().any(|w| w == id) {
+            self.waba_order.push(id.to_owned());
+        }
+        self.wabas.insert(id.to_owned(), settings)
+    }
+
+    /// Rules C4: the WABAs whose volume tiers accrue together with `id`'s are
+    /// named by this key; the zone of the key's month is `portfolio_zone`.
+    pub fn portfolio_key<'a>(&'a self, id: &'a str) -> PortfolioKey<'a> {
+        match &self.waba(id).portfolio {
+            Some(name) => PortfolioKey::Named(name),
+            None => PortfolioKey::Alone(id),
+        }
+    }
+
+    /// The time zone of a portfolio's month: its first WABA's in
+    /// configuration order (a WABA alone: its own).
+    pub fn portfolio_zone(&self, key: PortfolioKey<'_>) -> &TimeZone {
+        match key {
+            PortfolioKey::Alone(id) => &self.waba(id).timezone,
+            PortfolioKey::Named(name) => {
+                let first = self
+                    .waba_order
+                    .iter()
+                    .find(|w| self.waba(w).portfolio.as_deref() == Some(name));
+                // Settings added without an order: the smallest id decides.
+                let first = first.map(String::as_str).or_else(|| {
+                    self.wabas
+                        .iter()
+                        .filter(|(_, w)| w.portfolio.as_deref() == Some(name))
+                        .map(|(id, _)| id.as_str())
+                        .min()
+                });
+                first.map_or(&self.default_waba.timezone, |id| &self.waba(id).timezone)
+            }
+        }
+    }
+}
+
+/// A business portfolio (rules C4): a configured group, or a WABA alone.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PortfolioKey<'a> {
+    Named(&'a str),
+    Alone(&'a str),
 }
 
 impl Default for EngineConfig {

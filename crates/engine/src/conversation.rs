@@ -1,5 +1,6 @@
 //! Per-pair derivation: a pair's inbound messages and delivered business
-//! messages, in time order, become its conversations.
+//! messages, in time order, become its conversations (or, under per-message
+//! eras, its priced messages).
 
 use crate::era::{DeliveryEffect, EraClock, EraKind};
 use crate::event::TemplateCategory;
@@ -23,13 +24,42 @@ pub struct Delivered {
     pub template: Option<TemplateCategory>,
 }
 
-/// A conversation of one pair, as the rules opened it.
+/// How a conversation or message is free, if it is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Free {
+    None,
+    FreeTier,
+    FreeEntryPoint,
+    FreeCustomerService,
+}
+
+impl Free {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Free::None => "none",
+            Free::FreeTier => "free_tier",
+            Free::FreeEntryPoint => "free_entry_point",
+            Free::FreeCustomerService => "free_customer_service",
+        }
+    }
+
+    /// Free by a rule of its era, whatever the month's volume.
+    pub fn by_rule(self) -> bool {
+        matches!(self, Free::FreeEntryPoint | Free::FreeCustomerService)
+    }
+}
+
+/// A conversation of one pair as the rules opened it, or under a
+/// per-message era one delivered message (`start == end`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conversation {
     pub start: Instant,
     pub end: Instant,
     pub era: EraKind,
     pub category: Category,
+    /// Free by rule (entry point, customer service); the free tier is
+    /// allotted later, per month.
+    pub free: Free,
     /// Ledger index of the message whose delivery opened it.
     pub opened_by: u32,
     /// Delivered business messages attributed to it, its opener included.
@@ -49,6 +79,8 @@ pub struct PairView<'a> {
     /// The inbound messages with `at <= ` the delivery, in time order.
     pub inbound: &'a [InboundItem],
     pub fep_72h_from: Instant,
+    /// From this instant service conversations are free (rules B7).
+    pub free_service_from: Instant,
 }
 
 impl PairView<'_> {
@@ -88,17 +120,50 @@ pub struct PairState {
     pub conversations: Vec<Conversation>,
     /// When the last free entry point conversation opened.
     pub last_fep_open: Option<Instant>,
+    /// The last free entry point conversation or window, `[start, end)`,
+    /// whatever era opened it (rules C3, C6).
+    pub fep: Option<(Instant, Instant)>,
 }
 
 impl PairState {
     /// Indices of the conversations open at `at`, oldest first.
     pub fn open_at(&self, at: Instant) -> impl Iterator<Item = usize> + '_ {
-        // Conversations start in order and none lasts over 72 h, so only the
-        // tail can still be open.
-        let first = self
-            .conversations
-            .partition_point(|c| c.start.plus(HOURS_72) <= at);
-        (first..self.conversations.len()).filter(move |i| self.conversations[*i].is_open_at(at))
+        (self.tail(at)..self.conversations.len())
+            .filter(move |i| self.conversations[*i].is_open_at(at))
+    }
+
+    /// The open conversation of `category` at `at`, if any.
+    pub fn open_of(&self, at: Instant, category: Category) -> Option<usize> {
+        self.open_at(at)
+            .find(|i| self.conversations[*i].category == category)
+    }
+
+    /// Rules B5: a free entry point conversation ends every other one.
+    pub fn close_open_at(&mut self, at: Instant) {
+        let first = self.tail(at);
+        for c in &mut self.conversations[first..] {
+            if c.is_open_at(at) {
+                c.end = at;
+            }
+        }
+    }
+
+    /// Conversations start in order and none lasts over 72 h, so only the
+    /// tail can still be open at `at`.
+    fn tail(&self, at: Instant) -> usize {
+        self.conversations
+            .partition_point(|c| c.start.plus(HOURS_72) <= at)
+    }
+
+    /// Rules C3/C6: a free entry point conversation or window is open.
+    pub fn in_fep(&self, at: Instant) -> bool {
+        self.fep.is_some_and(|(start, end)| start <= at && at < end)
+    }
+
+    /// Records that a free entry point conversation or window opens.
+    pub fn start_fep(&mut self, at: Instant, length: i64) {
+        self.last_fep_open = Some(at);
+        self.fep = Some((at, at.plus(length)));
     }
 
     pub fn open(&mut self, conversation: Conversation) -> DeliveryEffect {
@@ -112,13 +177,12 @@ impl PairState {
     }
 }
 
-/// A delivery the engine could not rate.
+/// A delivery the engine could not rate: it falls before the first era of
+/// the timeline.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DeliveryError {
-    /// The delivery falls in an era wabill does not implement yet.
-    UnsupportedEra { era: EraKind, at: Instant, msg: u32 },
-    /// The delivery falls before the first era of the timeline.
-    NoEra { at: Instant, msg: u32 },
+pub struct NoEra {
+    pub at: Instant,
+    pub msg: u32,
 }
 
 /// Runs the era rules over one pair. `inbound` and `delivered` are sorted by
@@ -127,7 +191,7 @@ pub fn derive_pair(
     inbound: &[InboundItem],
     delivered: &[Delivered],
     clock: &EraClock,
-    errors: &mut Vec<DeliveryError>,
+    errors: &mut Vec<NoEra>,
 ) -> Vec<Conversation> {
     let mut state = PairState::default();
     let mut seen = 0;
@@ -137,15 +201,7 @@ pub fn derive_pair(
         }
         let Some(era) = clock.era_at(msg.at) else {
             // Ingest rejects events before the first era; kept for safety.
-            errors.push(DeliveryError::NoEra {
-                at: msg.at,
-                msg: msg.msg,
-            });
-            continue;
-        };
-        let Some(rules) = era.rules() else {
-            errors.push(DeliveryError::UnsupportedEra {
-                era,
+            errors.push(NoEra {
                 at: msg.at,
                 msg: msg.msg,
             });
@@ -154,8 +210,9 @@ pub fn derive_pair(
         let view = PairView {
             inbound: &inbound[..seen],
             fep_72h_from: clock.fep_72h_from,
+            free_service_from: clock.free_service_from,
         };
-        rules.deliver(&mut state, msg, &view);
+        era.rules().deliver(&mut state, msg, &view);
     }
     state.conversations
 }

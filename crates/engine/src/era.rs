@@ -3,7 +3,7 @@
 
 use jiff::civil::Date;
 
-use crate::conversation::{Delivered, PairState, PairView};
+use crate::conversation::{Delivered, Free, PairState, PairView};
 use crate::rates::{Category, Family};
 use crate::time::Instant;
 
@@ -35,11 +35,20 @@ impl EraKind {
         }
     }
 
-    /// The rules of this era, or None where wabill does not implement it yet.
-    pub fn rules(self) -> Option<&'static dyn EraRules> {
+    pub const ALL: [EraKind; 4] = [
+        EraKind::Cbp2022,
+        EraKind::Cbp2023,
+        EraKind::Pmp2025,
+        EraKind::Pmp2026,
+    ];
+
+    /// The rules of this era.
+    pub fn rules(self) -> &'static dyn EraRules {
         match self {
-            EraKind::Cbp2022 => Some(&crate::cbp2022::Cbp2022),
-            EraKind::Cbp2023 | EraKind::Pmp2025 | EraKind::Pmp2026 => None,
+            EraKind::Cbp2022 => &crate::cbp2022::Cbp2022,
+            EraKind::Cbp2023 => &crate::cbp2023::Cbp2023,
+            EraKind::Pmp2025 => &crate::pmp::PMP_2025,
+            EraKind::Pmp2026 => &crate::pmp::PMP_2026,
         }
     }
 }
@@ -105,6 +114,29 @@ impl Timeline {
     pub fn first_date(&self) -> Date {
         self.entries.first().map_or(Date::MIN, |e| e.0)
     }
+
+    /// `(from, era)` in date order.
+    pub fn entries(&self) -> &[(Date, EraKind)] {
+        &self.entries
+    }
+
+    /// The date `era` starts on, if the timeline has it.
+    pub fn start_of(&self, era: EraKind) -> Option<Date> {
+        self.entries.iter().find(|e| e.1 == era).map(|e| e.0)
+    }
+
+    /// The era in force on local date `date`.
+    pub fn era_on(&self, date: Date) -> Option<EraKind> {
+        self.entries.iter().rfind(|e| e.0 <= date).map(|e| e.1)
+    }
+
+    /// What-if timelines: `era` alone, from the first date of this one, so
+    /// it applies to all the traffic this timeline accepts.
+    pub fn only(&self, era: EraKind) -> Timeline {
+        Timeline {
+            entries: vec![(self.first_date(), era)],
+        }
+    }
 }
 
 /// A timeline resolved to instants in one WABA's zone.
@@ -113,6 +145,8 @@ pub struct EraClock {
     starts: Vec<(Instant, EraKind)>,
     /// From this instant a free entry point conversation lasts 72 h (rules A2).
     pub fep_72h_from: Instant,
+    /// From this instant service conversations are free (rules B7).
+    pub free_service_from: Instant,
 }
 
 impl EraClock {
@@ -123,9 +157,11 @@ impl EraClock {
             .map(|(date, era)| (crate::time::local_midnight(*date, tz), *era))
             .collect();
         let march_2023 = Date::new(2023, 3, 1).unwrap_or(Date::MIN);
+        let november_2024 = Date::new(2024, 11, 1).unwrap_or(Date::MIN);
         EraClock {
             starts,
             fep_72h_from: crate::time::local_midnight(march_2023, tz),
+            free_service_from: crate::time::local_midnight(november_2024, tz),
         }
     }
 
@@ -149,15 +185,30 @@ pub enum DeliveryEffect {
     Joined(usize),
 }
 
+/// Which free tier a record may take a slot of.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum FreeTierPool {
+    /// Rules A5/B7: per WABA and local month.
+    Waba,
+    /// Rules section 5: per business phone number and local month.
+    Phone,
+}
+
 /// The rules of one era. An era sees the pair's state (open conversations,
-/// customer service window, entry points) and decides what a delivery does.
-/// Eras share the pair state, so conversations opened under one era stay open
-/// into the next (rules B7a).
+/// free entry point window, customer service window, entry points) and
+/// decides what a delivery does. Eras share the pair state, so conversations
+/// opened under one era stay open into the next (rules B7a, C6).
 pub trait EraRules: Sync {
     fn kind(&self) -> EraKind;
 
     /// The rate card family this era prices with.
     fn family(&self) -> Family;
+
+    /// Whether the era prices delivered messages one by one (rules section
+    /// 4) rather than conversations.
+    fn per_message(&self) -> bool {
+        false
+    }
 
     /// Applies one delivered business message, in delivery order.
     fn deliver(
@@ -167,7 +218,13 @@ pub trait EraRules: Sync {
         view: &PairView<'_>,
     ) -> DeliveryEffect;
 
-    /// Whether a conversation of `category` opened at `start` may take a free
-    /// tier slot (rules A5/B7).
-    fn free_tier_eligible(&self, category: Category, start: Instant) -> bool;
+    /// The free tier a record of `category`, free by rule as `free`, may
+    /// take a slot of (rules A5, B7, section 5).
+    fn free_tier_pool(&self, category: Category, free: Free) -> Option<FreeTierPool>;
+
+    /// Whether records of `category` show unit price 0 whatever the card
+    /// says, needing no rate (rules D2).
+    fn priced_at_zero(&self, category: Category) -> bool {
+        category == Category::FreeEntryPoint
+    }
 }

@@ -14,7 +14,6 @@ use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::EngineConfig;
-use crate::era::EraClock;
 use crate::event::{Event, EventBody, Status, TemplateCategory};
 use crate::intern::{Interner, str_hash};
 use crate::market::{Region, RegionLookup};
@@ -152,11 +151,6 @@ pub struct PairKey {
     pub waba: u32,
     pub phone: u32,
     pub user: u32,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Waba {
-    pub clock: EraClock,
 }
 
 pub(crate) fn template_code(t: Option<TemplateCategory>) -> u8 {
@@ -408,7 +402,6 @@ pub struct Ledger {
     pub(crate) messages: Messages,
     pairs: Pairs,
     /// Per WABA index of `pairs`.
-    pub(crate) wabas: Vec<Waba>,
     /// Per user index of `pairs`.
     regions: Vec<Region>,
     other_status_names: Interner,
@@ -429,7 +422,6 @@ impl Ledger {
             validator: Validator::with_cache(config, regions),
             messages: Messages::default(),
             pairs: Pairs::default(),
-            wabas: Vec::new(),
             regions: Vec::new(),
             other_status_names: Interner::default(),
             other_statuses: FxHashSet::default(),
@@ -493,8 +485,9 @@ impl Ledger {
         self.regions[user as usize]
     }
 
-    pub(crate) fn clock(&self, waba: u32) -> &EraClock {
-        &self.wabas[waba as usize].clock
+    /// How many distinct WABAs the ledger holds (ids `0..n`).
+    pub fn n_wabas(&self) -> usize {
+        self.pairs.wabas.len()
     }
 
     /// Validates `events` as one group (a line or a body is accepted or
@@ -517,12 +510,6 @@ impl Ledger {
     fn pair_of(&mut self, c: &Checked<'_>) -> u32 {
         let e = &c.event;
         let (pair, new) = self.pairs.intern(c.pair_hash, &e.waba, &e.phone, &e.user);
-        if new.waba {
-            let tz = &self.validator.config.waba(&e.waba).timezone;
-            self.wabas.push(Waba {
-                clock: EraClock::new(&self.validator.config.timeline, tz),
-            });
-        }
         if new.user {
             self.regions.push(c.region);
         }

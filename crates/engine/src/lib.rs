@@ -9,6 +9,7 @@
 
 pub mod billing;
 pub mod cbp2022;
+pub mod cbp2023;
 pub mod config;
 pub mod conversation;
 pub mod era;
@@ -16,6 +17,7 @@ pub mod event;
 mod intern;
 pub mod ledger;
 pub mod market;
+pub mod pmp;
 pub mod rates;
 pub mod time;
 

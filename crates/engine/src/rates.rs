@@ -78,6 +78,16 @@ impl Category {
     }
 }
 
+impl From<crate::event::TemplateCategory> for Category {
+    fn from(t: crate::event::TemplateCategory) -> Category {
+        match t {
+            crate::event::TemplateCategory::Marketing => Category::Marketing,
+            crate::event::TemplateCategory::Utility => Category::Utility,
+            crate::event::TemplateCategory::Authentication => Category::Authentication,
+        }
+    }
+}
+
 /// A volume-tier band of a per-message card (rules C4): messages `from..=to`
 /// of the month pay `price`; `to` None is the open band.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +124,11 @@ impl RateCard {
 
     pub fn rate(&self, market: MarketId, category: Category) -> Option<Decimal> {
         self.rates.get(&(market, category)).copied()
+    }
+
+    /// Rules C4: the volume-tier bands of a market and category, if tiered.
+    pub fn bands(&self, market: MarketId, category: Category) -> Option<&[Band]> {
+        self.tiers.get(&(market, category)).map(Vec::as_slice)
     }
 }
 

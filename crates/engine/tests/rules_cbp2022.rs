@@ -187,25 +187,22 @@ fn f8_a_delivered_message_belongs_to_the_pair_of_its_earliest_delivery() {
 // ---- Section 1: eras ----
 
 #[test]
-fn era_is_chosen_by_waba_local_midnight_and_later_eras_are_not_supported_yet() {
-    // 2023-06-01 00:30 in São Paulo is 03:30 UTC: cbp-2023, which is not
-    // implemented yet: a clear error, not a wrong price.
+fn era_is_chosen_by_waba_local_midnight() {
+    // 2023-06-01 00:30 in São Paulo is 03:30 UTC: cbp-2023, a marketing
+    // conversation.
     let mut tr = Traffic::new().timezone(W, "America/Sao_Paulo");
     tr.template(BRAZIL, "2023-06-01 03:30", TemplateCategory::Marketing);
     let out = tr.bill();
-    assert!(out.invoices.is_empty());
-    assert_eq!(out.errors.len(), 1);
-    assert!(
-        out.errors[0].contains("era cbp-2023 is not supported yet"),
-        "{}",
-        out.errors[0]
-    );
+    assert_eq!(out.errors, Vec::<String>::new());
+    assert_eq!(out.conversations[0].era, "cbp-2023");
+    assert_eq!(out.categories(), ["marketing"]);
 
     // 2023-06-01 01:00 UTC is still 2023-05-31 22:00 in São Paulo: cbp-2022.
     let mut tr = Traffic::new().timezone(W, "America/Sao_Paulo");
     tr.template(BRAZIL, "2023-06-01 01:00", TemplateCategory::Marketing);
     let out = tr.bill();
     assert_eq!(out.errors, Vec::<String>::new());
+    assert_eq!(out.conversations[0].era, "cbp-2022");
     assert_eq!(out.categories(), ["business_initiated"]);
 }
 

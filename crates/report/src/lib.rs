@@ -5,6 +5,9 @@ use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 use wabill_engine::billing::{Billing, Counts, Invoice, Line, Record, WabaMonth};
 
+mod whatif;
+pub use whatif::{EraRun, Whatif};
+
 #[derive(Serialize)]
 pub struct CountsJson {
     pub total: u64,

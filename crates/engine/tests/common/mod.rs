@@ -54,6 +54,7 @@ pub struct Conv {
     pub waba: String,
     pub phone: String,
     pub user: String,
+    pub era: &'static str,
     pub category: &'static str,
     pub start: Instant,
     pub end: Instant,
@@ -62,6 +63,8 @@ pub struct Conv {
     pub unit_price: String,
     pub opened_by: String,
     pub messages: u32,
+    /// Volume-tier band of a per-message record (rules C4).
+    pub tier: Option<(u64, Option<u64>)>,
 }
 
 pub struct Outcome {
@@ -122,9 +125,38 @@ impl Traffic {
             Ok(z) => z,
             Err(e) => panic!("{tz}: {e}"),
         };
-        let entry = self.config.wabas.entry(waba.to_owned()).or_default();
-        entry.timezone = zone;
-        entry.timezone_name = tz.to_owned();
+        let mut settings = self.config.waba(waba).clone();
+        settings.timezone = zone;
+        settings.timezone_name = tz.to_owned();
+        self.config.set_waba(waba, settings);
+        self
+    }
+
+    /// Puts `waba` in business portfolio `name` (rules C4); WABAs join in
+    /// the order of these calls.
+    pub fn portfolio(mut self, waba: &str, name: &str) -> Traffic {
+        let mut settings = self.config.waba(waba).clone();
+        settings.portfolio = Some(name.to_owned());
+        self.config.set_waba(waba, settings);
+        self
+    }
+
+    /// The era timeline, as `[("cbp-2022", "2022-02-01"), …]`.
+    pub fn timeline(mut self, entries: &[(&str, &str)]) -> Traffic {
+        let entries = entries
+            .iter()
+            .map(|(era, from)| {
+                let era = wabill_engine::era::EraKind::parse(era)
+                    .unwrap_or_else(|| panic!("unknown era {era}"));
+                let from =
+                    jiff::civil::Date::from_str(from).unwrap_or_else(|e| panic!("{from}: {e}"));
+                (from, era)
+            })
+            .collect();
+        self.config.timeline = match wabill_engine::era::Timeline::new(entries) {
+            Ok(t) => t,
+            Err(e) => panic!("timeline: {e}"),
+        };
         self
     }
 
@@ -219,18 +251,36 @@ impl Traffic {
 
     /// A template delivered at `at`.
     pub fn template(&mut self, user: &str, at: &str, category: TemplateCategory) -> String {
+        self.template_on(W, P, user, at, category)
+    }
+
+    pub fn template_on(
+        &mut self,
+        waba: &str,
+        phone: &str,
+        user: &str,
+        at: &str,
+        category: TemplateCategory,
+    ) -> String {
         let id = self.id("tpl");
         self.push(
             t(at),
-            W,
-            P,
+            waba,
+            phone,
             user,
             &id,
             EventBody::Outbound {
                 template: Some(category),
             },
         );
-        self.push(t(at), W, P, user, &id, EventBody::Status(Status::Delivered));
+        self.push(
+            t(at),
+            waba,
+            phone,
+            user,
+            &id,
+            EventBody::Status(Status::Delivered),
+        );
         id
     }
 
@@ -261,6 +311,7 @@ pub fn bill_events(events: &[Event<'_>], config: &EngineConfig, book: &RateBook)
                 waba: waba.to_owned(),
                 phone: phone.to_owned(),
                 user: user.to_owned(),
+                era: r.era.as_str(),
                 category: r.category.as_str(),
                 start: r.start,
                 end: r.end,
@@ -269,6 +320,7 @@ pub fn bill_events(events: &[Event<'_>], config: &EngineConfig, book: &RateBook)
                 unit_price: r.unit_price.to_string(),
                 opened_by: ledger.message_id(r.opened_by).to_owned(),
                 messages: r.messages,
+                tier: r.tier,
             });
         }
         match &m.invoice {
@@ -283,4 +335,192 @@ pub fn bill_events(events: &[Event<'_>], config: &EngineConfig, book: &RateBook)
         rejected,
         duplicates: ledger.duplicates(),
     }
+}
+
+// ---- Helpers for the cbp-2023 and per-message eras (appended) ----
+
+/// `Traffic::new()` with the conversation free tier (A5/B7) at zero, so that
+/// a conversation that is not free for another reason is paid.
+pub fn traffic_without_free_tier() -> Traffic {
+    let mut tr = Traffic::new();
+    tr.config.free_tier_per_month = 0;
+    tr
+}
+
+/// A Brazilian mobile number, distinct for each `n`.
+pub fn brazil_number(n: u32) -> String {
+    format!("551198{n:07}")
+}
+
+/// An exact decimal from its text.
+pub fn dec(s: &str) -> rust_decimal::Decimal {
+    match s.parse() {
+        Ok(d) => d,
+        Err(e) => panic!("{s}: {e}"),
+    }
+}
+
+/// The records in the order of `wabill conversations`: (waba, start, phone,
+/// user), then opening message id; independent of the engine's own order.
+pub fn records(out: &Outcome) -> Vec<&Conv> {
+    let mut all: Vec<&Conv> = out.conversations.iter().collect();
+    all.sort_by(|a, b| {
+        (&a.waba, a.start, &a.phone, &a.user, &a.opened_by).cmp(&(
+            &b.waba,
+            b.start,
+            &b.phone,
+            &b.user,
+            &b.opened_by,
+        ))
+    });
+    all
+}
+
+/// The record opened by message `id` (under per-message eras: its own record).
+pub fn record<'a>(out: &'a Outcome, id: &str) -> &'a Conv {
+    let found: Vec<&Conv> = out
+        .conversations
+        .iter()
+        .filter(|c| c.opened_by == id)
+        .collect();
+    match found.as_slice() {
+        [one] => one,
+        _ => panic!(
+            "expected one record opened by {id}, found {}: {:?} (errors: {:?})",
+            found.len(),
+            out.conversations,
+            out.errors
+        ),
+    }
+}
+
+/// (era, category, free, unit price) of every record, in `records` order.
+pub fn priced(out: &Outcome) -> Vec<(&'static str, &'static str, Free, String)> {
+    records(out)
+        .into_iter()
+        .map(|c| (c.era, c.category, c.free, c.unit_price.clone()))
+        .collect()
+}
+
+/// The invoice of `waba` for local month `month` ("2023-07").
+pub fn invoice_of<'a>(out: &'a Outcome, waba: &str, month: &str) -> &'a Invoice {
+    match out
+        .invoices
+        .iter()
+        .find(|i| i.waba == waba && i.month.to_string() == month)
+    {
+        Some(i) => i,
+        None => panic!(
+            "no invoice for {waba} {month}: {:?} (errors: {:?})",
+            out.invoices
+                .iter()
+                .map(|i| (i.waba.clone(), i.month.to_string()))
+                .collect::<Vec<_>>(),
+            out.errors
+        ),
+    }
+}
+
+/// `[total, free_tier, free_entry_point, free_customer_service, paid]`.
+pub fn counts(c: &wabill_engine::billing::Counts) -> [u64; 5] {
+    [
+        c.total,
+        c.free_tier,
+        c.free_entry_point,
+        c.free_customer_service,
+        c.paid,
+    ]
+}
+
+/// An invoice line as plain values; `meta_amount` compares by value
+/// (`0.0120 == 0.012`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineView {
+    pub era: &'static str,
+    pub market: String,
+    pub category: &'static str,
+    pub tier: Option<(u64, Option<u64>)>,
+    pub unit_price: String,
+    /// `[total, free_tier, free_entry_point, free_customer_service, paid]`.
+    pub counts: [u64; 5],
+    pub meta_amount: rust_decimal::Decimal,
+}
+
+pub fn line(
+    era: &'static str,
+    market: &str,
+    category: &'static str,
+    tier: Option<(u64, Option<u64>)>,
+    unit_price: &str,
+    counts: [u64; 5],
+    meta_amount: &str,
+) -> LineView {
+    LineView {
+        era,
+        market: market.to_owned(),
+        category,
+        tier,
+        unit_price: unit_price.to_owned(),
+        counts,
+        meta_amount: dec(meta_amount),
+    }
+}
+
+/// The lines of an invoice, in the invoice's order.
+pub fn lines(inv: &Invoice) -> Vec<LineView> {
+    inv.lines
+        .iter()
+        .map(|l| LineView {
+            era: l.era.as_str(),
+            market: l.market.clone(),
+            category: l.category.as_str(),
+            tier: l.tier,
+            unit_price: l.unit_price.to_string(),
+            counts: counts(&l.counts),
+            meta_amount: l.meta_amount,
+        })
+        .collect()
+}
+
+/// Adds a per-message (`pmp`) USD card in the long layout
+/// (`market,category,price,tier_from,tier_to`), in force from local `from`.
+pub fn add_pmp_card(tr: &mut Traffic, from: jiff::civil::Date, text: &str) {
+    let meta = wabill_rates::CardMeta {
+        family: wabill_engine::rates::Family::Pmp,
+        currency: "USD".into(),
+        effective_from: from,
+    };
+    let source = format!("test-pmp_USD_{from}.csv");
+    match wabill_rates::parse_card(text, &meta, &source, &mut tr.book) {
+        Ok(card) => tr.book.add_card(card),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A template with a chosen message id, delivered at `at`.
+pub fn template_with_id(
+    tr: &mut Traffic,
+    (waba, phone, user): (&str, &str, &str),
+    id: &str,
+    at: &str,
+    category: TemplateCategory,
+) {
+    tr.push(
+        t(at),
+        waba,
+        phone,
+        user,
+        id,
+        EventBody::Outbound {
+            template: Some(category),
+        },
+    );
+    tr.push(
+        t(at),
+        waba,
+        phone,
+        user,
+        id,
+        EventBody::Status(Status::Delivered),
+    );
 }
