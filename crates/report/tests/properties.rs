@@ -193,3 +193,265 @@ proptest! {
         }
     }
 }
+
+// ---- The same properties over traffic spread across all four eras ----
+
+/// Instants (UTC seconds) that era traffic clusters around; events fall up
+/// to a few days after one, so that each switch is crossed in UTC (W1) and
+/// in São Paulo (W2). Together they span 2023-05 to 2026-11.
+const ERA_ANCHORS: [i64; 7] = [
+    1_685_404_800, // 2023-05-30: cbp-2022 → cbp-2023 on 2023-06-01
+    1_708_992_000, // 2024-02-27: cbp-2023, over a leap day and a month end
+    1_730_160_000, // 2024-10-29: service free from 2024-11-01
+    1_751_068_800, // 2025-06-28: cbp-2023 → pmp-2025 on 2025-07-01
+    1_756_425_600, // 2025-08-29: pmp-2025 month end
+    1_790_553_600, // 2026-09-28: pmp-2025 → pmp-2026 on 2026-10-01
+    1_794_268_800, // 2026-11-10: pmp-2026
+];
+
+fn era_config() -> EngineConfig {
+    let mut config = config();
+    config.pmp_2026_free_service_per_phone = 2;
+    config
+}
+
+/// One random event near one of the case's two focus anchors (or, one time
+/// in five, any anchor), as a normalized NDJSON line: inbound messages with
+/// and without a referral, templates of every category, statuses.
+fn era_event_line(focus: (usize, usize)) -> impl Strategy<Value = String> {
+    (
+        (0..5u8, 0..24u32, 0..2usize, 0..2usize, 0..4usize),
+        (0..10u8, 0..ERA_ANCHORS.len(), 0..(3 * 86_400i64), 0..6u8),
+    )
+        .prop_map(
+            move |((kind, id, waba, phone, user), (pick, any, offset, variant))| {
+                let anchor = match pick {
+                    0..=3 => focus.0,
+                    4..=7 => focus.1,
+                    _ => any,
+                };
+                let (w, p, u) = (WABAS[waba], PHONES[phone], USERS[user]);
+                let ts = ERA_ANCHORS[anchor] + offset;
+                let head = format!(
+                    r#""id":"wamid.{id}","waba":"{w}","phone":"{p}","user":"{u}","ts":{ts}"#
+                );
+                match kind {
+                    0 => {
+                        let referral = if variant < 2 {
+                            r#","referral":{"source_type":"ad"}"#
+                        } else {
+                            ""
+                        };
+                        format!(r#"{{"type":"inbound",{head}{referral}}}"#)
+                    }
+                    1 => {
+                        let template = match variant {
+                            0 => r#","template":{"name":"t","category":"marketing"}"#,
+                            1 => r#","template":{"name":"t","category":"UTILITY"}"#,
+                            2 => r#","template":{"name":"t","category":"authentication"}"#,
+                            3 => r#","template":{"name":"t","category":"utility"}"#,
+                            _ => "",
+                        };
+                        format!(r#"{{"type":"outbound",{head}{template}}}"#)
+                    }
+                    _ => {
+                        let status = [
+                            "sent",
+                            "delivered",
+                            "read",
+                            "failed",
+                            "deleted",
+                            "delivered",
+                        ][usize::from(variant)];
+                        format!(r#"{{"type":"status",{head},"status":"{status}"}}"#)
+                    }
+                }
+            },
+        )
+}
+
+fn era_traffic(min: usize, max: usize) -> impl Strategy<Value = Vec<String>> {
+    (0..ERA_ANCHORS.len(), 0..ERA_ANCHORS.len())
+        .prop_flat_map(move |focus| prop::collection::vec(era_event_line(focus), min..max))
+}
+
+/// The `wabill conversations --format ndjson` output for these lines.
+fn conversations_ndjson(lines: &[String], config: &EngineConfig, book: &RateBook) -> String {
+    let mut ledger = ledger(config.clone());
+    for line in lines {
+        let mut events = Vec::new();
+        if parse_line(line, Route::default(), &mut events).is_ok() {
+            let _ = ledger.ingest(&events);
+        }
+    }
+    let billing = bill(&ledger, book);
+    let months: Vec<_> = billing.months.iter().collect();
+    let records = wabill_report::sorted_records(&billing, &months);
+    let mut out = String::new();
+    wabill_report::conversations_ndjson(&billing, &records, &mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// F6 over all four eras: any permutation gives byte-identical invoices
+    /// and conversation records.
+    #[test]
+    fn f6_any_order_gives_a_byte_identical_invoice_over_all_eras(
+        (lines, shuffled) in era_traffic(0, 80)
+            .prop_flat_map(|lines| (Just(lines.clone()), Just(lines).prop_shuffle()))
+    ) {
+        let (config, book) = (era_config(), book());
+        prop_assert_eq!(invoice_json(&lines, &config, &book), invoice_json(&shuffled, &config, &book));
+        prop_assert_eq!(
+            conversations_ndjson(&lines, &config, &book),
+            conversations_ndjson(&shuffled, &config, &book)
+        );
+    }
+
+    /// F6 over all four eras: duplicates added anywhere change nothing but
+    /// the duplicate count.
+    #[test]
+    fn f6_duplicates_anywhere_change_nothing_over_all_eras(
+        (lines, noisy) in era_traffic(1, 80).prop_flat_map(|lines| {
+            let n = lines.len();
+            (Just(lines.clone()), prop::collection::vec(0..n, 0..40))
+                .prop_map(|(lines, picks)| {
+                    let mut noisy = lines.clone();
+                    noisy.extend(picks.into_iter().map(|i| lines[i].clone()));
+                    (lines, noisy)
+                })
+                .prop_flat_map(|(lines, noisy)| (Just(lines), Just(noisy).prop_shuffle()))
+        })
+    ) {
+        let (config, book) = (era_config(), book());
+        let clean = invoice_json(&lines, &config, &book);
+        let dirty = invoice_json(&noisy, &config, &book);
+        prop_assert_eq!(invoices_only(&clean), invoices_only(&dirty));
+        prop_assert_eq!(
+            conversations_ndjson(&lines, &config, &book),
+            conversations_ndjson(&noisy, &config, &book)
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A5/B7 and section 5 over all four eras. Per WABA and local month, the
+    /// conversation free tier frees exactly min(N, eligible) where eligible
+    /// are `cbp-2022` conversations that are not free entry point and
+    /// `cbp-2023` service conversations starting before 2024-11-01 local,
+    /// earliest first; `cbp-2023` service from 2024-11-01 is
+    /// `free_customer_service`; under `pmp-2026` each phone frees
+    /// min(allowance, service messages outside a free entry point window),
+    /// earliest first; nothing else is ever `free_tier`.
+    #[test]
+    fn b7_and_s5_free_tiers_over_all_eras(
+        msgs in prop::collection::vec(
+            (0..2usize, 0..2usize, 0..40u32, 0..ERA_ANCHORS.len(), 0..(5 * 86_400i64), 0..7u8),
+            0..400,
+        )
+    ) {
+        use jiff::civil::Date;
+        use wabill_engine::billing::Free;
+        use wabill_engine::era::EraKind;
+        use wabill_engine::rates::Category;
+
+        const FREE_CONVERSATIONS: u64 = 5;
+        const FREE_SERVICE_PER_PHONE: u64 = 3;
+        let mut config = config();
+        config.free_tier_per_month = FREE_CONVERSATIONS;
+        config.pmp_2026_free_service_per_phone = FREE_SERVICE_PER_PHONE;
+        let book = book();
+        let mut lines = Vec::new();
+        for (i, (waba, phone, user, anchor, offset, kind)) in msgs.iter().enumerate() {
+            let (w, p, u) = (WABAS[*waba], PHONES[*phone], brazil_user(*user));
+            let ts = ERA_ANCHORS[*anchor] + offset;
+            let head = format!(r#""waba":"{w}","phone":"{p}","user":"{u}""#);
+            match kind {
+                0 => lines.push(format!(r#"{{"type":"inbound","id":"in{i}",{head},"ts":{},"referral":{{}}}}"#, ts - 60)),
+                1 | 6 => lines.push(format!(r#"{{"type":"inbound","id":"in{i}",{head},"ts":{}}}"#, ts - 60)),
+                _ => {}
+            }
+            let template = match kind {
+                3 => r#","template":{"name":"t","category":"marketing"}"#,
+                4 | 6 => r#","template":{"name":"t","category":"utility"}"#,
+                5 => r#","template":{"name":"t","category":"authentication"}"#,
+                _ => "",
+            };
+            lines.push(format!(r#"{{"type":"outbound","id":"out{i}",{head},"ts":{ts}{template}}}"#));
+            lines.push(format!(r#"{{"type":"status","id":"out{i}",{head},"ts":{ts},"status":"delivered"}}"#));
+        }
+        let mut ledger = ledger(config.clone());
+        for line in &lines {
+            let mut events = Vec::new();
+            prop_assert!(parse_line(line, Route::default(), &mut events).is_ok());
+            prop_assert!(ledger.ingest(&events).is_ok());
+        }
+        let billing = bill(&ledger, &book);
+        let free_service_from = Date::constant(2024, 11, 1);
+        for m in &billing.months {
+            let Ok(invoice) = &m.invoice else { panic!("{:?}", m.invoice) };
+            let tz = &config.waba(&m.waba).timezone;
+            let (cbp, pmp): (Vec<_>, Vec<_>) = m
+                .records
+                .iter()
+                .partition(|r| matches!(r.era, EraKind::Cbp2022 | EraKind::Cbp2023));
+            let eligible = |r: &&wabill_engine::billing::Record| match r.era {
+                EraKind::Cbp2022 => r.category != Category::FreeEntryPoint,
+                EraKind::Cbp2023 => {
+                    r.category == Category::Service && r.start.local_date(tz) < free_service_from
+                }
+                _ => false,
+            };
+            let eligible_cbp: Vec<_> = cbp.iter().copied().filter(eligible).collect();
+            let c = &invoice.conversations;
+            prop_assert_eq!(c.total, cbp.len() as u64);
+            prop_assert_eq!(c.total, c.free_tier + c.free_entry_point + c.free_customer_service + c.paid);
+            prop_assert_eq!(c.free_tier, FREE_CONVERSATIONS.min(eligible_cbp.len() as u64));
+            prop_assert!(cbp.iter().all(|r| r.free != Free::FreeTier || eligible(r)));
+            let last_free = eligible_cbp.iter().filter(|r| r.free == Free::FreeTier).map(|r| r.start).max();
+            let first_paid = eligible_cbp.iter().filter(|r| r.free == Free::None).map(|r| r.start).min();
+            if let (Some(free), Some(paid)) = (last_free, first_paid) {
+                prop_assert!(free <= paid);
+            }
+            for r in &cbp {
+                if r.era == EraKind::Cbp2023 && r.category == Category::Service {
+                    let late = r.start.local_date(tz) >= free_service_from;
+                    prop_assert_eq!(late, r.free == Free::FreeCustomerService);
+                }
+            }
+
+            let s = &invoice.messages;
+            prop_assert_eq!(s.total, pmp.len() as u64);
+            prop_assert_eq!(s.total, s.free_tier + s.free_entry_point + s.free_customer_service + s.paid);
+            prop_assert!(pmp.iter().all(|r| r.start == r.end && r.messages == 1));
+            prop_assert!(pmp.iter().all(|r| r.free != Free::FreeTier
+                || (r.era == EraKind::Pmp2026 && r.category == Category::Service)));
+            let mut free_tier_messages = 0;
+            for phone in PHONES {
+                let mut service: Vec<_> = pmp
+                    .iter()
+                    .filter(|r| {
+                        r.era == EraKind::Pmp2026
+                            && r.category == Category::Service
+                            && r.free != Free::FreeEntryPoint
+                            && billing.ledger.pair_names(r.pair).1 == phone
+                    })
+                    .collect();
+                service.sort_by_key(|r| r.start);
+                let free = service.iter().filter(|r| r.free == Free::FreeTier).count() as u64;
+                prop_assert_eq!(free, FREE_SERVICE_PER_PHONE.min(service.len() as u64));
+                let last_free = service.iter().filter(|r| r.free == Free::FreeTier).map(|r| r.start).max();
+                let first_paid = service.iter().filter(|r| r.free == Free::None).map(|r| r.start).min();
+                if let (Some(free), Some(paid)) = (last_free, first_paid) {
+                    prop_assert!(free <= paid);
+                }
+                free_tier_messages += free;
+            }
+            prop_assert_eq!(s.free_tier, free_tier_messages);
+        }
+    }
+}
