@@ -295,12 +295,10 @@ fn load(
         for (line, reason) in &batch.errors {
             report(input, *line, reason);
         }
-        let mut checked = Vec::new();
         for group in &batch.groups {
-            batch.checked(*group, &mut checked);
-            for c in &checked {
+            batch.each_checked(*group, |c| {
                 ledger.apply(c);
-            }
+            });
         }
     })?;
     if rejected > MAX_PRINTED_REJECTIONS {

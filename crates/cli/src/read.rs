@@ -155,9 +155,9 @@ impl Batch {
         source.get(start..end).unwrap_or_default()
     }
 
-    /// The checked events of one group, borrowing from the batch.
-    pub fn checked<'b>(&'b self, group: Group, out: &mut Vec<Checked<'b>>) {
-        out.clear();
+    /// Calls `f` on each checked event of one group, borrowing from the
+    /// batch (no intermediate vector: events are large to copy).
+    pub fn each_checked<'b>(&'b self, group: Group, mut f: impl FnMut(&Checked<'b>)) {
         for c in &self.events[group.start as usize..group.end as usize] {
             let Some(region) = c.region else { continue };
             let body = match c.kind {
@@ -180,7 +180,7 @@ impl Batch {
                     _ => Status::Other(Cow::Borrowed(self.str(c.other_status))),
                 }),
             };
-            out.push(Checked {
+            f(&Checked {
                 event: Event {
                     ts: c.ts,
                     waba: Cow::Borrowed(self.str(c.waba)),

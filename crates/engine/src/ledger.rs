@@ -175,7 +175,9 @@ pub(crate) fn template_of(code: u8) -> Option<TemplateCategory> {
 #[derive(Clone, Debug, Default)]
 struct Pairs {
     keys: Vec<PairKey>,
-    table: HashTable<u32>,
+    /// `(pair_hash, pair)`: the full hash spares comparing names on tag
+    /// collisions and recomputing hashes when the table grows.
+    table: HashTable<(u64, u32)>,
     wabas: Interner,
     phones: Interner,
     users: Interner,
@@ -203,10 +205,9 @@ impl Pairs {
             waba: false,
             user: false,
         };
-        if let Some(&pair) = self
-            .table
-            .find(hash, |&p| self.names(p) == (waba, phone, user))
-        {
+        if let Some(&(_, pair)) = self.table.find(hash, |&(h, p)| {
+            h == hash && self.names(p) == (waba, phone, user)
+        }) {
             return (pair, new);
         }
         let (waba, new_waba) = self.wabas.intern(waba);
@@ -215,17 +216,7 @@ impl Pairs {
         (new.waba, new.user) = (new_waba, new_user);
         let pair = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
         self.keys.push(PairKey { waba, phone, user });
-        let Pairs {
-            keys,
-            table,
-            wabas,
-            phones,
-            users,
-        } = self;
-        table.insert_unique(hash, pair, |&p| {
-            let k = keys[p as usize];
-            pair_hash(wabas.get(k.waba), phones.get(k.phone), users.get(k.user))
-        });
+        self.table.insert_unique(hash, (hash, pair), |&(h, _)| h);
         (pair, new)
     }
 }
