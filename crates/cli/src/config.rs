@@ -192,15 +192,20 @@ fn platform(p: &Platform, engine: &mut EngineConfig) -> anyhow::Result<()> {
     engine.platform.minor_unit_digits = u32::from(currency.exponent().unwrap_or(0));
     if let Some(fee) = &p.fee_per_conversation {
         let value = match fee {
-            toml::Value::String(s) => Decimal::from_str(s).ok().filter(|_| {
+            toml::Value::String(s) => Decimal::from_str(s).ok().filter(|d| {
+                let places = s.split_once('.').map_or(0, |(_, f)| f.len());
+                // rust_decimal rounds past 28 places; a fee must be exact.
                 s.bytes()
                     .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+                    && usize::try_from(d.scale()).is_ok_and(|scale| scale == places)
             }),
             toml::Value::Integer(i) => Some(Decimal::from(*i)),
             _ => None,
         }
         .ok_or_else(|| {
-            anyhow!("platform.fee_per_conversation: must be a decimal string such as \"0.0050\"")
+            anyhow!(
+                "platform.fee_per_conversation: must be a decimal string such as \"0.0050\", with at most 28 decimal places"
+            )
         })?;
         if value.is_sign_negative() && !value.is_zero() {
             bail!("platform.fee_per_conversation: must not be negative (got {value})");

@@ -53,7 +53,9 @@ pub enum BillingError {
         category: &'static str,
         n: u64,
     },
-    #[error("the invoice's {what} is too large to compute exactly (check rates and fees)")]
+    #[error(
+        "the invoice's {what} is too large or has too many decimal places to compute exactly (check rates and fees)"
+    )]
     Overflow { what: &'static str },
 }
 
@@ -535,7 +537,7 @@ fn price<'b>(
     let (_, _, user) = ledger.pair_names(record.pair);
     let market = map.market_of(user, ledger.region(key.user), book.other_market());
     let category = record.category;
-    if rules.priced_at_zero(category) {
+    if rules.priced_at_zero(category, record.free) {
         return Ok((market, Decimal::ZERO, None));
     }
     let missing = || BillingError::MissingRate {
@@ -671,9 +673,8 @@ fn invoice(
     let lines: Vec<Line> = lines
         .into_iter()
         .map(|((era, market, category, unit_price, tier), counts)| {
-            let amount = Decimal::from(counts.paid)
-                .checked_mul(unit_price)
-                .ok_or(overflow("line amount"))?;
+            let amount =
+                exact_mul(Decimal::from(counts.paid), unit_price).ok_or(overflow("line amount"))?;
             Ok(Line {
                 era,
                 market: market.to_owned(),
@@ -694,7 +695,7 @@ fn invoice(
         .unwrap_or(0);
     let meta_total = lines
         .iter()
-        .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.meta_amount))
+        .try_fold(Decimal::ZERO, |sum, l| exact_add(sum, l.meta_amount))
         .ok_or(overflow("Meta total"))?;
     let meta_total = at_scale(meta_total, scale);
     // D4/D5: the fee applies beyond the plan's included volume.
@@ -704,13 +705,9 @@ fn invoice(
     };
     let quantity = fee_bearing.saturating_sub(settings.included_conversations);
     let unit = config.platform.fee_per_conversation;
-    let fee_amount = unit
-        .checked_mul(Decimal::from(quantity))
-        .ok_or(overflow("platform fee"))?;
+    let fee_amount = exact_mul(unit, Decimal::from(quantity)).ok_or(overflow("platform fee"))?;
     let fee_amount = at_scale(fee_amount, unit.scale());
-    let total = meta_total
-        .checked_add(fee_amount)
-        .ok_or(overflow("total"))?;
+    let total = exact_add(meta_total, fee_amount).ok_or(overflow("total"))?;
     let total = at_scale(total, scale.max(unit.scale()));
     let digits = config.platform.minor_unit_digits;
     let mut amount_due =
@@ -736,6 +733,21 @@ fn invoice(
         total,
         amount_due,
     })
+}
+
+/// `a × b` exactly (D3), or None: rust_decimal rounds a product it cannot
+/// hold (more than 28 decimal places) instead of failing.
+pub fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let product = a.checked_mul(b)?;
+    // A zero product comes back at scale 0, and is exact.
+    (product.is_zero() || product.scale() == a.scale() + b.scale()).then_some(product)
+}
+
+/// `a + b` exactly (D3), or None (see [`exact_mul`]).
+pub fn exact_add(a: Decimal, b: Decimal) -> Option<Decimal> {
+    let sum = a.checked_add(b)?;
+    // Adding zero returns the other operand as it is, and is exact.
+    (a.is_zero() || b.is_zero() || sum.scale() == a.scale().max(b.scale())).then_some(sum)
 }
 
 /// `value` with at least `scale` decimal places (exact: only adds zeros).

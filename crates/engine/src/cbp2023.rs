@@ -81,6 +81,13 @@ impl EraRules for Cbp2023 {
         })
     }
 
+    /// D2: free entry point conversations, and service ones once B7 made
+    /// them free, show unit price 0 and need no rate.
+    fn priced_at_zero(&self, category: Category, free: Free) -> bool {
+        category == Category::FreeEntryPoint
+            || (category == Category::Service && free == Free::FreeCustomerService)
+    }
+
     /// B7: only service conversations, and only before they became free.
     fn free_tier_pool(&self, category: Category, free: Free) -> Option<FreeTierPool> {
         (category == Category::Service && free == Free::None).then_some(FreeTierPool::Waba)

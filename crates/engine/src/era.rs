@@ -66,6 +66,13 @@ pub enum TimelineError {
     Empty,
     #[error("era {0} is listed twice")]
     Repeated(&'static str),
+    #[error(
+        "era {later} cannot follow {earlier}: eras keep their order (cbp-2022, cbp-2023, pmp-2025, pmp-2026); move, add or remove them, never swap them"
+    )]
+    OutOfOrder {
+        earlier: &'static str,
+        later: &'static str,
+    },
     #[error("era {later} from {later_from} does not start after {earlier} from {earlier_from}")]
     Unordered {
         earlier: &'static str,
@@ -86,6 +93,14 @@ impl Timeline {
             }
         }
         for w in entries.windows(2) {
+            // Conversation eras hand over to per-message ones, never back:
+            // the pair state one era leaves is what the next one reads.
+            if w[1].1 <= w[0].1 {
+                return Err(TimelineError::OutOfOrder {
+                    earlier: w[0].1.as_str(),
+                    later: w[1].1.as_str(),
+                });
+            }
             if w[1].0 <= w[0].0 {
                 return Err(TimelineError::Unordered {
                     earlier: w[0].1.as_str(),
@@ -139,6 +154,16 @@ impl Timeline {
     }
 }
 
+/// Rules A2: from this local date a free entry point conversation lasts 72 h.
+pub fn fep_72h_from() -> Date {
+    Date::new(2023, 3, 1).unwrap_or(Date::MIN)
+}
+
+/// Rules B7: from this local date service conversations are free.
+pub fn free_service_from() -> Date {
+    Date::new(2024, 11, 1).unwrap_or(Date::MIN)
+}
+
 /// A timeline resolved to instants in one WABA's zone.
 #[derive(Clone, Debug)]
 pub struct EraClock {
@@ -156,12 +181,10 @@ impl EraClock {
             .iter()
             .map(|(date, era)| (crate::time::local_midnight(*date, tz), *era))
             .collect();
-        let march_2023 = Date::new(2023, 3, 1).unwrap_or(Date::MIN);
-        let november_2024 = Date::new(2024, 11, 1).unwrap_or(Date::MIN);
         EraClock {
             starts,
-            fep_72h_from: crate::time::local_midnight(march_2023, tz),
-            free_service_from: crate::time::local_midnight(november_2024, tz),
+            fep_72h_from: crate::time::local_midnight(fep_72h_from(), tz),
+            free_service_from: crate::time::local_midnight(free_service_from(), tz),
         }
     }
 
@@ -222,9 +245,10 @@ pub trait EraRules: Sync {
     /// take a slot of (rules A5, B7, section 5).
     fn free_tier_pool(&self, category: Category, free: Free) -> Option<FreeTierPool>;
 
-    /// Whether records of `category` show unit price 0 whatever the card
-    /// says, needing no rate (rules D2).
-    fn priced_at_zero(&self, category: Category) -> bool {
+    /// Whether records of `category`, free by rule as `free`, show unit
+    /// price 0 whatever the card says, needing no rate (rules D2: a category
+    /// a rule makes free).
+    fn priced_at_zero(&self, category: Category, _free: Free) -> bool {
         category == Category::FreeEntryPoint
     }
 }

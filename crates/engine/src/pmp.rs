@@ -80,7 +80,7 @@ impl EraRules for Pmp {
     }
 
     /// C1: under `pmp-2025` service messages are free and need no rate.
-    fn priced_at_zero(&self, category: Category) -> bool {
+    fn priced_at_zero(&self, category: Category, _free: Free) -> bool {
         category == Category::FreeEntryPoint
             || (!self.charges_service && category == Category::Service)
     }

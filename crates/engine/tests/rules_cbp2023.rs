@@ -525,8 +525,9 @@ fn b7_from_2024_11_01_local_every_service_conversation_is_free_customer_service(
         [
             p("cbp-2023", "service", Free::FreeTier, "0.0300"),
             p("cbp-2023", "service", Free::None, "0.0300"),
-            p("cbp-2023", "service", Free::FreeCustomerService, "0.0000"),
-            p("cbp-2023", "service", Free::FreeCustomerService, "0.0000"),
+            // D2: a category a rule makes free shows unit price 0.
+            p("cbp-2023", "service", Free::FreeCustomerService, "0"),
+            p("cbp-2023", "service", Free::FreeCustomerService, "0"),
             p("cbp-2023", "marketing", Free::None, "0.0625"),
         ]
     );

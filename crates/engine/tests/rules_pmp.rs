@@ -1183,3 +1183,41 @@ fn c5_the_platform_fee_counts_paid_messages_or_all_messages() {
         (3, dec("0.0150"))
     );
 }
+
+// ---- D2: a card uses the market map in force at its date ----
+
+#[test]
+fn d2_each_card_uses_the_market_map_of_its_date_so_markets_change_with_the_maps() {
+    const ZIMBABWE: &str = "263771234567";
+    const HONG_KONG: &str = "85251234567";
+    let mut tr = Traffic::new();
+    // Zimbabwe is Other until the map of 2025-10-01 puts it in Rest of Africa.
+    tr.template(ZIMBABWE, "2025-09-30 23:59", Marketing);
+    tr.template(ZIMBABWE, "2025-10-01 00:00", Marketing);
+    // Hong Kong becomes its own market with the map of 2026-07-01.
+    tr.template(HONG_KONG, "2026-06-30 12:00", Marketing);
+    tr.template(HONG_KONG, "2026-07-01 12:00", Marketing);
+    // Kazakhstan (+7 7…) is Other until the map of 2026-10-01.
+    tr.template(KAZAKHSTAN, "2026-09-30 12:00", Marketing);
+    tr.template(KAZAKHSTAN, "2026-10-01 12:00", Marketing);
+    let out = tr.bill();
+    assert_eq!(out.errors, Vec::<String>::new());
+    let priced: Vec<(&str, &str)> = out
+        .conversations
+        .iter()
+        .map(|c| (c.market.as_str(), c.unit_price.as_str()))
+        .collect();
+    // Marketing list rates of the pmp cards of 2025-07-01, 2025-10-01,
+    // 2026-04-01, 2026-07-01 and 2026-10-01.
+    assert_eq!(
+        priced,
+        [
+            ("Other", "0.0604"),
+            ("Rest of Africa", "0.0225"),
+            ("Rest of Asia Pacific", "0.0732"),
+            ("Hong Kong", "0.0732"),
+            ("Other", "0.0604"),
+            ("Kazakhstan", "0.0604"),
+        ]
+    );
+}

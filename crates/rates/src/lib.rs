@@ -145,6 +145,12 @@ pub enum Problem {
     #[error(
         "market {market:?}, category {cat}: volume tiers are only for utility and authentication (rules C4)", cat = .category.as_str())]
     TiersNotAllowed { market: String, category: Category },
+    #[error(
+        "volume tiers are only for per-message (pmp) cards (rules C4); this {family} card would never use them", family = .0.as_str()
+    )]
+    TiersInConversationCard(Family),
+    #[error("rate {0:?} has more decimal places than wabill can hold exactly (28)")]
+    RateTooPrecise(String),
     #[error("market {market:?}, category {cat}: the first band {band} starts above 1", cat = .category.as_str())]
     BandStart {
         market: String,
@@ -385,8 +391,18 @@ fn parse_rate(source: &str, line: u64, text: &str) -> Result<Decimal, RatesError
             Problem::NegativeRate(text.to_owned()),
         ));
     }
-    Decimal::from_str(body)
-        .map_err(|_| row_error(source, line, Problem::RateOutOfRange(text.to_owned())))
+    let rate = Decimal::from_str(body)
+        .map_err(|_| row_error(source, line, Problem::RateOutOfRange(text.to_owned())))?;
+    // rust_decimal rounds what it cannot hold; a price must be exact (D3).
+    let digits = body.split_once('.').map_or(0, |(_, f)| f.len());
+    if usize::try_from(rate.scale()).unwrap_or(0) != digits {
+        return Err(row_error(
+            source,
+            line,
+            Problem::RateTooPrecise(text.to_owned()),
+        ));
+    }
+    Ok(rate)
 }
 
 fn parse_count(source: &str, line: u64, text: &str) -> Result<Option<u64>, RatesError> {
@@ -938,6 +954,12 @@ pub fn parse_card(
             },
         ));
     }
+    if meta.family != Family::Pmp && !scan.card.tiers.is_empty() {
+        problems.push(file_error(
+            source,
+            Problem::TiersInConversationCard(meta.family),
+        ));
+    }
     if let Some(first) = problems.into_iter().next() {
         return Err(first);
     }
@@ -1138,16 +1160,32 @@ pub struct Invalid {
 
 /// The categories a card of `family` must price for every market on `date`
 /// (rules D2: a free category needs no rate).
-pub fn required_categories(family: Family, date: Date, timeline: &Timeline) -> Vec<Category> {
+pub fn required_categories(
+    family: Family,
+    date: Date,
+    until: Option<Date>,
+    timeline: &Timeline,
+) -> Vec<Category> {
     use Category::*;
     match family {
         Family::Cbp2022 => vec![BusinessInitiated, UserInitiated],
+        // B7/D2: from 2024-11-01 service is free by rule and needs no rate.
+        Family::Cbp2023 if date >= wabill_engine::era::free_service_from() => {
+            vec![Authentication, Marketing, Utility]
+        }
         Family::Cbp2023 => vec![Authentication, Marketing, Service, Utility],
         Family::Pmp => {
-            // `service` is free under pmp-2025 and priced from pmp-2026 on.
-            let service = timeline
-                .start_of(EraKind::Pmp2026)
-                .is_some_and(|start| start <= date);
+            // `service` is free under pmp-2025 and priced under pmp-2026: it
+            // is needed when pmp-2026 applies on any day the card does.
+            let entries = timeline.entries();
+            let service = entries
+                .iter()
+                .position(|e| e.1 == EraKind::Pmp2026)
+                .is_some_and(|i| {
+                    let starts_before_card_ends = until.is_none_or(|u| entries[i].0 < u);
+                    let ends_after_card_starts = entries.get(i + 1).is_none_or(|e| e.0 > date);
+                    starts_before_card_ends && ends_after_card_starts
+                });
             let mut cats = vec![Authentication, Marketing];
             if service {
                 cats.push(Service);
@@ -1314,6 +1352,9 @@ pub fn import_card(
     card.family = family;
     card.currency = currency.clone();
     card.effective_from = date;
+    if family != Family::Pmp && !card.tiers.is_empty() {
+        problems.push(file_error(source, Problem::TiersInConversationCard(family)));
+    }
 
     // Every market of the map in force, and Other, priced for what the
     // family needs on this date.
@@ -1341,7 +1382,13 @@ pub fn import_card(
             )
         },
     );
-    let required = required_categories(family, date, context.timeline);
+    let until = book
+        .cards()
+        .iter()
+        .filter(|c| c.family == family && c.currency == currency && c.effective_from > date)
+        .map(|c| c.effective_from)
+        .min();
+    let required = required_categories(family, date, until, context.timeline);
     let priced = |m: MarketId, c: Category| {
         card.rates.contains_key(&(m, c)) || card.tiers.contains_key(&(m, c))
     };
@@ -2168,8 +2215,10 @@ mod tests {
             (Date::constant(2026, 1, 1), EraKind::Pmp2026),
         ]);
         let Ok(early) = early else { panic!("timeline") };
-        assert!(required_categories(Family::Pmp, date, &early).contains(&Category::Service));
-        assert!(!required_categories(Family::Pmp, date, &timeline).contains(&Category::Service));
+        assert!(required_categories(Family::Pmp, date, None, &early).contains(&Category::Service));
+        assert!(
+            !required_categories(Family::Pmp, date, None, &timeline).contains(&Category::Service)
+        );
     }
 
     #[test]

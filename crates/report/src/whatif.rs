@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use comfy_table::{Cell, Table, presets::UTF8_FULL_CONDENSED};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use wabill_engine::billing::{Counts, Invoice};
+use wabill_engine::billing::{Counts, Invoice, exact_add};
 use wabill_engine::era::EraKind;
 use wabill_engine::rates::Category;
 
@@ -49,8 +49,8 @@ fn add_counts(into: &mut Counts, c: &Counts) {
 }
 
 impl Whatif {
-    /// Sums each era's invoices; None if a sum overflows (never with real
-    /// prices: each invoice was computed with checked arithmetic).
+    /// Sums each era's invoices; None if a sum cannot be exact (never with
+    /// real prices: each invoice was computed exactly).
     pub fn new(currency: &str, runs: &[EraRun<'_>]) -> Option<Whatif> {
         let n = runs.len();
         let mut rows: BTreeMap<(String, Category), Vec<Option<Cellwise>>> = BTreeMap::new();
@@ -60,16 +60,16 @@ impl Whatif {
                 let t = &mut totals[e];
                 add_counts(&mut t.counts, &invoice.conversations);
                 add_counts(&mut t.counts, &invoice.messages);
-                t.meta_total = t.meta_total.checked_add(invoice.meta_total)?;
-                t.platform_fee = t.platform_fee.checked_add(invoice.platform_fee.amount)?;
-                t.total = t.total.checked_add(invoice.total)?;
+                t.meta_total = exact_add(t.meta_total, invoice.meta_total)?;
+                t.platform_fee = exact_add(t.platform_fee, invoice.platform_fee.amount)?;
+                t.total = exact_add(t.total, invoice.total)?;
                 for line in &invoice.lines {
                     let row = rows
                         .entry((line.market.clone(), line.category))
                         .or_insert_with(|| vec![None; n]);
                     let cell = row[e].get_or_insert_with(Cellwise::default);
                     add_counts(&mut cell.counts, &line.counts);
-                    cell.meta_amount = cell.meta_amount.checked_add(line.meta_amount)?;
+                    cell.meta_amount = exact_add(cell.meta_amount, line.meta_amount)?;
                 }
             }
         }
