@@ -554,7 +554,7 @@ fn b7_from_2024_11_01_local_every_service_conversation_is_free_customer_service(
                 "Brazil",
                 "service",
                 None,
-                "0.0000",
+                "0",
                 [2, 0, 0, 2, 0],
                 "0"
             ),

@@ -1002,7 +1002,8 @@ fn s5_a_card_without_a_service_rate_is_an_error_naming_card_market_and_category(
 #[test]
 fn an_invoice_month_spanning_two_eras_shows_lines_of_both() {
     // pmp-2025 from 2025-07-15. cbp-2023 2025-04-01 card, Brazil: marketing
-    // 0.0625, service 0.0000; pmp 2025-07-01 card: marketing 0.0625, utility 0.0068.
+    // 0.0625 (service is free by B7: unit price 0); pmp 2025-07-01 card:
+    // marketing 0.0625, utility 0.0068.
     let mut tr = Traffic::new().timeline(&[
         ("cbp-2022", "2022-02-01"),
         ("cbp-2023", "2023-06-01"),
@@ -1037,7 +1038,7 @@ fn an_invoice_month_spanning_two_eras_shows_lines_of_both() {
                 "Brazil",
                 "service",
                 None,
-                "0.0000",
+                "0",
                 [1, 0, 0, 1, 0],
                 "0"
             ),

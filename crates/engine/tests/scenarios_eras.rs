@@ -329,7 +329,8 @@ fn r23_9_service_conversations_are_free_and_unlimited_from_november_1_2024() {
         priced(&out)[..2],
         [
             p("cbp-2023", "service", Free::None, "0.0388"),
-            p("cbp-2023", "service", Free::FreeCustomerService, "0.0000"),
+            // D2: a category a rule makes free shows unit price 0.
+            p("cbp-2023", "service", Free::FreeCustomerService, "0"),
         ]
     );
     assert_eq!(

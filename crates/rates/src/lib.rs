@@ -2215,9 +2215,14 @@ mod tests {
             (Date::constant(2026, 1, 1), EraKind::Pmp2026),
         ]);
         let Ok(early) = early else { panic!("timeline") };
-        assert!(required_categories(Family::Pmp, date, None, &early).contains(&Category::Service));
+        let until = Some(Date::constant(2026, 7, 1));
+        assert!(required_categories(Family::Pmp, date, until, &early).contains(&Category::Service));
         assert!(
-            !required_categories(Family::Pmp, date, None, &timeline).contains(&Category::Service)
+            !required_categories(Family::Pmp, date, until, &timeline).contains(&Category::Service)
+        );
+        // A card with no next card prices pmp-2026 traffic too.
+        assert!(
+            required_categories(Family::Pmp, date, None, &timeline).contains(&Category::Service)
         );
     }
 
@@ -2336,10 +2341,13 @@ mod tests {
                 "Marketing",
                 "Utility",
                 "Authentication",
+                "Service",
                 "Business-Initiated",
             ],
         );
-        text.push_str("\"india\",0.1,0.1,0.1,0.1\nAtlantis,0.1,0.1,0.1,0.1\n");
+        // No other EUR card: this one applies into pmp-2026, so it prices
+        // service too.
+        text.push_str("\"india\",0.1,0.1,0.1,0.1,0.1\nAtlantis,0.1,0.1,0.1,0.1,0.1\n");
         let text = text.replacen("Market,", "Market,Effective From,", 1);
         let text: String = text
             .lines()
