@@ -182,24 +182,145 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
     let clocks: Vec<EraClock> = (0..ledger.n_wabas())
         .map(|w| EraClock::new(&config.timeline, &zone(w)))
         .collect();
-    let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
-        .map(|w| Calendar::new(zone(w), book, config))
+    // Two halves of the pairs, derived on two threads and merged; records
+    // are sorted per WABA-month afterwards, so the split cannot show.
+    let mid = delivered_pairs
+        .get(delivered_pairs.len() / 2)
+        .map_or(0, |m| delivered_pairs.partition_point(|p| p < m));
+    let inputs = ByPair {
+        inbound: &inbound,
+        inbound_pairs: &inbound_pairs,
+        delivered: &delivered,
+        delivered_pairs: &delivered_pairs,
+    };
+    let derive = |range: std::ops::Range<usize>| {
+        let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
+            .map(|w| Calendar::new(zone(w), book, config))
+            .collect();
+        derive_pairs(ledger, book, &clocks, &mut calendars, &inputs, range)
+    };
+    let (mut groups, second) = std::thread::scope(|s| {
+        let second = s.spawn(|| derive(mid..delivered.len()));
+        let first = derive(0..mid);
+        (
+            first,
+            second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        )
+    });
+    for (key, group) in second {
+        let entry = groups.entry(key).or_default();
+        entry.records.extend(group.records);
+        entry.errors.extend(group.errors);
+    }
+
+    let mut keys: Vec<(u32, Month)> = groups.keys().copied().collect();
+    keys.sort_by(|a, b| {
+        ledger
+            .waba_name(a.0)
+            .cmp(ledger.waba_name(b.0))
+            .then(a.1.cmp(&b.1))
+    });
+    let mut jobs: Vec<((u32, Month), Group)> = keys
+        .into_iter()
+        .map(|key| (key, groups.remove(&key).unwrap_or_default()))
         .collect();
+    let tiered = tiered_markets(book);
+    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<Rated<'a>> {
+        let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
+            .map(|w| Calendar::new(zone(w), book, config))
+            .collect();
+        jobs.into_iter()
+            .map(|(key, group)| {
+                let calendar = &mut calendars[key.0 as usize];
+                rate_month(ledger, config, calendar, &tiered, key, group)
+            })
+            .collect()
+    };
+    // Halves of about equal work: per-message months are far larger.
+    let total: usize = jobs.iter().map(|j| j.1.records.len()).sum();
+    let mut running = 0;
+    let split = jobs
+        .iter()
+        .position(|j| {
+            running += j.1.records.len();
+            running * 2 >= total
+        })
+        .map_or(jobs.len(), |i| i + 1);
+    let second_half = jobs.split_off(split.min(jobs.len()));
+    let mut rated = std::thread::scope(|s| {
+        let second = s.spawn(|| rate_all(second_half));
+        let mut rated = rate_all(jobs);
+        rated.extend(
+            second
+                .join()
+                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+        );
+        rated
+    });
+    allot_volume_tiers(ledger, book, config, &mut rated);
+    let months = rated
+        .into_iter()
+        .map(|r| {
+            let waba = ledger.waba_name(r.waba).to_owned();
+            let invoice = if r.errors.is_empty() {
+                invoice(ledger, book, config, waba.clone(), r.month, &r.records)
+                    .map_err(|e| vec![e])
+            } else {
+                Err(r.errors)
+            };
+            WabaMonth {
+                waba,
+                month: r.month,
+                records: r.records,
+                invoice,
+            }
+        })
+        .collect();
+    Billing {
+        ledger,
+        book,
+        months,
+    }
+}
+
+/// Inbound and delivered messages sorted by pair, with the pair of each.
+struct ByPair<'v> {
+    inbound: &'v [InboundItem],
+    inbound_pairs: &'v [u32],
+    delivered: &'v [Delivered],
+    delivered_pairs: &'v [u32],
+}
+
+/// Derives the pairs of `range` (indices of `delivered`, on pair
+/// boundaries) and groups their records by WABA and local month.
+fn derive_pairs(
+    ledger: &Ledger,
+    book: &RateBook,
+    clocks: &[EraClock],
+    calendars: &mut [Calendar<'_>],
+    v: &ByPair<'_>,
+    range: std::ops::Range<usize>,
+) -> FxHashMap<(u32, Month), Group> {
     let mut groups: FxHashMap<(u32, Month), Group> = FxHashMap::default();
     let mut errors = Vec::new();
-    let mut i = 0;
-    let mut j = 0;
-    while j < delivered.len() {
-        let pair = delivered_pairs[j];
-        let j_end = j + delivered_pairs[j..].partition_point(|p| *p == pair);
-        while i < inbound.len() && inbound_pairs[i] < pair {
+    let mut j = range.start;
+    let Some(&first_pair) = v.delivered_pairs.get(j) else {
+        return groups;
+    };
+    let mut i = v.inbound_pairs.partition_point(|p| *p < first_pair);
+    while j < range.end {
+        let pair = v.delivered_pairs[j];
+        let j_end = j + v.delivered_pairs[j..].partition_point(|p| *p == pair);
+        while i < v.inbound.len() && v.inbound_pairs[i] < pair {
             i += 1;
         }
-        let i_end = i + inbound_pairs[i..].partition_point(|p| *p == pair);
+        let i_end = i + v.inbound_pairs[i..].partition_point(|p| *p == pair);
         let waba = ledger.pair(pair).waba;
         let conversations = derive_pair(
-            &inbound[i..i_end],
-            &delivered[j..j_end],
+            &v.inbound[i..i_end],
+            &v.delivered[j..j_end],
             &clocks[waba as usize],
             &mut errors,
         );
@@ -239,65 +360,7 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         i = i_end;
         j = j_end;
     }
-
-    let mut keys: Vec<(u32, Month)> = groups.keys().copied().collect();
-    keys.sort_by(|a, b| {
-        ledger
-            .waba_name(a.0)
-            .cmp(ledger.waba_name(b.0))
-            .then(a.1.cmp(&b.1))
-    });
-    let mut jobs: Vec<((u32, Month), Group)> = keys
-        .into_iter()
-        .map(|key| (key, groups.remove(&key).unwrap_or_default()))
-        .collect();
-    let tiered = tiered_markets(book);
-    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<Rated<'a>> {
-        let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
-            .map(|w| Calendar::new(zone(w), book, config))
-            .collect();
-        jobs.into_iter()
-            .map(|(key, group)| {
-                let calendar = &mut calendars[key.0 as usize];
-                rate_month(ledger, config, calendar, &tiered, key, group)
-            })
-            .collect()
-    };
-    let second_half = jobs.split_off(jobs.len() / 2);
-    let mut rated = std::thread::scope(|s| {
-        let second = s.spawn(|| rate_all(second_half));
-        let mut rated = rate_all(jobs);
-        rated.extend(
-            second
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-        );
-        rated
-    });
-    allot_volume_tiers(ledger, book, config, &mut rated);
-    let months = rated
-        .into_iter()
-        .map(|r| {
-            let waba = ledger.waba_name(r.waba).to_owned();
-            let invoice = if r.errors.is_empty() {
-                invoice(ledger, book, config, waba.clone(), r.month, &r.records)
-                    .map_err(|e| vec![e])
-            } else {
-                Err(r.errors)
-            };
-            WabaMonth {
-                waba,
-                month: r.month,
-                records: r.records,
-                invoice,
-            }
-        })
-        .collect();
-    Billing {
-        ledger,
-        book,
-        months,
-    }
+    groups
 }
 
 #[derive(Default)]

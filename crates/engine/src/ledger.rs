@@ -175,6 +175,10 @@ pub(crate) fn template_of(code: u8) -> Option<TemplateCategory> {
 #[derive(Clone, Debug, Default)]
 struct Pairs {
     keys: Vec<PairKey>,
+    /// Each pair's names side by side in `text`: `(start, lengths)`, so
+    /// comparing or reading a pair touches one place, not three interners.
+    spans: Vec<(u64, [u32; 3])>,
+    text: String,
     /// `(pair_hash, pair)`: the full hash spares comparing names on tag
     /// collisions and recomputing hashes when the table grows.
     table: HashTable<(u64, u32)>,
@@ -191,12 +195,13 @@ struct NewParts {
 
 impl Pairs {
     fn names(&self, pair: u32) -> (&str, &str, &str) {
-        let key = self.keys[pair as usize];
-        (
-            self.wabas.get(key.waba),
-            self.phones.get(key.phone),
-            self.users.get(key.user),
-        )
+        let (start, [w, p, u]) = self.spans[pair as usize];
+        let start = start as usize;
+        let (w, p, u) = (w as usize, p as usize, u as usize);
+        let all = self.text.get(start..start + w + p + u).unwrap_or_default();
+        let (waba, rest) = all.split_at_checked(w).unwrap_or_default();
+        let (phone, user) = rest.split_at_checked(p).unwrap_or_default();
+        (waba, phone, user)
     }
 
     /// The index of a pair (`hash == pair_hash(waba, phone, user)`).
@@ -210,6 +215,13 @@ impl Pairs {
         }) {
             return (pair, new);
         }
+        // Event strings come from lines, far below 4 GiB.
+        let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
+        self.spans
+            .push((self.text.len() as u64, [len(waba), len(phone), len(user)]));
+        self.text.push_str(waba);
+        self.text.push_str(phone);
+        self.text.push_str(user);
         let (waba, new_waba) = self.wabas.intern(waba);
         let (phone, _) = self.phones.intern(phone);
         let (user, new_user) = self.users.intern(user);
@@ -280,8 +292,27 @@ pub struct Validator {
     config: EngineConfig,
     first_starts: FxHashMap<String, Instant>,
     last_waba: Option<(String, Instant)>,
+    /// Users short enough to be numbers, keyed by [`numeric_key`]: no string
+    /// to chase on a lookup (this runs once per event).
+    numeric_regions: FxHashMap<u64, Option<Region>>,
     regions: FxHashMap<String, Option<Region>>,
     shared: Arc<RegionCache>,
+}
+
+/// A user of at most 17 digits as one number that keeps its length, so
+/// `"0123"` and `"123"` stay apart; None for anything else.
+fn numeric_key(user: &str) -> Option<u64> {
+    if user.is_empty() || user.len() > 17 {
+        return None;
+    }
+    let mut value = 0u64;
+    for b in user.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+    }
+    Some(value << 5 | user.len() as u64)
 }
 
 impl Validator {
@@ -294,6 +325,7 @@ impl Validator {
             config,
             first_starts: FxHashMap::default(),
             last_waba: None,
+            numeric_regions: FxHashMap::default(),
             regions: FxHashMap::default(),
             shared,
         }
@@ -320,7 +352,12 @@ impl Validator {
     }
 
     fn region(&mut self, user: &str) -> Option<Region> {
-        if let Some(region) = self.regions.get(user) {
+        let key = numeric_key(user);
+        if let Some(key) = key {
+            if let Some(region) = self.numeric_regions.get(&key) {
+                return *region;
+            }
+        } else if let Some(region) = self.regions.get(user) {
             return *region;
         }
         let region = match self.shared.get(user) {
@@ -331,7 +368,10 @@ impl Validator {
                 region
             }
         };
-        self.regions.insert(user.to_owned(), region);
+        match key {
+            Some(key) => self.numeric_regions.insert(key, region),
+            None => self.regions.insert(user.to_owned(), region),
+        };
         region
     }
 
@@ -657,5 +697,28 @@ mod tests {
             Err(Rejection::UnknownRegion { .. })
         ));
         assert_eq!(ledger.n_messages(), 0);
+    }
+
+    #[test]
+    fn numeric_user_keys_keep_leading_zeros_and_refuse_what_is_not_a_short_number() {
+        assert_ne!(numeric_key("0123"), numeric_key("123"));
+        assert_eq!(numeric_key("5511999990001"), numeric_key("5511999990001"));
+        assert_ne!(numeric_key("5511999990001"), numeric_key("5511999990002"));
+        assert_eq!(numeric_key(""), None);
+        assert_eq!(numeric_key("12a4"), None);
+        assert_eq!(numeric_key("123456789012345678"), None);
+        assert!(numeric_key("99999999999999999").is_some());
+    }
+
+    #[test]
+    fn pair_names_come_back_as_interned() {
+        let mut pairs = Pairs::default();
+        let (a, _) = pairs.intern(pair_hash("W1", "P1", "55"), "W1", "P1", "55");
+        let (b, _) = pairs.intern(pair_hash("W1", "P12", "5"), "W1", "P12", "5");
+        let (again, _) = pairs.intern(pair_hash("W1", "P1", "55"), "W1", "P1", "55");
+        assert_eq!(a, again);
+        assert_ne!(a, b);
+        assert_eq!(pairs.names(a), ("W1", "P1", "55"));
+        assert_eq!(pairs.names(b), ("W1", "P12", "5"));
     }
 }
