@@ -265,8 +265,7 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         .map(|r| {
             let waba = ledger.waba_name(r.waba).to_owned();
             let invoice = if r.errors.is_empty() {
-                invoice(ledger, book, config, waba.clone(), r.month, &r.records)
-                    .map_err(|e| vec![e])
+                invoice(book, config, waba.clone(), r.month, &r.records).map_err(|e| vec![e])
             } else {
                 Err(r.errors)
             };
@@ -510,7 +509,10 @@ fn rate_month<'b>(
     (waba, month): (u32, Month),
     mut group: Group,
 ) -> Rated<'b> {
-    group.records.sort_by(|a, b| record_order(ledger, a, b));
+    // A total order (each record has its own opener), so unstable is exact.
+    group
+        .records
+        .sort_unstable_by(|a, b| record_order(ledger, a, b));
 
     // A5/B7: the first N eligible conversations of the month are free;
     // section 5: the first N service messages of each phone.
@@ -597,7 +599,12 @@ fn price<'b>(
         .ok_or_else(|| BillingError::NoMarketMap {
             card: card.source.clone(),
         })?;
-    let (_, _, user) = ledger.pair_names(record.pair);
+    // The user's digits matter only to a map with number prefixes.
+    let user = if map.prefixes().is_empty() {
+        ""
+    } else {
+        ledger.pair_names(record.pair).2
+    };
     let market = map.market_of(user, ledger.region(key.user), book.other_market());
     let category = record.category;
     if rules.priced_at_zero(category, record.free) {
@@ -696,42 +703,45 @@ fn allot_volume_tiers<'b>(
 }
 
 fn invoice(
-    ledger: &Ledger,
     book: &RateBook,
     config: &EngineConfig,
     waba: String,
     month: Month,
     records: &[Record],
 ) -> Result<Invoice, BillingError> {
-    let _ = ledger;
     let settings = config.waba(&waba);
     let mut conversations = Counts::default();
     let mut messages = Counts::default();
-    type LineKey<'k> = (
+    type LineKey = (
         EraKind,
-        &'k str,
+        MarketId,
         Category,
         Decimal,
         Option<(u64, Option<u64>)>,
     );
-    let mut lines: BTreeMap<LineKey<'_>, Counts> = BTreeMap::new();
+    // Hashed by market id (cheap per record), then sorted by market name.
+    let mut by_key: FxHashMap<LineKey, Counts> = FxHashMap::default();
     for r in records {
         if r.era.rules().per_message() {
             messages.add(r.free);
         } else {
             conversations.add(r.free);
         }
-        lines
-            .entry((
-                r.era,
-                book.market_name(r.market),
-                r.category,
-                r.unit_price,
-                r.tier,
-            ))
+        by_key
+            .entry((r.era, r.market, r.category, r.unit_price, r.tier))
             .or_default()
             .add(r.free);
     }
+    let mut lines: Vec<_> = by_key
+        .into_iter()
+        .map(|((era, market, category, price, tier), counts)| {
+            (
+                (era, book.market_name(market), category, price, tier),
+                counts,
+            )
+        })
+        .collect();
+    lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let overflow = |what| BillingError::Overflow { what };
     let lines: Vec<Line> = lines
         .into_iter()
