@@ -930,19 +930,17 @@ fn rates_import_names_the_market_and_category_a_meta_card_misses() {
     ]);
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
-    for category in ["authentication", "marketing", "service", "utility"] {
-        let problem = format!(
-            "acme.csv: no rate for market \"Kuwait\", category {category} (market map of 2026-10-01)"
-        );
+    {
+        let problem = "acme.csv: no rate for market \"Kuwait\", categories authentication, marketing, service, utility (market map of 2026-10-01)";
         assert!(
-            out.stderr.contains(&problem),
+            out.stderr.contains(problem),
             "{problem:?} in\n{}",
             out.stderr
         );
     }
     assert!(
         out.stderr
-            .starts_with("wabill: acme.csv is not a valid rate card (4 problems)"),
+            .starts_with("wabill: acme.csv is not a valid rate card (1 problem)"),
         "{}",
         out.stderr
     );

@@ -186,10 +186,11 @@ pub enum Problem {
         category: Category,
         band: Bounds,
     },
-    #[error("no rate for market {market:?}, category {cat} ({map})", cat = .category.as_str())]
+    #[error("no rate for market {market:?}, {} ({map})", categories_text(.categories))]
     MissingRate {
         market: String,
-        category: Category,
+        /// In category order; one problem per market keeps reports short.
+        categories: Vec<Category>,
         map: String,
     },
     #[error(
@@ -1196,6 +1197,15 @@ pub fn required_categories(
     }
 }
 
+/// `category utility` or `categories authentication, marketing`.
+fn categories_text(categories: &[Category]) -> String {
+    let names: Vec<&str> = categories.iter().map(|c| c.as_str()).collect();
+    match names.as_slice() {
+        [one] => format!("category {one}"),
+        _ => format!("categories {}", names.join(", ")),
+    }
+}
+
 /// The categories some era prices with cards of `family`.
 fn used_categories(family: Family) -> &'static [Category] {
     use Category::*;
@@ -1395,17 +1405,20 @@ pub fn import_card(
     // A file whose rows could not be read misses everything: its header
     // problem says it.
     for (market_name, id) in map_markets.iter().filter(|_| scan.rows_read) {
-        for category in &required {
-            if !priced(*id, *category) {
-                problems.push(file_error(
-                    source,
-                    Problem::MissingRate {
-                        market: (*market_name).to_owned(),
-                        category: *category,
-                        map: map_label.clone(),
-                    },
-                ));
-            }
+        let categories: Vec<Category> = required
+            .iter()
+            .copied()
+            .filter(|c| !priced(*id, *c))
+            .collect();
+        if !categories.is_empty() {
+            problems.push(file_error(
+                source,
+                Problem::MissingRate {
+                    market: (*market_name).to_owned(),
+                    categories,
+                    map: map_label.clone(),
+                },
+            ));
         }
     }
     let mut outside: Vec<(u64, MarketId)> = scan
@@ -2176,10 +2189,11 @@ mod tests {
             panic!("a card without service rates on 2026-10-01 is invalid")
         };
         let problems = problem_texts(&invalid);
-        // Service is priced from pmp-2026 on: every market misses it.
-        assert_eq!(problems.len(), 47 + 3, "{problems:#?}");
+        // Service is priced from pmp-2026 on: every market misses it, one
+        // problem per market.
+        assert_eq!(problems.len(), 47, "{problems:#?}");
         assert!(problems.contains(
-            &"acme.csv: no rate for market \"Nigeria\", category marketing (market map of 2026-10-01)"
+            &"acme.csv: no rate for market \"Nigeria\", categories authentication, marketing, service, utility (market map of 2026-10-01)"
                 .to_owned()
         ));
         assert!(problems.contains(
@@ -2203,9 +2217,7 @@ mod tests {
         assert_eq!(
             problem_texts(&invalid),
             [
-                "acme.csv: no rate for market \"Nigeria\", category authentication (market map of 2025-10-01)",
-                "acme.csv: no rate for market \"Nigeria\", category marketing (market map of 2025-10-01)",
-                "acme.csv: no rate for market \"Nigeria\", category utility (market map of 2025-10-01)",
+                "acme.csv: no rate for market \"Nigeria\", categories authentication, marketing, utility (market map of 2025-10-01)",
             ]
         );
         // A timeline whose pmp-2026 starts earlier needs service earlier.
