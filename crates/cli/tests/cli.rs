@@ -1091,12 +1091,9 @@ fn rates_import_out_writes_a_card_the_configuration_reads_alike() {
 
 // ---- rates import agrees with what invoice can bill ----
 
+/// A shipped card's text.
 fn shipped(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/../../data/rates/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
+    std::fs::read_to_string(shipped_card(name)).unwrap()
 }
 
 /// D3: money is exact. `rust_decimal` rounds a rate with more than 28
