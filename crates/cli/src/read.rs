@@ -196,6 +196,12 @@ impl Batch {
         }
     }
 
+    /// The id hash of every event of the batch, in order (validated
+    /// batches; 0 where not validated).
+    pub fn id_hashes(&self) -> Vec<u64> {
+        self.events.iter().map(|c| c.id_hash).collect()
+    }
+
     pub fn n_events(&self) -> usize {
         self.events.len()
     }

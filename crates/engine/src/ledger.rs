@@ -85,13 +85,21 @@ pub(crate) struct Message {
 }
 
 /// Message ids and their records: the ids in one arena, the records in one
-/// vector, a table from hash to record index.
+/// vector, and an open-addressing table from hash to record index.
+///
+/// The table is our own (linear probing over `tag << 32 | index` slots, the
+/// tag being the hash's high half) so that the fold can touch the slot and
+/// record of an event a few events ahead: a probe is a cache miss, and
+/// misses of different events can overlap, those of one event cannot.
 #[derive(Clone, Default)]
 pub(crate) struct Messages {
     ids: String,
     pub records: Vec<Message>,
-    table: HashTable<u32>,
+    /// Power-of-two length (or empty); `EMPTY_SLOT` where free.
+    slots: Vec<u64>,
 }
+
+const EMPTY_SLOT: u64 = u64::MAX;
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,41 +115,82 @@ fn id_of<'s>(ids: &'s str, m: &Message) -> &'s str {
 
 impl Messages {
     fn reserve(&mut self, n: usize) {
-        let Self {
-            ids,
-            records,
-            table,
-        } = self;
-        records.reserve(n);
-        ids.reserve(n * 60);
-        table.reserve(n, |&i| str_hash(id_of(ids, &records[i as usize])));
+        self.records.reserve(n);
+        self.ids.reserve(n * 60);
+        self.grow_to(n);
+    }
+
+    /// Makes room for `n` records at a load of at most one half.
+    fn grow_to(&mut self, n: usize) {
+        let wanted = n.saturating_mul(2).max(16).next_power_of_two();
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let mut slots = vec![EMPTY_SLOT; wanted];
+        let mask = wanted - 1;
+        for (index, record) in self.records.iter().enumerate() {
+            let hash = str_hash(id_of(&self.ids, record));
+            let mut i = hash as usize & mask;
+            while slots[i] != EMPTY_SLOT {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (hash & 0xFFFF_FFFF_0000_0000) | index as u64;
+        }
+        self.slots = slots;
     }
 
     pub fn id(&self, msg: u32) -> &str {
         id_of(&self.ids, &self.records[msg as usize])
     }
 
+    /// Reads the home slot of `hash` and, if it names a record with the
+    /// same tag, that record's id: what [`Messages::intern`] will read,
+    /// fetched early. Returns a value only so that the reads happen.
+    pub fn touch(&self, hash: u64) -> u64 {
+        if self.slots.is_empty() {
+            return 0;
+        }
+        let slot = self.slots[hash as usize & (self.slots.len() - 1)];
+        if slot == EMPTY_SLOT || slot >> 32 != hash >> 32 {
+            return slot;
+        }
+        let record = &self.records[slot as u32 as usize];
+        let first = self.ids.as_bytes().get(record.id_start as usize);
+        slot ^ u64::from(first.copied().unwrap_or(0))
+    }
+
     /// The record index of `id` (`hash == str_hash(id)`), and whether new.
     fn intern(&mut self, id: &str, hash: u64) -> (u32, bool) {
-        let Self {
-            ids,
-            records,
-            table,
-        } = self;
-        if let Some(&i) = table.find(hash, |&i| id_of(ids, &records[i as usize]) == id) {
-            return (i, false);
+        if (self.records.len() + 1) * 2 > self.slots.len() {
+            self.grow_to(self.records.len() + 1);
         }
-        let index = u32::try_from(records.len()).unwrap_or(u32::MAX);
-        records.push(Message {
+        let mask = self.slots.len() - 1;
+        let tag = hash & 0xFFFF_FFFF_0000_0000;
+        let mut i = hash as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == EMPTY_SLOT {
+                break;
+            }
+            let index = slot as u32;
+            if slot & 0xFFFF_FFFF_0000_0000 == tag
+                && id_of(&self.ids, &self.records[index as usize]) == id
+            {
+                return (index, false);
+            }
+            i = (i + 1) & mask;
+        }
+        let index = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
+        self.records.push(Message {
             inbound: NONE,
             outbound: NONE,
             delivery: NONE,
-            id_start: ids.len() as u64,
+            id_start: self.ids.len() as u64,
             id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
             seen: 0,
         });
-        ids.push_str(id);
-        table.insert_unique(hash, index, |&i| str_hash(id_of(ids, &records[i as usize])));
+        self.ids.push_str(id);
+        self.slots[i] = tag | u64::from(index);
         (index, true)
     }
 }
@@ -547,6 +596,13 @@ impl Ledger {
         pair
     }
 
+    /// Fetches what folding an event with this id hash will read; the
+    /// shell calls it a few events ahead of [`Ledger::apply`]. It changes
+    /// nothing.
+    pub fn touch(&self, id_hash: u64) -> u64 {
+        self.messages.touch(id_hash)
+    }
+
     /// Folds one checked event in; false when it was a duplicate (F6).
     pub fn apply(&mut self, c: &Checked<'_>) -> bool {
         let new_event = self.fold(c);
@@ -720,5 +776,26 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(pairs.names(a), ("W1", "P1", "55"));
         assert_eq!(pairs.names(b), ("W1", "P12", "5"));
+    }
+
+    #[test]
+    fn the_message_table_finds_every_id_through_growth_and_touch_changes_nothing() {
+        let mut messages = Messages::default();
+        let ids: Vec<String> = (0..5000).map(|i| format!("wamid.{i:x}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(messages.intern(id, str_hash(id)), (i as u32, true));
+        }
+        for (i, id) in ids.iter().enumerate().rev() {
+            let _ = messages.touch(str_hash(id));
+            assert_eq!(messages.intern(id, str_hash(id)), (i as u32, false));
+            assert_eq!(messages.id(i as u32), id);
+        }
+        // Ids whose hashes share the home slot and the tag still differ.
+        let mut crowded = Messages::default();
+        assert_eq!(crowded.intern("a", 7), (0, true));
+        assert_eq!(crowded.intern("b", 7), (1, true));
+        assert_eq!(crowded.intern("a", 7), (0, false));
+        assert_eq!(crowded.intern("b", 7), (1, false));
+        assert_eq!(crowded.records.len(), 2);
     }
 }
