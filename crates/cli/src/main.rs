@@ -305,8 +305,8 @@ fn load(
         let mut sink = 0u64;
         for group in &batch.groups {
             batch.each_checked(*group, |c| {
-                if let Some(hash) = hashes.get(ahead) {
-                    sink ^= ledger.touch(*hash);
+                if let Some(&id_hash) = hashes.get(ahead) {
+                    sink ^= ledger.touch(id_hash);
                 }
                 ahead += 1;
                 ledger.apply(c);

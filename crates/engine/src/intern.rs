@@ -1,9 +1,9 @@
 //! String interning: every id is stored once, in one arena, and referred to
 //! by a dense `u32`. Millions of message ids fit in little memory this way.
+//! The tables behind it are [`SlotTable`]s.
 
 use std::hash::BuildHasher;
 
-use hashbrown::HashTable;
 use rustc_hash::FxBuildHasher;
 
 /// The hash every interner uses: deterministic (no random state), so it can
@@ -12,12 +12,100 @@ pub fn str_hash(s: &str) -> u64 {
     FxBuildHasher.hash_one(s)
 }
 
+/// A hash table from a 64-bit hash to a dense `u32` index, the keys living
+/// with its owner: open addressing with linear probing over
+/// `tag << 32 | index` slots (the tag is the hash's high half), at most half
+/// full. Its owner compares keys and, on growth, says each index's hash.
+///
+/// It is ours rather than a library's so that a caller can read the slot a
+/// lookup will read ([`SlotTable::home`]) some events ahead: a probe into a
+/// large table is a cache miss, and misses of different events can overlap
+/// where those of one lookup cannot.
+#[derive(Clone, Default)]
+pub(crate) struct SlotTable {
+    /// Power-of-two length (or empty); `EMPTY_SLOT` where free.
+    slots: Vec<u64>,
+}
+
+impl std::fmt::Debug for SlotTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlotTable")
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+const EMPTY_SLOT: u64 = u64::MAX;
+const TAG: u64 = 0xFFFF_FFFF_0000_0000;
+
+/// Where a lookup ended.
+pub(crate) enum Probe {
+    Found(u32),
+    /// Not there; [`SlotTable::insert`] takes this slot.
+    Vacant(usize),
+}
+
+impl SlotTable {
+    /// Room for `n` entries; `len` are in, and `hash_of` gives their hashes.
+    pub fn reserve(&mut self, n: usize, len: usize, hash_of: impl Fn(u32) -> u64) {
+        let wanted = n.saturating_mul(2).max(16).next_power_of_two();
+        if wanted <= self.slots.len() {
+            return;
+        }
+        let mut slots = vec![EMPTY_SLOT; wanted];
+        let mask = wanted - 1;
+        for index in 0..len {
+            let index = u32::try_from(index).unwrap_or(u32::MAX);
+            let hash = hash_of(index);
+            let mut i = hash as usize & mask;
+            while slots[i] != EMPTY_SLOT {
+                i = (i + 1) & mask;
+            }
+            slots[i] = (hash & TAG) | u64::from(index);
+        }
+        self.slots = slots;
+    }
+
+    /// The entry a lookup of `hash` reads first, if its tag matches.
+    pub fn home(&self, hash: u64) -> Option<u32> {
+        let slot = *self
+            .slots
+            .get(hash as usize & self.slots.len().wrapping_sub(1))?;
+        (slot != EMPTY_SLOT && slot & TAG == hash & TAG).then_some(slot as u32)
+    }
+
+    /// Looks `hash` up; `eq` says whether an index holds the key sought.
+    /// The table must have room for one more ([`SlotTable::reserve`]).
+    pub fn find(&self, hash: u64, eq: impl Fn(u32) -> bool) -> Probe {
+        let mask = self.slots.len().wrapping_sub(1);
+        let mut i = hash as usize & mask;
+        loop {
+            let Some(&slot) = self.slots.get(i) else {
+                return Probe::Vacant(i);
+            };
+            if slot == EMPTY_SLOT {
+                return Probe::Vacant(i);
+            }
+            if slot & TAG == hash & TAG && eq(slot as u32) {
+                return Probe::Found(slot as u32);
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    pub fn insert(&mut self, vacant: usize, hash: u64, index: u32) {
+        if let Some(slot) = self.slots.get_mut(vacant) {
+            *slot = (hash & TAG) | u64::from(index);
+        }
+    }
+}
+
 #[derive(Clone, Default)]
 pub struct Interner {
     bytes: String,
     /// `ends[i]` is the end of string `i` in `bytes`.
     ends: Vec<usize>,
-    table: HashTable<u32>,
+    table: SlotTable,
 }
 
 impl std::fmt::Debug for Interner {
@@ -51,13 +139,17 @@ impl Interner {
     /// As [`Interner::intern`], with `hash == str_hash(s)` given.
     pub fn intern_hashed(&mut self, s: &str, hash: u64) -> (u32, bool) {
         let Self { bytes, ends, table } = self;
-        if let Some(&i) = table.find(hash, |&i| slice(bytes, ends, i) == s) {
-            return (i, false);
-        }
+        table.reserve(ends.len() + 1, ends.len(), |i| {
+            str_hash(slice(bytes, ends, i))
+        });
+        let vacant = match table.find(hash, |i| slice(bytes, ends, i) == s) {
+            Probe::Found(i) => return (i, false),
+            Probe::Vacant(vacant) => vacant,
+        };
         let index = u32::try_from(ends.len()).unwrap_or(u32::MAX);
         bytes.push_str(s);
         ends.push(bytes.len());
-        table.insert_unique(hash, index, |&i| str_hash(slice(bytes, ends, i)));
+        table.insert(vacant, hash, index);
         (index, true)
     }
 }

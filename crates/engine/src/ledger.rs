@@ -10,12 +10,11 @@ use std::cmp::Ordering;
 use std::hash::BuildHasher;
 use std::sync::{Arc, RwLock};
 
-use hashbrown::HashTable;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::EngineConfig;
 use crate::event::{Event, EventBody, Status, TemplateCategory};
-use crate::intern::{Interner, str_hash};
+use crate::intern::{Interner, Probe, SlotTable, str_hash};
 use crate::market::{Region, RegionLookup};
 use crate::time::{Instant, local_midnight};
 
@@ -85,21 +84,13 @@ pub(crate) struct Message {
 }
 
 /// Message ids and their records: the ids in one arena, the records in one
-/// vector, and an open-addressing table from hash to record index.
-///
-/// The table is our own (linear probing over `tag << 32 | index` slots, the
-/// tag being the hash's high half) so that the fold can touch the slot and
-/// record of an event a few events ahead: a probe is a cache miss, and
-/// misses of different events can overlap, those of one event cannot.
+/// vector, a table from hash to record index.
 #[derive(Clone, Default)]
 pub(crate) struct Messages {
     ids: String,
     pub records: Vec<Message>,
-    /// Power-of-two length (or empty); `EMPTY_SLOT` where free.
-    slots: Vec<u64>,
+    table: SlotTable,
 }
-
-const EMPTY_SLOT: u64 = u64::MAX;
 
 impl std::fmt::Debug for Messages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,80 +108,57 @@ impl Messages {
     fn reserve(&mut self, n: usize) {
         self.records.reserve(n);
         self.ids.reserve(n * 60);
-        self.grow_to(n);
-    }
-
-    /// Makes room for `n` records at a load of at most one half.
-    fn grow_to(&mut self, n: usize) {
-        let wanted = n.saturating_mul(2).max(16).next_power_of_two();
-        if wanted <= self.slots.len() {
-            return;
-        }
-        let mut slots = vec![EMPTY_SLOT; wanted];
-        let mask = wanted - 1;
-        for (index, record) in self.records.iter().enumerate() {
-            let hash = str_hash(id_of(&self.ids, record));
-            let mut i = hash as usize & mask;
-            while slots[i] != EMPTY_SLOT {
-                i = (i + 1) & mask;
-            }
-            slots[i] = (hash & 0xFFFF_FFFF_0000_0000) | index as u64;
-        }
-        self.slots = slots;
+        let Self {
+            ids,
+            records,
+            table,
+        } = self;
+        table.reserve(n, records.len(), |i| {
+            str_hash(id_of(ids, &records[i as usize]))
+        });
     }
 
     pub fn id(&self, msg: u32) -> &str {
         id_of(&self.ids, &self.records[msg as usize])
     }
 
-    /// Reads the home slot of `hash` and, if it names a record with the
-    /// same tag, that record's id: what [`Messages::intern`] will read,
-    /// fetched early. Returns a value only so that the reads happen.
+    /// Reads what [`Messages::intern`] of `hash` will read first: its slot,
+    /// the record it names and that record's id. The value only makes the
+    /// reads happen.
     pub fn touch(&self, hash: u64) -> u64 {
-        if self.slots.is_empty() {
+        let Some(index) = self.table.home(hash) else {
             return 0;
-        }
-        let slot = self.slots[hash as usize & (self.slots.len() - 1)];
-        if slot == EMPTY_SLOT || slot >> 32 != hash >> 32 {
-            return slot;
-        }
-        let record = &self.records[slot as u32 as usize];
+        };
+        let record = &self.records[index as usize];
         let first = self.ids.as_bytes().get(record.id_start as usize);
-        slot ^ u64::from(first.copied().unwrap_or(0))
+        u64::from(index) ^ u64::from(first.copied().unwrap_or(0))
     }
 
     /// The record index of `id` (`hash == str_hash(id)`), and whether new.
     fn intern(&mut self, id: &str, hash: u64) -> (u32, bool) {
-        if (self.records.len() + 1) * 2 > self.slots.len() {
-            self.grow_to(self.records.len() + 1);
-        }
-        let mask = self.slots.len() - 1;
-        let tag = hash & 0xFFFF_FFFF_0000_0000;
-        let mut i = hash as usize & mask;
-        loop {
-            let slot = self.slots[i];
-            if slot == EMPTY_SLOT {
-                break;
-            }
-            let index = slot as u32;
-            if slot & 0xFFFF_FFFF_0000_0000 == tag
-                && id_of(&self.ids, &self.records[index as usize]) == id
-            {
-                return (index, false);
-            }
-            i = (i + 1) & mask;
-        }
-        let index = u32::try_from(self.records.len()).unwrap_or(u32::MAX);
-        self.records.push(Message {
+        let Self {
+            ids,
+            records,
+            table,
+        } = self;
+        table.reserve(records.len() + 1, records.len(), |i| {
+            str_hash(id_of(ids, &records[i as usize]))
+        });
+        let vacant = match table.find(hash, |i| id_of(ids, &records[i as usize]) == id) {
+            Probe::Found(i) => return (i, false),
+            Probe::Vacant(vacant) => vacant,
+        };
+        let index = u32::try_from(records.len()).unwrap_or(u32::MAX);
+        records.push(Message {
             inbound: NONE,
             outbound: NONE,
             delivery: NONE,
-            id_start: self.ids.len() as u64,
+            id_start: ids.len() as u64,
             id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
             seen: 0,
         });
-        self.ids.push_str(id);
-        self.slots[i] = tag | u64::from(index);
+        ids.push_str(id);
+        table.insert(vacant, hash, index);
         (index, true)
     }
 }
@@ -228,12 +196,24 @@ struct Pairs {
     /// comparing or reading a pair touches one place, not three interners.
     spans: Vec<(u64, [u32; 3])>,
     text: String,
-    /// `(pair_hash, pair)`: the full hash spares comparing names on tag
-    /// collisions and recomputing hashes when the table grows.
-    table: HashTable<(u64, u32)>,
+    table: SlotTable,
     wabas: Interner,
     phones: Interner,
     users: Interner,
+}
+
+fn pair_names_of<'t>(
+    text: &'t str,
+    spans: &[(u64, [u32; 3])],
+    pair: u32,
+) -> (&'t str, &'t str, &'t str) {
+    let (start, [w, p, u]) = spans[pair as usize];
+    let start = start as usize;
+    let (w, p, u) = (w as usize, p as usize, u as usize);
+    let all = text.get(start..start + w + p + u).unwrap_or_default();
+    let (waba, rest) = all.split_at_checked(w).unwrap_or_default();
+    let (phone, user) = rest.split_at_checked(p).unwrap_or_default();
+    (waba, phone, user)
 }
 
 /// Which parts of a pair [`Pairs::intern`] saw for the first time.
@@ -244,13 +224,7 @@ struct NewParts {
 
 impl Pairs {
     fn names(&self, pair: u32) -> (&str, &str, &str) {
-        let (start, [w, p, u]) = self.spans[pair as usize];
-        let start = start as usize;
-        let (w, p, u) = (w as usize, p as usize, u as usize);
-        let all = self.text.get(start..start + w + p + u).unwrap_or_default();
-        let (waba, rest) = all.split_at_checked(w).unwrap_or_default();
-        let (phone, user) = rest.split_at_checked(p).unwrap_or_default();
-        (waba, phone, user)
+        pair_names_of(&self.text, &self.spans, pair)
     }
 
     /// The index of a pair (`hash == pair_hash(waba, phone, user)`).
@@ -259,11 +233,18 @@ impl Pairs {
             waba: false,
             user: false,
         };
-        if let Some(&(_, pair)) = self.table.find(hash, |&(h, p)| {
-            h == hash && self.names(p) == (waba, phone, user)
-        }) {
-            return (pair, new);
-        }
+        let count = self.keys.len();
+        self.table.reserve(count + 1, count, |p| {
+            let (w, ph, u) = pair_names_of(&self.text, &self.spans, p);
+            pair_hash(w, ph, u)
+        });
+        let vacant = match self
+            .table
+            .find(hash, |p| self.names(p) == (waba, phone, user))
+        {
+            Probe::Found(pair) => return (pair, new),
+            Probe::Vacant(vacant) => vacant,
+        };
         // Event strings come from lines, far below 4 GiB.
         let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
         self.spans
@@ -277,7 +258,7 @@ impl Pairs {
         (new.waba, new.user) = (new_waba, new_user);
         let pair = u32::try_from(self.keys.len()).unwrap_or(u32::MAX);
         self.keys.push(PairKey { waba, phone, user });
-        self.table.insert_unique(hash, (hash, pair), |&(h, _)| h);
+        self.table.insert(vacant, hash, pair);
         (pair, new)
     }
 }
