@@ -1,27 +1,18 @@
 //! Rules section 2: the two-category conversation model (`cbp-2022`).
 
 use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
-use crate::era::{DeliveryEffect, EraKind, EraRules, FreeTierPool};
+use crate::era::{EraKind, EraRules, FreeTierPool};
 use crate::rates::{Category, Family};
 use crate::time::HOURS_24;
 
 pub struct Cbp2022;
 
 impl EraRules for Cbp2022 {
-    fn kind(&self) -> EraKind {
-        EraKind::Cbp2022
-    }
-
     fn family(&self) -> Family {
         Family::Cbp2022
     }
 
-    fn deliver(
-        &self,
-        state: &mut PairState,
-        msg: &Delivered,
-        view: &PairView<'_>,
-    ) -> DeliveryEffect {
+    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) {
         // A1: a delivery inside an open conversation joins it, templates too.
         let open = state.open_at(msg.at).next();
         if let Some(open) = open {

@@ -1,27 +1,18 @@
 //! Rules section 3: four conversation categories (`cbp-2023`).
 
 use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
-use crate::era::{DeliveryEffect, EraKind, EraRules, FreeTierPool};
+use crate::era::{EraKind, EraRules, FreeTierPool};
 use crate::rates::{Category, Family};
 use crate::time::{HOURS_24, HOURS_72};
 
 pub struct Cbp2023;
 
 impl EraRules for Cbp2023 {
-    fn kind(&self) -> EraKind {
-        EraKind::Cbp2023
-    }
-
     fn family(&self) -> Family {
         Family::Cbp2023
     }
 
-    fn deliver(
-        &self,
-        state: &mut PairState,
-        msg: &Delivered,
-        view: &PairView<'_>,
-    ) -> DeliveryEffect {
+    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) {
         let at = msg.at;
         // B5: an open free entry point conversation takes everything (B7a:
         // whichever era opened it).

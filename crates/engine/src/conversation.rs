@@ -2,7 +2,7 @@
 //! messages, in time order, become its conversations (or, under per-message
 //! eras, its priced messages).
 
-use crate::era::{DeliveryEffect, EraClock, EraKind};
+use crate::era::{EraClock, EraKind};
 use crate::event::TemplateCategory;
 use crate::rates::Category;
 use crate::time::{HOURS_24, HOURS_72, Instant};
@@ -166,14 +166,12 @@ impl PairState {
         self.fep = Some((at, at.plus(length)));
     }
 
-    pub fn open(&mut self, conversation: Conversation) -> DeliveryEffect {
+    pub fn open(&mut self, conversation: Conversation) {
         self.conversations.push(conversation);
-        DeliveryEffect::Opened(self.conversations.len() - 1)
     }
 
-    pub fn join(&mut self, index: usize) -> DeliveryEffect {
+    pub fn join(&mut self, index: usize) {
         self.conversations[index].messages += 1;
-        DeliveryEffect::Joined(index)
     }
 }
 

@@ -35,13 +35,6 @@ impl EraKind {
         }
     }
 
-    pub const ALL: [EraKind; 4] = [
-        EraKind::Cbp2022,
-        EraKind::Cbp2023,
-        EraKind::Pmp2025,
-        EraKind::Pmp2026,
-    ];
-
     /// The rules of this era.
     pub fn rules(self) -> &'static dyn EraRules {
         match self {
@@ -199,15 +192,6 @@ impl EraClock {
     }
 }
 
-/// What a delivered business message did.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum DeliveryEffect {
-    /// It opened a new conversation (its index in the pair's list).
-    Opened(usize),
-    /// It joined an open conversation at no charge.
-    Joined(usize),
-}
-
 /// Which free tier a record may take a slot of.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum FreeTierPool {
@@ -222,8 +206,6 @@ pub enum FreeTierPool {
 /// decides what a delivery does. Eras share the pair state, so conversations
 /// opened under one era stay open into the next (rules B7a, C6).
 pub trait EraRules: Sync {
-    fn kind(&self) -> EraKind;
-
     /// The rate card family this era prices with.
     fn family(&self) -> Family;
 
@@ -234,12 +216,7 @@ pub trait EraRules: Sync {
     }
 
     /// Applies one delivered business message, in delivery order.
-    fn deliver(
-        &self,
-        state: &mut PairState,
-        msg: &Delivered,
-        view: &PairView<'_>,
-    ) -> DeliveryEffect;
+    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>);
 
     /// The free tier a record of `category`, free by rule as `free`, may
     /// take a slot of (rules A5, B7, section 5).

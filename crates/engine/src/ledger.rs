@@ -462,8 +462,7 @@ pub struct Ledger {
     validator: Validator,
     pub(crate) messages: Messages,
     pairs: Pairs,
-    /// Per WABA index of `pairs`.
-    /// Per user index of `pairs`.
+    /// Per user index of `pairs`, the user's region.
     regions: Vec<Region>,
     other_status_names: Interner,
     other_statuses: FxHashSet<(u32, u32)>,

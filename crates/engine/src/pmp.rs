@@ -1,7 +1,7 @@
 //! Rules sections 4 and 5: per-message pricing (`pmp-2025`, `pmp-2026`).
 
 use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
-use crate::era::{DeliveryEffect, EraKind, EraRules, FreeTierPool};
+use crate::era::{EraKind, EraRules, FreeTierPool};
 use crate::rates::{Category, Family};
 use crate::time::HOURS_72;
 
@@ -24,10 +24,6 @@ pub static PMP_2026: Pmp = Pmp {
 };
 
 impl EraRules for Pmp {
-    fn kind(&self) -> EraKind {
-        self.kind
-    }
-
     fn family(&self) -> Family {
         Family::Pmp
     }
@@ -36,12 +32,7 @@ impl EraRules for Pmp {
         true
     }
 
-    fn deliver(
-        &self,
-        state: &mut PairState,
-        msg: &Delivered,
-        view: &PairView<'_>,
-    ) -> DeliveryEffect {
+    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) {
         let at = msg.at;
         let category = msg.template.map_or(Category::Service, Category::from);
         // C3/C6: inside a free entry point window (or a conversation opened
