@@ -15,7 +15,7 @@ use crate::config::{EngineConfig, FeeAppliesTo, PortfolioKey};
 pub use crate::conversation::Free;
 use crate::conversation::{Delivered, InboundItem, derive_pair};
 use crate::era::{EraClock, EraKind, EraRules, FreeTierPool};
-use crate::ledger::{Ledger, template_of};
+use crate::ledger::{Ledger, Message, Slot, template_of};
 use crate::market::MarketId;
 use crate::rates::{Category, Family, RateBook, RateCard};
 use crate::time::{Instant, Month, local_midnight};
@@ -165,18 +165,8 @@ pub fn bill<'a>(ledger: &'a Ledger, book: &'a RateBook) -> Billing<'a> {
 /// Bills the ledger under `config` (a what-if run passes a different era
 /// timeline; everything else should match the ledger's).
 pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConfig) -> Billing<'a> {
-    // Data parallelism only: each half is computed independently and merged
-    // in a fixed order, so results never depend on scheduling.
-    let ((inbound, inbound_pairs), (delivered, delivered_pairs)) = std::thread::scope(|s| {
-        let inbound = s.spawn(|| inbound_by_pair(ledger));
-        let delivered = delivered_by_pair(ledger);
-        (
-            inbound
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            delivered,
-        )
-    });
+    let ((inbound, inbound_pairs), (delivered, delivered_pairs)) =
+        join(|| inbound_by_pair(ledger), || delivered_by_pair(ledger));
 
     let zone = |w: usize| config.waba(ledger.waba_name(w as u32)).timezone.clone();
     let clocks: Vec<EraClock> = (0..ledger.n_wabas())
@@ -193,22 +183,15 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         delivered: &delivered,
         delivered_pairs: &delivered_pairs,
     };
-    let derive = |range: std::ops::Range<usize>| {
-        let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
+    let calendars = || -> Vec<Calendar<'_>> {
+        (0..ledger.n_wabas())
             .map(|w| Calendar::new(zone(w), book, config))
-            .collect();
-        derive_pairs(ledger, book, &clocks, &mut calendars, &inputs, range)
+            .collect()
     };
-    let (mut groups, second) = std::thread::scope(|s| {
-        let second = s.spawn(|| derive(mid..delivered.len()));
-        let first = derive(0..mid);
-        (
-            first,
-            second
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-        )
-    });
+    let derive = |range: std::ops::Range<usize>| {
+        derive_pairs(ledger, book, &clocks, &mut calendars(), &inputs, range)
+    };
+    let (mut groups, second) = join(|| derive(0..mid), || derive(mid..delivered.len()));
     for (key, group) in second {
         let entry = groups.entry(key).or_default();
         entry.records.extend(group.records);
@@ -228,9 +211,7 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         .collect();
     let tiered = tiered_markets(book);
     let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<Rated<'a>> {
-        let mut calendars: Vec<Calendar<'_>> = (0..ledger.n_wabas())
-            .map(|w| Calendar::new(zone(w), book, config))
-            .collect();
+        let mut calendars = calendars();
         jobs.into_iter()
             .map(|(key, group)| {
                 let calendar = &mut calendars[key.0 as usize];
@@ -249,16 +230,8 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         })
         .map_or(jobs.len(), |i| i + 1);
     let second_half = jobs.split_off(split.min(jobs.len()));
-    let mut rated = std::thread::scope(|s| {
-        let second = s.spawn(|| rate_all(second_half));
-        let mut rated = rate_all(jobs);
-        rated.extend(
-            second
-                .join()
-                .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-        );
-        rated
-    });
+    let (mut rated, second) = join(|| rate_all(jobs), || rate_all(second_half));
+    rated.extend(second);
     allot_volume_tiers(ledger, book, config, &mut rated);
     let months = rated
         .into_iter()
@@ -281,6 +254,24 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         ledger,
         book,
         months,
+    }
+}
+
+/// Runs `a` and `b` on two threads. Data parallelism only: each half is
+/// computed independently and the caller merges them in a fixed order, so
+/// results never depend on scheduling.
+fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    std::thread::scope(|s| {
+        let b = s.spawn(b);
+        let a = a();
+        (a, b.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+    })
+}
+
+/// Appends `error` unless the list has it already.
+fn push_once(errors: &mut Vec<BillingError>, error: BillingError) {
+    if !errors.contains(&error) {
+        errors.push(error);
     }
 }
 
@@ -379,16 +370,20 @@ struct Rated<'b> {
     tier_candidates: Vec<(usize, &'b RateCard)>,
 }
 
-/// Inbound messages sorted by (pair, time, id), and the pair of each.
-fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
-    let mut items: Vec<(u32, i64, u32, bool)> = ledger
+/// Items picked from the ledger's messages, sorted by (pair, time, message
+/// id) (F6: ties in time by id), and the pair of each.
+fn by_pair<T>(
+    ledger: &Ledger,
+    pick: impl Fn(u32, &Message) -> Option<(Slot, T)>,
+) -> (Vec<T>, Vec<u32>) {
+    let mut items: Vec<(u32, i64, u32, T)> = ledger
         .messages
         .records
         .iter()
         .enumerate()
         .filter_map(|(m, message)| {
-            let slot = message.inbound.get()?;
-            Some((slot.pair, slot.at, m as u32, slot.flag == 1))
+            let (slot, item) = pick(m as u32, message)?;
+            Some((slot.pair, slot.at, m as u32, item))
         })
         .collect();
     items.sort_unstable_by(|a, b| {
@@ -397,44 +392,34 @@ fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
             .then_with(|| ledger.message_id(a.2).cmp(ledger.message_id(b.2)))
     });
     let pairs = items.iter().map(|i| i.0).collect();
-    let inbound = items
-        .into_iter()
-        .map(|(_, at, _, referral)| InboundItem {
-            at: Instant(at),
-            referral,
-        })
-        .collect();
-    (inbound, pairs)
+    (items.into_iter().map(|i| i.3).collect(), pairs)
 }
 
-/// Delivered business messages sorted by (pair, delivery, id) (F2, F6, F8).
+/// Inbound messages by pair (F1, F5).
+fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
+    by_pair(ledger, |_, message| {
+        let slot = message.inbound.get()?;
+        let item = InboundItem {
+            at: Instant(slot.at),
+            referral: slot.flag == 1,
+        };
+        Some((slot, item))
+    })
+}
+
+/// Delivered business messages by pair (F2, F8).
 fn delivered_by_pair(ledger: &Ledger) -> (Vec<Delivered>, Vec<u32>) {
-    let mut items: Vec<(u32, Delivered)> = ledger
-        .messages
-        .records
-        .iter()
-        .enumerate()
-        .filter_map(|(m, message)| {
-            let slot = message.delivery.get()?;
-            // F3: a delivered message without an outbound record is not a template.
-            let template = message.outbound.get().and_then(|o| template_of(o.flag));
-            Some((
-                slot.pair,
-                Delivered {
-                    at: Instant(slot.at),
-                    msg: m as u32,
-                    template,
-                },
-            ))
-        })
-        .collect();
-    items.sort_unstable_by(|a, b| {
-        (a.0, a.1.at)
-            .cmp(&(b.0, b.1.at))
-            .then_with(|| ledger.message_id(a.1.msg).cmp(ledger.message_id(b.1.msg)))
-    });
-    let pairs = items.iter().map(|i| i.0).collect();
-    (items.into_iter().map(|i| i.1).collect(), pairs)
+    by_pair(ledger, |m, message| {
+        let slot = message.delivery.get()?;
+        // F3: a delivered message without an outbound record is not a template.
+        let template = message.outbound.get().and_then(|o| template_of(o.flag));
+        let item = Delivered {
+            at: Instant(slot.at),
+            msg: m,
+            template,
+        };
+        Some((slot, item))
+    })
 }
 
 /// Local calendar of one WABA (or portfolio): its months and the instants
@@ -548,11 +533,7 @@ fn rate_month<'b>(
                     tier_candidates.push((index, card));
                 }
             }
-            Err(e) => {
-                if !errors.contains(&e) {
-                    errors.push(e);
-                }
-            }
+            Err(e) => push_once(&mut errors, e),
         }
     }
     Rated {
@@ -564,12 +545,19 @@ fn rate_month<'b>(
     }
 }
 
-/// A5: conversations ordered by (start, phone, user, opening message id).
+/// A5: conversations ordered by (start, phone, user, opening message id);
+/// C5: messages by (delivery, waba, phone, user, message id). Within one
+/// WABA the two orders are the same.
 fn record_order(ledger: &Ledger, a: &Record, b: &Record) -> Ordering {
     a.start.cmp(&b.start).then_with(|| {
-        let (_, pa, ua) = ledger.pair_names(a.pair);
-        let (_, pb, ub) = ledger.pair_names(b.pair);
-        (pa, ua, ledger.message_id(a.opened_by)).cmp(&(pb, ub, ledger.message_id(b.opened_by)))
+        let (wa, pa, ua) = ledger.pair_names(a.pair);
+        let (wb, pb, ub) = ledger.pair_names(b.pair);
+        (wa, pa, ua, ledger.message_id(a.opened_by)).cmp(&(
+            wb,
+            pb,
+            ub,
+            ledger.message_id(b.opened_by),
+        ))
     })
 }
 
@@ -660,17 +648,7 @@ fn allot_volume_tiers<'b>(
     }
     for ((_, _, market, category), mut members) in groups {
         members.sort_by(|a, b| {
-            let (ra, rb) = (&rated[a.0].records[a.1], &rated[b.0].records[b.1]);
-            ra.start.cmp(&rb.start).then_with(|| {
-                let (wa, pa, ua) = ledger.pair_names(ra.pair);
-                let (wb, pb, ub) = ledger.pair_names(rb.pair);
-                (wa, pa, ua, ledger.message_id(ra.opened_by)).cmp(&(
-                    wb,
-                    pb,
-                    ub,
-                    ledger.message_id(rb.opened_by),
-                ))
-            })
+            record_order(ledger, &rated[a.0].records[a.1], &rated[b.0].records[b.1])
         });
         for (n, (m, index, card)) in (1u64..).zip(members) {
             let Some(bands) = card.bands(market, category) else {
@@ -686,17 +664,15 @@ fn allot_volume_tiers<'b>(
                     record.unit_price = band.price;
                     record.tier = Some((band.from, band.to));
                 }
-                None => {
-                    let error = BillingError::NoTierBand {
+                None => push_once(
+                    &mut rated_month.errors,
+                    BillingError::NoTierBand {
                         card: card.source.clone(),
                         market: book.market_name(market).to_owned(),
                         category: category.as_str(),
                         n,
-                    };
-                    if !rated_month.errors.contains(&error) {
-                        rated_month.errors.push(error);
-                    }
-                }
+                    },
+                ),
             }
         }
     }

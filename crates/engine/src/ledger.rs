@@ -108,6 +108,11 @@ impl Messages {
     fn reserve(&mut self, n: usize) {
         self.records.reserve(n);
         self.ids.reserve(n * 60);
+        self.table_room(n);
+    }
+
+    /// Room in the table for `n` records in all.
+    fn table_room(&mut self, n: usize) {
         let Self {
             ids,
             records,
@@ -136,14 +141,12 @@ impl Messages {
 
     /// The record index of `id` (`hash == str_hash(id)`), and whether new.
     fn intern(&mut self, id: &str, hash: u64) -> (u32, bool) {
+        self.table_room(self.records.len() + 1);
         let Self {
             ids,
             records,
             table,
         } = self;
-        table.reserve(records.len() + 1, records.len(), |i| {
-            str_hash(id_of(ids, &records[i as usize]))
-        });
         let vacant = match table.find(hash, |i| id_of(ids, &records[i as usize]) == id) {
             Probe::Found(i) => return (i, false),
             Probe::Vacant(vacant) => vacant,
