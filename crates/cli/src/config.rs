@@ -12,7 +12,7 @@ use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::rates::{Family, RateBook};
 use wabill_rates::{
-    CardMeta, card_currency_from_columns, card_meta_from_header, card_meta_from_name,
+    CardFlags, CardMeta, card_currency_from_columns, card_meta_from_header, identify,
     map_date_from_name, parse_card, parse_map,
 };
 
@@ -289,27 +289,30 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
         // What the card is: the configuration's keys, else the file's header
         // comments, else its name (else, for the currency, a Currency column).
         let header = card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
-        let from_name = card_meta_from_name(&entry.path);
-        let family =
-            match entry.keys.get("family") {
+        let given = CardFlags {
+            family: match entry.keys.get("family") {
                 Some(f) => Some(Family::parse(f).ok_or_else(|| {
                     anyhow!("{key}.family: {f:?} is not cbp-2022, cbp-2023 or pmp")
                 })?),
-                None => header.family.or(from_name.as_ref().map(|m| m.family)),
-            };
-        let card_currency = entry
-            .keys
-            .get("currency")
-            .cloned()
-            .or(header.currency)
-            .or(from_name.as_ref().map(|m| m.currency.clone()))
-            .or_else(|| card_currency_from_columns(&text, &source));
-        let effective_from = match entry.keys.get("effective_from") {
-            Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
-            None => header
-                .effective_from
-                .or(from_name.as_ref().map(|m| m.effective_from)),
+                None => None,
+            },
+            currency: entry.keys.get("currency").cloned(),
+            effective_from: match entry.keys.get("effective_from") {
+                Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
+                None => None,
+            },
         };
+        let column = card_currency_from_columns(&text, &source);
+        let identity = identify(
+            &header,
+            &entry.path,
+            &given,
+            column.as_deref(),
+            &mut Vec::new(),
+        );
+        let family = identity.family.map(|f| f.0);
+        let card_currency = identity.currency.map(|c| c.0);
+        let effective_from = identity.effective_from.map(|d| d.0);
         let (Some(family), Some(card_currency), Some(effective_from)) =
             (family, card_currency, effective_from)
         else {

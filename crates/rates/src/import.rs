@@ -190,6 +190,65 @@ fn pick<T: Clone + PartialEq>(
     Some(chosen)
 }
 
+/// What a card says it is, each part with where it came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub family: Option<(Family, Origin)>,
+    pub currency: Option<(String, Origin)>,
+    pub effective_from: Option<(Date, Origin)>,
+}
+
+/// A card's family, currency and date, by precedence: `given` (options, or
+/// the configuration's keys), else the file's header lines, else its name
+/// (`path`), else, for the currency, its `Currency` column. An option that
+/// overrides what the file says is worth a warning.
+pub fn identify(
+    header: &CardHeader,
+    path: &str,
+    given: &CardFlags,
+    currency_column: Option<&str>,
+    warnings: &mut Vec<Warning>,
+) -> Identity {
+    let from_name = card_meta_from_name(path);
+    let name = from_name.as_ref();
+    let family = pick(
+        [
+            (given.family, Origin::Option),
+            (header.family, Origin::HeaderLine),
+            (name.map(|m| m.family), Origin::FileName),
+        ],
+        "family",
+        |f| f.as_str().to_owned(),
+        warnings,
+    );
+    let effective_from = pick(
+        [
+            (given.effective_from, Origin::Option),
+            (header.effective_from, Origin::HeaderLine),
+            (name.map(|m| m.effective_from), Origin::FileName),
+        ],
+        "effective-from",
+        Date::to_string,
+        warnings,
+    );
+    let currency = pick(
+        [
+            (given.currency.clone(), Origin::Option),
+            (header.currency.clone(), Origin::HeaderLine),
+            (name.map(|m| m.currency.clone()), Origin::FileName),
+        ],
+        "currency",
+        String::clone,
+        warnings,
+    )
+    .or_else(|| currency_column.map(|c| (c.to_owned(), Origin::CurrencyColumn)));
+    Identity {
+        family,
+        currency,
+        effective_from,
+    }
+}
+
 /// Reads and validates one card (`wabill rates import`): its family,
 /// currency and date from `flags`, else the file's header lines, else its
 /// name, else (the currency) its `Currency` column; its rates in any layout;
@@ -209,42 +268,17 @@ pub fn import_card(
         problems.push(e);
         CardHeader::default()
     });
-    let from_name = card_meta_from_name(source);
     let scan = scan_card(text, source, book);
-    let name = from_name.as_ref();
-    let family = pick(
-        [
-            (flags.family, Origin::Option),
-            (header.family, Origin::HeaderLine),
-            (name.map(|m| m.family), Origin::FileName),
-        ],
-        "family",
-        |f| f.as_str().to_owned(),
-        &mut warnings,
-    );
-    let date = pick(
-        [
-            (flags.effective_from, Origin::Option),
-            (header.effective_from, Origin::HeaderLine),
-            (name.map(|m| m.effective_from), Origin::FileName),
-        ],
-        "effective-from",
-        Date::to_string,
-        &mut warnings,
-    );
-    let mut currency = pick(
-        [
-            (flags.currency.clone(), Origin::Option),
-            (header.currency.clone(), Origin::HeaderLine),
-            (name.map(|m| m.currency.clone()), Origin::FileName),
-        ],
-        "currency",
-        String::clone,
-        &mut warnings,
-    );
+    let column = scan.currency.as_ref().map(|(code, _)| code.as_str());
+    let Identity {
+        family,
+        currency,
+        effective_from: date,
+    } = identify(&header, source, flags, column, &mut warnings);
     match (&currency, &scan.currency) {
-        (None, Some((column, _))) => currency = Some((column.clone(), Origin::CurrencyColumn)),
-        (Some((chosen, origin)), Some((column, line))) if chosen != column => {
+        (Some((chosen, origin)), Some((column, line)))
+            if *origin != Origin::CurrencyColumn && chosen != column =>
+        {
             problems.push(row_error(
                 source,
                 *line,
