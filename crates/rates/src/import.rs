@@ -370,12 +370,8 @@ pub fn import_card(
             )
         },
     );
-    let until = book
-        .cards()
-        .iter()
-        .filter(|c| c.family == family && c.currency == currency && c.effective_from > date)
-        .map(|c| c.effective_from)
-        .min();
+    // The card applies until the next of its family and currency.
+    let until = book.next_card(&card).map(|c| c.effective_from);
     let required = required_categories(family, date, until, context.timeline);
     let priced = |m: MarketId, c: Category| {
         card.rates.contains_key(&(m, c)) || card.tiers.contains_key(&(m, c))
