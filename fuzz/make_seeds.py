@@ -184,9 +184,9 @@ def main():
           "# number prefixes override regions\nregion,market\n+1876,Rest of Latin America\n44,United Kingdom\nNG,Nigeria\n")
     write("rate_card", "constructed-long-tiers.csv",
           "market,category,price,tier_from,tier_to\n"
-          "Brazil,business_initiated,0.0500,,\nBrazil,user_initiated,0.0300,,\n"
-          "Other,business_initiated,0.0400,0,1000\nOther,business_initiated,0.0300,1001,\n"
-          "Other,user_initiated,0.0200,,\n")
+          "Brazil,marketing,0.0625,,\nBrazil,utility,0.0068,,\n"
+          "Other,utility,0.0080,0,1000\nOther,utility,0.0070,1001,\n"
+          "Other,marketing,0.0604,,\n")
 
 
 if __name__ == "__main__":

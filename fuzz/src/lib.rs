@@ -153,6 +153,12 @@ fn bill_and_render(ledger: &Ledger, book: &RateBook) {
             c.free_tier + c.free_entry_point + c.free_customer_service + c.paid,
             "conversation counts do not add up"
         );
+        let m = invoice.messages;
+        assert_eq!(
+            m.total,
+            m.free_tier + m.free_entry_point + m.free_customer_service + m.paid,
+            "message counts do not add up"
+        );
     }
     let _ = wabill_report::invoices_json(&invoices, 0, ledger.duplicates());
     let months: Vec<_> = billing.months.iter().collect();
@@ -257,13 +263,14 @@ fn card_metas() -> [CardMeta; 3] {
 /// `parse_card` (as a card of each family, replacing the shipped card of
 /// that date) and `parse_map` (dated, merged into the 2022 map; and undated,
 /// overlaid on every map) on the input; whenever something parsed, the
-/// fixture ledger is billed with the resulting book.
-pub fn rate_card(data: &[u8]) {
+/// fixture ledger is billed with the resulting book. Returns whether
+/// anything parsed.
+pub fn rate_card(data: &[u8]) -> bool {
     if data.len() > MAX_INPUT {
-        return;
+        return false;
     }
     let Ok(text) = std::str::from_utf8(data) else {
-        return;
+        return false;
     };
     let mut book = shipped_book().clone();
     let mut changed = false;
@@ -292,6 +299,7 @@ pub fn rate_card(data: &[u8]) {
     if changed {
         bill_and_render(fixture_ledger(), &book);
     }
+    changed
 }
 
 /// Forces the lazily built statics (so a broken fixture fails at start-up,

@@ -348,15 +348,11 @@ fn a4_no_reply_no_charge() {
     assert_eq!(out.meta_total(), "0");
 }
 
-fn brazil_user(n: u32) -> String {
-    format!("551198{n:07}")
-}
-
 #[test]
 fn a5_first_1000_conversations_of_a_waba_month_are_free_across_phones_and_categories() {
     let mut tr = Traffic::new();
     for n in 0..1100 {
-        let user = brazil_user(n);
+        let user = brazil_number(n);
         let minute = n % 60;
         let hour = (n / 60) % 24;
         let day = 1 + n / (60 * 24);
@@ -389,7 +385,7 @@ fn a5_free_entry_point_conversations_do_not_use_the_free_tier() {
     let mut tr = Traffic::new();
     for n in 0..1000 {
         let at = format!("2022-03-02 {:02}:{:02}", n / 60 % 24, n % 60);
-        tr.reply(&brazil_user(n), &at);
+        tr.reply(&brazil_number(n), &at);
     }
     tr.user_writes_from_ad(NIGERIA, "2022-03-05 10:00");
     tr.reply(NIGERIA, "2022-03-05 10:01");
@@ -423,10 +419,10 @@ fn a5_free_tier_counts_the_waba_local_month_and_does_not_roll_over() {
     let mut tr = Traffic::new().timezone(W, "America/Sao_Paulo");
     tr.config.free_tier_per_month = 2;
     // 2022-04-01 02:30 UTC is March 31 23:30 in São Paulo.
-    tr.reply(&brazil_user(1), "2022-04-01 02:30");
-    tr.reply(&brazil_user(2), "2022-03-10 12:00");
-    tr.reply(&brazil_user(3), "2022-03-11 12:00");
-    tr.reply(&brazil_user(4), "2022-04-02 12:00");
+    tr.reply(&brazil_number(1), "2022-04-01 02:30");
+    tr.reply(&brazil_number(2), "2022-03-10 12:00");
+    tr.reply(&brazil_number(3), "2022-03-11 12:00");
+    tr.reply(&brazil_number(4), "2022-04-02 12:00");
     let out = tr.bill();
     let months: Vec<_> = out
         .invoices
@@ -537,11 +533,11 @@ fn d2_the_card_in_force_at_the_local_start_prices_the_conversation() {
     );
     card.rates.insert(
         (brazil, wabill_engine::rates::Category::BusinessInitiated),
-        "0.0700".parse().unwrap_or_default(),
+        dec("0.0700"),
     );
     card.rates.insert(
         (brazil, wabill_engine::rates::Category::UserInitiated),
-        "0.0400".parse().unwrap_or_default(),
+        dec("0.0400"),
     );
     tr.book.add_card(card);
     tr.template(BRAZIL, "2022-03-09 23:59", TemplateCategory::Marketing);
@@ -567,7 +563,7 @@ fn d2_a_missing_rate_is_an_error_naming_card_market_and_category() {
     let brazil = tr.book.market("Brazil");
     card.rates.insert(
         (brazil, wabill_engine::rates::Category::UserInitiated),
-        "0.03".parse().unwrap_or_default(),
+        dec("0.03"),
     );
     tr.book.add_card(card);
     tr.template(BRAZIL, "2022-03-07 09:00", TemplateCategory::Marketing);
@@ -596,7 +592,7 @@ fn d2_free_entry_point_needs_no_rate_and_shows_unit_price_zero() {
 fn d3_money_is_exact_and_amount_due_rounds_half_away_from_zero() {
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
-    tr.config.platform.fee_per_conversation = "0.0025".parse().unwrap_or_default();
+    tr.config.platform.fee_per_conversation = dec("0.0025");
     // Three paid Indian conversations: 3 × 0.0066 = 0.0198; fee 3 × 0.0025 = 0.0075.
     for n in 0..3 {
         tr.template(
@@ -613,7 +609,7 @@ fn d3_money_is_exact_and_amount_due_rounds_half_away_from_zero() {
 
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
-    tr.config.platform.fee_per_conversation = "0.0052".parse().unwrap_or_default();
+    tr.config.platform.fee_per_conversation = dec("0.0052");
     tr.template(INDIA, "2022-03-07 09:00", TemplateCategory::Marketing);
     // 0.0066 + 0.0052 = 0.0118 → 0.01; a midpoint 0.005 would round up.
     assert_eq!(tr.bill().only_invoice().amount_due.to_string(), "0.01");
@@ -623,13 +619,13 @@ fn d3_money_is_exact_and_amount_due_rounds_half_away_from_zero() {
 fn d3_midpoints_round_away_from_zero() {
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
-    tr.config.platform.fee_per_conversation = "0.0084".parse().unwrap_or_default();
+    tr.config.platform.fee_per_conversation = dec("0.0084");
     tr.template(INDIA, "2022-03-07 09:00", TemplateCategory::Marketing);
     // 0.0066 + 0.0084 = 0.0150 → 0.02 (half away from zero; banker's would give 0.02 too),
     // so use a case where they differ: 0.0250 → 0.03.
     let mut tr2 = Traffic::new();
     tr2.config.free_tier_per_month = 0;
-    tr2.config.platform.fee_per_conversation = "0.0184".parse().unwrap_or_default();
+    tr2.config.platform.fee_per_conversation = dec("0.0184");
     tr2.template(INDIA, "2022-03-07 09:00", TemplateCategory::Marketing);
     assert_eq!(tr.bill().only_invoice().amount_due.to_string(), "0.02");
     assert_eq!(tr2.bill().only_invoice().total.to_string(), "0.0250");
@@ -659,7 +655,7 @@ fn d4_platform_fee_applies_to_paid_conversations_by_default_or_to_all() {
     let build = || {
         let mut tr = Traffic::new();
         tr.config.free_tier_per_month = 1;
-        tr.config.platform.fee_per_conversation = "0.0050".parse().unwrap_or_default();
+        tr.config.platform.fee_per_conversation = dec("0.0050");
         tr.template(BRAZIL, "2022-03-07 09:00", TemplateCategory::Marketing);
         tr.template(UK, "2022-03-07 10:00", TemplateCategory::Marketing);
         tr.user_writes_from_ad(NIGERIA, "2022-03-07 10:00");
@@ -688,7 +684,7 @@ fn d4_platform_fee_applies_to_paid_conversations_by_default_or_to_all() {
 fn d5_included_conversations_are_not_charged_the_platform_fee() {
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
-    tr.config.platform.fee_per_conversation = "0.01".parse().unwrap_or_default();
+    tr.config.platform.fee_per_conversation = dec("0.01");
     let waba = wabill_engine::config::WabaConfig {
         included_conversations: 2,
         plan: wabill_engine::config::Plan::Yearly,
@@ -697,7 +693,7 @@ fn d5_included_conversations_are_not_charged_the_platform_fee() {
     tr.config.wabas.insert(W.into(), waba);
     for n in 0..5 {
         tr.template(
-            &brazil_user(n),
+            &brazil_number(n),
             "2022-03-07 09:00",
             TemplateCategory::Marketing,
         );

@@ -29,15 +29,6 @@ fn spans(
         .collect()
 }
 
-fn p(
-    era: &'static str,
-    category: &'static str,
-    free: Free,
-    unit: &str,
-) -> (&'static str, &'static str, Free, String) {
-    (era, category, free, unit.to_owned())
-}
-
 // ---- B1: categories ----
 
 #[test]

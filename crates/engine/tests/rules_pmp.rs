@@ -4,7 +4,9 @@
 //! Prices come from the shipped per-message cards in `data/rates`
 //! (`meta-pmp_USD_2025-07-01.csv`, `…_2025-10-01`, `…_2026-01-01`,
 //! `…_2026-07-01`, `…_2026-10-01`); volume tiers (C4) from small cards built
-//! in the tests (the shipped cards have no bands).
+//! in the tests (of the shipped cards only `…_2026-07-01`, United Arab
+//! Emirates utility, and `…_2026-10-01`, Rest of Africa utility, have bands,
+//! and theirs start at 100,001 messages).
 
 mod common;
 
@@ -207,18 +209,8 @@ fn c1_non_template_messages_are_free_even_outside_the_customer_service_window() 
     assert_eq!(
         priced(&out),
         [
-            (
-                "pmp-2025",
-                "service",
-                Free::FreeCustomerService,
-                "0".to_owned()
-            ),
-            (
-                "pmp-2025",
-                "service",
-                Free::FreeCustomerService,
-                "0".to_owned()
-            ),
+            p("pmp-2025", "service", Free::FreeCustomerService, "0"),
+            p("pmp-2025", "service", Free::FreeCustomerService, "0"),
         ]
     );
     assert_eq!(counts(&out.only_invoice().messages), [2, 0, 0, 2, 0]);

@@ -238,10 +238,6 @@ fn us_user(n: u32) -> String {
     format!("12122{n:06}")
 }
 
-fn br_user(n: u32) -> String {
-    format!("551198{n:07}")
-}
-
 /// Minute `n` of March 2022 as `2022-03-DD HH:MM`.
 fn march_minute(n: u32) -> String {
     format!(
@@ -258,7 +254,11 @@ fn s14_free_tier_is_shared_by_two_phone_numbers() {
     // #1–#1000: a mix of UI/BI in the US and Brazil on both numbers.
     for n in 0..1000 {
         let phone = if n % 2 == 0 { "A" } else { "B" };
-        let user = if n % 3 == 0 { us_user(n) } else { br_user(n) };
+        let user = if n % 3 == 0 {
+            us_user(n)
+        } else {
+            brazil_number(n)
+        };
         let at = march_minute(n * 10);
         if n % 4 == 0 {
             tr.push(
@@ -277,7 +277,7 @@ fn s14_free_tier_is_shared_by_two_phone_numbers() {
         let phone = if n % 2 == 0 { "A" } else { "B" };
         let at = march_minute(n * 10);
         if n < 1150 {
-            tr.reply_on(W, phone, &br_user(n), &at);
+            tr.reply_on(W, phone, &brazil_number(n), &at);
         } else {
             let user = us_user(n);
             tr.push(
@@ -294,7 +294,7 @@ fn s14_free_tier_is_shared_by_two_phone_numbers() {
     // 300 free entry point conversations spread through the month.
     for n in 0..300 {
         let at = march_minute(n * 140 + 7);
-        let user = br_user(5000 + n);
+        let user = brazil_number(5000 + n);
         tr.push(
             t(&at),
             W,
@@ -340,7 +340,7 @@ fn s16_free_tier_does_not_roll_over() {
     let mut tr = Traffic::new();
     for n in 0..400 {
         tr.reply(
-            &br_user(n),
+            &brazil_number(n),
             &format!(
                 "2022-02-{:02} {:02}:{:02}",
                 2 + n / 60 % 20,
@@ -350,7 +350,7 @@ fn s16_free_tier_does_not_roll_over() {
         );
     }
     for n in 0..1500 {
-        tr.reply(&br_user(n), &march_minute(n * 20));
+        tr.reply(&brazil_number(n), &march_minute(n * 20));
     }
     let out = tr.bill();
     let got: Vec<_> = out

@@ -32,15 +32,6 @@ fn timeline_of(
         .collect()
 }
 
-fn p(
-    era: &'static str,
-    category: &'static str,
-    free: Free,
-    unit: &str,
-) -> (&'static str, &'static str, Free, String) {
-    (era, category, free, unit.to_owned())
-}
-
 // ---- Section 3: CBP v2 ----
 
 #[test]
@@ -352,6 +343,8 @@ fn r25_1_we_only_charge_when_a_template_message_is_delivered() {
     let only_sent = tr.sent(BRAZIL, "2025-07-07 10:00", Some(Marketing));
     tr.status(BRAZIL, &only_sent, "2025-07-07 10:00:01", Status::Sent);
     let out = tr.bill();
+    // Billed nothing, and not because an event was turned away.
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
     assert!(out.conversations.is_empty());
     assert!(out.invoices.is_empty());
 
@@ -457,7 +450,9 @@ fn r25_1_utility_templates_delivered_within_an_open_window_are_free() {
 
 #[test]
 fn r25_1_lower_rates_for_utility_and_authentication_unlock_with_volume() {
-    // A card with bands (the shipped cards have none): Brazil utility
+    // A card with small bands (of the shipped cards only `…_2026-07-01`,
+    // United Arab Emirates utility, and `…_2026-10-01`, Rest of Africa
+    // utility, have bands, and theirs start at 100,001 messages): Brazil utility
     // 0.0068 for messages 0–2 of the month, 0.0050 from the third;
     // authentication 0.0068, then 0.0040 from the second.
     let card = "market,category,price,tier_from,tier_to

@@ -154,6 +154,10 @@ proptest! {
     }
 }
 
+/// The monthly free tier in the A5 property: well under the conversations
+/// a WABA-month of its traffic holds.
+const A5_FREE_TIER: u64 = 50;
+
 fn brazil_user(n: u32) -> String {
     format!("551198{n:07}")
 }
@@ -162,13 +166,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
 
     /// A5: each WABA and local month frees exactly
-    /// min(1000, conversations that are not free entry point).
+    /// min(N, conversations that are not free entry point). N is small
+    /// enough that the generated traffic often exceeds it, so the cap binds.
     #[test]
-    fn a5_free_tier_frees_min_1000_and_the_non_entry_point_conversations(
+    fn a5_free_tier_frees_min_n_and_the_non_entry_point_conversations(
         convs in prop::collection::vec((0..2usize, 0..2500u32, 0..(45 * 86_400i64), 0..10u8), 0..2600)
     ) {
         let mut config = config();
-        config.free_tier_per_month = 1000;
+        config.free_tier_per_month = A5_FREE_TIER;
         let book = book();
         let mut lines = Vec::new();
         for (i, (waba, user, offset, kind)) in convs.iter().enumerate() {
@@ -188,7 +193,7 @@ proptest! {
         for m in &billing.months {
             let Ok(invoice) = &m.invoice else { panic!("{:?}", m.invoice) };
             let c = &invoice.conversations;
-            prop_assert_eq!(c.free_tier, 1000.min(c.total - c.free_entry_point));
+            prop_assert_eq!(c.free_tier, A5_FREE_TIER.min(c.total - c.free_entry_point));
             prop_assert_eq!(c.total, c.free_tier + c.free_entry_point + c.free_customer_service + c.paid);
         }
     }

@@ -33,12 +33,14 @@ pub fn t(s: &str) -> Instant {
     } else {
         s.to_owned()
     };
-    let dt = jiff::civil::DateTime::from_str(&s.replace(' ', "T")).unwrap_or_default();
+    // A typo in a scenario must fail loudly, not become the epoch.
+    let dt = jiff::civil::DateTime::from_str(&s.replace(' ', "T"))
+        .unwrap_or_else(|e| panic!("time {s:?}: {e}"));
     let ts = dt
         .to_zoned(jiff::tz::TimeZone::UTC)
         .map(|z| z.timestamp())
-        .unwrap_or_default();
-    Instant::from_timestamp(ts).unwrap_or(Instant(0))
+        .unwrap_or_else(|e| panic!("time {s:?}: {e}"));
+    Instant::from_timestamp(ts).unwrap_or_else(|| panic!("time {s:?} is out of range"))
 }
 
 pub struct Traffic {
@@ -263,24 +265,7 @@ impl Traffic {
         category: TemplateCategory,
     ) -> String {
         let id = self.id("tpl");
-        self.push(
-            t(at),
-            waba,
-            phone,
-            user,
-            &id,
-            EventBody::Outbound {
-                template: Some(category),
-            },
-        );
-        self.push(
-            t(at),
-            waba,
-            phone,
-            user,
-            &id,
-            EventBody::Status(Status::Delivered),
-        );
+        template_with_id(self, (waba, phone, user), &id, at, category);
         id
     }
 
@@ -392,6 +377,16 @@ pub fn record<'a>(out: &'a Outcome, id: &str) -> &'a Conv {
             out.errors
         ),
     }
+}
+
+/// One entry of `priced`: (era, category, free, unit price).
+pub fn p(
+    era: &'static str,
+    category: &'static str,
+    free: Free,
+    unit: &str,
+) -> (&'static str, &'static str, Free, String) {
+    (era, category, free, unit.to_owned())
 }
 
 /// (era, category, free, unit price) of every record, in `records` order.
