@@ -300,12 +300,11 @@ fn load(
         }
         // Touching the table a few events ahead lets the cache misses of
         // different events overlap (the fold's largest cost).
-        let hashes = batch.id_hashes();
         let mut ahead = LOOKAHEAD;
         let mut sink = 0u64;
         for group in &batch.groups {
             batch.each_checked(*group, |c| {
-                if let Some(&id_hash) = hashes.get(ahead) {
+                if let Some(id_hash) = batch.id_hash(ahead) {
                     sink ^= ledger.touch(id_hash);
                 }
                 ahead += 1;

@@ -196,10 +196,9 @@ impl Batch {
         }
     }
 
-    /// The id hash of every event of the batch, in order (validated
-    /// batches; 0 where not validated).
-    pub fn id_hashes(&self) -> Vec<u64> {
-        self.events.iter().map(|c| c.id_hash).collect()
+    /// The id hash of the batch's `i`-th event (0 where not validated).
+    pub fn id_hash(&self, i: usize) -> Option<u64> {
+        self.events.get(i).map(|c| c.id_hash)
     }
 
     pub fn n_events(&self) -> usize {
