@@ -56,6 +56,20 @@ enum Command {
     /// Parse events without rating them (the benchmark's floor).
     #[command(hide = true)]
     Parse(ParseArgs),
+    /// Run the HTTP service (service.md): webhooks, platform API, live
+    /// window and cost answers, over a durable event log.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides `[server] listen`; also WABILL_LISTEN).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Directory of the event log (overrides `[server] data_dir`; also
+    /// WABILL_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -225,7 +239,21 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         Command::Demo(args) => demo(config, args),
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => parse_only(args),
+        Command::Serve(args) => serve(config, args),
     }
+}
+
+fn serve(config: Option<&std::path::Path>, args: ServeArgs) -> Result<ExitCode, Fatal> {
+    let loaded = config::load(config)?;
+    let mut service = wabill_server::config::load(config)?;
+    if let Some(listen) = args.listen {
+        service.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        service.data_dir = dir;
+    }
+    wabill_server::serve(service, loaded.engine, loaded.book)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.

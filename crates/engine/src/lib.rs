@@ -16,6 +16,7 @@ pub mod era;
 pub mod event;
 mod intern;
 pub mod ledger;
+pub mod live;
 pub mod market;
 pub mod pmp;
 pub mod rates;

@@ -5,6 +5,7 @@
 //! its body, because senders retry bodies, not items.
 
 mod ids;
+mod sunshine;
 mod timestamp;
 
 use std::borrow::Cow;
@@ -14,6 +15,7 @@ use serde_json::value::RawValue;
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 
 pub use ids::Id;
+pub use sunshine::{SunshineMap, parse_sunshine};
 pub use timestamp::parse_timestamp;
 
 /// Why a line or body was rejected. The shell adds where (file and line, or
@@ -30,14 +32,14 @@ pub enum InputError {
     Invalid { path: String, reason: String },
 }
 
-fn invalid(path: &str, reason: impl Into<String>) -> InputError {
+pub(crate) fn invalid(path: &str, reason: impl Into<String>) -> InputError {
     InputError::Invalid {
         path: path.to_owned(),
         reason: reason.into(),
     }
 }
 
-fn missing(path: &str, field: &'static str) -> InputError {
+pub(crate) fn missing(path: &str, field: &'static str) -> InputError {
     InputError::Missing {
         path: path.to_owned(),
         field,
@@ -164,7 +166,7 @@ pub fn parse_line<'a>(
     result
 }
 
-fn is_null(raw: Option<&RawValue>) -> bool {
+pub(crate) fn is_null(raw: Option<&RawValue>) -> bool {
     raw.is_none_or(|r| r.get() == "null")
 }
 
@@ -216,7 +218,7 @@ fn required_id<'a>(
 }
 
 /// events.md: digits with an optional leading `+` (dropped).
-fn user_digits<'a>(
+pub(crate) fn user_digits<'a>(
     value: Option<Id<'a>>,
     path: &str,
     field: &'static str,
@@ -243,7 +245,7 @@ fn user_digits<'a>(
     ))
 }
 
-fn timestamp(
+pub(crate) fn timestamp(
     raw: Option<&RawValue>,
     path: &str,
     field: &'static str,
@@ -500,4 +502,27 @@ fn on_premises_body<'a>(
     let waba = Cow::Owned(waba.to_owned());
     let phone = Cow::Owned(phone.to_owned());
     items(messages, statuses, "body", waba, phone, out)
+}
+
+/// The normalized NDJSON line (events.md section 1) of an event, without
+/// the trailing newline: what the service logs, and what replays it.
+/// Parsing it back gives the same event.
+pub fn normalized_line(e: &Event<'_>) -> String {
+    let mut line = serde_json::json!({
+        "type": e.kind_str(),
+        "id": e.id,
+        "waba": e.waba,
+        "phone": e.phone,
+        "user": e.user,
+        "ts": e.ts.rfc3339(),
+    });
+    match &e.body {
+        EventBody::Inbound { referral: true } => line["referral"] = serde_json::json!({}),
+        EventBody::Inbound { referral: false } | EventBody::Outbound { template: None } => {}
+        EventBody::Outbound {
+            template: Some(category),
+        } => line["template"] = serde_json::json!({ "category": category.as_str() }),
+        EventBody::Status(status) => line["status"] = serde_json::json!(status.as_str()),
+    }
+    line.to_string()
 }

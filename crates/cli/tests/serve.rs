@@ -1,0 +1,649 @@
+//! End-to-end tests of `wabill serve`: the real binary on a free loopback
+//! port, real HTTP, a real event log on disk, SIGKILL and restart.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::Value;
+
+const APP_SECRET: &str = "app-secret-for-tests";
+const TOKEN_ALL: &str = "token-all";
+const TOKEN_W1: &str = "token-w1";
+const DIALOG_SECRET: &str = "d360-secret";
+const ZENDESK_SECRET: &str = "zendesk-secret";
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, s.as_bytes()))
+}
+
+fn sign(body: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, APP_SECRET.as_bytes());
+    format!(
+        "sha256={}",
+        hex::encode(ring::hmac::sign(&key, body.as_bytes()))
+    )
+}
+
+fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    write_config_with_limit(dir, extra, 65_536)
+}
+
+fn write_config_with_limit(dir: &Path, extra: &str, body_limit: usize) -> PathBuf {
+    let text = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+data_dir = "{data}"
+body_limit_bytes = {body_limit}
+
+[meta]
+app_secret = "{APP_SECRET}"
+verify_token = "verify-me"
+
+[[route]]
+name = "acme"
+provider = "360dialog"
+header = "D360-Secret"
+secret = "{DIALOG_SECRET}"
+waba = "W1"
+phone = "P1"
+
+[[route]]
+name = "zd"
+provider = "zendesk"
+secret = "{ZENDESK_SECRET}"
+waba = "W1"
+phone = "P1"
+users = {{ "5963c0d619a30a2e00de36b8" = "+16505551234" }}
+
+[[api_key]]
+sha256 = "{all}"
+wabas = ["*"]
+
+[[api_key]]
+sha256 = "{w1}"
+wabas = ["W1"]
+{extra}
+"#,
+        data = dir.join("data").display(),
+        all = sha256_hex(TOKEN_ALL),
+        w1 = sha256_hex(TOKEN_W1),
+    );
+    let path = dir.join("wabill.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `wabill serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(config: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wabill"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("WABILL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("wabill serve starts");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("wabill listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    fn stop(mut self) -> i32 {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn post(url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut req = agent().post(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let mut resp = req.send(body).unwrap();
+    Reply {
+        status: resp.status().as_u16(),
+        body: resp.body_mut().read_to_string().unwrap(),
+    }
+}
+
+fn get(url: &str, token: Option<&str>) -> Reply {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.call().unwrap();
+    Reply {
+        status: resp.status().as_u16(),
+        body: resp.body_mut().read_to_string().unwrap(),
+    }
+}
+
+fn post_events(server: &Server, token: &str, ndjson: &str) -> Reply {
+    let auth = format!("Bearer {token}");
+    post(
+        &server.url("/v1/events"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/x-ndjson"),
+        ],
+        ndjson,
+    )
+}
+
+fn cloud_body(waba: &str, id: &str, ts: i64) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{waba}","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},"contacts":[{{"wa_id":"5511999990001"}}],"messages":[{{"from":"5511999990001","id":"{id}","timestamp":"{ts}","type":"text","text":{{"body":"hi"}}}}]}}}}]}}]}}"#
+    )
+}
+
+fn wabill(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.code().is_some_and(|c| c < 2), "{out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn signed_webhooks_are_stored_and_unsigned_or_mis_signed_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let url = server.url("/webhooks/meta");
+    let good = cloud_body("W1", "wamid.good", 1_750_000_000);
+    let ok = post(&url, &[("X-Hub-Signature-256", &sign(&good))], &good);
+    assert_eq!((ok.status, ok.json()["accepted"].as_u64()), (200, Some(1)));
+
+    let unsigned = cloud_body("W1", "wamid.unsigned", 1_750_000_000);
+    assert_eq!(post(&url, &[], &unsigned).status, 401);
+    // Signed, then altered: the signature covers the exact bytes.
+    let signature = sign(&unsigned);
+    let altered = unsigned.replace("hi", "ho");
+    let refused = post(&url, &[("X-Hub-Signature-256", &signature)], &altered);
+    assert_eq!(refused.status, 401);
+    assert_eq!(refused.json()["error"]["code"], "bad_signature");
+    let other_key = format!("sha256={}", "00".repeat(32));
+    assert_eq!(
+        post(&url, &[("X-Hub-Signature-256", &other_key)], &unsigned).status,
+        401
+    );
+
+    // Only the signed message is in the pair's window.
+    let window = get(
+        &server.url("/v1/window?waba=W1&phone=P1&user=5511999990001&at=1750000100"),
+        Some(TOKEN_ALL),
+    );
+    assert_eq!(window.status, 200);
+    assert_eq!(window.json()["csw_expires_at"], "2025-06-16T15:06:40Z");
+    let metrics = get(&server.url("/metrics"), None).body;
+    assert!(
+        metrics.contains(r#"wabill_events_total{source="meta",outcome="accepted"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"wabill_events_total{source="meta",outcome="rejected"} 3"#),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn meta_verification_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let ok = get(
+        &server.url(
+            "/webhooks/meta?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444",
+        ),
+        None,
+    );
+    assert_eq!((ok.status, ok.body.as_str()), (200, "1158201444"));
+    let wrong = get(
+        &server.url("/webhooks/meta?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"),
+        None,
+    );
+    assert_eq!(wrong.status, 403);
+}
+
+#[test]
+fn malformed_oversized_and_unauthenticated_bodies_store_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let url = server.url("/webhooks/meta");
+    let broken = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"value":{"messages":[{"id":"x","from":"5511999990001"}]}}]}]}"#;
+    let bad = post(&url, &[("X-Hub-Signature-256", &sign(broken))], broken);
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.json()["error"]["code"], "bad_body");
+    // The reason names where in the body the problem is.
+    assert!(
+        bad.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("entry[0].changes[0]"),
+        "{}",
+        bad.body
+    );
+
+    let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(70_000));
+    assert_eq!(
+        post(&url, &[("X-Hub-Signature-256", &sign(&huge))], &huge).status,
+        413
+    );
+
+    let onprem = r#"{"contacts":[{"wa_id":"5511999990001"}],"messages":[{"from":"5511999990001","id":"wamid.d1","timestamp":"1750000000","type":"text"}]}"#;
+    let dialog = server.url("/webhooks/360dialog/acme");
+    assert_eq!(
+        post(&dialog, &[("D360-Secret", "wrong")], onprem).status,
+        401
+    );
+    assert_eq!(post(&dialog, &[], onprem).status, 401);
+    assert_eq!(
+        post(
+            &server.url("/webhooks/360dialog/nope"),
+            &[("D360-Secret", DIALOG_SECRET)],
+            onprem
+        )
+        .status,
+        404
+    );
+    // Nothing stored so far: the pair has no window.
+    let window = get(
+        &server.url("/v1/window?waba=W1&phone=P1&user=5511999990001&at=1750000100"),
+        Some(TOKEN_ALL),
+    );
+    assert_eq!(window.json()["csw_open"], false);
+    // The route supplies WABA and phone to On-Premises bodies.
+    let stored = post(&dialog, &[("D360-Secret", DIALOG_SECRET)], onprem);
+    assert_eq!(
+        (stored.status, stored.json()["accepted"].as_u64()),
+        (200, Some(1))
+    );
+    let window = get(
+        &server.url("/v1/window?waba=W1&phone=P1&user=5511999990001&at=1750000100"),
+        Some(TOKEN_ALL),
+    );
+    assert_eq!(window.json()["csw_open"], true);
+    assert_eq!(window.json()["freeform_allowed"], true);
+}
+
+#[test]
+fn a_key_for_one_waba_gets_403_on_every_endpoint_for_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let w2 = r#"{"type":"inbound","id":"wamid.w2","waba":"W2","phone":"P1","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}"#;
+    assert_eq!(post_events(&server, TOKEN_W1, w2).status, 403);
+    assert_eq!(post_events(&server, "not-a-token", w2).status, 401);
+    assert_eq!(post_events(&server, TOKEN_ALL, w2).status, 200);
+    for path in [
+        "/v1/window?waba=W2&phone=P1&user=5511999990001",
+        "/v1/quote?waba=W2&phone=P1&user=5511999990001&kind=freeform",
+        "/v1/invoices/W2/2025-06",
+        "/v1/conversations?waba=W2&month=2025-06",
+    ] {
+        let denied = get(&server.url(path), Some(TOKEN_W1));
+        assert_eq!(denied.status, 403, "{path}: {}", denied.body);
+        assert_eq!(denied.json()["error"]["code"], "forbidden");
+        assert_eq!(get(&server.url(path), None).status, 401, "{path}");
+        assert_ne!(
+            get(&server.url(path), Some(TOKEN_ALL)).status,
+            403,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn post_events_reports_each_rejected_item_and_refuses_over_ten_thousand() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config_with_limit(dir.path(), "", 4 << 20));
+    let body = [
+        r#"{"type":"inbound","id":"wamid.a","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}"#,
+        r#"{"type":"inbound","id":"wamid.b","waba":"W1","phone":"P1","user":"not digits","ts":"2025-06-15T10:00:00Z"}"#,
+        r#"{"type":"inbound","id":"wamid.a","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}"#,
+    ]
+    .join("\n");
+    let reply = post_events(&server, TOKEN_W1, &body).json();
+    assert_eq!(reply["accepted"], 1);
+    assert_eq!(reply["duplicates"], 1);
+    assert_eq!(reply["rejected"][0]["index"], 1);
+    assert!(
+        reply["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("user")
+    );
+    // The same as a JSON array.
+    let array = r#"[{"type":"inbound","id":"wamid.c","waba":"W1","phone":"P1","user":"5511999990001","ts":1750000000}]"#;
+    let auth = format!("Bearer {TOKEN_W1}");
+    let reply = post(
+        &server.url("/v1/events"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        array,
+    );
+    assert_eq!(reply.json()["accepted"], 1);
+    let many: String = (0..10_001)
+        .map(|i| format!("{{\"type\":\"inbound\",\"id\":\"m{i}\",\"waba\":\"W1\",\"phone\":\"P\",\"user\":\"1\",\"ts\":1}}\n"))
+        .collect();
+    let refused = post_events(&server, TOKEN_W1, &many);
+    assert_eq!(refused.status, 413);
+    assert_eq!(refused.json()["error"]["code"], "too_many_events");
+}
+
+#[test]
+fn quote_and_window_follow_the_customer_service_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let user_writes = r#"{"type":"inbound","id":"wamid.in","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}"#;
+    assert_eq!(post_events(&server, TOKEN_W1, user_writes).status, 200);
+    let quote = |at: &str, kind: &str| {
+        get(
+            &server.url(&format!(
+                "/v1/quote?waba=W1&phone=P1&user=5511999990001&at={at}&{kind}"
+            )),
+            Some(TOKEN_W1),
+        )
+        .json()
+    };
+    let inside = quote("2025-06-15T12:00:00Z", "kind=freeform");
+    assert_eq!(inside["allowed"], true);
+    assert_eq!(inside["era"], "cbp-2023");
+    assert_eq!(inside["category"], "service");
+    assert_eq!(inside["free"], "free_customer_service");
+    assert_eq!(inside["market"], "Brazil");
+    assert_eq!(inside["meta_price"], "0");
+    // A day later the window is closed: free-form is not allowed, and a
+    // marketing template opens a paid conversation at the Brazil rate.
+    let after = quote("2025-06-16T12:00:00Z", "kind=freeform");
+    assert_eq!(after["allowed"], false);
+    let template = quote("2025-06-16T12:00:00Z", "kind=template&category=marketing");
+    assert_eq!(template["allowed"], true);
+    assert_eq!(template["opens_conversation"], true);
+    assert_eq!(template["category"], "marketing");
+    assert_eq!(template["meta_price"], "0.0625");
+    assert_eq!(template["free_tier_left"], 1000);
+    // Under per-message pricing every delivered template is priced.
+    let pmp = quote("2025-07-16T12:00:00Z", "kind=template&category=marketing");
+    assert_eq!(pmp["era"], "pmp-2025");
+    let window = get(
+        &server.url("/v1/window?waba=W1&phone=P1&user=5511999990001&at=2025-06-16T12:00:00Z"),
+        Some(TOKEN_W1),
+    )
+    .json();
+    assert_eq!(window["csw_open"], false);
+    assert_eq!(window["template_required"], true);
+}
+
+/// Sends `bodies` on `threads` threads; returns which were acknowledged
+/// (2xx) before the server went away.
+fn send_all(base: &str, bodies: &[String], threads: usize, stop_after: Option<usize>) -> Vec<bool> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let acked: Arc<Vec<std::sync::atomic::AtomicBool>> = Arc::new(
+        bodies
+            .iter()
+            .map(|_| std::sync::atomic::AtomicBool::new(false))
+            .collect(),
+    );
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let next = Arc::clone(&next);
+            let acked = Arc::clone(&acked);
+            s.spawn(move || {
+                let agent = agent();
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= bodies.len() || stop_after.is_some_and(|n| i >= n) {
+                        break;
+                    }
+                    let body = &bodies[i];
+                    // Cloud API bodies come as webhooks; what the platform
+                    // sends (outbound records) through the platform API.
+                    let sent = if body.starts_with("{\"object\"") {
+                        agent
+                            .post(&format!("{base}/webhooks/meta"))
+                            .header("X-Hub-Signature-256", &sign(body))
+                            .send(body.as_str())
+                    } else {
+                        agent
+                            .post(&format!("{base}/v1/events"))
+                            .header("Authorization", &format!("Bearer {TOKEN_ALL}"))
+                            .send(body.as_str())
+                    };
+                    match sent {
+                        Ok(r) if r.status().is_success() => acked[i].store(true, Ordering::SeqCst),
+                        Ok(r) => panic!("body {i}: status {}", r.status()),
+                        Err(_) => break,
+                    }
+                }
+            });
+        }
+    });
+    acked.iter().map(|a| a.load(Ordering::SeqCst)).collect()
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_event_and_the_invoice_equals_the_batch_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = dir.path().join("traffic.cloud");
+    wabill(&[
+        "gen",
+        "--events",
+        "6000",
+        "--seed",
+        "7",
+        "--format",
+        "cloud",
+        "-o",
+        traffic.to_str().unwrap(),
+    ]);
+    let bodies: Vec<String> = std::fs::read_to_string(&traffic)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(bodies.len() > 2000, "{}", bodies.len());
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    let base = server.base.clone();
+    // Kill the server with SIGKILL while four senders stream webhooks.
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        server.kill();
+    });
+    let acked = send_all(&base, &bodies, 4, None);
+    killer.join().unwrap();
+    let n_acked = acked.iter().filter(|a| **a).count();
+    assert!(
+        n_acked > 0 && n_acked < bodies.len(),
+        "acknowledged {n_acked} of {}",
+        bodies.len()
+    );
+
+    // After a restart, every acknowledged body is already there: sending it
+    // again adds nothing.
+    let server = Server::start(&config);
+    let again: Vec<String> = bodies
+        .iter()
+        .zip(&acked)
+        .filter(|(_, a)| **a)
+        .map(|(b, _)| b.clone())
+        .collect();
+    let mut added = 0;
+    let mut present = 0;
+    for body in &again {
+        let r = if body.starts_with("{\"object\"") {
+            post(
+                &server.url("/webhooks/meta"),
+                &[("X-Hub-Signature-256", &sign(body))],
+                body,
+            )
+        } else {
+            post_events(&server, TOKEN_ALL, body)
+        };
+        assert_eq!(r.status, 200, "{}", r.body);
+        added += r.json()["accepted"].as_u64().unwrap();
+        present += r.json()["duplicates"].as_u64().unwrap();
+    }
+    assert_eq!(added, 0, "acknowledged events were lost");
+    assert!(present > 0);
+
+    // The senders' retries cover the rest, with concurrent duplicates.
+    let rest: Vec<String> = bodies
+        .iter()
+        .zip(&acked)
+        .filter(|(_, a)| !**a)
+        .map(|(b, _)| b.clone())
+        .collect();
+    let doubled: Vec<String> = rest.iter().chain(rest.iter()).cloned().collect();
+    assert!(send_all(&server.base, &doubled, 4, None).iter().all(|a| *a));
+
+    let batch: Value = serde_json::from_str(&wabill(&[
+        "invoice",
+        "--format",
+        "json",
+        traffic.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let invoices = batch["invoices"].as_array().unwrap();
+    assert!(!invoices.is_empty());
+    for invoice in invoices {
+        let (waba, month) = (
+            invoice["waba"].as_str().unwrap(),
+            invoice["month"].as_str().unwrap(),
+        );
+        let served = get(
+            &server.url(&format!("/v1/invoices/{waba}/{month}")),
+            Some(TOKEN_ALL),
+        );
+        assert_eq!(served.status, 200, "{}", served.body);
+        assert_eq!(served.json(), *invoice, "{waba} {month}");
+    }
+    assert_eq!(server.stop(), 0, "SIGTERM ends the service cleanly");
+}
+
+#[test]
+fn the_openapi_document_lists_exactly_the_served_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let doc = get(&server.url("/openapi.json"), None).json();
+    assert_eq!(doc["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+    let mut documented: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    documented.sort();
+    let mut served = vec![
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+        "/v1/conversations",
+        "/v1/events",
+        "/v1/invoices/{waba}/{month}",
+        "/v1/quote",
+        "/v1/window",
+        "/webhooks/360dialog/{name}",
+        "/webhooks/meta",
+        "/webhooks/zendesk/{name}",
+    ];
+    served.sort_unstable();
+    assert_eq!(documented, served);
+    // Each documented path answers something other than 404 (routing).
+    for path in &served {
+        let concrete = path
+            .replace("{waba}", "W1")
+            .replace("{month}", "2025-06")
+            .replace("{name}", "acme");
+        let documented_get = doc["paths"][path].get("get").is_some();
+        let status = if documented_get {
+            get(&server.url(&concrete), Some(TOKEN_ALL)).status
+        } else {
+            post(&server.url(&concrete), &[], "{}").status
+        };
+        assert_ne!(status, 405, "{path}");
+        if !path.contains("invoices") && !path.contains("zendesk") {
+            assert_ne!(status, 404, "{path}");
+        }
+    }
+    assert_eq!(get(&server.url("/healthz"), None).body, "ok");
+}
+
+#[test]
+fn zendesk_webhooks_need_their_api_key_and_map_sunshine_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ingest/tests/golden/sunshine/inbound_user_from_map.json");
+    let body = std::fs::read_to_string(golden).unwrap();
+    let url = server.url("/webhooks/zendesk/zd");
+    assert_eq!(post(&url, &[], &body).status, 401);
+    assert_eq!(post(&url, &[("X-API-Key", "wrong")], &body).status, 401);
+    let stored = post(&url, &[("X-API-Key", ZENDESK_SECRET)], &body);
+    assert_eq!(
+        (stored.status, stored.json()["accepted"].as_u64()),
+        (200, Some(1)),
+        "{}",
+        stored.body
+    );
+    let window = get(
+        &server.url("/v1/window?waba=W1&phone=P1&user=16505551234&at=2025-06-08T22:00:00Z"),
+        Some(TOKEN_W1),
+    )
+    .json();
+    assert_eq!(window["csw_expires_at"], "2025-06-09T21:10:05.87Z");
+    let not_json = post(&url, &[("X-API-Key", ZENDESK_SECRET)], "{");
+    assert_eq!(not_json.status, 400);
+}

@@ -1,0 +1,522 @@
+//! Zendesk Sunshine Conversations webhook bodies (events.md section 4):
+//! golden bodies in tests/golden/sunshine/ (provenance in
+//! tests/golden/README.md) and focused tests of the decisions and of bad
+//! input (section 5).
+//!
+//! Every `tests/golden/sunshine/<name>.json` is one webhook body, parsed as
+//! sent (HTTP bodies are not split into lines) with the route of `users()`
+//! below; `<name>.expected` holds what `parse_sunshine` must make of it, in
+//! the format of the other goldens. `UPDATE_GOLDEN=1 cargo test -p
+//! wabill-ingest --test sunshine` rewrites the `.expected` files: review every
+//! change against events.md and the sources before keeping it. The bodies
+//! live in a subdirectory because `tests/golden.rs` parses every
+//! `tests/golden/*.json` as a line of the other shapes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use wabill_engine::event::{Event, EventBody, Status};
+use wabill_ingest::{InputError, SunshineMap, parse_sunshine};
+
+/// The route every test uses: the Sunshine user id is the example `userId`
+/// of Sunshine's `authorWebhook` schema (Z1).
+fn users() -> BTreeMap<String, String> {
+    BTreeMap::from([(
+        "5963c0d619a30a2e00de36b8".to_owned(),
+        "+16505551234".to_owned(),
+    )])
+}
+
+fn route(users: &BTreeMap<String, String>) -> SunshineMap<'_> {
+    SunshineMap {
+        waba: "W1",
+        phone: "P1",
+        users,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rendering (the format of tests/golden/README.md)
+// ---------------------------------------------------------------------------
+
+fn render_event(e: &Event<'_>) -> String {
+    let mut line = format!(
+        "{} {} waba={} phone={} user={} ts={}",
+        e.kind_str(),
+        e.id,
+        e.waba,
+        e.phone,
+        e.user,
+        e.ts.rfc3339()
+    );
+    match &e.body {
+        EventBody::Inbound { referral } => {
+            let _ = write!(line, " referral={referral}");
+        }
+        EventBody::Outbound { .. } => line.push_str(" UNEXPECTED-OUTBOUND"),
+        EventBody::Status(status) => {
+            let _ = write!(line, " status={}", status.as_str());
+        }
+    }
+    line
+}
+
+fn render(result: &Result<(), InputError>, events: &[Event<'_>]) -> String {
+    let mut text = String::new();
+    match result {
+        Ok(()) if events.is_empty() => text.push_str("(no events)\n"),
+        Ok(()) => {
+            for e in events {
+                text.push_str(&render_event(e));
+                text.push('\n');
+            }
+        }
+        Err(e) => {
+            let _ = writeln!(text, "REJECTED: {e}");
+            for e in events {
+                let _ = writeln!(text, "LEAKED: {}", render_event(e));
+            }
+        }
+    }
+    text
+}
+
+/// Parses one body with the test route.
+fn parse(body: &str) -> Result<Vec<String>, InputError> {
+    let users = users();
+    let mut out = Vec::new();
+    parse_sunshine(body, &route(&users), &mut out)?;
+    Ok(out.iter().map(render_event).collect())
+}
+
+fn rejected(body: &str) -> String {
+    match parse(body) {
+        Err(e) => e.to_string(),
+        Ok(events) => panic!("accepted, expected a rejection: {events:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The golden test
+// ---------------------------------------------------------------------------
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/sunshine")
+}
+
+#[test]
+fn sunshine_golden_bodies() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
+    let mut bodies: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("tests/golden/sunshine exists")
+        .map(|entry| entry.expect("readable directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    bodies.sort();
+    assert!(
+        bodies.len() >= 12,
+        "expected the golden bodies, found {}",
+        bodies.len()
+    );
+    let users = users();
+    let map = route(&users);
+    // Stands for events of earlier bodies: a rejected body must leave it alone.
+    let earlier_body = std::fs::read_to_string(golden_dir().join("delivery_user.json")).unwrap();
+    let mut earlier = Vec::new();
+    parse_sunshine(&earlier_body, &map, &mut earlier).unwrap();
+    assert_eq!(earlier.len(), 1);
+
+    let mut failures = Vec::new();
+    for path in &bodies {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap()
+            .to_owned();
+        let body = std::fs::read_to_string(path).expect("readable golden body");
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&body) {
+            failures.push(format!("{name}: the .json file is not valid JSON: {e}"));
+            continue;
+        }
+        let mut out = earlier.clone();
+        let result = parse_sunshine(&body, &map, &mut out);
+        if out.get(..earlier.len()) != Some(&earlier[..]) {
+            failures.push(format!("{name}: earlier events were changed"));
+        }
+        let actual = render(&result, &out[earlier.len().min(out.len())..]);
+
+        let expected_path = path.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &actual).expect("writable .expected");
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(expected) if expected == actual => {}
+            Ok(expected) => failures.push(format!(
+                "{name}: output differs from {name}.expected\n--- expected\n{expected}--- actual\n{actual}"
+            )),
+            Err(e) => failures.push(format!(
+                "{name}: cannot read {name}.expected ({e}); run with UPDATE_GOLDEN=1 and review it"
+            )),
+        }
+    }
+    for entry in std::fs::read_dir(golden_dir()).expect("tests/golden/sunshine exists") {
+        let path = entry.expect("readable directory entry").path();
+        if path.extension().is_some_and(|e| e == "expected")
+            && !path.with_extension("json").exists()
+        {
+            failures.push(format!("{}: no matching .json", path.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} golden failure(s):\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Focused tests
+// ---------------------------------------------------------------------------
+
+/// A one-event body.
+fn body(event: &str) -> String {
+    format!(r#"{{"app":{{"id":"a"}},"webhook":{{"id":"w","version":"v2"}},"events":[{event}]}}"#)
+}
+
+/// A `conversation:message` event; `author` and `source` are JSON objects.
+fn message(author: &str, source: &str) -> String {
+    format!(
+        r#"{{"id":"e1","type":"conversation:message","createdAt":"2025-06-08T20:59:44.161Z","payload":{{"conversation":{{"id":"c1"}},"message":{{"id":"m1","received":"2025-06-08T20:59:44.120Z","author":{author},"source":{source}}}}}}}"#
+    )
+}
+
+const MAPPED_USER: &str = r#"{"type":"user","userId":"5963c0d619a30a2e00de36b8"}"#;
+const UNMAPPED_USER: &str = r#"{"type":"user","userId":"cbec0073faeda4dfcd21d0f1"}"#;
+const WHATSAPP: &str = r#"{"type":"whatsapp","originalMessageId":"wamid.in1"}"#;
+
+fn delivery(kind: &str, payload: &str) -> String {
+    format!(
+        r#"{{"id":"e2","type":"conversation:message:delivery:{kind}","createdAt":"2025-06-18T16:22:53Z","payload":{payload}}}"#
+    )
+}
+
+#[test]
+fn a_body_that_is_not_a_sunshine_envelope_is_rejected_with_a_reason() {
+    for (bad, want) in [
+        (
+            "",
+            "not valid JSON: EOF while parsing a value at line 1 column 0",
+        ),
+        (
+            "{",
+            "not valid JSON: EOF while parsing an object at line 1 column 1",
+        ),
+        ("[]", "not a JSON object"),
+        ("42", "not a JSON object"),
+        ("{}", "body: missing `events`"),
+        (r#"{"events":null}"#, "body: missing `events`"),
+        (r#"{"events":{}}"#, "body: `events` must be an array"),
+        (
+            r#"{"events":[42]}"#,
+            "events[0]: invalid type: integer `42`, expected an object",
+        ),
+        (r#"{"events":[{"id":"e"}]}"#, "events[0]: missing `type`"),
+    ] {
+        assert_eq!(rejected(bad), want, "{bad}");
+    }
+    assert_eq!(parse(r#"{"events":[]}"#), Ok(vec![]));
+}
+
+#[test]
+fn a_rejected_body_appends_nothing() {
+    let users = users();
+    let map = route(&users);
+    let good = body(&message(MAPPED_USER, WHATSAPP));
+    let mut out = Vec::new();
+    parse_sunshine(&good, &map, &mut out).unwrap();
+    let before = out.clone();
+    // A good event first, then a bad one: the good one must not leak.
+    let bad = format!(
+        r#"{{"events":[{},{}]}}"#,
+        message(MAPPED_USER, WHATSAPP),
+        message(UNMAPPED_USER, WHATSAPP)
+    );
+    assert!(parse_sunshine(&bad, &map, &mut out).is_err());
+    assert_eq!(out, before);
+}
+
+#[test]
+fn errors_name_the_event_and_the_field() {
+    for (event, want) in [
+        (
+            message(r#"{"userId":"5963c0d619a30a2e00de36b8"}"#, WHATSAPP),
+            "events[0].payload.message.author: missing `type`".to_owned(),
+        ),
+        (
+            r#"{"type":"conversation:message","createdAt":"2025-06-08T20:59:44Z","payload":{"message":{"id":"m1"}}}"#.to_owned(),
+            "events[0].payload.message: missing `author`".to_owned(),
+        ),
+        (
+            r#"{"type":"conversation:message","createdAt":"2025-06-08T20:59:44Z"}"#.to_owned(),
+            "events[0]: missing `payload`".to_owned(),
+        ),
+        (
+            delivery("user", r#"{"user":{"id":"5963c0d619a30a2e00de36b8"},"destination":{"type":"whatsapp"}}"#),
+            "events[0].payload.message: missing `id`".to_owned(),
+        ),
+        (
+            message(MAPPED_USER, r#"{"type":"whatsapp","originalMessageTimestamp":"soon"}"#),
+            r#"events[0].payload.message.source: `originalMessageTimestamp` "soon" is not an RFC 3339 time with an offset, nor Unix seconds"#.to_owned(),
+        ),
+        (
+            message(UNMAPPED_USER, r#"{"type":"whatsapp","client":{"type":"whatsapp","externalId":"+1 650 555"}}"#),
+            "events[0].payload.message.source.client: `externalId` must be the user's number as digits (an optional leading +)".to_owned(),
+        ),
+    ] {
+        assert_eq!(rejected(&body(&event)), want, "{event}");
+    }
+    // A field of the wrong JSON type is named with its full path.
+    let reason = rejected(&body(&message(
+        MAPPED_USER,
+        r#"{"type":"whatsapp","originalMessageId":true}"#,
+    )));
+    assert!(
+        reason.starts_with(
+            "events[0].payload.message.source.originalMessageId: invalid type: boolean `true`"
+        ),
+        "{reason}"
+    );
+}
+
+#[test]
+fn the_route_map_wins_over_the_client_external_id() {
+    let source = r#"{"type":"whatsapp","originalMessageId":"wamid.in1","client":{"type":"whatsapp","externalId":"14155550000"}}"#;
+    assert_eq!(
+        parse(&body(&message(MAPPED_USER, source))),
+        Ok(vec![
+            "inbound wamid.in1 waba=W1 phone=P1 user=16505551234 ts=2025-06-08T20:59:44.12Z referral=false".to_owned()
+        ])
+    );
+    assert_eq!(
+        parse(&body(&message(UNMAPPED_USER, source))),
+        Ok(vec![
+            "inbound wamid.in1 waba=W1 phone=P1 user=14155550000 ts=2025-06-08T20:59:44.12Z referral=false".to_owned()
+        ])
+    );
+    // `author.user.id` when `userId` is absent.
+    let author = r#"{"type":"user","user":{"id":"5963c0d619a30a2e00de36b8"}}"#;
+    assert_eq!(parse(&body(&message(author, WHATSAPP))).unwrap().len(), 1);
+}
+
+#[test]
+fn a_client_of_another_channel_gives_no_number() {
+    // A Messenger PSID is digits too: it must not be taken for a number.
+    let source = r#"{"type":"whatsapp","client":{"type":"messenger","externalId":"14155550000"}}"#;
+    assert!(rejected(&body(&message(UNMAPPED_USER, source))).contains("no WhatsApp number mapped"));
+}
+
+#[test]
+fn a_mapped_number_that_is_not_digits_is_rejected() {
+    let users = BTreeMap::from([(
+        "5963c0d619a30a2e00de36b8".to_owned(),
+        "+1 650-555-1234".to_owned(),
+    )]);
+    let mut out = Vec::new();
+    let err = parse_sunshine(
+        &body(&message(MAPPED_USER, WHATSAPP)),
+        &route(&users),
+        &mut out,
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        err,
+        r#"events[0].payload.message.author.userId: the route maps Sunshine user "5963c0d619a30a2e00de36b8" to "+1 650-555-1234", not a WhatsApp number (digits, an optional leading +)"#
+    );
+}
+
+#[test]
+fn business_messages_give_no_event_whatever_their_source() {
+    for source in [WHATSAPP, r#"{"type":"api"}"#, "null"] {
+        let event = message(r#"{"type":"business","displayName":"Acme"}"#, source);
+        assert_eq!(parse(&body(&event)), Ok(vec![]), "{source}");
+    }
+}
+
+#[test]
+fn other_channels_of_the_sunshine_app_give_no_event() {
+    // Unmapped users: were these not skipped, the body would be rejected.
+    let event = message(UNMAPPED_USER, r#"{"type":"messenger"}"#);
+    assert_eq!(parse(&body(&event)), Ok(vec![]));
+    let event = delivery(
+        "user",
+        r#"{"user":{"id":"cbec0073faeda4dfcd21d0f1"},"message":{"id":"m1"},"destination":{"type":"web"}}"#,
+    );
+    assert_eq!(parse(&body(&event)), Ok(vec![]));
+    // No `type` is taken as the route's channel.
+    assert_eq!(
+        parse(&body(&message(MAPPED_USER, "null"))).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn other_triggers_give_no_event_and_are_not_checked() {
+    for event in [
+        r#"{"type":"conversation:typing","payload":42}"#,
+        r#"{"type":"conversation:read","createdAt":"yesterday"}"#,
+        r#"{"type":"switchboard:passControl","payload":{"conversation":{"id":"c1"}}}"#,
+        r#"{"type":"conversation:postback","payload":{"user":{"id":"nobody"}}}"#,
+    ] {
+        assert_eq!(parse(&body(event)), Ok(vec![]), "{event}");
+    }
+}
+
+#[test]
+fn inbound_time_is_the_channel_s_then_received_then_created_at() {
+    let with = |received: &str, original: &str| {
+        format!(
+            r#"{{"type":"conversation:message","createdAt":"2025-06-08T21:00:03Z","payload":{{"message":{{"id":"m1",{received}"author":{MAPPED_USER},"source":{{"type":"whatsapp"{original}}}}}}}}}"#
+        )
+    };
+    let ts = |event: String| {
+        let line = parse(&body(&event)).unwrap().remove(0);
+        line.split(" ts=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let received = r#""received":"2025-06-08T21:00:02Z","#;
+    let original = r#","originalMessageTimestamp":"2025-06-08T21:00:01Z""#;
+    assert_eq!(ts(with(received, original)), "2025-06-08T21:00:01Z");
+    assert_eq!(ts(with(received, "")), "2025-06-08T21:00:02Z");
+    assert_eq!(ts(with("", "")), "2025-06-08T21:00:03Z");
+    assert_eq!(
+        rejected(&body(
+            &with("", "").replace(r#""createdAt":"2025-06-08T21:00:03Z","#, "")
+        )),
+        "events[0]: missing `createdAt`"
+    );
+}
+
+#[test]
+fn inbound_id_is_the_wamid_else_sunshine_s() {
+    let first = |source: &str| {
+        parse(&body(&message(MAPPED_USER, source)))
+            .unwrap()
+            .remove(0)
+    };
+    assert!(first(WHATSAPP).starts_with("inbound wamid.in1 "));
+    assert!(first(r#"{"type":"whatsapp","originalMessageId":null}"#).starts_with("inbound m1 "));
+    assert!(first(r#"{"type":"whatsapp","originalMessageId":""}"#).starts_with("inbound m1 "));
+}
+
+#[test]
+fn a_status_carries_sunshine_s_message_id_else_one_per_whatsapp_id() {
+    let payload = |message: &str, externals: &str| {
+        format!(
+            r#"{{"user":{{"id":"5963c0d619a30a2e00de36b8"}},"message":{message},"destination":{{"type":"whatsapp"}},"externalMessages":{externals}}}"#
+        )
+    };
+    let statuses = |message: &str, externals: &str| {
+        parse(&body(&delivery("user", &payload(message, externals)))).unwrap()
+    };
+    let line = |id: &str| {
+        format!(
+            "status {id} waba=W1 phone=P1 user=16505551234 ts=2025-06-18T16:22:53Z status=delivered"
+        )
+    };
+    // The platform recorded the outbound message under Sunshine's id.
+    for externals in ["null", "[]", r#"[{"id":"wamid.b"},{"id":"wamid.a"}]"#] {
+        assert_eq!(
+            statuses(r#"{"id":"m1"}"#, externals),
+            [line("m1")],
+            "{externals}"
+        );
+    }
+    // Without it, one status per WhatsApp message, in any order.
+    let both = vec![line("wamid.a"), line("wamid.b")];
+    assert_eq!(
+        statuses(
+            "null",
+            r#"[{"id":"wamid.b"},{"id":"wamid.a"},{"id":"wamid.b"}]"#
+        ),
+        both
+    );
+    assert_eq!(
+        statuses("{}", r#"[{"id":"wamid.a"},{"id":"wamid.b"}]"#),
+        both
+    );
+    assert!(parse(&body(&delivery("user", &payload("null", "[]")))).is_err());
+    let failed = parse(&body(&delivery(
+        "failure",
+        &payload(r#"{"id":"m1"}"#, "null"),
+    )))
+    .unwrap();
+    assert!(failed[0].ends_with(" status=failed"));
+}
+
+#[test]
+fn statuses_are_delivered_and_failed() {
+    let users = users();
+    let mut out = Vec::new();
+    let payload = r#"{"user":{"id":"5963c0d619a30a2e00de36b8"},"message":{"id":"m1"}}"#;
+    let two = format!(
+        r#"{{"events":[{},{}]}}"#,
+        delivery("user", payload),
+        delivery("failure", payload)
+    );
+    parse_sunshine(&two, &route(&users), &mut out).unwrap();
+    let statuses: Vec<_> = out.into_iter().map(|e| e.body).collect();
+    assert_eq!(
+        statuses,
+        [
+            EventBody::Status(Status::Delivered),
+            EventBody::Status(Status::Failed)
+        ]
+    );
+}
+
+#[test]
+fn referrals_mark_the_first_user_message_of_their_conversation_only() {
+    let create = |referral: &str| {
+        format!(
+            r#"{{"type":"conversation:create","createdAt":"2025-06-08T20:59:45Z","payload":{{"conversation":{{"id":"c1"}},"creationReason":"message","source":{{"type":"whatsapp"}},"referral":{referral}}}}}"#
+        )
+    };
+    let two = |referral: &str| {
+        format!(
+            r#"{{"events":[{},{}]}}"#,
+            message(MAPPED_USER, WHATSAPP),
+            create(referral)
+        )
+    };
+    // Z1's `referral` schema on conversation:create.
+    let with = parse(&two(r#"{"code":"sunshine","details":{"source":"ADS","type":"OPEN_THREAD","adId":"6045246247433"}}"#)).unwrap();
+    assert!(with[0].ends_with(" referral=true"), "{with:?}");
+    let without = parse(&two("null")).unwrap();
+    assert!(without[0].ends_with(" referral=false"), "{without:?}");
+    assert_eq!(
+        rejected(&two(r#""ad""#)),
+        "events[1].payload: `referral` must be an object"
+    );
+    // Another conversation's referral, or one from another channel, marks nothing.
+    let other = two(r#"{"code":"x"}"#).replace(
+        r#""conversation":{"id":"c1"},"creationReason""#,
+        r#""conversation":{"id":"c2"},"creationReason""#,
+    );
+    assert!(parse(&other).unwrap()[0].ends_with(" referral=false"));
+    let messenger = two(r#"{"code":"x"}"#).replace(
+        r#""source":{"type":"whatsapp"},"referral""#,
+        r#""source":{"type":"messenger"},"referral""#,
+    );
+    assert!(parse(&messenger).unwrap()[0].ends_with(" referral=false"));
+}

@@ -1,0 +1,330 @@
+//! The service's tables of the configuration file (service.md): `[server]`,
+//! `[meta]`, `[[route]]`, `[[api_key]]`, with secrets optionally taken from
+//! environment variables and `WABILL_LISTEN` / `WABILL_DATA_DIR` overriding
+//! `[server]`. The engine's tables are read by the command line's loader.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use serde::Deserialize;
+
+/// A secret: never printed.
+#[derive(Clone, Default)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    pub meta: Option<MetaConfig>,
+    pub routes: BTreeMap<String, RouteConfig>,
+    pub api_keys: Vec<ApiKey>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MetaConfig {
+    pub app_secret: Secret,
+    pub verify_token: Secret,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Provider {
+    Dialog360,
+    Zendesk,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Dialog360 => "360dialog",
+            Provider::Zendesk => "zendesk",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteConfig {
+    pub name: String,
+    pub provider: Provider,
+    /// The header that carries the secret (`X-API-Key` for Zendesk).
+    pub header: String,
+    pub secret: Secret,
+    pub waba: String,
+    pub phone: String,
+    /// Zendesk: Sunshine user id → WhatsApp number.
+    pub users: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ApiKey {
+    /// SHA-256 of the bearer token.
+    pub sha256: [u8; 32],
+    /// WABAs the key may read and write; None = all (`["*"]`).
+    pub wabas: Option<Vec<String>>,
+}
+
+impl ApiKey {
+    pub fn allows(&self, waba: &str) -> bool {
+        self.wabas
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|w| w == waba))
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct File {
+    #[serde(default)]
+    server: Server,
+    meta: Option<Meta>,
+    #[serde(default)]
+    route: Vec<Route>,
+    #[serde(default)]
+    api_key: Vec<Key>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Server {
+    #[serde(default = "default_listen")]
+    listen: String,
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default = "default_body_limit")]
+    body_limit_bytes: usize,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            listen: default_listen(),
+            data_dir: default_data_dir(),
+            body_limit_bytes: default_body_limit(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./wabill-data")
+}
+
+fn default_body_limit() -> usize {
+    1 << 20
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta {
+    app_secret: Option<String>,
+    app_secret_env: Option<String>,
+    verify_token: Option<String>,
+    verify_token_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Route {
+    name: String,
+    provider: String,
+    header: Option<String>,
+    secret: Option<String>,
+    secret_env: Option<String>,
+    waba: String,
+    phone: String,
+    #[serde(default)]
+    users: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Key {
+    sha256: String,
+    wabas: Vec<String>,
+}
+
+/// Reads a secret given inline or through the environment variable named in
+/// `<key>_env`; exactly one of the two.
+fn secret(
+    inline: Option<&String>,
+    env: Option<&String>,
+    key: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<Secret> {
+    match (inline, env) {
+        (Some(_), Some(_)) => bail!("{key}: give either `{key}` or `{key}_env`, not both"),
+        (Some(s), None) => Ok(Secret(s.clone())),
+        (None, Some(var)) => lookup(var)
+            .map(Secret)
+            .ok_or_else(|| anyhow!("{key}_env: environment variable {var} is not set")),
+        (None, None) => bail!("{key}: missing (or `{key}_env` naming an environment variable)"),
+    }
+}
+
+/// Parses the service tables of `text` (the whole configuration file);
+/// `env` reads environment variables (a parameter so tests need no globals).
+pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ServiceConfig> {
+    // The engine's tables are checked by the command line's loader.
+    let file: File = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+    let meta = match &file.meta {
+        None => None,
+        Some(m) => Some(MetaConfig {
+            app_secret: secret(
+                m.app_secret.as_ref(),
+                m.app_secret_env.as_ref(),
+                "meta.app_secret",
+                env,
+            )?,
+            verify_token: secret(
+                m.verify_token.as_ref(),
+                m.verify_token_env.as_ref(),
+                "meta.verify_token",
+                env,
+            )?,
+        }),
+    };
+    let mut routes = BTreeMap::new();
+    for (i, r) in file.route.iter().enumerate() {
+        let key = format!("route[{i}]");
+        if r.name.is_empty()
+            || !r
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            bail!(
+                "{key}.name: {:?} must be letters, digits, `-` or `_`",
+                r.name
+            );
+        }
+        let provider = match r.provider.as_str() {
+            "360dialog" => Provider::Dialog360,
+            "zendesk" => Provider::Zendesk,
+            other => bail!("{key}.provider: {other:?} is not \"360dialog\" or \"zendesk\""),
+        };
+        let header = match (provider, &r.header) {
+            (_, Some(h)) => h.clone(),
+            (Provider::Zendesk, None) => "X-API-Key".to_owned(),
+            (Provider::Dialog360, None) => {
+                bail!("{key}.header: missing (the static header 360dialog echoes)")
+            }
+        };
+        if axum::http::HeaderName::try_from(header.as_str()).is_err() {
+            bail!("{key}.header: {header:?} is not a valid header name");
+        }
+        let route = RouteConfig {
+            name: r.name.clone(),
+            provider,
+            header,
+            secret: secret(
+                r.secret.as_ref(),
+                r.secret_env.as_ref(),
+                &format!("{key}.secret"),
+                env,
+            )?,
+            waba: r.waba.clone(),
+            phone: r.phone.clone(),
+            users: r.users.clone(),
+        };
+        if routes.insert(r.name.clone(), route).is_some() {
+            bail!("{key}.name: route {:?} is configured twice", r.name);
+        }
+    }
+    let mut api_keys = Vec::new();
+    for (i, k) in file.api_key.iter().enumerate() {
+        let key = format!("api_key[{i}]");
+        let mut sha256 = [0u8; 32];
+        hex::decode_to_slice(&k.sha256, &mut sha256).map_err(|_| {
+            anyhow!("{key}.sha256: must be 64 hex digits (the SHA-256 of the token)")
+        })?;
+        if k.wabas.is_empty() {
+            bail!("{key}.wabas: must name at least one WABA (or \"*\")");
+        }
+        let wabas = if k.wabas.iter().any(|w| w == "*") {
+            None
+        } else {
+            Some(k.wabas.clone())
+        };
+        api_keys.push(ApiKey { sha256, wabas });
+    }
+    let listen = env("WABILL_LISTEN").unwrap_or(file.server.listen);
+    let data_dir = env("WABILL_DATA_DIR").map_or(file.server.data_dir, PathBuf::from);
+    if file.server.body_limit_bytes == 0 {
+        bail!("server.body_limit_bytes: must be positive");
+    }
+    Ok(ServiceConfig {
+        listen,
+        data_dir,
+        body_limit_bytes: file.server.body_limit_bytes,
+        meta,
+        routes,
+        api_keys,
+    })
+}
+
+/// Reads the configuration file (or none: the defaults).
+pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<ServiceConfig> {
+    let text = match path {
+        None => String::new(),
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read configuration {}", p.display()))?,
+    };
+    let env = |name: &str| std::env::var(name).ok();
+    parse(&text, &env).map_err(|e| match path {
+        Some(p) => anyhow!("configuration {}: {e}", p.display()),
+        None => e,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_come_from_the_environment_and_env_overrides_server() {
+        let text = r#"
+            [server]
+            listen = "127.0.0.1:1"
+            [meta]
+            app_secret_env = "S"
+            verify_token = "t"
+            [[route]]
+            name = "acme"
+            provider = "360dialog"
+            header = "D360-Secret"
+            secret = "x"
+            waba = "W1"
+            phone = "P1"
+            [[api_key]]
+            sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+            wabas = ["W1"]
+            [platform]
+            currency = "USD"
+        "#;
+        let env = |k: &str| match k {
+            "S" => Some("from-env".to_owned()),
+            "WABILL_LISTEN" => Some("127.0.0.1:2".to_owned()),
+            _ => None,
+        };
+        let c = parse(text, &env).unwrap();
+        assert_eq!(c.meta.unwrap().app_secret.0, "from-env");
+        assert_eq!(c.listen, "127.0.0.1:2");
+        assert!(c.api_keys[0].allows("W1") && !c.api_keys[0].allows("W2"));
+        let missing = parse(text, &|_| None).unwrap_err().to_string();
+        assert!(
+            missing.contains("meta.app_secret_env: environment variable S"),
+            "{missing}"
+        );
+    }
+}

@@ -1,0 +1,860 @@
+//! The HTTP surface of service.md: webhooks (each provider's own
+//! authentication), the platform API (bearer keys scoped to WABAs) and
+//! operations endpoints. Handlers parse and validate, hand events to the
+//! writer and answer once they are durable; reads go to the engine.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State as AxState};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use ring::digest;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wabill_engine::billing::WabaMonth;
+use wabill_engine::conversation::Free;
+use wabill_engine::era::{EraClock, FreeTierPool};
+use wabill_engine::event::{Event, TemplateCategory};
+use wabill_engine::live::{self, PairLog};
+use wabill_engine::market::RegionLookup;
+use wabill_engine::rates::Category;
+use wabill_engine::time::Month;
+use wabill_engine::{Billing, Instant, Validator};
+use wabill_ingest::{Route, Shape, parse_line};
+
+use crate::config::{ApiKey, Provider, ServiceConfig};
+use crate::state::{Applied, Job, State};
+use crate::store::LogRow;
+
+/// Most events one `POST /v1/events` may carry (service.md).
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+pub struct App {
+    pub state: Arc<State>,
+    pub service: ServiceConfig,
+    pub validator: Validator,
+    pub regions: RegionLookup,
+    pub metrics: Option<PrometheusHandle>,
+    /// SHA-256 of each configured secret, compared digest to digest so that
+    /// the comparison takes the same time wherever the secrets differ.
+    meta_verify_token: Option<digest::Digest>,
+}
+
+impl App {
+    pub fn new(
+        state: Arc<State>,
+        service: ServiceConfig,
+        metrics: Option<PrometheusHandle>,
+    ) -> App {
+        let validator = state.read().ledger.validator();
+        App {
+            meta_verify_token: service
+                .meta
+                .as_ref()
+                .map(|m| sha256(m.verify_token.0.as_bytes())),
+            state,
+            service,
+            validator,
+            regions: RegionLookup::new(),
+            metrics,
+        }
+    }
+}
+
+fn sha256(bytes: &[u8]) -> digest::Digest {
+    digest::digest(&digest::SHA256, bytes)
+}
+
+fn same_secret(given: &[u8], expected: &digest::Digest) -> bool {
+    sha256(given).as_ref() == expected.as_ref()
+}
+
+type Shared = Arc<App>;
+
+/// An error answer: `{"error": {"code", "message"}}` with a stable code.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+fn error(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError {
+        status,
+        code,
+        message: message.into(),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+type Answer = Result<Response, ApiError>;
+
+pub fn router(app: Shared) -> Router {
+    let limit = app.service.body_limit_bytes;
+    Router::new()
+        .route("/webhooks/meta", get(meta_verify).post(meta_webhook))
+        .route("/webhooks/360dialog/{name}", post(dialog_webhook))
+        .route("/webhooks/zendesk/{name}", post(zendesk_webhook))
+        .route("/v1/events", post(post_events))
+        .route("/v1/window", get(get_window))
+        .route("/v1/quote", get(get_quote))
+        .route("/v1/invoices/{waba}/{month}", get(get_invoice))
+        .route("/v1/conversations", get(get_conversations))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(observe))
+        .with_state(app)
+}
+
+/// Request latency histogram and one structured log line per request.
+async fn observe(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().clone();
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    metrics::histogram!("wabill_request_duration_seconds", "path" => path.clone(), "method" => method.to_string())
+        .record(seconds);
+    tracing::info!(%method, path, status, micros = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+// ---------------------------------------------------------------- webhooks
+
+#[derive(Deserialize)]
+struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+async fn meta_verify(AxState(app): AxState<Shared>, Query(q): Query<Handshake>) -> Answer {
+    let Some(expected) = &app.meta_verify_token else {
+        return Err(error(
+            StatusCode::NOT_FOUND,
+            "not_configured",
+            "no [meta] table is configured",
+        ));
+    };
+    let ok = q.mode.as_deref() == Some("subscribe")
+        && q.verify_token
+            .as_deref()
+            .is_some_and(|t| same_secret(t.as_bytes(), expected));
+    match (ok, q.challenge) {
+        (true, Some(challenge)) => Ok((StatusCode::OK, challenge).into_response()),
+        _ => Err(error(
+            StatusCode::FORBIDDEN,
+            "verify_token_mismatch",
+            "hub.mode or hub.verify_token does not match",
+        )),
+    }
+}
+
+/// `X-Hub-Signature-256: sha256=<hex>` over the raw body, verified in
+/// constant time by ring.
+fn signature_ok(app: &App, headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(meta) = &app.service.meta else {
+        return false;
+    };
+    let Some(given) = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|hex_sig| hex::decode(hex_sig).ok())
+    else {
+        return false;
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, meta.app_secret.0.as_bytes());
+    ring::hmac::verify(&key, body, &given).is_ok()
+}
+
+async fn meta_webhook(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
+    if !signature_ok(&app, &headers, &body) {
+        rejected("meta", 1);
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+            "X-Hub-Signature-256 is missing or does not match the body",
+        ));
+    }
+    let text = utf8(&body, "meta")?;
+    let mut events = Vec::new();
+    match parse_line(text, Route::default(), &mut events) {
+        Ok(Shape::CloudApi | Shape::Blank) => {}
+        Ok(_) => {
+            return Err(bad_body(
+                "meta",
+                "not a WhatsApp Cloud API webhook body (`object` missing)",
+            ));
+        }
+        Err(e) => return Err(bad_body("meta", e.to_string())),
+    }
+    store_group(&app, &events, "meta").await
+}
+
+/// The route's static secret header must match.
+fn route_of<'a>(
+    app: &'a App,
+    name: &str,
+    provider: Provider,
+    headers: &HeaderMap,
+) -> Result<&'a crate::config::RouteConfig, ApiError> {
+    let route = app
+        .service
+        .routes
+        .get(name)
+        .filter(|r| r.provider == provider)
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "unknown_route",
+                format!("no {} route named {name:?}", provider.as_str()),
+            )
+        })?;
+    let given = headers.get(route.header.as_str()).map(|v| v.as_bytes());
+    if !given.is_some_and(|g| same_secret(g, &sha256(route.secret.0.as_bytes()))) {
+        rejected(provider.as_str(), 1);
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "bad_secret",
+            format!("header {} is missing or does not match", route.header),
+        ));
+    }
+    Ok(route)
+}
+
+async fn dialog_webhook(
+    AxState(app): AxState<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let route = route_of(&app, &name, Provider::Dialog360, &headers)?;
+    let text = utf8(&body, "360dialog")?;
+    let mut events = Vec::new();
+    let r = Route {
+        waba: Some(&route.waba),
+        phone: Some(&route.phone),
+    };
+    match parse_line(text, r, &mut events) {
+        Ok(Shape::OnPremises | Shape::Blank) => {}
+        Ok(_) => {
+            return Err(bad_body(
+                "360dialog",
+                "not an On-Premises webhook body (`messages` or `statuses`)",
+            ));
+        }
+        Err(e) => return Err(bad_body("360dialog", e.to_string())),
+    }
+    store_group(&app, &events, "360dialog").await
+}
+
+async fn zendesk_webhook(
+    AxState(app): AxState<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Answer {
+    let route = route_of(&app, &name, Provider::Zendesk, &headers)?;
+    let text = utf8(&body, "zendesk")?;
+    let mut events = Vec::new();
+    let map = wabill_ingest::SunshineMap {
+        waba: &route.waba,
+        phone: &route.phone,
+        users: &route.users,
+    };
+    if let Err(e) = wabill_ingest::parse_sunshine(text, &map, &mut events) {
+        return Err(bad_body("zendesk", e.to_string()));
+    }
+    store_group(&app, &events, "zendesk").await
+}
+
+fn utf8<'b>(body: &'b [u8], source: &'static str) -> Result<&'b str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| bad_body(source, "body is not UTF-8"))
+}
+
+fn bad_body(source: &'static str, reason: impl Into<String>) -> ApiError {
+    rejected(source, 1);
+    error(StatusCode::BAD_REQUEST, "bad_body", reason)
+}
+
+fn rejected(source: &'static str, n: u64) {
+    metrics::counter!("wabill_events_total", "source" => source, "outcome" => "rejected")
+        .increment(n);
+}
+
+/// Validates a body's events as one group (accepted or rejected whole),
+/// logs them durably and folds them in.
+async fn store_group(app: &App, events: &[Event<'_>], source: &'static str) -> Answer {
+    let mut validator = app.validator.clone();
+    let mut facts = Vec::new();
+    validator
+        .check_group(events, &mut facts)
+        .map_err(|e| bad_body(source, e.to_string()))?;
+    let applied = commit(app, events.iter().map(LogRow::of).collect(), source).await?;
+    Ok(
+        axum::Json(json!({"accepted": applied.accepted, "duplicates": applied.duplicates}))
+            .into_response(),
+    )
+}
+
+/// Hands rows to the writer and waits until they are durable.
+async fn commit(app: &App, rows: Vec<LogRow>, source: &'static str) -> Result<Applied, ApiError> {
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let unavailable = || {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the service is shutting down",
+        )
+    };
+    if rows.is_empty() {
+        return Ok(Applied::default());
+    }
+    let state = Arc::clone(&app.state);
+    let job = Job {
+        rows,
+        source,
+        reply,
+    };
+    // The queue is bounded: a full queue blocks, so wait off the runtime.
+    let sent = tokio::task::spawn_blocking(move || state.submit(job))
+        .await
+        .unwrap_or(false);
+    if !sent {
+        return Err(unavailable());
+    }
+    let applied = done
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, "store_failed", e))?;
+    metrics::counter!("wabill_events_total", "source" => source, "outcome" => "accepted")
+        .increment(applied.accepted);
+    metrics::counter!("wabill_events_total", "source" => source, "outcome" => "duplicate")
+        .increment(applied.duplicates);
+    Ok(applied)
+}
+
+// ------------------------------------------------------------ platform API
+
+fn api_key<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a ApiKey, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing `Authorization: Bearer <token>`",
+            )
+        })?;
+    let hash = sha256(token.as_bytes());
+    app.service
+        .api_keys
+        .iter()
+        .find(|k| k.sha256 == hash.as_ref())
+        .ok_or_else(|| error(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key"))
+}
+
+fn scope(key: &ApiKey, waba: &str) -> Result<(), ApiError> {
+    if key.allows(waba) {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this API key may not access WABA {waba:?}"),
+        ))
+    }
+}
+
+async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let text = utf8(&body, "api")?;
+    // Items: the lines of NDJSON, or the elements of a JSON array.
+    let items: Vec<&str> = if text.trim_start().starts_with('[') {
+        let raw: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)
+            .map_err(|e| bad_body("api", format!("not a JSON array of events: {e}")))?;
+        raw.into_iter()
+            .map(serde_json::value::RawValue::get)
+            .collect()
+    } else {
+        text.lines().filter(|l| !l.trim().is_empty()).collect()
+    };
+    if items.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_events",
+            format!(
+                "{} events; at most {MAX_EVENTS_PER_REQUEST} per request",
+                items.len()
+            ),
+        ));
+    }
+    let mut validator = app.validator.clone();
+    let mut rows = Vec::new();
+    let mut refused = Vec::new();
+    let mut events = Vec::new();
+    let mut facts = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        events.clear();
+        facts.clear();
+        let outcome = match parse_line(item, Route::default(), &mut events) {
+            Ok(Shape::Normalized) => validator
+                .check_group(&events, &mut facts)
+                .map_err(|e| e.to_string()),
+            Ok(_) => Err("not a normalized event (events.md section 1)".to_owned()),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok(()) => {
+                for e in &events {
+                    scope(key, &e.waba)?;
+                    rows.push(LogRow::of(e));
+                }
+            }
+            Err(reason) => refused.push(json!({"index": index, "reason": reason})),
+        }
+    }
+    rejected("api", refused.len() as u64);
+    let applied = commit(&app, rows, "api").await?;
+    Ok(axum::Json(json!({
+        "accepted": applied.accepted,
+        "duplicates": applied.duplicates,
+        "rejected": refused,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct PairQuery {
+    waba: String,
+    phone: String,
+    user: String,
+    at: Option<String>,
+    kind: Option<String>,
+    category: Option<String>,
+}
+
+fn parse_at(at: Option<&str>) -> Result<Instant, ApiError> {
+    let Some(at) = at else {
+        return Instant::from_timestamp(jiff::Timestamp::now()).ok_or_else(|| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "clock",
+                "the clock is out of range",
+            )
+        });
+    };
+    let quoted = serde_json::Value::String(at.to_owned()).to_string();
+    let raw = serde_json::value::RawValue::from_string(quoted)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))?;
+    wabill_ingest::parse_timestamp(&raw)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_query", format!("`at` {e}")))
+}
+
+fn clock_of(app: &App, waba: &str) -> EraClock {
+    EraClock::new(
+        &app.state.config.timeline,
+        &app.state.config.waba(waba).timezone,
+    )
+}
+
+fn user_digits(user: &str) -> &str {
+    user.strip_prefix('+').unwrap_or(user)
+}
+
+fn pair_log(app: &App, q: &PairQuery) -> PairLog {
+    let engine = app.state.read();
+    let key = (
+        q.waba.clone(),
+        q.phone.clone(),
+        user_digits(&q.user).to_owned(),
+    );
+    engine.pairs.get(&key).cloned().unwrap_or_default()
+}
+
+async fn get_window(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<PairQuery>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    scope(key, &q.waba)?;
+    let at = parse_at(q.at.as_deref())?;
+    let log = pair_log(&app, &q);
+    let w = live::window(&log, &clock_of(&app, &q.waba), at);
+    let open: Vec<Value> = w
+        .open_conversations
+        .iter()
+        .map(|c| {
+            json!({
+                "category": c.category.as_str(),
+                "era": c.era.as_str(),
+                "started_at": c.start.rfc3339(),
+                "expires_at": c.end.rfc3339(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({
+        "csw_open": w.csw_expires_at.is_some(),
+        "csw_expires_at": w.csw_expires_at.map(Instant::rfc3339),
+        "open_conversations": open,
+        "freeform_allowed": w.freeform_allowed(),
+        "template_required": !w.freeform_allowed(),
+        "free_entry_point_until": w.free_entry_point_until.map(Instant::rfc3339),
+    }))
+    .into_response())
+}
+
+/// Free-tier slots of `pool` used in a WABA-month so far, for a phone when
+/// the pool is per phone.
+fn free_tier_used(
+    month: Option<&WabaMonth>,
+    pool: FreeTierPool,
+    phone: &str,
+    engine: &crate::state::Engine,
+) -> u64 {
+    let Some(month) = month else { return 0 };
+    month
+        .records
+        .iter()
+        .filter(|r| {
+            r.free == Free::FreeTier
+                && r.era.rules().free_tier_pool(r.category, Free::None) == Some(pool)
+        })
+        .filter(|r| pool == FreeTierPool::Waba || engine.ledger.pair_names(r.pair).1 == phone)
+        .count() as u64
+}
+
+async fn get_quote(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<PairQuery>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    scope(key, &q.waba)?;
+    let at = parse_at(q.at.as_deref())?;
+    let template = match (q.kind.as_deref(), q.category.as_deref()) {
+        (Some("freeform"), None) => None,
+        (Some("template"), Some(c)) => Some(TemplateCategory::parse(c).ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                format!("category {c:?} is not marketing, utility or authentication"),
+            )
+        })?),
+        (Some("template"), None) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                "kind=template needs `category`",
+            ));
+        }
+        (Some("freeform"), Some(_)) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                "kind=freeform takes no `category`",
+            ));
+        }
+        _ => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                "`kind` must be freeform or template",
+            ));
+        }
+    };
+    let user = user_digits(&q.user);
+    let region = app.regions.region_of(user).ok_or_else(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("user {user:?} is not an international number whose country can be determined"),
+        )
+    })?;
+    let log = pair_log(&app, &q);
+    let clock = clock_of(&app, &q.waba);
+    let window = live::window(&log, &clock, at);
+    let allowed = template.is_some() || window.freeform_allowed();
+    let outcome = live::simulate(&log, &clock, at, template).ok_or_else(|| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_era",
+            "no pricing era applies at `at`",
+        )
+    })?;
+    let config = &app.state.config;
+    let conversation = &outcome.conversation;
+    let rules = outcome.era.rules();
+    // The free tier left this month (per WABA, or per phone in pmp-2026).
+    // Categories the free tier never covers still show the month's pool.
+    let covers = rules.free_tier_pool(conversation.category, Free::None);
+    let pool = covers.or_else(|| rules.free_tier_pool(Category::Service, Free::None));
+    let billed = app.state.billed();
+    let month = Month::of(at.local_date(&config.waba(&q.waba).timezone));
+    let waba_month = billed
+        .months
+        .iter()
+        .find(|m| m.waba == q.waba && m.month == month);
+    let (cap, used) = {
+        let engine = app.state.read();
+        match pool {
+            Some(FreeTierPool::Waba) => (
+                config.free_tier_per_month,
+                free_tier_used(waba_month, FreeTierPool::Waba, &q.phone, &engine),
+            ),
+            Some(FreeTierPool::Phone) => (
+                config.pmp_2026_free_service_per_phone,
+                free_tier_used(waba_month, FreeTierPool::Phone, &q.phone, &engine),
+            ),
+            None => (0, 0),
+        }
+    };
+    let free_tier_left = cap.saturating_sub(used);
+    let charged_here = outcome.opens_conversation || rules.per_message();
+    let free = if conversation.free.by_rule() {
+        conversation.free
+    } else if charged_here && covers.is_some() && free_tier_left > 0 {
+        Free::FreeTier
+    } else {
+        Free::None
+    };
+    let category = conversation.category;
+    let (market, rate) = live::price(
+        &app.state.book,
+        config,
+        (&q.waba, user, region),
+        outcome.era,
+        category,
+        conversation.start,
+    )
+    .ok_or_else(|| {
+        error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_rate",
+            format!("no {} rate applies to this user at `at`", category.as_str()),
+        )
+    })?;
+    // What this delivery adds to Meta's bill: nothing when it joins an open
+    // conversation or is free.
+    let meta_price =
+        if charged_here && free == Free::None && !rules.priced_at_zero(category, conversation.free)
+        {
+            rate
+        } else {
+            rust_decimal::Decimal::ZERO
+        };
+    let fee_applies = match config.platform.fee_applies_to {
+        wabill_engine::config::FeeAppliesTo::All => charged_here,
+        wabill_engine::config::FeeAppliesTo::Paid => charged_here && free == Free::None,
+    };
+    let platform_fee = if fee_applies {
+        config.platform.fee_per_conversation
+    } else {
+        rust_decimal::Decimal::ZERO
+    };
+    Ok(axum::Json(json!({
+        "allowed": allowed,
+        "era": outcome.era.as_str(),
+        "opens_conversation": outcome.opens_conversation,
+        "category": category_name(category),
+        "market": market,
+        "free": free.as_str(),
+        "meta_price": meta_price.to_string(),
+        "platform_fee": platform_fee.to_string(),
+        "free_tier_left": free_tier_left,
+    }))
+    .into_response())
+}
+
+fn category_name(c: Category) -> &'static str {
+    c.as_str()
+}
+
+fn parse_month(s: &str) -> Result<Month, ApiError> {
+    Month::parse(s).ok_or_else(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            format!("month {s:?} is not YYYY-MM"),
+        )
+    })
+}
+
+async fn get_invoice(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    Path((waba, month)): Path<(String, String)>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    scope(key, &waba)?;
+    let month = parse_month(&month)?;
+    let billed = app.state.billed();
+    let m = billed
+        .months
+        .iter()
+        .find(|m| m.waba == waba && m.month == month)
+        .ok_or_else(|| {
+            error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no traffic for WABA {waba:?} in {month}"),
+            )
+        })?;
+    match &m.invoice {
+        Ok(invoice) => Ok(axum::Json(wabill_report::InvoiceJson::from(invoice)).into_response()),
+        Err(errors) => Err(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot_bill",
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct ConversationsQuery {
+    waba: String,
+    month: String,
+    phone: Option<String>,
+    user: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+async fn get_conversations(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<ConversationsQuery>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    scope(key, &q.waba)?;
+    let month = parse_month(&q.month)?;
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    let start: usize = match &q.cursor {
+        None => 0,
+        Some(c) => c.parse().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "bad_query",
+                "`cursor` is not one this service gave",
+            )
+        })?,
+    };
+    let billed = app.state.billed();
+    let engine = app.state.read();
+    let billing = Billing {
+        ledger: &engine.ledger,
+        book: &app.state.book,
+        months: Vec::new(),
+    };
+    let months: Vec<&WabaMonth> = billed
+        .months
+        .iter()
+        .filter(|m| m.waba == q.waba && m.month == month)
+        .collect();
+    let user = q.user.as_deref().map(user_digits);
+    let records: Vec<_> = wabill_report::sorted_records(&billing, &months)
+        .into_iter()
+        .filter(|r| {
+            let (_, phone, u) = engine.ledger.pair_names(r.pair);
+            q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
+        })
+        .collect();
+    let page: Vec<Value> = records
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|r| {
+            let mut c = serde_json::to_value(wabill_report::conversation_json(&billing, r))
+                .unwrap_or_default();
+            let (waba, phone, user) = engine.ledger.pair_names(r.pair);
+            let key = (waba.to_owned(), phone.to_owned(), user.to_owned());
+            let timeline = engine
+                .pairs
+                .get(&key)
+                .map(|log| log.timeline(r.start, r.end))
+                .unwrap_or_default();
+            c["timeline"] = Value::Array(
+                timeline
+                    .iter()
+                    .map(|e| {
+                        let mut v = json!({"ts": e.at.rfc3339(), "type": e.kind, "id": e.id});
+                        if let Some(d) = &e.detail {
+                            v[e.detail_key] = json!(d);
+                        }
+                        v
+                    })
+                    .collect(),
+            );
+            c
+        })
+        .collect();
+    let next = start + page.len();
+    let next_cursor = (next < records.len()).then(|| next.to_string());
+    Ok(axum::Json(json!({"conversations": page, "next_cursor": next_cursor})).into_response())
+}
+
+// -------------------------------------------------------------- operations
+
+async fn healthz(AxState(app): AxState<Shared>) -> Response {
+    if app
+        .state
+        .store_writable
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "event log not writable").into_response()
+    }
+}
+
+async fn metrics(AxState(app): AxState<Shared>) -> Response {
+    let bytes = app
+        .state
+        .store_bytes
+        .load(std::sync::atomic::Ordering::Relaxed);
+    metrics::gauge!("wabill_log_bytes").set(bytes as f64);
+    let text = app
+        .metrics
+        .as_ref()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}

@@ -1,0 +1,98 @@
+//! `wabill serve` (service.md): the imperative shell around the engine for
+//! live traffic. Webhooks and the platform API come in over HTTP
+//! ([`http`]); each request's events are made durable in the embedded event
+//! log ([`store`]) by one writer thread with group commit, then folded into
+//! the engine ([`state`]); reads answer from the engine.
+
+pub mod config;
+pub mod http;
+pub mod state;
+pub mod store;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use wabill_engine::{EngineConfig, RateBook};
+
+pub use config::ServiceConfig;
+
+/// Runs the service until SIGINT or SIGTERM, then finishes in-flight
+/// requests, drains the writer and returns.
+pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WABILL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])
+        .ok()
+        .and_then(|b| b.install_recorder().ok());
+    let started = std::time::Instant::now();
+    let (state, writer) =
+        state::State::open(&service.data_dir, engine, book).with_context(|| {
+            format!(
+                "cannot open the event log in {}",
+                service.data_dir.display()
+            )
+        })?;
+    {
+        let engine = state.read();
+        tracing::info!(
+            events = engine.ledger.accepted(),
+            millis = started.elapsed().as_millis() as u64,
+            data_dir = %service.data_dir.display(),
+            "state rebuilt from the event log"
+        );
+    }
+    let listen = service.listen.clone();
+    let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let local = listener.local_addr().context("listening address")?;
+        // The first line on stdout says where to connect (tests bind port 0).
+        println!("wabill listening on http://{local}");
+        tracing::info!(%local, "listening");
+        axum::serve(listener, http::router(app))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("HTTP server failed")
+    })?;
+    // In-flight requests are answered; no new job can come, so the writer
+    // ends once it has committed what it holds.
+    state.close();
+    let _ = writer.join();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
