@@ -6,6 +6,7 @@
 
 mod bench;
 mod config;
+mod load;
 mod rates_cmd;
 mod read;
 
@@ -59,6 +60,9 @@ enum Command {
     /// Run the HTTP service (service.md): webhooks, platform API, live
     /// window and cost answers, over a durable event log.
     Serve(ServeArgs),
+    /// Load a running service over HTTP (the service benchmark).
+    #[command(hide = true)]
+    Load(load::LoadArgs),
 }
 
 #[derive(Args)]
@@ -240,6 +244,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => parse_only(args),
         Command::Serve(args) => serve(config, args),
+        Command::Load(args) => load::run(args),
     }
 }
 

@@ -4,7 +4,6 @@
 //! answers them. Readers bill from a cache keyed by the ledger's version.
 
 use std::collections::HashMap;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use wabill_engine::billing::WabaMonth;
@@ -64,7 +63,7 @@ pub struct State {
     pub engine: RwLock<Engine>,
     pub config: EngineConfig,
     pub book: RateBook,
-    writer: Mutex<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
     billed: Mutex<Option<Arc<Billed>>>,
     pub store_bytes: std::sync::atomic::AtomicU64,
     pub store_writable: std::sync::atomic::AtomicBool,
@@ -94,7 +93,7 @@ impl State {
             }
         })?;
         engine.version = 1;
-        let (tx, rx) = sync_channel(QUEUE);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUE);
         let state = Arc::new(State {
             engine: RwLock::new(engine),
             config,
@@ -107,7 +106,7 @@ impl State {
         let writer_state = Arc::clone(&state);
         let handle = std::thread::Builder::new()
             .name("wabill-writer".into())
-            .spawn(move || write_loop(&writer_state, store, &rx))
+            .spawn(move || write_loop(&writer_state, store, &mut rx))
             .map_err(|e| StoreError::Dir {
                 path: data_dir.to_owned(),
                 source: e,
@@ -115,10 +114,14 @@ impl State {
         Ok((state, handle))
     }
 
-    /// Sends a job to the writer; false when the service is shutting down.
-    pub fn submit(&self, job: Job) -> bool {
+    /// Sends a job to the writer, waiting while its queue is full; false
+    /// when the service is shutting down.
+    pub async fn submit(&self, job: Job) -> bool {
         let sender = self.writer.lock().ok().and_then(|w| w.clone());
-        sender.is_some_and(|s| s.send(job).is_ok())
+        match sender {
+            Some(s) => s.send(job).await.is_ok(),
+            None => false,
+        }
     }
 
     /// Stops accepting writes; the writer ends once the queue is drained.
@@ -158,8 +161,8 @@ impl State {
 /// Most requests one commit covers.
 const GROUP: usize = 256;
 
-fn write_loop(state: &State, mut store: Store, rx: &Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
+fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP {
             match rx.try_recv() {
