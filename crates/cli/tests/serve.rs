@@ -647,3 +647,237 @@ fn zendesk_webhooks_need_their_api_key_and_map_sunshine_users() {
     let not_json = post(&url, &[("X-API-Key", ZENDESK_SECRET)], "{");
     assert_eq!(not_json.status, 400);
 }
+
+fn ev(kind: &str, id: &str, waba: &str, user: &str, ts: &str, extra: &str) -> String {
+    format!(
+        r#"{{"type":"{kind}","id":"{id}","waba":"{waba}","phone":"P1","user":"{user}","ts":"{ts}"{extra}}}"#
+    )
+}
+
+#[test]
+fn a_key_cannot_take_over_another_waba_s_message_with_an_earlier_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let w2 = [
+        ev(
+            "inbound",
+            "wamid.u",
+            "W2",
+            "5511999990001",
+            "2025-06-15T10:00:00Z",
+            "",
+        ),
+        ev(
+            "outbound",
+            "wamid.o",
+            "W2",
+            "5511999990001",
+            "2025-06-15T10:01:00Z",
+            "",
+        ),
+        ev(
+            "status",
+            "wamid.o",
+            "W2",
+            "5511999990001",
+            "2025-06-15T10:02:00Z",
+            r#","status":"delivered""#,
+        ),
+    ]
+    .join("\n");
+    assert_eq!(post_events(&server, TOKEN_ALL, &w2).json()["accepted"], 3);
+    let before = get(&server.url("/v1/invoices/W2/2025-06"), Some(TOKEN_ALL)).body;
+    // The same status, a second earlier, claimed for W1 by W1's key.
+    let claim = ev(
+        "status",
+        "wamid.o",
+        "W1",
+        "5511999990001",
+        "2025-06-15T10:01:59Z",
+        r#","status":"delivered""#,
+    );
+    let refused = post_events(&server, TOKEN_W1, &claim);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(
+        get(&server.url("/v1/invoices/W2/2025-06"), Some(TOKEN_ALL)).body,
+        before
+    );
+    assert_eq!(
+        get(&server.url("/v1/invoices/W1/2025-06"), Some(TOKEN_ALL)).status,
+        404
+    );
+}
+
+#[test]
+fn live_answers_follow_the_canonical_copy_of_each_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    // F6: the same delivered status for two users; the earlier copy (U2's)
+    // is the one that counts, so U1 has no conversation.
+    let body = [
+        ev(
+            "status",
+            "wamid.o1",
+            "W1",
+            "5511999990001",
+            "2025-06-15T10:05:00Z",
+            r#","status":"delivered""#,
+        ),
+        ev(
+            "status",
+            "wamid.o1",
+            "W1",
+            "5511999990002",
+            "2025-06-15T10:04:00Z",
+            r#","status":"delivered""#,
+        ),
+    ]
+    .join("\n");
+    assert_eq!(post_events(&server, TOKEN_W1, &body).status, 200);
+    let window = |server: &Server, user: &str| {
+        get(
+            &server.url(&format!(
+                "/v1/window?waba=W1&phone=P1&user={user}&at=2025-06-15T11:00:00Z"
+            )),
+            Some(TOKEN_W1),
+        )
+        .json()["open_conversations"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        (
+            window(&server, "5511999990001"),
+            window(&server, "5511999990002")
+        ),
+        (0, 1)
+    );
+    server.stop();
+    let server = Server::start(&config);
+    assert_eq!(
+        (
+            window(&server, "5511999990001"),
+            window(&server, "5511999990002")
+        ),
+        (0, 1)
+    );
+}
+
+#[test]
+fn quotes_need_no_rate_for_what_is_free_and_use_the_conversation_s_era() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let user = "5511999990001";
+    let body = [
+        ev(
+            "inbound",
+            "wamid.ad",
+            "W1",
+            user,
+            "2025-06-15T10:00:00Z",
+            r#","referral":{"source_type":"ad"}"#,
+        ),
+        ev(
+            "inbound",
+            "wamid.in",
+            "W1",
+            user,
+            "2025-07-20T10:00:00Z",
+            "",
+        ),
+    ]
+    .join("\n");
+    assert_eq!(post_events(&server, TOKEN_W1, &body).json()["accepted"], 2);
+    let quote = |at: &str, kind: &str| {
+        let r = get(
+            &server.url(&format!(
+                "/v1/quote?waba=W1&phone=P1&user={user}&at={at}&{kind}"
+            )),
+            Some(TOKEN_W1),
+        );
+        assert_eq!(r.status, 200, "{at} {kind}: {}", r.body);
+        r.json()
+    };
+    // A reply to an ad opens a free entry point conversation (cbp-2023).
+    let fep = quote("2025-06-15T10:05:00Z", "kind=freeform");
+    assert_eq!(
+        (fep["free"].as_str(), fep["meta_price"].as_str()),
+        (Some("free_entry_point"), Some("0"))
+    );
+    // A free-form reply under per-message pricing is free service.
+    let service = quote("2025-07-20T10:05:00Z", "kind=freeform");
+    assert_eq!(service["era"], "pmp-2025");
+    assert_eq!(service["meta_price"], "0");
+    assert_eq!(service["allowed"], true);
+}
+
+#[test]
+fn conversation_pages_resume_after_the_last_record_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let template = r#","template":{"category":"marketing"}"#;
+    let delivered = r#","status":"delivered""#;
+    let mut lines = Vec::new();
+    for (i, day) in ["03", "05", "07"].iter().enumerate() {
+        let id = format!("wamid.o{i}");
+        let at = format!("2025-06-{day}T10:00:00Z");
+        lines.push(ev("outbound", &id, "W1", "5511999990001", &at, template));
+        lines.push(ev("status", &id, "W1", "5511999990001", &at, delivered));
+    }
+    assert_eq!(
+        post_events(&server, TOKEN_W1, &lines.join("\n")).json()["accepted"],
+        6
+    );
+    let page = |cursor: Option<&str>| {
+        let mut path = "/v1/conversations?waba=W1&month=2025-06&limit=2".to_owned();
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        get(&server.url(&path), Some(TOKEN_W1)).json()
+    };
+    let first = page(None);
+    let opened: Vec<&str> = first["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["opened_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(opened, ["wamid.o0", "wamid.o1"]);
+    assert_eq!(
+        first["conversations"][0]["timeline"][0]["template"],
+        "marketing"
+    );
+    // A late record earlier than the page does not shift the next page.
+    let late = [
+        ev(
+            "outbound",
+            "wamid.late",
+            "W1",
+            "5511999990001",
+            "2025-06-01T10:00:00Z",
+            template,
+        ),
+        ev(
+            "status",
+            "wamid.late",
+            "W1",
+            "5511999990001",
+            "2025-06-01T10:00:00Z",
+            delivered,
+        ),
+    ]
+    .join("\n");
+    assert_eq!(post_events(&server, TOKEN_W1, &late).json()["accepted"], 2);
+    let second = page(first["next_cursor"].as_str());
+    let opened: Vec<&str> = second["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["opened_by"].as_str().unwrap())
+        .collect();
+    assert_eq!(opened, ["wamid.o2"]);
+    assert!(second["next_cursor"].is_null());
+    assert_eq!(page(Some("zz"))["error"]["code"], "bad_query");
+}

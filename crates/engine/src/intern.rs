@@ -66,6 +66,10 @@ impl SlotTable {
         self.slots = slots;
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// The entry a lookup of `hash` reads first, if its tag matches.
     pub fn home(&self, hash: u64) -> Option<u32> {
         let slot = *self

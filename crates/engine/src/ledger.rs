@@ -139,6 +139,22 @@ impl Messages {
         u64::from(index) ^ u64::from(first.copied().unwrap_or(0))
     }
 
+    /// The record index of `id`, if the ledger has it.
+    fn lookup(&self, id: &str) -> Option<u32> {
+        let Self {
+            ids,
+            records,
+            table,
+        } = self;
+        if table.is_empty() {
+            return None;
+        }
+        match table.find(str_hash(id), |i| id_of(ids, &records[i as usize]) == id) {
+            Probe::Found(i) => Some(i),
+            Probe::Vacant(_) => None,
+        }
+    }
+
     /// The record index of `id` (`hash == str_hash(id)`), and whether new.
     fn intern(&mut self, id: &str, hash: u64) -> (u32, bool) {
         self.table_room(self.records.len() + 1);
@@ -189,6 +205,18 @@ pub(crate) fn template_of(code: u8) -> Option<TemplateCategory> {
         3 => Some(TemplateCategory::Authentication),
         _ => None,
     }
+}
+
+/// What [`Ledger::message_view`] tells of one message id: time, pair and
+/// payload of each canonical event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MessageView {
+    /// Time, pair, entry point.
+    pub inbound: Option<(Instant, u32, bool)>,
+    /// Time, pair, template category.
+    pub outbound: Option<(Instant, u32, Option<TemplateCategory>)>,
+    /// Time and pair of the delivery.
+    pub delivery: Option<(Instant, u32)>,
 }
 
 /// The distinct (waba, phone, user) pairs, each string interned once.
@@ -539,9 +567,40 @@ impl Ledger {
         self.pairs.keys[pair as usize]
     }
 
+    /// The index of a pair, if the ledger has seen it.
+    pub fn pair_index(&self, waba: &str, phone: &str, user: &str) -> Option<u32> {
+        let hash = pair_hash(waba, phone, user);
+        match self
+            .pairs
+            .table
+            .find(hash, |p| self.pairs.names(p) == (waba, phone, user))
+        {
+            Probe::Found(p) => Some(p),
+            Probe::Vacant(_) => None,
+        }
+    }
+
     /// (waba, phone, user) of a pair.
     pub fn pair_names(&self, pair: u32) -> (&str, &str, &str) {
         self.pairs.names(pair)
+    }
+
+    /// The canonical copies (F6) of one message id's events that billing
+    /// reads: its inbound message, its outbound record and its delivery
+    /// (earliest `delivered` or `read`, F8), each with its pair.
+    pub fn message_view(&self, id: &str) -> Option<MessageView> {
+        let m = self.messages.records[self.messages.lookup(id)? as usize];
+        Some(MessageView {
+            inbound: m
+                .inbound
+                .get()
+                .map(|s| (Instant(s.at), s.pair, s.flag == 1)),
+            outbound: m
+                .outbound
+                .get()
+                .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
+            delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
+        })
     }
 
     pub(crate) fn region(&self, user: u32) -> Region {

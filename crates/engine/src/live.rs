@@ -10,47 +10,46 @@ use rust_decimal::Decimal;
 use crate::config::EngineConfig;
 use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView};
 use crate::era::{EraClock, EraKind};
-use crate::event::{Event, EventBody, Status, TemplateCategory};
+use crate::event::TemplateCategory;
+use crate::market::MarketId;
 use crate::market::Region;
-use crate::rates::{Category, RateBook};
+use crate::rates::{Category, RateBook, RateCard};
 use crate::time::{HOURS_24, Instant};
 
-/// The earliest copy of each of a pair's events that matter for windows
-/// and conversations (rules F6: the earliest copy wins; ties by payload).
+/// One pair's share of the ledger's canonical events (rules F6, F8): the
+/// shell mirrors [`crate::ledger::Ledger::message_view`] into it after
+/// each fold, so that live answers see exactly what billing sees.
 #[derive(Clone, Debug, Default)]
 pub struct PairLog {
     inbound: BTreeMap<String, (Instant, bool)>,
-    outbound: BTreeMap<String, (Instant, u8)>,
-    delivery: BTreeMap<String, Instant>,
+    outbound: BTreeMap<String, (Instant, Option<TemplateCategory>)>,
+    /// Delivery time, with the template category of the message's outbound
+    /// record wherever that record's pair is (F3).
+    delivery: BTreeMap<String, (Instant, Option<TemplateCategory>)>,
 }
 
-fn keep_earliest<V: Ord + Copy>(map: &mut BTreeMap<String, V>, id: &str, value: V) {
-    match map.get_mut(id) {
-        Some(current) if value < *current => *current = value,
-        Some(_) => {}
+fn set<V>(map: &mut BTreeMap<String, V>, id: &str, value: Option<V>) {
+    match value {
+        Some(v) => {
+            map.insert(id.to_owned(), v);
+        }
         None => {
-            map.insert(id.to_owned(), value);
+            map.remove(id);
         }
     }
 }
 
 impl PairLog {
-    /// Adds one event of this pair (a duplicate changes nothing).
-    pub fn add(&mut self, e: &Event<'_>) {
-        match &e.body {
-            EventBody::Inbound { referral } => {
-                keep_earliest(&mut self.inbound, &e.id, (e.ts, *referral))
-            }
-            EventBody::Outbound { template } => keep_earliest(
-                &mut self.outbound,
-                &e.id,
-                (e.ts, crate::ledger::template_code(*template)),
-            ),
-            EventBody::Status(Status::Delivered | Status::Read) => {
-                keep_earliest(&mut self.delivery, &e.id, e.ts);
-            }
-            EventBody::Status(_) => {}
-        }
+    pub fn set_inbound(&mut self, id: &str, value: Option<(Instant, bool)>) {
+        set(&mut self.inbound, id, value);
+    }
+
+    pub fn set_outbound(&mut self, id: &str, value: Option<(Instant, Option<TemplateCategory>)>) {
+        set(&mut self.outbound, id, value);
+    }
+
+    pub fn set_delivery(&mut self, id: &str, value: Option<(Instant, Option<TemplateCategory>)>) {
+        set(&mut self.delivery, id, value);
     }
 
     /// The pair's messages from 24 h before `start` (the window that may
@@ -70,18 +69,18 @@ impl PairLog {
                 });
             }
         }
-        for (id, (t, code)) in &self.outbound {
+        for (id, (t, template)) in &self.outbound {
             if within(*t) {
                 out.push(TimelineEntry {
                     at: *t,
                     kind: "outbound",
                     id: id.clone(),
                     detail_key: "template",
-                    detail: crate::ledger::template_of(*code).map(|c| c.as_str().to_owned()),
+                    detail: template.map(|c| c.as_str().to_owned()),
                 });
             }
         }
-        for (id, t) in &self.delivery {
+        for (id, (t, _)) in &self.delivery {
             if within(*t) {
                 out.push(TimelineEntry {
                     at: *t,
@@ -92,7 +91,13 @@ impl PairLog {
                 });
             }
         }
-        out.sort_by(|a, b| (a.at, &a.id, a.kind).cmp(&(b.at, &b.id, b.kind)));
+        // Same instant: a message is sent before it is delivered.
+        let rank = |kind: &str| match kind {
+            "inbound" => 0,
+            "outbound" => 1,
+            _ => 2,
+        };
+        out.sort_by(|a, b| (a.at, rank(a.kind), &a.id).cmp(&(b.at, rank(b.kind), &b.id)));
         out
     }
 
@@ -113,22 +118,19 @@ impl PairLog {
 
     /// Delivered business messages up to `at`, in time order (ties by id).
     fn delivered_until(&self, at: Instant) -> Vec<Delivered> {
-        let mut items: Vec<(Instant, &str)> = self
+        let mut items: Vec<(Instant, &str, Option<TemplateCategory>)> = self
             .delivery
             .iter()
-            .filter(|(_, t)| **t <= at)
-            .map(|(id, t)| (*t, id.as_str()))
+            .filter(|(_, (t, _))| *t <= at)
+            .map(|(id, (t, template))| (*t, id.as_str(), *template))
             .collect();
         items.sort_unstable();
         items
             .into_iter()
-            .map(|(t, id)| Delivered {
+            .map(|(t, _, template)| Delivered {
                 at: t,
                 msg: u32::MAX,
-                template: self
-                    .outbound
-                    .get(id)
-                    .and_then(|(_, code)| crate::ledger::template_of(*code)),
+                template,
             })
             .collect()
     }
@@ -256,18 +258,16 @@ pub fn simulate(
     })
 }
 
-/// The market and Meta's rate for a conversation (or message) of `category`
-/// under `era` starting at `at` for a user, from the card in force at the
-/// WABA's local date (rules D2). The first volume-tier band's rate where the
-/// card has tiers. None when no card, map or rate applies.
-pub fn price(
-    book: &RateBook,
+/// The card of `era`'s family in force at the WABA's local date of `at`
+/// (rules D2) and the user's market under that card's map. None when no
+/// card or map applies.
+pub fn card_and_market<'b>(
+    book: &'b RateBook,
     config: &EngineConfig,
     (waba, user, region): (&str, &str, Region),
     era: EraKind,
-    category: Category,
     at: Instant,
-) -> Option<(String, Decimal)> {
+) -> Option<(&'b RateCard, MarketId)> {
     let tz = &config.waba(waba).timezone;
     let card = book.card_at(
         era.rules().family(),
@@ -275,10 +275,12 @@ pub fn price(
         at.local_date(tz),
     )?;
     let map = book.map_at(card.effective_from)?;
-    let market = map.market_of(user, region, book.other_market());
-    let rate = match card.rate(market, category) {
-        Some(rate) => rate,
-        None => card.bands(market, category)?.first()?.price,
-    };
-    Some((book.market_name(market).to_owned(), rate))
+    Some((card, map.market_of(user, region, book.other_market())))
+}
+
+/// A card's rate for a market and category; where the card has volume
+/// tiers (rules C4), the first band's.
+pub fn rate(card: &RateCard, market: MarketId, category: Category) -> Option<Decimal> {
+    card.rate(market, category)
+        .or_else(|| card.bands(market, category)?.first().map(|b| b.price))
 }

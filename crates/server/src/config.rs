@@ -222,6 +222,11 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result
         if axum::http::HeaderName::try_from(header.as_str()).is_err() {
             bail!("{key}.header: {header:?} is not a valid header name");
         }
+        if r.waba.is_empty() || r.phone.is_empty() {
+            bail!(
+                "{key}: `waba` and `phone` must not be empty (they are the WABA and phone of the route's events)"
+            );
+        }
         let route = RouteConfig {
             name: r.name.clone(),
             provider,
@@ -280,10 +285,19 @@ pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<ServiceConfig> {
             .with_context(|| format!("cannot read configuration {}", p.display()))?,
     };
     let env = |name: &str| std::env::var(name).ok();
-    parse(&text, &env).map_err(|e| match path {
+    let mut config = parse(&text, &env).map_err(|e| match path {
         Some(p) => anyhow!("configuration {}: {e}", p.display()),
         None => e,
-    })
+    })?;
+    // cli.md: relative paths in the file are relative to the file, so the
+    // service finds its log wherever it is started from.
+    if let Some(dir) = path.and_then(std::path::Path::parent)
+        && config.data_dir.is_relative()
+        && env("WABILL_DATA_DIR").is_none()
+    {
+        config.data_dir = dir.join(&config.data_dir);
+    }
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -325,6 +339,29 @@ mod tests {
         assert!(
             missing.contains("meta.app_secret_env: environment variable S"),
             "{missing}"
+        );
+    }
+
+    #[test]
+    fn a_relative_data_dir_is_relative_to_the_configuration_file() {
+        let dir = std::env::temp_dir().join(format!("wabill-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("wabill.toml");
+        std::fs::write(&file, "[server]\ndata_dir = \"log\"\n").unwrap();
+        let loaded = load(Some(&file)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        if std::env::var_os("WABILL_DATA_DIR").is_none() {
+            assert_eq!(loaded.data_dir, dir.join("log"));
+        }
+    }
+
+    #[test]
+    fn a_route_must_name_its_waba_and_phone() {
+        let text = "[[route]]\nname = \"r\"\nprovider = \"zendesk\"\nsecret = \"s\"\nwaba = \"\"\nphone = \"P1\"\n";
+        let e = parse(text, &|_| None).unwrap_err().to_string();
+        assert!(
+            e.contains("route[0]: `waba` and `phone` must not be empty"),
+            "{e}"
         );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State as AxState};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
@@ -28,7 +29,7 @@ use wabill_engine::{Billing, Instant, Validator};
 use wabill_ingest::{Route, Shape, parse_line};
 
 use crate::config::{ApiKey, Provider, ServiceConfig};
-use crate::state::{Applied, Job, State};
+use crate::state::{Applied, Job, JobError, Scope, State};
 use crate::store::LogRow;
 
 /// Most events one `POST /v1/events` may carry (service.md).
@@ -102,6 +103,17 @@ impl IntoResponse for ApiError {
 }
 
 type Answer = Result<Response, ApiError>;
+
+/// A request body, or why it could not be read (over the limit).
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+fn too_large(e: axum::extract::rejection::BytesRejection) -> ApiError {
+    error(e.status(), "body_too_large", e.body_text())
+}
+
+fn bad_query(e: QueryRejection) -> ApiError {
+    error(StatusCode::BAD_REQUEST, "bad_query", e.body_text())
+}
 
 pub fn router(app: Shared) -> Router {
     let limit = app.service.body_limit_bytes;
@@ -221,7 +233,8 @@ fn signature_ok(app: &App, headers: &HeaderMap, body: &[u8]) -> bool {
     ring::hmac::verify(&key, body, &given).is_ok()
 }
 
-async fn meta_webhook(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn meta_webhook(AxState(app): AxState<Shared>, headers: HeaderMap, body: Body) -> Answer {
+    let body = body.map_err(too_large)?;
     if !signature_ok(&app, &headers, &body) {
         rejected("meta", 1);
         return Err(error(
@@ -242,7 +255,7 @@ async fn meta_webhook(AxState(app): AxState<Shared>, headers: HeaderMap, body: B
         }
         Err(e) => return Err(bad_body("meta", e.to_string())),
     }
-    store_group(&app, &events, "meta").await
+    store_group(&app, &events, "meta", Scope::All).await
 }
 
 /// The route's static secret header must match.
@@ -280,9 +293,10 @@ async fn dialog_webhook(
     AxState(app): AxState<Shared>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Answer {
     let route = route_of(&app, &name, Provider::Dialog360, &headers)?;
+    let body = body.map_err(too_large)?;
     let text = utf8(&body, "360dialog")?;
     let mut events = Vec::new();
     let r = Route {
@@ -299,16 +313,18 @@ async fn dialog_webhook(
         }
         Err(e) => return Err(bad_body("360dialog", e.to_string())),
     }
-    store_group(&app, &events, "360dialog").await
+    let scope = Scope::Wabas(vec![route.waba.clone()]);
+    store_group(&app, &events, "360dialog", scope).await
 }
 
 async fn zendesk_webhook(
     AxState(app): AxState<Shared>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Answer {
     let route = route_of(&app, &name, Provider::Zendesk, &headers)?;
+    let body = body.map_err(too_large)?;
     let text = utf8(&body, "zendesk")?;
     let mut events = Vec::new();
     let map = wabill_ingest::SunshineMap {
@@ -319,7 +335,8 @@ async fn zendesk_webhook(
     if let Err(e) = wabill_ingest::parse_sunshine(text, &map, &mut events) {
         return Err(bad_body("zendesk", e.to_string()));
     }
-    store_group(&app, &events, "zendesk").await
+    let scope = Scope::Wabas(vec![route.waba.clone()]);
+    store_group(&app, &events, "zendesk", scope).await
 }
 
 fn utf8<'b>(body: &'b [u8], source: &'static str) -> Result<&'b str, ApiError> {
@@ -338,13 +355,18 @@ fn rejected(source: &'static str, n: u64) {
 
 /// Validates a body's events as one group (accepted or rejected whole),
 /// logs them durably and folds them in.
-async fn store_group(app: &App, events: &[Event<'_>], source: &'static str) -> Answer {
+async fn store_group(
+    app: &App,
+    events: &[Event<'_>],
+    source: &'static str,
+    scope: Scope,
+) -> Answer {
     let mut validator = app.validator.clone();
     let mut facts = Vec::new();
     validator
         .check_group(events, &mut facts)
         .map_err(|e| bad_body(source, e.to_string()))?;
-    let applied = commit(app, events.iter().map(LogRow::of).collect(), source).await?;
+    let applied = commit(app, events.iter().map(LogRow::of).collect(), source, scope).await?;
     Ok(
         axum::Json(json!({"accepted": applied.accepted, "duplicates": applied.duplicates}))
             .into_response(),
@@ -352,7 +374,12 @@ async fn store_group(app: &App, events: &[Event<'_>], source: &'static str) -> A
 }
 
 /// Hands rows to the writer and waits until they are durable.
-async fn commit(app: &App, rows: Vec<LogRow>, source: &'static str) -> Result<Applied, ApiError> {
+async fn commit(
+    app: &App,
+    rows: Vec<LogRow>,
+    source: &'static str,
+    scope: Scope,
+) -> Result<Applied, ApiError> {
     let (reply, done) = tokio::sync::oneshot::channel();
     let unavailable = || {
         error(
@@ -367,6 +394,7 @@ async fn commit(app: &App, rows: Vec<LogRow>, source: &'static str) -> Result<Ap
     let job = Job {
         rows,
         source,
+        scope,
         reply,
     };
     let sent = app.state.submit(job).await;
@@ -376,7 +404,14 @@ async fn commit(app: &App, rows: Vec<LogRow>, source: &'static str) -> Result<Ap
     let applied = done
         .await
         .map_err(|_| unavailable())?
-        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, "store_failed", e))?;
+        .map_err(|e| match e {
+            JobError::Forbidden(id) => error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("message {id:?} belongs to a WABA this request may not write"),
+            ),
+            JobError::Store(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store_failed", e),
+        })?;
     metrics::counter!("wabill_events_total", "source" => source, "outcome" => "accepted")
         .increment(applied.accepted);
     metrics::counter!("wabill_events_total", "source" => source, "outcome" => "duplicate")
@@ -418,8 +453,9 @@ fn scope(key: &ApiKey, waba: &str) -> Result<(), ApiError> {
     }
 }
 
-async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bytes) -> Answer {
+async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Body) -> Answer {
     let key = api_key(&app, &headers)?;
+    let body = body.map_err(too_large)?;
     let text = utf8(&body, "api")?;
     // Items: the lines of NDJSON, or the elements of a JSON array.
     let items: Vec<&str> = if text.trim_start().starts_with('[') {
@@ -467,7 +503,11 @@ async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: By
         }
     }
     rejected("api", refused.len() as u64);
-    let applied = commit(&app, rows, "api").await?;
+    let scope = match &key.wabas {
+        None => Scope::All,
+        Some(list) => Scope::Wabas(list.clone()),
+    };
+    let applied = commit(&app, rows, "api", scope).await?;
     Ok(axum::Json(json!({
         "accepted": applied.accepted,
         "duplicates": applied.duplicates,
@@ -529,12 +569,11 @@ fn user_digits(user: &str) -> &str {
 /// the engine's read lock.
 fn with_pair<R>(app: &App, q: &PairQuery, f: impl FnOnce(&PairLog) -> R) -> R {
     let engine = app.state.read();
-    let key = (
-        q.waba.clone(),
-        q.phone.clone(),
-        user_digits(&q.user).to_owned(),
-    );
-    match engine.pairs.get(&key) {
+    let log = engine
+        .ledger
+        .pair_index(&q.waba, &q.phone, user_digits(&q.user))
+        .and_then(|pair| engine.pairs.get(&pair));
+    match log {
         Some(log) => f(log),
         None => f(&PairLog::default()),
     }
@@ -543,9 +582,10 @@ fn with_pair<R>(app: &App, q: &PairQuery, f: impl FnOnce(&PairLog) -> R) -> R {
 async fn get_window(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    Query(q): Query<PairQuery>,
+    query: Result<Query<PairQuery>, QueryRejection>,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
+    let Query(q) = query.map_err(bad_query)?;
     scope(key, &q.waba)?;
     let at = parse_at(q.at.as_deref())?;
     let clock = clock_of(&app, &q.waba);
@@ -596,9 +636,10 @@ fn free_tier_used(
 async fn get_quote(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    Query(q): Query<PairQuery>,
+    query: Result<Query<PairQuery>, QueryRejection>,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
+    let Query(q) = query.map_err(bad_query)?;
     scope(key, &q.waba)?;
     let at = parse_at(q.at.as_deref())?;
     let template = match (q.kind.as_deref(), q.category.as_deref()) {
@@ -662,7 +703,7 @@ async fn get_quote(
     // Categories the free tier never covers still show the month's pool.
     let covers = rules.free_tier_pool(conversation.category, Free::None);
     let pool = covers.or_else(|| rules.free_tier_pool(Category::Service, Free::None));
-    let billed = app.state.billed();
+    let billed = billed(&app).await?;
     let month = Month::of(at.local_date(&config.waba(&q.waba).timezone));
     let waba_month = billed
         .months
@@ -692,39 +733,66 @@ async fn get_quote(
         Free::None
     };
     let category = conversation.category;
-    let (market, rate) = live::price(
+    // The conversation's own era prices it (it may have opened before an
+    // era switch, B7a); a rate is needed only for what is charged.
+    let (card, market) = live::card_and_market(
         &app.state.book,
         config,
         (&q.waba, user, region),
-        outcome.era,
-        category,
+        conversation.era,
         conversation.start,
     )
     .ok_or_else(|| {
         error(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "no_rate",
-            format!("no {} rate applies to this user at `at`", category.as_str()),
+            "no_card",
+            format!(
+                "no {} rate card is in force at `at`",
+                conversation.era.as_str()
+            ),
         )
     })?;
+    let conversation_rules = conversation.era.rules();
+    let charged = charged_here
+        && free == Free::None
+        && !conversation_rules.priced_at_zero(category, conversation.free);
     // What this delivery adds to Meta's bill: nothing when it joins an open
     // conversation or is free.
-    let meta_price =
-        if charged_here && free == Free::None && !rules.priced_at_zero(category, conversation.free)
-        {
-            rate
-        } else {
-            rust_decimal::Decimal::ZERO
-        };
-    let fee_applies = match config.platform.fee_applies_to {
+    let meta_price = if charged {
+        live::rate(card, market, category).ok_or_else(|| {
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_rate",
+                format!(
+                    "rate card {} has no rate for market {:?}, category {}",
+                    card.source,
+                    app.state.book.market_name(market),
+                    category.as_str()
+                ),
+            )
+        })?
+    } else {
+        rust_decimal::Decimal::ZERO
+    };
+    // D4/D5: the fee is charged on fee-bearing conversations beyond the
+    // plan's included ones, counted in the month so far.
+    let fee_bearing_so_far = waba_month
+        .and_then(|m| m.invoice.as_ref().ok())
+        .map_or(0, |i| match config.platform.fee_applies_to {
+            wabill_engine::config::FeeAppliesTo::Paid => i.conversations.paid + i.messages.paid,
+            wabill_engine::config::FeeAppliesTo::All => i.conversations.total + i.messages.total,
+        });
+    let fee_bearing = match config.platform.fee_applies_to {
         wabill_engine::config::FeeAppliesTo::All => charged_here,
         wabill_engine::config::FeeAppliesTo::Paid => charged_here && free == Free::None,
     };
-    let platform_fee = if fee_applies {
+    let included = config.waba(&q.waba).included_conversations;
+    let platform_fee = if fee_bearing && fee_bearing_so_far >= included {
         config.platform.fee_per_conversation
     } else {
         rust_decimal::Decimal::ZERO
     };
+    let market = app.state.book.market_name(market);
     Ok(axum::Json(json!({
         "allowed": allowed,
         "era": outcome.era.as_str(),
@@ -761,7 +829,7 @@ async fn get_invoice(
     let key = api_key(&app, &headers)?;
     scope(key, &waba)?;
     let month = parse_month(&month)?;
-    let billed = app.state.billed();
+    let billed = billed(&app).await?;
     let m = billed
         .months
         .iter()
@@ -800,26 +868,51 @@ struct ConversationsQuery {
 const PAGE: usize = 100;
 const MAX_PAGE: usize = 1000;
 
+/// A record's place in the listing order (cli.md: start, phone, user,
+/// then the id of the message that opened it), as the cursor carries it:
+/// a page resumes after the last record shown, whatever arrived since.
+type ListKey = (i64, String, String, String);
+
+fn list_key(engine: &crate::state::Engine, r: &wabill_engine::billing::Record) -> ListKey {
+    let (_, phone, user) = engine.ledger.pair_names(r.pair);
+    (
+        r.start.0,
+        phone.to_owned(),
+        user.to_owned(),
+        engine.ledger.message_id(r.opened_by).to_owned(),
+    )
+}
+
+fn encode_cursor(key: &ListKey) -> String {
+    hex::encode(serde_json::to_string(key).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str) -> Option<ListKey> {
+    let bytes = hex::decode(cursor).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 async fn get_conversations(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    Query(q): Query<ConversationsQuery>,
+    query: Result<Query<ConversationsQuery>, QueryRejection>,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
+    let Query(q) = query.map_err(bad_query)?;
     scope(key, &q.waba)?;
     let month = parse_month(&q.month)?;
     let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
-    let start: usize = match &q.cursor {
-        None => 0,
-        Some(c) => c.parse().map_err(|_| {
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
             error(
                 StatusCode::BAD_REQUEST,
                 "bad_query",
                 "`cursor` is not one this service gave",
             )
-        })?,
+        })?),
     };
-    let billed = app.state.billed();
+    let billed = billed(&app).await?;
     let engine = app.state.read();
     let billing = Billing {
         ledger: &engine.ledger,
@@ -838,19 +931,23 @@ async fn get_conversations(
             let (_, phone, u) = engine.ledger.pair_names(r.pair);
             q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
         })
+        .filter(|r| {
+            after
+                .as_ref()
+                .is_none_or(|after| list_key(&engine, r) > *after)
+        })
+        .take(limit + 1)
         .collect();
-    let page: Vec<Value> = records
+    let more = records.len() > limit;
+    let page = &records[..records.len().min(limit)];
+    let items: Vec<Value> = page
         .iter()
-        .skip(start)
-        .take(limit)
         .map(|r| {
             let mut c = serde_json::to_value(wabill_report::conversation_json(&billing, r))
                 .unwrap_or_default();
-            let (waba, phone, user) = engine.ledger.pair_names(r.pair);
-            let key = (waba.to_owned(), phone.to_owned(), user.to_owned());
             let timeline = engine
                 .pairs
-                .get(&key)
+                .get(&r.pair)
                 .map(|log| log.timeline(r.start, r.end))
                 .unwrap_or_default();
             c["timeline"] = Value::Array(
@@ -868,18 +965,40 @@ async fn get_conversations(
             c
         })
         .collect();
-    let next = start + page.len();
-    let next_cursor = (next < records.len()).then(|| next.to_string());
-    Ok(axum::Json(json!({"conversations": page, "next_cursor": next_cursor})).into_response())
+    let next_cursor = page
+        .last()
+        .filter(|_| more)
+        .map(|r| encode_cursor(&list_key(&engine, r)));
+    Ok(axum::Json(json!({"conversations": items, "next_cursor": next_cursor})).into_response())
+}
+
+/// The billing of every WABA-month, recomputed off the async workers when
+/// the ledger changed.
+async fn billed(app: &App) -> Result<Arc<crate::state::Billed>, ApiError> {
+    let state = Arc::clone(&app.state);
+    tokio::task::spawn_blocking(move || state.billed())
+        .await
+        .map_err(|_| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "billing failed",
+            )
+        })
 }
 
 // -------------------------------------------------------------- operations
 
+/// Ok when the last commit succeeded and the data directory takes a write
+/// now (a full or read-only disk shows here before a webhook fails).
 async fn healthz(AxState(app): AxState<Shared>) -> Response {
-    if app
-        .state
-        .store_writable
-        .load(std::sync::atomic::Ordering::Relaxed)
+    let probe = app.service.data_dir.join(".healthz");
+    let writable = tokio::fs::write(&probe, b"ok").await.is_ok();
+    if writable
+        && app
+            .state
+            .store_writable
+            .load(std::sync::atomic::Ordering::Relaxed)
     {
         (StatusCode::OK, "ok").into_response()
     } else {

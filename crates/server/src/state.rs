@@ -14,36 +14,128 @@ use wabill_ingest::{Route, parse_line};
 
 use crate::store::{LogRow, Store, StoreError};
 
-pub type PairNames = (String, String, String);
-
 /// Everything derived from the log.
 pub struct Engine {
     pub ledger: Ledger,
-    pub pairs: HashMap<PairNames, PairLog>,
+    /// Per ledger pair, its share of the canonical events.
+    pub pairs: HashMap<u32, PairLog>,
+    /// Per message id, the pair each of its canonical events (inbound,
+    /// outbound, delivery) sits in now.
+    placed: HashMap<String, [Option<u32>; 3]>,
     /// Bumped by every batch that changed the ledger.
     pub version: u64,
 }
 
 impl Engine {
-    fn fold(&mut self, events: &[Event<'_>]) -> (u64, u64) {
-        let Ok(outcome) = self.ledger.ingest(events) else {
-            // Validated before logging; a log written by an older
-            // configuration may hold what this one refuses.
-            return (0, 0);
-        };
-        for e in events {
-            let key = (e.waba.to_string(), e.phone.to_string(), e.user.to_string());
-            self.pairs.entry(key).or_default().add(e);
+    fn new(config: EngineConfig) -> Engine {
+        Engine {
+            ledger: Ledger::new(config),
+            pairs: HashMap::new(),
+            placed: HashMap::new(),
+            version: 0,
         }
-        (outcome.accepted, outcome.duplicates)
     }
+
+    /// Folds one group in; None when the ledger refuses it.
+    fn fold(&mut self, events: &[Event<'_>]) -> Option<(u64, u64)> {
+        let outcome = self.ledger.ingest(events).ok()?;
+        for e in events {
+            self.mirror(&e.id);
+        }
+        Some((outcome.accepted, outcome.duplicates))
+    }
+
+    /// Copies the ledger's canonical events of message `id` into the pair
+    /// logs, moving them when a copy with another pair became canonical.
+    fn mirror(&mut self, id: &str) {
+        let Some(view) = self.ledger.message_view(id) else {
+            return;
+        };
+        let template = view.outbound.and_then(|o| o.2);
+        let now = [
+            view.inbound.map(|i| i.1),
+            view.outbound.map(|o| o.1),
+            view.delivery.map(|d| d.1),
+        ];
+        let before = self.placed.insert(id.to_owned(), now).unwrap_or_default();
+        for slot in 0..3 {
+            if let Some(old) = before[slot].filter(|old| Some(*old) != now[slot]) {
+                let log = self.pairs.entry(old).or_default();
+                match slot {
+                    0 => log.set_inbound(id, None),
+                    1 => log.set_outbound(id, None),
+                    _ => log.set_delivery(id, None),
+                }
+            }
+        }
+        if let Some((at, pair, referral)) = view.inbound {
+            self.pairs
+                .entry(pair)
+                .or_default()
+                .set_inbound(id, Some((at, referral)));
+        }
+        if let Some((at, pair, t)) = view.outbound {
+            self.pairs
+                .entry(pair)
+                .or_default()
+                .set_outbound(id, Some((at, t)));
+        }
+        if let Some((at, pair)) = view.delivery {
+            self.pairs
+                .entry(pair)
+                .or_default()
+                .set_delivery(id, Some((at, template)));
+        }
+    }
+
+    /// The WABAs of the canonical events already logged under message
+    /// `id` (a key may not take over another WABA's message).
+    fn wabas_of(&self, id: &str) -> Vec<&str> {
+        let Some(view) = self.ledger.message_view(id) else {
+            return Vec::new();
+        };
+        [
+            view.inbound.map(|i| i.1),
+            view.outbound.map(|o| o.1),
+            view.delivery.map(|d| d.1),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|pair| self.ledger.pair_names(pair).0)
+        .collect()
+    }
+}
+
+/// Which WABAs a request may write events of.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    All,
+    Wabas(Vec<String>),
+}
+
+impl Scope {
+    pub fn allows(&self, waba: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Wabas(list) => list.iter().any(|w| w == waba),
+        }
+    }
+}
+
+/// Why a job was not applied.
+#[derive(Clone, Debug)]
+pub enum JobError {
+    /// An event's message id already belongs to a WABA outside the scope.
+    Forbidden(String),
+    Store(String),
 }
 
 /// A request's events, validated, waiting to be logged.
 pub struct Job {
     pub rows: Vec<LogRow>,
     pub source: &'static str,
-    pub reply: tokio::sync::oneshot::Sender<Result<Applied, String>>,
+    pub scope: Scope,
+    pub reply: tokio::sync::oneshot::Sender<Result<Applied, JobError>>,
 }
 
 /// What folding a request's events did.
@@ -81,17 +173,30 @@ impl State {
         book: RateBook,
     ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
         let store = Store::open(data_dir)?;
-        let mut engine = Engine {
-            ledger: Ledger::new(config.clone()),
-            pairs: HashMap::new(),
-            version: 0,
-        };
-        store.replay(|line| {
+        let mut engine = Engine::new(config.clone());
+        let mut unreadable = 0u64;
+        let logged = store.replay(|line| {
             let mut events = Vec::new();
-            if parse_line(line, Route::default(), &mut events).is_ok() {
-                engine.fold(&events);
+            let folded = parse_line(line, Route::default(), &mut events)
+                .ok()
+                .and_then(|_| engine.fold(&events));
+            if folded.is_none() {
+                unreadable += 1;
+                if unreadable <= 10 {
+                    tracing::warn!(
+                        line,
+                        "a logged event is refused by this configuration; it is not billed"
+                    );
+                }
             }
         })?;
+        if unreadable > 0 {
+            tracing::warn!(
+                unreadable,
+                logged,
+                "logged events refused by this configuration (era timeline or time zones changed?)"
+            );
+        }
         engine.version = 1;
         let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUE);
         let state = Arc::new(State {
@@ -170,6 +275,39 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 Err(_) => break,
             }
         }
+        // A key may not take over a message id another WABA already has
+        // (F6 would let an earlier copy move it). Only this thread writes,
+        // so the check cannot race another request.
+        let mut refused = Vec::new();
+        {
+            let engine = state.read();
+            jobs.retain_mut(|job| {
+                let Scope::Wabas(_) = &job.scope else {
+                    return true;
+                };
+                let foreign = job.rows.iter().find_map(|row| {
+                    engine
+                        .wabas_of(&row.id)
+                        .into_iter()
+                        .find(|w| !job.scope.allows(w))
+                        .map(|_| row.id.clone())
+                });
+                match foreign {
+                    None => true,
+                    Some(id) => {
+                        let (tx, _) = tokio::sync::oneshot::channel();
+                        refused.push((std::mem::replace(&mut job.reply, tx), id));
+                        false
+                    }
+                }
+            });
+        }
+        for (reply, id) in refused {
+            let _ = reply.send(Err(JobError::Forbidden(id)));
+        }
+        if jobs.is_empty() {
+            continue;
+        }
         let rows = jobs
             .iter()
             .flat_map(|j| j.rows.iter().map(move |r| (r, j.source)));
@@ -179,7 +317,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 .store_writable
                 .store(false, std::sync::atomic::Ordering::Relaxed);
             for job in jobs {
-                let _ = job.reply.send(Err(e.to_string()));
+                let _ = job.reply.send(Err(JobError::Store(e.to_string())));
             }
             continue;
         }
@@ -189,27 +327,45 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         state
             .store_writable
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        // Parsed before taking the lock, so readers wait less.
+        let parsed: Vec<Vec<Vec<Event<'_>>>> = jobs
+            .iter()
+            .map(|job| {
+                job.rows
+                    .iter()
+                    .map(|row| {
+                        let mut events = Vec::new();
+                        let _ = parse_line(&row.line, Route::default(), &mut events);
+                        events
+                    })
+                    .collect()
+            })
+            .collect();
         let mut engine = state
             .engine
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        let mut applied_all = Vec::with_capacity(jobs.len());
+        let mut changed = false;
+        for groups in &parsed {
             let mut applied = Applied::default();
-            for row in &job.rows {
-                let mut events = Vec::new();
-                if parse_line(&row.line, Route::default(), &mut events).is_ok() {
-                    let (accepted, duplicates) = engine.fold(&events);
+            for events in groups {
+                if let Some((accepted, duplicates)) = engine.fold(events) {
                     applied.accepted += accepted;
                     applied.duplicates += duplicates;
                 }
             }
-            replies.push((job.reply, applied));
+            changed |= applied.accepted > 0;
+            applied_all.push(applied);
         }
-        engine.version += 1;
+        // Duplicates change no result: the billing cache stays valid.
+        if changed {
+            engine.version += 1;
+        }
         drop(engine);
-        for (reply, applied) in replies {
-            let _ = reply.send(Ok(applied));
+        drop(parsed);
+        for (job, applied) in jobs.into_iter().zip(applied_all) {
+            let _ = job.reply.send(Ok(applied));
         }
     }
 }

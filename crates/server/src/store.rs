@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
 /// One event ready to be logged: its identity, its F6 order and its
 /// normalized line (events.md section 1), which replays it.
 pub struct LogRow {
+    /// The message id (a status's is the message it is about).
+    pub id: String,
     pub identity: String,
     pub ts: i64,
     pub waba: String,
@@ -62,6 +64,7 @@ impl LogRow {
             EventBody::Status(s) => (s.as_str(), 0),
         };
         LogRow {
+            id: e.id.to_string(),
             identity: format!("{}\u{1f}{}\u{1f}{}", e.kind_str(), e.id, status),
             ts: e.ts.0,
             waba: e.waba.to_string(),
