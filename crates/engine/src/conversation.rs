@@ -191,6 +191,17 @@ pub fn derive_pair(
     clock: &EraClock,
     errors: &mut Vec<NoEra>,
 ) -> Vec<Conversation> {
+    run_pair(inbound, delivered, clock, errors).conversations
+}
+
+/// [`derive_pair`], keeping the whole pair state (free entry point window
+/// included) for live answers.
+pub fn run_pair(
+    inbound: &[InboundItem],
+    delivered: &[Delivered],
+    clock: &EraClock,
+    errors: &mut Vec<NoEra>,
+) -> PairState {
     let mut state = PairState::default();
     let mut seen = 0;
     for msg in delivered {
@@ -212,5 +223,5 @@ pub fn derive_pair(
         };
         era.rules().deliver(&mut state, msg, &view);
     }
-    state.conversations
+    state
 }

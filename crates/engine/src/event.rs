@@ -96,6 +96,28 @@ pub struct Event<'a> {
 }
 
 impl Event<'_> {
+    /// The same event owning its strings (to outlive the text it came from).
+    pub fn into_owned(self) -> Event<'static> {
+        Event {
+            ts: self.ts,
+            waba: std::borrow::Cow::Owned(self.waba.into_owned()),
+            phone: std::borrow::Cow::Owned(self.phone.into_owned()),
+            user: std::borrow::Cow::Owned(self.user.into_owned()),
+            id: std::borrow::Cow::Owned(self.id.into_owned()),
+            body: match self.body {
+                EventBody::Inbound { referral } => EventBody::Inbound { referral },
+                EventBody::Outbound { template } => EventBody::Outbound { template },
+                EventBody::Status(Status::Other(name)) => {
+                    EventBody::Status(Status::Other(std::borrow::Cow::Owned(name.into_owned())))
+                }
+                EventBody::Status(Status::Sent) => EventBody::Status(Status::Sent),
+                EventBody::Status(Status::Delivered) => EventBody::Status(Status::Delivered),
+                EventBody::Status(Status::Read) => EventBody::Status(Status::Read),
+                EventBody::Status(Status::Failed) => EventBody::Status(Status::Failed),
+            },
+        }
+    }
+
     /// The normalized `type` this event has (events.md section 1).
     pub fn kind_str(&self) -> &'static str {
         match self.body {

@@ -189,7 +189,9 @@ pub struct PairKey {
     pub user: u32,
 }
 
-pub(crate) fn template_code(t: Option<TemplateCategory>) -> u8 {
+/// A template category as the ledger stores it (0 = not a template); its
+/// order is F6's last tie-break between copies.
+pub fn template_code(t: Option<TemplateCategory>) -> u8 {
     match t {
         None => 0,
         Some(TemplateCategory::Marketing) => 1,

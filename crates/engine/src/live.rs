@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 
 use crate::config::EngineConfig;
-use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView};
+use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView, run_pair};
 use crate::era::{EraClock, EraKind};
 use crate::event::TemplateCategory;
 use crate::market::MarketId;
@@ -138,18 +138,8 @@ impl PairLog {
     /// Runs the era rules over the pair's deliveries up to `at`.
     fn state_at(&self, clock: &EraClock, at: Instant) -> (PairState, Vec<InboundItem>) {
         let inbound = self.inbound_until(at);
-        let mut state = PairState::default();
-        let mut seen = 0;
-        for msg in self.delivered_until(at) {
-            while seen < inbound.len() && inbound[seen].at <= msg.at {
-                seen += 1;
-            }
-            let Some(era) = clock.era_at(msg.at) else {
-                continue;
-            };
-            era.rules()
-                .deliver(&mut state, &msg, &view(&inbound[..seen], clock));
-        }
+        // Events before the first era never reach the ledger.
+        let state = run_pair(&inbound, &self.delivered_until(at), clock, &mut Vec::new());
         (state, inbound)
     }
 }

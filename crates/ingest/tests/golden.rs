@@ -17,74 +17,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fmt::Write as _;
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+use common::{check_goldens, render, render_event};
+use wabill_engine::event::{EventBody, Status};
 use wabill_ingest::{InputError, Route, Shape, parse_line};
 
 const ONPREM_ROUTE: Route<'static> = Route {
     waba: Some("W1"),
     phone: Some("P1"),
 };
-
-// ---------------------------------------------------------------------------
-// Rendering
-// ---------------------------------------------------------------------------
-
-/// One line per event, e.g.
-/// `status wamid.X waba=… phone=… user=… ts=2025-06-28T20:34:48Z status=failed`.
-fn render_event(e: &Event<'_>) -> String {
-    let mut line = format!(
-        "{} {} waba={} phone={} user={} ts={}",
-        e.kind_str(),
-        e.id,
-        e.waba,
-        e.phone,
-        e.user,
-        e.ts.rfc3339()
-    );
-    match &e.body {
-        EventBody::Inbound { referral } => {
-            let _ = write!(line, " referral={referral}");
-        }
-        EventBody::Outbound { template } => {
-            let _ = write!(
-                line,
-                " template={}",
-                template.map_or("none", TemplateCategory::as_str)
-            );
-        }
-        EventBody::Status(status) => {
-            let _ = write!(line, " status={}", status.as_str());
-        }
-    }
-    line
-}
-
-/// What a `.expected` file holds: one line per event, `(no events)` for an
-/// accepted body that yields none, or `REJECTED: <reason>`.
-fn render(result: &Result<Shape, InputError>, events: &[Event<'_>]) -> String {
-    let mut text = String::new();
-    match result {
-        Ok(_) if events.is_empty() => text.push_str("(no events)\n"),
-        Ok(_) => {
-            for e in events {
-                text.push_str(&render_event(e));
-                text.push('\n');
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(text, "REJECTED: {e}");
-            // parse_line promises to append nothing on error; if it ever
-            // does, the golden shows it.
-            for e in events {
-                let _ = writeln!(text, "LEAKED: {}", render_event(e));
-            }
-        }
-    }
-    text
-}
 
 /// Removes the whitespace outside strings: the body becomes one line, with
 /// its keys, order and escapes exactly as written.
@@ -116,49 +60,15 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
 }
 
-fn golden_bodies() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
-        .expect("tests/golden exists")
-        .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .and_then(|s| s.to_str())
-        .expect("UTF-8 file name")
-        .to_owned()
-}
-
 // ---------------------------------------------------------------------------
 // The golden test
 // ---------------------------------------------------------------------------
 
 #[test]
 fn golden_webhook_bodies() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
-    let bodies = golden_bodies();
-    assert!(
-        bodies.len() >= 20,
-        "expected the golden bodies, found {}",
-        bodies.len()
-    );
-    let mut failures = Vec::new();
-    for path in &bodies {
-        let name = stem(path);
-        let pretty = std::fs::read_to_string(path).expect("readable golden body");
-        // The stored body must itself be JSON: a rejection must come from
-        // what the body says, not from a broken fixture.
-        if let Err(e) = serde_json::from_str::<serde_json::Value>(&pretty) {
-            failures.push(format!("{name}: the .json file is not valid JSON: {e}"));
-            continue;
-        }
-        let line = minify(&pretty);
+    check_goldens(&golden_dir(), 20, |name, pretty, failures| {
+        let line = minify(pretty);
         assert!(!line.contains('\n'), "{name}: minified body has a newline");
-
         let on_premises = name.starts_with("onprem_");
         let route = if on_premises {
             ONPREM_ROUTE
@@ -183,38 +93,8 @@ fn golden_webhook_bodies() {
                 events.len()
             ));
         }
-        let actual = render(&result, &events);
-
-        let expected_path = path.with_extension("expected");
-        if update {
-            std::fs::write(&expected_path, &actual).expect("writable .expected");
-            continue;
-        }
-        match std::fs::read_to_string(&expected_path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{name}: output differs from {name}.expected\n--- expected\n{expected}--- actual\n{actual}"
-            )),
-            Err(e) => failures.push(format!(
-                "{name}: cannot read {name}.expected ({e}); run with UPDATE_GOLDEN=1 and review it"
-            )),
-        }
-    }
-    // Every expectation belongs to a body.
-    for entry in std::fs::read_dir(golden_dir()).expect("tests/golden exists") {
-        let path = entry.expect("readable directory entry").path();
-        if path.extension().is_some_and(|e| e == "expected")
-            && !path.with_extension("json").exists()
-        {
-            failures.push(format!("{}: no matching .json", path.display()));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden failure(s):\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+        render(&result, &events)
+    });
 }
 
 #[test]

@@ -14,11 +14,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use wabill_engine::event::{Event, EventBody, Status};
+use common::{check_goldens, render, render_event};
+use wabill_engine::event::{EventBody, Status};
 use wabill_ingest::{InputError, SunshineMap, parse_sunshine};
 
 /// The route every test uses: the Sunshine user id is the example `userId`
@@ -36,52 +38,6 @@ fn route(users: &BTreeMap<String, String>) -> SunshineMap<'_> {
         phone: "P1",
         users,
     }
-}
-
-// ---------------------------------------------------------------------------
-// Rendering (the format of tests/golden/README.md)
-// ---------------------------------------------------------------------------
-
-fn render_event(e: &Event<'_>) -> String {
-    let mut line = format!(
-        "{} {} waba={} phone={} user={} ts={}",
-        e.kind_str(),
-        e.id,
-        e.waba,
-        e.phone,
-        e.user,
-        e.ts.rfc3339()
-    );
-    match &e.body {
-        EventBody::Inbound { referral } => {
-            let _ = write!(line, " referral={referral}");
-        }
-        EventBody::Outbound { .. } => line.push_str(" UNEXPECTED-OUTBOUND"),
-        EventBody::Status(status) => {
-            let _ = write!(line, " status={}", status.as_str());
-        }
-    }
-    line
-}
-
-fn render(result: &Result<(), InputError>, events: &[Event<'_>]) -> String {
-    let mut text = String::new();
-    match result {
-        Ok(()) if events.is_empty() => text.push_str("(no events)\n"),
-        Ok(()) => {
-            for e in events {
-                text.push_str(&render_event(e));
-                text.push('\n');
-            }
-        }
-        Err(e) => {
-            let _ = writeln!(text, "REJECTED: {e}");
-            for e in events {
-                let _ = writeln!(text, "LEAKED: {}", render_event(e));
-            }
-        }
-    }
-    text
 }
 
 /// Parses one body with the test route.
@@ -109,18 +65,6 @@ fn golden_dir() -> PathBuf {
 
 #[test]
 fn sunshine_golden_bodies() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
-    let mut bodies: Vec<PathBuf> = std::fs::read_dir(golden_dir())
-        .expect("tests/golden/sunshine exists")
-        .map(|entry| entry.expect("readable directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    bodies.sort();
-    assert!(
-        bodies.len() >= 12,
-        "expected the golden bodies, found {}",
-        bodies.len()
-    );
     let users = users();
     let map = route(&users);
     // Stands for events of earlier bodies: a rejected body must leave it alone.
@@ -128,55 +72,14 @@ fn sunshine_golden_bodies() {
     let mut earlier = Vec::new();
     parse_sunshine(&earlier_body, &map, &mut earlier).unwrap();
     assert_eq!(earlier.len(), 1);
-
-    let mut failures = Vec::new();
-    for path in &bodies {
-        let name = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap()
-            .to_owned();
-        let body = std::fs::read_to_string(path).expect("readable golden body");
-        if let Err(e) = serde_json::from_str::<serde_json::Value>(&body) {
-            failures.push(format!("{name}: the .json file is not valid JSON: {e}"));
-            continue;
-        }
+    check_goldens(&golden_dir(), 12, |name, body, failures| {
         let mut out = earlier.clone();
-        let result = parse_sunshine(&body, &map, &mut out);
+        let result = parse_sunshine(body, &map, &mut out);
         if out.get(..earlier.len()) != Some(&earlier[..]) {
             failures.push(format!("{name}: earlier events were changed"));
         }
-        let actual = render(&result, &out[earlier.len().min(out.len())..]);
-
-        let expected_path = path.with_extension("expected");
-        if update {
-            std::fs::write(&expected_path, &actual).expect("writable .expected");
-            continue;
-        }
-        match std::fs::read_to_string(&expected_path) {
-            Ok(expected) if expected == actual => {}
-            Ok(expected) => failures.push(format!(
-                "{name}: output differs from {name}.expected\n--- expected\n{expected}--- actual\n{actual}"
-            )),
-            Err(e) => failures.push(format!(
-                "{name}: cannot read {name}.expected ({e}); run with UPDATE_GOLDEN=1 and review it"
-            )),
-        }
-    }
-    for entry in std::fs::read_dir(golden_dir()).expect("tests/golden/sunshine exists") {
-        let path = entry.expect("readable directory entry").path();
-        if path.extension().is_some_and(|e| e == "expected")
-            && !path.with_extension("json").exists()
-        {
-            failures.push(format!("{}: no matching .json", path.display()));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} golden failure(s):\n\n{}",
-        failures.len(),
-        failures.join("\n\n")
-    );
+        render(&result, &out[earlier.len().min(out.len())..])
+    });
 }
 
 // ---------------------------------------------------------------------------

@@ -295,26 +295,7 @@ async fn dialog_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let route = route_of(&app, &name, Provider::Dialog360, &headers)?;
-    let body = body.map_err(too_large)?;
-    let text = utf8(&body, "360dialog")?;
-    let mut events = Vec::new();
-    let r = Route {
-        waba: Some(&route.waba),
-        phone: Some(&route.phone),
-    };
-    match parse_line(text, r, &mut events) {
-        Ok(Shape::OnPremises | Shape::Blank) => {}
-        Ok(_) => {
-            return Err(bad_body(
-                "360dialog",
-                "not an On-Premises webhook body (`messages` or `statuses`)",
-            ));
-        }
-        Err(e) => return Err(bad_body("360dialog", e.to_string())),
-    }
-    let scope = Scope::Wabas(vec![route.waba.clone()]);
-    store_group(&app, &events, "360dialog", scope).await
+    route_webhook(&app, &name, Provider::Dialog360, &headers, body).await
 }
 
 async fn zendesk_webhook(
@@ -323,20 +304,53 @@ async fn zendesk_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Answer {
-    let route = route_of(&app, &name, Provider::Zendesk, &headers)?;
+    route_webhook(&app, &name, Provider::Zendesk, &headers, body).await
+}
+
+/// A provider route's body: its static secret checked, parsed with the
+/// route's WABA and phone (and, for Zendesk, its user mapping), then stored
+/// as one group within the route's WABA.
+async fn route_webhook(
+    app: &App,
+    name: &str,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: Body,
+) -> Answer {
+    let route = route_of(app, name, provider, headers)?;
     let body = body.map_err(too_large)?;
-    let text = utf8(&body, "zendesk")?;
+    let source = provider.as_str();
+    let text = utf8(&body, source)?;
     let mut events = Vec::new();
-    let map = wabill_ingest::SunshineMap {
-        waba: &route.waba,
-        phone: &route.phone,
-        users: &route.users,
-    };
-    if let Err(e) = wabill_ingest::parse_sunshine(text, &map, &mut events) {
-        return Err(bad_body("zendesk", e.to_string()));
+    match provider {
+        Provider::Dialog360 => {
+            let r = Route {
+                waba: Some(&route.waba),
+                phone: Some(&route.phone),
+            };
+            match parse_line(text, r, &mut events) {
+                Ok(Shape::OnPremises | Shape::Blank) => {}
+                Ok(_) => {
+                    return Err(bad_body(
+                        source,
+                        "not an On-Premises webhook body (`messages` or `statuses`)",
+                    ));
+                }
+                Err(e) => return Err(bad_body(source, e.to_string())),
+            }
+        }
+        Provider::Zendesk => {
+            let map = wabill_ingest::SunshineMap {
+                waba: &route.waba,
+                phone: &route.phone,
+                users: &route.users,
+            };
+            wabill_ingest::parse_sunshine(text, &map, &mut events)
+                .map_err(|e| bad_body(source, e.to_string()))?;
+        }
     }
     let scope = Scope::Wabas(vec![route.waba.clone()]);
-    store_group(&app, &events, "zendesk", scope).await
+    store_group(app, &events, source, scope).await
 }
 
 fn utf8<'b>(body: &'b [u8], source: &'static str) -> Result<&'b str, ApiError> {
@@ -797,7 +811,7 @@ async fn get_quote(
         "allowed": allowed,
         "era": outcome.era.as_str(),
         "opens_conversation": outcome.opens_conversation,
-        "category": category_name(category),
+        "category": category.as_str(),
         "market": market,
         "free": free.as_str(),
         "meta_price": meta_price.to_string(),
@@ -805,10 +819,6 @@ async fn get_quote(
         "free_tier_left": free_tier_left,
     }))
     .into_response())
-}
-
-fn category_name(c: Category) -> &'static str {
-    c.as_str()
 }
 
 fn parse_month(s: &str) -> Result<Month, ApiError> {

@@ -287,10 +287,10 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 };
                 let foreign = job.rows.iter().find_map(|row| {
                     engine
-                        .wabas_of(&row.id)
+                        .wabas_of(&row.event.id)
                         .into_iter()
                         .find(|w| !job.scope.allows(w))
-                        .map(|_| row.id.clone())
+                        .map(|_| row.event.id.to_string())
                 });
                 match foreign {
                     None => true,
@@ -327,30 +327,17 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         state
             .store_writable
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        // Parsed before taking the lock, so readers wait less.
-        let parsed: Vec<Vec<Vec<Event<'_>>>> = jobs
-            .iter()
-            .map(|job| {
-                job.rows
-                    .iter()
-                    .map(|row| {
-                        let mut events = Vec::new();
-                        let _ = parse_line(&row.line, Route::default(), &mut events);
-                        events
-                    })
-                    .collect()
-            })
-            .collect();
         let mut engine = state
             .engine
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut applied_all = Vec::with_capacity(jobs.len());
         let mut changed = false;
-        for groups in &parsed {
+        for job in &jobs {
             let mut applied = Applied::default();
-            for events in groups {
-                if let Some((accepted, duplicates)) = engine.fold(events) {
+            for row in &job.rows {
+                if let Some((accepted, duplicates)) = engine.fold(std::slice::from_ref(&row.event))
+                {
                     applied.accepted += accepted;
                     applied.duplicates += duplicates;
                 }
@@ -363,7 +350,6 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
             engine.version += 1;
         }
         drop(engine);
-        drop(parsed);
         for (job, applied) in jobs.into_iter().zip(applied_all) {
             let _ = job.reply.send(Ok(applied));
         }

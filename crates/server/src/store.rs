@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
 use wabill_engine::event::{Event, EventBody};
+use wabill_engine::ledger::template_code;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,15 +44,11 @@ CREATE TABLE IF NOT EXISTS events (
 ";
 
 /// One event ready to be logged: its identity, its F6 order and its
-/// normalized line (events.md section 1), which replays it.
+/// normalized line (events.md section 1), which replays it; and the event
+/// itself, which the writer folds once it is durable.
 pub struct LogRow {
-    /// The message id (a status's is the message it is about).
-    pub id: String,
+    pub event: Event<'static>,
     pub identity: String,
-    pub ts: i64,
-    pub waba: String,
-    pub phone: String,
-    pub user: String,
     pub payload: i64,
     pub line: String,
 }
@@ -60,18 +57,15 @@ impl LogRow {
     pub fn of(e: &Event<'_>) -> LogRow {
         let (status, payload) = match &e.body {
             EventBody::Inbound { referral } => ("", i64::from(*referral)),
-            EventBody::Outbound { template } => ("", template.map_or(0, |t| t as i64 + 1)),
+            // The ledger's own payload order (F6's last tie-break).
+            EventBody::Outbound { template } => ("", i64::from(template_code(*template))),
             EventBody::Status(s) => (s.as_str(), 0),
         };
         LogRow {
-            id: e.id.to_string(),
             identity: format!("{}\u{1f}{}\u{1f}{}", e.kind_str(), e.id, status),
-            ts: e.ts.0,
-            waba: e.waba.to_string(),
-            phone: e.phone.to_string(),
-            user: e.user.to_string(),
             payload,
             line: wabill_ingest::normalized_line(e),
+            event: e.clone().into_owned(),
         }
     }
 }
@@ -136,10 +130,10 @@ impl Store {
                 insert
                     .execute(params![
                         row.identity,
-                        row.ts,
-                        row.waba,
-                        row.phone,
-                        row.user,
+                        row.event.ts.0,
+                        row.event.waba,
+                        row.event.phone,
+                        row.event.user,
                         row.payload,
                         source,
                         row.line
@@ -175,12 +169,5 @@ impl Store {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         size(&self.path) + size(Path::new(&wal))
-    }
-
-    /// Whether a write transaction can be started (for `/healthz`).
-    pub fn writable(&self) -> bool {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE; ROLLBACK;")
-            .is_ok()
     }
 }
