@@ -554,27 +554,7 @@ fn sigkill_loses_no_acknowledged_event_and_the_invoice_equals_the_batch_cli() {
     let doubled: Vec<String> = rest.iter().chain(rest.iter()).cloned().collect();
     assert!(send_all(&server.base, &doubled, 4, None).iter().all(|a| *a));
 
-    let batch: Value = serde_json::from_str(&wabill(&[
-        "invoice",
-        "--format",
-        "json",
-        traffic.to_str().unwrap(),
-    ]))
-    .unwrap();
-    let invoices = batch["invoices"].as_array().unwrap();
-    assert!(!invoices.is_empty());
-    for invoice in invoices {
-        let (waba, month) = (
-            invoice["waba"].as_str().unwrap(),
-            invoice["month"].as_str().unwrap(),
-        );
-        let served = get(
-            &server.url(&format!("/v1/invoices/{waba}/{month}")),
-            Some(TOKEN_ALL),
-        );
-        assert_eq!(served.status, 200, "{}", served.body);
-        assert_eq!(served.json(), *invoice, "{waba} {month}");
-    }
+    assert!(assert_served_invoices_equal_the_cli(&server, &traffic) > 0);
     assert_eq!(server.stop(), 0, "SIGTERM ends the service cleanly");
 }
 
@@ -880,4 +860,148 @@ fn conversation_pages_resume_after_the_last_record_shown() {
     assert_eq!(opened, ["wamid.o2"]);
     assert!(second["next_cursor"].is_null());
     assert_eq!(page(Some("zz"))["error"]["code"], "bad_query");
+}
+
+/// Compares every invoice `wabill invoice` writes for the events in
+/// `file` with the one the service serves now; returns how many.
+fn assert_served_invoices_equal_the_cli(server: &Server, file: &Path) -> usize {
+    let batch: Value = serde_json::from_str(&wabill(&[
+        "invoice",
+        "--format",
+        "json",
+        file.to_str().unwrap(),
+    ]))
+    .unwrap();
+    let invoices = batch["invoices"].as_array().unwrap();
+    for invoice in invoices {
+        let (waba, month) = (
+            invoice["waba"].as_str().unwrap(),
+            invoice["month"].as_str().unwrap(),
+        );
+        let served = get(
+            &server.url(&format!("/v1/invoices/{waba}/{month}")),
+            Some(TOKEN_ALL),
+        );
+        assert_eq!(served.status, 200, "{}", served.body);
+        assert_eq!(
+            served.json(),
+            *invoice,
+            "{waba} {month} of {}",
+            file.display()
+        );
+    }
+    invoices.len()
+}
+
+#[test]
+fn served_invoices_equal_the_batch_cli_at_every_point_of_shuffled_duplicated_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let traffic = dir.path().join("traffic.ndjson");
+    // Six weeks over the cbp-2023 → pmp-2025 switch and two month ends.
+    wabill(&[
+        "gen",
+        "--events",
+        "8000",
+        "--seed",
+        "11",
+        "--start",
+        "2025-06-10",
+        "--days",
+        "45",
+        "--users",
+        "400",
+        "-o",
+        traffic.to_str().unwrap(),
+    ]);
+    let mut lines: Vec<String> = std::fs::read_to_string(&traffic)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // A fixed shuffle (xorshift) with every tenth line sent twice: late,
+    // early and repeated events in one stream.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in (1..lines.len()).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        lines.swap(i, j);
+    }
+    let repeats: Vec<String> = lines.iter().step_by(10).cloned().collect();
+    for line in repeats {
+        let at = (next() % lines.len() as u64) as usize;
+        lines.insert(at, line);
+    }
+
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    let chunks: Vec<&[String]> = lines.chunks(300).collect();
+    let mut sent = 0;
+    let mut checked = 0;
+    for (n, chunk) in chunks.iter().enumerate() {
+        let r = post_events(&server, TOKEN_ALL, &(chunk.join("\n") + "\n"));
+        assert_eq!(r.status, 200, "{}", r.body);
+        sent += chunk.len();
+        // Read the invoices mid-stream (each read settles what changed).
+        if n % 8 == 7 || n + 1 == chunks.len() {
+            let so_far = dir.path().join(format!("first-{sent}.ndjson"));
+            std::fs::write(&so_far, lines[..sent].join("\n") + "\n").unwrap();
+            checked += assert_served_invoices_equal_the_cli(&server, &so_far);
+        }
+    }
+    assert!(checked >= 10, "only {checked} invoices compared");
+    assert_eq!(server.stop(), 0);
+}
+
+#[test]
+fn sigterm_answers_the_request_in_flight_then_refuses_new_ones() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    let body = cloud_body("W1", "wamid.inflight", 1_750_000_000);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    // Half a signed webhook is on the wire when SIGTERM arrives.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    let head = format!(
+        "POST /webhooks/meta HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        sign(&body),
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(first.as_bytes()).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // A new connection is no longer served.
+    let refused = std::net::TcpStream::connect(&addr).map_or(true, |mut s| {
+        let _ = s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        reply.is_empty()
+    });
+    assert!(refused, "a connection opened after SIGTERM was served");
+    stream.write_all(rest.as_bytes()).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains(r#""accepted":1"#), "{reply}");
+    assert_eq!(server.stop(), 0, "the service exits cleanly");
+
+    // The answered event was durable before the answer.
+    let server = Server::start(&config);
+    let again = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(&body))],
+        &body,
+    );
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.json()["duplicates"], 1, "{}", again.body);
 }

@@ -210,7 +210,7 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
         .map(|key| (key, groups.remove(&key).unwrap_or_default()))
         .collect();
     let tiered = tiered_markets(book);
-    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<Rated<'a>> {
+    let rate_all = |jobs: Vec<((u32, Month), Group)>| -> Vec<Rated> {
         let mut calendars = calendars();
         jobs.into_iter()
             .map(|(key, group)| {
@@ -235,25 +235,33 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
     allot_volume_tiers(ledger, book, config, &mut rated);
     let months = rated
         .into_iter()
-        .map(|r| {
-            let waba = ledger.waba_name(r.waba).to_owned();
-            let invoice = if r.errors.is_empty() {
-                invoice(book, config, waba.clone(), r.month, &r.records).map_err(|e| vec![e])
-            } else {
-                Err(r.errors)
-            };
-            WabaMonth {
-                waba,
-                month: r.month,
-                records: r.records,
-                invoice,
-            }
-        })
+        .map(|r| finish(ledger, book, config, r))
         .collect();
     Billing {
         ledger,
         book,
         months,
+    }
+}
+
+/// A month rated to the end (volume tiers allotted) with its invoice.
+pub(crate) fn finish(
+    ledger: &Ledger,
+    book: &RateBook,
+    config: &EngineConfig,
+    r: Rated,
+) -> WabaMonth {
+    let waba = ledger.waba_name(r.waba).to_owned();
+    let invoice = if r.errors.is_empty() {
+        invoice(book, config, waba.clone(), r.month, &r.records).map_err(|e| vec![e])
+    } else {
+        Err(r.errors)
+    };
+    WabaMonth {
+        waba,
+        month: r.month,
+        records: r.records,
+        invoice,
     }
 }
 
@@ -269,7 +277,7 @@ fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
 }
 
 /// Appends `error` unless the list has it already.
-fn push_once(errors: &mut Vec<BillingError>, error: BillingError) {
+pub(crate) fn push_once(errors: &mut Vec<BillingError>, error: BillingError) {
     if !errors.contains(&error) {
         errors.push(error);
     }
@@ -294,7 +302,6 @@ fn derive_pairs(
     range: std::ops::Range<usize>,
 ) -> FxHashMap<(u32, Month), Group> {
     let mut groups: FxHashMap<(u32, Month), Group> = FxHashMap::default();
-    let mut errors = Vec::new();
     let mut j = range.start;
     let Some(&first_pair) = v.delivered_pairs.get(j) else {
         return groups;
@@ -307,67 +314,85 @@ fn derive_pairs(
             i += 1;
         }
         let i_end = i + v.inbound_pairs[i..].partition_point(|p| *p == pair);
-        let waba = ledger.pair(pair).waba;
-        let conversations = derive_pair(
-            &v.inbound[i..i_end],
-            &v.delivered[j..j_end],
-            &clocks[waba as usize],
-            &mut errors,
+        let waba = ledger.pair(pair).waba as usize;
+        derive_into(
+            ledger,
+            book,
+            (&clocks[waba], &mut calendars[waba]),
+            pair,
+            (&v.inbound[i..i_end], &v.delivered[j..j_end]),
+            &mut groups,
         );
-        let calendar = &mut calendars[waba as usize];
-        for error in errors.drain(..) {
-            let month = calendar.month_of(error.at);
-            groups
-                .entry((waba, month))
-                .or_default()
-                .errors
-                .push(BillingError::NoEra {
-                    waba: ledger.waba_name(waba).to_owned(),
-                    message: ledger.message_id(error.msg).to_owned(),
-                    at: error.at.rfc3339(),
-                });
-        }
-        for c in conversations {
-            let month = calendar.month_of(c.start);
-            groups
-                .entry((waba, month))
-                .or_default()
-                .records
-                .push(Record {
-                    pair,
-                    start: c.start,
-                    end: c.end,
-                    era: c.era,
-                    category: c.category,
-                    market: book.other_market(),
-                    free: c.free,
-                    unit_price: Decimal::ZERO,
-                    opened_by: c.opened_by,
-                    messages: c.messages,
-                    tier: None,
-                });
-        }
         i = i_end;
         j = j_end;
     }
     groups
 }
 
-#[derive(Default)]
-struct Group {
-    records: Vec<Record>,
-    errors: Vec<BillingError>,
+/// Derives one pair's conversations from its inbound and delivered
+/// messages (each in time order, ties by message id) and files its records
+/// and errors by WABA and local month.
+pub(crate) fn derive_into(
+    ledger: &Ledger,
+    book: &RateBook,
+    (clock, calendar): (&EraClock, &mut Calendar<'_>),
+    pair: u32,
+    (inbound, delivered): (&[InboundItem], &[Delivered]),
+    groups: &mut FxHashMap<(u32, Month), Group>,
+) {
+    let waba = ledger.pair(pair).waba;
+    let mut errors = Vec::new();
+    let conversations = derive_pair(inbound, delivered, clock, &mut errors);
+    for error in errors {
+        let month = calendar.month_of(error.at);
+        groups
+            .entry((waba, month))
+            .or_default()
+            .errors
+            .push(BillingError::NoEra {
+                waba: ledger.waba_name(waba).to_owned(),
+                message: ledger.message_id(error.msg).to_owned(),
+                at: error.at.rfc3339(),
+            });
+    }
+    for c in conversations {
+        let month = calendar.month_of(c.start);
+        groups
+            .entry((waba, month))
+            .or_default()
+            .records
+            .push(Record {
+                pair,
+                start: c.start,
+                end: c.end,
+                era: c.era,
+                category: c.category,
+                market: book.other_market(),
+                free: c.free,
+                unit_price: Decimal::ZERO,
+                opened_by: c.opened_by,
+                messages: c.messages,
+                tier: None,
+            });
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Group {
+    pub records: Vec<Record>,
+    pub errors: Vec<BillingError>,
 }
 
 /// A WABA-month rated but for its volume tiers.
-struct Rated<'b> {
-    waba: u32,
-    month: Month,
-    records: Vec<Record>,
-    errors: Vec<BillingError>,
+#[derive(Clone, Debug)]
+pub(crate) struct Rated {
+    pub waba: u32,
+    pub month: Month,
+    pub records: Vec<Record>,
+    pub errors: Vec<BillingError>,
     /// Charged per-message records in a market and category that some card
-    /// tiers, with the card that prices each (rules C4).
-    tier_candidates: Vec<(usize, &'b RateCard)>,
+    /// tiers, with the book index of the card that prices each (rules C4).
+    pub tier_candidates: Vec<(usize, usize)>,
 }
 
 /// Items picked from the ledger's messages, sorted by (pair, time, message
@@ -424,10 +449,11 @@ fn delivered_by_pair(ledger: &Ledger) -> (Vec<Delivered>, Vec<u32>) {
 
 /// Local calendar of one WABA (or portfolio): its months and the instants
 /// its cards start.
-struct Calendar<'b> {
+pub(crate) struct Calendar<'b> {
     tz: TimeZone,
     months: Vec<(Instant, Instant, Month)>,
-    cards: FxHashMap<Family, Vec<(Instant, &'b RateCard)>>,
+    /// Per family, when each card starts and its index in the book.
+    cards: FxHashMap<Family, Vec<(Instant, usize)>>,
     book: &'b RateBook,
     currency: String,
     /// What-if runs: cards are chosen as if no traffic were earlier.
@@ -435,7 +461,7 @@ struct Calendar<'b> {
 }
 
 impl<'b> Calendar<'b> {
-    fn new(tz: TimeZone, book: &'b RateBook, config: &EngineConfig) -> Calendar<'b> {
+    pub fn new(tz: TimeZone, book: &'b RateBook, config: &EngineConfig) -> Calendar<'b> {
         Calendar {
             floor: config.rate_floor.map(|d| local_midnight(d, &tz)),
             tz,
@@ -446,7 +472,7 @@ impl<'b> Calendar<'b> {
         }
     }
 
-    fn month_of(&mut self, at: Instant) -> Month {
+    pub fn month_of(&mut self, at: Instant) -> Month {
         let i = self.months.partition_point(|m| m.0 <= at);
         if let Some(&(start, end, month)) = i.checked_sub(1).map(|i| &self.months[i])
             && start <= at
@@ -462,38 +488,40 @@ impl<'b> Calendar<'b> {
     }
 
     /// The card of `family` in force at `at` (rules D2), or for a what-if
-    /// run at the floor when `at` is earlier.
-    fn card_at(&mut self, family: Family, at: Instant) -> Option<&'b RateCard> {
+    /// run at the floor when `at` is earlier, with its index in the book.
+    fn card_at(&mut self, family: Family, at: Instant) -> Option<(usize, &'b RateCard)> {
         let at = self.floor.map_or(at, |floor| at.max(floor));
         let (book, tz, currency) = (self.book, &self.tz, &self.currency);
         let starts = self.cards.entry(family).or_insert_with(|| {
             book.cards()
                 .iter()
-                .filter(|c| c.family == family && &c.currency == currency)
-                .map(|c| (local_midnight(c.effective_from, tz), c))
+                .enumerate()
+                .filter(|(_, c)| c.family == family && &c.currency == currency)
+                .map(|(i, c)| (local_midnight(c.effective_from, tz), i))
                 .collect()
         });
         let i = starts.partition_point(|(start, _)| *start <= at);
-        i.checked_sub(1).map(|i| starts[i].1)
+        let card = starts[i.checked_sub(1)?].1;
+        Some((card, &book.cards()[card]))
     }
 }
 
 /// The (market, category) pairs some card gives volume tiers for.
-fn tiered_markets(book: &RateBook) -> FxHashSet<(MarketId, Category)> {
+pub(crate) fn tiered_markets(book: &RateBook) -> FxHashSet<(MarketId, Category)> {
     book.cards()
         .iter()
         .flat_map(|c| c.tiers.keys().copied())
         .collect()
 }
 
-fn rate_month<'b>(
+pub(crate) fn rate_month(
     ledger: &Ledger,
     config: &EngineConfig,
-    calendar: &mut Calendar<'b>,
+    calendar: &mut Calendar<'_>,
     tiered: &FxHashSet<(MarketId, Category)>,
     (waba, month): (u32, Month),
     mut group: Group,
-) -> Rated<'b> {
+) -> Rated {
     // A total order (each record has its own opener), so unstable is exact.
     group
         .records
@@ -563,25 +591,26 @@ fn record_order(ledger: &Ledger, a: &Record, b: &Record) -> Ordering {
 
 /// D1/D2/A6/B8/C1: the market and the card's unit price of a record, and
 /// the card when its price waits for the volume tiers (C4).
-fn price<'b>(
+fn price(
     ledger: &Ledger,
     config: &EngineConfig,
-    calendar: &mut Calendar<'b>,
+    calendar: &mut Calendar<'_>,
     rules: &dyn EraRules,
     tiered: &FxHashSet<(MarketId, Category)>,
     record: &Record,
-) -> Result<(MarketId, Decimal, Option<&'b RateCard>), BillingError> {
+) -> Result<(MarketId, Decimal, Option<usize>), BillingError> {
     let family = rules.family();
     let key = ledger.pair(record.pair);
     let book = calendar.book;
-    let card = calendar
-        .card_at(family, record.start)
-        .ok_or_else(|| BillingError::NoCard {
-            family: family.as_str(),
-            currency: config.platform.currency.clone(),
-            date: record.start.local_date(&calendar.tz),
-            waba: ledger.waba_name(key.waba).to_owned(),
-        })?;
+    let (card_index, card) =
+        calendar
+            .card_at(family, record.start)
+            .ok_or_else(|| BillingError::NoCard {
+                family: family.as_str(),
+                currency: config.platform.currency.clone(),
+                date: record.start.local_date(&calendar.tz),
+                waba: ledger.waba_name(key.waba).to_owned(),
+            })?;
     let map = book
         .map_at(card.effective_from)
         .ok_or_else(|| BillingError::NoMarketMap {
@@ -608,7 +637,7 @@ fn price<'b>(
         if rate.is_none() && card.bands(market, category).is_none() {
             return Err(missing());
         }
-        return Ok((market, rate.unwrap_or_default(), Some(card)));
+        return Ok((market, rate.unwrap_or_default(), Some(card_index)));
     }
     match rate {
         Some(rate) => Ok((market, rate, None)),
@@ -618,19 +647,70 @@ fn price<'b>(
     }
 }
 
-/// C4/C5: charged messages of a portfolio, local month, market and
-/// category, in order of (delivery, waba, phone, user, message id); the
-/// n-th pays the rate of its card's band containing n.
-fn allot_volume_tiers<'b>(
+/// A charged per-message record waiting for its volume tier: its
+/// WABA-month (an index the caller gives), its index there, and the book
+/// index of the card pricing it.
+pub(crate) type TierMember = (usize, usize, usize);
+
+/// The band price and band of a tiered record, or why it has none.
+pub(crate) type TierOutcome = Result<(Decimal, (u64, Option<u64>)), BillingError>;
+
+/// C4/C5 for one portfolio, local month, market and category: its charged
+/// messages in order of (delivery, waba, phone, user, message id); the
+/// n-th pays the rate of its card's band containing n. Members whose card
+/// has no bands there keep their rate and are left out.
+pub(crate) fn allot_group<'r>(
+    ledger: &Ledger,
+    book: &RateBook,
+    (market, category): (MarketId, Category),
+    members: &mut [TierMember],
+    record: impl Fn(usize, usize) -> &'r Record,
+) -> Vec<(TierMember, TierOutcome)> {
+    members.sort_by(|a, b| record_order(ledger, record(a.0, a.1), record(b.0, b.1)));
+    let mut out = Vec::with_capacity(members.len());
+    for (n, &member) in (1u64..).zip(members.iter()) {
+        let card = &book.cards()[member.2];
+        let Some(bands) = card.bands(market, category) else {
+            continue;
+        };
+        let outcome = bands
+            .iter()
+            .find(|b| b.from <= n && b.to.is_none_or(|to| n <= to))
+            .map(|band| (band.price, (band.from, band.to)))
+            .ok_or_else(|| BillingError::NoTierBand {
+                card: card.source.clone(),
+                market: book.market_name(market).to_owned(),
+                category: category.as_str(),
+                n,
+            });
+        out.push((member, outcome));
+    }
+    out
+}
+
+/// Applies a volume-tier outcome to record `index` of a rated month.
+pub(crate) fn apply_tier(rated: &mut Rated, index: usize, outcome: TierOutcome) {
+    match outcome {
+        Ok((price, band)) => {
+            if let Some(record) = rated.records.get_mut(index) {
+                record.unit_price = price;
+                record.tier = Some(band);
+            }
+        }
+        Err(e) => push_once(&mut rated.errors, e),
+    }
+}
+
+/// C4 over every rated month: groups the tier candidates by portfolio,
+/// portfolio-local month, market and category, and allots each group.
+fn allot_volume_tiers(
     ledger: &Ledger,
     book: &RateBook,
     config: &EngineConfig,
-    rated: &mut [Rated<'b>],
+    rated: &mut [Rated],
 ) {
-    /// (WABA-month, record, the card pricing it).
-    type Member<'b> = (usize, usize, &'b RateCard);
     let mut portfolio_calendars: FxHashMap<PortfolioKey<'_>, Calendar<'_>> = FxHashMap::default();
-    let mut groups: BTreeMap<(PortfolioKey<'_>, Month, MarketId, Category), Vec<Member<'b>>> =
+    let mut groups: BTreeMap<(PortfolioKey<'_>, Month, MarketId, Category), Vec<TierMember>> =
         BTreeMap::new();
     for (m, r) in rated.iter().enumerate() {
         let key = config.portfolio_key(ledger.waba_name(r.waba));
@@ -647,33 +727,11 @@ fn allot_volume_tiers<'b>(
         }
     }
     for ((_, _, market, category), mut members) in groups {
-        members.sort_by(|a, b| {
-            record_order(ledger, &rated[a.0].records[a.1], &rated[b.0].records[b.1])
+        let outcomes = allot_group(ledger, book, (market, category), &mut members, |m, i| {
+            &rated[m].records[i]
         });
-        for (n, (m, index, card)) in (1u64..).zip(members) {
-            let Some(bands) = card.bands(market, category) else {
-                continue;
-            };
-            let rated_month = &mut rated[m];
-            match bands
-                .iter()
-                .find(|b| b.from <= n && b.to.is_none_or(|to| n <= to))
-            {
-                Some(band) => {
-                    let record = &mut rated_month.records[index];
-                    record.unit_price = band.price;
-                    record.tier = Some((band.from, band.to));
-                }
-                None => push_once(
-                    &mut rated_month.errors,
-                    BillingError::NoTierBand {
-                        card: card.source.clone(),
-                        market: book.market_name(market).to_owned(),
-                        category: category.as_str(),
-                        n,
-                    },
-                ),
-            }
+        for ((m, index, _), outcome) in outcomes {
+            apply_tier(&mut rated[m], index, outcome);
         }
     }
 }

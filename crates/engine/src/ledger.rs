@@ -140,7 +140,7 @@ impl Messages {
     }
 
     /// The record index of `id`, if the ledger has it.
-    fn lookup(&self, id: &str) -> Option<u32> {
+    pub(crate) fn lookup(&self, id: &str) -> Option<u32> {
         let Self {
             ids,
             records,
@@ -591,8 +591,13 @@ impl Ledger {
     /// reads: its inbound message, its outbound record and its delivery
     /// (earliest `delivered` or `read`, F8), each with its pair.
     pub fn message_view(&self, id: &str) -> Option<MessageView> {
-        let m = self.messages.records[self.messages.lookup(id)? as usize];
-        Some(MessageView {
+        Some(self.view_of(self.messages.lookup(id)?))
+    }
+
+    /// [`Ledger::message_view`] by message index.
+    pub(crate) fn view_of(&self, msg: u32) -> MessageView {
+        let m = self.messages.records[msg as usize];
+        MessageView {
             inbound: m
                 .inbound
                 .get()
@@ -602,7 +607,7 @@ impl Ledger {
                 .get()
                 .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
             delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
-        })
+        }
     }
 
     pub(crate) fn region(&self, user: u32) -> Region {

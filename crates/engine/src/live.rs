@@ -21,75 +21,112 @@ use crate::time::{HOURS_24, Instant};
 /// each fold, so that live answers see exactly what billing sees.
 #[derive(Clone, Debug, Default)]
 pub struct PairLog {
-    inbound: BTreeMap<String, (Instant, bool)>,
-    outbound: BTreeMap<String, (Instant, Option<TemplateCategory>)>,
-    /// Delivery time, with the template category of the message's outbound
-    /// record wherever that record's pair is (F3).
-    delivery: BTreeMap<String, (Instant, Option<TemplateCategory>)>,
+    /// Entry point flag.
+    inbound: TimeOrdered<bool>,
+    outbound: TimeOrdered<Option<TemplateCategory>>,
+    /// The template category of the message's outbound record wherever
+    /// that record's pair is (F3), and the message's index in the ledger.
+    delivery: TimeOrdered<(Option<TemplateCategory>, u32)>,
 }
 
-fn set<V>(map: &mut BTreeMap<String, V>, id: &str, value: Option<V>) {
-    match value {
-        Some(v) => {
-            map.insert(id.to_owned(), v);
+/// Events by (time, message id), the order rules F6 and billing read them
+/// in, so that a window check reads a prefix instead of sorting the pair.
+#[derive(Clone, Debug)]
+struct TimeOrdered<V> {
+    by_time: BTreeMap<(Instant, String), V>,
+    at_of: BTreeMap<String, Instant>,
+}
+
+impl<V> Default for TimeOrdered<V> {
+    fn default() -> Self {
+        TimeOrdered {
+            by_time: BTreeMap::new(),
+            at_of: BTreeMap::new(),
         }
-        None => {
-            map.remove(id);
+    }
+}
+
+impl<V> TimeOrdered<V> {
+    fn set(&mut self, id: &str, value: Option<(Instant, V)>) {
+        if let Some(old) = self.at_of.remove(id) {
+            self.by_time.remove(&(old, id.to_owned()));
         }
+        if let Some((at, v)) = value {
+            self.at_of.insert(id.to_owned(), at);
+            self.by_time.insert((at, id.to_owned()), v);
+        }
+    }
+
+    /// Events from `from` to `to`, both included, in (time, id) order.
+    fn between(&self, from: Instant, to: Instant) -> impl Iterator<Item = (Instant, &str, &V)> {
+        // BTreeMap::range panics on a reversed range.
+        let end = (to.plus(1).max(from), String::new());
+        self.by_time
+            .range((from, String::new())..end)
+            .map(|((at, id), v)| (*at, id.as_str(), v))
     }
 }
 
 impl PairLog {
-    pub fn set_inbound(&mut self, id: &str, value: Option<(Instant, bool)>) {
-        set(&mut self.inbound, id, value);
+    pub(crate) fn set_inbound(&mut self, id: &str, value: Option<(Instant, bool)>) {
+        self.inbound.set(id, value);
     }
 
-    pub fn set_outbound(&mut self, id: &str, value: Option<(Instant, Option<TemplateCategory>)>) {
-        set(&mut self.outbound, id, value);
+    pub(crate) fn set_outbound(
+        &mut self,
+        id: &str,
+        value: Option<(Instant, Option<TemplateCategory>)>,
+    ) {
+        self.outbound.set(id, value);
     }
 
-    pub fn set_delivery(&mut self, id: &str, value: Option<(Instant, Option<TemplateCategory>)>) {
-        set(&mut self.delivery, id, value);
+    pub(crate) fn set_delivery(
+        &mut self,
+        id: &str,
+        value: Option<(Instant, Option<TemplateCategory>, u32)>,
+    ) {
+        self.delivery
+            .set(id, value.map(|(at, template, msg)| (at, (template, msg))));
+    }
+
+    /// Everything billing derives the pair from: all its inbound and
+    /// delivered messages, each in time order (ties by id, rules F6).
+    pub(crate) fn derivation_input(&self) -> (Vec<InboundItem>, Vec<Delivered>) {
+        let end = Instant(i64::MAX);
+        (self.inbound_until(end), self.delivered_until(end))
     }
 
     /// The pair's messages from 24 h before `start` (the window that may
     /// have opened it) to `end`, in time order: what explains a conversation.
     pub fn timeline(&self, start: Instant, end: Instant) -> Vec<TimelineEntry> {
         let from = start.plus(-HOURS_24);
-        let within = |t: Instant| from <= t && t <= end;
         let mut out: Vec<TimelineEntry> = Vec::new();
-        for (id, (t, referral)) in &self.inbound {
-            if within(*t) {
-                out.push(TimelineEntry {
-                    at: *t,
-                    kind: "inbound",
-                    id: id.clone(),
-                    detail_key: "referral",
-                    detail: referral.then(|| "entry_point".to_owned()),
-                });
-            }
+        for (at, id, referral) in self.inbound.between(from, end) {
+            out.push(TimelineEntry {
+                at,
+                kind: "inbound",
+                id: id.to_owned(),
+                detail_key: "referral",
+                detail: referral.then(|| "entry_point".to_owned()),
+            });
         }
-        for (id, (t, template)) in &self.outbound {
-            if within(*t) {
-                out.push(TimelineEntry {
-                    at: *t,
-                    kind: "outbound",
-                    id: id.clone(),
-                    detail_key: "template",
-                    detail: template.map(|c| c.as_str().to_owned()),
-                });
-            }
+        for (at, id, template) in self.outbound.between(from, end) {
+            out.push(TimelineEntry {
+                at,
+                kind: "outbound",
+                id: id.to_owned(),
+                detail_key: "template",
+                detail: template.map(|c| c.as_str().to_owned()),
+            });
         }
-        for (id, (t, _)) in &self.delivery {
-            if within(*t) {
-                out.push(TimelineEntry {
-                    at: *t,
-                    kind: "delivered",
-                    id: id.clone(),
-                    detail_key: "",
-                    detail: None,
-                });
-            }
+        for (at, id, _) in self.delivery.between(from, end) {
+            out.push(TimelineEntry {
+                at,
+                kind: "delivered",
+                id: id.to_owned(),
+                detail_key: "",
+                detail: None,
+            });
         }
         // Same instant: a message is sent before it is delivered.
         let rank = |kind: &str| match kind {
@@ -103,34 +140,23 @@ impl PairLog {
 
     /// Inbound messages up to `at`, in time order (ties by id).
     fn inbound_until(&self, at: Instant) -> Vec<InboundItem> {
-        let mut items: Vec<(Instant, &str, bool)> = self
-            .inbound
-            .iter()
-            .filter(|(_, (t, _))| *t <= at)
-            .map(|(id, (t, referral))| (*t, id.as_str(), *referral))
-            .collect();
-        items.sort_unstable();
-        items
-            .into_iter()
-            .map(|(at, _, referral)| InboundItem { at, referral })
+        self.inbound
+            .between(Instant(i64::MIN), at)
+            .map(|(at, _, referral)| InboundItem {
+                at,
+                referral: *referral,
+            })
             .collect()
     }
 
     /// Delivered business messages up to `at`, in time order (ties by id).
     fn delivered_until(&self, at: Instant) -> Vec<Delivered> {
-        let mut items: Vec<(Instant, &str, Option<TemplateCategory>)> = self
-            .delivery
-            .iter()
-            .filter(|(_, (t, _))| *t <= at)
-            .map(|(id, (t, template))| (*t, id.as_str(), *template))
-            .collect();
-        items.sort_unstable();
-        items
-            .into_iter()
-            .map(|(t, _, template)| Delivered {
-                at: t,
-                msg: u32::MAX,
-                template,
+        self.delivery
+            .between(Instant(i64::MIN), at)
+            .map(|(at, _, (template, msg))| Delivered {
+                at,
+                msg: *msg,
+                template: *template,
             })
             .collect()
     }

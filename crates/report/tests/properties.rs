@@ -280,8 +280,8 @@ fn era_traffic(min: usize, max: usize) -> impl Strategy<Value = Vec<String>> {
         .prop_flat_map(move |focus| prop::collection::vec(era_event_line(focus), min..max))
 }
 
-/// The `wabill conversations --format ndjson` output for these lines.
-fn conversations_ndjson(lines: &[String], config: &EngineConfig, book: &RateBook) -> String {
+/// A ledger holding the lines that parse and validate.
+fn ledger_of(lines: &[String], config: &EngineConfig) -> Ledger {
     let mut ledger = ledger(config.clone());
     for line in lines {
         let mut events = Vec::new();
@@ -289,6 +289,12 @@ fn conversations_ndjson(lines: &[String], config: &EngineConfig, book: &RateBook
             let _ = ledger.ingest(&events);
         }
     }
+    ledger
+}
+
+/// The `wabill conversations --format ndjson` output for these lines.
+fn conversations_ndjson(lines: &[String], config: &EngineConfig, book: &RateBook) -> String {
+    let ledger = ledger_of(lines, config);
     let billing = bill(&ledger, book);
     let months: Vec<_> = billing.months.iter().collect();
     let records = wabill_report::sorted_records(&billing, &months);
@@ -458,5 +464,137 @@ proptest! {
             }
             prop_assert_eq!(s.free_tier, free_tier_messages);
         }
+    }
+}
+
+// ---- Incremental billing (the service) equals batch billing (the CLI) ----
+
+/// A card from 2025-08-01 with small volume-tier bands for Brazil utility
+/// and authentication, so that C4 allotment changes with every message.
+const SMALL_TIERS: &str = "market,category,price,tier_from,tier_to
+Brazil,marketing,0.0625,,
+Brazil,utility,0.0060,0,2
+Brazil,utility,0.0050,3,5
+Brazil,utility,0.0040,6,
+Brazil,authentication,0.0030,0,1
+Brazil,authentication,0.0020,2,
+";
+
+/// The era config with W1 and W2 (São Paulo) in one portfolio, and a book
+/// with the small tiers.
+fn tiered_setup() -> (EngineConfig, RateBook) {
+    let mut config = era_config();
+    for w in WABAS {
+        let mut settings = config.waba(w).clone();
+        settings.portfolio = Some("P".into());
+        config.set_waba(w, settings);
+    }
+    let mut book = book();
+    let meta = wabill_rates::CardMeta {
+        family: wabill_engine::rates::Family::Pmp,
+        currency: "USD".into(),
+        effective_from: jiff::civil::Date::constant(2025, 8, 1),
+    };
+    match wabill_rates::parse_card(SMALL_TIERS, &meta, "test-pmp_USD_2025-08-01.csv", &mut book) {
+        Ok(card) => book.add_card(card),
+        Err(e) => panic!("{e}"),
+    }
+    (config, book)
+}
+
+/// Each month as the service shows it: the invoice JSON, or its errors.
+fn months_text(billing: &wabill_engine::Billing<'_>) -> String {
+    let mut out = String::new();
+    for m in &billing.months {
+        match &m.invoice {
+            Ok(i) => out.push_str(&wabill_report::invoices_json(&[i], 0, 0)),
+            Err(errors) => {
+                let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                errors.sort();
+                out.push_str(&format!("{} {}: {errors:?}\n", m.waba, m.month));
+            }
+        }
+    }
+    let months: Vec<_> = billing.months.iter().collect();
+    let records = wabill_report::sorted_records(billing, &months);
+    wabill_report::conversations_ndjson(billing, &records, &mut out);
+    out
+}
+
+fn batch_text(lines: &[String], config: &EngineConfig, book: &RateBook) -> String {
+    months_text(&bill(&ledger_of(lines, config), book))
+}
+
+/// Folds `lines` one by one into an incremental ledger, settling the pairs
+/// or everything where `settle` says (1 and 2), and renders it at the end.
+fn incremental_text(
+    lines: &[String],
+    settle: &[u8],
+    config: &EngineConfig,
+    book: &RateBook,
+) -> String {
+    let mut live = wabill_engine::Incremental::new(ledger(config.clone()), Arc::new(book.clone()));
+    for (line, when) in lines.iter().zip(settle.iter().chain(std::iter::repeat(&0))) {
+        let mut events = Vec::new();
+        if parse_line(line, Route::default(), &mut events).is_ok() {
+            let _ = live.ingest(&events);
+        }
+        match when {
+            1 => live.settle_pairs(),
+            2 => live.settle(),
+            _ => {}
+        }
+    }
+    live.settle();
+    let billing = wabill_engine::Billing {
+        ledger: live.ledger(),
+        book,
+        months: live.months().map(|m| (**m).clone()).collect(),
+    };
+    months_text(&billing)
+}
+
+/// Traffic over all eras, and the same traffic with duplicates, shuffled.
+fn noisy_era_traffic() -> impl Strategy<Value = (Vec<String>, Vec<String>, Vec<u8>)> {
+    era_traffic(1, 120).prop_flat_map(|lines| {
+        let n = lines.len();
+        (
+            Just(lines.clone()),
+            prop::collection::vec(0..n, 0..40),
+            prop::collection::vec(0..3u8, 0..160),
+        )
+            .prop_map(|(lines, picks, settle)| {
+                let mut noisy = lines.clone();
+                noisy.extend(picks.into_iter().map(|i| lines[i].clone()));
+                (lines, noisy, settle)
+            })
+            .prop_flat_map(|(lines, noisy, settle)| {
+                (Just(lines), Just(noisy).prop_shuffle(), Just(settle))
+            })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The service's incremental billing, settled at random points while
+    /// shuffled and duplicated events arrive, ends with the batch CLI's
+    /// invoices and conversation records, byte for byte.
+    #[test]
+    fn incremental_billing_equals_batch_billing_whatever_the_arrival(
+        (lines, noisy, settle) in noisy_era_traffic()
+    ) {
+        let (config, book) = (era_config(), book());
+        prop_assert_eq!(batch_text(&lines, &config, &book), incremental_text(&noisy, &settle, &config, &book));
+    }
+
+    /// The same with volume tiers shared by two WABAs in different time
+    /// zones (C4): a late message re-allots its portfolio month.
+    #[test]
+    fn incremental_volume_tiers_equal_batch_volume_tiers_across_a_portfolio(
+        (lines, noisy, settle) in noisy_era_traffic()
+    ) {
+        let (config, book) = tiered_setup();
+        prop_assert_eq!(batch_text(&lines, &config, &book), incremental_text(&noisy, &settle, &config, &book));
     }
 }

@@ -25,7 +25,7 @@ use wabill_engine::live::{self, PairLog};
 use wabill_engine::market::RegionLookup;
 use wabill_engine::rates::Category;
 use wabill_engine::time::Month;
-use wabill_engine::{Billing, Instant, Validator};
+use wabill_engine::{Billing, Incremental, Instant, RateBook, Validator};
 use wabill_ingest::{Route, Shape, parse_line};
 
 use crate::config::{ApiKey, Provider, ServiceConfig};
@@ -53,7 +53,7 @@ impl App {
         service: ServiceConfig,
         metrics: Option<PrometheusHandle>,
     ) -> App {
-        let validator = state.read().ledger.validator();
+        let validator = state.read().ledger().validator();
         App {
             meta_verify_token: service
                 .meta
@@ -584,9 +584,9 @@ fn user_digits(user: &str) -> &str {
 fn with_pair<R>(app: &App, q: &PairQuery, f: impl FnOnce(&PairLog) -> R) -> R {
     let engine = app.state.read();
     let log = engine
-        .ledger
+        .ledger()
         .pair_index(&q.waba, &q.phone, user_digits(&q.user))
-        .and_then(|pair| engine.pairs.get(&pair));
+        .and_then(|pair| engine.pair_log(pair));
     match log {
         Some(log) => f(log),
         None => f(&PairLog::default()),
@@ -633,7 +633,7 @@ fn free_tier_used(
     month: Option<&WabaMonth>,
     pool: FreeTierPool,
     phone: &str,
-    engine: &crate::state::Engine,
+    ledger: &wabill_engine::Ledger,
 ) -> u64 {
     let Some(month) = month else { return 0 };
     month
@@ -643,7 +643,7 @@ fn free_tier_used(
             r.free == Free::FreeTier
                 && r.era.rules().free_tier_pool(r.category, Free::None) == Some(pool)
         })
-        .filter(|r| pool == FreeTierPool::Waba || engine.ledger.pair_names(r.pair).1 == phone)
+        .filter(|r| pool == FreeTierPool::Waba || ledger.pair_names(r.pair).1 == phone)
         .count() as u64
 }
 
@@ -717,25 +717,22 @@ async fn get_quote(
     // Categories the free tier never covers still show the month's pool.
     let covers = rules.free_tier_pool(conversation.category, Free::None);
     let pool = covers.or_else(|| rules.free_tier_pool(Category::Service, Free::None));
-    let billed = billed(&app).await?;
     let month = Month::of(at.local_date(&config.waba(&q.waba).timezone));
-    let waba_month = billed
-        .months
-        .iter()
-        .find(|m| m.waba == q.waba && m.month == month);
-    let (cap, used) = {
-        let engine = app.state.read();
-        match pool {
-            Some(FreeTierPool::Waba) => (
-                config.free_tier_per_month,
-                free_tier_used(waba_month, FreeTierPool::Waba, &q.phone, &engine),
-            ),
-            Some(FreeTierPool::Phone) => (
-                config.pmp_2026_free_service_per_phone,
-                free_tier_used(waba_month, FreeTierPool::Phone, &q.phone, &engine),
-            ),
-            None => (0, 0),
+    let (waba_month, used) = settled(&app, {
+        let (waba, phone) = (q.waba.clone(), q.phone.clone());
+        move |engine| {
+            let waba_month = engine.month(&waba, month).cloned();
+            let used = pool.map_or(0, |pool| {
+                free_tier_used(waba_month.as_deref(), pool, &phone, engine.ledger())
+            });
+            (waba_month, used)
         }
+    })
+    .await?;
+    let cap = match pool {
+        Some(FreeTierPool::Waba) => config.free_tier_per_month,
+        Some(FreeTierPool::Phone) => config.pmp_2026_free_service_per_phone,
+        None => 0,
     };
     let free_tier_left = cap.saturating_sub(used);
     let charged_here = outcome.opens_conversation || rules.per_message();
@@ -791,6 +788,7 @@ async fn get_quote(
     // D4/D5: the fee is charged on fee-bearing conversations beyond the
     // plan's included ones, counted in the month so far.
     let fee_bearing_so_far = waba_month
+        .as_deref()
         .and_then(|m| m.invoice.as_ref().ok())
         .map_or(0, |i| match config.platform.fee_applies_to {
             wabill_engine::config::FeeAppliesTo::Paid => i.conversations.paid + i.messages.paid,
@@ -839,18 +837,18 @@ async fn get_invoice(
     let key = api_key(&app, &headers)?;
     scope(key, &waba)?;
     let month = parse_month(&month)?;
-    let billed = billed(&app).await?;
-    let m = billed
-        .months
-        .iter()
-        .find(|m| m.waba == waba && m.month == month)
-        .ok_or_else(|| {
-            error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no traffic for WABA {waba:?} in {month}"),
-            )
-        })?;
+    let found = settled(&app, {
+        let waba = waba.clone();
+        move |engine| engine.month(&waba, month).cloned()
+    })
+    .await?;
+    let m = found.ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no traffic for WABA {waba:?} in {month}"),
+        )
+    })?;
     match &m.invoice {
         Ok(invoice) => Ok(axum::Json(wabill_report::InvoiceJson::from(invoice)).into_response()),
         Err(errors) => Err(error(
@@ -883,13 +881,13 @@ const MAX_PAGE: usize = 1000;
 /// a page resumes after the last record shown, whatever arrived since.
 type ListKey = (i64, String, String, String);
 
-fn list_key(engine: &crate::state::Engine, r: &wabill_engine::billing::Record) -> ListKey {
-    let (_, phone, user) = engine.ledger.pair_names(r.pair);
+fn list_key(ledger: &wabill_engine::Ledger, r: &wabill_engine::billing::Record) -> ListKey {
+    let (_, phone, user) = ledger.pair_names(r.pair);
     (
         r.start.0,
         phone.to_owned(),
         user.to_owned(),
-        engine.ledger.message_id(r.opened_by).to_owned(),
+        ledger.message_id(r.opened_by).to_owned(),
     )
 }
 
@@ -922,30 +920,43 @@ async fn get_conversations(
             )
         })?),
     };
-    let billed = billed(&app).await?;
-    let engine = app.state.read();
+    let book = Arc::clone(&app.state.book);
+    let page = settled(&app, move |engine| {
+        conversations_page(engine, &book, &q, month, limit, after.as_ref())
+    })
+    .await?;
+    Ok(axum::Json(page).into_response())
+}
+
+/// One page of a WABA-month's conversations, each with the timeline of
+/// messages that explains it.
+fn conversations_page(
+    engine: &Incremental,
+    book: &RateBook,
+    q: &ConversationsQuery,
+    month: Month,
+    limit: usize,
+    after: Option<&ListKey>,
+) -> Value {
+    let ledger = engine.ledger();
     let billing = Billing {
-        ledger: &engine.ledger,
-        book: &app.state.book,
+        ledger,
+        book,
         months: Vec::new(),
     };
-    let months: Vec<&WabaMonth> = billed
-        .months
-        .iter()
-        .filter(|m| m.waba == q.waba && m.month == month)
+    let months: Vec<&WabaMonth> = engine
+        .month(&q.waba, month)
+        .map(|m| &**m)
+        .into_iter()
         .collect();
     let user = q.user.as_deref().map(user_digits);
     let records: Vec<_> = wabill_report::sorted_records(&billing, &months)
         .into_iter()
         .filter(|r| {
-            let (_, phone, u) = engine.ledger.pair_names(r.pair);
+            let (_, phone, u) = ledger.pair_names(r.pair);
             q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
         })
-        .filter(|r| {
-            after
-                .as_ref()
-                .is_none_or(|after| list_key(&engine, r) > *after)
-        })
+        .filter(|r| after.is_none_or(|after| list_key(ledger, r) > *after))
         .take(limit + 1)
         .collect();
     let more = records.len() > limit;
@@ -956,8 +967,7 @@ async fn get_conversations(
             let mut c = serde_json::to_value(wabill_report::conversation_json(&billing, r))
                 .unwrap_or_default();
             let timeline = engine
-                .pairs
-                .get(&r.pair)
+                .pair_log(r.pair)
                 .map(|log| log.timeline(r.start, r.end))
                 .unwrap_or_default();
             c["timeline"] = Value::Array(
@@ -978,15 +988,18 @@ async fn get_conversations(
     let next_cursor = page
         .last()
         .filter(|_| more)
-        .map(|r| encode_cursor(&list_key(&engine, r)));
-    Ok(axum::Json(json!({"conversations": items, "next_cursor": next_cursor})).into_response())
+        .map(|r| encode_cursor(&list_key(ledger, r)));
+    json!({"conversations": items, "next_cursor": next_cursor})
 }
 
-/// The billing of every WABA-month, recomputed off the async workers when
-/// the ledger changed.
-async fn billed(app: &App) -> Result<Arc<crate::state::Billed>, ApiError> {
+/// Runs `f` on the engine with every fold so far billed, off the async
+/// workers (settling re-rates what changed since the last read).
+async fn settled<R: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&Incremental) -> R + Send + 'static,
+) -> Result<R, ApiError> {
     let state = Arc::clone(&app.state);
-    tokio::task::spawn_blocking(move || state.billed())
+    tokio::task::spawn_blocking(move || state.with_settled(f))
         .await
         .map_err(|_| {
             error(

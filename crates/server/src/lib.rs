@@ -45,7 +45,7 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
     {
         let engine = state.read();
         tracing::info!(
-            events = engine.ledger.accepted(),
+            events = engine.ledger().accepted(),
             millis = started.elapsed().as_millis() as u64,
             data_dir = %service.data_dir.display(),
             "state rebuilt from the event log"

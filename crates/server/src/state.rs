@@ -1,109 +1,31 @@
-//! The service's state: the engine's ledger and per-pair logs behind one
-//! lock, fed only by the writer thread, which makes each batch of requests
+//! The service's state: the engine's incremental ledger behind one lock,
+//! fed only by the writer thread, which makes each batch of requests
 //! durable in one commit (group commit) before it folds their events in and
-//! answers them. Readers bill from a cache keyed by the ledger's version.
+//! answers them. Readers that need invoices settle what the folds changed
+//! (only the pairs and WABA-months they touched) before they read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use wabill_engine::billing::WabaMonth;
-use wabill_engine::event::Event;
-use wabill_engine::live::PairLog;
-use wabill_engine::{EngineConfig, Ledger, RateBook, bill};
+use wabill_engine::{EngineConfig, Incremental, Ledger, RateBook};
 use wabill_ingest::{Route, parse_line};
 
 use crate::store::{LogRow, Store, StoreError};
 
-/// Everything derived from the log.
-pub struct Engine {
-    pub ledger: Ledger,
-    /// Per ledger pair, its share of the canonical events.
-    pub pairs: HashMap<u32, PairLog>,
-    /// Per message id, the pair each of its canonical events (inbound,
-    /// outbound, delivery) sits in now.
-    placed: HashMap<String, [Option<u32>; 3]>,
-    /// Bumped by every batch that changed the ledger.
-    pub version: u64,
-}
-
-impl Engine {
-    fn new(config: EngineConfig) -> Engine {
-        Engine {
-            ledger: Ledger::new(config),
-            pairs: HashMap::new(),
-            placed: HashMap::new(),
-            version: 0,
-        }
-    }
-
-    /// Folds one group in; None when the ledger refuses it.
-    fn fold(&mut self, events: &[Event<'_>]) -> Option<(u64, u64)> {
-        let outcome = self.ledger.ingest(events).ok()?;
-        for e in events {
-            self.mirror(&e.id);
-        }
-        Some((outcome.accepted, outcome.duplicates))
-    }
-
-    /// Copies the ledger's canonical events of message `id` into the pair
-    /// logs, moving them when a copy with another pair became canonical.
-    fn mirror(&mut self, id: &str) {
-        let Some(view) = self.ledger.message_view(id) else {
-            return;
-        };
-        let template = view.outbound.and_then(|o| o.2);
-        let now = [
-            view.inbound.map(|i| i.1),
-            view.outbound.map(|o| o.1),
-            view.delivery.map(|d| d.1),
-        ];
-        let before = self.placed.insert(id.to_owned(), now).unwrap_or_default();
-        for slot in 0..3 {
-            if let Some(old) = before[slot].filter(|old| Some(*old) != now[slot]) {
-                let log = self.pairs.entry(old).or_default();
-                match slot {
-                    0 => log.set_inbound(id, None),
-                    1 => log.set_outbound(id, None),
-                    _ => log.set_delivery(id, None),
-                }
-            }
-        }
-        if let Some((at, pair, referral)) = view.inbound {
-            self.pairs
-                .entry(pair)
-                .or_default()
-                .set_inbound(id, Some((at, referral)));
-        }
-        if let Some((at, pair, t)) = view.outbound {
-            self.pairs
-                .entry(pair)
-                .or_default()
-                .set_outbound(id, Some((at, t)));
-        }
-        if let Some((at, pair)) = view.delivery {
-            self.pairs
-                .entry(pair)
-                .or_default()
-                .set_delivery(id, Some((at, template)));
-        }
-    }
-
-    /// The WABAs of the canonical events already logged under message
-    /// `id` (a key may not take over another WABA's message).
-    fn wabas_of(&self, id: &str) -> Vec<&str> {
-        let Some(view) = self.ledger.message_view(id) else {
-            return Vec::new();
-        };
-        [
-            view.inbound.map(|i| i.1),
-            view.outbound.map(|o| o.1),
-            view.delivery.map(|d| d.1),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|pair| self.ledger.pair_names(pair).0)
-        .collect()
-    }
+/// The WABAs of the canonical events already logged under message `id`
+/// (a key may not take over another WABA's message).
+fn wabas_of<'l>(ledger: &'l Ledger, id: &str) -> Vec<&'l str> {
+    let Some(view) = ledger.message_view(id) else {
+        return Vec::new();
+    };
+    [
+        view.inbound.map(|i| i.1),
+        view.outbound.map(|o| o.1),
+        view.delivery.map(|d| d.1),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|pair| ledger.pair_names(pair).0)
+    .collect()
 }
 
 /// Which WABAs a request may write events of.
@@ -145,18 +67,11 @@ pub struct Applied {
     pub duplicates: u64,
 }
 
-/// Bills of every WABA-month at one ledger version.
-pub struct Billed {
-    pub version: u64,
-    pub months: Vec<WabaMonth>,
-}
-
 pub struct State {
-    pub engine: RwLock<Engine>,
+    engine: RwLock<Incremental>,
     pub config: EngineConfig,
-    pub book: RateBook,
+    pub book: Arc<RateBook>,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
-    billed: Mutex<Option<Arc<Billed>>>,
     pub store_bytes: std::sync::atomic::AtomicU64,
     pub store_writable: std::sync::atomic::AtomicBool,
 }
@@ -173,13 +88,14 @@ impl State {
         book: RateBook,
     ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
         let store = Store::open(data_dir)?;
-        let mut engine = Engine::new(config.clone());
+        let book = Arc::new(book);
+        let mut engine = Incremental::new(Ledger::new(config.clone()), Arc::clone(&book));
         let mut unreadable = 0u64;
         let logged = store.replay(|line| {
             let mut events = Vec::new();
             let folded = parse_line(line, Route::default(), &mut events)
                 .ok()
-                .and_then(|_| engine.fold(&events));
+                .and_then(|_| engine.ingest(&events).ok());
             if folded.is_none() {
                 unreadable += 1;
                 if unreadable <= 10 {
@@ -197,14 +113,13 @@ impl State {
                 "logged events refused by this configuration (era timeline or time zones changed?)"
             );
         }
-        engine.version = 1;
+        engine.settle();
         let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUE);
         let state = Arc::new(State {
             engine: RwLock::new(engine),
             config,
             book,
             writer: Mutex::new(Some(tx)),
-            billed: Mutex::new(None),
             store_bytes: store.size_bytes().into(),
             store_writable: true.into(),
         });
@@ -236,30 +151,31 @@ impl State {
         }
     }
 
-    pub fn read(&self) -> RwLockReadGuard<'_, Engine> {
+    pub fn read(&self) -> RwLockReadGuard<'_, Incremental> {
         self.engine
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Every WABA-month billed at the current version (recomputed only
-    /// after the ledger changed).
-    pub fn billed(&self) -> Arc<Billed> {
-        let engine = self.read();
-        let mut cache = self
-            .billed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(b) = cache.as_ref().filter(|b| b.version == engine.version) {
-            return Arc::clone(b);
+    fn write(&self) -> RwLockWriteGuard<'_, Incremental> {
+        self.engine
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Runs `f` on the engine with every fold so far billed: under the
+    /// read lock when nothing changed since the last settle, else under
+    /// the write lock right after settling (re-rating only what changed).
+    pub fn with_settled<R>(&self, f: impl FnOnce(&Incremental) -> R) -> R {
+        {
+            let engine = self.read();
+            if engine.is_settled() {
+                return f(&engine);
+            }
         }
-        let billing = bill(&engine.ledger, &self.book);
-        let billed = Arc::new(Billed {
-            version: engine.version,
-            months: billing.months,
-        });
-        *cache = Some(Arc::clone(&billed));
-        billed
+        let mut engine = self.write();
+        engine.settle();
+        f(&engine)
     }
 }
 
@@ -286,8 +202,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                     return true;
                 };
                 let foreign = job.rows.iter().find_map(|row| {
-                    engine
-                        .wabas_of(&row.event.id)
+                    wabas_of(engine.ledger(), &row.event.id)
                         .into_iter()
                         .find(|w| !job.scope.allows(w))
                         .map(|_| row.event.id.to_string())
@@ -327,27 +242,17 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         state
             .store_writable
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut engine = state
-            .engine
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut engine = state.write();
         let mut applied_all = Vec::with_capacity(jobs.len());
-        let mut changed = false;
         for job in &jobs {
             let mut applied = Applied::default();
             for row in &job.rows {
-                if let Some((accepted, duplicates)) = engine.fold(std::slice::from_ref(&row.event))
-                {
-                    applied.accepted += accepted;
-                    applied.duplicates += duplicates;
+                if let Ok(outcome) = engine.ingest(std::slice::from_ref(&row.event)) {
+                    applied.accepted += outcome.accepted;
+                    applied.duplicates += outcome.duplicates;
                 }
             }
-            changed |= applied.accepted > 0;
             applied_all.push(applied);
-        }
-        // Duplicates change no result: the billing cache stays valid.
-        if changed {
-            engine.version += 1;
         }
         drop(engine);
         for (job, applied) in jobs.into_iter().zip(applied_all) {

@@ -1,0 +1,384 @@
+//! The ledger kept billed as events arrive: each fold marks the pairs whose
+//! canonical events changed; settling re-derives only those pairs, re-rates
+//! only the WABA-months whose conversations changed, re-allots volume tiers
+//! (C4) only in the portfolio months those touch, and rebuilds only the
+//! invoices that moved. The result equals [`crate::billing::bill`] over the
+//! same events, whatever the order they came in.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::billing::{
+    Calendar, Group, Rated, Record, TierMember, TierOutcome, WabaMonth, allot_group, apply_tier,
+    derive_into, finish, rate_month, tiered_markets,
+};
+use crate::config::PortfolioKey;
+use crate::era::EraClock;
+use crate::event::Event;
+use crate::ledger::{IngestOutcome, Ledger, MessageView, Rejection};
+use crate::live::PairLog;
+use crate::market::MarketId;
+use crate::rates::{Category, RateBook};
+use crate::time::Month;
+
+type WabaMonthKey = (u32, Month);
+/// A portfolio (`true` for a configured one, else a WABA alone) and one
+/// of its local months.
+type PortfolioMonth = ((bool, String), Month);
+
+/// A WABA-month rated but for its volume tiers.
+struct RatedMonth {
+    rated: Rated,
+    /// The portfolio month of each of `rated.tier_candidates`.
+    candidate_months: Vec<Month>,
+}
+
+/// A ledger whose billing is brought up to date by [`Incremental::settle`].
+pub struct Incremental {
+    ledger: Ledger,
+    book: Arc<RateBook>,
+    logs: FxHashMap<u32, PairLog>,
+    /// Per message index, its canonical events as the pair logs hold them.
+    views: Vec<Option<MessageView>>,
+    /// Per WABA index, its era clock.
+    clocks: Vec<EraClock>,
+    dirty_pairs: BTreeSet<u32>,
+    /// Per pair, its records and errors by local month.
+    derived: FxHashMap<u32, Vec<(Month, Group)>>,
+    /// Per WABA-month, the pairs with records or errors in it.
+    month_pairs: FxHashMap<WabaMonthKey, BTreeSet<u32>>,
+    dirty_months: BTreeSet<WabaMonthKey>,
+    rated: FxHashMap<WabaMonthKey, RatedMonth>,
+    /// Per portfolio month, the WABA-months with tier candidates in it.
+    portfolio_members: FxHashMap<PortfolioMonth, BTreeSet<WabaMonthKey>>,
+    /// Per WABA-month, its volume-tier outcomes by portfolio month, each
+    /// list in the order batch billing applies them.
+    tiers: FxHashMap<WabaMonthKey, BTreeMap<Month, Vec<(usize, TierOutcome)>>>,
+    /// Billed months by WABA name and month (batch billing's order).
+    months: BTreeMap<(String, Month), Arc<WabaMonth>>,
+}
+
+impl Incremental {
+    pub fn new(ledger: Ledger, book: Arc<RateBook>) -> Incremental {
+        Incremental {
+            ledger,
+            book,
+            logs: FxHashMap::default(),
+            views: Vec::new(),
+            clocks: Vec::new(),
+            dirty_pairs: BTreeSet::new(),
+            derived: FxHashMap::default(),
+            month_pairs: FxHashMap::default(),
+            dirty_months: BTreeSet::new(),
+            rated: FxHashMap::default(),
+            portfolio_members: FxHashMap::default(),
+            tiers: FxHashMap::default(),
+            months: BTreeMap::new(),
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn book(&self) -> &RateBook {
+        &self.book
+    }
+
+    /// The pair's share of the canonical events, if it has any.
+    pub fn pair_log(&self, pair: u32) -> Option<&PairLog> {
+        self.logs.get(&pair)
+    }
+
+    /// Validates and folds one group of events (as [`Ledger::ingest`]) and
+    /// marks what they changed.
+    pub fn ingest(&mut self, events: &[Event<'_>]) -> Result<IngestOutcome, Rejection> {
+        let outcome = self.ledger.ingest(events)?;
+        // A duplicate may still carry the copy that is canonical now (F6).
+        for e in events {
+            if let Some(msg) = self.ledger.messages.lookup(&e.id) {
+                self.mirror(msg);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Copies message `msg`'s canonical events into the pair logs, moving
+    /// them when a copy with another pair became canonical (F6), and marks
+    /// every pair it left or joined.
+    fn mirror(&mut self, msg: u32) {
+        let view = self.ledger.view_of(msg);
+        let i = msg as usize;
+        if self.views.len() <= i {
+            self.views.resize(i + 1, None);
+        }
+        let before = self.views[i].replace(view);
+        if before == Some(view) {
+            return;
+        }
+        let id = self.ledger.message_id(msg);
+        let pairs = |v: &MessageView| {
+            [
+                v.inbound.map(|x| x.1),
+                v.outbound.map(|x| x.1),
+                v.delivery.map(|x| x.1),
+            ]
+        };
+        let old = before.as_ref().map(pairs).unwrap_or_default();
+        let now = pairs(&view);
+        for (slot, pair) in old.iter().enumerate() {
+            let Some(pair) = pair.filter(|p| Some(*p) != now[slot]) else {
+                continue;
+            };
+            let log = self.logs.entry(pair).or_default();
+            match slot {
+                0 => log.set_inbound(id, None),
+                1 => log.set_outbound(id, None),
+                _ => log.set_delivery(id, None),
+            }
+        }
+        if let Some((at, pair, referral)) = view.inbound {
+            let log = self.logs.entry(pair).or_default();
+            log.set_inbound(id, Some((at, referral)));
+        }
+        if let Some((at, pair, template)) = view.outbound {
+            let log = self.logs.entry(pair).or_default();
+            log.set_outbound(id, Some((at, template)));
+        }
+        if let Some((at, pair)) = view.delivery {
+            let template = view.outbound.and_then(|o| o.2);
+            let log = self.logs.entry(pair).or_default();
+            log.set_delivery(id, Some((at, template, msg)));
+        }
+        self.dirty_pairs
+            .extend(old.into_iter().chain(now).flatten());
+    }
+
+    /// Whether every fold so far is reflected in [`Incremental::months`].
+    pub fn is_settled(&self) -> bool {
+        self.dirty_pairs.is_empty() && self.dirty_months.is_empty()
+    }
+
+    /// Re-derives the pairs changed since the last call (their
+    /// conversations and windows); the months they touch wait for
+    /// [`Incremental::settle`].
+    pub fn settle_pairs(&mut self) {
+        let Incremental {
+            ledger,
+            book,
+            logs,
+            clocks,
+            dirty_pairs,
+            derived,
+            month_pairs,
+            dirty_months,
+            ..
+        } = self;
+        let config = ledger.config();
+        let book: &RateBook = book;
+        while clocks.len() < ledger.n_wabas() {
+            let zone = &config.waba(ledger.waba_name(clocks.len() as u32)).timezone;
+            clocks.push(EraClock::new(&config.timeline, zone));
+        }
+        let mut calendars: FxHashMap<u32, Calendar<'_>> = FxHashMap::default();
+        let empty = PairLog::default();
+        for pair in std::mem::take(dirty_pairs) {
+            let waba = ledger.pair(pair).waba;
+            let (inbound, delivered) = logs.get(&pair).unwrap_or(&empty).derivation_input();
+            let mut groups = FxHashMap::default();
+            if !delivered.is_empty() {
+                let calendar = calendars.entry(waba).or_insert_with(|| {
+                    let zone = config.waba(ledger.waba_name(waba)).timezone.clone();
+                    Calendar::new(zone, book, config)
+                });
+                derive_into(
+                    ledger,
+                    book,
+                    (&clocks[waba as usize], calendar),
+                    pair,
+                    (&inbound, &delivered),
+                    &mut groups,
+                );
+            }
+            let mut now: Vec<(Month, Group)> =
+                groups.into_iter().map(|((_, m), g)| (m, g)).collect();
+            now.sort_unstable_by_key(|(m, _)| *m);
+            let before = derived.remove(&pair).unwrap_or_default();
+            let months: BTreeSet<Month> = before.iter().chain(&now).map(|(m, _)| *m).collect();
+            for month in months {
+                let old = before.iter().find(|(m, _)| *m == month).map(|x| &x.1);
+                let new = now.iter().find(|(m, _)| *m == month).map(|x| &x.1);
+                if old == new {
+                    continue;
+                }
+                dirty_months.insert((waba, month));
+                let members = month_pairs.entry((waba, month)).or_default();
+                if new.is_some() {
+                    members.insert(pair);
+                } else {
+                    members.remove(&pair);
+                }
+            }
+            if !now.is_empty() {
+                derived.insert(pair, now);
+            }
+        }
+    }
+
+    /// Brings every month up to date: re-rates the changed WABA-months,
+    /// re-allots the volume tiers of the portfolio months they touch, and
+    /// rebuilds the invoices that moved.
+    pub fn settle(&mut self) {
+        self.settle_pairs();
+        let Incremental {
+            ledger,
+            book,
+            derived,
+            month_pairs,
+            dirty_months,
+            rated,
+            portfolio_members,
+            tiers,
+            months,
+            ..
+        } = self;
+        if dirty_months.is_empty() {
+            return;
+        }
+        let config = ledger.config();
+        let book: &RateBook = book;
+        let tiered = tiered_markets(book);
+        let mut calendars: FxHashMap<u32, Calendar<'_>> = FxHashMap::default();
+        let mut portfolio_calendars: FxHashMap<PortfolioKey<'_>, Calendar<'_>> =
+            FxHashMap::default();
+        let mut dirty_portfolio_months: BTreeSet<PortfolioMonth> = BTreeSet::new();
+        let mut to_finish: BTreeSet<WabaMonthKey> = BTreeSet::new();
+        for key in std::mem::take(dirty_months) {
+            let (waba, month) = key;
+            let waba_name = ledger.waba_name(waba);
+            let portfolio = config.portfolio_key(waba_name);
+            let owned = portfolio_id(portfolio);
+            tiers.remove(&key);
+            if let Some(old) = rated.remove(&key) {
+                for m in old.candidate_months {
+                    let pm = (owned.clone(), m);
+                    if let Some(members) = portfolio_members.get_mut(&pm) {
+                        members.remove(&key);
+                    }
+                    dirty_portfolio_months.insert(pm);
+                }
+            }
+            let pairs = month_pairs.get(&key).filter(|p| !p.is_empty());
+            let Some(pairs) = pairs else {
+                month_pairs.remove(&key);
+                months.remove(&(waba_name.to_owned(), month));
+                continue;
+            };
+            // Pairs in index order, as batch billing files them.
+            let mut group = Group::default();
+            for pair in pairs {
+                let Some((_, g)) = derived
+                    .get(pair)
+                    .and_then(|d| d.iter().find(|(m, _)| *m == month))
+                else {
+                    continue;
+                };
+                group.records.extend_from_slice(&g.records);
+                group.errors.extend_from_slice(&g.errors);
+            }
+            let calendar = calendars.entry(waba).or_insert_with(|| {
+                Calendar::new(config.waba(waba_name).timezone.clone(), book, config)
+            });
+            let r = rate_month(ledger, config, calendar, &tiered, key, group);
+            let portfolio_calendar = portfolio_calendars.entry(portfolio).or_insert_with(|| {
+                Calendar::new(config.portfolio_zone(portfolio).clone(), book, config)
+            });
+            let candidate_months: Vec<Month> = r
+                .tier_candidates
+                .iter()
+                .map(|&(index, _)| portfolio_calendar.month_of(r.records[index].start))
+                .collect();
+            for m in candidate_months.iter().copied().collect::<BTreeSet<_>>() {
+                let pm = (owned.clone(), m);
+                portfolio_members.entry(pm.clone()).or_default().insert(key);
+                dirty_portfolio_months.insert(pm);
+            }
+            rated.insert(
+                key,
+                RatedMonth {
+                    rated: r,
+                    candidate_months,
+                },
+            );
+            to_finish.insert(key);
+        }
+
+        for pm in dirty_portfolio_months {
+            let Some(members) = portfolio_members.get(&pm).filter(|m| !m.is_empty()) else {
+                portfolio_members.remove(&pm);
+                continue;
+            };
+            let members: Vec<WabaMonthKey> = members.iter().copied().collect();
+            let mut groups: BTreeMap<(MarketId, Category), Vec<TierMember>> = BTreeMap::new();
+            for (w, key) in members.iter().enumerate() {
+                let Some(rm) = rated.get(key) else { continue };
+                let candidates = rm.rated.tier_candidates.iter().zip(&rm.candidate_months);
+                for (&(index, card), _) in candidates.filter(|(_, m)| **m == pm.1) {
+                    let record = &rm.rated.records[index];
+                    groups
+                        .entry((record.market, record.category))
+                        .or_default()
+                        .push((w, index, card));
+                }
+            }
+            let records: Vec<&[Record]> = members
+                .iter()
+                .map(|key| rated.get(key).map_or(&[][..], |rm| &rm.rated.records))
+                .collect();
+            let mut outcomes: Vec<Vec<(usize, TierOutcome)>> = vec![Vec::new(); members.len()];
+            for (market_category, mut group) in groups {
+                let record = |w: usize, i: usize| &records[w][i];
+                let allotted = allot_group(ledger, book, market_category, &mut group, record);
+                for ((w, index, _), outcome) in allotted {
+                    outcomes[w].push((index, outcome));
+                }
+            }
+            for (key, list) in members.into_iter().zip(outcomes) {
+                tiers.entry(key).or_default().insert(pm.1, list);
+                to_finish.insert(key);
+            }
+        }
+
+        for key in to_finish {
+            let Some(rm) = rated.get(&key) else { continue };
+            let mut r = rm.rated.clone();
+            for list in tiers.get(&key).into_iter().flat_map(BTreeMap::values) {
+                for (index, outcome) in list {
+                    apply_tier(&mut r, *index, outcome.clone());
+                }
+            }
+            let billed = finish(ledger, book, config, r);
+            months.insert((billed.waba.clone(), billed.month), Arc::new(billed));
+        }
+    }
+
+    /// The billed WABA-month, as of the last [`Incremental::settle`].
+    pub fn month(&self, waba: &str, month: Month) -> Option<&Arc<WabaMonth>> {
+        self.months.get(&(waba.to_owned(), month))
+    }
+
+    /// Every billed WABA-month, sorted by WABA, then month (as
+    /// [`crate::billing::Billing::months`]), as of the last settle.
+    pub fn months(&self) -> impl Iterator<Item = &Arc<WabaMonth>> {
+        self.months.values()
+    }
+}
+
+fn portfolio_id(key: PortfolioKey<'_>) -> (bool, String) {
+    match key {
+        PortfolioKey::Named(name) => (true, name.to_owned()),
+        PortfolioKey::Alone(waba) => (false, waba.to_owned()),
+    }
+}
