@@ -59,10 +59,9 @@ impl<V> TimeOrdered<V> {
 
     /// Events from `from` to `to`, both included, in (time, id) order.
     fn between(&self, from: Instant, to: Instant) -> impl Iterator<Item = (Instant, &str, &V)> {
-        // BTreeMap::range panics on a reversed range.
-        let end = (to.plus(1).max(from), String::new());
         self.by_time
-            .range((from, String::new())..end)
+            .range((from, String::new())..)
+            .take_while(move |((at, _), _)| *at <= to)
             .map(|((at, id), v)| (*at, id.as_str(), v))
     }
 }

@@ -598,3 +598,22 @@ proptest! {
         prop_assert_eq!(batch_text(&lines, &config, &book), incremental_text(&noisy, &settle, &config, &book));
     }
 }
+
+/// The latest instant an event can carry is billed like any other (the
+/// per-pair logs read up to and including it).
+#[test]
+fn incremental_billing_keeps_events_at_the_latest_representable_instant() {
+    let head = r#""waba":"W1","phone":"P1","user":"5511999990001""#;
+    let last = "2262-04-11T23:47:16.854775807Z";
+    let before = "2262-04-11T23:47:16.854775806Z";
+    let lines: Vec<String> = [
+        format!(r#"{{"type":"outbound","id":"x",{head},"ts":"{last}","template":{{"name":"t","category":"marketing"}}}}"#),
+        format!(r#"{{"type":"status","id":"x",{head},"ts":"{last}","status":"delivered"}}"#),
+        format!(r#"{{"type":"status","id":"y",{head},"ts":"{before}","status":"delivered"}}"#),
+    ]
+    .into();
+    let (config, book) = (era_config(), book());
+    let batch = batch_text(&lines, &config, &book);
+    assert_eq!(batch.matches("\"opened_by\"").count(), 2, "{batch}");
+    assert_eq!(batch, incremental_text(&lines, &[], &config, &book));
+}

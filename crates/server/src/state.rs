@@ -163,9 +163,10 @@ impl State {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs `f` on the engine with every fold so far billed: under the
-    /// read lock when nothing changed since the last settle, else under
-    /// the write lock right after settling (re-rating only what changed).
+    /// Runs `f` on the engine with every fold so far billed, under the
+    /// read lock: settles first when something changed since the last
+    /// settle (re-rating only what changed), then downgrades the lock so
+    /// that `f` never holds up the writer or other readers.
     pub fn with_settled<R>(&self, f: impl FnOnce(&Incremental) -> R) -> R {
         {
             let engine = self.read();
@@ -175,7 +176,7 @@ impl State {
         }
         let mut engine = self.write();
         engine.settle();
-        f(&engine)
+        f(&RwLockWriteGuard::downgrade(engine))
     }
 }
 
