@@ -277,7 +277,7 @@ fn join<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + 
 }
 
 /// Appends `error` unless the list has it already.
-pub(crate) fn push_once(errors: &mut Vec<BillingError>, error: BillingError) {
+fn push_once(errors: &mut Vec<BillingError>, error: BillingError) {
     if !errors.contains(&error) {
         errors.push(error);
     }
@@ -377,14 +377,14 @@ pub(crate) fn derive_into(
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Default, PartialEq, Eq)]
 pub(crate) struct Group {
     pub records: Vec<Record>,
     pub errors: Vec<BillingError>,
 }
 
 /// A WABA-month rated but for its volume tiers.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Rated {
     pub waba: u32,
     pub month: Month,

@@ -46,7 +46,7 @@ pub struct Incremental {
     clocks: Vec<EraClock>,
     dirty_pairs: BTreeSet<u32>,
     /// Per pair, its records and errors by local month.
-    derived: FxHashMap<u32, Vec<(Month, Group)>>,
+    derived: FxHashMap<u32, BTreeMap<Month, Group>>,
     /// Per WABA-month, the pairs with records or errors in it.
     month_pairs: FxHashMap<WabaMonthKey, BTreeSet<u32>>,
     dirty_months: BTreeSet<WabaMonthKey>,
@@ -83,10 +83,6 @@ impl Incremental {
         &self.ledger
     }
 
-    pub fn book(&self) -> &RateBook {
-        &self.book
-    }
-
     /// The pair's share of the canonical events, if it has any.
     pub fn pair_log(&self, pair: u32) -> Option<&PairLog> {
         self.logs.get(&pair)
@@ -119,15 +115,8 @@ impl Incremental {
             return;
         }
         let id = self.ledger.message_id(msg);
-        let pairs = |v: &MessageView| {
-            [
-                v.inbound.map(|x| x.1),
-                v.outbound.map(|x| x.1),
-                v.delivery.map(|x| x.1),
-            ]
-        };
-        let old = before.as_ref().map(pairs).unwrap_or_default();
-        let now = pairs(&view);
+        let old = before.as_ref().map(MessageView::pairs).unwrap_or_default();
+        let now = view.pairs();
         for (slot, pair) in old.iter().enumerate() {
             let Some(pair) = pair.filter(|p| Some(*p) != now[slot]) else {
                 continue;
@@ -161,9 +150,8 @@ impl Incremental {
         self.dirty_pairs.is_empty() && self.dirty_months.is_empty()
     }
 
-    /// Re-derives the pairs changed since the last call (their
-    /// conversations and windows); the months they touch wait for
-    /// [`Incremental::settle`].
+    /// Re-derives the conversations of the pairs changed since the last
+    /// call; the months they touch wait for [`Incremental::settle`].
     pub fn settle_pairs(&mut self) {
         let Incremental {
             ledger,
@@ -202,15 +190,13 @@ impl Incremental {
                     &mut groups,
                 );
             }
-            let mut now: Vec<(Month, Group)> =
+            let now: BTreeMap<Month, Group> =
                 groups.into_iter().map(|((_, m), g)| (m, g)).collect();
-            now.sort_unstable_by_key(|(m, _)| *m);
             let before = derived.remove(&pair).unwrap_or_default();
-            let months: BTreeSet<Month> = before.iter().chain(&now).map(|(m, _)| *m).collect();
+            let months: BTreeSet<Month> = before.keys().chain(now.keys()).copied().collect();
             for month in months {
-                let old = before.iter().find(|(m, _)| *m == month).map(|x| &x.1);
-                let new = now.iter().find(|(m, _)| *m == month).map(|x| &x.1);
-                if old == new {
+                let new = now.get(&month);
+                if before.get(&month) == new {
                     continue;
                 }
                 dirty_months.insert((waba, month));
@@ -279,10 +265,7 @@ impl Incremental {
             // Pairs in index order, as batch billing files them.
             let mut group = Group::default();
             for pair in pairs {
-                let Some((_, g)) = derived
-                    .get(pair)
-                    .and_then(|d| d.iter().find(|(m, _)| *m == month))
-                else {
+                let Some(g) = derived.get(pair).and_then(|d| d.get(&month)) else {
                     continue;
                 };
                 group.records.extend_from_slice(&g.records);

@@ -221,6 +221,17 @@ pub struct MessageView {
     pub delivery: Option<(Instant, u32)>,
 }
 
+impl MessageView {
+    /// The pair of each canonical event: inbound, outbound, delivery.
+    pub fn pairs(&self) -> [Option<u32>; 3] {
+        [
+            self.inbound.map(|x| x.1),
+            self.outbound.map(|x| x.1),
+            self.delivery.map(|x| x.1),
+        ]
+    }
+}
+
 /// The distinct (waba, phone, user) pairs, each string interned once.
 #[derive(Clone, Debug, Default)]
 struct Pairs {

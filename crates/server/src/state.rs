@@ -17,15 +17,11 @@ fn wabas_of<'l>(ledger: &'l Ledger, id: &str) -> Vec<&'l str> {
     let Some(view) = ledger.message_view(id) else {
         return Vec::new();
     };
-    [
-        view.inbound.map(|i| i.1),
-        view.outbound.map(|o| o.1),
-        view.delivery.map(|d| d.1),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|pair| ledger.pair_names(pair).0)
-    .collect()
+    view.pairs()
+        .into_iter()
+        .flatten()
+        .map(|pair| ledger.pair_names(pair).0)
+        .collect()
 }
 
 /// Which WABAs a request may write events of.
