@@ -478,6 +478,48 @@ fn send_all(base: &str, bodies: &[String], threads: usize, stop_after: Option<us
     acked.iter().map(|a| a.load(Ordering::SeqCst)).collect()
 }
 
+/// `wabill_log_bytes` from `/metrics`.
+fn log_bytes(server: &Server) -> u64 {
+    let metrics = get(&server.url("/metrics"), None).body;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("wabill_log_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no wabill_log_bytes in {metrics}"))
+}
+
+#[test]
+fn a_second_server_on_the_same_data_directory_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    let body = cloud_body("W1", "wamid.first", 1_750_000_000);
+    let ok = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(&body))],
+        &body,
+    );
+    assert_eq!(ok.status, 200);
+    let second = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    // The first one still takes webhooks.
+    let body = cloud_body("W1", "wamid.second", 1_750_000_100);
+    let ok = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(&body))],
+        &body,
+    );
+    assert_eq!((ok.status, ok.json()["accepted"].as_u64()), (200, Some(1)));
+    assert_eq!(server.stop(), 0);
+}
+
 #[test]
 fn sigkill_loses_no_acknowledged_event_and_the_invoice_equals_the_batch_cli() {
     let dir = tempfile::tempdir().unwrap();
@@ -525,6 +567,7 @@ fn sigkill_loses_no_acknowledged_event_and_the_invoice_equals_the_batch_cli() {
         .filter(|(_, a)| **a)
         .map(|(b, _)| b.clone())
         .collect();
+    let bytes_before = log_bytes(&server);
     let mut added = 0;
     let mut present = 0;
     for body in &again {
@@ -543,6 +586,8 @@ fn sigkill_loses_no_acknowledged_event_and_the_invoice_equals_the_batch_cli() {
     }
     assert_eq!(added, 0, "acknowledged events were lost");
     assert!(present > 0);
+    // Events the log holds already are not written again.
+    assert_eq!(log_bytes(&server), bytes_before);
 
     // The senders' retries cover the rest, with concurrent duplicates.
     let rest: Vec<String> = bodies

@@ -135,6 +135,18 @@ impl Interner {
         slice(&self.bytes, &self.ends, index)
     }
 
+    /// The index of `s`, if interned.
+    pub fn lookup(&self, s: &str) -> Option<u32> {
+        let Self { bytes, ends, table } = self;
+        if table.is_empty() {
+            return None;
+        }
+        match table.find(str_hash(s), |i| slice(bytes, ends, i) == s) {
+            Probe::Found(i) => Some(i),
+            Probe::Vacant(_) => None,
+        }
+    }
+
     /// The index of `s`, and whether it was new.
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
         self.intern_hashed(s, str_hash(s))
@@ -171,6 +183,9 @@ mod tests {
         assert_eq!(interner.get(1), "wamid.b");
         assert_eq!(interner.get(2), "");
         assert_eq!(interner.intern("x"), (3, false));
+        assert_eq!(interner.lookup("wamid.b"), Some(1));
+        assert_eq!(interner.lookup("wamid.c"), None);
+        assert_eq!(Interner::default().lookup(""), None);
         assert_eq!(interner.len(), 4);
     }
 }

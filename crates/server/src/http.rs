@@ -1030,10 +1030,7 @@ async fn healthz(AxState(app): AxState<Shared>) -> Response {
 }
 
 async fn metrics(AxState(app): AxState<Shared>) -> Response {
-    let bytes = app
-        .state
-        .store_bytes
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let bytes = crate::store::log_bytes(&app.service.data_dir);
     metrics::gauge!("wabill_log_bytes").set(bytes as f64);
     let text = app
         .metrics

@@ -4,12 +4,14 @@
 //! answers them. Readers that need invoices settle what the folds changed
 //! (only the pairs and WABA-months they touched) before they read.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use wabill_engine::{EngineConfig, Incremental, Ledger, RateBook};
 use wabill_ingest::{Route, parse_line};
 
-use crate::store::{LogRow, Store, StoreError};
+use crate::store::{Identity, LogRow, Store, StoreError};
 
 /// The WABAs of the canonical events already logged under message `id`
 /// (a key may not take over another WABA's message).
@@ -68,7 +70,6 @@ pub struct State {
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
-    pub store_bytes: std::sync::atomic::AtomicU64,
     pub store_writable: std::sync::atomic::AtomicBool,
 }
 
@@ -116,7 +117,6 @@ impl State {
             config,
             book,
             writer: Mutex::new(Some(tx)),
-            store_bytes: store.size_bytes().into(),
             store_writable: true.into(),
         });
         let writer_state = Arc::clone(&state);
@@ -176,6 +176,34 @@ impl State {
     }
 }
 
+/// The rows of `jobs` that change the ledger, each event once: a copy of
+/// an event the ledger holds only when F6 prefers it to the kept one, and
+/// of two copies in one batch only the one F6 prefers.
+fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'static str)> {
+    let mut rows: Vec<(&LogRow, &'static str)> = Vec::new();
+    let mut batch: HashMap<Identity<'j>, usize> = HashMap::new();
+    for job in jobs {
+        for row in &job.rows {
+            if !ledger.would_change(&row.event) {
+                continue;
+            }
+            match batch.entry(row.identity()) {
+                Entry::Vacant(v) => {
+                    v.insert(rows.len());
+                    rows.push((row, job.source));
+                }
+                Entry::Occupied(o) => {
+                    let kept = &mut rows[*o.get()];
+                    if row.precedes(kept.0) {
+                        *kept = (row, job.source);
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
 /// Most requests one commit covers.
 const GROUP: usize = 256;
 
@@ -220,10 +248,14 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         if jobs.is_empty() {
             continue;
         }
-        let rows = jobs
-            .iter()
-            .flat_map(|j| j.rows.iter().map(move |r| (r, j.source)));
-        if let Err(e) = store.append(rows) {
+        let rows = rows_to_log(state.read().ledger(), &jobs);
+        // Nothing new: every event is in the log already, durable.
+        let logged = if rows.is_empty() {
+            Ok(())
+        } else {
+            store.append(rows.into_iter())
+        };
+        if let Err(e) = logged {
             tracing::error!(error = %e, "event log write failed");
             state
                 .store_writable
@@ -233,9 +265,6 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
             }
             continue;
         }
-        state
-            .store_bytes
-            .store(store.size_bytes(), std::sync::atomic::Ordering::Relaxed);
         state
             .store_writable
             .store(true, std::sync::atomic::Ordering::Relaxed);
@@ -255,5 +284,75 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         for (job, applied) in jobs.into_iter().zip(applied_all) {
             let _ = job.reply.send(Ok(applied));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wabill_engine::event::{Event, EventBody, Status};
+    use wabill_engine::{EngineConfig, Instant};
+
+    const MARCH_2022: i64 = 1_646_092_800;
+
+    fn event(id: &str, body: EventBody<'static>, secs: i64) -> Event<'static> {
+        Event {
+            ts: Instant((MARCH_2022 + secs) * 1_000_000_000),
+            waba: "W1".into(),
+            phone: "P1".into(),
+            user: "5511999990001".into(),
+            id: id.to_owned().into(),
+            body,
+        }
+    }
+
+    fn inbound(id: &str, secs: i64) -> Event<'static> {
+        event(id, EventBody::Inbound { referral: false }, secs)
+    }
+
+    fn job(events: &[Event<'static>]) -> Job {
+        Job {
+            rows: events.iter().map(LogRow::of).collect(),
+            source: "api",
+            scope: Scope::All,
+            reply: tokio::sync::oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn the_log_gets_each_new_event_once_and_only_copies_that_f6_prefers() {
+        let mut ledger = Ledger::new(EngineConfig::new());
+        ledger
+            .ingest(&[inbound("m1", 10)])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let jobs = [
+            // m1 as held, then an earlier copy; m2 is new.
+            job(&[inbound("m1", 10), inbound("m1", 5), inbound("m2", 3)]),
+            // m2 again in the same batch, then an earlier copy of it, and
+            // a status of m1 the ledger has not seen.
+            job(&[
+                inbound("m2", 3),
+                inbound("m2", 1),
+                event("m1", EventBody::Status(Status::Delivered), 20),
+            ]),
+        ];
+        let logged: Vec<(String, i64)> = rows_to_log(&ledger, &jobs)
+            .into_iter()
+            .map(|(row, _)| {
+                (
+                    row.event.id.to_string(),
+                    row.event.ts.0 / 1_000_000_000 - MARCH_2022,
+                )
+            })
+            .collect();
+        assert_eq!(
+            logged,
+            [
+                ("m1".to_owned(), 5),
+                ("m2".to_owned(), 1),
+                ("m1".to_owned(), 20)
+            ]
+        );
+        assert!(rows_to_log(&ledger, &[job(&[inbound("m1", 10)])]).is_empty());
     }
 }

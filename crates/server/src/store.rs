@@ -1,12 +1,15 @@
-//! The durable event log: one SQLite file under the data directory, one row
-//! per distinct event (rules F6 identity). When copies of an event disagree,
-//! the row keeps the copy F6 says counts (earliest time, then smallest
-//! `(waba, phone, user)`, then payload), so the log rebuilt after a restart
-//! holds exactly what the live ledger folded.
+//! The durable event log: one SQLite file under the data directory, rows
+//! only ever appended. The writer appends only events that change the
+//! ledger (a new event identity, rules F6, or a copy F6 prefers to the one
+//! kept), so the log holds each event once plus the copies that replaced
+//! one; replaying it in any order rebuilds exactly what the live ledger
+//! folded. Appends land at the end of one table with no secondary index, so
+//! a commit writes a few pages whatever the ids (docs/performance.md).
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
+use wabill_engine::Instant;
 use wabill_engine::event::{Event, EventBody};
 use wabill_engine::ledger::template_code;
 
@@ -17,6 +20,10 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "event log {path} is in use by another process (another `wabill serve` on this data directory?)"
+    )]
+    Locked { path: PathBuf },
     #[error("event log {path}: {source}")]
     Sqlite {
         path: PathBuf,
@@ -30,43 +37,69 @@ pub struct Store {
 }
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS log (
     seq INTEGER PRIMARY KEY,
-    identity TEXT NOT NULL UNIQUE,
-    ts INTEGER NOT NULL,
-    waba TEXT NOT NULL,
-    phone TEXT NOT NULL,
-    user TEXT NOT NULL,
-    payload INTEGER NOT NULL,
     source TEXT NOT NULL,
     line TEXT NOT NULL
 ) STRICT;
 ";
 
-/// One event ready to be logged: its identity, its F6 order and its
-/// normalized line (events.md section 1), which replays it; and the event
-/// itself, which the writer folds once it is durable.
+/// Logs written before the log was append-only kept one row per identity
+/// in `events` (with a unique index); their rows move to `log` once.
+const MIGRATE_EVENTS_TABLE: &str = "
+INSERT INTO log (source, line) SELECT source, line FROM events ORDER BY seq;
+DROP TABLE events;
+";
+
+const FILE: &str = "wabill.sqlite";
+
+/// Bytes of the log under `dir`: its file and its write-ahead log.
+pub fn log_bytes(dir: &Path) -> u64 {
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+    size(FILE) + size(&format!("{FILE}-wal"))
+}
+
+/// One event ready to be logged: its normalized line (events.md section
+/// 1), which replays it, and the event itself, which the writer folds once
+/// it is durable.
 pub struct LogRow {
     pub event: Event<'static>,
-    pub identity: String,
-    pub payload: i64,
     pub line: String,
 }
 
+/// An event's identity (rules F6): kind, message id and status name.
+pub type Identity<'e> = (&'static str, &'e str, &'e str);
+
 impl LogRow {
     pub fn of(e: &Event<'_>) -> LogRow {
-        let (status, payload) = match &e.body {
-            EventBody::Inbound { referral } => ("", i64::from(*referral)),
-            // The ledger's own payload order (F6's last tie-break).
-            EventBody::Outbound { template } => ("", i64::from(template_code(*template))),
-            EventBody::Status(s) => (s.as_str(), 0),
-        };
         LogRow {
-            identity: format!("{}\u{1f}{}\u{1f}{}", e.kind_str(), e.id, status),
-            payload,
             line: wabill_ingest::normalized_line(e),
             event: e.clone().into_owned(),
         }
+    }
+
+    pub fn identity(&self) -> Identity<'_> {
+        let e = &self.event;
+        let status = match &e.body {
+            EventBody::Status(s) => s.as_str(),
+            EventBody::Inbound { .. } | EventBody::Outbound { .. } => "",
+        };
+        (e.kind_str(), &e.id, status)
+    }
+
+    /// Whether this copy comes before `other`, a copy of the same event, in
+    /// F6's order (earliest, then pair in byte order, then payload).
+    pub fn precedes(&self, other: &LogRow) -> bool {
+        fn key(r: &LogRow) -> (Instant, (&str, &str, &str), u8) {
+            let e = &r.event;
+            let payload = match &e.body {
+                EventBody::Inbound { referral } => u8::from(*referral),
+                EventBody::Outbound { template } => template_code(*template),
+                EventBody::Status(_) => 0,
+            };
+            (e.ts, (&e.waba, &e.phone, &e.user), payload)
+        }
+        key(self) < key(other)
     }
 }
 
@@ -77,19 +110,44 @@ impl Store {
             path: dir.to_owned(),
             source,
         })?;
-        let path = dir.join("wabill.sqlite");
-        let sqlite = |source| StoreError::Sqlite {
-            path: path.clone(),
-            source,
+        let path = dir.join(FILE);
+        let sqlite = |source: rusqlite::Error| match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Locked { path: path.clone() },
+            _ => StoreError::Sqlite {
+                path: path.clone(),
+                source,
+            },
         };
-        let conn = Connection::open(&path).map_err(sqlite)?;
+        let mut conn = Connection::open(&path).map_err(sqlite)?;
+        // One process owns the log: a second server on the same directory
+        // fails here instead of interleaving its writes. Set before WAL
+        // mode, it also keeps the WAL index in memory, so a commit takes no
+        // file locks.
+        conn.pragma_update(None, "locking_mode", "EXCLUSIVE")
+            .map_err(sqlite)?;
         // WAL with FULL: every commit is fsynced before a request is
         // answered; one commit covers many requests (group commit).
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(sqlite)?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite)?;
+        // Takes the write lock now, which EXCLUSIVE mode then keeps.
+        conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;")
+            .map_err(sqlite)?;
         conn.execute_batch(SCHEMA).map_err(sqlite)?;
+        let old_table: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'events'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(sqlite)?
+            > 0;
+        if old_table {
+            let tx = conn.transaction().map_err(sqlite)?;
+            tx.execute_batch(MIGRATE_EVENTS_TABLE).map_err(sqlite)?;
+            tx.commit().map_err(sqlite)?;
+        }
         Ok(Store { path, conn })
     }
 
@@ -100,8 +158,7 @@ impl Store {
         }
     }
 
-    /// Appends rows in one durable transaction. A row whose identity is
-    /// logged already replaces it only when F6 prefers it.
+    /// Appends rows in one durable transaction.
     pub fn append<'r>(
         &mut self,
         rows: impl Iterator<Item = (&'r LogRow, &'r str)>,
@@ -112,32 +169,14 @@ impl Store {
         })?;
         {
             let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO events (identity, ts, waba, phone, user, payload, source, line)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (identity) DO UPDATE SET
-                        ts = excluded.ts, waba = excluded.waba, phone = excluded.phone,
-                        user = excluded.user, payload = excluded.payload,
-                        source = excluded.source, line = excluded.line
-                     WHERE (excluded.ts, excluded.waba, excluded.phone, excluded.user, excluded.payload)
-                         < (events.ts, events.waba, events.phone, events.user, events.payload)",
-                )
+                .prepare_cached("INSERT INTO log (source, line) VALUES (?1, ?2)")
                 .map_err(|e| StoreError::Sqlite {
                     path: self.path.clone(),
                     source: e,
                 })?;
             for (row, source) in rows {
                 insert
-                    .execute(params![
-                        row.identity,
-                        row.event.ts.0,
-                        row.event.waba,
-                        row.event.phone,
-                        row.event.user,
-                        row.payload,
-                        source,
-                        row.line
-                    ])
+                    .execute(params![source, row.line])
                     .map_err(|e| StoreError::Sqlite {
                         path: self.path.clone(),
                         source: e,
@@ -151,7 +190,7 @@ impl Store {
     pub fn replay(&self, mut f: impl FnMut(&str)) -> Result<u64, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT line FROM events ORDER BY seq")
+            .prepare("SELECT line FROM log ORDER BY seq")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut n = 0;
@@ -162,12 +201,77 @@ impl Store {
         }
         Ok(n)
     }
+}
 
-    /// Bytes of the log file and its write-ahead log.
-    pub fn size_bytes(&self) -> u64 {
-        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        size(&self.path) + size(Path::new(&wal))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(store: &Store) -> Vec<String> {
+        let mut out = Vec::new();
+        store
+            .replay(|line| out.push(line.to_owned()))
+            .unwrap_or_default();
+        out
+    }
+
+    #[test]
+    fn a_log_of_the_one_row_per_identity_layout_moves_to_the_append_only_table_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("wabill.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            conn.execute_batch(
+                "CREATE TABLE events (seq INTEGER PRIMARY KEY, identity TEXT NOT NULL UNIQUE,
+                    ts INTEGER NOT NULL, waba TEXT NOT NULL, phone TEXT NOT NULL,
+                    user TEXT NOT NULL, payload INTEGER NOT NULL, source TEXT NOT NULL,
+                    line TEXT NOT NULL) STRICT;
+                 INSERT INTO events VALUES (2, 'b', 0, 'W1', 'P1', 'U', 0, 'meta', 'second');
+                 INSERT INTO events VALUES (1, 'a', 0, 'W1', 'P1', 'U', 0, 'api', 'first');",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&store), ["first", "second"]);
+        drop(store);
+        // Opening again neither moves nor loses anything.
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&store), ["first", "second"]);
+        let tables: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tables, 0);
+    }
+
+    #[test]
+    fn appended_rows_replay_in_the_order_they_were_committed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let row = |line: &str| LogRow {
+            event: Event {
+                ts: Instant(0),
+                waba: "W1".into(),
+                phone: "P1".into(),
+                user: "5511999990001".into(),
+                id: "m".into(),
+                body: EventBody::Inbound { referral: false },
+            },
+            line: line.to_owned(),
+        };
+        let (a, b, c) = (row("a"), row("b"), row("c"));
+        store
+            .append([(&a, "api"), (&b, "meta")].into_iter())
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .append([(&c, "api")].into_iter())
+            .unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines(&store), ["a", "b", "c"]);
     }
 }
