@@ -17,7 +17,7 @@ use crate::billing::{
 use crate::config::PortfolioKey;
 use crate::era::EraClock;
 use crate::event::Event;
-use crate::ledger::{IngestOutcome, Ledger, MessageView, Rejection};
+use crate::ledger::{Checked, IngestOutcome, Ledger, MessageView, Rejection};
 use crate::live::PairLog;
 use crate::market::MarketId;
 use crate::rates::{Category, RateBook};
@@ -99,6 +99,17 @@ impl Incremental {
             }
         }
         Ok(outcome)
+    }
+
+    /// Folds one event validated elsewhere (as [`Ledger::apply`]) and marks
+    /// what it changed; false when it was a duplicate.
+    pub fn apply(&mut self, c: &Checked<'_>) -> bool {
+        let new_event = self.ledger.apply(c);
+        // A duplicate may still carry the copy that is canonical now (F6).
+        if let Some(msg) = self.ledger.messages.lookup(&c.event.id) {
+            self.mirror(msg);
+        }
+        new_event
     }
 
     /// Copies message `msg`'s canonical events into the pair logs, moving

@@ -16,7 +16,7 @@ use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 
 pub use ids::Id;
 pub use sunshine::{SunshineMap, parse_sunshine};
-pub use timestamp::parse_timestamp;
+pub use timestamp::{parse_timestamp, parse_timestamp_str};
 
 /// Why a line or body was rejected. The shell adds where (file and line, or
 /// request).
@@ -508,21 +508,50 @@ fn on_premises_body<'a>(
 /// the trailing newline: what the service logs, and what replays it.
 /// Parsing it back gives the same event.
 pub fn normalized_line(e: &Event<'_>) -> String {
-    let mut line = serde_json::json!({
-        "type": e.kind_str(),
-        "id": e.id,
-        "waba": e.waba,
-        "phone": e.phone,
-        "user": e.user,
-        "ts": e.ts.rfc3339(),
-    });
-    match &e.body {
-        EventBody::Inbound { referral: true } => line["referral"] = serde_json::json!({}),
-        EventBody::Inbound { referral: false } | EventBody::Outbound { template: None } => {}
-        EventBody::Outbound {
-            template: Some(category),
-        } => line["template"] = serde_json::json!({ "category": category.as_str() }),
-        EventBody::Status(status) => line["status"] = serde_json::json!(status.as_str()),
+    // Keys in byte order, as lines logged before this struct had them.
+    #[derive(serde::Serialize)]
+    struct Line<'e> {
+        id: &'e str,
+        phone: &'e str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        referral: Option<Empty>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<&'e str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        template: Option<Template>,
+        ts: String,
+        #[serde(rename = "type")]
+        kind: &'static str,
+        user: &'e str,
+        waba: &'e str,
     }
-    line.to_string()
+    #[derive(serde::Serialize)]
+    struct Empty {}
+    #[derive(serde::Serialize)]
+    struct Template {
+        category: &'static str,
+    }
+    let line = Line {
+        id: &e.id,
+        phone: &e.phone,
+        referral: matches!(e.body, EventBody::Inbound { referral: true }).then_some(Empty {}),
+        status: match &e.body {
+            EventBody::Status(status) => Some(status.as_str()),
+            EventBody::Inbound { .. } | EventBody::Outbound { .. } => None,
+        },
+        template: match e.body {
+            EventBody::Outbound {
+                template: Some(category),
+            } => Some(Template {
+                category: category.as_str(),
+            }),
+            _ => None,
+        },
+        ts: e.ts.rfc3339(),
+        kind: e.kind_str(),
+        user: &e.user,
+        waba: &e.waba,
+    };
+    // Serializing plain strings and structs cannot fail.
+    serde_json::to_string(&line).unwrap_or_default()
 }

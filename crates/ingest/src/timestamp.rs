@@ -16,16 +16,7 @@ pub fn parse_timestamp(raw: &RawValue) -> Result<Instant, String> {
             Some(inner) if !inner.contains(['\\', '"']) => std::borrow::Cow::Borrowed(inner),
             _ => serde_json::from_str(text).map_err(|e| format!("is not a valid string: {e}"))?,
         };
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            return unix_seconds(&s, "").ok_or_else(|| format!("{s:?} is out of range"));
-        }
-        let not_rfc3339 =
-            || format!("{s:?} is not an RFC 3339 time with an offset, nor Unix seconds");
-        if !is_rfc3339(&s) {
-            return Err(not_rfc3339());
-        }
-        let ts = jiff::Timestamp::from_str(&s).map_err(|_| not_rfc3339())?;
-        return Instant::from_timestamp(ts).ok_or_else(|| format!("{s:?} is out of range"));
+        return parse_timestamp_str(&s);
     }
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -38,6 +29,20 @@ pub fn parse_timestamp(raw: &RawValue) -> Result<Instant, String> {
         return Err(format!("{text} has more than nanosecond precision"));
     }
     unix_seconds(int, frac).ok_or_else(|| format!("{text} is out of range"))
+}
+
+/// A timestamp given as text (a JSON string's contents, a query parameter):
+/// RFC 3339 with an offset, or Unix seconds as digits.
+pub fn parse_timestamp_str(s: &str) -> Result<Instant, String> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return unix_seconds(s, "").ok_or_else(|| format!("{s:?} is out of range"));
+    }
+    let not_rfc3339 = || format!("{s:?} is not an RFC 3339 time with an offset, nor Unix seconds");
+    if !is_rfc3339(s) {
+        return Err(not_rfc3339());
+    }
+    let ts = jiff::Timestamp::from_str(s).map_err(|_| not_rfc3339())?;
+    Instant::from_timestamp(ts).ok_or_else(|| format!("{s:?} is out of range"))
 }
 
 /// RFC 3339's `date-time`: `YYYY-MM-DD`, `T` (or `t`, or a space, which RFC

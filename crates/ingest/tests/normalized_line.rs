@@ -49,3 +49,29 @@ fn every_kind_of_event_survives_the_round_trip_to_the_nanosecond() {
         assert_eq!(out, vec![e], "{line}");
     }
 }
+
+#[test]
+fn lines_keep_their_keys_in_byte_order_as_logs_already_hold_them() {
+    let at = 1_750_000_000_500_000_000;
+    let referral = event(EventBody::Inbound { referral: true }, at);
+    assert_eq!(
+        normalized_line(&referral),
+        r#"{"id":"wamid.ä\\x","phone":"P1","referral":{},"ts":"2025-06-15T15:06:40.5Z","type":"inbound","user":"5511999990001","waba":"W \"1\""}"#
+    );
+    let template = event(
+        EventBody::Outbound {
+            template: Some(TemplateCategory::Marketing),
+        },
+        at,
+    );
+    assert_eq!(
+        normalized_line(&template),
+        r#"{"id":"wamid.ä\\x","phone":"P1","template":{"category":"marketing"},"ts":"2025-06-15T15:06:40.5Z","type":"outbound","user":"5511999990001","waba":"W \"1\""}"#
+    );
+    let status = event(EventBody::Status(Status::Delivered), at);
+    assert!(
+        normalized_line(&status).contains(r#""status":"delivered","ts""#),
+        "{}",
+        normalized_line(&status)
+    );
+}

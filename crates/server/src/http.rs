@@ -3,19 +3,20 @@
 //! operations endpoints. Handlers parse and validate, hand events to the
 //! writer and answer once they are durable; reads go to the engine.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State as AxState};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ring::digest;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wabill_engine::billing::WabaMonth;
 use wabill_engine::conversation::Free;
@@ -38,13 +39,21 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 pub struct App {
     pub state: Arc<State>,
     pub service: ServiceConfig,
-    pub validator: Validator,
+    validator: Validator,
+    /// Validators whose caches (WABA era starts, user regions) are warm,
+    /// one lent to each request that validates: a fresh clone would copy
+    /// the engine configuration and start cold. As many as validate at
+    /// once (a validation never awaits), so about one per worker thread.
+    validators: std::sync::Mutex<Vec<Validator>>,
     pub regions: RegionLookup,
     pub metrics: Option<PrometheusHandle>,
+    meters: Meters,
     clocks: std::sync::Mutex<std::collections::HashMap<String, Arc<EraClock>>>,
     /// SHA-256 of each configured secret, compared digest to digest so that
     /// the comparison takes the same time wherever the secrets differ.
     meta_verify_token: Option<digest::Digest>,
+    /// Per route name, its secret's SHA-256.
+    route_secrets: std::collections::BTreeMap<String, digest::Digest>,
 }
 
 impl App {
@@ -59,13 +68,35 @@ impl App {
                 .meta
                 .as_ref()
                 .map(|m| sha256(m.verify_token.0.as_bytes())),
+            route_secrets: service
+                .routes
+                .iter()
+                .map(|(name, r)| (name.clone(), sha256(r.secret.0.as_bytes())))
+                .collect(),
             state,
             service,
             validator,
+            validators: std::sync::Mutex::default(),
             regions: RegionLookup::new(),
             metrics,
+            meters: Meters::new(),
             clocks: std::sync::Mutex::default(),
         }
+    }
+}
+
+impl App {
+    /// Runs `f` with a validator of the pool.
+    fn validate<R>(&self, f: impl FnOnce(&mut Validator) -> R) -> R {
+        let pool = || {
+            self.validators
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let mut validator = pool().pop().unwrap_or_else(|| self.validator.clone());
+        let out = f(&mut validator);
+        pool().push(validator);
+        out
     }
 }
 
@@ -130,7 +161,10 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[9], get(metrics))
         .route(PATHS[10], get(openapi))
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(observe))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            observe,
+        ))
         .with_state(app)
 }
 
@@ -150,24 +184,72 @@ pub const PATHS: [&str; 11] = [
     "/openapi.json",
 ];
 
-async fn observe(request: Request, next: Next) -> Response {
+const METHODS: [&str; 3] = ["GET", "POST", "other"];
+/// Where events come from, as the `source` label of `wabill_events_total`.
+const SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
+
+/// Handles of the metrics every request records, registered once: finding
+/// a labelled metric by its key costs about as much as a window check's
+/// own work.
+pub struct Meters {
+    /// Per entry of [`PATHS`] and one for unmatched paths, per method;
+    /// registered when first used, so that `/metrics` lists only what
+    /// was requested.
+    latency: Vec<[std::sync::OnceLock<metrics::Histogram>; 3]>,
+    /// Per entry of [`SOURCES`]: accepted, duplicate.
+    events: [[metrics::Counter; 2]; 4],
+}
+
+impl Meters {
+    fn new() -> Meters {
+        Meters {
+            latency: (0..=PATHS.len()).map(|_| Default::default()).collect(),
+            events: SOURCES.map(|source| {
+                ["accepted", "duplicate"].map(|outcome| {
+                    metrics::counter!("wabill_events_total", "source" => source, "outcome" => outcome)
+                })
+            }),
+        }
+    }
+
+    fn applied(&self, source: &str, applied: Applied) {
+        if let Some([accepted, duplicate]) = SOURCES
+            .iter()
+            .position(|s| *s == source)
+            .and_then(|i| self.events.get(i))
+        {
+            accepted.increment(applied.accepted);
+            duplicate.increment(applied.duplicates);
+        }
+    }
+}
+
+async fn observe(AxState(app): AxState<Shared>, request: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let method: &'static str = match *request.method() {
-        axum::http::Method::GET => "GET",
-        axum::http::Method::POST => "POST",
-        _ => "other",
+    let method = match *request.method() {
+        axum::http::Method::GET => 0,
+        axum::http::Method::POST => 1,
+        _ => 2,
     };
-    let path: &'static str = request
+    let path = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|m| PATHS.iter().find(|p| **p == m.as_str()))
-        .copied()
-        .unwrap_or("unmatched");
+        .and_then(|m| PATHS.iter().position(|p| *p == m.as_str()))
+        .unwrap_or(PATHS.len());
     let response = next.run(request).await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    metrics::histogram!("wabill_request_duration_seconds", "path" => path, "method" => method)
+    let slot = app.meters.latency.get(path).and_then(|h| h.get(method));
+    let (method, path) = (
+        METHODS[method],
+        PATHS.get(path).copied().unwrap_or("unmatched"),
+    );
+    if let Some(slot) = slot {
+        slot.get_or_init(|| {
+            metrics::histogram!("wabill_request_duration_seconds", "path" => path, "method" => method)
+        })
         .record(elapsed.as_secs_f64());
+    }
     // Every request at debug (`WABILL_LOG=debug`); at the default level only
     // refusals and failures, so logging does not cost more than answering.
     let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
@@ -278,7 +360,11 @@ fn route_of<'a>(
             )
         })?;
     let given = headers.get(route.header.as_str()).map(|v| v.as_bytes());
-    if !given.is_some_and(|g| same_secret(g, &sha256(route.secret.0.as_bytes()))) {
+    let expected = app.route_secrets.get(name);
+    if !given
+        .zip(expected)
+        .is_some_and(|(g, expected)| same_secret(g, expected))
+    {
         rejected(provider.as_str(), 1);
         return Err(error(
             StatusCode::UNAUTHORIZED,
@@ -375,16 +461,12 @@ async fn store_group(
     source: &'static str,
     scope: Scope,
 ) -> Answer {
-    let mut validator = app.validator.clone();
     let mut facts = Vec::new();
-    validator
-        .check_group(events, &mut facts)
+    app.validate(|v| v.check_group(events, &mut facts))
         .map_err(|e| bad_body(source, e.to_string()))?;
-    let applied = commit(app, events.iter().map(LogRow::of).collect(), source, scope).await?;
-    Ok(
-        axum::Json(json!({"accepted": applied.accepted, "duplicates": applied.duplicates}))
-            .into_response(),
-    )
+    let rows = events.iter().zip(facts).map(LogRow::of).collect();
+    let applied = commit(app, rows, source, scope).await?;
+    Ok(axum::Json(applied).into_response())
 }
 
 /// Hands rows to the writer and waits until they are durable.
@@ -426,10 +508,7 @@ async fn commit(
             ),
             JobError::Store(e) => error(StatusCode::SERVICE_UNAVAILABLE, "store_failed", e),
         })?;
-    metrics::counter!("wabill_events_total", "source" => source, "outcome" => "accepted")
-        .increment(applied.accepted);
-    metrics::counter!("wabill_events_total", "source" => source, "outcome" => "duplicate")
-        .increment(applied.duplicates);
+    app.meters.applied(source, applied);
     Ok(applied)
 }
 
@@ -491,31 +570,33 @@ async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bo
             ),
         ));
     }
-    let mut validator = app.validator.clone();
     let mut rows = Vec::new();
     let mut refused = Vec::new();
     let mut events = Vec::new();
     let mut facts = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        events.clear();
-        facts.clear();
-        let outcome = match parse_line(item, Route::default(), &mut events) {
-            Ok(Shape::Normalized) => validator
-                .check_group(&events, &mut facts)
-                .map_err(|e| e.to_string()),
-            Ok(_) => Err("not a normalized event (events.md section 1)".to_owned()),
-            Err(e) => Err(e.to_string()),
-        };
-        match outcome {
-            Ok(()) => {
-                for e in &events {
-                    scope(key, &e.waba)?;
-                    rows.push(LogRow::of(e));
+    app.validate(|validator| {
+        for (index, item) in items.iter().enumerate() {
+            events.clear();
+            facts.clear();
+            let outcome = match parse_line(item, Route::default(), &mut events) {
+                Ok(Shape::Normalized) => validator
+                    .check_group(&events, &mut facts)
+                    .map_err(|e| e.to_string()),
+                Ok(_) => Err("not a normalized event (events.md section 1)".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(()) => {
+                    for (e, f) in events.iter().zip(&facts) {
+                        scope(key, &e.waba)?;
+                        rows.push(LogRow::of((e, *f)));
+                    }
                 }
+                Err(reason) => refused.push(json!({"index": index, "reason": reason})),
             }
-            Err(reason) => refused.push(json!({"index": index, "reason": reason})),
         }
-    }
+        Ok(())
+    })?;
     rejected("api", refused.len() as u64);
     let scope = match &key.wabas {
         None => Scope::All,
@@ -530,14 +611,64 @@ async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bo
     .into_response())
 }
 
-#[derive(Deserialize)]
-struct PairQuery {
-    waba: String,
-    phone: String,
-    user: String,
-    at: Option<String>,
-    kind: Option<String>,
-    category: Option<String>,
+/// The query of `/v1/window` and `/v1/quote`, borrowed from the request's
+/// URI where it needs no percent-decoding (these are answered before every
+/// message, so they are parsed without a generic deserializer).
+struct PairQuery<'q> {
+    waba: Cow<'q, str>,
+    phone: Cow<'q, str>,
+    user: Cow<'q, str>,
+    at: Option<Cow<'q, str>>,
+    kind: Option<Cow<'q, str>>,
+    category: Option<Cow<'q, str>>,
+}
+
+impl<'q> PairQuery<'q> {
+    /// `waba`, `phone` and `user` are required; a parameter given twice is
+    /// refused; parameters of other names are ignored.
+    fn parse(query: Option<&'q str>) -> Result<PairQuery<'q>, ApiError> {
+        let mut fields: [Option<Cow<'q, str>>; 6] = Default::default();
+        const NAMES: [&str; 6] = ["waba", "phone", "user", "at", "kind", "category"];
+        for pair in query.unwrap_or_default().split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            // Most values need no decoding: borrow them.
+            let (name, value) = if pair.contains(['%', '+']) {
+                form_urlencoded::parse(pair.as_bytes())
+                    .next()
+                    .unwrap_or_default()
+            } else {
+                (Cow::Borrowed(name), Cow::Borrowed(value))
+            };
+            let Some(i) = NAMES.iter().position(|n| *n == name) else {
+                continue;
+            };
+            if fields[i].replace(value).is_some() {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    format!("`{name}` is given more than once"),
+                ));
+            }
+        }
+        let [waba, phone, user, at, kind, category] = fields;
+        let required = |value: Option<Cow<'q, str>>, name: &str| {
+            value.ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "bad_query",
+                    format!("missing `{name}` in the query"),
+                )
+            })
+        };
+        Ok(PairQuery {
+            waba: required(waba, "waba")?,
+            phone: required(phone, "phone")?,
+            user: required(user, "user")?,
+            at,
+            kind,
+            category,
+        })
+    }
 }
 
 fn parse_at(at: Option<&str>) -> Result<Instant, ApiError> {
@@ -550,10 +681,7 @@ fn parse_at(at: Option<&str>) -> Result<Instant, ApiError> {
             )
         });
     };
-    let quoted = serde_json::Value::String(at.to_owned()).to_string();
-    let raw = serde_json::value::RawValue::from_string(quoted)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))?;
-    wabill_ingest::parse_timestamp(&raw)
+    wabill_ingest::parse_timestamp_str(at)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_query", format!("`at` {e}")))
 }
 
@@ -593,38 +721,50 @@ fn with_pair<R>(app: &App, q: &PairQuery, f: impl FnOnce(&PairLog) -> R) -> R {
     }
 }
 
-async fn get_window(
-    AxState(app): AxState<Shared>,
-    headers: HeaderMap,
-    query: Result<Query<PairQuery>, QueryRejection>,
-) -> Answer {
+async fn get_window(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) -> Answer {
     let key = api_key(&app, &headers)?;
-    let Query(q) = query.map_err(bad_query)?;
+    let q = PairQuery::parse(uri.query())?;
     scope(key, &q.waba)?;
     let at = parse_at(q.at.as_deref())?;
     let clock = clock_of(&app, &q.waba);
     let w = with_pair(&app, &q, |log| live::window(log, &clock, at));
-    let open: Vec<Value> = w
-        .open_conversations
-        .iter()
-        .map(|c| {
-            json!({
-                "category": c.category.as_str(),
-                "era": c.era.as_str(),
-                "started_at": c.start.rfc3339(),
-                "expires_at": c.end.rfc3339(),
+    Ok(axum::Json(WindowAnswer {
+        csw_expires_at: w.csw_expires_at.map(Instant::rfc3339),
+        csw_open: w.csw_expires_at.is_some(),
+        free_entry_point_until: w.free_entry_point_until.map(Instant::rfc3339),
+        freeform_allowed: w.freeform_allowed(),
+        open_conversations: w
+            .open_conversations
+            .iter()
+            .map(|c| OpenConversation {
+                category: c.category.as_str(),
+                era: c.era.as_str(),
+                expires_at: c.end.rfc3339(),
+                started_at: c.start.rfc3339(),
             })
-        })
-        .collect();
-    Ok(axum::Json(json!({
-        "csw_open": w.csw_expires_at.is_some(),
-        "csw_expires_at": w.csw_expires_at.map(Instant::rfc3339),
-        "open_conversations": open,
-        "freeform_allowed": w.freeform_allowed(),
-        "template_required": !w.freeform_allowed(),
-        "free_entry_point_until": w.free_entry_point_until.map(Instant::rfc3339),
-    }))
+            .collect(),
+        template_required: !w.freeform_allowed(),
+    })
     .into_response())
+}
+
+/// `GET /v1/window`'s answer (service.md), keys in byte order.
+#[derive(Serialize)]
+struct WindowAnswer {
+    csw_expires_at: Option<String>,
+    csw_open: bool,
+    free_entry_point_until: Option<String>,
+    freeform_allowed: bool,
+    open_conversations: Vec<OpenConversation>,
+    template_required: bool,
+}
+
+#[derive(Serialize)]
+struct OpenConversation {
+    category: &'static str,
+    era: &'static str,
+    expires_at: String,
+    started_at: String,
 }
 
 /// Free-tier slots of `pool` used in a WABA-month so far, for a phone when
@@ -647,13 +787,9 @@ fn free_tier_used(
         .count() as u64
 }
 
-async fn get_quote(
-    AxState(app): AxState<Shared>,
-    headers: HeaderMap,
-    query: Result<Query<PairQuery>, QueryRejection>,
-) -> Answer {
+async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) -> Answer {
     let key = api_key(&app, &headers)?;
-    let Query(q) = query.map_err(bad_query)?;
+    let q = PairQuery::parse(uri.query())?;
     scope(key, &q.waba)?;
     let at = parse_at(q.at.as_deref())?;
     let template = match (q.kind.as_deref(), q.category.as_deref()) {
@@ -719,7 +855,7 @@ async fn get_quote(
     let pool = covers.or_else(|| rules.free_tier_pool(Category::Service, Free::None));
     let month = Month::of(at.local_date(&config.waba(&q.waba).timezone));
     let (waba_month, used) = settled(&app, {
-        let (waba, phone) = (q.waba.clone(), q.phone.clone());
+        let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
         move |engine| {
             let waba_month = engine.month(&waba, month).cloned();
             let used = pool.map_or(0, |pool| {
@@ -1044,4 +1180,32 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_queries_decode_their_values_and_refuse_missing_or_repeated_names() {
+        let q = PairQuery::parse(Some(
+            "waba=W1&phone=P1&user=%2B5511999990001&x=1&at=2025-06-01T10%3A00%3A00Z",
+        ))
+        .unwrap_or_else(|e| panic!("{}", e.message));
+        assert_eq!(
+            (&*q.waba, &*q.phone, &*q.user),
+            ("W1", "P1", "+5511999990001")
+        );
+        assert_eq!(q.at.as_deref(), Some("2025-06-01T10:00:00Z"));
+        assert!(q.kind.is_none() && q.category.is_none());
+        let missing = PairQuery::parse(Some("waba=W1&user=1"))
+            .err()
+            .map(|e| e.message);
+        assert_eq!(missing.as_deref(), Some("missing `phone` in the query"));
+        let twice = PairQuery::parse(Some("waba=W1&waba=W2&phone=P&user=1"))
+            .err()
+            .map(|e| e.message);
+        assert_eq!(twice.as_deref(), Some("`waba` is given more than once"));
+        assert!(PairQuery::parse(None).is_err());
+    }
 }

@@ -58,8 +58,8 @@ pub struct Job {
     pub reply: tokio::sync::oneshot::Sender<Result<Applied, JobError>>,
 }
 
-/// What folding a request's events did.
-#[derive(Copy, Clone, Debug, Default)]
+/// What folding a request's events did (a webhook's answer).
+#[derive(Copy, Clone, Debug, Default, serde::Serialize)]
 pub struct Applied {
     pub accepted: u64,
     pub duplicates: u64,
@@ -273,9 +273,10 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         for job in &jobs {
             let mut applied = Applied::default();
             for row in &job.rows {
-                if let Ok(outcome) = engine.ingest(std::slice::from_ref(&row.event)) {
-                    applied.accepted += outcome.accepted;
-                    applied.duplicates += outcome.duplicates;
+                if engine.apply(&row.checked()) {
+                    applied.accepted += 1;
+                } else {
+                    applied.duplicates += 1;
                 }
             }
             applied_all.push(applied);
@@ -311,8 +312,12 @@ mod tests {
     }
 
     fn job(events: &[Event<'static>]) -> Job {
+        let mut facts = Vec::new();
+        wabill_engine::Validator::new(EngineConfig::new())
+            .check_group(events, &mut facts)
+            .unwrap_or_else(|r| panic!("{r}"));
         Job {
-            rows: events.iter().map(LogRow::of).collect(),
+            rows: events.iter().zip(facts).map(LogRow::of).collect(),
             source: "api",
             scope: Scope::All,
             reply: tokio::sync::oneshot::channel().0,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, params};
 use wabill_engine::Instant;
 use wabill_engine::event::{Event, EventBody};
-use wabill_engine::ledger::template_code;
+use wabill_engine::ledger::{Checked, Facts, template_code};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,6 +64,9 @@ pub fn log_bytes(dir: &Path) -> u64 {
 /// it is durable.
 pub struct LogRow {
     pub event: Event<'static>,
+    /// What validation found (region, hashes): the writer folds the event
+    /// without validating it again.
+    pub facts: Facts,
     pub line: String,
 }
 
@@ -71,10 +74,21 @@ pub struct LogRow {
 pub type Identity<'e> = (&'static str, &'e str, &'e str);
 
 impl LogRow {
-    pub fn of(e: &Event<'_>) -> LogRow {
+    /// A validated event.
+    pub fn of((e, facts): (&Event<'_>, Facts)) -> LogRow {
         LogRow {
             line: wabill_ingest::normalized_line(e),
             event: e.clone().into_owned(),
+            facts,
+        }
+    }
+
+    pub fn checked(&self) -> Checked<'_> {
+        Checked {
+            event: self.event.borrowed(),
+            region: self.facts.region,
+            id_hash: self.facts.id_hash,
+            pair_hash: self.facts.pair_hash,
         }
     }
 
@@ -253,6 +267,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let row = |line: &str| LogRow {
+            facts: Facts {
+                region: wabill_engine::market::Region::parse("BR").unwrap_or_else(|| panic!("BR")),
+                id_hash: 0,
+                pair_hash: 0,
+            },
             event: Event {
                 ts: Instant(0),
                 waba: "W1".into(),
