@@ -22,6 +22,11 @@ use wabill_engine::time::Month;
 use wabill_engine::{Ledger, bill};
 use wabill_ingest::Route;
 
+// mimalloc: 14 % fewer instructions per webhook than glibc's malloc, and
+// no arena lock between the service's threads (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "wabill",
