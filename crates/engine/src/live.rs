@@ -4,6 +4,7 @@
 //! with the same era rules the batch billing runs.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use rust_decimal::Decimal;
 
@@ -27,6 +28,16 @@ pub struct PairLog {
     /// The template category of the message's outbound record wherever
     /// that record's pair is (F3), and the message's index in the ledger.
     delivery: TimeOrdered<(Option<TemplateCategory>, u32)>,
+    /// The era rules run over all the pair's events, kept until one
+    /// changes: a question at or after the pair's last event (the usual
+    /// "now") reads it instead of re-deriving the whole history.
+    derived: OnceLock<Derived>,
+}
+
+#[derive(Clone, Debug)]
+struct Derived {
+    state: PairState,
+    inbound: Vec<InboundItem>,
 }
 
 /// Events by (time, message id), the order rules F6 and billing read them
@@ -47,6 +58,10 @@ impl<V> Default for TimeOrdered<V> {
 }
 
 impl<V> TimeOrdered<V> {
+    fn last_at(&self) -> Option<Instant> {
+        self.by_time.last_key_value().map(|((at, _), _)| *at)
+    }
+
     fn set(&mut self, id: &str, value: Option<(Instant, V)>) {
         if let Some(old) = self.at_of.remove(id) {
             self.by_time.remove(&(old, id.to_owned()));
@@ -68,6 +83,7 @@ impl<V> TimeOrdered<V> {
 
 impl PairLog {
     pub(crate) fn set_inbound(&mut self, id: &str, value: Option<(Instant, bool)>) {
+        self.derived.take();
         self.inbound.set(id, value);
     }
 
@@ -76,6 +92,7 @@ impl PairLog {
         id: &str,
         value: Option<(Instant, Option<TemplateCategory>)>,
     ) {
+        self.derived.take();
         self.outbound.set(id, value);
     }
 
@@ -84,6 +101,7 @@ impl PairLog {
         id: &str,
         value: Option<(Instant, Option<TemplateCategory>, u32)>,
     ) {
+        self.derived.take();
         self.delivery
             .set(id, value.map(|(at, template, msg)| (at, (template, msg))));
     }
@@ -160,12 +178,37 @@ impl PairLog {
             .collect()
     }
 
-    /// Runs the era rules over the pair's deliveries up to `at`.
-    fn state_at(&self, clock: &EraClock, at: Instant) -> (PairState, Vec<InboundItem>) {
-        let inbound = self.inbound_until(at);
-        // Events before the first era never reach the ledger.
-        let state = run_pair(&inbound, &self.delivered_until(at), clock, &mut Vec::new());
-        (state, inbound)
+    /// Runs the era rules over the pair's deliveries up to `at`, and `f`
+    /// on the state they leave and the inbound messages up to `at`. `clock`
+    /// must be the pair's WABA's (the same on every call: the run over all
+    /// events is kept).
+    fn with_state_at<R>(
+        &self,
+        clock: &EraClock,
+        at: Instant,
+        f: impl FnOnce(&PairState, &[InboundItem]) -> R,
+    ) -> R {
+        let run = |until: Instant| {
+            let inbound = self.inbound_until(until);
+            // Events before the first era never reach the ledger.
+            let state = run_pair(
+                &inbound,
+                &self.delivered_until(until),
+                clock,
+                &mut Vec::new(),
+            );
+            (state, inbound)
+        };
+        let last = self.inbound.last_at().max(self.delivery.last_at());
+        if last.is_some_and(|last| at < last) {
+            let (state, inbound) = run(at);
+            return f(&state, &inbound);
+        }
+        let derived = self.derived.get_or_init(|| {
+            let (state, inbound) = run(Instant(i64::MAX));
+            Derived { state, inbound }
+        });
+        f(&derived.state, &derived.inbound)
     }
 }
 
@@ -210,7 +253,11 @@ impl Window {
 }
 
 pub fn window(log: &PairLog, clock: &EraClock, at: Instant) -> Window {
-    let (state, inbound) = log.state_at(clock, at);
+    log.with_state_at(clock, at, |state, inbound| window_in(state, inbound, at))
+}
+
+/// The window at `at`, given the pair's state and inbound messages up to it.
+fn window_in(state: &PairState, inbound: &[InboundItem], at: Instant) -> Window {
     let csw_expires_at = inbound
         .last()
         .map(|last| last.at.plus(HOURS_24))
@@ -244,17 +291,28 @@ pub fn simulate(
     at: Instant,
     template: Option<TemplateCategory>,
 ) -> Option<Outcome> {
+    log.with_state_at(clock, at, |state, inbound| {
+        simulate_in(state, inbound, clock, at, template)
+    })
+}
+
+/// [`simulate`], given the pair's state and inbound messages up to `at`.
+fn simulate_in(
+    before: &PairState,
+    inbound: &[InboundItem],
+    clock: &EraClock,
+    at: Instant,
+    template: Option<TemplateCategory>,
+) -> Option<Outcome> {
     let era = clock.era_at(at)?;
-    let (mut state, inbound) = log.state_at(clock, at);
-    let before = state.conversations.clone();
     let msg = Delivered {
         at,
         msg: u32::MAX,
         template,
     };
-    era.rules()
-        .deliver(&mut state, &msg, &view(&inbound, clock));
-    let opened = state.conversations.len() > before.len();
+    let mut state = before.clone();
+    era.rules().deliver(&mut state, &msg, &view(inbound, clock));
+    let opened = state.conversations.len() > before.conversations.len();
     // The message joined the conversation whose message count grew.
     let conversation = if opened {
         state.conversations.last().cloned()
@@ -262,7 +320,7 @@ pub fn simulate(
         state
             .conversations
             .iter()
-            .zip(&before)
+            .zip(&before.conversations)
             .find(|(now, then)| now.messages != then.messages)
             .map(|(now, _)| now.clone())
     }?;
@@ -298,4 +356,79 @@ pub fn card_and_market<'b>(
 pub fn rate(card: &RateCard, market: MarketId, category: Category) -> Option<Decimal> {
     card.rate(market, category)
         .or_else(|| card.bands(market, category)?.first().map(|b| b.price))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::NANOS_PER_SEC;
+    use proptest::prelude::*;
+
+    /// A pair's log changed and asked in any order answers as the era rules
+    /// run over its events up to the question: the kept run over all events
+    /// never outlives a change, and questions before the last event do not
+    /// read it.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Inbound(u8, i64, bool),
+        Delivery(u8, i64, Option<TemplateCategory>),
+        Remove(u8),
+        Ask(i64, Option<TemplateCategory>),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let template = prop_oneof![
+            Just(None),
+            Just(Some(TemplateCategory::Marketing)),
+            Just(Some(TemplateCategory::Utility)),
+        ];
+        // Hours over three days around the 2023-06-01 switch to cbp-2023.
+        let hour = 0i64..72;
+        prop_oneof![
+            (0u8..6, hour.clone(), any::<bool>()).prop_map(|(m, h, r)| Step::Inbound(m, h, r)),
+            (0u8..6, hour.clone(), template.clone()).prop_map(|(m, h, t)| Step::Delivery(m, h, t)),
+            (0u8..6).prop_map(Step::Remove),
+            (hour, template).prop_map(|(h, t)| Step::Ask(h, t)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn answers_from_the_kept_run_equal_answers_derived_afresh(
+            steps in proptest::collection::vec(step(), 1..40)
+        ) {
+            let config = EngineConfig::new();
+            let clock = EraClock::new(&config.timeline, &jiff::tz::TimeZone::UTC);
+            let start = 1_685_512_800; // 2023-05-31T06:00:00Z
+            let at = |hour: i64| Instant((start + hour * 3600) * NANOS_PER_SEC);
+            let mut log = PairLog::default();
+            for step in steps {
+                match step {
+                    Step::Inbound(m, h, referral) => {
+                        log.set_inbound(&format!("i{m}"), Some((at(h), referral)));
+                    }
+                    Step::Delivery(m, h, template) => {
+                        log.set_delivery(&format!("d{m}"), Some((at(h), template, u32::from(m))));
+                    }
+                    Step::Remove(m) => {
+                        log.set_inbound(&format!("i{m}"), None);
+                        log.set_delivery(&format!("d{m}"), None);
+                    }
+                    Step::Ask(h, template) => {
+                        // Asked at the hour and an hour after the last event.
+                        let last = log.inbound.last_at().max(log.delivery.last_at());
+                        for when in [at(h), last.map_or(at(h), |l| l.plus(3600 * NANOS_PER_SEC))] {
+                            let inbound = log.inbound_until(when);
+                            let state = run_pair(&inbound, &log.delivered_until(when), &clock, &mut Vec::new());
+                            prop_assert_eq!(window(&log, &clock, when), window_in(&state, &inbound, when));
+                            prop_assert_eq!(
+                                simulate(&log, &clock, when, template),
+                                simulate_in(&state, &inbound, &clock, when, template)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -32,6 +32,12 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         .set_buckets(&[
             0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ])
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("wabill_commit_requests".into()),
+                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+            )
+        })
         .ok()
         .and_then(|b| b.install_recorder().ok());
     let started = std::time::Instant::now();

@@ -253,7 +253,11 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         let logged = if rows.is_empty() {
             Ok(())
         } else {
-            store.append(rows.into_iter())
+            let started = std::time::Instant::now();
+            metrics::histogram!("wabill_commit_requests").record(jobs.len() as f64);
+            let logged = store.append(rows.into_iter());
+            metrics::histogram!("wabill_commit_seconds").record(started.elapsed().as_secs_f64());
+            logged
         };
         if let Err(e) = logged {
             tracing::error!(error = %e, "event log write failed");
