@@ -1,24 +1,37 @@
 #!/bin/bash
-# The service benchmark (docs/performance.md): starts `wabill serve` on a
-# fresh data directory, posts webhooks with wrk (one event per body unless
-# WABILL_EVENTS_PER_BODY says otherwise, every event new, so every request
-# waits for its fsync), then checks windows over the pairs those filled.
-# Prints one line per load: requests/s, latency percentiles, CPU time per
-# request of the server and of wrk (they share the two cores), and the share
-# of the machine the hypervisor took (steal) while it ran.
+# The service benchmark (docs/performance.md). Each round starts `wabill
+# serve` on a fresh data directory and runs three loads, one event per
+# webhook body, every event new (so every request waits for its fsync):
 #
-#   bench/serve.sh [ROUNDS]        # default 3; run from the repository root
-#   BIN=... HOOK_CONNS=64 HOOK_SECS=10 WINDOW_CONNS=32 WINDOW_SECS=8 bench/serve.sh
+#   webhooks  wrk, closed loop: 360dialog bodies as fast as they are answered
+#   at-rate   `wabill load --rate`, open loop: Meta webhooks, signed, due on a
+#             fixed schedule (RATE, default 20 000/s); latency counts from
+#             when each request was due, so stalls are not hidden
+#   window    wrk, closed loop: GET /v1/window over the pairs the webhooks
+#             filled
+#
+# One line per load: requests/s, latency percentiles, CPU time per request
+# of the server and of the load tool (they share the two cores), and the
+# share of the machine the hypervisor took meanwhile (steal), so that a slow
+# run can be told from a slow server.
+#
+#   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
+#   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
 set -euo pipefail
 BIN=${BIN:-./target/release/wabill}
 ROUNDS=${1:-3}
 PORT=${PORT:-18080}
+SECS=${SECS:-10}
 WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+SERVER=
+trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 cat > "$WORK/wabill.toml" <<T
 [server]
 data_dir = "$WORK/data"
+[meta]
+app_secret = "s3cret"
+verify_token = "v"
 [[route]]
 name = "acme"
 provider = "360dialog"
@@ -31,31 +44,32 @@ sha256 = "$(printf %s tok123 | sha256sum | cut -d' ' -f1)"
 wabas = ["W1"]
 T
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# load NAME SCRIPT CONNS SECS: one wrk run; its first and last second are
-# left out of the CPU figures (ramp-up and drain).
-load() {
-  local out="$WORK/wrk.txt"
-  wrk -t2 -c"$3" -d"$4"s -s "$2" "http://127.0.0.1:$PORT" --latency > "$out" &
-  local wrk_pid=$!
-  sleep 1
-  local w0 s0 st0
-  w0=$(ticks $wrk_pid)
-  s0=$(ticks $SERVER); st0=($(head -1 /proc/stat))
-  sleep $(($4 - 2))
-  local w1 s1 st1
-  w1=$(ticks $wrk_pid); s1=$(ticks $SERVER); st1=($(head -1 /proc/stat))
-  wait $wrk_pid
+# measure NAME COMMAND...: runs the load tool; CPU figures cover its middle
+# (from 1 s after the start to 1 s before the end of SECS + 1 s).
+measure() {
+  local name=$1; shift
+  "$@" > "$WORK/out.txt" &
+  local tool=$!
+  sleep 1.5
+  local t0 s0 st0 t1 s1 st1
+  t0=$(ticks $tool); s0=$(ticks $SERVER); st0=($(head -1 /proc/stat))
+  sleep $((SECS - 2))
+  t1=$(ticks $tool); s1=$(ticks $SERVER); st1=($(head -1 /proc/stat))
+  wait $tool
   local all=0 i; for i in 1 2 3 4 5 6 7 8; do all=$((all + st1[i] - st0[i])); done
-  awk -v name="$1" -v secs=$(($4 - 2)) -v srv=$((s1 - s0)) -v wrk=$((w1 - w0)) \
+  awk -v name="$name" -v secs=$((SECS - 2)) -v srv=$((s1 - s0)) -v tool=$((t1 - t0)) \
       -v steal=$((st1[8] - st0[8])) -v all=$all '
+    # wrk
     /^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} /^Requests\/sec/ {rate = $2}
-    /Non-2xx/ {bad = $NF}
+    /Non-2xx/ {bad = "  NON-2XX " $NF}
+    # wabill load
+    /answered in/ {rate = substr($0, index($0, "(") + 1) + 0; split($0, f, "failed "); if (f[2] + 0 > 0) bad = "  FAILED " f[2] + 0}
+    /^latency ms:/ {gsub(",", ""); p50 = $4 "ms"; p99 = $8 "ms"}
     END {
       n = rate * secs
-      printf "%-8s %8.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req  wrk %5.1f us/req  steal %4.1f%%%s\n",
-        name, rate, p50, p99, srv * 10000 / n, wrk * 10000 / n, 100 * steal / all,
-        (bad ? "  NON-2XX " bad : "")
-    }' "$out"
+      printf "%-8s %8.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req  load tool %5.1f us/req  steal %4.1f%%%s\n",
+        name, rate, p50, p99, srv * 10000 / n, tool * 10000 / n, 100 * steal / all, bad
+    }' "$WORK/out.txt"
 }
 for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$WORK/data"
@@ -63,7 +77,12 @@ for round in $(seq 1 "$ROUNDS"); do
   SERVER=$!
   for _ in $(seq 50); do grep -q listening "$WORK/serve.log" && break; sleep 0.1; done
   grep -q listening "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
-  WABILL_EVENTS_PER_BODY=${WABILL_EVENTS_PER_BODY:-1} load webhooks bench/dialog.lua "${HOOK_CONNS:-64}" "${HOOK_SECS:-10}"
-  WABILL_TOKEN=tok123 load window bench/window.lua "${WINDOW_CONNS:-32}" "${WINDOW_SECS:-8}"
+  measure webhooks env WABILL_EVENTS_PER_BODY=1 \
+    wrk -t2 -c"${HOOK_CONNS:-64}" -d"$((SECS + 1))s" -s bench/dialog.lua "http://127.0.0.1:$PORT" --latency
+  measure at-rate "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
+    --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$SECS"
+  measure window env WABILL_TOKEN=tok123 \
+    wrk -t2 -c"${WINDOW_CONNS:-32}" -d"$((SECS + 1))s" -s bench/window.lua "http://127.0.0.1:$PORT" --latency
   kill $SERVER; wait $SERVER || true
+  SERVER=
 done

@@ -1,18 +1,28 @@
-//! `wabill load`: a closed-loop load generator for `wabill serve` on
-//! loopback. `webhooks` posts signed Cloud API bodies, each with fresh
-//! message ids (so every event is new and must be made durable);
-//! `window` asks `GET /v1/window` for random pairs. Reports requests/s,
-//! events/s and latency percentiles (docs/performance.md).
+//! `wabill load`: a load generator for `wabill serve` on loopback
+//! (docs/performance.md). `webhooks` posts Cloud API bodies signed as Meta
+//! signs them, each message with a fresh id (so every event is new and must
+//! be made durable); `window` asks `GET /v1/window` over many pairs.
+//!
+//! Without `--rate` the load is a closed loop: each connection sends its
+//! next request when the last one is answered, which finds the most the
+//! service answers. With `--rate` it is an open loop: requests fall due on
+//! a fixed schedule spread over the connections, and each latency counts
+//! from when its request was due, so a stall shows in every request it held
+//! up, not only in the one that met it (as wrk2 measures). One thread drives
+//! every connection, to leave the other core to the service.
 // Timing statistics, not money: floating point is fine here.
 #![allow(clippy::float_arithmetic)]
 
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, Uri, header};
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
 
 use crate::{Fatal, emit};
 
@@ -35,118 +45,254 @@ pub struct LoadArgs {
     /// A bearer token whose key covers WABA `W1` (window).
     #[arg(long, default_value = "")]
     token: String,
-    /// Requests in flight at once (one connection each).
-    #[arg(long, default_value_t = 32)]
+    /// Connections, each with one request in flight at a time.
+    #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Requests per second on a fixed schedule (open loop); without it,
+    /// as many as the service answers (closed loop).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Messages in each webhook body (Meta batches up to 1 000).
     #[arg(long, default_value_t = 1)]
     events_per_body: usize,
+    /// Seconds measured, after the warm-up.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// Threads driving the connections.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
     /// Distinct users the requests spread over.
     #[arg(long, default_value_t = 10_000)]
     users: u64,
+    /// `at` of the window checks (Unix seconds): just after the traffic
+    /// the webhooks send, as an agent asks before it replies.
+    #[arg(long, default_value_t = 1_750_090_000)]
+    at: u64,
 }
 
-/// A Cloud API body with `n` inbound messages, ids unique to (`worker`, `seq`).
-fn body(worker: usize, seq: u64, n: usize, users: u64) -> String {
-    let messages: Vec<String> = (0..n)
-        .map(|k| {
-            let user = 5_511_900_000_000 + (seq * n as u64 + k as u64 + worker as u64 * 7919) % users;
-            format!(
-                r#"{{"from":"{user}","id":"wamid.load.{worker}.{seq}.{k}","timestamp":"{ts}","type":"text","text":{{"body":"hi"}}}}"#,
-                ts = 1_750_000_000 + seq % 86_400
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},"messages":[{}]}}}}]}}]}}"#,
-        messages.join(",")
-    )
+/// What every connection shares: where to connect and what to send.
+struct Plan {
+    authority: String,
+    mode: Mode,
+    key: ring::hmac::Key,
+    token: String,
+    events_per_body: usize,
+    users: u64,
+    at: u64,
+    /// Ids unique to this run, so that a second run's events are new too.
+    run: u64,
+}
+
+impl Plan {
+    /// The `seq`-th request of connection `conn`.
+    fn request(&self, conn: usize, seq: u64) -> anyhow::Result<Request<Full<Bytes>>> {
+        let builder = Request::builder().header(header::HOST, &self.authority);
+        let request = match self.mode {
+            Mode::Webhooks => {
+                let body = self.body(conn, seq);
+                let signature = hex::encode(ring::hmac::sign(&self.key, body.as_bytes()));
+                builder
+                    .method("POST")
+                    .uri("/webhooks/meta")
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header("X-Hub-Signature-256", format!("sha256={signature}"))
+                    .body(Full::new(Bytes::from(body)))?
+            }
+            Mode::Window => {
+                let user = 5_511_900_000_000 + (seq * 7919 + conn as u64) % self.users;
+                builder
+                    .uri(format!(
+                        "/v1/window?waba=W1&phone=P1&user={user}&at={}",
+                        self.at
+                    ))
+                    .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+                    .body(Full::new(Bytes::new()))?
+            }
+        };
+        Ok(request)
+    }
+
+    /// A Cloud API body with `events_per_body` inbound messages.
+    fn body(&self, conn: usize, seq: u64) -> String {
+        let n = self.events_per_body as u64;
+        let messages: Vec<String> = (0..n)
+            .map(|k| {
+                let user = 5_511_900_000_000 + ((seq * n + k) * 7919 + conn as u64) % self.users;
+                format!(
+                    r#"{{"from":"{user}","id":"wamid.load.{run}.{conn}.{seq}.{k}","timestamp":"{ts}","type":"text","text":{{"body":"hi"}}}}"#,
+                    run = self.run,
+                    ts = 1_750_000_000 + (seq * n + k) % 86_400
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},"messages":[{}]}}}}]}}]}}"#,
+            messages.join(",")
+        )
+    }
+}
+
+/// When connection `conn` sends, and from when its latencies count.
+struct Schedule {
+    /// Between two requests of one connection; None in a closed loop.
+    every: Option<Duration>,
+    first: Instant,
+    measure_from: Instant,
+    end: Instant,
+}
+
+/// What one connection saw after the warm-up.
+#[derive(Default)]
+struct Seen {
+    /// Microseconds from due (open loop) or sent (closed loop) to answered.
+    latencies: Vec<u32>,
+    failed: u64,
+    /// Requests sent more than a millisecond after they fell due (the
+    /// connection was still waiting for an earlier answer).
+    late: u64,
+}
+
+async fn connection(plan: &Plan, conn: usize, schedule: Schedule) -> anyhow::Result<Seen> {
+    let stream = tokio::net::TcpStream::connect(&plan.authority)
+        .await
+        .with_context(|| format!("cannot connect to {}", plan.authority))?;
+    stream.set_nodelay(true)?;
+    let (mut sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(driver);
+    let mut seen = Seen::default();
+    let mut due = schedule.first;
+    for seq in 1.. {
+        match schedule.every {
+            Some(_) => tokio::time::sleep_until(due).await,
+            None => due = Instant::now(),
+        }
+        if due >= schedule.end {
+            break;
+        }
+        let counts = due >= schedule.measure_from;
+        if counts && due.elapsed() > Duration::from_millis(1) {
+            seen.late += 1;
+        }
+        sender.ready().await?;
+        let response = sender.send_request(plan.request(conn, seq)?).await?;
+        let ok = response.status().is_success();
+        response.into_body().collect().await?;
+        if counts {
+            if ok {
+                let micros = due.elapsed().as_micros();
+                seen.latencies
+                    .push(u32::try_from(micros).unwrap_or(u32::MAX));
+            } else {
+                seen.failed += 1;
+            }
+        }
+        if let Some(every) = schedule.every {
+            due += every;
+        }
+    }
+    Ok(seen)
 }
 
 pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let failures = Arc::new(AtomicU64::new(0));
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, args.app_secret.as_bytes());
-    let started = Instant::now();
-    let latencies: Vec<Vec<u32>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..args.connections)
-            .map(|worker| {
-                let (stop, failures, key, args) =
-                    (Arc::clone(&stop), Arc::clone(&failures), key.clone(), &args);
-                s.spawn(move || {
-                    let agent: ureq::Agent = ureq::Agent::config_builder()
-                        .http_status_as_error(false)
-                        .build()
-                        .into();
-                    let mut latencies = Vec::new();
-                    let mut seq = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
-                        seq += 1;
-                        let t = Instant::now();
-                        let ok = match args.mode {
-                            Mode::Webhooks => {
-                                let body = body(worker, seq, args.events_per_body, args.users);
-                                let signature =
-                                    hex::encode(ring::hmac::sign(&key, body.as_bytes()));
-                                agent
-                                    .post(format!("{}/webhooks/meta", args.url))
-                                    .header("X-Hub-Signature-256", format!("sha256={signature}"))
-                                    .send(body)
-                                    .is_ok_and(|r| r.status().is_success())
-                            }
-                            Mode::Window => {
-                                let user =
-                                    5_511_900_000_000 + (seq + worker as u64 * 7919) % args.users;
-                                agent
-                                    .get(format!(
-                                        "{}/v1/window?waba=W1&phone=P1&user={user}&at=1750040000",
-                                        args.url
-                                    ))
-                                    .header("Authorization", format!("Bearer {}", args.token))
-                                    .call()
-                                    .is_ok_and(|r| r.status().is_success())
-                            }
-                        };
-                        if ok {
-                            latencies
-                                .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
-                        } else {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    latencies
-                })
+    let uri: Uri = args
+        .url
+        .parse()
+        .with_context(|| format!("--url {:?} is not a URL", args.url))?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| anyhow!("--url {:?} has no host", args.url))?
+        .to_string();
+    if args.connections == 0 || args.users == 0 || args.events_per_body == 0 {
+        return Err(
+            anyhow!("--connections, --users and --events-per-body must be at least 1").into(),
+        );
+    }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+        return Err(anyhow!("--rate must be a positive number of requests per second").into());
+    }
+    let plan = Plan {
+        authority,
+        mode: args.mode,
+        key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, args.app_secret.as_bytes()),
+        token: args.token.clone(),
+        events_per_body: args.events_per_body,
+        users: args.users,
+        at: args.at,
+        run: jiff::Timestamp::now().as_millisecond().unsigned_abs(),
+    };
+    let runtime = match args.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    }
+    .context("cannot start the async runtime")?;
+    let seen: Vec<Seen> = runtime.block_on(async {
+        let plan = std::sync::Arc::new(plan);
+        let start = Instant::now() + Duration::from_millis(100);
+        let measure_from = start + Duration::from_secs(args.warmup);
+        let end = measure_from + Duration::from_secs(args.seconds);
+        // Open loop: connection `c` sends at start + c/rate + k·connections/rate.
+        let every = args
+            .rate
+            .map(|rate| Duration::from_secs_f64(args.connections as f64 / rate));
+        let tasks: Vec<_> = (0..args.connections)
+            .map(|conn| {
+                let plan = std::sync::Arc::clone(&plan);
+                let offset = args.rate.map_or(Duration::ZERO, |rate| {
+                    Duration::from_secs_f64(conn as f64 / rate)
+                });
+                let schedule = Schedule {
+                    every,
+                    first: start + offset,
+                    measure_from,
+                    end,
+                };
+                tokio::spawn(async move { connection(&plan, conn, schedule).await })
             })
             .collect();
-        std::thread::sleep(Duration::from_secs(args.seconds));
-        stop.store(true, Ordering::Relaxed);
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut all: Vec<u32> = latencies.into_iter().flatten().collect();
-    all.sort_unstable();
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.context("a connection's task failed")??);
+        }
+        anyhow::Ok(seen)
+    })?;
+    report(&args, seen)
+}
+
+fn report(args: &LoadArgs, seen: Vec<Seen>) -> Result<ExitCode, Fatal> {
+    let failed: u64 = seen.iter().map(|s| s.failed).sum();
+    let late: u64 = seen.iter().map(|s| s.late).sum();
+    let mut all: Vec<u32> = seen.into_iter().flat_map(|s| s.latencies).collect();
     if all.is_empty() {
-        return Err(anyhow!(
-            "no request succeeded ({} failed)",
-            failures.load(Ordering::Relaxed)
-        )
-        .into());
+        return Err(anyhow!("no request succeeded ({failed} failed)").into());
     }
-    let pct = |p: f64| all[((all.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
-    let requests = all.len() as f64 / elapsed;
+    all.sort_unstable();
+    let pct = |p: f64| f64::from(all[((all.len() - 1) as f64 * p) as usize]) / 1000.0;
+    let requests = all.len() as f64 / args.seconds as f64;
     let events = match args.mode {
         Mode::Webhooks => requests * args.events_per_body as f64,
         Mode::Window => requests,
     };
+    let asked = args
+        .rate
+        .map_or("closed loop".to_owned(), |r| format!("rate asked {r:.0}/s"));
     emit(&format!(
-        "requests: {} in {elapsed:.1} s ({requests:.0}/s), events/s: {events:.0}, failed: {}\nlatency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}\n",
+        "{asked}, {} connections: {} answered in {} s ({requests:.0}/s, {events:.0} events/s), failed {failed}, sent late {late}\n\
+         latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, p99.9 {:.2}, max {:.2}\n",
+        args.connections,
         all.len(),
-        failures.load(Ordering::Relaxed),
+        args.seconds,
         pct(0.50),
         pct(0.90),
         pct(0.99),
+        pct(0.999),
         pct(1.0),
     ))?;
     Ok(ExitCode::SUCCESS)

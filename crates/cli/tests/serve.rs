@@ -1050,3 +1050,65 @@ fn sigterm_answers_the_request_in_flight_then_refuses_new_ones() {
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.json()["duplicates"], 1, "{}", again.body);
 }
+
+/// `wabill load` (the service benchmark's open-loop generator) drives the
+/// signed Meta path and window checks, and every request it counts is
+/// answered 2xx.
+#[test]
+fn the_load_generator_posts_signed_webhooks_on_schedule_and_checks_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "load",
+            "--url",
+            &server.base,
+            "--connections",
+            "4",
+            "--seconds",
+            "1",
+            "--warmup",
+            "0",
+            "--users",
+            "50",
+        ];
+        args.extend_from_slice(extra);
+        wabill(&args)
+    };
+    let hooks = run(&[
+        "--mode",
+        "webhooks",
+        "--app-secret",
+        APP_SECRET,
+        "--rate",
+        "200",
+    ]);
+    assert!(
+        hooks.starts_with("rate asked 200/s, 4 connections: "),
+        "{hooks}"
+    );
+    assert!(hooks.contains("failed 0"), "{hooks}");
+    let answered: u64 = hooks
+        .split(" answered")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{hooks}"));
+    assert!((150..=210).contains(&answered), "{hooks}");
+    let windows = run(&["--mode", "window", "--token", TOKEN_W1]);
+    assert!(
+        windows.starts_with("closed loop, 4 connections: "),
+        "{windows}"
+    );
+    assert!(windows.contains("failed 0"), "{windows}");
+    // The webhooks' events are stored: the pairs they filled have windows.
+    let metrics = get(&server.url("/metrics"), None).body;
+    let accepted = metrics
+        .lines()
+        .find(|l| l.starts_with("wabill_events_total{source=\"meta\",outcome=\"accepted\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(accepted >= answered, "{accepted} < {answered}");
+    assert_eq!(server.stop(), 0);
+}

@@ -85,6 +85,7 @@ impl State {
         book: RateBook,
     ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
         let store = Store::open(data_dir)?;
+        store.sync()?;
         let book = Arc::new(book);
         let mut engine = Incremental::new(Ledger::new(config.clone()), Arc::clone(&book));
         let mut unreadable = 0u64;
@@ -272,6 +273,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         state
             .store_writable
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        let fold_started = std::time::Instant::now();
         let mut engine = state.write();
         let mut applied_all = Vec::with_capacity(jobs.len());
         for job in &jobs {
@@ -286,6 +288,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
             applied_all.push(applied);
         }
         drop(engine);
+        metrics::histogram!("wabill_fold_seconds").record(fold_started.elapsed().as_secs_f64());
         for (job, applied) in jobs.into_iter().zip(applied_all) {
             let _ = job.reply.send(Ok(applied));
         }

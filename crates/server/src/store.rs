@@ -20,6 +20,11 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot make the event log durable ({path}): {source}")]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "event log {path} is in use by another process (another `wabill serve` on this data directory?)"
     )]
@@ -198,6 +203,23 @@ impl Store {
             }
         }
         tx.commit().map_err(|e| self.err(e))
+    }
+
+    /// Makes the write-ahead log durable. A process that died inside a
+    /// commit, before its fsync, left that commit in the file (the page
+    /// cache) but maybe not on disk: replayed, its events would count as
+    /// logged, and a retry of them would be answered as a duplicate.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        match std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Sync {
+                path: wal,
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Every logged line, in log order.
