@@ -478,14 +478,18 @@ fn send_all(base: &str, bodies: &[String], threads: usize, stop_after: Option<us
     acked.iter().map(|a| a.load(Ordering::SeqCst)).collect()
 }
 
-/// `wabill_log_bytes` from `/metrics`.
-fn log_bytes(server: &Server) -> u64 {
+/// The value of one series (name and labels as printed) in `/metrics`.
+fn metric(server: &Server, series: &str) -> u64 {
     let metrics = get(&server.url("/metrics"), None).body;
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("wabill_log_bytes "))
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no wabill_log_bytes in {metrics}"))
+        .unwrap_or_else(|| panic!("no {series} in {metrics}"))
+}
+
+fn log_bytes(server: &Server) -> u64 {
+    metric(server, "wabill_log_bytes")
 }
 
 #[test]
@@ -1102,13 +1106,10 @@ fn the_load_generator_posts_signed_webhooks_on_schedule_and_checks_windows() {
     );
     assert!(windows.contains("failed 0"), "{windows}");
     // The webhooks' events are stored: the pairs they filled have windows.
-    let metrics = get(&server.url("/metrics"), None).body;
-    let accepted = metrics
-        .lines()
-        .find(|l| l.starts_with("wabill_events_total{source=\"meta\",outcome=\"accepted\"}"))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("{metrics}"));
+    let accepted = metric(
+        &server,
+        r#"wabill_events_total{source="meta",outcome="accepted"}"#,
+    );
     assert!(accepted >= answered, "{accepted} < {answered}");
     assert_eq!(server.stop(), 0);
 }
