@@ -205,14 +205,24 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
         .authority()
         .ok_or_else(|| anyhow!("--url {:?} has no host", args.url))?
         .to_string();
-    if args.connections == 0 || args.users == 0 || args.events_per_body == 0 {
-        return Err(
-            anyhow!("--connections, --users and --events-per-body must be at least 1").into(),
-        );
+    if [args.connections, args.threads, args.events_per_body].contains(&0) || args.users == 0 {
+        return Err(anyhow!(
+            "--connections, --threads, --users and --events-per-body must be at least 1"
+        )
+        .into());
     }
-    if args.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-        return Err(anyhow!("--rate must be a positive number of requests per second").into());
-    }
+    // Between two requests of one connection.
+    let every = match args.rate {
+        None => None,
+        Some(rate) => Some(
+            Duration::try_from_secs_f64(args.connections as f64 / rate)
+                .ok()
+                .filter(|every| rate > 0.0 && !every.is_zero())
+                .ok_or_else(|| {
+                    anyhow!("--rate {rate:e} cannot be scheduled: give a positive number of requests per second, at most one per nanosecond per connection")
+                })?,
+        ),
+    };
     let plan = Plan {
         authority,
         mode: args.mode,
@@ -239,14 +249,11 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
         let measure_from = start + Duration::from_secs(args.warmup);
         let end = measure_from + Duration::from_secs(args.seconds);
         // Open loop: connection `c` sends at start + c/rate + k·connections/rate.
-        let every = args
-            .rate
-            .map(|rate| Duration::from_secs_f64(args.connections as f64 / rate));
         let tasks: Vec<_> = (0..args.connections)
             .map(|conn| {
                 let plan = std::sync::Arc::clone(&plan);
-                let offset = args.rate.map_or(Duration::ZERO, |rate| {
-                    Duration::from_secs_f64(conn as f64 / rate)
+                let offset = every.map_or(Duration::ZERO, |every| {
+                    every.mul_f64(conn as f64 / args.connections as f64)
                 });
                 let schedule = Schedule {
                     every,

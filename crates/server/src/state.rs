@@ -55,7 +55,7 @@ pub struct Job {
     pub rows: Vec<LogRow>,
     pub source: &'static str,
     pub scope: Scope,
-    pub reply: tokio::sync::oneshot::Sender<Result<Applied, JobError>>,
+    pub reply: Reply,
 }
 
 /// What folding a request's events did (a webhook's answer).
@@ -177,6 +177,47 @@ impl State {
     }
 }
 
+/// Takes out of `jobs` the scoped ones with an event whose message id
+/// belongs to a WABA outside their scope, in the ledger or in a job before
+/// them in the batch (F6 would let an earlier copy move the message to
+/// another tenant), and returns their replies with that id. Only the writer
+/// thread calls it, so the check cannot race another request.
+fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)> {
+    let mut refused = Vec::new();
+    // Message ids of the jobs kept so far, with their WABAs.
+    let mut claimed: HashMap<String, Vec<String>> = HashMap::new();
+    jobs.retain_mut(|job| {
+        if let Scope::Wabas(_) = &job.scope {
+            let foreign = job.rows.iter().find(|row| {
+                let id = &row.event.id;
+                let earlier = claimed.get(&**id).into_iter().flatten().map(String::as_str);
+                wabas_of(ledger, id)
+                    .into_iter()
+                    .chain(earlier)
+                    .any(|w| !job.scope.allows(w))
+            });
+            if let Some(row) = foreign {
+                let (tx, _) = tokio::sync::oneshot::channel();
+                refused.push((
+                    std::mem::replace(&mut job.reply, tx),
+                    row.event.id.to_string(),
+                ));
+                return false;
+            }
+        }
+        for row in &job.rows {
+            let wabas = claimed.entry(row.event.id.to_string()).or_default();
+            if !wabas.iter().any(|w| *w == row.event.waba) {
+                wabas.push(row.event.waba.to_string());
+            }
+        }
+        true
+    });
+    refused
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Applied, JobError>>;
+
 /// The rows of `jobs` that change the ledger, each event once: a copy of
 /// an event the ledger holds only when F6 prefers it to the kept one, and
 /// of two copies in one batch only the one F6 prefers.
@@ -217,32 +258,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 Err(_) => break,
             }
         }
-        // A key may not take over a message id another WABA already has
-        // (F6 would let an earlier copy move it). Only this thread writes,
-        // so the check cannot race another request.
-        let mut refused = Vec::new();
-        {
-            let engine = state.read();
-            jobs.retain_mut(|job| {
-                let Scope::Wabas(_) = &job.scope else {
-                    return true;
-                };
-                let foreign = job.rows.iter().find_map(|row| {
-                    wabas_of(engine.ledger(), &row.event.id)
-                        .into_iter()
-                        .find(|w| !job.scope.allows(w))
-                        .map(|_| row.event.id.to_string())
-                });
-                match foreign {
-                    None => true,
-                    Some(id) => {
-                        let (tx, _) = tokio::sync::oneshot::channel();
-                        refused.push((std::mem::replace(&mut job.reply, tx), id));
-                        false
-                    }
-                }
-            });
-        }
+        let refused = refuse_takeovers(state.read().ledger(), &mut jobs);
         for (reply, id) in refused {
             let _ = reply.send(Err(JobError::Forbidden(id)));
         }
@@ -251,28 +267,23 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         }
         let rows = rows_to_log(state.read().ledger(), &jobs);
         // Nothing new: every event is in the log already, durable.
-        let logged = if rows.is_empty() {
-            Ok(())
-        } else {
+        if !rows.is_empty() {
             let started = std::time::Instant::now();
             metrics::histogram!("wabill_commit_requests").record(jobs.len() as f64);
             let logged = store.append(rows.into_iter());
             metrics::histogram!("wabill_commit_seconds").record(started.elapsed().as_secs_f64());
-            logged
-        };
-        if let Err(e) = logged {
-            tracing::error!(error = %e, "event log write failed");
+            // Only a write says whether the log takes writes.
             state
                 .store_writable
-                .store(false, std::sync::atomic::Ordering::Relaxed);
-            for job in jobs {
-                let _ = job.reply.send(Err(JobError::Store(e.to_string())));
+                .store(logged.is_ok(), std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = logged {
+                tracing::error!(error = %e, "event log write failed");
+                for job in jobs {
+                    let _ = job.reply.send(Err(JobError::Store(e.to_string())));
+                }
+                continue;
             }
-            continue;
         }
-        state
-            .store_writable
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         let fold_started = std::time::Instant::now();
         let mut engine = state.write();
         let mut applied_all = Vec::with_capacity(jobs.len());
@@ -329,6 +340,38 @@ mod tests {
             scope: Scope::All,
             reply: tokio::sync::oneshot::channel().0,
         }
+    }
+
+    #[test]
+    fn a_scoped_request_cannot_take_over_a_message_claimed_earlier_in_its_batch() {
+        let ledger = Ledger::new(EngineConfig::new());
+        let outbound = |waba: &str, secs| {
+            let mut e = event("m", EventBody::Outbound { template: None }, secs);
+            e.waba = waba.to_owned().into();
+            e
+        };
+        let scoped = |waba: &str, events: &[Event<'static>]| {
+            let mut j = job(events);
+            j.scope = Scope::Wabas(vec![waba.to_owned()]);
+            j
+        };
+        let mut jobs = vec![
+            scoped("W1", &[outbound("W1", 10)]),
+            // An earlier copy in another tenant: F6 would move m to W2.
+            scoped("W2", &[outbound("W2", 5)]),
+            scoped("W2", &[inbound("n", 5)]),
+        ];
+        let refused = refuse_takeovers(&ledger, &mut jobs);
+        let ids: Vec<&str> = refused.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, ["m"]);
+        let kept: Vec<&str> = jobs.iter().map(|j| &*j.rows[0].event.id).collect();
+        assert_eq!(kept, ["m", "n"]);
+        // Unscoped requests (Meta's webhook) are not refused.
+        let mut jobs = vec![
+            scoped("W1", &[outbound("W1", 10)]),
+            job(&[outbound("W2", 5)]),
+        ];
+        assert!(refuse_takeovers(&ledger, &mut jobs).is_empty());
     }
 
     #[test]
