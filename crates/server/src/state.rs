@@ -183,36 +183,43 @@ impl State {
 /// another tenant), and returns their replies with that id. Only the writer
 /// thread calls it, so the check cannot race another request.
 fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)> {
-    let mut refused = Vec::new();
-    // Message ids of the jobs kept so far, with their WABAs.
-    let mut claimed: HashMap<String, Vec<String>> = HashMap::new();
-    jobs.retain_mut(|job| {
-        if let Scope::Wabas(_) = &job.scope {
-            let foreign = job.rows.iter().find(|row| {
-                let id = &row.event.id;
-                let earlier = claimed.get(&**id).into_iter().flatten().map(String::as_str);
-                wabas_of(ledger, id)
-                    .into_iter()
-                    .chain(earlier)
-                    .any(|w| !job.scope.allows(w))
-            });
-            if let Some(row) = foreign {
-                let (tx, _) = tokio::sync::oneshot::channel();
-                refused.push((
-                    std::mem::replace(&mut job.reply, tx),
-                    row.event.id.to_string(),
-                ));
-                return false;
+    if jobs.iter().all(|job| matches!(job.scope, Scope::All)) {
+        return Vec::new();
+    }
+    let mut foreign = Vec::new();
+    {
+        // Message ids of the jobs kept so far, with their WABAs.
+        let mut claimed: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (index, job) in jobs.iter().enumerate() {
+            if let Scope::Wabas(_) = &job.scope {
+                let taken = job.rows.iter().find(|row| {
+                    let id = &*row.event.id;
+                    let earlier = claimed.get(id).into_iter().flatten().copied();
+                    wabas_of(ledger, id)
+                        .into_iter()
+                        .chain(earlier)
+                        .any(|w| !job.scope.allows(w))
+                });
+                if let Some(row) = taken {
+                    foreign.push((index, row.event.id.to_string()));
+                    continue;
+                }
+            }
+            for row in &job.rows {
+                let wabas = claimed.entry(&row.event.id).or_default();
+                if !wabas.contains(&&*row.event.waba) {
+                    wabas.push(&row.event.waba);
+                }
             }
         }
-        for row in &job.rows {
-            let wabas = claimed.entry(row.event.id.to_string()).or_default();
-            if !wabas.iter().any(|w| *w == row.event.waba) {
-                wabas.push(row.event.waba.to_string());
-            }
-        }
-        true
-    });
+    }
+    // Later indices first, so that earlier ones stay where they are.
+    let mut refused: Vec<_> = foreign
+        .into_iter()
+        .rev()
+        .map(|(index, id)| (jobs.remove(index).reply, id))
+        .collect();
+    refused.reverse();
     refused
 }
 
