@@ -205,9 +205,12 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
         .authority()
         .ok_or_else(|| anyhow!("--url {:?} has no host", args.url))?
         .to_string();
-    if [args.connections, args.threads, args.events_per_body].contains(&0) || args.users == 0 {
+    if [args.connections, args.threads, args.events_per_body].contains(&0)
+        || args.users == 0
+        || args.seconds == 0
+    {
         return Err(anyhow!(
-            "--connections, --threads, --users and --events-per-body must be at least 1"
+            "--connections, --threads, --users, --events-per-body and --seconds must be at least 1"
         )
         .into());
     }

@@ -118,33 +118,6 @@ impl Event<'_> {
         }
     }
 
-    /// The same event borrowing its strings from this one.
-    pub fn borrowed(&self) -> Event<'_> {
-        use std::borrow::Cow::Borrowed;
-        Event {
-            ts: self.ts,
-            waba: Borrowed(&self.waba),
-            phone: Borrowed(&self.phone),
-            user: Borrowed(&self.user),
-            id: Borrowed(&self.id),
-            body: match &self.body {
-                EventBody::Inbound { referral } => EventBody::Inbound {
-                    referral: *referral,
-                },
-                EventBody::Outbound { template } => EventBody::Outbound {
-                    template: *template,
-                },
-                EventBody::Status(Status::Other(name)) => {
-                    EventBody::Status(Status::Other(Borrowed(name)))
-                }
-                EventBody::Status(Status::Sent) => EventBody::Status(Status::Sent),
-                EventBody::Status(Status::Delivered) => EventBody::Status(Status::Delivered),
-                EventBody::Status(Status::Read) => EventBody::Status(Status::Read),
-                EventBody::Status(Status::Failed) => EventBody::Status(Status::Failed),
-            },
-        }
-    }
-
     /// The normalized `type` this event has (events.md section 1).
     pub fn kind_str(&self) -> &'static str {
         match self.body {

@@ -682,14 +682,14 @@ impl Ledger {
         let Some(msg) = self.messages.lookup(&event.id) else {
             return true;
         };
-        let (bit, slot, flag) = match part_of(&event.body) {
+        let (bit, slot) = match part_of(&event.body) {
             Part::Other(name) => {
                 return self
                     .other_status_names
                     .lookup(name)
                     .is_none_or(|name| !self.other_statuses.contains(&(msg, name)));
             }
-            Part::Slot(bit, slot, flag) => (bit, slot, flag),
+            Part::Slot(bit, slot, _) => (bit, slot),
         };
         let message = &self.messages.records[msg as usize];
         if message.seen & bit == 0 {
@@ -698,9 +698,8 @@ impl Ledger {
         let Some(current) = message.slot(slot).get() else {
             return false;
         };
-        // F6, as `slot_order` with the event's pair by name (it may be new).
-        let names = (&*event.waba, &*event.phone, &*event.user);
-        (event.ts.0, names, flag) < (current.at, self.pair_names(current.pair), current.flag)
+        // As `slot_order`, with the event's pair by name (it may be new).
+        copy_order(event) < (current.at, self.pair_names(current.pair), current.flag)
     }
 
     fn fold(&mut self, c: &Checked<'_>) -> bool {
@@ -789,6 +788,17 @@ fn part_of<'e>(body: &'e EventBody<'_>) -> Part<'e> {
         EventBody::Status(Status::Failed) => Part::Slot(SEEN_FAILED, SlotKind::None, 0),
         EventBody::Status(Status::Other(name)) => Part::Other(name),
     }
+}
+
+/// Where a copy of an event stands in F6's order: earliest first, then
+/// its pair in byte order, then its payload (as `Ledger::slot_order` ranks
+/// the copies a slot holds).
+pub fn copy_order<'e>(e: &'e Event<'_>) -> (i64, (&'e str, &'e str, &'e str), u8) {
+    let payload = match part_of(&e.body) {
+        Part::Slot(_, _, flag) => flag,
+        Part::Other(_) => 0,
+    };
+    (e.ts.0, (&e.waba, &e.phone, &e.user), payload)
 }
 
 impl Message {

@@ -83,9 +83,7 @@ impl App {
             clocks: std::sync::Mutex::default(),
         }
     }
-}
 
-impl App {
     /// Runs `f` with a validator of the pool.
     fn validate<R>(&self, f: impl FnOnce(&mut Validator) -> R) -> R {
         let pool = || {

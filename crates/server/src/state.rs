@@ -193,7 +193,7 @@ fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)
         for (index, job) in jobs.iter().enumerate() {
             if let Scope::Wabas(_) = &job.scope {
                 let taken = job.rows.iter().find(|row| {
-                    let id = &*row.event.id;
+                    let id = &*row.event().id;
                     let earlier = claimed.get(id).into_iter().flatten().copied();
                     wabas_of(ledger, id)
                         .into_iter()
@@ -201,14 +201,14 @@ fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)
                         .any(|w| !job.scope.allows(w))
                 });
                 if let Some(row) = taken {
-                    foreign.push((index, row.event.id.to_string()));
+                    foreign.push((index, row.event().id.to_string()));
                     continue;
                 }
             }
             for row in &job.rows {
-                let wabas = claimed.entry(&row.event.id).or_default();
-                if !wabas.contains(&&*row.event.waba) {
-                    wabas.push(&row.event.waba);
+                let wabas = claimed.entry(&row.event().id).or_default();
+                if !wabas.contains(&&*row.event().waba) {
+                    wabas.push(&row.event().waba);
                 }
             }
         }
@@ -233,7 +233,7 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
     let mut batch: HashMap<Identity<'j>, usize> = HashMap::new();
     for job in jobs {
         for row in &job.rows {
-            if !ledger.would_change(&row.event) {
+            if !ledger.would_change(row.event()) {
                 continue;
             }
             match batch.entry(row.identity()) {
@@ -265,14 +265,17 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 Err(_) => break,
             }
         }
-        let refused = refuse_takeovers(state.read().ledger(), &mut jobs);
+        let (refused, rows) = {
+            let engine = state.read();
+            let refused = refuse_takeovers(engine.ledger(), &mut jobs);
+            (refused, rows_to_log(engine.ledger(), &jobs))
+        };
         for (reply, id) in refused {
             let _ = reply.send(Err(JobError::Forbidden(id)));
         }
         if jobs.is_empty() {
             continue;
         }
-        let rows = rows_to_log(state.read().ledger(), &jobs);
         // Nothing new: every event is in the log already, durable.
         if !rows.is_empty() {
             let started = std::time::Instant::now();
@@ -297,7 +300,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         for job in &jobs {
             let mut applied = Applied::default();
             for row in &job.rows {
-                if engine.apply(&row.checked()) {
+                if engine.apply(&row.checked) {
                     applied.accepted += 1;
                 } else {
                     applied.duplicates += 1;
@@ -371,7 +374,7 @@ mod tests {
         let refused = refuse_takeovers(&ledger, &mut jobs);
         let ids: Vec<&str> = refused.iter().map(|(_, id)| id.as_str()).collect();
         assert_eq!(ids, ["m"]);
-        let kept: Vec<&str> = jobs.iter().map(|j| &*j.rows[0].event.id).collect();
+        let kept: Vec<&str> = jobs.iter().map(|j| &*j.rows[0].event().id).collect();
         assert_eq!(kept, ["m", "n"]);
         // Unscoped requests (Meta's webhook) are not refused.
         let mut jobs = vec![
@@ -402,8 +405,8 @@ mod tests {
             .into_iter()
             .map(|(row, _)| {
                 (
-                    row.event.id.to_string(),
-                    row.event.ts.0 / 1_000_000_000 - MARCH_2022,
+                    row.event().id.to_string(),
+                    row.event().ts.0 / 1_000_000_000 - MARCH_2022,
                 )
             })
             .collect();

@@ -9,9 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
-use wabill_engine::Instant;
 use wabill_engine::event::{Event, EventBody};
-use wabill_engine::ledger::{Checked, Facts, template_code};
+use wabill_engine::ledger::{Checked, Facts, copy_order};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,20 +57,25 @@ DROP TABLE events;
 
 const FILE: &str = "wabill.sqlite";
 
+/// The write-ahead log of the log file `db`.
+fn wal_of(db: &Path) -> PathBuf {
+    let mut wal = db.to_path_buf().into_os_string();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
 /// Bytes of the log under `dir`: its file and its write-ahead log.
 pub fn log_bytes(dir: &Path) -> u64 {
-    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
-    size(FILE) + size(&format!("{FILE}-wal"))
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+    let db = dir.join(FILE);
+    size(&db) + size(&wal_of(&db))
 }
 
 /// One event ready to be logged: its normalized line (events.md section
-/// 1), which replays it, and the event itself, which the writer folds once
-/// it is durable.
+/// 1), which replays it, and the validated event (with the region and
+/// hashes validation found), which the writer folds once it is durable.
 pub struct LogRow {
-    pub event: Event<'static>,
-    /// What validation found (region, hashes): the writer folds the event
-    /// without validating it again.
-    pub facts: Facts,
+    pub checked: Checked<'static>,
     pub line: String,
 }
 
@@ -83,22 +87,21 @@ impl LogRow {
     pub fn of((e, facts): (&Event<'_>, Facts)) -> LogRow {
         LogRow {
             line: wabill_ingest::normalized_line(e),
-            event: e.clone().into_owned(),
-            facts,
+            checked: Checked {
+                event: e.clone().into_owned(),
+                region: facts.region,
+                id_hash: facts.id_hash,
+                pair_hash: facts.pair_hash,
+            },
         }
     }
 
-    pub fn checked(&self) -> Checked<'_> {
-        Checked {
-            event: self.event.borrowed(),
-            region: self.facts.region,
-            id_hash: self.facts.id_hash,
-            pair_hash: self.facts.pair_hash,
-        }
+    pub fn event(&self) -> &Event<'static> {
+        &self.checked.event
     }
 
     pub fn identity(&self) -> Identity<'_> {
-        let e = &self.event;
+        let e = self.event();
         let status = match &e.body {
             EventBody::Status(s) => s.as_str(),
             EventBody::Inbound { .. } | EventBody::Outbound { .. } => "",
@@ -107,18 +110,9 @@ impl LogRow {
     }
 
     /// Whether this copy comes before `other`, a copy of the same event, in
-    /// F6's order (earliest, then pair in byte order, then payload).
+    /// F6's order.
     pub fn precedes(&self, other: &LogRow) -> bool {
-        fn key(r: &LogRow) -> (Instant, (&str, &str, &str), u8) {
-            let e = &r.event;
-            let payload = match &e.body {
-                EventBody::Inbound { referral } => u8::from(*referral),
-                EventBody::Outbound { template } => template_code(*template),
-                EventBody::Status(_) => 0,
-            };
-            (e.ts, (&e.waba, &e.phone, &e.user), payload)
-        }
-        key(self) < key(other)
+        copy_order(self.event()) < copy_order(other.event())
     }
 }
 
@@ -210,9 +204,7 @@ impl Store {
     /// cache) but maybe not on disk: replayed, its events would count as
     /// logged, and a retry of them would be answered as a duplicate.
     pub fn sync(&self) -> Result<(), StoreError> {
-        let mut wal = self.path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        let wal = wal_of(&self.path);
         match std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Sync {
                 path: wal,
@@ -289,18 +281,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let row = |line: &str| LogRow {
-            facts: Facts {
+            checked: Checked {
+                event: Event {
+                    ts: wabill_engine::Instant(0),
+                    waba: "W1".into(),
+                    phone: "P1".into(),
+                    user: "5511999990001".into(),
+                    id: "m".into(),
+                    body: EventBody::Inbound { referral: false },
+                },
                 region: wabill_engine::market::Region::parse("BR").unwrap_or_else(|| panic!("BR")),
                 id_hash: 0,
                 pair_hash: 0,
-            },
-            event: Event {
-                ts: Instant(0),
-                waba: "W1".into(),
-                phone: "P1".into(),
-                user: "5511999990001".into(),
-                id: "m".into(),
-                body: EventBody::Inbound { referral: false },
             },
             line: line.to_owned(),
         };
