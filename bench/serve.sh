@@ -10,8 +10,9 @@
 #   window    wrk, closed loop: GET /v1/window over the pairs the webhooks
 #             filled
 #
-# One line per load: requests/s, latency percentiles, CPU time per request
-# of the server and of the load tool (they share the two cores), and the
+# One line per load: requests/s, latency percentiles, CPU time and bytes
+# written (log, responses) per request of the server, CPU time per request
+# of the load tool (they share the two cores), and the
 # share of the machine the hypervisor took meanwhile (steal), so that a slow
 # run can be told from a slow server.
 #
@@ -44,6 +45,7 @@ sha256 = "$(printf %s tok123 | sha256sum | cut -d' ' -f1)"
 wabas = ["W1"]
 T
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+written() { awk '/^wchar/ {print $2}' "/proc/$1/io"; }
 # measure NAME COMMAND...: runs the load tool; CPU figures cover its middle
 # (from 1 s after the start to 1 s before the end of SECS + 1 s).
 measure() {
@@ -51,14 +53,14 @@ measure() {
   "$@" > "$WORK/out.txt" &
   local tool=$!
   sleep 1.5
-  local t0 s0 st0 t1 s1 st1
-  t0=$(ticks $tool); s0=$(ticks $SERVER); st0=($(head -1 /proc/stat))
+  local t0 s0 st0 w0 t1 s1 st1 w1
+  t0=$(ticks $tool); s0=$(ticks $SERVER); st0=($(head -1 /proc/stat)); w0=$(written $SERVER)
   sleep $((SECS - 2))
-  t1=$(ticks $tool); s1=$(ticks $SERVER); st1=($(head -1 /proc/stat))
+  t1=$(ticks $tool); s1=$(ticks $SERVER); st1=($(head -1 /proc/stat)); w1=$(written $SERVER)
   wait $tool
   local all=0 i; for i in 1 2 3 4 5 6 7 8; do all=$((all + st1[i] - st0[i])); done
   awk -v name="$name" -v secs=$((SECS - 2)) -v srv=$((s1 - s0)) -v tool=$((t1 - t0)) \
-      -v steal=$((st1[8] - st0[8])) -v all=$all '
+      -v steal=$((st1[8] - st0[8])) -v all=$all -v bytes=$((w1 - w0)) '
     # wrk
     /^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} /^Requests\/sec/ {rate = $2}
     /Non-2xx/ {bad = "  NON-2XX " $NF}
@@ -67,8 +69,8 @@ measure() {
     /^latency ms:/ {gsub(",", ""); p50 = $4 "ms"; p99 = $8 "ms"}
     END {
       n = rate * secs
-      printf "%-8s %8.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req  load tool %5.1f us/req  steal %4.1f%%%s\n",
-        name, rate, p50, p99, srv * 10000 / n, tool * 10000 / n, 100 * steal / all, bad
+      printf "%-8s %8.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req, writes %5.0f B/req  load tool %5.1f us/req  steal %4.1f%%%s\n",
+        name, rate, p50, p99, srv * 10000 / n, bytes / n, tool * 10000 / n, 100 * steal / all, bad
     }' "$WORK/out.txt"
 }
 for round in $(seq 1 "$ROUNDS"); do
