@@ -9,25 +9,13 @@
 #
 #   bench/callgrind.sh ./target/release/wabill [/tmp/other-build ...]
 set -euo pipefail
+source "$(dirname "$0")/config.sh"
 PORT=${PORT:-18090}
 command -v valgrind >/dev/null && command -v wrk >/dev/null ||
   { echo "valgrind and wrk are needed" >&2; exit 2; }
 for BIN in "$@"; do
   WORK=$(mktemp -d)
-  cat > "$WORK/wabill.toml" <<T
-[server]
-data_dir = "$WORK/data"
-[[route]]
-name = "acme"
-provider = "360dialog"
-header = "D360-Secret"
-secret = "d360"
-waba = "W1"
-phone = "P1"
-[[api_key]]
-sha256 = "$(printf %s tok123 | sha256sum | cut -d' ' -f1)"
-wabas = ["W1"]
-T
+  bench_config "$WORK"
   WABILL_LOG=warn valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.out" --dump-instr=no \
     "$BIN" --config "$WORK/wabill.toml" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
   VG=$!

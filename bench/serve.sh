@@ -19,6 +19,7 @@
 #   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
 #   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
 set -euo pipefail
+source "$(dirname "$0")/config.sh"
 BIN=${BIN:-./target/release/wabill}
 ROUNDS=${1:-3}
 PORT=${PORT:-18080}
@@ -27,23 +28,7 @@ WORK=$(mktemp -d)
 SERVER=
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
-cat > "$WORK/wabill.toml" <<T
-[server]
-data_dir = "$WORK/data"
-[meta]
-app_secret = "s3cret"
-verify_token = "v"
-[[route]]
-name = "acme"
-provider = "360dialog"
-header = "D360-Secret"
-secret = "d360"
-waba = "W1"
-phone = "P1"
-[[api_key]]
-sha256 = "$(printf %s tok123 | sha256sum | cut -d' ' -f1)"
-wabas = ["W1"]
-T
+bench_config "$WORK"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 written() { awk '/^wchar/ {print $2}' "/proc/$1/io"; }
 # measure NAME COMMAND...: runs the load tool; CPU figures cover its middle
