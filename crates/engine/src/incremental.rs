@@ -17,6 +17,7 @@ use crate::billing::{
 use crate::config::PortfolioKey;
 use crate::era::EraClock;
 use crate::event::Event;
+use crate::grow::Chunked;
 use crate::ledger::{Checked, IngestOutcome, Ledger, MessageView, Rejection};
 use crate::live::PairLog;
 use crate::market::MarketId;
@@ -39,14 +40,15 @@ struct RatedMonth {
 pub struct Incremental {
     ledger: Ledger,
     book: Arc<RateBook>,
-    logs: FxHashMap<u32, PairLog>,
+    /// Per pair index, its share of the canonical events.
+    logs: Chunked<PairLog>,
     /// Per message index, its canonical events as the pair logs hold them.
-    views: Vec<Option<MessageView>>,
+    views: Chunked<Option<MessageView>>,
     /// Per WABA index, its era clock.
     clocks: Vec<EraClock>,
     dirty_pairs: BTreeSet<u32>,
     /// Per pair, its records and errors by local month.
-    derived: FxHashMap<u32, BTreeMap<Month, Group>>,
+    derived: Chunked<BTreeMap<Month, Group>>,
     /// Per WABA-month, the pairs with records or errors in it.
     month_pairs: FxHashMap<WabaMonthKey, BTreeSet<u32>>,
     dirty_months: BTreeSet<WabaMonthKey>,
@@ -65,11 +67,11 @@ impl Incremental {
         Incremental {
             ledger,
             book,
-            logs: FxHashMap::default(),
-            views: Vec::new(),
+            logs: Chunked::default(),
+            views: Chunked::default(),
             clocks: Vec::new(),
             dirty_pairs: BTreeSet::new(),
-            derived: FxHashMap::default(),
+            derived: Chunked::default(),
             month_pairs: FxHashMap::default(),
             dirty_months: BTreeSet::new(),
             rated: FxHashMap::default(),
@@ -85,7 +87,7 @@ impl Incremental {
 
     /// The pair's share of the canonical events, if it has any.
     pub fn pair_log(&self, pair: u32) -> Option<&PairLog> {
-        self.logs.get(&pair)
+        self.logs.get(pair as usize)
     }
 
     /// Validates and folds one group of events (as [`Ledger::ingest`]) and
@@ -118,10 +120,7 @@ impl Incremental {
     fn mirror(&mut self, msg: u32) {
         let view = self.ledger.view_of(msg);
         let i = msg as usize;
-        if self.views.len() <= i {
-            self.views.resize(i + 1, None);
-        }
-        let before = self.views[i].replace(view);
+        let before = self.views.at(i).replace(view);
         if before == Some(view) {
             return;
         }
@@ -132,7 +131,7 @@ impl Incremental {
             let Some(pair) = pair.filter(|p| Some(*p) != now[slot]) else {
                 continue;
             };
-            let log = self.logs.entry(pair).or_default();
+            let log = self.logs.at(pair as usize);
             match slot {
                 0 => log.set_inbound(id, None),
                 1 => log.set_outbound(id, None),
@@ -140,16 +139,16 @@ impl Incremental {
             }
         }
         if let Some((at, pair, referral)) = view.inbound {
-            let log = self.logs.entry(pair).or_default();
+            let log = self.logs.at(pair as usize);
             log.set_inbound(id, Some((at, referral)));
         }
         if let Some((at, pair, template)) = view.outbound {
-            let log = self.logs.entry(pair).or_default();
+            let log = self.logs.at(pair as usize);
             log.set_outbound(id, Some((at, template)));
         }
         if let Some((at, pair)) = view.delivery {
             let template = view.outbound.and_then(|o| o.2);
-            let log = self.logs.entry(pair).or_default();
+            let log = self.logs.at(pair as usize);
             log.set_delivery(id, Some((at, template, msg)));
         }
         self.dirty_pairs
@@ -185,7 +184,7 @@ impl Incremental {
         let empty = PairLog::default();
         for pair in std::mem::take(dirty_pairs) {
             let waba = ledger.pair(pair).waba;
-            let (inbound, delivered) = logs.get(&pair).unwrap_or(&empty).derivation_input();
+            let (inbound, delivered) = logs.get(pair as usize).unwrap_or(&empty).derivation_input();
             let mut groups = FxHashMap::default();
             if !delivered.is_empty() {
                 let calendar = calendars.entry(waba).or_insert_with(|| {
@@ -203,7 +202,7 @@ impl Incremental {
             }
             let now: BTreeMap<Month, Group> =
                 groups.into_iter().map(|((_, m), g)| (m, g)).collect();
-            let before = derived.remove(&pair).unwrap_or_default();
+            let before = std::mem::take(derived.at(pair as usize));
             let months: BTreeSet<Month> = before.keys().chain(now.keys()).copied().collect();
             for month in months {
                 let new = now.get(&month);
@@ -218,9 +217,7 @@ impl Incremental {
                     members.remove(&pair);
                 }
             }
-            if !now.is_empty() {
-                derived.insert(pair, now);
-            }
+            *derived.at(pair as usize) = now;
         }
     }
 
@@ -276,7 +273,7 @@ impl Incremental {
             // Pairs in index order, as batch billing files them.
             let mut group = Group::default();
             for pair in pairs {
-                let Some(g) = derived.get(pair).and_then(|d| d.get(&month)) else {
+                let Some(g) = derived.get(*pair as usize).and_then(|d| d.get(&month)) else {
                     continue;
                 };
                 group.records.extend_from_slice(&g.records);

@@ -6,6 +6,8 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+use crate::grow::{Chunked, Text, TextAt};
+
 /// The hash every interner uses: deterministic (no random state), so it can
 /// be computed ahead of time on a parsing thread.
 pub fn str_hash(s: &str) -> u64 {
@@ -13,9 +15,15 @@ pub fn str_hash(s: &str) -> u64 {
 }
 
 /// A hash table from a 64-bit hash to a dense `u32` index, the keys living
-/// with its owner: open addressing with linear probing over
-/// `tag << 32 | index` slots (the tag is the hash's high half), at most half
-/// full. Its owner compares keys and, on growth, says each index's hash.
+/// with its owner, who compares them. Slots hold `tag << 32 | index`, the
+/// tag being the hash's high half; everything the table does with a hash
+/// it does with the tag alone, so it never asks its owner for a key again.
+///
+/// It grows without stopping (extendible hashing): a directory indexed by
+/// the tag's top bits names segments of at most [`SEGMENT_SLOTS`] slots,
+/// each an open-addressing table with linear probing, kept at most half
+/// full. A full segment splits in two by one more bit of the tag, so an
+/// insert moves at most one segment's entries, whatever the table holds.
 ///
 /// It is ours rather than a library's so that a caller can read the slot a
 /// lookup will read ([`SlotTable::home`]) some events ahead: a probe into a
@@ -23,72 +31,135 @@ pub fn str_hash(s: &str) -> u64 {
 /// where those of one lookup cannot.
 #[derive(Clone, Default)]
 pub(crate) struct SlotTable {
-    /// Power-of-two length (or empty); `EMPTY_SLOT` where free.
+    /// `2^depth` entries: the segment of each tag prefix.
+    directory: Vec<u32>,
+    depth: u32,
+    segments: Vec<Segment>,
+    /// Entries in all.
+    len: usize,
+}
+
+#[derive(Clone)]
+struct Segment {
+    /// Power-of-two length; `EMPTY_SLOT` where free.
     slots: Vec<u64>,
+    /// How many top bits of the tag all its entries share.
+    depth: u32,
+    len: usize,
 }
 
 impl std::fmt::Debug for SlotTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlotTable")
-            .field("slots", &self.slots.len())
+            .field("segments", &self.segments.len())
             .finish()
     }
 }
 
 const EMPTY_SLOT: u64 = u64::MAX;
 const TAG: u64 = 0xFFFF_FFFF_0000_0000;
+/// Largest segment: 128 KiB, split in well under a millisecond.
+const SEGMENT_SLOTS: usize = 1 << 14;
+const FIRST_SLOTS: usize = 16;
+
+fn tag_of(hash: u64) -> u32 {
+    (hash >> 32) as u32
+}
+
+/// A free slot a lookup ended on: segment and slot.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct Vacant {
+    segment: u32,
+    slot: u32,
+}
 
 /// Where a lookup ended.
 pub(crate) enum Probe {
     Found(u32),
     /// Not there; [`SlotTable::insert`] takes this slot.
-    Vacant(usize),
+    Vacant(Vacant),
+}
+
+impl Segment {
+    fn new(slots: usize, depth: u32) -> Segment {
+        Segment {
+            slots: vec![EMPTY_SLOT; slots],
+            depth,
+            len: 0,
+        }
+    }
+
+    /// Where a probe for `tag` starts: the tag's low bits, which the
+    /// directory's top bits leave free.
+    fn home(&self, tag: u32) -> usize {
+        tag as usize & (self.slots.len() - 1)
+    }
+
+    fn put(&mut self, slot: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home((slot >> 32) as u32);
+        while self.slots[i] != EMPTY_SLOT {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = slot;
+        self.len += 1;
+    }
+
+    fn entries(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().copied().filter(|&s| s != EMPTY_SLOT)
+    }
 }
 
 impl SlotTable {
-    /// Room for `n` entries; `len` are in, and `hash_of` gives their hashes.
-    pub fn reserve(&mut self, n: usize, len: usize, hash_of: impl Fn(u32) -> u64) {
-        let wanted = n.saturating_mul(2).max(16).next_power_of_two();
-        if wanted <= self.slots.len() {
-            return;
-        }
-        let mut slots = vec![EMPTY_SLOT; wanted];
-        let mask = wanted - 1;
-        for index in 0..len {
-            let index = u32::try_from(index).unwrap_or(u32::MAX);
-            let hash = hash_of(index);
-            let mut i = hash as usize & mask;
-            while slots[i] != EMPTY_SLOT {
-                i = (i + 1) & mask;
-            }
-            slots[i] = (hash & TAG) | u64::from(index);
-        }
-        self.slots = slots;
+    /// The segment `tag` belongs to, if the table has any.
+    fn segment_of(&self, tag: u32) -> Option<usize> {
+        let at = tag.checked_shr(32 - self.depth).unwrap_or(0) as usize;
+        self.directory.get(at).map(|&s| s as usize)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+    /// Room for `n` entries without splitting, if the table is still empty
+    /// (a hint for batch loads, which know their size).
+    pub fn reserve(&mut self, n: usize) {
+        if !self.segments.is_empty() {
+            return;
+        }
+        let segments = (n.saturating_mul(2) / SEGMENT_SLOTS).next_power_of_two();
+        let depth = segments.trailing_zeros();
+        let slots = n.saturating_mul(2).clamp(FIRST_SLOTS, SEGMENT_SLOTS);
+        let slots = slots.next_power_of_two();
+        self.depth = depth;
+        self.directory = (0..segments as u32).collect();
+        self.segments = (0..segments).map(|_| Segment::new(slots, depth)).collect();
     }
 
     /// The entry a lookup of `hash` reads first, if its tag matches.
     pub fn home(&self, hash: u64) -> Option<u32> {
-        let slot = *self
-            .slots
-            .get(hash as usize & self.slots.len().wrapping_sub(1))?;
+        let tag = tag_of(hash);
+        let segment = self.segments.get(self.segment_of(tag)?)?;
+        let slot = *segment.slots.get(segment.home(tag))?;
         (slot != EMPTY_SLOT && slot & TAG == hash & TAG).then_some(slot as u32)
     }
 
     /// Looks `hash` up; `eq` says whether an index holds the key sought.
-    /// The table must have room for one more ([`SlotTable::reserve`]).
     pub fn find(&self, hash: u64, eq: impl Fn(u32) -> bool) -> Probe {
-        let mask = self.slots.len().wrapping_sub(1);
-        let mut i = hash as usize & mask;
+        let tag = tag_of(hash);
+        let Some(at) = self.segment_of(tag) else {
+            // Empty: `insert` makes the first segment.
+            return Probe::Vacant(Vacant {
+                segment: 0,
+                slot: 0,
+            });
+        };
+        let segment = &self.segments[at];
+        let mask = segment.slots.len() - 1;
+        let mut i = segment.home(tag);
         loop {
-            let Some(&slot) = self.slots.get(i) else {
-                return Probe::Vacant(i);
-            };
+            let slot = segment.slots[i];
             if slot == EMPTY_SLOT {
-                return Probe::Vacant(i);
+                return Probe::Vacant(Vacant {
+                    segment: at as u32,
+                    slot: i as u32,
+                });
             }
             if slot & TAG == hash & TAG && eq(slot as u32) {
                 return Probe::Found(slot as u32);
@@ -97,18 +168,80 @@ impl SlotTable {
         }
     }
 
-    pub fn insert(&mut self, vacant: usize, hash: u64, index: u32) {
-        if let Some(slot) = self.slots.get_mut(vacant) {
-            *slot = (hash & TAG) | u64::from(index);
+    /// Stores `index` where [`SlotTable::find`] of `hash` ended, then
+    /// grows the segment if it is over half full.
+    pub fn insert(&mut self, vacant: Vacant, hash: u64, index: u32) {
+        let slot = (hash & TAG) | u64::from(index);
+        self.len += 1;
+        if self.segments.is_empty() {
+            self.reserve(1);
+            self.segments[0].put(slot);
+            return;
+        }
+        let at = vacant.segment as usize;
+        let segment = &mut self.segments[at];
+        segment.slots[vacant.slot as usize] = slot;
+        segment.len += 1;
+        if segment.len * 2 > segment.slots.len() {
+            self.grow(at);
+        }
+    }
+
+    fn grow(&mut self, at: usize) {
+        let segment = &self.segments[at];
+        let depth = segment.depth + 1;
+        let bit = 32u32.saturating_sub(depth);
+        let high_half = |slot: u64| ((slot >> 32) >> bit) & 1 == 1;
+        let highs = segment.entries().filter(|&s| high_half(s)).count();
+        // A segment doubles while small, and when a split would not divide
+        // it (equal tags, or the next bit the same in all) or would double
+        // the directory past its share: bounded by the entries, never by
+        // how alike their tags are.
+        let deepens = segment.depth == self.depth;
+        let split = segment.slots.len() >= SEGMENT_SLOTS
+            && depth <= 32
+            && highs > 0
+            && highs < segment.len
+            && (!deepens || self.directory.len() * 2 <= (self.len / 256).max(16));
+        if !split {
+            let mut bigger = Segment::new(segment.slots.len() * 2, segment.depth);
+            for slot in segment.entries() {
+                bigger.put(slot);
+            }
+            self.segments[at] = bigger;
+            return;
+        }
+        let room = |n: usize| (n * 2).next_power_of_two().max(SEGMENT_SLOTS);
+        let mut low = Segment::new(room(segment.len - highs), depth);
+        let mut high = Segment::new(room(highs), depth);
+        for slot in segment.entries() {
+            if high_half(slot) {
+                high.put(slot);
+            } else {
+                low.put(slot);
+            }
+        }
+        if deepens {
+            self.directory = self.directory.iter().flat_map(|&s| [s, s]).collect();
+            self.depth += 1;
+        }
+        let high_at = u32::try_from(self.segments.len()).unwrap_or(u32::MAX);
+        self.segments[at] = low;
+        self.segments.push(high);
+        let shift = self.depth - depth;
+        for (prefix, entry) in self.directory.iter_mut().enumerate() {
+            if *entry as usize == at && (prefix >> shift) & 1 == 1 {
+                *entry = high_at;
+            }
         }
     }
 }
 
 #[derive(Clone, Default)]
 pub struct Interner {
-    bytes: String,
-    /// `ends[i]` is the end of string `i` in `bytes`.
-    ends: Vec<usize>,
+    text: Text,
+    /// Where string `i` is in `text`, and its length.
+    spans: Chunked<(TextAt, u32)>,
     table: SlotTable,
 }
 
@@ -120,28 +253,25 @@ impl std::fmt::Debug for Interner {
     }
 }
 
-fn slice<'s>(bytes: &'s str, ends: &[usize], index: u32) -> &'s str {
-    let i = index as usize;
-    let start = if i == 0 { 0 } else { ends[i - 1] };
-    &bytes[start..ends[i]]
+fn slice<'s>(text: &'s Text, spans: &Chunked<(TextAt, u32)>, index: u32) -> &'s str {
+    spans
+        .get(index as usize)
+        .map_or("", |&(at, len)| text.get(at, len as usize))
 }
 
 impl Interner {
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.spans.len()
     }
 
     pub fn get(&self, index: u32) -> &str {
-        slice(&self.bytes, &self.ends, index)
+        slice(&self.text, &self.spans, index)
     }
 
     /// The index of `s`, if interned.
     pub fn lookup(&self, s: &str) -> Option<u32> {
-        let Self { bytes, ends, table } = self;
-        if table.is_empty() {
-            return None;
-        }
-        match table.find(str_hash(s), |i| slice(bytes, ends, i) == s) {
+        let Self { text, spans, table } = self;
+        match table.find(str_hash(s), |i| slice(text, spans, i) == s) {
             Probe::Found(i) => Some(i),
             Probe::Vacant(_) => None,
         }
@@ -149,22 +279,15 @@ impl Interner {
 
     /// The index of `s`, and whether it was new.
     pub fn intern(&mut self, s: &str) -> (u32, bool) {
-        self.intern_hashed(s, str_hash(s))
-    }
-
-    /// As [`Interner::intern`], with `hash == str_hash(s)` given.
-    pub fn intern_hashed(&mut self, s: &str, hash: u64) -> (u32, bool) {
-        let Self { bytes, ends, table } = self;
-        table.reserve(ends.len() + 1, ends.len(), |i| {
-            str_hash(slice(bytes, ends, i))
-        });
-        let vacant = match table.find(hash, |i| slice(bytes, ends, i) == s) {
+        let hash = str_hash(s);
+        let Self { text, spans, table } = self;
+        let vacant = match table.find(hash, |i| slice(text, spans, i) == s) {
             Probe::Found(i) => return (i, false),
             Probe::Vacant(vacant) => vacant,
         };
-        let index = u32::try_from(ends.len()).unwrap_or(u32::MAX);
-        bytes.push_str(s);
-        ends.push(bytes.len());
+        let index = u32::try_from(spans.len()).unwrap_or(u32::MAX);
+        // Event strings come from lines, far below 4 GiB.
+        spans.push((text.push(s), u32::try_from(s.len()).unwrap_or(u32::MAX)));
         table.insert(vacant, hash, index);
         (index, true)
     }
@@ -173,6 +296,84 @@ impl Interner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inserts `hashes` (key `i` is index `i`), checking none was there.
+    fn fill(table: &mut SlotTable, hashes: &[u64]) {
+        for (i, &hash) in hashes.iter().enumerate() {
+            let i = i as u32;
+            match table.find(hash, |j| j == i) {
+                Probe::Found(j) => panic!("{i} found as {j} before it was inserted"),
+                Probe::Vacant(vacant) => table.insert(vacant, hash, i),
+            }
+        }
+    }
+
+    fn assert_all_found(table: &SlotTable, hashes: &[u64]) {
+        for (i, &hash) in hashes.iter().enumerate() {
+            let i = i as u32;
+            assert!(matches!(table.find(hash, |j| j == i), Probe::Found(j) if j == i));
+        }
+        for segment in &table.segments {
+            assert!(segment.len * 2 <= segment.slots.len());
+        }
+    }
+
+    #[test]
+    fn a_growing_table_splits_segments_and_keeps_every_entry() {
+        let hashes: Vec<u64> = (0..300_000)
+            .map(|i| str_hash(&format!("wamid.{i}")))
+            .collect();
+        let mut table = SlotTable::default();
+        assert_eq!(table.home(hashes[0]), None);
+        fill(&mut table, &hashes);
+        assert_all_found(&table, &hashes);
+        // Grown by splits: no segment is larger than the bound.
+        assert!(table.segments.len() >= 300_000 * 2 / SEGMENT_SLOTS);
+        assert!(
+            table
+                .segments
+                .iter()
+                .all(|s| s.slots.len() == SEGMENT_SLOTS)
+        );
+        assert_eq!(table.directory.len(), 1 << table.depth);
+        // Most entries sit in the slot a lookup reads first.
+        let at_home = (0..hashes.len())
+            .filter(|&i| table.home(hashes[i]) == Some(i as u32))
+            .count();
+        assert!(at_home > hashes.len() / 2, "{at_home}");
+    }
+
+    #[test]
+    fn a_reserved_table_takes_its_entries_without_growing() {
+        let hashes: Vec<u64> = (0..100_000).map(|i| str_hash(&format!("id{i}"))).collect();
+        let mut table = SlotTable::default();
+        table.reserve(100_000);
+        let segments = table.segments.len();
+        fill(&mut table, &hashes);
+        assert_all_found(&table, &hashes);
+        assert_eq!(table.segments.len(), segments);
+    }
+
+    #[test]
+    fn equal_tags_grow_one_segment_instead_of_the_directory() {
+        // Keys whose hashes share their high half (as crafted ids could):
+        // no bit of the tag tells them apart, so no split can help.
+        let tag: u64 = 0xABCD_0123;
+        let same: Vec<u64> = (0..10_000u64).map(|i| tag << 32 | i).collect();
+        let mut table = SlotTable::default();
+        fill(&mut table, &same);
+        assert_all_found(&table, &same);
+        assert_eq!(table.segments.len(), 1);
+        // One key differing at each bit of the tag: each split could go one
+        // bit deeper and double the directory, 32 times over, but the
+        // directory stays within its share of the entries.
+        let divergent = (0..32u64).map(|k| (tag ^ 1 << (31 - k)) << 32 | k);
+        let hashes: Vec<u64> = divergent.chain(same).collect();
+        let mut table = SlotTable::default();
+        fill(&mut table, &hashes);
+        assert_all_found(&table, &hashes);
+        assert!(table.directory.len() <= 64, "{}", table.directory.len());
+    }
 
     #[test]
     fn interning_gives_one_index_per_distinct_string() {

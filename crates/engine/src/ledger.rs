@@ -14,6 +14,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::config::EngineConfig;
 use crate::event::{Event, EventBody, Status, TemplateCategory};
+use crate::grow::{Chunked, Text, TextAt};
 use crate::intern::{Interner, Probe, SlotTable, str_hash};
 use crate::market::{Region, RegionLookup};
 use crate::time::{Instant, local_midnight};
@@ -78,17 +79,18 @@ pub(crate) struct Message {
     /// The earliest `delivered`/`read` status (F2, F8).
     pub delivery: Slot,
     /// The id's place in [`Messages::ids`].
-    id_start: u64,
+    id_at: TextAt,
     id_len: u32,
     seen: u8,
 }
 
 /// Message ids and their records: the ids in one arena, the records in one
-/// vector, a table from hash to record index.
+/// chunked vector, a table from hash to record index; none of them stops to
+/// grow.
 #[derive(Clone, Default)]
 pub(crate) struct Messages {
-    ids: String,
-    pub records: Vec<Message>,
+    ids: Text,
+    pub records: Chunked<Message>,
     table: SlotTable,
 }
 
@@ -100,27 +102,13 @@ impl std::fmt::Debug for Messages {
     }
 }
 
-fn id_of<'s>(ids: &'s str, m: &Message) -> &'s str {
-    &ids[m.id_start as usize..m.id_start as usize + m.id_len as usize]
+fn id_of<'s>(ids: &'s Text, m: &Message) -> &'s str {
+    ids.get(m.id_at, m.id_len as usize)
 }
 
 impl Messages {
     fn reserve(&mut self, n: usize) {
-        self.records.reserve(n);
-        self.ids.reserve(n * 60);
-        self.table_room(n);
-    }
-
-    /// Room in the table for `n` records in all.
-    fn table_room(&mut self, n: usize) {
-        let Self {
-            ids,
-            records,
-            table,
-        } = self;
-        table.reserve(n, records.len(), |i| {
-            str_hash(id_of(ids, &records[i as usize]))
-        });
+        self.table.reserve(n);
     }
 
     pub fn id(&self, msg: u32) -> &str {
@@ -134,9 +122,11 @@ impl Messages {
         let Some(index) = self.table.home(hash) else {
             return 0;
         };
-        let record = &self.records[index as usize];
-        let first = self.ids.as_bytes().get(record.id_start as usize);
-        u64::from(index) ^ u64::from(first.copied().unwrap_or(0))
+        let Some(record) = self.records.get(index as usize) else {
+            return 0;
+        };
+        let first = self.ids.first_byte(record.id_at);
+        u64::from(index) ^ u64::from(first.unwrap_or(0))
     }
 
     /// The record index of `id`, if the ledger has it.
@@ -146,9 +136,6 @@ impl Messages {
             records,
             table,
         } = self;
-        if table.is_empty() {
-            return None;
-        }
         match table.find(str_hash(id), |i| id_of(ids, &records[i as usize]) == id) {
             Probe::Found(i) => Some(i),
             Probe::Vacant(_) => None,
@@ -157,7 +144,6 @@ impl Messages {
 
     /// The record index of `id` (`hash == str_hash(id)`), and whether new.
     fn intern(&mut self, id: &str, hash: u64) -> (u32, bool) {
-        self.table_room(self.records.len() + 1);
         let Self {
             ids,
             records,
@@ -172,11 +158,10 @@ impl Messages {
             inbound: NONE,
             outbound: NONE,
             delivery: NONE,
-            id_start: ids.len() as u64,
+            id_at: ids.push(id),
             id_len: u32::try_from(id.len()).unwrap_or(u32::MAX),
             seen: 0,
         });
-        ids.push_str(id);
         table.insert(vacant, hash, index);
         (index, true)
     }
@@ -235,11 +220,11 @@ impl MessageView {
 /// The distinct (waba, phone, user) pairs, each string interned once.
 #[derive(Clone, Debug, Default)]
 struct Pairs {
-    keys: Vec<PairKey>,
-    /// Each pair's names side by side in `text`: `(start, lengths)`, so
+    keys: Chunked<PairKey>,
+    /// Each pair's names side by side in `text`: `(place, lengths)`, so
     /// comparing or reading a pair touches one place, not three interners.
-    spans: Vec<(u64, [u32; 3])>,
-    text: String,
+    spans: Chunked<(TextAt, [u32; 3])>,
+    text: Text,
     table: SlotTable,
     wabas: Interner,
     phones: Interner,
@@ -247,14 +232,15 @@ struct Pairs {
 }
 
 fn pair_names_of<'t>(
-    text: &'t str,
-    spans: &[(u64, [u32; 3])],
+    text: &'t Text,
+    spans: &Chunked<(TextAt, [u32; 3])>,
     pair: u32,
 ) -> (&'t str, &'t str, &'t str) {
-    let (start, [w, p, u]) = spans[pair as usize];
-    let start = start as usize;
+    let Some(&(at, [w, p, u])) = spans.get(pair as usize) else {
+        return ("", "", "");
+    };
     let (w, p, u) = (w as usize, p as usize, u as usize);
-    let all = text.get(start..start + w + p + u).unwrap_or_default();
+    let all = text.get(at, w + p + u);
     let (waba, rest) = all.split_at_checked(w).unwrap_or_default();
     let (phone, user) = rest.split_at_checked(p).unwrap_or_default();
     (waba, phone, user)
@@ -277,11 +263,6 @@ impl Pairs {
             waba: false,
             user: false,
         };
-        let count = self.keys.len();
-        self.table.reserve(count + 1, count, |p| {
-            let (w, ph, u) = pair_names_of(&self.text, &self.spans, p);
-            pair_hash(w, ph, u)
-        });
         let vacant = match self
             .table
             .find(hash, |p| self.names(p) == (waba, phone, user))
@@ -291,11 +272,8 @@ impl Pairs {
         };
         // Event strings come from lines, far below 4 GiB.
         let len = |s: &str| u32::try_from(s.len()).unwrap_or(u32::MAX);
-        self.spans
-            .push((self.text.len() as u64, [len(waba), len(phone), len(user)]));
-        self.text.push_str(waba);
-        self.text.push_str(phone);
-        self.text.push_str(user);
+        let at = self.text.push_all(&[waba, phone, user]);
+        self.spans.push((at, [len(waba), len(phone), len(user)]));
         let (waba, new_waba) = self.wabas.intern(waba);
         let (phone, _) = self.phones.intern(phone);
         let (user, new_user) = self.users.intern(user);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod conversation;
 pub mod era;
 pub mod event;
+mod grow;
 pub mod incremental;
 mod intern;
 pub mod ledger;
