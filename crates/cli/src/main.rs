@@ -23,7 +23,8 @@ use wabill_engine::{Ledger, bill};
 use wabill_ingest::Route;
 
 // mimalloc: 14 % fewer instructions per webhook than glibc's malloc, and
-// no arena lock between the service's threads (docs/performance.md).
+// no arena lock between the service's threads; its features are set in the
+// workspace's Cargo.toml (docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
