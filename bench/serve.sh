@@ -14,7 +14,9 @@
 # written (log, responses) per request of the server, CPU time per request
 # of the load tool (they share the two cores), and the
 # share of the machine the hypervisor took meanwhile (steal), so that a slow
-# run can be told from a slow server.
+# run can be told from a slow server. A last line per round counts the
+# writer's stalls (from /metrics): batches that held the engine or the log
+# for over 50 ms.
 #
 #   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
 #   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
@@ -70,6 +72,14 @@ for round in $(seq 1 "$ROUNDS"); do
     --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$SECS"
   measure window env WABILL_TOKEN=tok123 \
     wrk -t2 -c"${WINDOW_CONNS:-32}" -d"$((SECS + 1))s" -s bench/window.lua "http://127.0.0.1:$PORT" --latency
+  # The writer's own stalls over the round: batches that held the engine
+  # (fold) or the log (commit) for over 50 ms.
+  curl -s "http://127.0.0.1:$PORT/metrics" | awk '
+    /^wabill_(fold|commit)_seconds_bucket/ && /le="0.05"/ {n = $0; sub(/_bucket.*/, "", n); under[n] = $NF}
+    /^wabill_(fold|commit)_seconds_count/ {n = $1; sub(/_count.*/, "", n); all[n] = $NF}
+    END {printf "writer   folds over 50 ms: %d of %d, commits over 50 ms: %d of %d\n",
+      all["wabill_fold_seconds"] - under["wabill_fold_seconds"], all["wabill_fold_seconds"],
+      all["wabill_commit_seconds"] - under["wabill_commit_seconds"], all["wabill_commit_seconds"]}'
   kill $SERVER; wait $SERVER || true
   SERVER=
 done
