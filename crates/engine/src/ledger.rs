@@ -525,8 +525,8 @@ impl Ledger {
         )
     }
 
-    /// Makes room for about `events` more events (a hint: growing tables
-    /// one doubling at a time copies and rehashes them many times over).
+    /// Sizes the message table for about `events` events, if it is still
+    /// empty (a hint: a table sized ahead does not split as it fills).
     pub fn reserve(&mut self, events: usize) {
         // About one distinct message id for every two or three events.
         self.messages.reserve(events / 2);
