@@ -117,13 +117,17 @@ impl SlotTable {
         self.directory.get(at).map(|&s| s as usize)
     }
 
-    /// Room for `n` entries without splitting, if the table is still empty
-    /// (a hint for batch loads, which know their size).
+    /// Enough segments for `n` entries at most half full, if the table is
+    /// still empty (a hint for batch loads, which know their size; the
+    /// fuller segments still split as it fills).
     pub fn reserve(&mut self, n: usize) {
         if !self.segments.is_empty() {
             return;
         }
-        let segments = (n.saturating_mul(2) / SEGMENT_SLOTS).next_power_of_two();
+        let segments = n
+            .saturating_mul(2)
+            .div_ceil(SEGMENT_SLOTS)
+            .next_power_of_two();
         let depth = segments.trailing_zeros();
         let slots = n.saturating_mul(2).clamp(FIRST_SLOTS, SEGMENT_SLOTS);
         let slots = slots.next_power_of_two();
@@ -345,9 +349,10 @@ mod tests {
 
     #[test]
     fn a_reserved_table_takes_its_entries_without_growing() {
-        let hashes: Vec<u64> = (0..100_000).map(|i| str_hash(&format!("id{i}"))).collect();
+        // 40 880 entries need five segments' room, rounded up to eight.
+        let hashes: Vec<u64> = (0..40_880).map(|i| str_hash(&format!("id{i}"))).collect();
         let mut table = SlotTable::default();
-        table.reserve(100_000);
+        table.reserve(40_880);
         let segments = table.segments.len();
         fill(&mut table, &hashes);
         assert_all_found(&table, &hashes);

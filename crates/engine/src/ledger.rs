@@ -526,7 +526,7 @@ impl Ledger {
     }
 
     /// Sizes the message table for about `events` events, if it is still
-    /// empty (a hint: a table sized ahead does not split as it fills).
+    /// empty (a hint: a table sized ahead splits little as it fills).
     pub fn reserve(&mut self, events: usize) {
         // About one distinct message id for every two or three events.
         self.messages.reserve(events / 2);
