@@ -123,23 +123,23 @@ impl Text {
         (index as u64) << 32 | offset as u64
     }
 
+    /// The chunk holding `at`, and the offset in it.
+    fn chunk_of(&self, at: TextAt) -> Option<(&str, usize)> {
+        let chunk = self.chunks.get((at >> 32) as usize)?;
+        Some((chunk, (at & 0xFFFF_FFFF) as usize))
+    }
+
     /// The `len` bytes at `at` (empty if they are not there).
     pub fn get(&self, at: TextAt, len: usize) -> &str {
-        let offset = (at & 0xFFFF_FFFF) as usize;
-        self.chunks
-            .get((at >> 32) as usize)
-            .and_then(|chunk| chunk.get(offset..offset + len))
+        self.chunk_of(at)
+            .and_then(|(chunk, offset)| chunk.get(offset..offset + len))
             .unwrap_or_default()
     }
 
     /// The first byte at `at`, if any (to fetch its cache line early).
     pub fn first_byte(&self, at: TextAt) -> Option<u8> {
-        let offset = (at & 0xFFFF_FFFF) as usize;
-        self.chunks
-            .get((at >> 32) as usize)?
-            .as_bytes()
-            .get(offset)
-            .copied()
+        let (chunk, offset) = self.chunk_of(at)?;
+        chunk.as_bytes().get(offset).copied()
     }
 }
 

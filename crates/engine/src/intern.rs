@@ -20,10 +20,11 @@ pub fn str_hash(s: &str) -> u64 {
 /// it does with the tag alone, so it never asks its owner for a key again.
 ///
 /// It grows without stopping (extendible hashing): a directory indexed by
-/// the tag's top bits names segments of at most [`SEGMENT_SLOTS`] slots,
-/// each an open-addressing table with linear probing, kept at most half
-/// full. A full segment splits in two by one more bit of the tag, so an
-/// insert moves at most one segment's entries, whatever the table holds.
+/// the tag's top bits names segments of [`SEGMENT_SLOTS`] slots (more only
+/// where no bit of the tag tells entries apart), each an open-addressing
+/// table with linear probing, kept at most half full. A full segment splits
+/// in two by one more bit of the tag, so an insert moves at most one
+/// segment's entries, whatever the table holds.
 ///
 /// It is ours rather than a library's so that a caller can read the slot a
 /// lookup will read ([`SlotTable::home`]) some events ahead: a probe into a

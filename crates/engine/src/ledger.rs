@@ -107,10 +107,6 @@ fn id_of<'s>(ids: &'s Text, m: &Message) -> &'s str {
 }
 
 impl Messages {
-    fn reserve(&mut self, n: usize) {
-        self.table.reserve(n);
-    }
-
     pub fn id(&self, msg: u32) -> &str {
         id_of(&self.ids, &self.records[msg as usize])
     }
@@ -310,6 +306,18 @@ pub struct Checked<'a> {
     pub pair_hash: u64,
 }
 
+impl<'a> Checked<'a> {
+    /// `event` with what validation found out about it.
+    pub fn new(event: Event<'a>, facts: Facts) -> Checked<'a> {
+        Checked {
+            event,
+            region: facts.region,
+            id_hash: facts.id_hash,
+            pair_hash: facts.pair_hash,
+        }
+    }
+}
+
 /// Regions already determined, shared by the validators of one ledger (one
 /// per parsing thread), so that each distinct user is parsed once: a
 /// libphonenumber parse costs microseconds. It only remembers answers of a
@@ -468,12 +476,12 @@ impl Validator {
     ) -> Result<(), Rejection> {
         let mut facts = Vec::with_capacity(events.len());
         self.check_group(events, &mut facts)?;
-        out.extend(events.drain(..).zip(facts).map(|(event, f)| Checked {
-            event,
-            region: f.region,
-            id_hash: f.id_hash,
-            pair_hash: f.pair_hash,
-        }));
+        out.extend(
+            events
+                .drain(..)
+                .zip(facts)
+                .map(|(event, f)| Checked::new(event, f)),
+        );
         Ok(())
     }
 }
@@ -529,7 +537,7 @@ impl Ledger {
     /// empty (a hint: a table sized ahead splits little as it fills).
     pub fn reserve(&mut self, events: usize) {
         // About one distinct message id for every two or three events.
-        self.messages.reserve(events / 2);
+        self.messages.table.reserve(events / 2);
     }
 
     /// Distinct events accepted so far.

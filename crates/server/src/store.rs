@@ -87,12 +87,7 @@ impl LogRow {
     pub fn of((e, facts): (&Event<'_>, Facts)) -> LogRow {
         LogRow {
             line: wabill_ingest::normalized_line(e),
-            checked: Checked {
-                event: e.clone().into_owned(),
-                region: facts.region,
-                id_hash: facts.id_hash,
-                pair_hash: facts.pair_hash,
-            },
+            checked: Checked::new(e.clone().into_owned(), facts),
         }
     }
 
