@@ -20,12 +20,14 @@
 #
 #   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
 #   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
+#   RATE_SECS=60 bench/serve.sh 1     # the at-rate load for 60 s (default SECS)
 set -euo pipefail
 source "$(dirname "$0")/config.sh"
 BIN=${BIN:-./target/release/wabill}
 ROUNDS=${1:-3}
 PORT=${PORT:-18080}
 SECS=${SECS:-10}
+RATE_SECS=${RATE_SECS:-$SECS}
 WORK=$(mktemp -d)
 SERVER=
 trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
@@ -33,20 +35,20 @@ command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; ex
 bench_config "$WORK"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 written() { awk '/^wchar/ {print $2}' "/proc/$1/io"; }
-# measure NAME COMMAND...: runs the load tool; CPU figures cover its middle
-# (from 1 s after the start to 1 s before the end of SECS + 1 s).
+# measure NAME SECS COMMAND...: runs the load tool for SECS (+ 1 s); CPU
+# figures cover its middle (from 1 s after the start to 1 s before the end).
 measure() {
-  local name=$1; shift
+  local name=$1 secs=$2; shift 2
   "$@" > "$WORK/out.txt" &
   local tool=$!
   sleep 1.5
   local t0 s0 st0 w0 t1 s1 st1 w1
   t0=$(ticks $tool); s0=$(ticks $SERVER); st0=($(head -1 /proc/stat)); w0=$(written $SERVER)
-  sleep $((SECS - 2))
+  sleep $((secs - 2))
   t1=$(ticks $tool); s1=$(ticks $SERVER); st1=($(head -1 /proc/stat)); w1=$(written $SERVER)
   wait $tool
   local all=0 i; for i in 1 2 3 4 5 6 7 8; do all=$((all + st1[i] - st0[i])); done
-  awk -v name="$name" -v secs=$((SECS - 2)) -v srv=$((s1 - s0)) -v tool=$((t1 - t0)) \
+  awk -v name="$name" -v secs=$((secs - 2)) -v srv=$((s1 - s0)) -v tool=$((t1 - t0)) \
       -v steal=$((st1[8] - st0[8])) -v all=$all -v bytes=$((w1 - w0)) '
     # wrk
     /^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} /^Requests\/sec/ {rate = $2}
@@ -66,11 +68,11 @@ for round in $(seq 1 "$ROUNDS"); do
   SERVER=$!
   for _ in $(seq 50); do grep -q listening "$WORK/serve.log" && break; sleep 0.1; done
   grep -q listening "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
-  measure webhooks env WABILL_EVENTS_PER_BODY=1 \
+  measure webhooks "$SECS" env WABILL_EVENTS_PER_BODY=1 \
     wrk -t2 -c"${HOOK_CONNS:-64}" -d"$((SECS + 1))s" -s bench/dialog.lua "http://127.0.0.1:$PORT" --latency
-  measure at-rate "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
-    --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$SECS"
-  measure window env WABILL_TOKEN=tok123 \
+  measure at-rate "$RATE_SECS" "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
+    --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$RATE_SECS"
+  measure window "$SECS" env WABILL_TOKEN=tok123 \
     wrk -t2 -c"${WINDOW_CONNS:-32}" -d"$((SECS + 1))s" -s bench/window.lua "http://127.0.0.1:$PORT" --latency
   # The writer's own stalls over the round: batches that held the engine
   # (fold) or the log (commit) for over 50 ms.
