@@ -12,11 +12,12 @@
 #
 # One line per load: requests/s, latency percentiles, CPU time and bytes
 # written (log, responses) per request of the server, CPU time per request
-# of the load tool (they share the two cores), and the
-# share of the machine the hypervisor took meanwhile (steal), so that a slow
-# run can be told from a slow server. A last line per round counts the
+# of the load tool (they share the two cores), how busy the two cores were
+# (everything but idle and steal: the headroom left), and the share of the
+# machine the hypervisor took meanwhile (steal), so that a slow run can be
+# told from a slow server. A last line per round counts the
 # writer's stalls (from /metrics): batches that held the engine or the log
-# for over 50 ms.
+# for over 50 ms; and the server's peak resident memory.
 #
 #   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
 #   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
@@ -49,7 +50,8 @@ measure() {
   wait $tool
   local all=0 i; for i in 1 2 3 4 5 6 7 8; do all=$((all + st1[i] - st0[i])); done
   awk -v name="$name" -v secs=$((secs - 2)) -v srv=$((s1 - s0)) -v tool=$((t1 - t0)) \
-      -v steal=$((st1[8] - st0[8])) -v all=$all -v bytes=$((w1 - w0)) '
+      -v steal=$((st1[8] - st0[8])) -v all=$all -v bytes=$((w1 - w0)) \
+      -v idle=$((st1[4] - st0[4] + st1[5] - st0[5])) '
     # wrk
     /^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} /^Requests\/sec/ {rate = $2}
     /Non-2xx/ {bad = "  NON-2XX " $NF}
@@ -58,8 +60,9 @@ measure() {
     /^latency ms:/ {gsub(",", ""); p50 = $4 "ms"; p99 = $8 "ms"}
     END {
       n = rate * secs
-      printf "%-8s %8.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req, writes %5.0f B/req  load tool %5.1f us/req  steal %4.1f%%%s\n",
-        name, rate, p50, p99, srv * 10000 / n, bytes / n, tool * 10000 / n, 100 * steal / all, bad
+      printf "%-8s %8.0f req/s  p50 %-8s p99 %-8s server %5.1f us/req, writes %5.0f B/req  load tool %5.1f us/req  busy %3.0f%%  steal %4.1f%%%s\n",
+        name, rate, p50, p99, srv * 10000 / n, bytes / n, tool * 10000 / n,
+        100 * (all - idle - steal) / all, 100 * steal / all, bad
     }' "$WORK/out.txt"
 }
 for round in $(seq 1 "$ROUNDS"); do
@@ -76,12 +79,12 @@ for round in $(seq 1 "$ROUNDS"); do
     wrk -t2 -c"${WINDOW_CONNS:-32}" -d"$((SECS + 1))s" -s bench/window.lua "http://127.0.0.1:$PORT" --latency
   # The writer's own stalls over the round: batches that held the engine
   # (fold) or the log (commit) for over 50 ms.
-  curl -s "http://127.0.0.1:$PORT/metrics" | awk '
+  curl -s "http://127.0.0.1:$PORT/metrics" | awk -v rss="$(awk '/^VmHWM/ {print $2}' /proc/$SERVER/status)" '
     /^wabill_(fold|commit)_seconds_bucket/ && /le="0.05"/ {n = $0; sub(/_bucket.*/, "", n); under[n] = $NF}
     /^wabill_(fold|commit)_seconds_count/ {n = $1; sub(/_count.*/, "", n); all[n] = $NF}
-    END {printf "writer   folds over 50 ms: %d of %d, commits over 50 ms: %d of %d\n",
+    END {printf "writer   folds over 50 ms: %d of %d, commits over 50 ms: %d of %d  server peak RSS %.0f MB\n",
       all["wabill_fold_seconds"] - under["wabill_fold_seconds"], all["wabill_fold_seconds"],
-      all["wabill_commit_seconds"] - under["wabill_commit_seconds"], all["wabill_commit_seconds"]}'
+      all["wabill_commit_seconds"] - under["wabill_commit_seconds"], all["wabill_commit_seconds"], rss / 1024}'
   kill $SERVER; wait $SERVER || true
   SERVER=
 done
