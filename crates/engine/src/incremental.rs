@@ -373,3 +373,90 @@ fn portfolio_id(key: PortfolioKey<'_>) -> (bool, String) {
         PortfolioKey::Alone(waba) => (false, waba.to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineConfig;
+    use crate::event::{EventBody, Status};
+    use crate::time::{Instant, NANOS_PER_SEC};
+
+    /// Seconds after 2022-03-01T00:00:00Z (cbp-2022, a UTC WABA).
+    fn at(secs: i64) -> Instant {
+        Instant((1_646_092_800 + secs) * NANOS_PER_SEC)
+    }
+
+    const DAY: i64 = 86_400;
+
+    fn event(user: &str, id: &str, secs: i64, body: EventBody<'static>) -> Event<'static> {
+        Event {
+            ts: at(secs),
+            waba: "W1".into(),
+            phone: "P1".into(),
+            user: user.to_owned().into(),
+            id: id.to_owned().into(),
+            body,
+        }
+    }
+
+    fn ingest(live: &mut Incremental, events: &[Event<'_>]) {
+        live.ingest(events).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn a_late_event_re_derives_only_its_pair_and_waba_month() {
+        let mut live =
+            Incremental::new(Ledger::new(EngineConfig::new()), Arc::new(RateBook::new()));
+        // Two users, each with a conversation in March and one in April.
+        for user in ["5511999990001", "5511999990002"] {
+            for (month, day) in [("mar", 9), ("apr", 31 + 4)] {
+                let secs = day * DAY;
+                ingest(
+                    &mut live,
+                    &[
+                        event(
+                            user,
+                            &format!("{user}-{month}-in"),
+                            secs,
+                            EventBody::Inbound { referral: false },
+                        ),
+                        event(
+                            user,
+                            &format!("{user}-{month}-out"),
+                            secs + 60,
+                            EventBody::Status(Status::Delivered),
+                        ),
+                    ],
+                );
+            }
+        }
+        live.settle();
+        assert!(live.is_settled());
+        let ledger = live.ledger();
+        let first = ledger.pair_index("W1", "P1", "5511999990001");
+        let Some(first) = first else {
+            panic!("no pair for the first user")
+        };
+        let waba = ledger.pair(first).waba;
+        let march = Month::parse("2022-03").unwrap_or_else(|| panic!("month"));
+
+        // A business-initiated message to the first user, delivered on
+        // 20 March, arrives after April's traffic.
+        let late = [event(
+            "5511999990001",
+            "late",
+            19 * DAY,
+            EventBody::Status(Status::Delivered),
+        )];
+        ingest(&mut live, &late);
+        assert_eq!(live.dirty_pairs, BTreeSet::from([first]));
+        live.settle_pairs();
+        assert_eq!(live.dirty_months, BTreeSet::from([(waba, march)]));
+        live.settle();
+        assert!(live.is_settled());
+
+        // Its duplicate changes nothing, so nothing is re-derived.
+        ingest(&mut live, &late);
+        assert!(live.is_settled());
+    }
+}
