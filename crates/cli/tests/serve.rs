@@ -280,9 +280,30 @@ fn malformed_oversized_and_unauthenticated_bodies_store_nothing() {
     );
 
     let huge = format!("{{\"pad\":\"{}\"}}", "x".repeat(70_000));
+    let too_large = post(&url, &[("X-Hub-Signature-256", &sign(&huge))], &huge);
+    assert_eq!(too_large.status, 413);
+    assert_eq!(too_large.json()["error"]["code"], "body_too_large");
+    // Both refused bodies count as rejected, the oversized one too.
     assert_eq!(
-        post(&url, &[("X-Hub-Signature-256", &sign(&huge))], &huge).status,
-        413
+        metric(
+            &server,
+            r#"wabill_events_total{source="meta",outcome="rejected"}"#
+        ),
+        2
+    );
+    // Errors are JSON everywhere, unknown paths and methods included.
+    let unknown = get(&server.url("/v1/nothing"), Some(TOKEN_ALL));
+    assert_eq!(
+        (unknown.status, unknown.json()["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let wrong_method = post(&server.url("/healthz"), &[], "");
+    assert_eq!(
+        (
+            wrong_method.status,
+            wrong_method.json()["error"]["code"].as_str()
+        ),
+        (405, Some("method_not_allowed"))
     );
 
     let onprem = r#"{"contacts":[{"wa_id":"5511999990001"}],"messages":[{"from":"5511999990001","id":"wamid.d1","timestamp":"1750000000","type":"text"}]}"#;

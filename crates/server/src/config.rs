@@ -4,7 +4,7 @@
 //! `[server]`. The engine's tables are read by the command line's loader.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
@@ -95,8 +95,9 @@ struct File {
 struct Server {
     #[serde(default = "default_listen")]
     listen: String,
-    #[serde(default = "default_data_dir")]
-    data_dir: PathBuf,
+    /// None: `./wabill-data` under the working directory (service.md).
+    #[serde(default)]
+    data_dir: Option<PathBuf>,
     #[serde(default = "default_body_limit")]
     body_limit_bytes: usize,
 }
@@ -105,7 +106,7 @@ impl Default for Server {
     fn default() -> Self {
         Server {
             listen: default_listen(),
-            data_dir: default_data_dir(),
+            data_dir: None,
             body_limit_bytes: default_body_limit(),
         }
     }
@@ -173,7 +174,13 @@ fn secret(
 
 /// Parses the service tables of `text` (the whole configuration file);
 /// `env` reads environment variables (a parameter so tests need no globals).
-pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<ServiceConfig> {
+/// Parses the service's tables of a configuration file; a relative
+/// `data_dir` given in it is taken relative to `base`, the file's folder.
+pub fn parse(
+    text: &str,
+    base: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<ServiceConfig> {
     // The engine's tables are checked by the command line's loader.
     let file: File = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
     let meta = match &file.meta {
@@ -263,7 +270,17 @@ pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result
         api_keys.push(ApiKey { sha256, wabas });
     }
     let listen = env("WABILL_LISTEN").unwrap_or(file.server.listen);
-    let data_dir = env("WABILL_DATA_DIR").map_or(file.server.data_dir, PathBuf::from);
+    // cli.md: relative paths in the file are relative to the file, so the
+    // service finds its log wherever it is started from; the default and
+    // the overrides are not in the file.
+    let data_dir = match (env("WABILL_DATA_DIR"), file.server.data_dir) {
+        (Some(dir), _) => PathBuf::from(dir),
+        (None, Some(dir)) => match base {
+            Some(base) if dir.is_relative() => base.join(dir),
+            _ => dir,
+        },
+        (None, None) => default_data_dir(),
+    };
     if file.server.body_limit_bytes == 0 {
         bail!("server.body_limit_bytes: must be positive");
     }
@@ -285,19 +302,10 @@ pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<ServiceConfig> {
             .with_context(|| format!("cannot read configuration {}", p.display()))?,
     };
     let env = |name: &str| std::env::var(name).ok();
-    let mut config = parse(&text, &env).map_err(|e| match path {
+    parse(&text, path.and_then(Path::parent), &env).map_err(|e| match path {
         Some(p) => anyhow!("configuration {}: {e}", p.display()),
         None => e,
-    })?;
-    // cli.md: relative paths in the file are relative to the file, so the
-    // service finds its log wherever it is started from.
-    if let Some(dir) = path.and_then(std::path::Path::parent)
-        && config.data_dir.is_relative()
-        && env("WABILL_DATA_DIR").is_none()
-    {
-        config.data_dir = dir.join(&config.data_dir);
-    }
-    Ok(config)
+    })
 }
 
 #[cfg(test)]
@@ -331,11 +339,11 @@ mod tests {
             "WABILL_LISTEN" => Some("127.0.0.1:2".to_owned()),
             _ => None,
         };
-        let c = parse(text, &env).unwrap();
+        let c = parse(text, None, &env).unwrap();
         assert_eq!(c.meta.unwrap().app_secret.0, "from-env");
         assert_eq!(c.listen, "127.0.0.1:2");
         assert!(c.api_keys[0].allows("W1") && !c.api_keys[0].allows("W2"));
-        let missing = parse(text, &|_| None).unwrap_err().to_string();
+        let missing = parse(text, None, &|_| None).unwrap_err().to_string();
         assert!(
             missing.contains("meta.app_secret_env: environment variable S"),
             "{missing}"
@@ -343,22 +351,24 @@ mod tests {
     }
 
     #[test]
-    fn a_relative_data_dir_is_relative_to_the_configuration_file() {
-        let dir = std::env::temp_dir().join(format!("wabill-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("wabill.toml");
-        std::fs::write(&file, "[server]\ndata_dir = \"log\"\n").unwrap();
-        let loaded = load(Some(&file)).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
-        if std::env::var_os("WABILL_DATA_DIR").is_none() {
-            assert_eq!(loaded.data_dir, dir.join("log"));
-        }
+    fn a_relative_data_dir_in_the_file_is_relative_to_it_and_the_default_to_the_working_directory()
+    {
+        let base = Path::new("/etc/wabill");
+        let given = parse("[server]\ndata_dir = \"log\"\n", Some(base), &|_| None).unwrap();
+        assert_eq!(given.data_dir, base.join("log"));
+        let absolute = parse("[server]\ndata_dir = \"/var/log\"\n", Some(base), &|_| None);
+        assert_eq!(absolute.unwrap().data_dir, Path::new("/var/log"));
+        let default = parse("[server]\n", Some(base), &|_| None).unwrap();
+        assert_eq!(default.data_dir, Path::new("./wabill-data"));
+        let env = |k: &str| (k == "WABILL_DATA_DIR").then(|| "here".to_owned());
+        let overridden = parse("[server]\ndata_dir = \"log\"\n", Some(base), &env).unwrap();
+        assert_eq!(overridden.data_dir, Path::new("here"));
     }
 
     #[test]
     fn a_route_must_name_its_waba_and_phone() {
         let text = "[[route]]\nname = \"r\"\nprovider = \"zendesk\"\nsecret = \"s\"\nwaba = \"\"\nphone = \"P1\"\n";
-        let e = parse(text, &|_| None).unwrap_err().to_string();
+        let e = parse(text, None, &|_| None).unwrap_err().to_string();
         assert!(
             e.contains("route[0]: `waba` and `phone` must not be empty"),
             "{e}"

@@ -136,8 +136,15 @@ type Answer = Result<Response, ApiError>;
 /// A request body, or why it could not be read (over the limit).
 type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
 
-fn too_large(e: axum::extract::rejection::BytesRejection) -> ApiError {
-    error(e.status(), "body_too_large", e.body_text())
+/// A body that could not be read (over the limit): one rejected body of
+/// `source`, as a refused signature is.
+fn too_large(
+    source: &'static str,
+) -> impl Fn(axum::extract::rejection::BytesRejection) -> ApiError {
+    move |e| {
+        rejected(source, 1);
+        error(e.status(), "body_too_large", e.body_text())
+    }
 }
 
 fn bad_query(e: QueryRejection) -> ApiError {
@@ -158,6 +165,8 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[8], get(healthz))
         .route(PATHS[9], get(metrics))
         .route(PATHS[10], get(openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
@@ -314,7 +323,7 @@ fn signature_ok(app: &App, headers: &HeaderMap, body: &[u8]) -> bool {
 }
 
 async fn meta_webhook(AxState(app): AxState<Shared>, headers: HeaderMap, body: Body) -> Answer {
-    let body = body.map_err(too_large)?;
+    let body = body.map_err(too_large("meta"))?;
     if !signature_ok(&app, &headers, &body) {
         rejected("meta", 1);
         return Err(error(
@@ -402,8 +411,8 @@ async fn route_webhook(
     body: Body,
 ) -> Answer {
     let route = route_of(app, name, provider, headers)?;
-    let body = body.map_err(too_large)?;
     let source = provider.as_str();
+    let body = body.map_err(too_large(source))?;
     let text = utf8(&body, source)?;
     let mut events = Vec::new();
     match provider {
@@ -546,7 +555,7 @@ fn scope(key: &ApiKey, waba: &str) -> Result<(), ApiError> {
 
 async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Body) -> Answer {
     let key = api_key(&app, &headers)?;
-    let body = body.map_err(too_large)?;
+    let body = body.map_err(too_large("api"))?;
     let text = utf8(&body, "api")?;
     // Items: the lines of NDJSON, or the elements of a JSON array.
     let items: Vec<&str> = if text.trim_start().starts_with('[') {
@@ -559,6 +568,7 @@ async fn post_events(AxState(app): AxState<Shared>, headers: HeaderMap, body: Bo
         text.lines().filter(|l| !l.trim().is_empty()).collect()
     };
     if items.len() > MAX_EVENTS_PER_REQUEST {
+        rejected("api", items.len() as u64);
         return Err(error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_many_events",
@@ -980,7 +990,10 @@ async fn get_invoice(
         error(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("no traffic for WABA {waba:?} in {month}"),
+            // cli.md: an invoice exists only where something was billed.
+            format!(
+                "no invoice for WABA {waba:?} in {month}: no conversation or priced message (yet)"
+            ),
         )
     })?;
     match &m.invoice {
@@ -1159,8 +1172,30 @@ async fn healthz(AxState(app): AxState<Shared>) -> Response {
     {
         (StatusCode::OK, "ok").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "event log not writable").into_response()
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unwritable",
+            "the event log does not take writes",
+        )
+        .into_response()
     }
+}
+
+/// Errors are JSON everywhere (service.md), unknown paths too.
+async fn not_found(uri: Uri) -> ApiError {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no endpoint at {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not served at {}", uri.path()),
+    )
 }
 
 async fn metrics(AxState(app): AxState<Shared>) -> Response {
