@@ -13,7 +13,7 @@
 # One line per load: requests/s, latency percentiles, CPU time and bytes
 # written (log, responses) per request of the server, CPU time per request
 # of the load tool (they share the two cores), how busy the two cores were
-# (everything but idle and steal: the headroom left), and the share of the
+# (everything but idle and steal; the rest is the headroom), and the share of the
 # machine the hypervisor took meanwhile (steal), so that a slow run can be
 # told from a slow server. A last line per round counts the
 # writer's stalls (from /metrics): batches that held the engine or the log
@@ -78,7 +78,7 @@ for round in $(seq 1 "$ROUNDS"); do
   measure window "$SECS" env WABILL_TOKEN=tok123 \
     wrk -t2 -c"${WINDOW_CONNS:-32}" -d"$((SECS + 1))s" -s bench/window.lua "http://127.0.0.1:$PORT" --latency
   # The writer's own stalls over the round: batches that held the engine
-  # (fold) or the log (commit) for over 50 ms.
+  # (fold) or the log (commit) for over 50 ms; and the server's peak RSS.
   curl -s "http://127.0.0.1:$PORT/metrics" | awk -v rss="$(awk '/^VmHWM/ {print $2}' /proc/$SERVER/status)" '
     /^wabill_(fold|commit)_seconds_bucket/ && /le="0.05"/ {n = $0; sub(/_bucket.*/, "", n); under[n] = $NF}
     /^wabill_(fold|commit)_seconds_count/ {n = $1; sub(/_count.*/, "", n); all[n] = $NF}

@@ -172,10 +172,10 @@ fn secret(
     }
 }
 
-/// Parses the service tables of `text` (the whole configuration file);
-/// `env` reads environment variables (a parameter so tests need no globals).
-/// Parses the service's tables of a configuration file; a relative
-/// `data_dir` given in it is taken relative to `base`, the file's folder.
+/// Parses the service tables of `text` (the whole configuration file); a
+/// relative `data_dir` given in it is taken relative to `base`, the file's
+/// folder; `env` reads environment variables (a parameter so tests need no
+/// globals).
 pub fn parse(
     text: &str,
     base: Option<&Path>,
