@@ -5,7 +5,7 @@ Usage (from the repository root):
 
     python3 fuzz/make_seeds.py [META_PRICING_MD] [EVENTS_MD] [WABILL_BINARY]
 
-defaults: /work/shared/reference/meta-pricing.md, /work/shared/spec/events.md,
+defaults: docs/reference/meta-pricing.md, docs/spec/events.md,
 target/release/wabill. Every webhook example is written compact, one body per
 line, as the CLI reads files.
 """
@@ -18,8 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "fuzz" / "seeds"
-META = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/reference/meta-pricing.md")
-EVENTS = Path(sys.argv[2] if len(sys.argv) > 2 else "/work/shared/spec/events.md")
+META = Path(sys.argv[1] if len(sys.argv) > 1 else str(ROOT / "docs" / "reference" / "meta-pricing.md"))
+EVENTS = Path(sys.argv[2] if len(sys.argv) > 2 else str(ROOT / "docs" / "spec" / "events.md"))
 WABILL = Path(sys.argv[3] if len(sys.argv) > 3 else ROOT / "target" / "release" / "wabill")
 
 

@@ -2,7 +2,7 @@
 //! and focused tests of bad input (events.md section 5).
 //!
 //! Every `tests/golden/<name>.json` is one webhook body, stored pretty-printed
-//! as in the reference (shared/reference/meta-pricing.md section 6); the test
+//! as in the reference (docs/reference/meta-pricing.md section 6); the test
 //! minifies it to one line (as bodies travel in files) and compares what
 //! `parse_line` makes of it with `<name>.expected`.
 //! `UPDATE_GOLDEN=1 cargo test -p wabill-ingest --test golden` rewrites the
