@@ -1,8 +1,8 @@
-//! Per-pair derivation: a pair's inbound messages and delivered business
-//! messages, in time order, become its conversations (or, under per-message
-//! eras, its priced messages).
+//! A pair's state as the era rules see and change it: its conversations (or,
+//! under per-message eras, its priced messages), the inbound messages that
+//! open windows, the free entry point window.
 
-use crate::era::{EraClock, EraKind};
+use crate::era::EraKind;
 use crate::event::TemplateCategory;
 use crate::rates::Category;
 use crate::time::{HOURS_24, HOURS_72, Instant};
@@ -173,55 +173,4 @@ impl PairState {
     pub fn join(&mut self, index: usize) {
         self.conversations[index].messages += 1;
     }
-}
-
-/// A delivery the engine could not rate: it falls before the first era of
-/// the timeline.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NoEra {
-    pub at: Instant,
-    pub msg: u32,
-}
-
-/// Runs the era rules over one pair. `inbound` and `delivered` are sorted by
-/// time (ties by message id).
-pub fn derive_pair(
-    inbound: &[InboundItem],
-    delivered: &[Delivered],
-    clock: &EraClock,
-    errors: &mut Vec<NoEra>,
-) -> Vec<Conversation> {
-    run_pair(inbound, delivered, clock, errors).conversations
-}
-
-/// [`derive_pair`], keeping the whole pair state (free entry point window
-/// included) for live answers.
-pub fn run_pair(
-    inbound: &[InboundItem],
-    delivered: &[Delivered],
-    clock: &EraClock,
-    errors: &mut Vec<NoEra>,
-) -> PairState {
-    let mut state = PairState::default();
-    let mut seen = 0;
-    for msg in delivered {
-        while seen < inbound.len() && inbound[seen].at <= msg.at {
-            seen += 1;
-        }
-        let Some(era) = clock.era_at(msg.at) else {
-            // Ingest rejects events before the first era; kept for safety.
-            errors.push(NoEra {
-                at: msg.at,
-                msg: msg.msg,
-            });
-            continue;
-        };
-        let view = PairView {
-            inbound: &inbound[..seen],
-            fep_72h_from: clock.fep_72h_from,
-            free_service_from: clock.free_service_from,
-        };
-        era.rules().deliver(&mut state, msg, &view);
-    }
-    state
 }

@@ -1,10 +1,8 @@
-//! Rules section 1: pricing eras, chosen by local date, and the rules each
-//! era applies to a delivered business message.
+//! Rules section 1: the pricing eras and the timeline that chooses one by
+//! local date. What each era does is in [`crate::rules`].
 
 use jiff::civil::Date;
 
-use crate::conversation::{Delivered, Free, PairState, PairView};
-use crate::rates::{Category, Family};
 use crate::time::Instant;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,14 +14,21 @@ pub enum EraKind {
 }
 
 impl EraKind {
+    /// Every era, in the order a timeline must keep.
+    pub const ALL: [EraKind; 4] = [
+        EraKind::Cbp2022,
+        EraKind::Cbp2023,
+        EraKind::Pmp2025,
+        EraKind::Pmp2026,
+    ];
+
     pub fn parse(s: &str) -> Option<EraKind> {
-        match s {
-            "cbp-2022" => Some(EraKind::Cbp2022),
-            "cbp-2023" => Some(EraKind::Cbp2023),
-            "pmp-2025" => Some(EraKind::Pmp2025),
-            "pmp-2026" => Some(EraKind::Pmp2026),
-            _ => None,
-        }
+        EraKind::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    /// The era ids in timeline order, comma-separated, for messages.
+    pub fn names() -> String {
+        EraKind::ALL.map(EraKind::as_str).join(", ")
     }
 
     pub fn as_str(self) -> &'static str {
@@ -32,16 +37,6 @@ impl EraKind {
             EraKind::Cbp2023 => "cbp-2023",
             EraKind::Pmp2025 => "pmp-2025",
             EraKind::Pmp2026 => "pmp-2026",
-        }
-    }
-
-    /// The rules of this era.
-    pub fn rules(self) -> &'static dyn EraRules {
-        match self {
-            EraKind::Cbp2022 => &crate::cbp2022::Cbp2022,
-            EraKind::Cbp2023 => &crate::cbp2023::Cbp2023,
-            EraKind::Pmp2025 => &crate::pmp::PMP_2025,
-            EraKind::Pmp2026 => &crate::pmp::PMP_2026,
         }
     }
 }
@@ -60,11 +55,13 @@ pub enum TimelineError {
     #[error("era {0} is listed twice")]
     Repeated(&'static str),
     #[error(
-        "era {later} cannot follow {earlier}: eras keep their order (cbp-2022, cbp-2023, pmp-2025, pmp-2026); move, add or remove them, never swap them"
+        "era {later} cannot follow {earlier}: eras keep their order ({order}); move, add or remove them, never swap them"
     )]
     OutOfOrder {
         earlier: &'static str,
         later: &'static str,
+        /// [`EraKind::names`].
+        order: String,
     },
     #[error("era {later} from {later_from} does not start after {earlier} from {earlier_from}")]
     Unordered {
@@ -92,6 +89,7 @@ impl Timeline {
                 return Err(TimelineError::OutOfOrder {
                     earlier: w[0].1.as_str(),
                     later: w[1].1.as_str(),
+                    order: EraKind::names(),
                 });
             }
             if w[1].0 <= w[0].0 {
@@ -108,7 +106,7 @@ impl Timeline {
 
     /// Rules section 1, the default timeline.
     pub fn meta_default() -> Timeline {
-        let d = |y, m| Date::new(y, m, 1).unwrap_or(Date::MIN);
+        let d = |y, m| Date::constant(y, m, 1);
         Timeline {
             entries: vec![
                 (d(2022, 2), EraKind::Cbp2022),
@@ -120,7 +118,10 @@ impl Timeline {
     }
 
     pub fn first_date(&self) -> Date {
-        self.entries.first().map_or(Date::MIN, |e| e.0)
+        self.entries
+            .first()
+            .expect("Timeline::new refuses an empty timeline")
+            .0
     }
 
     /// `(from, era)` in date order.
@@ -149,12 +150,12 @@ impl Timeline {
 
 /// Rules A2: from this local date a free entry point conversation lasts 72 h.
 pub fn fep_72h_from() -> Date {
-    Date::new(2023, 3, 1).unwrap_or(Date::MIN)
+    Date::constant(2023, 3, 1)
 }
 
 /// Rules B7: from this local date service conversations are free.
 pub fn free_service_from() -> Date {
-    Date::new(2024, 11, 1).unwrap_or(Date::MIN)
+    Date::constant(2024, 11, 1)
 }
 
 /// A timeline resolved to instants in one WABA's zone.
@@ -182,50 +183,15 @@ impl EraClock {
     }
 
     pub fn first_start(&self) -> Instant {
-        self.starts.first().map_or(Instant(i64::MIN), |s| s.0)
+        self.starts
+            .first()
+            .expect("Timeline::new refuses an empty timeline")
+            .0
     }
 
     /// The era in force at `at`; None before the first era.
     pub fn era_at(&self, at: Instant) -> Option<EraKind> {
         let i = self.starts.partition_point(|(start, _)| *start <= at);
         i.checked_sub(1).map(|i| self.starts[i].1)
-    }
-}
-
-/// Which free tier a record may take a slot of.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum FreeTierPool {
-    /// Rules A5/B7: per WABA and local month.
-    Waba,
-    /// Rules section 5: per business phone number and local month.
-    Phone,
-}
-
-/// The rules of one era. An era sees the pair's state (open conversations,
-/// free entry point window, customer service window, entry points) and
-/// decides what a delivery does. Eras share the pair state, so conversations
-/// opened under one era stay open into the next (rules B7a, C6).
-pub trait EraRules: Sync {
-    /// The rate card family this era prices with.
-    fn family(&self) -> Family;
-
-    /// Whether the era prices delivered messages one by one (rules section
-    /// 4) rather than conversations.
-    fn per_message(&self) -> bool {
-        false
-    }
-
-    /// Applies one delivered business message, in delivery order.
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>);
-
-    /// The free tier a record of `category`, free by rule as `free`, may
-    /// take a slot of (rules A5, B7, section 5).
-    fn free_tier_pool(&self, category: Category, free: Free) -> Option<FreeTierPool>;
-
-    /// Whether records of `category`, free by rule as `free`, show unit
-    /// price 0 whatever the card says, needing no rate (rules D2: a category
-    /// a rule makes free).
-    fn priced_at_zero(&self, category: Category, _free: Free) -> bool {
-        category == Category::FreeEntryPoint
     }
 }

@@ -11,17 +11,16 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use crate::billing::{
-    Calendar, Group, Rated, Record, TierMember, TierOutcome, WabaMonth, allot_group, apply_tier,
-    derive_into, finish, rate_month, tiered_markets,
+    Calendar, Group, Rated, TierOutcome, WabaMonth, allot_portfolio_month, apply_tier,
+    candidate_months, derive_into, finish, rate_month, tiered_markets,
 };
-use crate::config::PortfolioKey;
+use crate::config::{EngineConfig, PortfolioKey};
 use crate::era::EraClock;
 use crate::event::Event;
 use crate::grow::Chunked;
 use crate::ledger::{Checked, IngestOutcome, Ledger, MessageView, Rejection};
 use crate::live::PairLog;
-use crate::market::MarketId;
-use crate::rates::{Category, RateBook};
+use crate::rates::RateBook;
 use crate::time::Month;
 
 type WabaMonthKey = (u32, Month);
@@ -47,6 +46,12 @@ pub struct Incremental {
     /// Per WABA index, its era clock.
     clocks: Vec<EraClock>,
     dirty_pairs: BTreeSet<u32>,
+    billed: Billed,
+}
+
+/// What billing derived so far, and what folds have changed since.
+#[derive(Default)]
+struct Billed {
     /// Per pair, its records and errors by local month.
     derived: Chunked<BTreeMap<Month, Group>>,
     /// Per WABA-month, the pairs with records or errors in it.
@@ -62,6 +67,40 @@ pub struct Incremental {
     months: BTreeMap<(String, Month), Arc<WabaMonth>>,
 }
 
+/// Local calendars made on demand during one settle.
+struct Calendars<'b> {
+    book: &'b RateBook,
+    config: &'b EngineConfig,
+    wabas: FxHashMap<u32, Calendar<'b>>,
+    portfolios: FxHashMap<PortfolioKey<'b>, Calendar<'b>>,
+}
+
+impl<'b> Calendars<'b> {
+    fn new(book: &'b RateBook, config: &'b EngineConfig) -> Calendars<'b> {
+        Calendars {
+            book,
+            config,
+            wabas: FxHashMap::default(),
+            portfolios: FxHashMap::default(),
+        }
+    }
+
+    fn waba(&mut self, ledger: &Ledger, waba: u32) -> &mut Calendar<'b> {
+        let (book, config) = (self.book, self.config);
+        self.wabas.entry(waba).or_insert_with(|| {
+            let zone = config.waba(ledger.waba_name(waba)).timezone.clone();
+            Calendar::new(zone, book, config)
+        })
+    }
+
+    fn portfolio(&mut self, key: PortfolioKey<'b>) -> &mut Calendar<'b> {
+        let (book, config) = (self.book, self.config);
+        self.portfolios
+            .entry(key)
+            .or_insert_with(|| Calendar::new(config.portfolio_zone(key).clone(), book, config))
+    }
+}
+
 impl Incremental {
     pub fn new(ledger: Ledger, book: Arc<RateBook>) -> Incremental {
         Incremental {
@@ -71,13 +110,7 @@ impl Incremental {
             views: Chunked::default(),
             clocks: Vec::new(),
             dirty_pairs: BTreeSet::new(),
-            derived: Chunked::default(),
-            month_pairs: FxHashMap::default(),
-            dirty_months: BTreeSet::new(),
-            rated: FxHashMap::default(),
-            portfolio_members: FxHashMap::default(),
-            tiers: FxHashMap::default(),
-            months: BTreeMap::new(),
+            billed: Billed::default(),
         }
     }
 
@@ -157,67 +190,25 @@ impl Incremental {
 
     /// Whether every fold so far is reflected in [`Incremental::months`].
     pub fn is_settled(&self) -> bool {
-        self.dirty_pairs.is_empty() && self.dirty_months.is_empty()
+        self.dirty_pairs.is_empty() && self.billed.dirty_months.is_empty()
     }
 
     /// Re-derives the conversations of the pairs changed since the last
     /// call; the months they touch wait for [`Incremental::settle`].
     pub fn settle_pairs(&mut self) {
-        let Incremental {
-            ledger,
-            book,
-            logs,
-            clocks,
-            dirty_pairs,
-            derived,
-            month_pairs,
-            dirty_months,
-            ..
-        } = self;
-        let config = ledger.config();
-        let book: &RateBook = book;
-        while clocks.len() < ledger.n_wabas() {
-            let zone = &config.waba(ledger.waba_name(clocks.len() as u32)).timezone;
-            clocks.push(EraClock::new(&config.timeline, zone));
+        let config = self.ledger.config();
+        while self.clocks.len() < self.ledger.n_wabas() {
+            let waba = self.ledger.waba_name(self.clocks.len() as u32);
+            let zone = &config.waba(waba).timezone;
+            self.clocks.push(EraClock::new(&config.timeline, zone));
         }
-        let mut calendars: FxHashMap<u32, Calendar<'_>> = FxHashMap::default();
+        let mut calendars = Calendars::new(&self.book, config);
         let empty = PairLog::default();
-        for pair in std::mem::take(dirty_pairs) {
-            let waba = ledger.pair(pair).waba;
-            let (inbound, delivered) = logs.get(pair as usize).unwrap_or(&empty).derivation_input();
-            let mut groups = FxHashMap::default();
-            if !delivered.is_empty() {
-                let calendar = calendars.entry(waba).or_insert_with(|| {
-                    let zone = config.waba(ledger.waba_name(waba)).timezone.clone();
-                    Calendar::new(zone, book, config)
-                });
-                derive_into(
-                    ledger,
-                    book,
-                    (&clocks[waba as usize], calendar),
-                    pair,
-                    (&inbound, &delivered),
-                    &mut groups,
-                );
-            }
-            let now: BTreeMap<Month, Group> =
-                groups.into_iter().map(|((_, m), g)| (m, g)).collect();
-            let before = std::mem::take(derived.at(pair as usize));
-            let months: BTreeSet<Month> = before.keys().chain(now.keys()).copied().collect();
-            for month in months {
-                let new = now.get(&month);
-                if before.get(&month) == new {
-                    continue;
-                }
-                dirty_months.insert((waba, month));
-                let members = month_pairs.entry((waba, month)).or_default();
-                if new.is_some() {
-                    members.insert(pair);
-                } else {
-                    members.remove(&pair);
-                }
-            }
-            *derived.at(pair as usize) = now;
+        for pair in std::mem::take(&mut self.dirty_pairs) {
+            let log = self.logs.get(pair as usize).unwrap_or(&empty);
+            let now = derive_pair_months(&self.ledger, &self.clocks, &mut calendars, pair, log);
+            self.billed
+                .replace_pair(self.ledger.pair(pair).waba, pair, now);
         }
     }
 
@@ -226,144 +217,200 @@ impl Incremental {
     /// rebuilds the invoices that moved.
     pub fn settle(&mut self) {
         self.settle_pairs();
-        let Incremental {
-            ledger,
-            book,
-            derived,
-            month_pairs,
-            dirty_months,
-            rated,
-            portfolio_members,
-            tiers,
-            months,
-            ..
-        } = self;
-        if dirty_months.is_empty() {
+        if self.billed.dirty_months.is_empty() {
             return;
         }
-        let config = ledger.config();
-        let book: &RateBook = book;
-        let tiered = tiered_markets(book);
-        let mut calendars: FxHashMap<u32, Calendar<'_>> = FxHashMap::default();
-        let mut portfolio_calendars: FxHashMap<PortfolioKey<'_>, Calendar<'_>> =
-            FxHashMap::default();
-        let mut dirty_portfolio_months: BTreeSet<PortfolioMonth> = BTreeSet::new();
-        let mut to_finish: BTreeSet<WabaMonthKey> = BTreeSet::new();
-        for key in std::mem::take(dirty_months) {
-            let (waba, month) = key;
-            let waba_name = ledger.waba_name(waba);
-            let portfolio = config.portfolio_key(waba_name);
-            let owned = portfolio_id(portfolio);
-            tiers.remove(&key);
-            if let Some(old) = rated.remove(&key) {
-                for m in old.candidate_months {
-                    let pm = (owned.clone(), m);
-                    if let Some(members) = portfolio_members.get_mut(&pm) {
-                        members.remove(&key);
-                    }
-                    dirty_portfolio_months.insert(pm);
-                }
-            }
-            let pairs = month_pairs.get(&key).filter(|p| !p.is_empty());
-            let Some(pairs) = pairs else {
-                month_pairs.remove(&key);
-                months.remove(&(waba_name.to_owned(), month));
-                continue;
-            };
-            // Pairs in index order, as batch billing files them.
-            let mut group = Group::default();
-            for pair in pairs {
-                let Some(g) = derived.get(*pair as usize).and_then(|d| d.get(&month)) else {
-                    continue;
-                };
-                group.records.extend_from_slice(&g.records);
-                group.errors.extend_from_slice(&g.errors);
-            }
-            let calendar = calendars.entry(waba).or_insert_with(|| {
-                Calendar::new(config.waba(waba_name).timezone.clone(), book, config)
-            });
-            let r = rate_month(ledger, config, calendar, &tiered, key, group);
-            let portfolio_calendar = portfolio_calendars.entry(portfolio).or_insert_with(|| {
-                Calendar::new(config.portfolio_zone(portfolio).clone(), book, config)
-            });
-            let candidate_months: Vec<Month> = r
-                .tier_candidates
-                .iter()
-                .map(|&(index, _)| portfolio_calendar.month_of(r.records[index].start))
-                .collect();
-            for m in candidate_months.iter().copied().collect::<BTreeSet<_>>() {
-                let pm = (owned.clone(), m);
-                portfolio_members.entry(pm.clone()).or_default().insert(key);
-                dirty_portfolio_months.insert(pm);
-            }
-            rated.insert(
-                key,
-                RatedMonth {
-                    rated: r,
-                    candidate_months,
-                },
-            );
-            to_finish.insert(key);
-        }
-
-        for pm in dirty_portfolio_months {
-            let Some(members) = portfolio_members.get(&pm).filter(|m| !m.is_empty()) else {
-                portfolio_members.remove(&pm);
-                continue;
-            };
-            let members: Vec<WabaMonthKey> = members.iter().copied().collect();
-            let mut groups: BTreeMap<(MarketId, Category), Vec<TierMember>> = BTreeMap::new();
-            for (w, key) in members.iter().enumerate() {
-                let Some(rm) = rated.get(key) else { continue };
-                let candidates = rm.rated.tier_candidates.iter().zip(&rm.candidate_months);
-                for (&(index, card), _) in candidates.filter(|(_, m)| **m == pm.1) {
-                    let record = &rm.rated.records[index];
-                    groups
-                        .entry((record.market, record.category))
-                        .or_default()
-                        .push((w, index, card));
-                }
-            }
-            let records: Vec<&[Record]> = members
-                .iter()
-                .map(|key| rated.get(key).map_or(&[][..], |rm| &rm.rated.records))
-                .collect();
-            let mut outcomes: Vec<Vec<(usize, TierOutcome)>> = vec![Vec::new(); members.len()];
-            for (market_category, mut group) in groups {
-                let record = |w: usize, i: usize| &records[w][i];
-                let allotted = allot_group(ledger, book, market_category, &mut group, record);
-                for ((w, index, _), outcome) in allotted {
-                    outcomes[w].push((index, outcome));
-                }
-            }
-            for (key, list) in members.into_iter().zip(outcomes) {
-                tiers.entry(key).or_default().insert(pm.1, list);
-                to_finish.insert(key);
-            }
-        }
-
-        for key in to_finish {
-            let Some(rm) = rated.get(&key) else { continue };
-            let mut r = rm.rated.clone();
-            for list in tiers.get(&key).into_iter().flat_map(BTreeMap::values) {
-                for (index, outcome) in list {
-                    apply_tier(&mut r, *index, outcome.clone());
-                }
-            }
-            let billed = finish(ledger, book, config, r);
-            months.insert((billed.waba.clone(), billed.month), Arc::new(billed));
-        }
+        let (ledger, book) = (&self.ledger, &*self.book);
+        let mut calendars = Calendars::new(book, ledger.config());
+        let (portfolio_months, mut to_finish) = self.billed.rerate_months(ledger, &mut calendars);
+        self.billed
+            .reallot_tiers(ledger, book, portfolio_months, &mut to_finish);
+        self.billed.finish_months(ledger, book, to_finish);
     }
 
     /// The billed WABA-month, as of the last [`Incremental::settle`].
     pub fn month(&self, waba: &str, month: Month) -> Option<&Arc<WabaMonth>> {
-        self.months.get(&(waba.to_owned(), month))
+        self.billed.months.get(&(waba.to_owned(), month))
     }
 
     /// Every billed WABA-month, sorted by WABA, then month (as
     /// [`crate::billing::Billing::months`]), as of the last settle.
     pub fn months(&self) -> impl Iterator<Item = &Arc<WabaMonth>> {
-        self.months.values()
+        self.billed.months.values()
+    }
+}
+
+/// One pair derived afresh from its log: its records and errors by local
+/// month.
+fn derive_pair_months(
+    ledger: &Ledger,
+    clocks: &[EraClock],
+    calendars: &mut Calendars<'_>,
+    pair: u32,
+    log: &PairLog,
+) -> BTreeMap<Month, Group> {
+    let waba = ledger.pair(pair).waba;
+    let (inbound, delivered) = log.derivation_input();
+    let mut groups = FxHashMap::default();
+    if !delivered.is_empty() {
+        let book = calendars.book;
+        derive_into(
+            ledger,
+            book,
+            (&clocks[waba as usize], calendars.waba(ledger, waba)),
+            pair,
+            (&inbound, &delivered),
+            &mut groups,
+        );
+    }
+    groups.into_iter().map(|((_, m), g)| (m, g)).collect()
+}
+
+impl Billed {
+    /// Keeps a pair's new derivation and marks the months where it differs
+    /// from the one before.
+    fn replace_pair(&mut self, waba: u32, pair: u32, now: BTreeMap<Month, Group>) {
+        let before = std::mem::take(self.derived.at(pair as usize));
+        let months: BTreeSet<Month> = before.keys().chain(now.keys()).copied().collect();
+        for month in months {
+            let new = now.get(&month);
+            if before.get(&month) == new {
+                continue;
+            }
+            self.dirty_months.insert((waba, month));
+            let members = self.month_pairs.entry((waba, month)).or_default();
+            if new.is_some() {
+                members.insert(pair);
+            } else {
+                members.remove(&pair);
+            }
+        }
+        *self.derived.at(pair as usize) = now;
+    }
+
+    /// Re-rates every dirty WABA-month (a month left with no pair is
+    /// dropped). Returns the portfolio months whose volume tiers must be
+    /// re-allotted, and the WABA-months to finish.
+    fn rerate_months<'b>(
+        &mut self,
+        ledger: &'b Ledger,
+        calendars: &mut Calendars<'b>,
+    ) -> (BTreeSet<PortfolioMonth>, BTreeSet<WabaMonthKey>) {
+        let config = ledger.config();
+        let tiered = tiered_markets(calendars.book);
+        let mut portfolio_months = BTreeSet::new();
+        let mut to_finish = BTreeSet::new();
+        for key in std::mem::take(&mut self.dirty_months) {
+            let (waba, month) = key;
+            let waba_name = ledger.waba_name(waba);
+            let owned = portfolio_id(config.portfolio_key(waba_name));
+            self.tiers.remove(&key);
+            if let Some(old) = self.rated.remove(&key) {
+                for m in old.candidate_months {
+                    let pm = (owned.clone(), m);
+                    if let Some(members) = self.portfolio_members.get_mut(&pm) {
+                        members.remove(&key);
+                    }
+                    portfolio_months.insert(pm);
+                }
+            }
+            let Some(group) = self.month_group(key) else {
+                self.month_pairs.remove(&key);
+                self.months.remove(&(waba_name.to_owned(), month));
+                continue;
+            };
+            let calendar = calendars.waba(ledger, waba);
+            let rated = rate_month(ledger, config, calendar, &tiered, key, group);
+            let portfolio = calendars.portfolio(config.portfolio_key(waba_name));
+            let candidate_months = candidate_months(&rated, portfolio);
+            for m in candidate_months.iter().copied().collect::<BTreeSet<_>>() {
+                let pm = (owned.clone(), m);
+                self.portfolio_members
+                    .entry(pm.clone())
+                    .or_default()
+                    .insert(key);
+                portfolio_months.insert(pm);
+            }
+            let rated_month = RatedMonth {
+                rated,
+                candidate_months,
+            };
+            self.rated.insert(key, rated_month);
+            to_finish.insert(key);
+        }
+        (portfolio_months, to_finish)
+    }
+
+    /// The records and errors of a WABA-month's pairs, in pair index order
+    /// (as batch billing files them); None when no pair is left in it.
+    fn month_group(&self, key: WabaMonthKey) -> Option<Group> {
+        let pairs = self.month_pairs.get(&key).filter(|p| !p.is_empty())?;
+        let mut group = Group::default();
+        for pair in pairs {
+            let Some(g) = self.derived.get(*pair as usize).and_then(|d| d.get(&key.1)) else {
+                continue;
+            };
+            group.records.extend_from_slice(&g.records);
+            group.errors.extend_from_slice(&g.errors);
+        }
+        Some(group)
+    }
+
+    /// C4 again in each of `portfolio_months`; every member's outcomes are
+    /// kept and the member is marked to finish.
+    fn reallot_tiers(
+        &mut self,
+        ledger: &Ledger,
+        book: &RateBook,
+        portfolio_months: BTreeSet<PortfolioMonth>,
+        to_finish: &mut BTreeSet<WabaMonthKey>,
+    ) {
+        for pm in portfolio_months {
+            let members = self.portfolio_members.get(&pm).filter(|m| !m.is_empty());
+            let Some(members) = members else {
+                self.portfolio_members.remove(&pm);
+                continue;
+            };
+            let members: Vec<(WabaMonthKey, &RatedMonth)> = members
+                .iter()
+                .filter_map(|key| Some((*key, self.rated.get(key)?)))
+                .collect();
+            let view: Vec<(&Rated, &[Month])> = members
+                .iter()
+                .map(|(_, rm)| (&rm.rated, rm.candidate_months.as_slice()))
+                .collect();
+            let outcomes = allot_portfolio_month(ledger, book, &view, pm.1);
+            let keys: Vec<WabaMonthKey> = members.iter().map(|(key, _)| *key).collect();
+            for (key, list) in keys.into_iter().zip(outcomes) {
+                self.tiers.entry(key).or_default().insert(pm.1, list);
+                to_finish.insert(key);
+            }
+        }
+    }
+
+    /// Applies the kept volume-tier outcomes to each month of `to_finish`
+    /// and rebuilds its invoice.
+    fn finish_months(
+        &mut self,
+        ledger: &Ledger,
+        book: &RateBook,
+        to_finish: BTreeSet<WabaMonthKey>,
+    ) {
+        let config = ledger.config();
+        for key in to_finish {
+            let Some(rm) = self.rated.get(&key) else {
+                continue;
+            };
+            let mut r = rm.rated.clone();
+            for list in self.tiers.get(&key).into_iter().flat_map(BTreeMap::values) {
+                for (index, outcome) in list {
+                    apply_tier(&mut r, *index, outcome.clone());
+                }
+            }
+            let billed = finish(ledger, book, config, r);
+            self.months
+                .insert((billed.waba.clone(), billed.month), Arc::new(billed));
+        }
     }
 }
 
@@ -451,7 +498,7 @@ mod tests {
         ingest(&mut live, &late);
         assert_eq!(live.dirty_pairs, BTreeSet::from([first]));
         live.settle_pairs();
-        assert_eq!(live.dirty_months, BTreeSet::from([(waba, march)]));
+        assert_eq!(live.billed.dirty_months, BTreeSet::from([(waba, march)]));
         live.settle();
         assert!(live.is_settled());
 

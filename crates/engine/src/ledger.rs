@@ -566,6 +566,11 @@ impl Ledger {
         self.pairs.keys[pair as usize]
     }
 
+    /// The id of business phone `phone` (a [`PairKey::phone`]).
+    pub fn phone_name(&self, phone: u32) -> &str {
+        self.pairs.phones.get(phone)
+    }
+
     /// The index of a pair, if the ledger has seen it.
     pub fn pair_index(&self, waba: &str, phone: &str, user: &str) -> Option<u32> {
         let hash = pair_hash(waba, phone, user);

@@ -4,14 +4,13 @@
 //!
 //! Flow: [`ledger::Ledger`] holds the set of distinct events; [`billing::bill`]
 //! derives each pair's conversations under the era in force
-//! ([`era::EraRules`]), allocates the free tier per WABA and local month,
+//! ([`rules::EraRules`]), allocates the free tier per WABA and local month,
 //! rates them from the [`rates::RateBook`] and builds the invoices.
 
 pub mod billing;
-pub mod cbp2022;
-pub mod cbp2023;
 pub mod config;
 pub mod conversation;
+pub mod derive;
 pub mod era;
 pub mod event;
 mod grow;
@@ -20,8 +19,9 @@ mod intern;
 pub mod ledger;
 pub mod live;
 pub mod market;
-pub mod pmp;
+pub mod quote;
 pub mod rates;
+pub mod rules;
 pub mod time;
 
 pub use billing::{Billing, bill};

@@ -6,15 +6,10 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use rust_decimal::Decimal;
-
-use crate::config::EngineConfig;
-use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView, run_pair};
+use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView};
+use crate::derive::run_pair;
 use crate::era::{EraClock, EraKind};
 use crate::event::TemplateCategory;
-use crate::market::MarketId;
-use crate::market::Region;
-use crate::rates::{Category, RateBook, RateCard};
 use crate::time::{HOURS_24, Instant};
 
 /// One pair's share of the ledger's canonical events (rules F6, F8): the
@@ -331,36 +326,10 @@ fn simulate_in(
     })
 }
 
-/// The card of `era`'s family in force at the WABA's local date of `at`
-/// (rules D2) and the user's market under that card's map. None when no
-/// card or map applies.
-pub fn card_and_market<'b>(
-    book: &'b RateBook,
-    config: &EngineConfig,
-    (waba, user, region): (&str, &str, Region),
-    era: EraKind,
-    at: Instant,
-) -> Option<(&'b RateCard, MarketId)> {
-    let tz = &config.waba(waba).timezone;
-    let card = book.card_at(
-        era.rules().family(),
-        &config.platform.currency,
-        at.local_date(tz),
-    )?;
-    let map = book.map_at(card.effective_from)?;
-    Some((card, map.market_of(user, region, book.other_market())))
-}
-
-/// A card's rate for a market and category; where the card has volume
-/// tiers (rules C4), the first band's.
-pub fn rate(card: &RateCard, market: MarketId, category: Category) -> Option<Decimal> {
-    card.rate(market, category)
-        .or_else(|| card.bands(market, category)?.first().map(|b| b.price))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::EngineConfig;
     use crate::time::NANOS_PER_SEC;
     use proptest::prelude::*;
 

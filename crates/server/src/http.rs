@@ -19,12 +19,11 @@ use ring::digest;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use wabill_engine::billing::WabaMonth;
-use wabill_engine::conversation::Free;
-use wabill_engine::era::{EraClock, FreeTierPool};
+use wabill_engine::era::EraClock;
 use wabill_engine::event::{Event, TemplateCategory};
 use wabill_engine::live::{self, PairLog};
 use wabill_engine::market::RegionLookup;
-use wabill_engine::rates::Category;
+use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
 use wabill_engine::time::Month;
 use wabill_engine::{Billing, Incremental, Instant, RateBook, Validator};
 use wabill_ingest::{Route, Shape, parse_line};
@@ -775,26 +774,6 @@ struct OpenConversation {
     started_at: String,
 }
 
-/// Free-tier slots of `pool` used in a WABA-month so far, for a phone when
-/// the pool is per phone.
-fn free_tier_used(
-    month: Option<&WabaMonth>,
-    pool: FreeTierPool,
-    phone: &str,
-    ledger: &wabill_engine::Ledger,
-) -> u64 {
-    let Some(month) = month else { return 0 };
-    month
-        .records
-        .iter()
-        .filter(|r| {
-            r.free == Free::FreeTier
-                && r.era.rules().free_tier_pool(r.category, Free::None) == Some(pool)
-        })
-        .filter(|r| pool == FreeTierPool::Waba || ledger.pair_names(r.pair).1 == phone)
-        .count() as u64
-}
-
 async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) -> Answer {
     let key = api_key(&app, &headers)?;
     let q = PairQuery::parse(uri.query())?;
@@ -831,8 +810,8 @@ async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) 
             ));
         }
     };
-    let user = user_digits(&q.user);
-    let region = app.regions.region_of(user).ok_or_else(|| {
+    let user = user_digits(&q.user).to_owned();
+    let region = app.regions.region_of(&user).ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
             "bad_query",
@@ -840,127 +819,73 @@ async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) 
         )
     })?;
     let clock = clock_of(&app, &q.waba);
-    let (window, outcome) = with_pair(&app, &q, |log| {
-        (
-            live::window(log, &clock, at),
-            live::simulate(log, &clock, at, template),
-        )
-    });
-    let allowed = template.is_some() || window.freeform_allowed();
-    let outcome = outcome.ok_or_else(|| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no_era",
-            "no pricing era applies at `at`",
-        )
-    })?;
-    let config = &app.state.config;
-    let conversation = &outcome.conversation;
-    let rules = outcome.era.rules();
-    // The free tier left this month (per WABA, or per phone in pmp-2026).
-    // Categories the free tier never covers still show the month's pool.
-    let covers = rules.free_tier_pool(conversation.category, Free::None);
-    let pool = covers.or_else(|| rules.free_tier_pool(Category::Service, Free::None));
-    let month = Month::of(at.local_date(&config.waba(&q.waba).timezone));
-    let (waba_month, used) = settled(&app, {
-        let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
-        move |engine| {
-            let waba_month = engine.month(&waba, month).cloned();
-            let used = pool.map_or(0, |pool| {
-                free_tier_used(waba_month.as_deref(), pool, &phone, engine.ledger())
-            });
-            (waba_month, used)
-        }
+    let state = Arc::clone(&app.state);
+    let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
+    let answer = settled(&app, move |engine| {
+        let pair = engine.ledger().pair_index(&waba, &phone, &user);
+        let empty = PairLog::default();
+        let config = &state.config;
+        let inputs = QuoteInputs {
+            book: &state.book,
+            config,
+            clock: &clock,
+            log: pair.and_then(|p| engine.pair_log(p)).unwrap_or(&empty),
+            month: engine
+                .month(&waba, quote::month_of(config, &waba, at))
+                .map(|m| &**m),
+        };
+        let ask = Ask {
+            waba: &waba,
+            phone: &phone,
+            user: &user,
+            region,
+            at,
+            template,
+        };
+        quote::quote(&inputs, &ask).map(|quote| QuoteAnswer::new(&quote, &state.book))
     })
     .await?;
-    let cap = match pool {
-        Some(FreeTierPool::Waba) => config.free_tier_per_month,
-        Some(FreeTierPool::Phone) => config.pmp_2026_free_service_per_phone,
-        None => 0,
-    };
-    let free_tier_left = cap.saturating_sub(used);
-    let charged_here = outcome.opens_conversation || rules.per_message();
-    let free = if conversation.free.by_rule() {
-        conversation.free
-    } else if charged_here && covers.is_some() && free_tier_left > 0 {
-        Free::FreeTier
-    } else {
-        Free::None
-    };
-    let category = conversation.category;
-    // The conversation's own era prices it (it may have opened before an
-    // era switch, B7a); a rate is needed only for what is charged.
-    let (card, market) = live::card_and_market(
-        &app.state.book,
-        config,
-        (&q.waba, user, region),
-        conversation.era,
-        conversation.start,
-    )
-    .ok_or_else(|| {
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "no_card",
-            format!(
-                "no {} rate card is in force at `at`",
-                conversation.era.as_str()
-            ),
-        )
-    })?;
-    let conversation_rules = conversation.era.rules();
-    let charged = charged_here
-        && free == Free::None
-        && !conversation_rules.priced_at_zero(category, conversation.free);
-    // What this delivery adds to Meta's bill: nothing when it joins an open
-    // conversation or is free.
-    let meta_price = if charged {
-        live::rate(card, market, category).ok_or_else(|| {
-            error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no_rate",
-                format!(
-                    "rate card {} has no rate for market {:?}, category {}",
-                    card.source,
-                    app.state.book.market_name(market),
-                    category.as_str()
-                ),
-            )
-        })?
-    } else {
-        rust_decimal::Decimal::ZERO
-    };
-    // D4/D5: the fee is charged on fee-bearing conversations beyond the
-    // plan's included ones, counted in the month so far.
-    let fee_bearing_so_far = waba_month
-        .as_deref()
-        .and_then(|m| m.invoice.as_ref().ok())
-        .map_or(0, |i| match config.platform.fee_applies_to {
-            wabill_engine::config::FeeAppliesTo::Paid => i.conversations.paid + i.messages.paid,
-            wabill_engine::config::FeeAppliesTo::All => i.conversations.total + i.messages.total,
-        });
-    let fee_bearing = match config.platform.fee_applies_to {
-        wabill_engine::config::FeeAppliesTo::All => charged_here,
-        wabill_engine::config::FeeAppliesTo::Paid => charged_here && free == Free::None,
-    };
-    let included = config.waba(&q.waba).included_conversations;
-    let platform_fee = if fee_bearing && fee_bearing_so_far >= included {
-        config.platform.fee_per_conversation
-    } else {
-        rust_decimal::Decimal::ZERO
-    };
-    let market = app.state.book.market_name(market);
-    Ok(axum::Json(json!({
-        "allowed": allowed,
-        "era": outcome.era.as_str(),
-        "opens_conversation": outcome.opens_conversation,
-        "category": category.as_str(),
-        "market": market,
-        "free": free.as_str(),
-        "meta_price": meta_price.to_string(),
-        "platform_fee": platform_fee.to_string(),
-        "free_tier_left": free_tier_left,
-    }))
-    .into_response())
+    match answer {
+        Ok(answer) => Ok(axum::Json(answer).into_response()),
+        Err(e) => {
+            let code = match e {
+                QuoteError::NoEra => "no_era",
+                QuoteError::NoCard { .. } => "no_card",
+                QuoteError::NoRate { .. } => "no_rate",
+            };
+            Err(error(StatusCode::UNPROCESSABLE_ENTITY, code, e.to_string()))
+        }
+    }
+}
+
+/// `GET /v1/quote`'s answer (service.md), keys in byte order.
+#[derive(Serialize)]
+struct QuoteAnswer {
+    allowed: bool,
+    category: &'static str,
+    era: &'static str,
+    free: &'static str,
+    free_tier_left: u64,
+    market: String,
+    meta_price: String,
+    opens_conversation: bool,
+    platform_fee: String,
+}
+
+impl QuoteAnswer {
+    fn new(q: &Quote, book: &RateBook) -> QuoteAnswer {
+        QuoteAnswer {
+            allowed: q.allowed,
+            category: q.category.as_str(),
+            era: q.era.as_str(),
+            free: q.free.as_str(),
+            free_tier_left: q.free_tier_left,
+            market: book.market_name(q.market).to_owned(),
+            meta_price: q.meta_price.to_string(),
+            opens_conversation: q.opens_conversation,
+            platform_fee: q.platform_fee.to_string(),
+        }
+    }
 }
 
 fn parse_month(s: &str) -> Result<Month, ApiError> {

@@ -1,7 +1,8 @@
 //! Rules sections 4 and 5: per-message pricing (`pmp-2025`, `pmp-2026`).
 
+use super::{EraRules, FreeTierPool};
 use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
-use crate::era::{EraKind, EraRules, FreeTierPool};
+use crate::era::EraKind;
 use crate::rates::{Category, Family};
 use crate::time::HOURS_72;
 

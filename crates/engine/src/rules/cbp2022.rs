@@ -1,7 +1,8 @@
 //! Rules section 2: the two-category conversation model (`cbp-2022`).
 
+use super::{EraRules, FreeTierPool};
 use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
-use crate::era::{EraKind, EraRules, FreeTierPool};
+use crate::era::EraKind;
 use crate::rates::{Category, Family};
 use crate::time::HOURS_24;
 

@@ -1,7 +1,8 @@
 //! Rules section 3: four conversation categories (`cbp-2023`).
 
+use super::{EraRules, FreeTierPool};
 use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
-use crate::era::{EraKind, EraRules, FreeTierPool};
+use crate::era::EraKind;
 use crate::rates::{Category, Family};
 use crate::time::{HOURS_24, HOURS_72};
 

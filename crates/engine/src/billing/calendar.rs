@@ -1,0 +1,68 @@
+//! A WABA's (or portfolio's) local calendar: which local month an instant
+//! falls in, and which rate card is in force at it (rules D2).
+
+use jiff::tz::TimeZone;
+use rustc_hash::FxHashMap;
+
+use crate::config::EngineConfig;
+use crate::rates::{Family, RateBook, RateCard};
+use crate::time::{Instant, Month, local_midnight};
+
+/// Local calendar of one WABA (or portfolio): its months and the instants
+/// its cards start.
+pub(crate) struct Calendar<'b> {
+    pub(crate) tz: TimeZone,
+    months: Vec<(Instant, Instant, Month)>,
+    /// Per family, when each card starts and its index in the book.
+    cards: FxHashMap<Family, Vec<(Instant, usize)>>,
+    pub(crate) book: &'b RateBook,
+    currency: String,
+    /// What-if runs: cards are chosen as if no traffic were earlier.
+    floor: Option<Instant>,
+}
+
+impl<'b> Calendar<'b> {
+    pub fn new(tz: TimeZone, book: &'b RateBook, config: &EngineConfig) -> Calendar<'b> {
+        Calendar {
+            floor: config.rate_floor.map(|d| local_midnight(d, &tz)),
+            tz,
+            months: Vec::new(),
+            cards: FxHashMap::default(),
+            book,
+            currency: config.platform.currency.clone(),
+        }
+    }
+
+    pub fn month_of(&mut self, at: Instant) -> Month {
+        let i = self.months.partition_point(|m| m.0 <= at);
+        if let Some(&(start, end, month)) = i.checked_sub(1).map(|i| &self.months[i])
+            && start <= at
+            && at < end
+        {
+            return month;
+        }
+        let month = Month::of(at.local_date(&self.tz));
+        let start = local_midnight(month.first_day(), &self.tz);
+        let end = local_midnight(month.next().first_day(), &self.tz);
+        self.months.insert(i, (start, end, month));
+        month
+    }
+
+    /// The card of `family` in force at `at` (rules D2), or for a what-if
+    /// run at the floor when `at` is earlier, with its index in the book.
+    pub(crate) fn card_at(&mut self, family: Family, at: Instant) -> Option<(usize, &'b RateCard)> {
+        let at = self.floor.map_or(at, |floor| at.max(floor));
+        let (book, tz, currency) = (self.book, &self.tz, &self.currency);
+        let starts = self.cards.entry(family).or_insert_with(|| {
+            book.cards()
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.family == family && &c.currency == currency)
+                .map(|(i, c)| (local_midnight(c.effective_from, tz), i))
+                .collect()
+        });
+        let i = starts.partition_point(|(start, _)| *start <= at);
+        let card = starts[i.checked_sub(1)?].1;
+        Some((card, &book.cards()[card]))
+    }
+}

@@ -1,0 +1,167 @@
+//! From the ledger to each pair's derivation (rules F1–F8, via
+//! [`crate::derive`]), its records filed by WABA and local month.
+
+use rust_decimal::Decimal;
+use rustc_hash::FxHashMap;
+
+use super::calendar::Calendar;
+use super::{BillingError, Record};
+use crate::conversation::{Delivered, InboundItem};
+use crate::derive::derive_pair;
+use crate::era::EraClock;
+use crate::ledger::{Ledger, Message, Slot, template_of};
+use crate::rates::RateBook;
+use crate::time::{Instant, Month};
+
+/// Inbound and delivered messages sorted by pair, with the pair of each.
+pub(crate) struct ByPair<'v> {
+    pub inbound: &'v [InboundItem],
+    pub inbound_pairs: &'v [u32],
+    pub delivered: &'v [Delivered],
+    pub delivered_pairs: &'v [u32],
+}
+
+/// Derives the pairs of `range` (indices of `delivered`, on pair
+/// boundaries) and groups their records by WABA and local month.
+pub(crate) fn derive_pairs(
+    ledger: &Ledger,
+    book: &RateBook,
+    clocks: &[EraClock],
+    calendars: &mut [Calendar<'_>],
+    v: &ByPair<'_>,
+    range: std::ops::Range<usize>,
+) -> FxHashMap<(u32, Month), Group> {
+    let mut groups: FxHashMap<(u32, Month), Group> = FxHashMap::default();
+    let mut j = range.start;
+    let Some(&first_pair) = v.delivered_pairs.get(j) else {
+        return groups;
+    };
+    let mut i = v.inbound_pairs.partition_point(|p| *p < first_pair);
+    while j < range.end {
+        let pair = v.delivered_pairs[j];
+        let j_end = j + v.delivered_pairs[j..].partition_point(|p| *p == pair);
+        while i < v.inbound.len() && v.inbound_pairs[i] < pair {
+            i += 1;
+        }
+        let i_end = i + v.inbound_pairs[i..].partition_point(|p| *p == pair);
+        let waba = ledger.pair(pair).waba as usize;
+        derive_into(
+            ledger,
+            book,
+            (&clocks[waba], &mut calendars[waba]),
+            pair,
+            (&v.inbound[i..i_end], &v.delivered[j..j_end]),
+            &mut groups,
+        );
+        i = i_end;
+        j = j_end;
+    }
+    groups
+}
+
+/// Derives one pair's conversations from its inbound and delivered
+/// messages (each in time order, ties by message id) and files its records
+/// and errors by WABA and local month.
+pub(crate) fn derive_into(
+    ledger: &Ledger,
+    book: &RateBook,
+    (clock, calendar): (&EraClock, &mut Calendar<'_>),
+    pair: u32,
+    (inbound, delivered): (&[InboundItem], &[Delivered]),
+    groups: &mut FxHashMap<(u32, Month), Group>,
+) {
+    let waba = ledger.pair(pair).waba;
+    let mut errors = Vec::new();
+    let conversations = derive_pair(inbound, delivered, clock, &mut errors);
+    for error in errors {
+        let month = calendar.month_of(error.at);
+        groups
+            .entry((waba, month))
+            .or_default()
+            .errors
+            .push(BillingError::NoEra {
+                waba: ledger.waba_name(waba).to_owned(),
+                message: ledger.message_id(error.msg).to_owned(),
+                at: error.at.rfc3339(),
+            });
+    }
+    for c in conversations {
+        let month = calendar.month_of(c.start);
+        groups
+            .entry((waba, month))
+            .or_default()
+            .records
+            .push(Record {
+                pair,
+                start: c.start,
+                end: c.end,
+                era: c.era,
+                category: c.category,
+                market: book.other_market(),
+                free: c.free,
+                unit_price: Decimal::ZERO,
+                opened_by: c.opened_by,
+                messages: c.messages,
+                tier: None,
+            });
+    }
+}
+
+/// One pair's (or one WABA-month's) records and errors.
+#[derive(Default, PartialEq, Eq)]
+pub(crate) struct Group {
+    pub records: Vec<Record>,
+    pub errors: Vec<BillingError>,
+}
+
+/// Items picked from the ledger's messages, sorted by (pair, time, message
+/// id) (F6: ties in time by id), and the pair of each.
+fn by_pair<T>(
+    ledger: &Ledger,
+    pick: impl Fn(u32, &Message) -> Option<(Slot, T)>,
+) -> (Vec<T>, Vec<u32>) {
+    let mut items: Vec<(u32, i64, u32, T)> = ledger
+        .messages
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(m, message)| {
+            let (slot, item) = pick(m as u32, message)?;
+            Some((slot.pair, slot.at, m as u32, item))
+        })
+        .collect();
+    items.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| ledger.message_id(a.2).cmp(ledger.message_id(b.2)))
+    });
+    let pairs = items.iter().map(|i| i.0).collect();
+    (items.into_iter().map(|i| i.3).collect(), pairs)
+}
+
+/// Inbound messages by pair (F1, F5).
+pub(crate) fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
+    by_pair(ledger, |_, message| {
+        let slot = message.inbound.get()?;
+        let item = InboundItem {
+            at: Instant(slot.at),
+            referral: slot.flag == 1,
+        };
+        Some((slot, item))
+    })
+}
+
+/// Delivered business messages by pair (F2, F8).
+pub(crate) fn delivered_by_pair(ledger: &Ledger) -> (Vec<Delivered>, Vec<u32>) {
+    by_pair(ledger, |m, message| {
+        let slot = message.delivery.get()?;
+        // F3: a delivered message without an outbound record is not a template.
+        let template = message.outbound.get().and_then(|o| template_of(o.flag));
+        let item = Delivered {
+            at: Instant(slot.at),
+            msg: m,
+            template,
+        };
+        Some((slot, item))
+    })
+}
