@@ -24,6 +24,25 @@ pub struct Delivered {
     pub template: Option<TemplateCategory>,
 }
 
+/// A delivery as the era rules see it: a ledger message's, or for a quote
+/// a hypothetical one, which has no ledger index.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub at: Instant,
+    pub msg: Option<u32>,
+    pub template: Option<TemplateCategory>,
+}
+
+impl From<&Delivered> for Delivery {
+    fn from(d: &Delivered) -> Delivery {
+        Delivery {
+            at: d.at,
+            msg: Some(d.msg),
+            template: d.template,
+        }
+    }
+}
+
 /// How a conversation or message is free, if it is.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Free {
@@ -60,8 +79,9 @@ pub struct Conversation {
     /// Free by rule (entry point, customer service); the free tier is
     /// allotted later, per month.
     pub free: Free,
-    /// Ledger index of the message whose delivery opened it.
-    pub opened_by: u32,
+    /// Ledger index of the message whose delivery opened it (None: the
+    /// hypothetical message of a quote).
+    pub opened_by: Option<u32>,
     /// Delivered business messages attributed to it, its opener included.
     pub messages: u32,
 }

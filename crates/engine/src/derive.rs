@@ -3,7 +3,7 @@
 //! ([`crate::rules`]) and become its conversations (or, under per-message
 //! eras, its priced messages).
 
-use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView};
+use crate::conversation::{Conversation, Delivered, Delivery, InboundItem, PairState, PairView};
 use crate::era::EraClock;
 use crate::time::Instant;
 
@@ -53,7 +53,7 @@ pub fn run_pair(
             fep_72h_from: clock.fep_72h_from,
             free_service_from: clock.free_service_from,
         };
-        era.rules().deliver(&mut state, msg, &view);
+        era.rules().deliver(&mut state, &Delivery::from(msg), &view);
     }
     state
 }

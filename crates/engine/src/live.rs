@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use crate::conversation::{Conversation, Delivered, InboundItem, PairState, PairView};
+use crate::conversation::{Conversation, Delivered, Delivery, InboundItem, PairState, PairView};
 use crate::derive::run_pair;
 use crate::era::{EraClock, EraKind};
 use crate::event::TemplateCategory;
@@ -300,9 +300,9 @@ fn simulate_in(
     template: Option<TemplateCategory>,
 ) -> Option<Outcome> {
     let era = clock.era_at(at)?;
-    let msg = Delivered {
+    let msg = Delivery {
         at,
-        msg: u32::MAX,
+        msg: None,
         template,
     };
     let mut state = before.clone();

@@ -7,9 +7,6 @@ use rustc_hash::FxHashMap;
 pub struct Region([u8; 2]);
 
 impl Region {
-    /// A placeholder that no libphonenumber region equals.
-    pub const UNKNOWN: Region = Region(*b"??");
-
     pub fn parse(s: &str) -> Option<Region> {
         let b = s.as_bytes();
         if b.len() == 2 && b.iter().all(u8::is_ascii_alphabetic) {
@@ -23,8 +20,7 @@ impl Region {
     }
 
     pub fn as_str(&self) -> &str {
-        // Both bytes are ASCII letters by construction.
-        std::str::from_utf8(&self.0).unwrap_or("??")
+        std::str::from_utf8(&self.0).expect("Region::parse keeps two ASCII letters")
     }
 }
 

@@ -133,7 +133,7 @@ impl RateCard {
 }
 
 /// Every card and market map a deployment prices with.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RateBook {
     markets: Vec<String>,
     market_ids: FxHashMap<String, MarketId>,
@@ -145,11 +145,22 @@ pub struct RateBook {
 
 pub const OTHER_MARKET: &str = "Other";
 
+impl Default for RateBook {
+    fn default() -> Self {
+        RateBook::new()
+    }
+}
+
 impl RateBook {
     pub fn new() -> RateBook {
-        let mut book = RateBook::default();
-        book.market(OTHER_MARKET);
-        book
+        RateBook {
+            markets: vec![OTHER_MARKET.to_owned()],
+            market_ids: [(OTHER_MARKET.to_owned(), MarketId(0))]
+                .into_iter()
+                .collect(),
+            maps: Vec::new(),
+            cards: Vec::new(),
+        }
     }
 
     /// The id of a market name, adding it if new.
@@ -168,13 +179,14 @@ impl RateBook {
     }
 
     pub fn other_market(&self) -> MarketId {
-        self.market_id(OTHER_MARKET).unwrap_or(MarketId(0))
+        self.market_id(OTHER_MARKET)
+            .expect("RateBook::new names the Other market first")
     }
 
     pub fn market_name(&self, id: MarketId) -> &str {
         self.markets
             .get(usize::from(id.0))
-            .map_or("?", String::as_str)
+            .expect("a MarketId comes from the book that named it")
     }
 
     /// Adds a dated map; one with the same date is merged into (entry by

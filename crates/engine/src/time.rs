@@ -24,9 +24,8 @@ impl Instant {
     }
 
     pub fn timestamp(self) -> Timestamp {
-        // Every Instant is built from a valid Timestamp or from whole-second
-        // arithmetic inside jiff's range, so this conversion cannot fail.
-        Timestamp::from_nanosecond(i128::from(self.0)).unwrap_or(Timestamp::UNIX_EPOCH)
+        Timestamp::from_nanosecond(i128::from(self.0))
+            .expect("i64 nanoseconds (years 1677-2262) lie inside jiff's range")
     }
 
     pub fn plus(self, nanos: i64) -> Instant {
@@ -45,19 +44,23 @@ impl Instant {
 }
 
 /// The instant of local midnight starting `date` in `tz`. Where midnight does
-/// not exist (a DST gap at 00:00), the first instant of that day.
+/// not exist (a DST gap at 00:00), the first instant of that day. A date
+/// outside the years an [`Instant`] holds (1677-2262) gives its first or
+/// last instant: every event lies after (or before) it.
 pub fn local_midnight(date: Date, tz: &TimeZone) -> Instant {
     let zoned: Option<Zoned> = date.to_zoned(tz.clone()).ok();
-    zoned
-        .and_then(|z| Instant::from_timestamp(z.timestamp()))
-        .unwrap_or(Instant(i64::MIN))
+    match zoned.and_then(|z| Instant::from_timestamp(z.timestamp())) {
+        Some(at) => at,
+        None if date.year() < 1970 => Instant(i64::MIN),
+        None => Instant(i64::MAX),
+    }
 }
 
 /// A local calendar month, e.g. 2022-03.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month {
-    pub year: i16,
-    pub month: i8,
+    year: i16,
+    month: i8,
 }
 
 impl Month {
@@ -69,7 +72,8 @@ impl Month {
     }
 
     pub fn first_day(self) -> Date {
-        Date::new(self.year, self.month, 1).unwrap_or(Date::MIN)
+        Date::new(self.year, self.month, 1)
+            .expect("a Month is made from a date or parsed as one, in years an Instant holds")
     }
 
     pub fn next(self) -> Month {

@@ -774,12 +774,13 @@ struct OpenConversation {
     started_at: String,
 }
 
-async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) -> Answer {
-    let key = api_key(&app, &headers)?;
-    let q = PairQuery::parse(uri.query())?;
-    scope(key, &q.waba)?;
-    let at = parse_at(q.at.as_deref())?;
-    let template = match (q.kind.as_deref(), q.category.as_deref()) {
+/// The message a quote asks about: `kind=freeform`, or `kind=template`
+/// with its `category`.
+fn template_of(
+    kind: Option<&str>,
+    category: Option<&str>,
+) -> Result<Option<TemplateCategory>, ApiError> {
+    Ok(match (kind, category) {
         (Some("freeform"), None) => None,
         (Some("template"), Some(c)) => Some(TemplateCategory::parse(c).ok_or_else(|| {
             error(
@@ -809,7 +810,15 @@ async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) 
                 "`kind` must be freeform or template",
             ));
         }
-    };
+    })
+}
+
+async fn get_quote(AxState(app): AxState<Shared>, headers: HeaderMap, uri: Uri) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let q = PairQuery::parse(uri.query())?;
+    scope(key, &q.waba)?;
+    let at = parse_at(q.at.as_deref())?;
+    let template = template_of(q.kind.as_deref(), q.category.as_deref())?;
     let user = user_digits(&q.user).to_owned();
     let region = app.regions.region_of(&user).ok_or_else(|| {
         error(

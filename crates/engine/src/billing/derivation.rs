@@ -100,7 +100,9 @@ pub(crate) fn derive_into(
                 market: book.other_market(),
                 free: c.free,
                 unit_price: Decimal::ZERO,
-                opened_by: c.opened_by,
+                opened_by: c
+                    .opened_by
+                    .expect("a derived conversation opens with a ledger message"),
                 messages: c.messages,
                 tier: None,
             });

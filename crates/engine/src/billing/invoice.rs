@@ -104,55 +104,7 @@ pub(crate) fn invoice(
     records: &[Record],
 ) -> Result<Invoice, BillingError> {
     let settings = config.waba(&waba);
-    let mut conversations = Counts::default();
-    let mut messages = Counts::default();
-    type LineKey = (
-        EraKind,
-        MarketId,
-        Category,
-        Decimal,
-        Option<(u64, Option<u64>)>,
-    );
-    // Hashed by market id (cheap per record), then sorted by market name.
-    let mut by_key: FxHashMap<LineKey, Counts> = FxHashMap::default();
-    for r in records {
-        if r.era.rules().per_message() {
-            messages.add(r.free);
-        } else {
-            conversations.add(r.free);
-        }
-        by_key
-            .entry((r.era, r.market, r.category, r.unit_price, r.tier))
-            .or_default()
-            .add(r.free);
-    }
-    let mut lines: Vec<_> = by_key
-        .into_iter()
-        .map(|((era, market, category, price, tier), counts)| {
-            (
-                (era, book.market_name(market), category, price, tier),
-                counts,
-            )
-        })
-        .collect();
-    lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    let overflow = |what| BillingError::Overflow { what };
-    let lines: Vec<Line> = lines
-        .into_iter()
-        .map(|((era, market, category, unit_price, tier), counts)| {
-            let amount =
-                exact_mul(Decimal::from(counts.paid), unit_price).ok_or(overflow("line amount"))?;
-            Ok(Line {
-                era,
-                market: market.to_owned(),
-                category,
-                tier,
-                counts,
-                unit_price,
-                meta_amount: at_scale(amount, unit_price.scale()),
-            })
-        })
-        .collect::<Result<_, BillingError>>()?;
+    let (conversations, messages, lines) = count_lines(book, records)?;
     // Amounts keep the scale of the prices they come from, zero included
     // (`0.0000`, not `0`), so every amount of an invoice reads alike.
     let scale = lines
@@ -199,4 +151,66 @@ pub(crate) fn invoice(
         total,
         amount_due,
     })
+}
+
+fn overflow(what: &'static str) -> BillingError {
+    BillingError::Overflow { what }
+}
+
+/// The month's conversation and message counts, and its lines: one per
+/// (era, market, category, unit price, tier), sorted so (cli.md), each
+/// with its exact amount.
+fn count_lines(
+    book: &RateBook,
+    records: &[Record],
+) -> Result<(Counts, Counts, Vec<Line>), BillingError> {
+    let mut conversations = Counts::default();
+    let mut messages = Counts::default();
+    type LineKey = (
+        EraKind,
+        MarketId,
+        Category,
+        Decimal,
+        Option<(u64, Option<u64>)>,
+    );
+    // Hashed by market id (cheap per record), then sorted by market name.
+    let mut by_key: FxHashMap<LineKey, Counts> = FxHashMap::default();
+    for r in records {
+        if r.era.rules().per_message() {
+            messages.add(r.free);
+        } else {
+            conversations.add(r.free);
+        }
+        by_key
+            .entry((r.era, r.market, r.category, r.unit_price, r.tier))
+            .or_default()
+            .add(r.free);
+    }
+    let mut lines: Vec<_> = by_key
+        .into_iter()
+        .map(|((era, market, category, price, tier), counts)| {
+            (
+                (era, book.market_name(market), category, price, tier),
+                counts,
+            )
+        })
+        .collect();
+    lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let lines = lines
+        .into_iter()
+        .map(|((era, market, category, unit_price, tier), counts)| {
+            let amount =
+                exact_mul(Decimal::from(counts.paid), unit_price).ok_or(overflow("line amount"))?;
+            Ok(Line {
+                era,
+                market: market.to_owned(),
+                category,
+                tier,
+                counts,
+                unit_price,
+                meta_amount: at_scale(amount, unit_price.scale()),
+            })
+        })
+        .collect::<Result<_, BillingError>>()?;
+    Ok((conversations, messages, lines))
 }

@@ -1,7 +1,7 @@
 //! Rules section 2: the two-category conversation model (`cbp-2022`).
 
 use super::{EraRules, FreeTierPool};
-use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
+use crate::conversation::{Conversation, Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
 use crate::rates::{Category, Family};
 use crate::time::HOURS_24;
@@ -13,7 +13,7 @@ impl EraRules for Cbp2022 {
         Family::Cbp2022
     }
 
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) {
+    fn deliver(&self, state: &mut PairState, msg: &Delivery, view: &PairView<'_>) {
         // A1: a delivery inside an open conversation joins it, templates too.
         let open = state.open_at(msg.at).next();
         if let Some(open) = open {

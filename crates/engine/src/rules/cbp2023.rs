@@ -1,7 +1,7 @@
 //! Rules section 3: four conversation categories (`cbp-2023`).
 
 use super::{EraRules, FreeTierPool};
-use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
+use crate::conversation::{Conversation, Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
 use crate::rates::{Category, Family};
 use crate::time::{HOURS_24, HOURS_72};
@@ -13,7 +13,7 @@ impl EraRules for Cbp2023 {
         Family::Cbp2023
     }
 
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) {
+    fn deliver(&self, state: &mut PairState, msg: &Delivery, view: &PairView<'_>) {
         let at = msg.at;
         // B5: an open free entry point conversation takes everything (B7a:
         // whichever era opened it).

@@ -7,7 +7,7 @@ mod cbp2022;
 mod cbp2023;
 mod pmp;
 
-use crate::conversation::{Delivered, Free, PairState, PairView};
+use crate::conversation::{Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
 use crate::rates::{Category, Family};
 
@@ -47,7 +47,7 @@ pub trait EraRules: Sync {
     }
 
     /// Applies one delivered business message, in delivery order.
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>);
+    fn deliver(&self, state: &mut PairState, msg: &Delivery, view: &PairView<'_>);
 
     /// The free tier a record of `category`, free by rule as `free`, may
     /// take a slot of (rules A5, B7, section 5).

@@ -1,7 +1,7 @@
 //! Rules sections 4 and 5: per-message pricing (`pmp-2025`, `pmp-2026`).
 
 use super::{EraRules, FreeTierPool};
-use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
+use crate::conversation::{Conversation, Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
 use crate::rates::{Category, Family};
 use crate::time::HOURS_72;
@@ -33,7 +33,7 @@ impl EraRules for Pmp {
         true
     }
 
-    fn deliver(&self, state: &mut PairState, msg: &Delivered, view: &PairView<'_>) {
+    fn deliver(&self, state: &mut PairState, msg: &Delivery, view: &PairView<'_>) {
         let at = msg.at;
         let category = msg.template.map_or(Category::Service, Category::from);
         // C3/C6: inside a free entry point window (or a conversation opened
