@@ -78,56 +78,7 @@ fn invoice_json_for_the_events_md_example() {
     dir.file("events.ndjson", EXAMPLE);
     let out = dir.run(&["invoice", "--format", "json", "events.ndjson"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let expected = r#"{
-  "invoices": [
-    {
-      "waba": "W1",
-      "month": "2022-03",
-      "timezone": "UTC",
-      "currency": "USD",
-      "conversations": {
-        "total": 1,
-        "free_tier": 0,
-        "free_entry_point": 1,
-        "free_customer_service": 0,
-        "paid": 0
-      },
-      "messages": {
-        "total": 0,
-        "free_tier": 0,
-        "free_entry_point": 0,
-        "free_customer_service": 0,
-        "paid": 0
-      },
-      "lines": [
-        {
-          "era": "cbp-2022",
-          "market": "Nigeria",
-          "category": "free_entry_point",
-          "quantity": 1,
-          "free_tier": 0,
-          "free_entry_point": 1,
-          "free_customer_service": 0,
-          "paid": 0,
-          "unit_price": "0",
-          "meta_amount": "0"
-        }
-      ],
-      "meta_total": "0",
-      "platform_fee": {
-        "unit": "0",
-        "quantity": 0,
-        "amount": "0"
-      },
-      "total": "0",
-      "amount_due": "0.00"
-    }
-  ],
-  "rejected": 0,
-  "duplicates": 0
-}
-"#;
-    assert_eq!(out.stdout, expected);
+    insta::assert_snapshot!(out.stdout);
 }
 
 #[test]
@@ -569,93 +520,8 @@ timeline = [
     assert_eq!(out.code, 0, "{}", out.stderr);
     // Brazil: cbp-2023 card of 2025-04-01 (marketing 0.0625), pmp card of
     // 2025-07-01 (marketing 0.0625, utility 0.0068); service is free.
-    let expected = r#"{
-  "invoices": [
-    {
-      "waba": "W1",
-      "month": "2025-07",
-      "timezone": "UTC",
-      "currency": "USD",
-      "conversations": {
-        "total": 1,
-        "free_tier": 0,
-        "free_entry_point": 0,
-        "free_customer_service": 0,
-        "paid": 1
-      },
-      "messages": {
-        "total": 3,
-        "free_tier": 0,
-        "free_entry_point": 0,
-        "free_customer_service": 2,
-        "paid": 1
-      },
-      "lines": [
-        {
-          "era": "cbp-2023",
-          "market": "Brazil",
-          "category": "marketing",
-          "quantity": 1,
-          "free_tier": 0,
-          "free_entry_point": 0,
-          "free_customer_service": 0,
-          "paid": 1,
-          "unit_price": "0.0625",
-          "meta_amount": "0.0625"
-        },
-        {
-          "era": "pmp-2025",
-          "market": "Brazil",
-          "category": "marketing",
-          "quantity": 1,
-          "free_tier": 0,
-          "free_entry_point": 0,
-          "free_customer_service": 0,
-          "paid": 1,
-          "unit_price": "0.0625",
-          "meta_amount": "0.0625"
-        },
-        {
-          "era": "pmp-2025",
-          "market": "Brazil",
-          "category": "service",
-          "quantity": 1,
-          "free_tier": 0,
-          "free_entry_point": 0,
-          "free_customer_service": 1,
-          "paid": 0,
-          "unit_price": "0",
-          "meta_amount": "0"
-        },
-        {
-          "era": "pmp-2025",
-          "market": "Brazil",
-          "category": "utility",
-          "quantity": 1,
-          "free_tier": 0,
-          "free_entry_point": 0,
-          "free_customer_service": 1,
-          "paid": 0,
-          "unit_price": "0.0068",
-          "meta_amount": "0.0000"
-        }
-      ],
-      "meta_total": "0.1250",
-      "platform_fee": {
-        "unit": "0",
-        "quantity": 2,
-        "amount": "0"
-      },
-      "total": "0.1250",
-      "amount_due": "0.13"
-    }
-  ],
-  "rejected": 0,
-  "duplicates": 0
-}
-"#;
     // The fee (0 here) is counted on the paid conversation and message.
-    assert_eq!(out.stdout, expected);
+    insta::assert_snapshot!(out.stdout);
 
     let records = dir.run(&[
         "--config",
