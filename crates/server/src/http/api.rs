@@ -245,7 +245,7 @@ const MAX_PAGE: usize = 1000;
 /// A record's place in the listing order (cli.md: start, phone, user,
 /// then the id of the message that opened it), as the cursor carries it:
 /// a page resumes after the last record shown, whatever arrived since.
-type ListKey = (i64, String, String, String);
+pub(super) type ListKey = (i64, String, String, String);
 
 fn list_key(ledger: &wabill_engine::Ledger, r: &wabill_engine::billing::Record) -> ListKey {
     let (_, phone, user) = ledger.pair_names(r.pair);
@@ -257,7 +257,7 @@ fn list_key(ledger: &wabill_engine::Ledger, r: &wabill_engine::billing::Record) 
     )
 }
 
-fn encode_cursor(key: &ListKey) -> String {
+pub(super) fn encode_cursor(key: &ListKey) -> String {
     hex::encode(serde_json::to_string(key).unwrap_or_default())
 }
 
