@@ -202,73 +202,17 @@ pub fn parse(
     };
     let mut routes = BTreeMap::new();
     for (i, r) in file.route.iter().enumerate() {
-        let key = format!("route[{i}]");
-        if r.name.is_empty()
-            || !r
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
-            bail!(
-                "{key}.name: {:?} must be letters, digits, `-` or `_`",
-                r.name
-            );
-        }
-        let provider = match r.provider.as_str() {
-            "360dialog" => Provider::Dialog360,
-            "zendesk" => Provider::Zendesk,
-            other => bail!("{key}.provider: {other:?} is not \"360dialog\" or \"zendesk\""),
-        };
-        let header = match (provider, &r.header) {
-            (_, Some(h)) => h.clone(),
-            (Provider::Zendesk, None) => "X-API-Key".to_owned(),
-            (Provider::Dialog360, None) => {
-                bail!("{key}.header: missing (the static header 360dialog echoes)")
-            }
-        };
-        if axum::http::HeaderName::try_from(header.as_str()).is_err() {
-            bail!("{key}.header: {header:?} is not a valid header name");
-        }
-        if r.waba.is_empty() || r.phone.is_empty() {
-            bail!(
-                "{key}: `waba` and `phone` must not be empty (they are the WABA and phone of the route's events)"
-            );
-        }
-        let route = RouteConfig {
-            name: r.name.clone(),
-            provider,
-            header,
-            secret: secret(
-                r.secret.as_ref(),
-                r.secret_env.as_ref(),
-                &format!("{key}.secret"),
-                env,
-            )?,
-            waba: r.waba.clone(),
-            phone: r.phone.clone(),
-            users: r.users.clone(),
-        };
+        let route = route(i, r, env)?;
         if routes.insert(r.name.clone(), route).is_some() {
-            bail!("{key}.name: route {:?} is configured twice", r.name);
+            bail!("route[{i}].name: route {:?} is configured twice", r.name);
         }
     }
-    let mut api_keys = Vec::new();
-    for (i, k) in file.api_key.iter().enumerate() {
-        let key = format!("api_key[{i}]");
-        let mut sha256 = [0u8; 32];
-        hex::decode_to_slice(&k.sha256, &mut sha256).map_err(|_| {
-            anyhow!("{key}.sha256: must be 64 hex digits (the SHA-256 of the token)")
-        })?;
-        if k.wabas.is_empty() {
-            bail!("{key}.wabas: must name at least one WABA (or \"*\")");
-        }
-        let wabas = if k.wabas.iter().any(|w| w == "*") {
-            None
-        } else {
-            Some(k.wabas.clone())
-        };
-        api_keys.push(ApiKey { sha256, wabas });
-    }
+    let api_keys = file
+        .api_key
+        .iter()
+        .enumerate()
+        .map(|(i, k)| api_key(i, k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let listen = env("WABILL_LISTEN").unwrap_or(file.server.listen);
     // cli.md: relative paths in the file are relative to the file, so the
     // service finds its log wherever it is started from; the default and
@@ -292,6 +236,73 @@ pub fn parse(
         routes,
         api_keys,
     })
+}
+
+/// The `i`-th `[[route]]` table, checked.
+fn route(i: usize, r: &Route, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<RouteConfig> {
+    let key = format!("route[{i}]");
+    if r.name.is_empty()
+        || !r
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        bail!(
+            "{key}.name: {:?} must be letters, digits, `-` or `_`",
+            r.name
+        );
+    }
+    let provider = match r.provider.as_str() {
+        "360dialog" => Provider::Dialog360,
+        "zendesk" => Provider::Zendesk,
+        other => bail!("{key}.provider: {other:?} is not \"360dialog\" or \"zendesk\""),
+    };
+    let header = match (provider, &r.header) {
+        (_, Some(h)) => h.clone(),
+        (Provider::Zendesk, None) => "X-API-Key".to_owned(),
+        (Provider::Dialog360, None) => {
+            bail!("{key}.header: missing (the static header 360dialog echoes)")
+        }
+    };
+    if axum::http::HeaderName::try_from(header.as_str()).is_err() {
+        bail!("{key}.header: {header:?} is not a valid header name");
+    }
+    if r.waba.is_empty() || r.phone.is_empty() {
+        bail!(
+            "{key}: `waba` and `phone` must not be empty (they are the WABA and phone of the route's events)"
+        );
+    }
+    Ok(RouteConfig {
+        name: r.name.clone(),
+        provider,
+        header,
+        secret: secret(
+            r.secret.as_ref(),
+            r.secret_env.as_ref(),
+            &format!("{key}.secret"),
+            env,
+        )?,
+        waba: r.waba.clone(),
+        phone: r.phone.clone(),
+        users: r.users.clone(),
+    })
+}
+
+/// The `i`-th `[[api_key]]` table, checked.
+fn api_key(i: usize, k: &Key) -> anyhow::Result<ApiKey> {
+    let key = format!("api_key[{i}]");
+    let mut sha256 = [0u8; 32];
+    hex::decode_to_slice(&k.sha256, &mut sha256)
+        .map_err(|_| anyhow!("{key}.sha256: must be 64 hex digits (the SHA-256 of the token)"))?;
+    if k.wabas.is_empty() {
+        bail!("{key}.wabas: must name at least one WABA (or \"*\")");
+    }
+    let wabas = if k.wabas.iter().any(|w| w == "*") {
+        None
+    } else {
+        Some(k.wabas.clone())
+    };
+    Ok(ApiKey { sha256, wabas })
 }
 
 /// Reads the configuration file (or none: the defaults).

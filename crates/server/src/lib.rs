@@ -17,7 +17,10 @@ use wabill_engine::{EngineConfig, RateBook};
 pub use config::ServiceConfig;
 
 /// Runs the service until SIGINT or SIGTERM, then finishes in-flight
-/// requests, drains the writer and returns.
+/// requests, drains the writer and returns. A panic in the writer thread or
+/// while the engine is folded or settled ends the process with status
+/// [`state::EXIT_PANICKED`] after an error line naming what panicked: the
+/// engine may be half-updated, and a restart rebuilds it from the log.
 pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()

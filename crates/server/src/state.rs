@@ -123,7 +123,11 @@ impl State {
         let writer_state = Arc::clone(&state);
         let handle = std::thread::Builder::new()
             .name("wabill-writer".into())
-            .spawn(move || write_loop(&writer_state, store, &mut rx))
+            .spawn(move || {
+                stop_on_panic("the writer thread", || {
+                    write_loop(&writer_state, store, &mut rx);
+                });
+            })
             .map_err(|e| StoreError::Dir {
                 path: data_dir.to_owned(),
                 source: e,
@@ -148,16 +152,29 @@ impl State {
         }
     }
 
+    /// The engine, to read. A poisoned lock means a panic while it was
+    /// being changed: the service stops rather than serve what was left.
     pub fn read(&self) -> RwLockReadGuard<'_, Incremental> {
         self.engine
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(|_| stop("the engine's lock (poisoned)", "a panic while changing it"))
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, Incremental> {
-        self.engine
+    /// Runs `change` on the engine under the write lock and keeps the lock.
+    /// A panic in `change` (a fold or a settle) would leave the engine
+    /// half-updated: the service logs what panicked and stops instead (the
+    /// event log rebuilds the state on restart).
+    fn change(
+        &self,
+        what: &'static str,
+        change: impl FnOnce(&mut Incremental),
+    ) -> RwLockWriteGuard<'_, Incremental> {
+        let mut engine = self
+            .engine
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(|_| stop("the engine's lock (poisoned)", "a panic while changing it"));
+        stop_on_panic(what, || change(&mut engine));
+        engine
     }
 
     /// Runs `f` on the engine with every fold so far billed, under the
@@ -171,9 +188,38 @@ impl State {
                 return f(&engine);
             }
         }
-        let mut engine = self.write();
-        engine.settle();
+        let engine = self.change("settling", Incremental::settle);
         f(&RwLockWriteGuard::downgrade(engine))
+    }
+}
+
+/// The exit status after a panic that stopped the service (EX_SOFTWARE).
+pub const EXIT_PANICKED: i32 = 70;
+
+/// Logs that `what` panicked and ends the process: the state it left may
+/// be half-updated, and the event log rebuilds it on restart.
+pub(crate) fn stop(what: &str, detail: &str) -> ! {
+    tracing::error!(
+        panicked = what,
+        detail,
+        "stopping: a panic may have left the state half-updated; a restart rebuilds it from the event log"
+    );
+    std::process::exit(EXIT_PANICKED)
+}
+
+/// Runs `f`; a panic in it stops the service ([`stop`]).
+pub(crate) fn stop_on_panic<R>(what: &str, f: impl FnOnce() -> R) -> R {
+    // The state `f` touches is not used again after a panic: the process ends.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let detail = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("(no message)");
+            stop(what, detail)
+        }
     }
 }
 
@@ -295,19 +341,20 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
             }
         }
         let fold_started = std::time::Instant::now();
-        let mut engine = state.write();
         let mut applied_all = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            let mut applied = Applied::default();
-            for row in &job.rows {
-                if engine.apply(&row.checked) {
-                    applied.accepted += 1;
-                } else {
-                    applied.duplicates += 1;
+        let engine = state.change("folding a batch into the engine", |engine| {
+            for job in &jobs {
+                let mut applied = Applied::default();
+                for row in &job.rows {
+                    if engine.apply(&row.checked) {
+                        applied.accepted += 1;
+                    } else {
+                        applied.duplicates += 1;
+                    }
                 }
+                applied_all.push(applied);
             }
-            applied_all.push(applied);
-        }
+        });
         drop(engine);
         metrics::histogram!("wabill_fold_seconds").record(fold_started.elapsed().as_secs_f64());
         for (job, applied) in jobs.into_iter().zip(applied_all) {
@@ -350,6 +397,77 @@ mod tests {
             scope: Scope::All,
             reply: tokio::sync::oneshot::channel().0,
         }
+    }
+
+    /// Set in the child process of the tests below, naming what it does.
+    const CHILD: &str = "WABILL_SERVER_PANIC_CHILD";
+
+    /// Runs this test binary's test `name` in a child process with
+    /// [`CHILD`] set to `mode`, and returns its exit status and stderr.
+    fn in_child(name: &str, mode: &str) -> (Option<i32>, String) {
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+        let out = std::process::Command::new(exe)
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD, mode)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// In the child: a service state over an empty log, logging to stderr.
+    fn child_state() -> (Arc<State>, tempfile::TempDir) {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .try_init();
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (state, _writer) = State::open(
+            dir.path(),
+            EngineConfig::new(),
+            wabill_engine::RateBook::new(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        (state, dir)
+    }
+
+    #[test]
+    fn a_panic_while_changing_the_engine_stops_the_service() {
+        if std::env::var_os(CHILD).is_some() {
+            let (state, _dir) = child_state();
+            let _engine = state.change("a test's change", |_| panic!("boom"));
+            // Not reached: the panic ended the process.
+            std::process::exit(0);
+        }
+        let (status, stderr) = in_child(
+            "state::tests::a_panic_while_changing_the_engine_stops_the_service",
+            "change",
+        );
+        assert_eq!(status, Some(EXIT_PANICKED), "{stderr}");
+        assert!(stderr.contains("stopping: a panic"), "{stderr}");
+        assert!(stderr.contains("a test's change"), "{stderr}");
+        assert!(stderr.contains("boom"), "{stderr}");
+    }
+
+    #[test]
+    fn a_poisoned_engine_is_not_served() {
+        if std::env::var_os(CHILD).is_some() {
+            let (state, _dir) = child_state();
+            // A panic with the write lock held, bypassing `change`.
+            let poisoner = Arc::clone(&state);
+            let _ = std::thread::spawn(move || {
+                let _engine = poisoner.engine.write();
+                panic!("half-updated");
+            })
+            .join();
+            let _ = state.read().ledger().accepted();
+            // Not reached: reading the poisoned engine ends the process.
+            std::process::exit(0);
+        }
+        let (status, stderr) = in_child("state::tests::a_poisoned_engine_is_not_served", "read");
+        assert_eq!(status, Some(EXIT_PANICKED), "{stderr}");
+        assert!(stderr.contains("poisoned"), "{stderr}");
     }
 
     #[test]

@@ -1,0 +1,386 @@
+//! The platform API (service.md), behind bearer keys scoped to WABAs:
+//! `POST /v1/events`, the window, invoices and conversation records.
+//! (`/v1/quote` is in [`super::quote`].)
+
+use std::sync::Arc;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use wabill_engine::billing::WabaMonth;
+use wabill_engine::era::EraClock;
+use wabill_engine::live::{self, PairLog, TimelineEntry};
+use wabill_engine::time::Month;
+use wabill_engine::{Billing, Incremental, Instant, RateBook};
+use wabill_ingest::{Route, Shape, parse_line};
+
+use super::auth::{api_key, scope};
+use super::error::{ApiError, ErrorCode};
+use super::query::{PairQuery, bad_query, parse_at, parse_month, user_digits};
+use super::webhooks::commit;
+use super::{
+    Answer, App, Body, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, too_large, utf8,
+};
+use crate::state::Scope;
+use crate::store::LogRow;
+
+/// `POST /v1/events`' answer (service.md), keys in byte order.
+#[derive(Serialize)]
+pub(super) struct EventsAnswer {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<Refused>,
+}
+
+/// An item of `POST /v1/events` that was not stored, and why.
+#[derive(Serialize)]
+pub(super) struct Refused {
+    pub index: usize,
+    pub reason: String,
+}
+
+pub(super) async fn post_events(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let body = body.map_err(too_large("api"))?;
+    let text = utf8(&body, "api")?;
+    // Items: the lines of NDJSON, or the elements of a JSON array.
+    let items: Vec<&str> = if text.trim_start().starts_with('[') {
+        let raw: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)
+            .map_err(|e| bad_body("api", format!("not a JSON array of events: {e}")))?;
+        raw.into_iter()
+            .map(serde_json::value::RawValue::get)
+            .collect()
+    } else {
+        text.lines().filter(|l| !l.trim().is_empty()).collect()
+    };
+    if items.len() > MAX_EVENTS_PER_REQUEST {
+        rejected("api", items.len() as u64);
+        return Err(ApiError::new(
+            ErrorCode::TooManyEvents,
+            format!(
+                "{} events; at most {MAX_EVENTS_PER_REQUEST} per request",
+                items.len()
+            ),
+        ));
+    }
+    let mut rows = Vec::new();
+    let mut refused = Vec::new();
+    let mut events = Vec::new();
+    let mut facts = Vec::new();
+    app.validate(|validator| {
+        for (index, item) in items.iter().enumerate() {
+            events.clear();
+            facts.clear();
+            let outcome = match parse_line(item, Route::default(), &mut events) {
+                Ok(Shape::Normalized) => validator
+                    .check_group(&events, &mut facts)
+                    .map_err(|e| e.to_string()),
+                Ok(_) => Err("not a normalized event (events.md section 1)".to_owned()),
+                Err(e) => Err(e.to_string()),
+            };
+            match outcome {
+                Ok(()) => {
+                    for (e, f) in events.iter().zip(&facts) {
+                        scope(key, &e.waba)?;
+                        rows.push(LogRow::of((e, *f)));
+                    }
+                }
+                Err(reason) => refused.push(Refused { index, reason }),
+            }
+        }
+        Ok(())
+    })?;
+    rejected("api", refused.len() as u64);
+    let scope = match &key.wabas {
+        None => Scope::All,
+        Some(list) => Scope::Wabas(list.clone()),
+    };
+    let applied = commit(&app, rows, "api", scope).await?;
+    Ok(axum::Json(EventsAnswer {
+        accepted: applied.accepted,
+        duplicates: applied.duplicates,
+        rejected: refused,
+    })
+    .into_response())
+}
+
+/// The era timeline resolved in a WABA's zone, computed once per WABA.
+pub(super) fn clock_of(app: &App, waba: &str) -> Arc<EraClock> {
+    let mut clocks = app
+        .clocks
+        .lock()
+        // A cache of clocks computed whole: a panic elsewhere leaves it usable.
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(clock) = clocks.get(waba) {
+        return Arc::clone(clock);
+    }
+    let config = &app.state.config;
+    let clock = Arc::new(EraClock::new(&config.timeline, &config.waba(waba).timezone));
+    // Bounded: a key for all WABAs may ask about any name.
+    if clocks.len() < 100_000 {
+        clocks.insert(waba.to_owned(), Arc::clone(&clock));
+    }
+    clock
+}
+
+/// Runs `f` on the pair's log (empty when the pair has no traffic) under
+/// the engine's read lock.
+pub(super) fn with_pair<R>(app: &App, q: &PairQuery, f: impl FnOnce(&PairLog) -> R) -> R {
+    let engine = app.state.read();
+    let log = engine
+        .ledger()
+        .pair_index(&q.waba, &q.phone, user_digits(&q.user))
+        .and_then(|pair| engine.pair_log(pair));
+    match log {
+        Some(log) => f(log),
+        None => f(&PairLog::default()),
+    }
+}
+
+pub(super) async fn get_window(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let q = PairQuery::parse(uri.query())?;
+    scope(key, &q.waba)?;
+    let at = parse_at(q.at.as_deref())?;
+    let clock = clock_of(&app, &q.waba);
+    let w = with_pair(&app, &q, |log| live::window(log, &clock, at));
+    Ok(axum::Json(WindowAnswer {
+        csw_expires_at: w.csw_expires_at.map(Instant::rfc3339),
+        csw_open: w.csw_expires_at.is_some(),
+        free_entry_point_until: w.free_entry_point_until.map(Instant::rfc3339),
+        freeform_allowed: w.freeform_allowed(),
+        open_conversations: w
+            .open_conversations
+            .iter()
+            .map(|c| OpenConversation {
+                category: c.category.as_str(),
+                era: c.era.as_str(),
+                expires_at: c.end.rfc3339(),
+                started_at: c.start.rfc3339(),
+            })
+            .collect(),
+        template_required: !w.freeform_allowed(),
+    })
+    .into_response())
+}
+
+/// `GET /v1/window`'s answer (service.md), keys in byte order.
+#[derive(Serialize)]
+pub(super) struct WindowAnswer {
+    pub csw_expires_at: Option<String>,
+    pub csw_open: bool,
+    pub free_entry_point_until: Option<String>,
+    pub freeform_allowed: bool,
+    pub open_conversations: Vec<OpenConversation>,
+    pub template_required: bool,
+}
+
+#[derive(Serialize)]
+pub(super) struct OpenConversation {
+    pub category: &'static str,
+    pub era: &'static str,
+    pub expires_at: String,
+    pub started_at: String,
+}
+
+pub(super) async fn get_invoice(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    Path((waba, month)): Path<(String, String)>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    scope(key, &waba)?;
+    let month = parse_month(&month)?;
+    let found = settled(&app, {
+        let waba = waba.clone();
+        move |engine| engine.month(&waba, month).cloned()
+    })
+    .await?;
+    let m = found.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            // cli.md: an invoice exists only where something was billed.
+            format!(
+                "no invoice for WABA {waba:?} in {month}: no conversation or priced message (yet)"
+            ),
+        )
+    })?;
+    match &m.invoice {
+        Ok(invoice) => Ok(axum::Json(wabill_report::InvoiceJson::from(invoice)).into_response()),
+        Err(errors) => Err(ApiError::new(
+            ErrorCode::CannotBill,
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct ConversationsQuery {
+    waba: String,
+    month: String,
+    phone: Option<String>,
+    user: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+const PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+
+/// A record's place in the listing order (cli.md: start, phone, user,
+/// then the id of the message that opened it), as the cursor carries it:
+/// a page resumes after the last record shown, whatever arrived since.
+pub(super) type ListKey = (i64, String, String, String);
+
+fn list_key(ledger: &wabill_engine::Ledger, r: &wabill_engine::billing::Record) -> ListKey {
+    let (_, phone, user) = ledger.pair_names(r.pair);
+    (
+        r.start.0,
+        phone.to_owned(),
+        user.to_owned(),
+        ledger.message_id(r.opened_by).to_owned(),
+    )
+}
+
+pub(super) fn encode_cursor(key: &ListKey) -> String {
+    hex::encode(serde_json::to_string(key).unwrap_or_default())
+}
+
+fn decode_cursor(cursor: &str) -> Option<ListKey> {
+    let bytes = hex::decode(cursor).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+pub(super) async fn get_conversations(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    query: Result<Query<ConversationsQuery>, QueryRejection>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let Query(q) = query.map_err(bad_query)?;
+    scope(key, &q.waba)?;
+    let month = parse_month(&q.month)?;
+    let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
+    let after = match &q.cursor {
+        None => None,
+        Some(c) => Some(decode_cursor(c).ok_or_else(|| {
+            ApiError::new(ErrorCode::BadQuery, "`cursor` is not one this service gave")
+        })?),
+    };
+    let book = Arc::clone(&app.state.book);
+    let page = settled(&app, move |engine| {
+        conversations_page(engine, &book, &q, month, limit, after.as_ref())
+    })
+    .await?;
+    Ok(axum::Json(page).into_response())
+}
+
+/// One page of a WABA-month's conversations, each with the timeline of
+/// messages that explains it.
+fn conversations_page(
+    engine: &Incremental,
+    book: &RateBook,
+    q: &ConversationsQuery,
+    month: Month,
+    limit: usize,
+    after: Option<&ListKey>,
+) -> ConversationsPage {
+    let ledger = engine.ledger();
+    let billing = Billing {
+        ledger,
+        book,
+        months: Vec::new(),
+    };
+    let months: Vec<&WabaMonth> = engine
+        .month(&q.waba, month)
+        .map(|m| &**m)
+        .into_iter()
+        .collect();
+    let user = q.user.as_deref().map(user_digits);
+    let records: Vec<_> = wabill_report::sorted_records(&billing, &months)
+        .into_iter()
+        .filter(|r| {
+            let (_, phone, u) = ledger.pair_names(r.pair);
+            q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
+        })
+        .filter(|r| after.is_none_or(|after| list_key(ledger, r) > *after))
+        .take(limit + 1)
+        .collect();
+    let more = records.len() > limit;
+    let page = &records[..records.len().min(limit)];
+    let items: Vec<Value> = page
+        .iter()
+        .map(|r| {
+            let timeline = engine
+                .pair_log(r.pair)
+                .map(|log| log.timeline(r.start, r.end))
+                .unwrap_or_default();
+            conversation_item(&wabill_report::conversation_json(&billing, r), &timeline)
+        })
+        .collect();
+    let next_cursor = page
+        .last()
+        .filter(|_| more)
+        .map(|r| encode_cursor(&list_key(ledger, r)));
+    ConversationsPage {
+        conversations: items,
+        next_cursor,
+    }
+}
+
+/// `GET /v1/conversations`' answer (service.md), keys in byte order.
+#[derive(Serialize)]
+pub(super) struct ConversationsPage {
+    pub conversations: Vec<Value>,
+    pub next_cursor: Option<String>,
+}
+
+/// A conversation record (cli.md) with the timeline of messages that
+/// explains it. A JSON map, so that its keys come in byte order, as they
+/// always have.
+pub(super) fn conversation_item(
+    record: &wabill_report::ConversationJson<'_>,
+    timeline: &[TimelineEntry],
+) -> Value {
+    let mut c = serde_json::to_value(record).unwrap_or_default();
+    c["timeline"] = Value::Array(
+        timeline
+            .iter()
+            .map(|e| {
+                let mut v = json!({"ts": e.at.rfc3339(), "type": e.kind, "id": e.id});
+                if let Some(d) = &e.detail {
+                    v[e.detail_key] = json!(d);
+                }
+                v
+            })
+            .collect(),
+    );
+    c
+}
+
+/// Runs `f` on the engine with every fold so far billed, off the async
+/// workers (settling re-rates what changed since the last read).
+pub(super) async fn settled<R: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&Incremental) -> R + Send + 'static,
+) -> Result<R, ApiError> {
+    let state = Arc::clone(&app.state);
+    tokio::task::spawn_blocking(move || state.with_settled(f))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "billing failed"))
+}

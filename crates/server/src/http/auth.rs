@@ -1,0 +1,102 @@
+//! Who may call: Meta's signature, provider routes' static secrets, and
+//! the platform API's bearer keys with their WABA scopes. Secrets are
+//! compared digest to digest, so a comparison takes the same time wherever
+//! the secrets differ.
+
+use axum::http::{HeaderMap, header};
+use ring::digest;
+
+use super::error::{ApiError, ErrorCode};
+use super::{App, rejected};
+use crate::config::{ApiKey, Provider, RouteConfig};
+
+pub(super) fn sha256(bytes: &[u8]) -> digest::Digest {
+    digest::digest(&digest::SHA256, bytes)
+}
+
+pub(super) fn same_secret(given: &[u8], expected: &digest::Digest) -> bool {
+    sha256(given).as_ref() == expected.as_ref()
+}
+
+/// `X-Hub-Signature-256: sha256=<hex>` over the raw body, verified in
+/// constant time by ring.
+pub(super) fn signature_ok(app: &App, headers: &HeaderMap, body: &[u8]) -> bool {
+    let Some(meta) = &app.service.meta else {
+        return false;
+    };
+    let Some(given) = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|hex_sig| hex::decode(hex_sig).ok())
+    else {
+        return false;
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, meta.app_secret.0.as_bytes());
+    ring::hmac::verify(&key, body, &given).is_ok()
+}
+
+/// The provider route named `name`; its static secret header must match.
+pub(super) fn route_of<'a>(
+    app: &'a App,
+    name: &str,
+    provider: Provider,
+    headers: &HeaderMap,
+) -> Result<&'a RouteConfig, ApiError> {
+    let route = app
+        .service
+        .routes
+        .get(name)
+        .filter(|r| r.provider == provider)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownRoute,
+                format!("no {} route named {name:?}", provider.as_str()),
+            )
+        })?;
+    let given = headers.get(route.header.as_str()).map(|v| v.as_bytes());
+    let expected = app.route_secrets.get(name);
+    if !given
+        .zip(expected)
+        .is_some_and(|(g, expected)| same_secret(g, expected))
+    {
+        rejected(provider.as_str(), 1);
+        return Err(ApiError::new(
+            ErrorCode::BadSecret,
+            format!("header {} is missing or does not match", route.header),
+        ));
+    }
+    Ok(route)
+}
+
+/// The platform API key of `Authorization: Bearer <token>`.
+pub(super) fn api_key<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a ApiKey, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing `Authorization: Bearer <token>`",
+            )
+        })?;
+    let hash = sha256(token.as_bytes());
+    app.service
+        .api_keys
+        .iter()
+        .find(|k| k.sha256 == hash.as_ref())
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))
+}
+
+/// The key may read and write `waba`.
+pub(super) fn scope(key: &ApiKey, waba: &str) -> Result<(), ApiError> {
+    if key.allows(waba) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("this API key may not access WABA {waba:?}"),
+        ))
+    }
+}

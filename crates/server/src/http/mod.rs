@@ -1,0 +1,274 @@
+//! The HTTP surface of service.md: webhooks (each provider's own
+//! authentication, [`webhooks`], [`auth`]), the platform API (bearer keys
+//! scoped to WABAs, [`api`], [`quote`]) and operations endpoints ([`ops`]).
+//! Handlers parse and validate, hand events to the writer and answer once
+//! they are durable; reads go to the engine. Errors are the table of
+//! [`error::ErrorCode`].
+
+mod api;
+mod auth;
+pub mod error;
+mod ops;
+mod query;
+mod quote;
+mod webhooks;
+
+#[cfg(test)]
+mod openapi_tests;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State as AxState};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use ring::digest;
+use wabill_engine::Validator;
+use wabill_engine::era::EraClock;
+use wabill_engine::market::RegionLookup;
+
+use crate::config::ServiceConfig;
+use crate::state::{Applied, State};
+pub use error::{ApiError, ErrorCode};
+pub use ops::OPENAPI;
+
+/// Most events one `POST /v1/events` may carry (service.md).
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+pub struct App {
+    pub state: Arc<State>,
+    pub service: ServiceConfig,
+    validator: Validator,
+    /// Validators whose caches (WABA era starts, user regions) are warm,
+    /// one lent to each request that validates: a fresh clone would copy
+    /// the engine configuration and start cold. As many as validate at
+    /// once (a validation never awaits), so about one per worker thread.
+    validators: std::sync::Mutex<Vec<Validator>>,
+    pub regions: RegionLookup,
+    pub metrics: Option<PrometheusHandle>,
+    meters: Meters,
+    clocks: std::sync::Mutex<std::collections::HashMap<String, Arc<EraClock>>>,
+    /// SHA-256 of each configured secret, compared digest to digest so that
+    /// the comparison takes the same time wherever the secrets differ.
+    meta_verify_token: Option<digest::Digest>,
+    /// Per route name, its secret's SHA-256.
+    route_secrets: std::collections::BTreeMap<String, digest::Digest>,
+}
+
+impl App {
+    pub fn new(
+        state: Arc<State>,
+        service: ServiceConfig,
+        metrics: Option<PrometheusHandle>,
+    ) -> App {
+        let validator = state.read().ledger().validator();
+        App {
+            meta_verify_token: service
+                .meta
+                .as_ref()
+                .map(|m| auth::sha256(m.verify_token.0.as_bytes())),
+            route_secrets: service
+                .routes
+                .iter()
+                .map(|(name, r)| (name.clone(), auth::sha256(r.secret.0.as_bytes())))
+                .collect(),
+            state,
+            service,
+            validator,
+            validators: std::sync::Mutex::default(),
+            regions: RegionLookup::new(),
+            metrics,
+            meters: Meters::new(),
+            clocks: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Runs `f` with a validator of the pool.
+    fn validate<R>(&self, f: impl FnOnce(&mut Validator) -> R) -> R {
+        let pool = || {
+            self.validators
+                .lock()
+                // A pool of whole validators: a panic elsewhere leaves it usable.
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let mut validator = pool().pop().unwrap_or_else(|| self.validator.clone());
+        let out = f(&mut validator);
+        pool().push(validator);
+        out
+    }
+}
+
+type Shared = Arc<App>;
+
+type Answer = Result<Response, ApiError>;
+
+/// A request body, or why it could not be read (over the limit).
+type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
+
+pub fn router(app: Shared) -> Router {
+    let limit = app.service.body_limit_bytes;
+    Router::new()
+        .route(
+            PATHS[0],
+            get(webhooks::meta_verify).post(webhooks::meta_webhook),
+        )
+        .route(PATHS[1], post(webhooks::dialog_webhook))
+        .route(PATHS[2], post(webhooks::zendesk_webhook))
+        .route(PATHS[3], post(api::post_events))
+        .route(PATHS[4], get(api::get_window))
+        .route(PATHS[5], get(quote::get_quote))
+        .route(PATHS[6], get(api::get_invoice))
+        .route(PATHS[7], get(api::get_conversations))
+        .route(PATHS[8], get(ops::healthz))
+        .route(PATHS[9], get(ops::metrics))
+        .route(PATHS[10], get(ops::openapi))
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            observe,
+        ))
+        .with_state(app)
+}
+
+/// The served paths, as metric labels (no allocation per request).
+pub const PATHS: [&str; 11] = [
+    "/webhooks/meta",
+    "/webhooks/360dialog/{name}",
+    "/webhooks/zendesk/{name}",
+    "/v1/events",
+    "/v1/window",
+    "/v1/quote",
+    "/v1/invoices/{waba}/{month}",
+    "/v1/conversations",
+    "/healthz",
+    "/metrics",
+    "/openapi.json",
+];
+
+const METHODS: [&str; 3] = ["GET", "POST", "other"];
+/// Where events come from, as the `source` label of `wabill_events_total`.
+const SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
+
+/// A latency histogram per method, registered when first used, so that
+/// `/metrics` lists only what was requested.
+type Latency = [std::sync::OnceLock<metrics::Histogram>; 3];
+
+/// Handles of the metrics every request records, registered once: finding
+/// a labelled metric by its key costs about as much as a window check's
+/// own work.
+pub struct Meters {
+    /// Per entry of [`PATHS`].
+    latency: [Latency; PATHS.len()],
+    /// Requests that matched no path.
+    unmatched: Latency,
+    /// Per entry of [`SOURCES`]: accepted, duplicate.
+    events: [[metrics::Counter; 2]; 4],
+}
+
+impl Meters {
+    fn new() -> Meters {
+        Meters {
+            latency: Default::default(),
+            unmatched: Default::default(),
+            events: SOURCES.map(|source| {
+                ["accepted", "duplicate"].map(|outcome| {
+                    metrics::counter!("wabill_events_total", "source" => source, "outcome" => outcome)
+                })
+            }),
+        }
+    }
+
+    /// The histograms of the entry `path` of [`PATHS`], or of unmatched
+    /// requests.
+    fn latency(&self, path: Option<usize>) -> Option<&Latency> {
+        match path {
+            Some(i) => self.latency.get(i),
+            None => Some(&self.unmatched),
+        }
+    }
+
+    fn applied(&self, source: &str, applied: Applied) {
+        if let Some([accepted, duplicate]) = SOURCES
+            .iter()
+            .position(|s| *s == source)
+            .and_then(|i| self.events.get(i))
+        {
+            accepted.increment(applied.accepted);
+            duplicate.increment(applied.duplicates);
+        }
+    }
+}
+
+/// Request latency histogram and one structured log line per request.
+async fn observe(AxState(app): AxState<Shared>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = match *request.method() {
+        axum::http::Method::GET => 0,
+        axum::http::Method::POST => 1,
+        _ => 2,
+    };
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| PATHS.iter().position(|p| *p == m.as_str()));
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let slot = app.meters.latency(path).and_then(|h| h.get(method));
+    let (method, path) = (
+        METHODS[method],
+        path.and_then(|i| PATHS.get(i))
+            .copied()
+            .unwrap_or("unmatched"),
+    );
+    if let Some(slot) = slot {
+        slot.get_or_init(|| {
+            metrics::histogram!("wabill_request_duration_seconds", "path" => path, "method" => method)
+        })
+        .record(elapsed.as_secs_f64());
+    }
+    // Every request at debug (`WABILL_LOG=debug`); at the default level only
+    // refusals and failures, so logging does not cost more than answering.
+    let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    if status >= 500 {
+        tracing::error!(method, path, status, micros, "request failed");
+    } else if status >= 400 {
+        tracing::info!(method, path, status, micros, "request refused");
+    } else {
+        tracing::debug!(method, path, status, micros, "request");
+    }
+    response
+}
+
+// ------------------------------------------------------- request bodies
+
+/// A body that could not be read (over the limit): one rejected body of
+/// `source`, as a refused signature is.
+fn too_large(
+    source: &'static str,
+) -> impl Fn(axum::extract::rejection::BytesRejection) -> ApiError {
+    move |e| {
+        rejected(source, 1);
+        ApiError::body_rejected(&e)
+    }
+}
+
+fn utf8<'b>(body: &'b [u8], source: &'static str) -> Result<&'b str, ApiError> {
+    std::str::from_utf8(body).map_err(|_| bad_body(source, "body is not UTF-8"))
+}
+
+fn bad_body(source: &'static str, reason: impl Into<String>) -> ApiError {
+    rejected(source, 1);
+    ApiError::new(ErrorCode::BadBody, reason)
+}
+
+/// Counts `n` events of `source` refused.
+fn rejected(source: &'static str, n: u64) {
+    metrics::counter!("wabill_events_total", "source" => source, "outcome" => "rejected")
+        .increment(n);
+}

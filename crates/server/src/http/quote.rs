@@ -1,0 +1,126 @@
+//! `GET /v1/quote`: what delivering one message now would do and cost. The
+//! engine decides ([`wabill_engine::quote`]); this handler parses the
+//! request and renders the answer.
+
+use std::sync::Arc;
+
+use axum::extract::State as AxState;
+use axum::http::{HeaderMap, Uri};
+use axum::response::IntoResponse;
+use serde::Serialize;
+use wabill_engine::event::TemplateCategory;
+use wabill_engine::live::PairLog;
+use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
+
+use super::api::{clock_of, settled};
+use super::auth::{api_key, scope};
+use super::error::{ApiError, ErrorCode};
+use super::query::{PairQuery, parse_at, user_digits};
+use super::{Answer, Shared};
+
+/// `GET /v1/quote`'s answer (service.md), keys in byte order.
+#[derive(Serialize)]
+pub(super) struct QuoteAnswer<'a> {
+    pub allowed: bool,
+    pub category: &'static str,
+    pub era: &'static str,
+    pub free: &'static str,
+    pub free_tier_left: u64,
+    pub market: &'a str,
+    pub meta_price: String,
+    pub opens_conversation: bool,
+    pub platform_fee: String,
+}
+
+impl<'a> QuoteAnswer<'a> {
+    fn new(q: &Quote, market: &'a str) -> QuoteAnswer<'a> {
+        QuoteAnswer {
+            allowed: q.allowed,
+            category: q.category.as_str(),
+            era: q.era.as_str(),
+            free: q.free.as_str(),
+            free_tier_left: q.free_tier_left,
+            market,
+            meta_price: q.meta_price.to_string(),
+            opens_conversation: q.opens_conversation,
+            platform_fee: q.platform_fee.to_string(),
+        }
+    }
+}
+
+/// The message a quote asks about: `kind=freeform`, or `kind=template`
+/// with its `category`.
+fn template_of(
+    kind: Option<&str>,
+    category: Option<&str>,
+) -> Result<Option<TemplateCategory>, ApiError> {
+    let bad = |message: String| Err(ApiError::new(ErrorCode::BadQuery, message));
+    match (kind, category) {
+        (Some("freeform"), None) => Ok(None),
+        (Some("template"), Some(c)) => match TemplateCategory::parse(c) {
+            Some(category) => Ok(Some(category)),
+            None => bad(format!(
+                "category {c:?} is not marketing, utility or authentication"
+            )),
+        },
+        (Some("template"), None) => bad("kind=template needs `category`".to_owned()),
+        (Some("freeform"), Some(_)) => bad("kind=freeform takes no `category`".to_owned()),
+        _ => bad("`kind` must be freeform or template".to_owned()),
+    }
+}
+
+pub(super) async fn get_quote(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let q = PairQuery::parse(uri.query())?;
+    scope(key, &q.waba)?;
+    let at = parse_at(q.at.as_deref())?;
+    let template = template_of(q.kind.as_deref(), q.category.as_deref())?;
+    let user = user_digits(&q.user).to_owned();
+    let region = app.regions.region_of(&user).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::BadQuery,
+            format!("user {user:?} is not an international number whose country can be determined"),
+        )
+    })?;
+    let clock = clock_of(&app, &q.waba);
+    let state = Arc::clone(&app.state);
+    let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
+    let quoted = settled(&app, move |engine| {
+        let config = &state.config;
+        let pair = engine.ledger().pair_index(&waba, &phone, &user);
+        let empty = PairLog::default();
+        let inputs = QuoteInputs {
+            book: &state.book,
+            config,
+            clock: &clock,
+            log: pair.and_then(|p| engine.pair_log(p)).unwrap_or(&empty),
+            month: engine
+                .month(&waba, quote::month_of(config, &waba, at))
+                .map(|m| &**m),
+        };
+        let ask = Ask {
+            waba: &waba,
+            phone: &phone,
+            user: &user,
+            region,
+            at,
+            template,
+        };
+        quote::quote(&inputs, &ask)
+    })
+    .await?;
+    let q = quoted.map_err(|e| {
+        let code = match e {
+            QuoteError::NoEra => ErrorCode::NoEra,
+            QuoteError::NoCard { .. } => ErrorCode::NoCard,
+            QuoteError::NoRate { .. } => ErrorCode::NoRate,
+        };
+        ApiError::new(code, e.to_string())
+    })?;
+    let market = app.state.book.market_name(q.market);
+    Ok(axum::Json(QuoteAnswer::new(&q, market)).into_response())
+}

@@ -1,0 +1,196 @@
+//! The providers' webhooks (Meta's Cloud API with its verification
+//! handshake, 360dialog and Zendesk routes), and what every write shares:
+//! a body's events validated as one group, handed to the writer, answered
+//! once durable.
+
+use axum::extract::{Path, Query, State as AxState};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use wabill_engine::event::Event;
+use wabill_ingest::{Route, Shape, parse_line};
+
+use super::auth::{route_of, same_secret, signature_ok};
+use super::error::{ApiError, ErrorCode};
+use super::{Answer, App, Body, Shared, bad_body, too_large, utf8};
+use crate::config::Provider;
+use crate::state::{Applied, Job, JobError, Scope};
+use crate::store::LogRow;
+
+/// Meta's verification handshake (`GET /webhooks/meta`).
+#[derive(Deserialize)]
+pub(super) struct Handshake {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+pub(super) async fn meta_verify(
+    AxState(app): AxState<Shared>,
+    Query(q): Query<Handshake>,
+) -> Answer {
+    let Some(expected) = &app.meta_verify_token else {
+        return Err(ApiError::new(
+            ErrorCode::NotConfigured,
+            "no [meta] table is configured",
+        ));
+    };
+    let ok = q.mode.as_deref() == Some("subscribe")
+        && q.verify_token
+            .as_deref()
+            .is_some_and(|t| same_secret(t.as_bytes(), expected));
+    match (ok, q.challenge) {
+        (true, Some(challenge)) => Ok((StatusCode::OK, challenge).into_response()),
+        _ => Err(ApiError::new(
+            ErrorCode::VerifyTokenMismatch,
+            "hub.mode or hub.verify_token does not match",
+        )),
+    }
+}
+
+pub(super) async fn meta_webhook(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    let body = body.map_err(too_large("meta"))?;
+    if !signature_ok(&app, &headers, &body) {
+        super::rejected("meta", 1);
+        return Err(ApiError::new(
+            ErrorCode::BadSignature,
+            "X-Hub-Signature-256 is missing or does not match the body",
+        ));
+    }
+    let text = utf8(&body, "meta")?;
+    let mut events = Vec::new();
+    match parse_line(text, Route::default(), &mut events) {
+        Ok(Shape::CloudApi | Shape::Blank) => {}
+        Ok(_) => {
+            return Err(bad_body(
+                "meta",
+                "not a WhatsApp Cloud API webhook body (`object` missing)",
+            ));
+        }
+        Err(e) => return Err(bad_body("meta", e.to_string())),
+    }
+    store_group(&app, &events, "meta", Scope::All).await
+}
+
+pub(super) async fn dialog_webhook(
+    AxState(app): AxState<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    route_webhook(&app, &name, Provider::Dialog360, &headers, body).await
+}
+
+pub(super) async fn zendesk_webhook(
+    AxState(app): AxState<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Answer {
+    route_webhook(&app, &name, Provider::Zendesk, &headers, body).await
+}
+
+/// A provider route's body: its static secret checked, parsed with the
+/// route's WABA and phone (and, for Zendesk, its user mapping), then stored
+/// as one group within the route's WABA.
+async fn route_webhook(
+    app: &App,
+    name: &str,
+    provider: Provider,
+    headers: &HeaderMap,
+    body: Body,
+) -> Answer {
+    let route = route_of(app, name, provider, headers)?;
+    let source = provider.as_str();
+    let body = body.map_err(too_large(source))?;
+    let text = utf8(&body, source)?;
+    let mut events = Vec::new();
+    match provider {
+        Provider::Dialog360 => {
+            let r = Route {
+                waba: Some(&route.waba),
+                phone: Some(&route.phone),
+            };
+            match parse_line(text, r, &mut events) {
+                Ok(Shape::OnPremises | Shape::Blank) => {}
+                Ok(_) => {
+                    return Err(bad_body(
+                        source,
+                        "not an On-Premises webhook body (`messages` or `statuses`)",
+                    ));
+                }
+                Err(e) => return Err(bad_body(source, e.to_string())),
+            }
+        }
+        Provider::Zendesk => {
+            let map = wabill_ingest::SunshineMap {
+                waba: &route.waba,
+                phone: &route.phone,
+                users: &route.users,
+            };
+            wabill_ingest::parse_sunshine(text, &map, &mut events)
+                .map_err(|e| bad_body(source, e.to_string()))?;
+        }
+    }
+    let scope = Scope::Wabas(vec![route.waba.clone()]);
+    store_group(app, &events, source, scope).await
+}
+
+/// Validates a body's events as one group (accepted or rejected whole),
+/// logs them durably and folds them in.
+async fn store_group(
+    app: &App,
+    events: &[Event<'_>],
+    source: &'static str,
+    scope: Scope,
+) -> Answer {
+    let mut facts = Vec::new();
+    app.validate(|v| v.check_group(events, &mut facts))
+        .map_err(|e| bad_body(source, e.to_string()))?;
+    let rows = events.iter().zip(facts).map(LogRow::of).collect();
+    let applied = commit(app, rows, source, scope).await?;
+    Ok(axum::Json(applied).into_response())
+}
+
+/// Hands rows to the writer and waits until they are durable.
+pub(super) async fn commit(
+    app: &App,
+    rows: Vec<LogRow>,
+    source: &'static str,
+    scope: Scope,
+) -> Result<Applied, ApiError> {
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let unavailable = || ApiError::new(ErrorCode::Unavailable, "the service is shutting down");
+    if rows.is_empty() {
+        return Ok(Applied::default());
+    }
+    let job = Job {
+        rows,
+        source,
+        scope,
+        reply,
+    };
+    let sent = app.state.submit(job).await;
+    if !sent {
+        return Err(unavailable());
+    }
+    let applied = done
+        .await
+        .map_err(|_| unavailable())?
+        .map_err(|e| match e {
+            JobError::Forbidden(id) => ApiError::new(
+                ErrorCode::Forbidden,
+                format!("message {id:?} belongs to a WABA this request may not write"),
+            ),
+            JobError::Store(e) => ApiError::new(ErrorCode::StoreFailed, e),
+        })?;
+    app.meters.applied(source, applied);
+    Ok(applied)
+}
