@@ -176,7 +176,8 @@ while IFS= read -r rel; do
   elif cmp -s "$WORK/old/$rel" "$WORK/new/$rel"; then
     echo "same       $rel ($(wc -c < "$WORK/old/$rel") bytes)"
   else
-    echo "DIFFERENT: $rel ($(cmp "$WORK/old/$rel" "$WORK/new/$rel" 2>&1 | head -1))"; differ=$((differ + 1))
+    echo "DIFFERENT: $rel ($(cmp "$WORK/old/$rel" "$WORK/new/$rel" 2>&1 | sed 's/.* differ: //' | head -1))"
+    differ=$((differ + 1))
   fi
 done < <(cd "$WORK/old" && find . -type f | sed 's|^\./||' | sort)
 while IFS= read -r rel; do

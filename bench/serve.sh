@@ -99,7 +99,7 @@ for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$WORK/data"
   WABILL_LOG=warn "$BIN" --config "$WORK/wabill.toml" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 50); do grep -q listening "$WORK/serve.log" && break; sleep 0.1; done
+  for _ in $(seq 50); do grep -qs listening "$WORK/serve.log" && break; sleep 0.1; done
   grep -q listening "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
   measure webhooks "$SECS" env WABILL_EVENTS_PER_BODY=1 \
     wrk -t2 -c"${HOOK_CONNS:-64}" -d"$((SECS + 1))s" -s bench/dialog.lua "http://127.0.0.1:$PORT" --latency
