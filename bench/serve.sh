@@ -22,6 +22,14 @@
 #   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
 #   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
 #   RATE_SECS=60 bench/serve.sh 1     # the at-rate load for 60 s (default SECS)
+#
+# READERS=N (1-4) adds, while the at-rate load runs, a client reading the
+# month it writes (wrk, closed loop, N connections, bench/read.lua: W1's
+# invoice and conversations), after a fill of 10 000 delivered templates
+# so that the month has conversations to read; its line `readers` follows
+# the at-rate line, whose p99 then shows whether reading stalls writing
+# (the at-rate line's CPU figures then include the reads).
+#   READERS=2 RATE_SECS=30 bench/serve.sh 1
 set -euo pipefail
 source "$(dirname "$0")/config.sh"
 BIN=${BIN:-./target/release/wabill}
@@ -31,7 +39,9 @@ SECS=${SECS:-10}
 RATE_SECS=${RATE_SECS:-$SECS}
 WORK=$(mktemp -d)
 SERVER=
-trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+READER=
+trap '[ -n "$READER" ] && kill $READER 2>/dev/null; [ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+READERS=${READERS:-0}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
 bench_config "$WORK"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -65,16 +75,50 @@ measure() {
         100 * (all - idle - steal) / all, 100 * steal / all, bad
     }' "$WORK/out.txt"
 }
+# fill_for_readers: a delivered marketing template to each of the users the
+# webhooks write as (W1, P1, in the at-rate load's day), through POST
+# /v1/events in requests under the default body limit, so that the
+# readers' month has conversations, each with a growing timeline.
+fill_for_readers() {
+  awk -v n="${WABILL_USERS:-10000}" 'BEGIN {
+    for (k = 0; k < n; k++) {
+      head = sprintf("{\"id\":\"wamid.fill.%d\",\"waba\":\"W1\",\"phone\":\"P1\",\"user\":\"%.0f\",\"ts\":%d,", k, 5511900000000 + k, 1750000000 + k * 8)
+      print head "\"type\":\"outbound\",\"template\":{\"name\":\"promo\",\"category\":\"marketing\"}}"
+      print head "\"type\":\"status\",\"status\":\"delivered\"}"
+    }
+  }' | split -l 4000 - "$WORK/fill."
+  local f
+  for f in "$WORK"/fill.*; do
+    curl -sf -H "Authorization: Bearer tok123" -H "Content-Type: application/x-ndjson" \
+      --data-binary @"$f" "http://127.0.0.1:$PORT/v1/events" > /dev/null \
+      || { echo "the readers' fill was refused" >&2; exit 1; }
+  done
+  rm -f "$WORK"/fill.*
+}
 for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$WORK/data"
   WABILL_LOG=warn "$BIN" --config "$WORK/wabill.toml" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
   SERVER=$!
-  for _ in $(seq 50); do grep -q listening "$WORK/serve.log" && break; sleep 0.1; done
+  for _ in $(seq 50); do grep -qs listening "$WORK/serve.log" && break; sleep 0.1; done
   grep -q listening "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
   measure webhooks "$SECS" env WABILL_EVENTS_PER_BODY=1 \
     wrk -t2 -c"${HOOK_CONNS:-64}" -d"$((SECS + 1))s" -s bench/dialog.lua "http://127.0.0.1:$PORT" --latency
+  if [ "$READERS" -gt 0 ]; then
+    fill_for_readers
+    env WABILL_TOKEN=tok123 wrk -t1 -c"$READERS" -d"$((RATE_SECS + 1))s" -s bench/read.lua \
+      "http://127.0.0.1:$PORT" --latency > "$WORK/read.txt" &
+    READER=$!
+  fi
   measure at-rate "$RATE_SECS" "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
     --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$RATE_SECS"
+  if [ -n "$READER" ]; then
+    wait $READER
+    READER=
+    awk -v c="$READERS" '/^ +50%/ {p50 = $2} /^ +99%/ {p99 = $2} /^Requests\/sec/ {rate = $2}
+      /Non-2xx/ {bad = "  NON-2XX " $NF}
+      END {printf "readers  %8.0f req/s  p50 %-8s p99 %-8s (closed loop, %d connections, during at-rate)%s\n", rate, p50, p99, c, bad}' \
+      "$WORK/read.txt"
+  fi
   measure window "$SECS" env WABILL_TOKEN=tok123 \
     wrk -t2 -c"${WINDOW_CONNS:-32}" -d"$((SECS + 1))s" -s bench/window.lua "http://127.0.0.1:$PORT" --latency
   # The writer's own stalls over the round: batches that held the engine
