@@ -123,6 +123,12 @@ impl Incremental {
         self.logs.get(pair as usize)
     }
 
+    /// [`Incremental::pair_log`] by the pair's names (`user` as digits).
+    pub fn pair_log_of(&self, waba: &str, phone: &str, user: &str) -> Option<&PairLog> {
+        let pair = self.ledger.pair_index(waba, phone, user)?;
+        self.pair_log(pair)
+    }
+
     /// Validates and folds one group of events (as [`Ledger::ingest`]) and
     /// marks what they changed.
     pub fn ingest(&mut self, events: &[Event<'_>]) -> Result<IngestOutcome, Rejection> {

@@ -40,12 +40,11 @@ fn quote_after(
         .region_of(user)
         .unwrap_or_else(|| panic!("no region for {user}"));
     let empty = Default::default();
-    let pair = engine.ledger().pair_index(W, P, user);
     let inputs = QuoteInputs {
         book: &tr.book,
         config,
         clock: &clock,
-        log: pair.and_then(|p| engine.pair_log(p)).unwrap_or(&empty),
+        log: engine.pair_log_of(W, P, user).unwrap_or(&empty),
         month: engine
             .month(W, quote::month_of(config, W, at))
             .map(|m| &**m),

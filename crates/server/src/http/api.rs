@@ -134,11 +134,7 @@ pub(super) fn clock_of(app: &App, waba: &str) -> Arc<EraClock> {
 /// the engine's read lock.
 pub(super) fn with_pair<R>(app: &App, q: &PairQuery, f: impl FnOnce(&PairLog) -> R) -> R {
     let engine = app.state.read();
-    let log = engine
-        .ledger()
-        .pair_index(&q.waba, &q.phone, user_digits(&q.user))
-        .and_then(|pair| engine.pair_log(pair));
-    match log {
+    match engine.pair_log_of(&q.waba, &q.phone, user_digits(&q.user)) {
         Some(log) => f(log),
         None => f(&PairLog::default()),
     }

@@ -91,13 +91,12 @@ pub(super) async fn get_quote(
     let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
     let quoted = settled(&app, move |engine| {
         let config = &state.config;
-        let pair = engine.ledger().pair_index(&waba, &phone, &user);
         let empty = PairLog::default();
         let inputs = QuoteInputs {
             book: &state.book,
             config,
             clock: &clock,
-            log: pair.and_then(|p| engine.pair_log(p)).unwrap_or(&empty),
+            log: engine.pair_log_of(&waba, &phone, &user).unwrap_or(&empty),
             month: engine
                 .month(&waba, quote::month_of(config, &waba, at))
                 .map(|m| &**m),
