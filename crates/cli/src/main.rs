@@ -295,6 +295,12 @@ struct Loaded {
     bytes: u64,
 }
 
+/// A secret key for the ledger's tables, drawn from the OS for this run:
+/// message ids in the input cannot be crafted to collide under it.
+fn hash_key() -> wabill_engine::HashKey {
+    wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new())
+}
+
 /// Reads every input into a ledger, reporting bad lines on standard error.
 fn load(
     config: Option<&std::path::Path>,
@@ -303,7 +309,7 @@ fn load(
 ) -> Result<Loaded, Fatal> {
     let started = std::time::Instant::now();
     let loaded = config::load(config)?;
-    let mut ledger = Ledger::new(loaded.engine);
+    let mut ledger = Ledger::new(loaded.engine, hash_key());
     let route = Route {
         waba,
         phone: input.phone.as_deref(),
@@ -333,6 +339,7 @@ fn load(
         .sum();
     ledger.reserve(usize::try_from(input_bytes / 280).unwrap_or(0));
     let validator = ledger.validator();
+    let mut full = None;
     let bytes = read::read_batches(&inputs, route, Some(&validator), |input, batch| {
         for (line, reason) in &batch.errors {
             report(input, *line, reason);
@@ -347,11 +354,16 @@ fn load(
                     sink ^= ledger.touch(id_hash);
                 }
                 ahead += 1;
-                ledger.apply(c);
+                if let Err(e) = ledger.apply(c) {
+                    full.get_or_insert(e);
+                }
             });
         }
         std::hint::black_box(sink);
     })?;
+    if let Some(e) = full {
+        return Err(e.into());
+    }
     if rejected > MAX_PRINTED_REJECTIONS {
         eprintln!(
             "wabill: … {} more rejected lines not shown",
@@ -549,7 +561,7 @@ fn demo(config: Option<&std::path::Path>, args: DemoArgs) -> Result<ExitCode, Fa
     let mut traffic = Vec::new();
     wabill_gen::generate(&cfg, &mut traffic)?;
     let text = String::from_utf8(traffic).map_err(|e| anyhow!("generated traffic: {e}"))?;
-    let mut ledger = Ledger::new(loaded.engine);
+    let mut ledger = Ledger::new(loaded.engine, hash_key());
     let mut rejected = 0;
     let mut events = Vec::new();
     for line in text.lines() {

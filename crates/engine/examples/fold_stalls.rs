@@ -15,7 +15,7 @@ use wabill_engine::event::{Event, EventBody};
 use wabill_engine::incremental::Incremental;
 use wabill_engine::ledger::Ledger;
 use wabill_engine::rates::RateBook;
-use wabill_engine::{EngineConfig, Instant};
+use wabill_engine::{EngineConfig, HashKey, Instant};
 
 // The allocator and its settings the `wabill` binary uses.
 #[global_allocator]
@@ -26,7 +26,8 @@ fn main() -> Result<(), String> {
         Some(arg) => arg.parse().map_err(|e| format!("events {arg:?}: {e}"))?,
         None => 2_000_000,
     };
-    let ledger = Ledger::new(EngineConfig::new());
+    let key = HashKey::drawn_from(&std::hash::RandomState::new());
+    let ledger = Ledger::new(EngineConfig::new(), key);
     let mut validator = ledger.validator();
     let mut engine = Incremental::new(ledger, Arc::new(RateBook::new()));
     let june_2025 = 1_750_000_000i64;
@@ -48,7 +49,7 @@ fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let fold = Clock::now();
         for c in &checked {
-            engine.apply(c);
+            engine.apply(c).map_err(|e| e.to_string())?;
         }
         folds.push((fold.elapsed().as_secs_f64() * 1e3, i));
     }

@@ -6,6 +6,40 @@
 
 use std::ops::{Index, IndexMut};
 
+/// What outgrew the ledger's 32-bit indices and lengths.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Limit {
+    #[error("more than 4294967295 message ids")]
+    Messages,
+    #[error("more than 4294967295 pairs")]
+    Pairs,
+    #[error("more than 4294967295 distinct names of one kind")]
+    Strings,
+    #[error("a string of more than 4294967295 bytes")]
+    Bytes,
+}
+
+/// A table of the ledger is full: it indexes its entries with `u32`s.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the ledger cannot hold {what}")]
+pub struct CapacityError {
+    pub what: Limit,
+}
+
+/// The index of a table's next entry, given its length: below `u32::MAX`,
+/// which a [`crate::intern::SlotTable`] slot could not tell from empty.
+pub(crate) fn next_index(len: usize, what: Limit) -> Result<u32, CapacityError> {
+    u32::try_from(len)
+        .ok()
+        .filter(|&i| i < u32::MAX)
+        .ok_or(CapacityError { what })
+}
+
+/// The length of a stored string as the ledger keeps it.
+pub(crate) fn length(s: &str) -> Result<u32, CapacityError> {
+    u32::try_from(s.len()).map_err(|_| CapacityError { what: Limit::Bytes })
+}
+
 /// Elements per chunk of a [`Chunked`].
 const CHUNK_BITS: u32 = 12;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -95,13 +129,18 @@ pub(crate) struct Text {
 
 impl Text {
     /// Stores `s`; [`Text::get`] with the place and length gives it back.
-    pub fn push(&mut self, s: &str) -> TextAt {
+    pub fn push(&mut self, s: &str) -> Result<TextAt, CapacityError> {
         self.push_all(&[s])
     }
 
-    /// Stores `parts` end to end, as one string.
-    pub fn push_all(&mut self, parts: &[&str]) -> TextAt {
+    /// Stores `parts` end to end, as one string of at most `u32::MAX`
+    /// bytes (so that every offset fits [`TextAt`]'s low half).
+    pub fn push_all(&mut self, parts: &[&str]) -> Result<TextAt, CapacityError> {
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        let too_long = CapacityError { what: Limit::Bytes };
+        if u32::try_from(len).is_err() {
+            return Err(too_long);
+        }
         let fits = self
             .chunks
             .last()
@@ -115,12 +154,16 @@ impl Text {
             self.chunks.push(chunk);
         }
         let index = self.chunks.len() - 1;
-        let chunk = &mut self.chunks[index];
-        let offset = chunk.len();
+        // Chunks hold at least a string each: 2^32 of them is past memory.
+        let index = u32::try_from(index).map_err(|_| too_long)?;
+        let chunk = &mut self.chunks[index as usize];
+        // A chunk stops taking strings at `max(TEXT_CHUNK, its one string)`
+        // bytes, both within `u32::MAX`.
+        let offset = u32::try_from(chunk.len()).map_err(|_| too_long)?;
         for part in parts {
             chunk.push_str(part);
         }
-        (index as u64) << 32 | offset as u64
+        Ok(u64::from(index) << 32 | u64::from(offset))
     }
 
     /// The chunk holding `at`, and the offset in it.
@@ -176,7 +219,7 @@ mod tests {
             } else {
                 format!("wamid.{i}")
             };
-            placed.push((text.push(&s), s));
+            placed.push((text.push(&s).unwrap(), s));
         }
         for (at, s) in &placed {
             assert_eq!(text.get(*at, s.len()), s);
@@ -184,5 +227,21 @@ mod tests {
         assert_eq!(text.first_byte(placed[1].0), Some(b'w'));
         assert!(text.chunks.len() > 2);
         assert_eq!(text.get(u64::MAX, 3), "");
+    }
+
+    #[test]
+    fn indices_stop_below_u32_max() {
+        assert_eq!(next_index(7, Limit::Pairs), Ok(7));
+        assert_eq!(
+            next_index(u32::MAX as usize - 1, Limit::Pairs),
+            Ok(u32::MAX - 1)
+        );
+        let full = CapacityError { what: Limit::Pairs };
+        assert_eq!(next_index(u32::MAX as usize, Limit::Pairs), Err(full));
+        assert_eq!(next_index(usize::MAX, Limit::Pairs), Err(full));
+        assert_eq!(
+            full.to_string(),
+            "the ledger cannot hold more than 4294967295 pairs"
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::config::{EngineConfig, PortfolioKey};
 use crate::era::EraClock;
 use crate::event::Event;
 use crate::grow::Chunked;
-use crate::ledger::{Checked, IngestOutcome, Ledger, MessageView, Rejection};
+use crate::ledger::{CapacityError, Checked, IngestOutcome, Ledger, MessageView, Rejection};
 use crate::live::PairLog;
 use crate::rates::RateBook;
 use crate::time::Month;
@@ -144,13 +144,13 @@ impl Incremental {
 
     /// Folds one event validated elsewhere (as [`Ledger::apply`]) and marks
     /// what it changed; false when it was a duplicate.
-    pub fn apply(&mut self, c: &Checked<'_>) -> bool {
-        let new_event = self.ledger.apply(c);
+    pub fn apply(&mut self, c: &Checked<'_>) -> Result<bool, CapacityError> {
+        let new_event = self.ledger.apply(c)?;
         // A duplicate may still carry the copy that is canonical now (F6).
         if let Some(msg) = self.ledger.messages.lookup(&c.event.id) {
             self.mirror(msg);
         }
-        new_event
+        Ok(new_event)
     }
 
     /// Copies message `msg`'s canonical events into the pair logs, moving
@@ -458,8 +458,10 @@ mod tests {
 
     #[test]
     fn a_late_event_re_derives_only_its_pair_and_waba_month() {
-        let mut live =
-            Incremental::new(Ledger::new(EngineConfig::new()), Arc::new(RateBook::new()));
+        let mut live = Incremental::new(
+            Ledger::new(EngineConfig::new(), crate::HashKey::fixed()),
+            Arc::new(RateBook::new()),
+        );
         // Two users, each with a conversation in March and one in April.
         for user in ["5511999990001", "5511999990002"] {
             for (month, day) in [("mar", 9), ("apr", 31 + 4)] {

@@ -2,17 +2,8 @@
 //! by a dense `u32`. Millions of message ids fit in little memory this way.
 //! The tables behind it are [`SlotTable`]s.
 
-use std::hash::BuildHasher;
-
-use rustc_hash::FxBuildHasher;
-
-use crate::grow::{Chunked, Text, TextAt};
-
-/// The hash every interner uses: deterministic (no random state), so it can
-/// be computed ahead of time on a parsing thread.
-pub fn str_hash(s: &str) -> u64 {
-    FxBuildHasher.hash_one(s)
-}
+use crate::grow::{CapacityError, Chunked, Limit, Text, TextAt, length, next_index};
+use crate::hash::HashKey;
 
 /// A hash table from a 64-bit hash to a dense `u32` index, the keys living
 /// with its owner, who compares them. Slots hold `tag << 32 | index`, the
@@ -230,7 +221,8 @@ impl SlotTable {
             self.directory = self.directory.iter().flat_map(|&s| [s, s]).collect();
             self.depth += 1;
         }
-        let high_at = u32::try_from(self.segments.len()).unwrap_or(u32::MAX);
+        let high_at = u32::try_from(self.segments.len())
+            .expect("a segment splits only past 8192 entries, so segments stay few");
         self.segments[at] = low;
         self.segments.push(high);
         let shift = self.depth - depth;
@@ -240,14 +232,33 @@ impl SlotTable {
             }
         }
     }
+
+    /// How many slots past its home each entry sits, in all: the probes a
+    /// lookup of every entry makes beyond the first, which is also what
+    /// inserting them cost (tests count work with it, not time).
+    #[cfg(test)]
+    pub fn displacement(&self) -> u64 {
+        let mut total = 0;
+        for segment in &self.segments {
+            let mask = segment.slots.len() - 1;
+            for (i, &slot) in segment.slots.iter().enumerate() {
+                if slot != EMPTY_SLOT {
+                    let home = segment.home((slot >> 32) as u32);
+                    total += (i.wrapping_sub(home) & mask) as u64;
+                }
+            }
+        }
+        total
+    }
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Interner {
     text: Text,
     /// Where string `i` is in `text`, and its length.
     spans: Chunked<(TextAt, u32)>,
     table: SlotTable,
+    key: HashKey,
 }
 
 impl std::fmt::Debug for Interner {
@@ -265,6 +276,15 @@ fn slice<'s>(text: &'s Text, spans: &Chunked<(TextAt, u32)>, index: u32) -> &'s 
 }
 
 impl Interner {
+    pub fn new(key: HashKey) -> Interner {
+        Interner {
+            text: Text::default(),
+            spans: Chunked::default(),
+            table: SlotTable::default(),
+            key,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.spans.len()
     }
@@ -275,26 +295,33 @@ impl Interner {
 
     /// The index of `s`, if interned.
     pub fn lookup(&self, s: &str) -> Option<u32> {
-        let Self { text, spans, table } = self;
-        match table.find(str_hash(s), |i| slice(text, spans, i) == s) {
+        let Self {
+            text,
+            spans,
+            table,
+            key,
+        } = self;
+        match table.find(key.str_hash(s), |i| slice(text, spans, i) == s) {
             Probe::Found(i) => Some(i),
             Probe::Vacant(_) => None,
         }
     }
 
     /// The index of `s`, and whether it was new.
-    pub fn intern(&mut self, s: &str) -> (u32, bool) {
-        let hash = str_hash(s);
-        let Self { text, spans, table } = self;
+    pub fn intern(&mut self, s: &str) -> Result<(u32, bool), CapacityError> {
+        let hash = self.key.str_hash(s);
+        let Self {
+            text, spans, table, ..
+        } = self;
         let vacant = match table.find(hash, |i| slice(text, spans, i) == s) {
-            Probe::Found(i) => return (i, false),
+            Probe::Found(i) => return Ok((i, false)),
             Probe::Vacant(vacant) => vacant,
         };
-        let index = u32::try_from(spans.len()).unwrap_or(u32::MAX);
-        // Event strings come from lines, far below 4 GiB.
-        spans.push((text.push(s), u32::try_from(s.len()).unwrap_or(u32::MAX)));
+        let index = next_index(spans.len(), Limit::Strings)?;
+        let len = length(s)?;
+        spans.push((text.push(s)?, len));
         table.insert(vacant, hash, index);
-        (index, true)
+        Ok((index, true))
     }
 }
 
@@ -326,7 +353,7 @@ mod tests {
     #[test]
     fn a_growing_table_splits_segments_and_keeps_every_entry() {
         let hashes: Vec<u64> = (0..300_000)
-            .map(|i| str_hash(&format!("wamid.{i}")))
+            .map(|i| HashKey::fixed().str_hash(&format!("wamid.{i}")))
             .collect();
         let mut table = SlotTable::default();
         assert_eq!(table.home(hashes[0]), None);
@@ -351,7 +378,10 @@ mod tests {
     #[test]
     fn a_reserved_table_takes_its_entries_without_growing() {
         // 40 880 entries need five segments' room, rounded up to eight.
-        let hashes: Vec<u64> = (0..40_880).map(|i| str_hash(&format!("id{i}"))).collect();
+        let key = HashKey::fixed();
+        let hashes: Vec<u64> = (0..40_880)
+            .map(|i| key.str_hash(&format!("id{i}")))
+            .collect();
         let mut table = SlotTable::default();
         table.reserve(40_880);
         let segments = table.segments.len();
@@ -383,16 +413,19 @@ mod tests {
 
     #[test]
     fn interning_gives_one_index_per_distinct_string() {
-        let mut interner = Interner::default();
+        let mut interner = Interner::new(HashKey::fixed());
         let words = ["wamid.a", "wamid.b", "", "wamid.a", "x"];
-        let idx: Vec<u32> = words.iter().map(|w| interner.intern(w).0).collect();
+        let idx: Vec<u32> = words
+            .iter()
+            .map(|w| interner.intern(w).unwrap().0)
+            .collect();
         assert_eq!(idx, vec![0, 1, 2, 0, 3]);
         assert_eq!(interner.get(1), "wamid.b");
         assert_eq!(interner.get(2), "");
-        assert_eq!(interner.intern("x"), (3, false));
+        assert_eq!(interner.intern("x"), Ok((3, false)));
         assert_eq!(interner.lookup("wamid.b"), Some(1));
         assert_eq!(interner.lookup("wamid.c"), None);
-        assert_eq!(Interner::default().lookup(""), None);
+        assert_eq!(Interner::new(HashKey::fixed()).lookup(""), None);
         assert_eq!(interner.len(), 4);
     }
 }

@@ -14,6 +14,7 @@ pub mod derive;
 pub mod era;
 pub mod event;
 mod grow;
+mod hash;
 pub mod incremental;
 mod intern;
 pub mod ledger;
@@ -28,6 +29,9 @@ pub use billing::{Billing, bill};
 pub use config::EngineConfig;
 pub use event::{Event, EventBody, Status, TemplateCategory};
 pub use incremental::Incremental;
-pub use ledger::{Checked, Facts, IngestOutcome, Ledger, RegionCache, Rejection, Validator};
+pub use ledger::{
+    CapacityError, Checked, Facts, HashKey, IngestOutcome, Ledger, RegionCache, Rejection,
+    Validator,
+};
 pub use rates::RateBook;
 pub use time::Instant;

@@ -25,7 +25,9 @@ const BASE: i64 = 1_648_598_400;
 /// One region cache for every case: libphonenumber's metadata loads once.
 fn ledger(config: EngineConfig) -> Ledger {
     static REGIONS: std::sync::OnceLock<Arc<RegionCache>> = std::sync::OnceLock::new();
-    Ledger::with_regions(config, Arc::clone(REGIONS.get_or_init(Arc::default)))
+    let key = wabill_engine::HashKey::fixed();
+    let cache = || Arc::new(RegionCache::new(key));
+    Ledger::with_regions(config, Arc::clone(REGIONS.get_or_init(cache)), key)
 }
 
 fn book() -> RateBook {

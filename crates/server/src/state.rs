@@ -87,7 +87,11 @@ impl State {
         let store = Store::open(data_dir)?;
         store.sync()?;
         let book = Arc::new(book);
-        let mut engine = Incremental::new(Ledger::new(config.clone()), Arc::clone(&book));
+        // A secret key drawn for this process: ids sent to the service cannot
+        // be crafted to collide in its tables.
+        let key =
+            wabill_engine::HashKey::drawn_from(&std::collections::hash_map::RandomState::new());
+        let mut engine = Incremental::new(Ledger::new(config.clone(), key), Arc::clone(&book));
         let mut unreadable = 0u64;
         let logged = store.replay(|line| {
             let mut events = Vec::new();
@@ -344,21 +348,27 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         let mut applied_all = Vec::with_capacity(jobs.len());
         let engine = state.change("folding a batch into the engine", |engine| {
             for job in &jobs {
-                let mut applied = Applied::default();
-                for row in &job.rows {
-                    if engine.apply(&row.checked) {
-                        applied.accepted += 1;
-                    } else {
-                        applied.duplicates += 1;
-                    }
-                }
-                applied_all.push(applied);
+                let applied = job
+                    .rows
+                    .iter()
+                    .try_fold(Applied::default(), |mut applied, row| {
+                        if engine.apply(&row.checked)? {
+                            applied.accepted += 1;
+                        } else {
+                            applied.duplicates += 1;
+                        }
+                        Ok::<_, wabill_engine::CapacityError>(applied)
+                    });
+                applied_all.push(applied.map_err(|e| {
+                    tracing::error!(error = %e, "the ledger is full");
+                    JobError::Store(e.to_string())
+                }));
             }
         });
         drop(engine);
         metrics::histogram!("wabill_fold_seconds").record(fold_started.elapsed().as_secs_f64());
         for (job, applied) in jobs.into_iter().zip(applied_all) {
-            let _ = job.reply.send(Ok(applied));
+            let _ = job.reply.send(applied);
         }
     }
 }
@@ -388,7 +398,7 @@ mod tests {
 
     fn job(events: &[Event<'static>]) -> Job {
         let mut facts = Vec::new();
-        wabill_engine::Validator::new(EngineConfig::new())
+        wabill_engine::Validator::new(EngineConfig::new(), wabill_engine::HashKey::fixed())
             .check_group(events, &mut facts)
             .unwrap_or_else(|r| panic!("{r}"));
         Job {
@@ -472,7 +482,7 @@ mod tests {
 
     #[test]
     fn a_scoped_request_cannot_take_over_a_message_claimed_earlier_in_its_batch() {
-        let ledger = Ledger::new(EngineConfig::new());
+        let ledger = Ledger::new(EngineConfig::new(), wabill_engine::HashKey::fixed());
         let outbound = |waba: &str, secs| {
             let mut e = event("m", EventBody::Outbound { template: None }, secs);
             e.waba = waba.to_owned().into();
@@ -504,7 +514,7 @@ mod tests {
 
     #[test]
     fn the_log_gets_each_new_event_once_and_only_copies_that_f6_prefers() {
-        let mut ledger = Ledger::new(EngineConfig::new());
+        let mut ledger = Ledger::new(EngineConfig::new(), wabill_engine::HashKey::fixed());
         ledger
             .ingest(&[inbound("m1", 10)])
             .unwrap_or_else(|e| panic!("{e}"));

@@ -277,8 +277,10 @@ impl Traffic {
 pub fn bill_events(events: &[Event<'_>], config: &EngineConfig, book: &RateBook) -> Outcome {
     static REGIONS: std::sync::OnceLock<std::sync::Arc<wabill_engine::RegionCache>> =
         std::sync::OnceLock::new();
-    let regions = std::sync::Arc::clone(REGIONS.get_or_init(Default::default));
-    let mut ledger = Ledger::with_regions(config.clone(), regions);
+    let key = wabill_engine::HashKey::fixed();
+    let cache = || std::sync::Arc::new(wabill_engine::RegionCache::new(key));
+    let regions = std::sync::Arc::clone(REGIONS.get_or_init(cache));
+    let mut ledger = Ledger::with_regions(config.clone(), regions, key);
     let mut rejected = Vec::new();
     for e in events {
         if let Err(r) = ledger.ingest(std::slice::from_ref(e)) {

@@ -1,0 +1,276 @@
+//! The set of distinct events (rules F6), compactly stored.
+//!
+//! Ingest validates a group of events (a line or a webhook body) as a whole
+//! ([`validate`]), then folds each ([`fold`]) into per-message slots
+//! ([`messages`]), naming each (waba, phone, user) pair once ([`pairs`]).
+//! Whatever the order of arrival and however many copies come, a slot ends
+//! up holding the canonical copy (the earliest, ties by pair in byte order),
+//! so the ledger depends only on the set of events.
+
+mod fold;
+mod messages;
+mod pairs;
+mod validate;
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashSet;
+
+pub use crate::grow::{CapacityError, Limit};
+use crate::grow::{length, next_index};
+pub use crate::hash::HashKey;
+use crate::intern::Interner;
+use crate::market::Region;
+use crate::time::Instant;
+use crate::{config::EngineConfig, event::Event};
+pub(crate) use fold::template_of;
+use fold::{Part, part_of};
+pub use fold::{copy_order, template_code};
+use messages::Messages;
+pub(crate) use messages::{Message, Slot};
+pub use pairs::PairKey;
+use pairs::Pairs;
+pub use validate::{Checked, Facts, RegionCache, Validator};
+
+/// Why a group of events was rejected. Nothing of the group is stored.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    #[error("user {user:?} is not an international phone number whose country can be determined")]
+    UnknownRegion { user: String },
+    #[error(
+        "event time {at} is before {first} 00:00 {tz}, the start of the first pricing era: no era applies"
+    )]
+    BeforeFirstEra {
+        at: String,
+        first: jiff::civil::Date,
+        tz: String,
+    },
+    /// The ledger's tables have no room for the group.
+    #[error(transparent)]
+    TooMany(#[from] CapacityError),
+}
+
+/// What ingesting a group did.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+}
+
+/// What [`Ledger::message_view`] tells of one message id: time, pair and
+/// payload of each canonical event.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MessageView {
+    /// Time, pair, entry point.
+    pub inbound: Option<(Instant, u32, bool)>,
+    /// Time, pair, template category.
+    pub outbound: Option<(Instant, u32, Option<crate::event::TemplateCategory>)>,
+    /// Time and pair of the delivery.
+    pub delivery: Option<(Instant, u32)>,
+}
+
+impl MessageView {
+    /// The pair of each canonical event: inbound, outbound, delivery.
+    pub fn pairs(&self) -> [Option<u32>; 3] {
+        [
+            self.inbound.map(|x| x.1),
+            self.outbound.map(|x| x.1),
+            self.delivery.map(|x| x.1),
+        ]
+    }
+}
+
+/// The set of distinct events, folded into per-message slots.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    validator: Validator,
+    pub(crate) messages: Messages,
+    pairs: Pairs,
+    /// Per user index of `pairs`, the user's region.
+    regions: Vec<Region>,
+    other_status_names: Interner,
+    /// (message, status name) of the statuses of other names.
+    other_statuses: FxHashSet<(u32, u32)>,
+    accepted: u64,
+    duplicates: u64,
+}
+
+impl Ledger {
+    /// An empty ledger whose tables hash outside strings under `key` (a
+    /// secret the shell draws per process; [`HashKey::fixed`] in tests).
+    pub fn new(config: EngineConfig, key: HashKey) -> Ledger {
+        Ledger::with_regions(config, Arc::new(RegionCache::new(key)), key)
+    }
+
+    /// A ledger whose validators share `regions` with other ledgers (loading
+    /// libphonenumber's metadata takes milliseconds; answers never change).
+    pub fn with_regions(config: EngineConfig, regions: Arc<RegionCache>, key: HashKey) -> Ledger {
+        Ledger {
+            validator: Validator::with_cache(config, regions, key),
+            messages: Messages::new(key),
+            pairs: Pairs::new(key),
+            regions: Vec::new(),
+            other_status_names: Interner::new(key),
+            other_statuses: FxHashSet::default(),
+            accepted: 0,
+            duplicates: 0,
+        }
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        self.validator.config()
+    }
+
+    /// A validator for this ledger's configuration (one per parsing
+    /// thread), sharing the ledger's region cache and hash key: the hashes
+    /// in its [`Facts`] are the ones this ledger's tables use.
+    pub fn validator(&self) -> Validator {
+        self.validator.sibling()
+    }
+
+    /// Sizes the message table for about `events` events, if it is still
+    /// empty (a hint: a table sized ahead splits little as it fills).
+    pub fn reserve(&mut self, events: usize) {
+        // About one distinct message id for every two or three events.
+        self.messages.reserve(events / 2);
+    }
+
+    /// Distinct events accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
+    /// Duplicate events seen so far (counted and skipped).
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
+    }
+
+    pub fn n_messages(&self) -> usize {
+        self.messages.records.len()
+    }
+
+    pub fn message_id(&self, msg: u32) -> &str {
+        self.messages.id(msg)
+    }
+
+    pub fn waba_name(&self, waba: u32) -> &str {
+        self.pairs.wabas.get(waba)
+    }
+
+    pub fn pair(&self, pair: u32) -> PairKey {
+        self.pairs.keys[pair as usize]
+    }
+
+    /// The id of business phone `phone` (a [`PairKey::phone`]).
+    pub fn phone_name(&self, phone: u32) -> &str {
+        self.pairs.phones.get(phone)
+    }
+
+    /// The index of a pair, if the ledger has seen it.
+    pub fn pair_index(&self, waba: &str, phone: &str, user: &str) -> Option<u32> {
+        self.pairs.lookup(waba, phone, user)
+    }
+
+    /// (waba, phone, user) of a pair.
+    pub fn pair_names(&self, pair: u32) -> (&str, &str, &str) {
+        self.pairs.names(pair)
+    }
+
+    /// The canonical copies (F6) of one message id's events that billing
+    /// reads: its inbound message, its outbound record and its delivery
+    /// (earliest `delivered` or `read`, F8), each with its pair.
+    pub fn message_view(&self, id: &str) -> Option<MessageView> {
+        Some(self.view_of(self.messages.lookup(id)?))
+    }
+
+    /// [`Ledger::message_view`] by message index.
+    pub(crate) fn view_of(&self, msg: u32) -> MessageView {
+        let m = self.messages.records[msg as usize];
+        MessageView {
+            inbound: m
+                .inbound
+                .get()
+                .map(|s| (Instant(s.at), s.pair, s.flag == 1)),
+            outbound: m
+                .outbound
+                .get()
+                .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
+            delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
+        }
+    }
+
+    pub(crate) fn region(&self, user: u32) -> Region {
+        self.regions[user as usize]
+    }
+
+    /// How many distinct WABAs the ledger holds (ids `0..n`).
+    pub fn n_wabas(&self) -> usize {
+        self.pairs.wabas.len()
+    }
+
+    /// Validates `events` as one group (a line or a body is accepted or
+    /// rejected whole, events.md section 5), then stores them.
+    pub fn ingest(&mut self, events: &[Event<'_>]) -> Result<IngestOutcome, Rejection> {
+        let mut group = events.to_vec();
+        let mut checked = Vec::with_capacity(group.len());
+        self.validator.check(&mut group, &mut checked)?;
+        self.room_for(&checked)?;
+        let mut outcome = IngestOutcome::default();
+        for c in &checked {
+            if self.apply(c)? {
+                outcome.accepted += 1;
+            } else {
+                outcome.duplicates += 1;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Whether every table has room for `group` were all of it new, so that
+    /// a group that does not fit is refused whole, not stored in part.
+    fn room_for(&self, group: &[Checked<'_>]) -> Result<(), CapacityError> {
+        let Some(last) = group.len().checked_sub(1) else {
+            return Ok(());
+        };
+        let after = |len: usize| len.saturating_add(last);
+        next_index(after(self.messages.records.len()), Limit::Messages)?;
+        next_index(after(self.pairs.keys.len()), Limit::Pairs)?;
+        let names = [
+            &self.pairs.wabas,
+            &self.pairs.phones,
+            &self.pairs.users,
+            &self.other_status_names,
+        ];
+        for names in names {
+            next_index(after(names.len()), Limit::Strings)?;
+        }
+        for c in group {
+            let e = &c.event;
+            length(&e.id)?;
+            // A pair's names are stored as one string.
+            let pair = e.waba.len().saturating_add(e.phone.len());
+            u32::try_from(pair.saturating_add(e.user.len()))
+                .map_err(|_| CapacityError { what: Limit::Bytes })?;
+            if let Part::Other(name) = part_of(&e.body) {
+                length(name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn pair_of(&mut self, c: &Checked<'_>) -> Result<u32, CapacityError> {
+        let e = &c.event;
+        let (pair, new) = self.pairs.intern(c.pair_hash, &e.waba, &e.phone, &e.user)?;
+        if new.user {
+            self.regions.push(c.region);
+        }
+        Ok(pair)
+    }
+
+    /// Fetches what folding an event with this id hash will read; the
+    /// shell calls it a few events ahead of [`Ledger::apply`]. It changes
+    /// nothing.
+    pub fn touch(&self, id_hash: u64) -> u64 {
+        self.messages.touch(id_hash)
+    }
+}
