@@ -2,6 +2,8 @@
 //! by a dense `u32`. Millions of message ids fit in little memory this way.
 //! The tables behind it are [`SlotTable`]s.
 
+use std::num::NonZeroU64;
+
 use crate::grow::{CapacityError, Chunked, Limit, Text, TextAt, length, next_index};
 use crate::hash::HashKey;
 
@@ -33,8 +35,8 @@ pub(crate) struct SlotTable {
 
 #[derive(Clone)]
 struct Segment {
-    /// Power-of-two length; `EMPTY_SLOT` where free.
-    slots: Vec<u64>,
+    /// Power-of-two length; `None` where free.
+    slots: Vec<Option<Entry>>,
     /// How many top bits of the tag all its entries share.
     depth: u32,
     len: usize,
@@ -48,7 +50,29 @@ impl std::fmt::Debug for SlotTable {
     }
 }
 
-const EMPTY_SLOT: u64 = u64::MAX;
+/// One entry, `tag << 32 | index`, stored inverted so that a free slot,
+/// `None`, takes no room of its own (8 bytes a slot, not 16): indices stay
+/// below `u32::MAX` ([`next_index`]), so no entry is all ones.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Entry(NonZeroU64);
+
+impl Entry {
+    fn new(hash: u64, index: u32) -> Entry {
+        let packed = (hash & TAG) | u64::from(index);
+        Entry(NonZeroU64::new(!packed).expect("indices stay below u32::MAX (next_index)"))
+    }
+
+    fn tag(self) -> u32 {
+        tag_of(!self.0.get())
+    }
+
+    fn index(self) -> u32 {
+        !self.0.get() as u32
+    }
+}
+
+const _: () = assert!(size_of::<Option<Entry>>() == 8, "a slot is 8 bytes");
+
 const TAG: u64 = 0xFFFF_FFFF_0000_0000;
 /// Largest segment: 128 KiB, split in well under a millisecond.
 const SEGMENT_SLOTS: usize = 1 << 14;
@@ -75,7 +99,7 @@ pub(crate) enum Probe {
 impl Segment {
     fn new(slots: usize, depth: u32) -> Segment {
         Segment {
-            slots: vec![EMPTY_SLOT; slots],
+            slots: vec![None; slots],
             depth,
             len: 0,
         }
@@ -87,18 +111,18 @@ impl Segment {
         tag as usize & (self.slots.len() - 1)
     }
 
-    fn put(&mut self, slot: u64) {
+    fn put(&mut self, entry: Entry) {
         let mask = self.slots.len() - 1;
-        let mut i = self.home((slot >> 32) as u32);
-        while self.slots[i] != EMPTY_SLOT {
+        let mut i = self.home(entry.tag());
+        while self.slots[i].is_some() {
             i = (i + 1) & mask;
         }
-        self.slots[i] = slot;
+        self.slots[i] = Some(entry);
         self.len += 1;
     }
 
-    fn entries(&self) -> impl Iterator<Item = u64> + '_ {
-        self.slots.iter().copied().filter(|&s| s != EMPTY_SLOT)
+    fn entries(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.slots.iter().copied().flatten()
     }
 }
 
@@ -132,8 +156,8 @@ impl SlotTable {
     pub fn home(&self, hash: u64) -> Option<u32> {
         let tag = tag_of(hash);
         let segment = self.segments.get(self.segment_of(tag)?)?;
-        let slot = *segment.slots.get(segment.home(tag))?;
-        (slot != EMPTY_SLOT && slot & TAG == hash & TAG).then_some(slot as u32)
+        let entry = (*segment.slots.get(segment.home(tag))?)?;
+        (entry.tag() == tag).then_some(entry.index())
     }
 
     /// Looks `hash` up; `eq` says whether an index holds the key sought.
@@ -150,33 +174,33 @@ impl SlotTable {
         let mask = segment.slots.len() - 1;
         let mut i = segment.home(tag);
         loop {
-            let slot = segment.slots[i];
-            if slot == EMPTY_SLOT {
+            let Some(entry) = segment.slots[i] else {
                 return Probe::Vacant(Vacant {
                     segment: at as u32,
                     slot: i as u32,
                 });
-            }
-            if slot & TAG == hash & TAG && eq(slot as u32) {
-                return Probe::Found(slot as u32);
+            };
+            if entry.tag() == tag && eq(entry.index()) {
+                return Probe::Found(entry.index());
             }
             i = (i + 1) & mask;
         }
     }
 
     /// Stores `index` where [`SlotTable::find`] of `hash` ended, then
-    /// grows the segment if it is over half full.
+    /// grows the segment if it is over half full. `index` is below
+    /// `u32::MAX`.
     pub fn insert(&mut self, vacant: Vacant, hash: u64, index: u32) {
-        let slot = (hash & TAG) | u64::from(index);
+        let entry = Entry::new(hash, index);
         self.len += 1;
         if self.segments.is_empty() {
             self.reserve(1);
-            self.segments[0].put(slot);
+            self.segments[0].put(entry);
             return;
         }
         let at = vacant.segment as usize;
         let segment = &mut self.segments[at];
-        segment.slots[vacant.slot as usize] = slot;
+        segment.slots[vacant.slot as usize] = Some(entry);
         segment.len += 1;
         if segment.len * 2 > segment.slots.len() {
             self.grow(at);
@@ -187,7 +211,7 @@ impl SlotTable {
         let segment = &self.segments[at];
         let depth = segment.depth + 1;
         let bit = 32u32.saturating_sub(depth);
-        let high_half = |slot: u64| ((slot >> 32) >> bit) & 1 == 1;
+        let high_half = |entry: Entry| (entry.tag() >> bit) & 1 == 1;
         let highs = segment.entries().filter(|&s| high_half(s)).count();
         // A segment doubles while small, and when a split would not divide
         // it (equal tags, or the next bit the same in all) or would double
@@ -201,8 +225,8 @@ impl SlotTable {
             && (!deepens || self.directory.len() * 2 <= (self.len / 256).max(16));
         if !split {
             let mut bigger = Segment::new(segment.slots.len() * 2, segment.depth);
-            for slot in segment.entries() {
-                bigger.put(slot);
+            for entry in segment.entries() {
+                bigger.put(entry);
             }
             self.segments[at] = bigger;
             return;
@@ -210,11 +234,11 @@ impl SlotTable {
         let room = |n: usize| (n * 2).next_power_of_two().max(SEGMENT_SLOTS);
         let mut low = Segment::new(room(segment.len - highs), depth);
         let mut high = Segment::new(room(highs), depth);
-        for slot in segment.entries() {
-            if high_half(slot) {
-                high.put(slot);
+        for entry in segment.entries() {
+            if high_half(entry) {
+                high.put(entry);
             } else {
-                low.put(slot);
+                low.put(entry);
             }
         }
         if deepens {
@@ -241,9 +265,9 @@ impl SlotTable {
         let mut total = 0;
         for segment in &self.segments {
             let mask = segment.slots.len() - 1;
-            for (i, &slot) in segment.slots.iter().enumerate() {
-                if slot != EMPTY_SLOT {
-                    let home = segment.home((slot >> 32) as u32);
+            for (i, slot) in segment.slots.iter().enumerate() {
+                if let Some(entry) = slot {
+                    let home = segment.home(entry.tag());
                     total += (i.wrapping_sub(home) & mask) as u64;
                 }
             }
@@ -409,6 +433,21 @@ mod tests {
         fill(&mut table, &hashes);
         assert_all_found(&table, &hashes);
         assert!(table.directory.len() <= 64, "{}", table.directory.len());
+    }
+
+    #[test]
+    fn the_largest_index_under_the_largest_tag_is_an_entry_not_a_free_slot() {
+        let hashes = [u64::MAX, 0];
+        let mut table = SlotTable::default();
+        for (hash, index) in hashes.into_iter().zip([u32::MAX - 1, 0]) {
+            match table.find(hash, |_| false) {
+                Probe::Found(j) => panic!("{j} found before it was inserted"),
+                Probe::Vacant(vacant) => table.insert(vacant, hash, index),
+            }
+        }
+        let found = |hash| matches!(table.find(hash, |_| true), Probe::Found(_));
+        assert!(found(u64::MAX) && found(0));
+        assert_eq!(table.home(u64::MAX), Some(u32::MAX - 1));
     }
 
     #[test]
