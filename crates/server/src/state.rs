@@ -89,8 +89,7 @@ impl State {
         let book = Arc::new(book);
         // A secret key drawn for this process: ids sent to the service cannot
         // be crafted to collide in its tables.
-        let key =
-            wabill_engine::HashKey::drawn_from(&std::collections::hash_map::RandomState::new());
+        let key = wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new());
         let mut engine = Incremental::new(Ledger::new(config.clone(), key), Arc::clone(&book));
         let mut unreadable = 0u64;
         let logged = store.replay(|line| {

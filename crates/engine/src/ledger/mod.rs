@@ -1,8 +1,8 @@
 //! The set of distinct events (rules F6), compactly stored.
 //!
 //! Ingest validates a group of events (a line or a webhook body) as a whole
-//! ([`validate`]), then folds each ([`fold`]) into per-message slots
-//! ([`messages`]), naming each (waba, phone, user) pair once ([`pairs`]).
+//! (`validate.rs`), then folds each (`fold.rs`) into per-message slots
+//! (`messages.rs`), naming each (waba, phone, user) pair once (`pairs.rs`).
 //! Whatever the order of arrival and however many copies come, a slot ends
 //! up holding the canonical copy (the earliest, ties by pair in byte order),
 //! so the ledger depends only on the set of events.
@@ -16,13 +16,14 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
+use crate::config::EngineConfig;
+use crate::event::Event;
 pub use crate::grow::{CapacityError, Limit};
 use crate::grow::{length, next_index};
 pub use crate::hash::HashKey;
 use crate::intern::Interner;
 use crate::market::Region;
 use crate::time::Instant;
-use crate::{config::EngineConfig, event::Event};
 pub(crate) use fold::template_of;
 use fold::{Part, part_of};
 pub use fold::{copy_order, template_code};
