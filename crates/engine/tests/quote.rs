@@ -27,7 +27,8 @@ fn quote_after(
     at: Instant,
     template: Option<TemplateCategory>,
 ) -> Result<Quote, QuoteError> {
-    let mut engine = Incremental::new(Ledger::new(tr.config.clone()), Arc::new(tr.book.clone()));
+    let ledger = Ledger::new(tr.config.clone(), wabill_engine::HashKey::fixed());
+    let mut engine = Incremental::new(ledger, Arc::new(tr.book.clone()));
     for e in &tr.events {
         engine
             .ingest(std::slice::from_ref(e))
