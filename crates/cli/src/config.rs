@@ -265,8 +265,8 @@ fn parse_timeline(entries: &[EraEntry]) -> anyhow::Result<Timeline> {
     Timeline::new(out).map_err(|e| anyhow!("eras.timeline: {e}"))
 }
 
-/// The shipped rate book with the configuration's maps and cards added, in
-/// that order.
+/// Meta's shipped maps and cards, then the configuration's maps and cards
+/// over them.
 fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateBook> {
     let mut book = wabill_rates::shipped().map_err(|e| anyhow!("shipped rate data: {e}"))?;
     for (i, entry) in rates.markets.iter().enumerate() {

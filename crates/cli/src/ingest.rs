@@ -17,7 +17,7 @@ const LOOKAHEAD: usize = 8;
 /// Messages about rejected input beyond this many are counted, not printed.
 const MAX_PRINTED_REJECTIONS: u64 = 1000;
 
-/// The inputs folded into a ledger, with the rate book to bill it.
+/// The inputs folded into a ledger, with the cards and maps to bill it.
 pub struct Ingested {
     pub ledger: Ledger,
     pub book: wabill_engine::RateBook,
