@@ -10,7 +10,9 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, anyhow};
 use clap::Args;
 
-use crate::{Fatal, GenFormat, emit};
+use crate::args::GenFormat;
+use crate::exit::Fatal;
+use crate::output::emit;
 
 #[derive(Args)]
 pub struct BenchArgs {

@@ -10,7 +10,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
-use wabill_engine::rates::{Family, RateBook};
+use wabill_engine::market::MarketMap;
+use wabill_engine::rates::{Family, RateBook, RateCard};
 use wabill_rates::{
     CardFlags, CardMeta, card_currency_from_columns, card_meta_from_header, identify,
     map_date_from_name, parse_card, parse_map,
@@ -134,13 +135,14 @@ struct EraEntry {
 }
 
 /// What a command needs: the engine configuration and the rate book.
-pub struct Loaded {
+pub struct Configured {
     pub engine: EngineConfig,
     pub book: RateBook,
 }
 
-/// Loads `path`, or the built-in defaults when None.
-pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
+/// Reads the configuration file at `path`, or the built-in defaults when
+/// None.
+pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
     let (file, base) = match path {
         None => (File::default(), PathBuf::from(".")),
         Some(path) => {
@@ -178,7 +180,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Loaded> {
         }
     }
     let book = rate_book(&file.rates, &base, &engine.platform.currency)?;
-    Ok(Loaded { engine, book })
+    Ok(Configured { engine, book })
 }
 
 fn platform(p: &Platform, engine: &mut EngineConfig) -> anyhow::Result<()> {
@@ -263,33 +265,60 @@ fn parse_timeline(entries: &[EraEntry]) -> anyhow::Result<Timeline> {
     Timeline::new(out).map_err(|e| anyhow!("eras.timeline: {e}"))
 }
 
+/// Meta's shipped maps and cards, then the configuration's maps and cards
+/// over them.
 fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateBook> {
     let mut book = wabill_rates::shipped().map_err(|e| anyhow!("shipped rate data: {e}"))?;
     for (i, entry) in rates.markets.iter().enumerate() {
         let key = format!("rates.markets[{i}]");
-        let entry = file_entry(entry, &key, &["effective_from"])?;
-        let date = match entry.keys.get("effective_from") {
-            Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
-            None => map_date_from_name(&entry.path),
-        };
-        let full = base.join(&entry.path);
-        let text = std::fs::read_to_string(&full)
-            .with_context(|| format!("{key}: cannot read {}", full.display()))?;
-        let map = parse_map(&text, date, &full.display().to_string(), &mut book)
-            .map_err(|e| anyhow!("{key}: {e}"))?;
+        let map = read_map(entry, &key, base, &mut book)?;
         book.overlay_map(map);
     }
     for (i, entry) in rates.cards.iter().enumerate() {
         let key = format!("rates.cards[{i}]");
-        let entry = file_entry(entry, &key, &["family", "currency", "effective_from"])?;
-        let full = base.join(&entry.path);
-        let source = full.display().to_string();
-        let text = std::fs::read_to_string(&full)
-            .with_context(|| format!("{key}: cannot read {}", full.display()))?;
-        // What the card is: the configuration's keys, else the file's header
-        // comments, else its name (else, for the currency, a Currency column).
-        let header = card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
-        let given = CardFlags {
+        let card = read_card(entry, &key, base, currency, &mut book)?;
+        book.add_card(card);
+    }
+    Ok(book)
+}
+
+/// The market map of `rates.markets[i]` (`key`).
+fn read_map(
+    entry: &toml::Value,
+    key: &str,
+    base: &Path,
+    book: &mut RateBook,
+) -> anyhow::Result<MarketMap> {
+    let entry = file_entry(entry, key, &["effective_from"])?;
+    let date = match entry.keys.get("effective_from") {
+        Some(d) => Some(date(d, &format!("{key}.effective_from"))?),
+        None => map_date_from_name(&entry.path),
+    };
+    let full = base.join(&entry.path);
+    let text = std::fs::read_to_string(&full)
+        .with_context(|| format!("{key}: cannot read {}", full.display()))?;
+    parse_map(&text, date, &full.display().to_string(), book).map_err(|e| anyhow!("{key}: {e}"))
+}
+
+/// The rate card of `rates.cards[i]` (`key`), which must be in the
+/// platform's `currency`.
+fn read_card(
+    entry: &toml::Value,
+    key: &str,
+    base: &Path,
+    currency: &str,
+    book: &mut RateBook,
+) -> anyhow::Result<RateCard> {
+    let entry = file_entry(entry, key, &["family", "currency", "effective_from"])?;
+    let full = base.join(&entry.path);
+    let source = full.display().to_string();
+    let text = std::fs::read_to_string(&full)
+        .with_context(|| format!("{key}: cannot read {}", full.display()))?;
+    // What the card is: the configuration's keys, else the file's header
+    // comments, else its name (else, for the currency, a Currency column).
+    let header = card_meta_from_header(&text, &source).map_err(|e| anyhow!("{key}: {e}"))?;
+    let given =
+        CardFlags {
             family: match entry.keys.get("family") {
                 Some(f) => Some(Family::parse(f).ok_or_else(|| {
                     anyhow!("{key}.family: {f:?} is not cbp-2022, cbp-2023 or pmp")
@@ -302,41 +331,37 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
                 None => None,
             },
         };
-        let column = card_currency_from_columns(&text, &source);
-        let identity = identify(
-            &header,
-            &entry.path,
-            &given,
-            column.as_deref(),
-            &mut Vec::new(),
+    let column = card_currency_from_columns(&text, &source);
+    let identity = identify(
+        &header,
+        &entry.path,
+        &given,
+        column.as_deref(),
+        &mut Vec::new(),
+    );
+    let family = identity.family.map(|f| f.0);
+    let card_currency = identity.currency.map(|c| c.0);
+    let effective_from = identity.effective_from.map(|d| d.0);
+    let (Some(family), Some(card_currency), Some(effective_from)) =
+        (family, card_currency, effective_from)
+    else {
+        bail!(
+            "{key}: {:?} does not say its family, currency and effective date; give them as \
+             header lines (# family: cbp-2022, # currency: USD, # effective_from: 2022-02-01), \
+             in the file name (my-cbp-2022_USD_2022-02-01.csv) or as {{ path, family, currency, effective_from }}",
+            entry.path
         );
-        let family = identity.family.map(|f| f.0);
-        let card_currency = identity.currency.map(|c| c.0);
-        let effective_from = identity.effective_from.map(|d| d.0);
-        let (Some(family), Some(card_currency), Some(effective_from)) =
-            (family, card_currency, effective_from)
-        else {
-            bail!(
-                "{key}: {:?} does not say its family, currency and effective date; give them as \
-                 header lines (# family: cbp-2022, # currency: USD, # effective_from: 2022-02-01), \
-                 in the file name (my-cbp-2022_USD_2022-02-01.csv) or as {{ path, family, currency, effective_from }}",
-                entry.path
-            );
-        };
-        if card_currency != currency {
-            bail!(
-                "{key}: card {:?} is in {card_currency} but platform.currency is {currency}",
-                entry.path
-            );
-        }
-        let meta = CardMeta {
-            family,
-            currency: card_currency,
-            effective_from,
-        };
-        let card =
-            parse_card(&text, &meta, &source, &mut book).map_err(|e| anyhow!("{key}: {e}"))?;
-        book.add_card(card);
+    };
+    if card_currency != currency {
+        bail!(
+            "{key}: card {:?} is in {card_currency} but platform.currency is {currency}",
+            entry.path
+        );
     }
-    Ok(book)
+    let meta = CardMeta {
+        family,
+        currency: card_currency,
+        effective_from,
+    };
+    parse_card(&text, &meta, &source, book).map_err(|e| anyhow!("{key}: {e}"))
 }

@@ -24,7 +24,8 @@ use hyper::{Request, Uri, header};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 
-use crate::{Fatal, emit};
+use crate::exit::Fatal;
+use crate::output::emit;
 
 #[derive(Copy, Clone, ValueEnum)]
 pub enum Mode {

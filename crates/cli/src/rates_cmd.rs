@@ -8,10 +8,13 @@ use anyhow::anyhow;
 use clap::{Subcommand, ValueEnum};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::civil::Date;
+use wabill_engine::market::MarketId;
 use wabill_engine::rates::{Category, Family, RateBook, RateCard};
 use wabill_rates::{CardFlags, ImportContext, Imported, Invalid};
 
-use crate::{Fatal, config, emit};
+use crate::config;
+use crate::exit::Fatal;
+use crate::output::emit;
 
 #[derive(Subcommand)]
 pub enum RatesCommand {
@@ -78,13 +81,13 @@ pub enum ShowFormat {
     Csv,
 }
 
-pub fn run(config: Option<&std::path::Path>, cmd: RatesCommand) -> Result<ExitCode, Fatal> {
-    let mut loaded = config::load(config)?;
-    let currency = &loaded.engine.platform.currency;
+pub fn run(config_path: Option<&Path>, cmd: RatesCommand) -> Result<ExitCode, Fatal> {
+    let mut configured = config::read_config(config_path)?;
+    let currency = &configured.engine.platform.currency;
     match cmd {
-        RatesCommand::List => emit(&list(&loaded.book))?,
+        RatesCommand::List => emit(&list(&configured.book))?,
         RatesCommand::Show { at, market, format } => {
-            let book = &loaded.book;
+            let book = &configured.book;
             if let Some(m) = &market
                 && book.market_id(m).is_none()
             {
@@ -107,10 +110,10 @@ pub fn run(config: Option<&std::path::Path>, cmd: RatesCommand) -> Result<ExitCo
                 effective_from,
             };
             let context = ImportContext {
-                timeline: &loaded.engine.timeline,
+                timeline: &configured.engine.timeline,
                 platform_currency: currency,
             };
-            import(&file, &flags, context, &mut loaded.book, out.as_deref())?;
+            import(&file, &flags, context, &mut configured.book, out.as_deref())?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -305,6 +308,8 @@ fn columns(card: &RateCard) -> Vec<Category> {
     cats
 }
 
+/// `rates show`: each family's card in force on `at`, as a table per card
+/// or as one CSV.
 fn show(
     book: &RateBook,
     currency: &str,
@@ -330,74 +335,10 @@ fn show(
         let Some(card) = book.card_at(family, currency, at) else {
             continue;
         };
-        let cats = columns(card);
-        let mut markets: Vec<(&str, wabill_engine::market::MarketId)> = card
-            .rates
-            .keys()
-            .chain(card.tiers.keys())
-            .map(|k| (book.market_name(k.0), k.0))
-            .filter(|(name, _)| market.is_none_or(|m| m == *name))
-            .collect();
-        markets.sort();
-        markets.dedup();
+        let markets = markets_shown(book, card, market);
         match format {
-            ShowFormat::Table => {
-                let mut table = Table::new();
-                table.load_preset(UTF8_FULL_CONDENSED);
-                let mut header = vec!["Market".to_owned()];
-                header.extend(cats.iter().map(|c| c.as_str().to_owned()));
-                table.set_header(header);
-                for (name, id) in &markets {
-                    let mut row = vec![(*name).to_owned()];
-                    for c in &cats {
-                        let mut cell = card
-                            .rate(*id, *c)
-                            .map_or_else(|| "—".to_owned(), |r| r.to_string());
-                        if let Some(bands) = card.tiers.get(&(*id, *c)) {
-                            for b in bands {
-                                let to = b.to.map_or_else(|| "∞".to_owned(), |t| t.to_string());
-                                cell.push_str(&format!("\n{}–{to}: {}", b.from, b.price));
-                            }
-                        }
-                        row.push(cell);
-                    }
-                    table.add_row(row);
-                }
-                out.push_str(&format!(
-                    "{} card in force on {at}: from {} ({}, {})\n{table}\n\n",
-                    family.as_str(),
-                    card.effective_from,
-                    card.currency,
-                    card.source
-                ));
-            }
-            ShowFormat::Csv => {
-                let date = card.effective_from.to_string();
-                let mut row = |name: &str, c: Category, price: String, from: String, to: String| {
-                    let fields = [
-                        family.as_str(),
-                        &date,
-                        &card.source,
-                        name,
-                        c.as_str(),
-                        &price,
-                        &from,
-                        &to,
-                    ];
-                    let _ = csv.write_record(fields);
-                };
-                for (name, id) in &markets {
-                    for c in &cats {
-                        if let Some(rate) = card.rate(*id, *c) {
-                            row(name, *c, rate.to_string(), String::new(), String::new());
-                        }
-                        for b in card.tiers.get(&(*id, *c)).into_iter().flatten() {
-                            let to = b.to.map(|t| t.to_string()).unwrap_or_default();
-                            row(name, *c, b.price.to_string(), b.from.to_string(), to);
-                        }
-                    }
-                }
-            }
+            ShowFormat::Table => out.push_str(&card_table(family, card, &markets, at)),
+            ShowFormat::Csv => write_card_csv(&mut csv, family, card, &markets),
         }
     }
     match format {
@@ -409,6 +350,93 @@ fn show(
                 out = format!("No rate card in {currency} is in force on {at}.\n");
             }
             out
+        }
+    }
+}
+
+/// The markets a card prices (only `market` when given), by name.
+fn markets_shown<'b>(
+    book: &'b RateBook,
+    card: &RateCard,
+    market: Option<&str>,
+) -> Vec<(&'b str, MarketId)> {
+    let mut markets: Vec<(&str, MarketId)> = card
+        .rates
+        .keys()
+        .chain(card.tiers.keys())
+        .map(|k| (book.market_name(k.0), k.0))
+        .filter(|(name, _)| market.is_none_or(|m| m == *name))
+        .collect();
+    markets.sort();
+    markets.dedup();
+    markets
+}
+
+/// A card's rates as a table, a row per market, a column per category,
+/// its bands under each list rate.
+fn card_table(family: Family, card: &RateCard, markets: &[(&str, MarketId)], at: Date) -> String {
+    let cats = columns(card);
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    let mut header = vec!["Market".to_owned()];
+    header.extend(cats.iter().map(|c| c.as_str().to_owned()));
+    table.set_header(header);
+    for (name, id) in markets {
+        let mut row = vec![(*name).to_owned()];
+        for c in &cats {
+            let mut cell = card
+                .rate(*id, *c)
+                .map_or_else(|| "—".to_owned(), |r| r.to_string());
+            if let Some(bands) = card.tiers.get(&(*id, *c)) {
+                for b in bands {
+                    let to = b.to.map_or_else(|| "∞".to_owned(), |t| t.to_string());
+                    cell.push_str(&format!("\n{}–{to}: {}", b.from, b.price));
+                }
+            }
+            row.push(cell);
+        }
+        table.add_row(row);
+    }
+    format!(
+        "{} card in force on {at}: from {} ({}, {})\n{table}\n\n",
+        family.as_str(),
+        card.effective_from,
+        card.currency,
+        card.source
+    )
+}
+
+/// A card's rates as CSV rows: a row per list rate and per band.
+fn write_card_csv(
+    csv: &mut csv::Writer<Vec<u8>>,
+    family: Family,
+    card: &RateCard,
+    markets: &[(&str, MarketId)],
+) {
+    let cats = columns(card);
+    let date = card.effective_from.to_string();
+    let mut row = |name: &str, c: Category, price: String, from: String, to: String| {
+        let fields = [
+            family.as_str(),
+            &date,
+            &card.source,
+            name,
+            c.as_str(),
+            &price,
+            &from,
+            &to,
+        ];
+        let _ = csv.write_record(fields);
+    };
+    for (name, id) in markets {
+        for c in &cats {
+            if let Some(rate) = card.rate(*id, *c) {
+                row(name, *c, rate.to_string(), String::new(), String::new());
+            }
+            for b in card.tiers.get(&(*id, *c)).into_iter().flatten() {
+                let to = b.to.map(|t| t.to_string()).unwrap_or_default();
+                row(name, *c, b.price.to_string(), b.from.to_string(), to);
+            }
         }
     }
 }

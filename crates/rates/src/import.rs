@@ -3,37 +3,13 @@
 
 use super::*;
 
-/// Where a card's family, currency or date came from.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
-    /// `--family`, `--currency`, `--effective-from`.
-    Option,
-    /// `# family: …` and the like.
-    HeaderLine,
-    /// `…<family>_<CUR>_<date>.csv`.
-    FileName,
-    /// Meta's `Currency` column.
-    CurrencyColumn,
-}
+mod identity;
+mod long_layout;
+#[cfg(test)]
+mod tests;
 
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Origin::Option => "option",
-            Origin::HeaderLine => "header line",
-            Origin::FileName => "file name",
-            Origin::CurrencyColumn => "Currency column",
-        })
-    }
-}
-
-/// What the command line says about a card; each wins over the file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CardFlags {
-    pub family: Option<Family>,
-    pub currency: Option<String>,
-    pub effective_from: Option<Date>,
-}
+pub use identity::*;
+pub use long_layout::*;
 
 /// The configuration a card is checked against (besides the rate book).
 #[derive(Copy, Clone, Debug)]
@@ -165,90 +141,6 @@ fn used_categories(family: Family) -> &'static [Category] {
     }
 }
 
-/// The first of `candidates` that says something, warning when an option
-/// says otherwise than the file.
-fn pick<T: Clone + PartialEq>(
-    candidates: [(Option<T>, Origin); 3],
-    flag: &'static str,
-    show: fn(&T) -> String,
-    warnings: &mut Vec<Warning>,
-) -> Option<(T, Origin)> {
-    let mut said = candidates
-        .into_iter()
-        .filter_map(|(value, origin)| value.map(|v| (v, origin)));
-    let chosen = said.next()?;
-    if chosen.1 == Origin::Option
-        && let Some((found, said_by)) = said.find(|(v, _)| *v != chosen.0)
-    {
-        warnings.push(Warning::Overridden {
-            flag,
-            given: show(&chosen.0),
-            found: show(&found),
-            said_by,
-        });
-    }
-    Some(chosen)
-}
-
-/// What a card says it is, each part with where it came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Identity {
-    pub family: Option<(Family, Origin)>,
-    pub currency: Option<(String, Origin)>,
-    pub effective_from: Option<(Date, Origin)>,
-}
-
-/// A card's family, currency and date, by precedence: `given` (options, or
-/// the configuration's keys), else the file's header lines, else its name
-/// (`path`), else, for the currency, its `Currency` column. An option that
-/// overrides what the file says is worth a warning.
-pub fn identify(
-    header: &CardHeader,
-    path: &str,
-    given: &CardFlags,
-    currency_column: Option<&str>,
-    warnings: &mut Vec<Warning>,
-) -> Identity {
-    let from_name = card_meta_from_name(path);
-    let name = from_name.as_ref();
-    let family = pick(
-        [
-            (given.family, Origin::Option),
-            (header.family, Origin::HeaderLine),
-            (name.map(|m| m.family), Origin::FileName),
-        ],
-        "family",
-        |f| f.as_str().to_owned(),
-        warnings,
-    );
-    let effective_from = pick(
-        [
-            (given.effective_from, Origin::Option),
-            (header.effective_from, Origin::HeaderLine),
-            (name.map(|m| m.effective_from), Origin::FileName),
-        ],
-        "effective-from",
-        Date::to_string,
-        warnings,
-    );
-    let currency = pick(
-        [
-            (given.currency.clone(), Origin::Option),
-            (header.currency.clone(), Origin::HeaderLine),
-            (name.map(|m| m.currency.clone()), Origin::FileName),
-        ],
-        "currency",
-        String::clone,
-        warnings,
-    )
-    .or_else(|| currency_column.map(|c| (c.to_owned(), Origin::CurrencyColumn)));
-    Identity {
-        family,
-        currency,
-        effective_from,
-    }
-}
-
 /// Reads and validates one card (`wabill rates import`): its family,
 /// currency and date from `flags`, else the file's header lines, else its
 /// name, else (the currency) its `Currency` column; its rates in any layout;
@@ -269,13 +161,84 @@ pub fn import_card(
         CardHeader::default()
     });
     let scan = scan_card(text, source, book);
+    let identity = identify_card(&header, source, flags, &scan, &mut problems, &mut warnings);
+    problems.extend(scan.problems);
+    let (Some((family, family_from)), Some((currency, currency_from)), Some((date, date_from))) =
+        (identity.family, identity.currency, identity.effective_from)
+    else {
+        return Err(Invalid {
+            source_name: source.to_owned(),
+            problems,
+            warnings,
+        });
+    };
+    let mut card = scan.card;
+    card.family = family;
+    card.currency = currency;
+    card.effective_from = date;
+    if family != Family::Pmp && !card.tiers.is_empty() {
+        problems.push(file_error(source, Problem::TiersInConversationCard(family)));
+    }
+
+    let book: &RateBook = book;
+    let map = MapInForce::at(book, date, &mut warnings);
+    // The card applies until the next of its family and currency.
+    let until = book.next_card(&card).map(|c| c.effective_from);
+    let required = required_categories(family, date, until, context.timeline);
+    // A file whose rows could not be read misses everything: its header
+    // problem says it.
+    if scan.rows_read {
+        problems.extend(missing_rates(source, &card, &map, &required));
+    }
+    warn_markets_outside_map(book, &scan.market_lines, &map, &mut warnings);
+    let categories = categories_priced(&card);
+    warn_unused_categories(&categories, family, &mut warnings);
+    let markets_priced = markets_priced(&card);
+    warn_where_it_applies(&card, context, &scan.row_dates, &mut warnings);
+    let replaces = replaced_card(book, &card);
+    if let Some(replaced) = &replaces {
+        warnings.push(Warning::Replaces(replaced.clone()));
+    }
+    if !problems.is_empty() {
+        return Err(Invalid {
+            source_name: source.to_owned(),
+            problems,
+            warnings,
+        });
+    }
+    Ok(Imported {
+        map: map.used(),
+        tiered: tiered(&card, book),
+        next: book.next_card(&card).map(|c| NextCard {
+            effective_from: c.effective_from,
+            source: c.source.clone(),
+        }),
+        card,
+        layout: scan.layout,
+        family_from,
+        currency_from,
+        effective_from_from: date_from,
+        markets_priced,
+        categories,
+        required,
+        replaces,
+        warnings,
+    })
+}
+
+/// The card's identity (see [`identify`]), with a problem for each part that
+/// is unknown or wrong, and for a `Currency` column that disagrees with it.
+fn identify_card(
+    header: &CardHeader,
+    source: &str,
+    flags: &CardFlags,
+    scan: &Scan,
+    problems: &mut Vec<RatesError>,
+    warnings: &mut Vec<Warning>,
+) -> Identity {
     let column = scan.currency.as_ref().map(|(code, _)| code.as_str());
-    let Identity {
-        family,
-        currency,
-        effective_from: date,
-    } = identify(&header, source, flags, column, &mut warnings);
-    match (&currency, &scan.currency) {
+    let identity = identify(header, source, flags, column, warnings);
+    match (&identity.currency, &scan.currency) {
         (Some((chosen, origin)), Some((column, line)))
             if *origin != Origin::CurrencyColumn && chosen != column =>
         {
@@ -291,7 +254,7 @@ pub fn import_card(
         }
         _ => {}
     }
-    if let Some((code, _)) = &currency
+    if let Some((code, _)) = &identity.currency
         && !is_currency_code(code)
     {
         problems.push(file_error(source, Problem::BadCurrency(code.clone())));
@@ -307,10 +270,10 @@ pub fn import_card(
             },
         )
     };
-    if family.is_none() {
+    if identity.family.is_none() {
         problems.push(missing("family", "family", "family", ""));
     }
-    if currency.is_none() {
+    if identity.currency.is_none() {
         problems.push(missing(
             "currency",
             "currency",
@@ -318,7 +281,7 @@ pub fn import_card(
             ", a Currency column",
         ));
     }
-    if date.is_none() {
+    if identity.effective_from.is_none() {
         problems.push(missing(
             "effective date",
             "effective-from",
@@ -326,59 +289,75 @@ pub fn import_card(
             "",
         ));
     }
-    problems.extend(scan.problems);
-    let (Some((family, family_from)), Some((currency, currency_from)), Some((date, date_from))) =
-        (family, currency, date)
-    else {
-        return Err(Invalid {
-            source_name: source.to_owned(),
-            problems,
-            warnings,
-        });
-    };
-    let mut card = scan.card;
-    card.family = family;
-    card.currency = currency.clone();
-    card.effective_from = date;
-    if family != Family::Pmp && !card.tiers.is_empty() {
-        problems.push(file_error(source, Problem::TiersInConversationCard(family)));
+    identity
+}
+
+/// The market map in force on a card's date, and the markets the card must
+/// price: the map's, and `Other`.
+struct MapInForce<'b> {
+    map: Option<&'b MarketMap>,
+    /// By name.
+    markets: BTreeMap<&'b str, MarketId>,
+    /// How problems name the map.
+    label: String,
+}
+
+impl<'b> MapInForce<'b> {
+    /// The map in force on `date`; a warning when there is none.
+    fn at(book: &'b RateBook, date: Date, warnings: &mut Vec<Warning>) -> Self {
+        let other = book.other_market();
+        let map = book.map_at(date);
+        let mut markets: BTreeMap<&str, MarketId> = BTreeMap::new();
+        markets.insert(book.market_name(other), other);
+        if let Some(map) = map {
+            let ids = map
+                .regions
+                .values()
+                .chain(map.prefixes().iter().map(|p| &p.1));
+            for id in ids {
+                markets.insert(book.market_name(*id), *id);
+            }
+        } else {
+            warnings.push(Warning::NoMarketMap(date));
+        }
+        let label = map.map_or_else(
+            || "no market map in force; Other is always needed".to_owned(),
+            |m| {
+                m.effective_from.map_or_else(
+                    || "undated market map".to_owned(),
+                    |d| format!("market map of {d}"),
+                )
+            },
+        );
+        MapInForce {
+            map,
+            markets,
+            label,
+        }
     }
 
-    // Every market of the map in force, and Other, priced for what the
-    // family needs on this date.
-    let other = book.other_market();
-    let map = book.map_at(date);
-    let mut map_markets: BTreeMap<&str, MarketId> = BTreeMap::new();
-    map_markets.insert(book.market_name(other), other);
-    if let Some(map) = map {
-        let ids = map
-            .regions
-            .values()
-            .chain(map.prefixes().iter().map(|p| &p.1));
-        for id in ids {
-            map_markets.insert(book.market_name(*id), *id);
-        }
-    } else {
-        warnings.push(Warning::NoMarketMap(date));
+    fn used(&self) -> Option<MapUsed> {
+        self.map.map(|m| MapUsed {
+            effective_from: m.effective_from,
+            sources: m.sources.clone(),
+            markets: self.markets.len(),
+        })
     }
-    let map_label = map.map_or_else(
-        || "no market map in force; Other is always needed".to_owned(),
-        |m| {
-            m.effective_from.map_or_else(
-                || "undated market map".to_owned(),
-                |d| format!("market map of {d}"),
-            )
-        },
-    );
-    // The card applies until the next of its family and currency.
-    let until = book.next_card(&card).map(|c| c.effective_from);
-    let required = required_categories(family, date, until, context.timeline);
+}
+
+/// Rules D2: a problem for each market of the map that lacks a rate or
+/// bands for some of the `required` categories.
+fn missing_rates(
+    source: &str,
+    card: &RateCard,
+    map: &MapInForce<'_>,
+    required: &[Category],
+) -> Vec<RatesError> {
     let priced = |m: MarketId, c: Category| {
         card.rates.contains_key(&(m, c)) || card.tiers.contains_key(&(m, c))
     };
-    // A file whose rows could not be read misses everything: its header
-    // problem says it.
-    for (market_name, id) in map_markets.iter().filter(|_| scan.rows_read) {
+    let mut problems = Vec::new();
+    for (market_name, id) in &map.markets {
         let categories: Vec<Category> = required
             .iter()
             .copied()
@@ -390,22 +369,33 @@ pub fn import_card(
                 Problem::MissingRate {
                     market: (*market_name).to_owned(),
                     categories,
-                    map: map_label.clone(),
+                    map: map.label.clone(),
                 },
             ));
         }
     }
-    let mut outside: Vec<(u64, MarketId)> = scan
-        .market_lines
+    problems
+}
+
+/// A warning for each market of the card that the map does not have, in
+/// file order, suggesting a map market spelt alike.
+fn warn_markets_outside_map(
+    book: &RateBook,
+    market_lines: &BTreeMap<MarketId, u64>,
+    map: &MapInForce<'_>,
+    warnings: &mut Vec<Warning>,
+) {
+    let mut outside: Vec<(u64, MarketId)> = market_lines
         .iter()
-        .filter(|(id, _)| !map_markets.values().any(|m| m == *id))
+        .filter(|(id, _)| !map.markets.values().any(|m| m == *id))
         .map(|(id, line)| (*line, *id))
         .collect();
     outside.sort();
     for (line, id) in outside {
         let market = book.market_name(id);
         let wanted = normalize(market);
-        let suggestion = map_markets
+        let suggestion = map
+            .markets
             .keys()
             .find(|m| normalize(m) == wanted)
             .map(|m| (*m).to_owned());
@@ -415,15 +405,48 @@ pub fn import_card(
             suggestion,
         });
     }
-    let categories: Vec<Category> = card
-        .rates
+}
+
+/// Warnings about the card's date and currency: no era of the timeline
+/// using its family then, rows whose own dates leave it out, a currency
+/// other than the platform's.
+fn warn_where_it_applies(
+    card: &RateCard,
+    context: ImportContext<'_>,
+    row_dates: &[(u64, Option<Date>, Option<Date>)],
+    warnings: &mut Vec<Warning>,
+) {
+    let (family, date) = (card.family, card.effective_from);
+    let era = context.timeline.era_on(date);
+    if era.map(|e| e.rules().family()) != Some(family) {
+        warnings.push(Warning::NoEraForFamily { family, date, era });
+    }
+    for (line, from, to) in row_dates {
+        if from.is_some_and(|f| f > date) || to.is_some_and(|t| t < date) {
+            warnings.push(Warning::RowDates { line: *line, date });
+        }
+    }
+    if card.currency != context.platform_currency {
+        warnings.push(Warning::OtherCurrency {
+            card: card.currency.clone(),
+            platform: context.platform_currency.to_owned(),
+        });
+    }
+}
+
+/// Categories with a rate or a band for some market, in name order.
+fn categories_priced(card: &RateCard) -> Vec<Category> {
+    card.rates
         .keys()
         .chain(card.tiers.keys())
         .map(|k| k.1)
         .collect::<BTreeSet<_>>()
         .into_iter()
-        .collect();
-    for category in &categories {
+        .collect()
+}
+
+fn warn_unused_categories(categories: &[Category], family: Family, warnings: &mut Vec<Warning>) {
+    for category in categories {
         if !used_categories(family).contains(category) {
             warnings.push(Warning::UnusedCategory {
                 category: *category,
@@ -431,47 +454,32 @@ pub fn import_card(
             });
         }
     }
-    let markets_priced = card
-        .rates
+}
+
+/// Markets with a rate or a band for some category.
+fn markets_priced(card: &RateCard) -> usize {
+    card.rates
         .keys()
         .chain(card.tiers.keys())
         .map(|k| k.0)
         .collect::<BTreeSet<_>>()
-        .len();
-    let era = context.timeline.era_on(date);
-    if era.map(|e| e.rules().family()) != Some(family) {
-        warnings.push(Warning::NoEraForFamily { family, date, era });
-    }
-    for (line, from, to) in &scan.row_dates {
-        if from.is_some_and(|f| f > date) || to.is_some_and(|t| t < date) {
-            warnings.push(Warning::RowDates { line: *line, date });
-        }
-    }
-    if currency != context.platform_currency {
-        warnings.push(Warning::OtherCurrency {
-            card: currency.clone(),
-            platform: context.platform_currency.to_owned(),
-        });
-    }
-    let replaces = book
-        .cards()
+        .len()
+}
+
+/// The card of the book with the same family, currency and date.
+fn replaced_card(book: &RateBook, card: &RateCard) -> Option<String> {
+    book.cards()
         .iter()
-        .find(|c| c.family == family && c.currency == currency && c.effective_from == date)
-        .map(|c| c.source.clone());
-    if let Some(replaced) = &replaces {
-        warnings.push(Warning::Replaces(replaced.clone()));
-    }
-    if !problems.is_empty() {
-        return Err(Invalid {
-            source_name: source.to_owned(),
-            problems,
-            warnings,
-        });
-    }
-    let next = book.next_card(&card).map(|c| NextCard {
-        effective_from: c.effective_from,
-        source: c.source.clone(),
-    });
+        .find(|c| {
+            c.family == card.family
+                && c.currency == card.currency
+                && c.effective_from == card.effective_from
+        })
+        .map(|c| c.source.clone())
+}
+
+/// The card's volume-tier bands, by market name, then category.
+fn tiered(card: &RateCard, book: &RateBook) -> Vec<Tiered> {
     let mut tiered: Vec<Tiered> = card
         .tiers
         .iter()
@@ -482,72 +490,5 @@ pub fn import_card(
         })
         .collect();
     tiered.sort_by(|a, b| (&a.market, a.category).cmp(&(&b.market, b.category)));
-    Ok(Imported {
-        map: map.map(|m| MapUsed {
-            effective_from: m.effective_from,
-            sources: m.sources.clone(),
-            markets: map_markets.len(),
-        }),
-        card,
-        layout: scan.layout,
-        family_from,
-        currency_from,
-        effective_from_from: date_from,
-        markets_priced,
-        categories,
-        required,
-        tiered,
-        replaces,
-        next,
-        warnings,
-    })
-}
-
-/// A card in the project's long layout, after the header lines that say
-/// what it is: rows by market, category and `tier_from`, prices exactly as
-/// read (the decimals keep their scale).
-pub fn to_long_layout(card: &RateCard, book: &RateBook) -> Result<String, RatesError> {
-    let keys: BTreeSet<(&str, Category, MarketId)> = card
-        .rates
-        .keys()
-        .chain(card.tiers.keys())
-        .map(|(m, c)| (book.market_name(*m), *c, *m))
-        .collect();
-    let write_error =
-        |e: &dyn fmt::Display| file_error(&card.source, Problem::Write(e.to_string()));
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["market", "category", "price", "tier_from", "tier_to"])
-        .map_err(|e| write_error(&e))?;
-    for (name, category, market) in keys {
-        if let Some(rate) = card.rate(market, category) {
-            w.write_record([name, category.as_str(), &rate.to_string(), "", ""])
-                .map_err(|e| write_error(&e))?;
-        }
-        let mut bands: Vec<&Band> = card
-            .tiers
-            .get(&(market, category))
-            .into_iter()
-            .flatten()
-            .collect();
-        bands.sort_by_key(|b| b.from);
-        for b in bands {
-            let to = b.to.map(|t| t.to_string()).unwrap_or_default();
-            w.write_record([
-                name,
-                category.as_str(),
-                &b.price.to_string(),
-                &b.from.to_string(),
-                &to,
-            ])
-            .map_err(|e| write_error(&e))?;
-        }
-    }
-    let body = w.into_inner().map_err(|e| write_error(&e))?;
-    let body = String::from_utf8(body).map_err(|e| write_error(&e))?;
-    Ok(format!(
-        "# family: {}\n# currency: {}\n# effective_from: {}\n{body}",
-        card.family.as_str(),
-        card.currency,
-        card.effective_from
-    ))
+    tiered
 }

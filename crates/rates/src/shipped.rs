@@ -60,3 +60,47 @@ pub fn shipped() -> Result<RateBook, RatesError> {
     }
     Ok(book)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_card_and_map_parses() {
+        let book = shipped().map_err(|e| e.to_string());
+        let book = match book {
+            Ok(b) => b,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(book.cards().len(), SHIPPED_CARDS.len());
+        assert_eq!(book.maps().len(), SHIPPED_MAPS.len());
+        let brazil = book.market_id("Brazil");
+        let card = book.card_at(Family::Cbp2022, "USD", Date::constant(2022, 3, 7));
+        let rate = card
+            .zip(brazil)
+            .and_then(|(c, m)| c.rate(m, Category::BusinessInitiated));
+        assert_eq!(rate.map(|r| r.to_string()), Some("0.0500".to_owned()));
+    }
+
+    #[test]
+    fn d2_every_market_of_the_2022_map_is_priced_by_the_2022_card() {
+        let Ok(book) = shipped() else {
+            panic!("shipped data")
+        };
+        let map = book.map_at(Date::constant(2022, 2, 1));
+        let card = book.card_at(Family::Cbp2022, "USD", Date::constant(2022, 2, 1));
+        let (Some(map), Some(card)) = (map, card) else {
+            panic!("2022 map and card")
+        };
+        for market in map.regions.values().chain([&book.other_market()]) {
+            for category in [Category::BusinessInitiated, Category::UserInitiated] {
+                assert!(
+                    card.rate(*market, category).is_some(),
+                    "{} {}",
+                    book.market_name(*market),
+                    category.as_str()
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The command line as clap reads it: commands, options, their parsers.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wabill_engine::era::EraKind;
+use wabill_engine::time::Month;
+
+use crate::{bench, load, rates_cmd};
+
+#[derive(Parser)]
+#[command(
+    name = "wabill",
+    version,
+    about = "Meters and bills WhatsApp Business conversations"
+)]
+pub struct Cli {
+    /// TOML configuration (cli.md); without it the built-in defaults apply.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Rate events and print one invoice per (WABA, local month).
+    Invoice(InvoiceArgs),
+    /// Print one record per conversation.
+    Conversations(ConversationsArgs),
+    /// Rate the same traffic under each named era and compare, per market
+    /// and category.
+    Whatif(WhatifArgs),
+    /// Show the rate cards and market maps in use.
+    #[command(subcommand)]
+    Rates(rates_cmd::RatesCommand),
+    /// Write synthetic traffic (deterministic for a seed).
+    Gen(GenArgs),
+    /// Generate a month of traffic and print its invoices.
+    Demo(DemoArgs),
+    /// Measure `invoice` against a parse-only pass on generated traffic.
+    Bench(bench::BenchArgs),
+    /// Parse events without rating them (the benchmark's floor).
+    #[command(hide = true)]
+    Parse(ParseArgs),
+    /// Run the HTTP service (service.md): webhooks, platform API, live
+    /// window and cost answers, over a durable event log.
+    Serve(ServeArgs),
+    /// Load a running service over HTTP (the service benchmark).
+    #[command(hide = true)]
+    Load(load::LoadArgs),
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on (overrides `[server] listen`; also WABILL_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Directory of the event log (overrides `[server] data_dir`; also
+    /// WABILL_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct InputArgs {
+    /// Event files (normalized NDJSON, Cloud API or On-Premises bodies, mixed
+    /// line by line); `-` reads standard input.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+    /// Business phone number id for On-Premises bodies, which carry none
+    /// (their WABA is `--waba`).
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// Print run statistics (events, seconds, peak memory) to standard error.
+    #[arg(long, hide = true)]
+    pub stats: bool,
+}
+
+#[derive(Args)]
+pub struct Select {
+    /// Only this local month (YYYY-MM); the free tier still counts the whole month.
+    #[arg(long, value_parser = parse_month)]
+    pub month: Option<Month>,
+    /// Only this WABA. It is also the WABA of On-Premises bodies, which carry
+    /// none (with `--phone`).
+    #[arg(long)]
+    pub waba: Option<String>,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum InvoiceFormat {
+    Json,
+    Csv,
+    Table,
+}
+
+#[derive(Args)]
+pub struct InvoiceArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<InvoiceFormat>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum ConversationFormat {
+    Ndjson,
+    Csv,
+    Table,
+}
+
+#[derive(Args)]
+pub struct ConversationsArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Output format [default: table on a terminal, ndjson otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<ConversationFormat>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Args)]
+pub struct WhatifArgs {
+    /// An era to try (cbp-2022, cbp-2023, pmp-2025, pmp-2026); repeat to
+    /// compare. Each is applied to all of the traffic, with its rules and the
+    /// rate card of its family in force at the traffic's dates (never one
+    /// older than the era's own start).
+    #[arg(long = "era", required = true, value_parser = parse_era)]
+    pub eras: Vec<EraKind>,
+    #[command(flatten)]
+    pub select: Select,
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<InvoiceFormat>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+fn parse_era(s: &str) -> Result<EraKind, String> {
+    EraKind::parse(s)
+        .ok_or_else(|| format!("unknown era {s:?} (known: cbp-2022, cbp-2023, pmp-2025, pmp-2026)"))
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum GenFormat {
+    Ndjson,
+    Cloud,
+}
+
+#[derive(Args)]
+pub struct GenArgs {
+    /// Number of events to write.
+    #[arg(long)]
+    pub events: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "ndjson")]
+    pub format: GenFormat,
+    /// First day of traffic (UTC).
+    #[arg(long, default_value = "2022-03-01")]
+    pub start: jiff::civil::Date,
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    #[arg(long, default_value_t = 3)]
+    pub wabas: u32,
+    /// Size of the user population (default: max(1000, events / 40)).
+    #[arg(long)]
+    pub users: Option<u32>,
+    /// Write here instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Events in the generated month.
+    #[arg(long, default_value_t = 300_000)]
+    pub events: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct ParseArgs {
+    /// WABA of On-Premises bodies.
+    #[arg(long)]
+    pub waba: Option<String>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+fn parse_month(s: &str) -> Result<Month, String> {
+    Month::parse(s).ok_or_else(|| format!("{s:?} is not a month (YYYY-MM)"))
+}

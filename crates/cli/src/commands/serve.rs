@@ -1,0 +1,21 @@
+//! `wabill serve`: the HTTP service (service.md).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::args::ServeArgs;
+use crate::config;
+use crate::exit::Fatal;
+
+pub fn run(config_path: Option<&Path>, args: ServeArgs) -> Result<ExitCode, Fatal> {
+    let configured = config::read_config(config_path)?;
+    let mut service = wabill_server::config::load(config_path)?;
+    if let Some(listen) = args.listen {
+        service.listen = listen;
+    }
+    if let Some(dir) = args.data_dir {
+        service.data_dir = dir;
+    }
+    wabill_server::serve(service, configured.engine, configured.book)?;
+    Ok(ExitCode::SUCCESS)
+}

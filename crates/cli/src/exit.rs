@@ -1,0 +1,22 @@
+//! Exit codes (cli.md): 0 success, 1 some input rejected, 2 usage,
+//! configuration or data error.
+
+use std::process::ExitCode;
+
+/// An error that makes the command exit 2 with nothing on standard output.
+pub struct Fatal(pub anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Fatal {
+    fn from(e: E) -> Self {
+        Fatal(e.into())
+    }
+}
+
+/// 1 when some input was rejected (the rest was used), else 0.
+pub fn exit_code(rejected: u64) -> ExitCode {
+    if rejected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,159 @@
+//! Event files read into a ledger (`invoice`, `conversations`, `whatif`):
+//! the reader thread and parse workers of [`read`], folded in order.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wabill_engine::{CapacityError, Ledger};
+use wabill_ingest::Route;
+
+use crate::args::InputArgs;
+use crate::exit::Fatal;
+use crate::{bench, config, read};
+
+/// How many events ahead the fold touches the message table.
+const LOOKAHEAD: usize = 8;
+
+/// Messages about rejected input beyond this many are counted, not printed.
+const MAX_PRINTED_REJECTIONS: u64 = 1000;
+
+/// The inputs folded into a ledger, with the cards and maps to bill it.
+pub struct Ingested {
+    pub ledger: Ledger,
+    pub book: wabill_engine::RateBook,
+    /// Lines or bodies rejected.
+    pub rejected: u64,
+    /// When the command started reading (the configuration included).
+    pub started: Instant,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// A secret key for the ledger's tables, drawn from the OS for this run:
+/// message ids in the input cannot be crafted to collide under it.
+pub fn hash_key() -> wabill_engine::HashKey {
+    wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new())
+}
+
+/// The command line's file names as inputs (`-` is standard input).
+pub fn inputs(files: &[String]) -> Vec<read::Input> {
+    files
+        .iter()
+        .map(|name| read::Input { name: name.clone() })
+        .collect()
+}
+
+/// Reads every input into a ledger, reporting bad lines on standard error.
+pub fn ingest_files(
+    config_path: Option<&Path>,
+    input: &InputArgs,
+    waba: Option<&str>,
+) -> Result<Ingested, Fatal> {
+    let started = Instant::now();
+    let configured = config::read_config(config_path)?;
+    let mut ledger = Ledger::new(configured.engine, hash_key());
+    let route = Route {
+        waba,
+        phone: input.phone.as_deref(),
+    };
+    let inputs = inputs(&input.files);
+    let mut rejections = Rejections::default();
+    reserve_for_inputs(&mut ledger, &inputs);
+    let validator = ledger.validator();
+    let mut full = None;
+    let bytes = read::read_batches(&inputs, route, Some(&validator), |input, batch| {
+        for (line, reason) in &batch.errors {
+            rejections.report(input, *line, reason);
+        }
+        fold_batch(&mut ledger, batch, &mut full);
+    })?;
+    if let Some(e) = full {
+        return Err(e.into());
+    }
+    rejections.summarize();
+    Ok(Ingested {
+        ledger,
+        book: configured.book,
+        rejected: rejections.count,
+        started,
+        bytes,
+    })
+}
+
+/// Room in the ledger for the events the files likely hold: NDJSON events
+/// take about 280 bytes each; a hint, not a limit.
+fn reserve_for_inputs(ledger: &mut Ledger, inputs: &[read::Input]) {
+    let input_bytes: u64 = inputs
+        .iter()
+        .filter_map(|i| std::fs::metadata(&i.name).ok())
+        .map(|m| m.len())
+        .sum();
+    ledger.reserve(usize::try_from(input_bytes / 280).unwrap_or(0));
+}
+
+/// Folds a batch's checked events into the ledger, in order; `full` keeps
+/// the first event the ledger had no room for.
+fn fold_batch(ledger: &mut Ledger, batch: &read::Batch, full: &mut Option<CapacityError>) {
+    // Touching the table a few events ahead lets the cache misses of
+    // different events overlap (the fold's largest cost).
+    let mut ahead = LOOKAHEAD;
+    let mut sink = 0u64;
+    for group in &batch.groups {
+        batch.each_checked(*group, |c| {
+            if let Some(id_hash) = batch.id_hash(ahead) {
+                sink ^= ledger.touch(id_hash);
+            }
+            ahead += 1;
+            if let Err(e) = ledger.apply(c) {
+                full.get_or_insert(e);
+            }
+        });
+    }
+    std::hint::black_box(sink);
+}
+
+/// Rejected lines, told on standard error up to a limit, then counted.
+#[derive(Default)]
+struct Rejections {
+    count: u64,
+}
+
+impl Rejections {
+    fn report(&mut self, input: &read::Input, line: u64, reason: &dyn std::fmt::Display) {
+        self.count += 1;
+        if self.count <= MAX_PRINTED_REJECTIONS {
+            let name = if input.name == "-" {
+                "<stdin>"
+            } else {
+                &input.name
+            };
+            eprintln!("{name}:{line}: {reason}");
+        }
+    }
+
+    fn summarize(&self) {
+        let rejected = self.count;
+        if rejected > MAX_PRINTED_REJECTIONS {
+            eprintln!(
+                "wabill: … {} more rejected lines not shown",
+                rejected - MAX_PRINTED_REJECTIONS
+            );
+        }
+        if rejected > 0 {
+            eprintln!("wabill: {rejected} lines or bodies rejected; the rest was rated");
+        }
+    }
+}
+
+/// `--stats`: the run's figures on standard error, for `wabill bench`;
+/// `ingest_time` is the time until the ledger held every event.
+pub fn print_stats(ingested: &Ingested, events: u64, ingest_time: Duration) {
+    let secs = ingested.started.elapsed().as_secs_f64();
+    // The key keeps its name: docs/performance.md reads it.
+    eprintln!(
+        "wabill-stats: {{\"events\":{events},\"bytes\":{},\"seconds\":{secs:.3},\"load_seconds\":{:.3},\"peak_rss_bytes\":{}}}",
+        ingested.bytes,
+        ingest_time.as_secs_f64(),
+        bench::peak_rss_bytes().unwrap_or(0)
+    );
+}
