@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use jiff::civil::Date;
 use serde_json::value::RawValue;
-use wabill_engine::rates::Family;
+use wabill_engine::tariff::Family;
 use wabill_engine::{EngineConfig, Event, Ledger, RateBook, bill};
 use wabill_ingest::{Route, Shape, parse_line, parse_timestamp};
 use wabill_rates::CardMeta;

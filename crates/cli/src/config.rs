@@ -11,7 +11,7 @@ use serde::Deserialize;
 use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::market::MarketMap;
-use wabill_engine::rates::{Family, RateBook, RateCard};
+use wabill_engine::tariff::{Family, RateBook, RateCard};
 use wabill_rates::{
     CardFlags, CardMeta, card_currency_from_columns, card_meta_from_header, identify,
     map_date_from_name, parse_card, parse_map,

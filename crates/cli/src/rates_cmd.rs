@@ -9,7 +9,7 @@ use clap::{Subcommand, ValueEnum};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use jiff::civil::Date;
 use wabill_engine::market::MarketId;
-use wabill_engine::rates::{Category, Family, RateBook, RateCard};
+use wabill_engine::tariff::{Category, Family, RateBook, RateCard};
 use wabill_rates::{CardFlags, ImportContext, Imported, Invalid};
 
 use crate::config;

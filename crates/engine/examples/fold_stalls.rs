@@ -14,7 +14,7 @@ use std::time::Instant as Clock;
 use wabill_engine::event::{Event, EventBody};
 use wabill_engine::incremental::Incremental;
 use wabill_engine::ledger::Ledger;
-use wabill_engine::rates::RateBook;
+use wabill_engine::tariff::RateBook;
 use wabill_engine::{EngineConfig, HashKey, Instant};
 
 // The allocator and its settings the `wabill` binary uses.

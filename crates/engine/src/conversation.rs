@@ -4,7 +4,7 @@
 
 use crate::era::EraKind;
 use crate::event::TemplateCategory;
-use crate::rates::Category;
+use crate::tariff::Category;
 use crate::time::{HOURS_24, HOURS_72, Instant};
 
 /// An inbound message of the pair (F1), with its entry-point flag (F5).

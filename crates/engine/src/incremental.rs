@@ -20,7 +20,7 @@ use crate::event::Event;
 use crate::grow::Chunked;
 use crate::ledger::{CapacityError, Checked, IngestOutcome, Ledger, MessageView, Rejection};
 use crate::live::PairLog;
-use crate::rates::RateBook;
+use crate::tariff::RateBook;
 use crate::time::Month;
 
 type WabaMonthKey = (u32, Month);

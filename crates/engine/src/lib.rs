@@ -5,7 +5,7 @@
 //! Flow: [`ledger::Ledger`] holds the set of distinct events; [`billing::bill`]
 //! derives each pair's conversations under the era in force
 //! ([`rules::EraRules`]), allocates the free tier per WABA and local month,
-//! rates them from the [`rates::RateBook`] and builds the invoices.
+//! rates them from the [`tariff::RateBook`] and builds the invoices.
 
 pub mod billing;
 pub mod config;
@@ -21,8 +21,8 @@ pub mod ledger;
 pub mod live;
 pub mod market;
 pub mod quote;
-pub mod rates;
 pub mod rules;
+pub mod tariff;
 pub mod time;
 
 pub use billing::{Billing, bill};
@@ -33,5 +33,5 @@ pub use ledger::{
     CapacityError, Checked, Facts, HashKey, IngestOutcome, Ledger, RegionCache, Rejection,
     Validator,
 };
-pub use rates::RateBook;
+pub use tariff::RateBook;
 pub use time::Instant;

@@ -67,7 +67,7 @@ impl RegionLookup {
     }
 }
 
-/// Index of a market name in a [`crate::rates::RateBook`].
+/// Index of a market name in a [`crate::tariff::RateBook`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MarketId(pub u16);
 

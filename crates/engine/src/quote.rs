@@ -14,7 +14,7 @@ use crate::era::{EraClock, EraKind};
 use crate::event::TemplateCategory;
 use crate::live::{self, PairLog};
 use crate::market::{MarketId, Region};
-use crate::rates::{Category, RateBook, RateCard};
+use crate::tariff::{Category, RateBook, RateCard};
 use crate::time::{Instant, Month};
 
 /// The message a quote is asked about.

@@ -506,7 +506,7 @@ fn d1_a_number_whose_region_cannot_be_determined_is_an_input_error() {
 fn d1_a_map_prefix_wins_over_the_region() {
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
-    let uk = tr.book.market("United Kingdom");
+    let uk = tr.book.market("United Kingdom").unwrap();
     let mut overlay = wabill_engine::market::MarketMap::new(None, "test-map.csv".into());
     overlay.set_prefix("44", uk);
     tr.book.overlay_map(overlay);
@@ -524,19 +524,19 @@ fn d1_a_map_prefix_wins_over_the_region() {
 fn d2_the_card_in_force_at_the_local_start_prices_the_conversation() {
     let mut tr = Traffic::new();
     tr.config.free_tier_per_month = 0;
-    let brazil = tr.book.market("Brazil");
-    let mut card = wabill_engine::rates::RateCard::new(
-        wabill_engine::rates::Family::Cbp2022,
+    let brazil = tr.book.market("Brazil").unwrap();
+    let mut card = wabill_engine::tariff::RateCard::new(
+        wabill_engine::tariff::Family::Cbp2022,
         "USD".into(),
         jiff::civil::Date::constant(2022, 3, 10),
         "test-cbp-2022_USD_2022-03-10.csv".into(),
     );
     card.rates.insert(
-        (brazil, wabill_engine::rates::Category::BusinessInitiated),
+        (brazil, wabill_engine::tariff::Category::BusinessInitiated),
         dec("0.0700"),
     );
     card.rates.insert(
-        (brazil, wabill_engine::rates::Category::UserInitiated),
+        (brazil, wabill_engine::tariff::Category::UserInitiated),
         dec("0.0400"),
     );
     tr.book.add_card(card);
@@ -554,15 +554,15 @@ fn d2_the_card_in_force_at_the_local_start_prices_the_conversation() {
 #[test]
 fn d2_a_missing_rate_is_an_error_naming_card_market_and_category() {
     let mut tr = Traffic::new();
-    let mut card = wabill_engine::rates::RateCard::new(
-        wabill_engine::rates::Family::Cbp2022,
+    let mut card = wabill_engine::tariff::RateCard::new(
+        wabill_engine::tariff::Family::Cbp2022,
         "USD".into(),
         jiff::civil::Date::constant(2022, 3, 1),
         "thin-cbp-2022_USD_2022-03-01.csv".into(),
     );
-    let brazil = tr.book.market("Brazil");
+    let brazil = tr.book.market("Brazil").unwrap();
     card.rates.insert(
-        (brazil, wabill_engine::rates::Category::UserInitiated),
+        (brazil, wabill_engine::tariff::Category::UserInitiated),
         dec("0.03"),
     );
     tr.book.add_card(card);

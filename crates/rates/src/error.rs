@@ -91,6 +91,8 @@ pub enum Problem {
     TierColumnCategory { column: String, category: Category },
     #[error("empty market")]
     EmptyMarket,
+    #[error(transparent)]
+    TooManyMarkets(#[from] wabill_engine::tariff::TooManyMarkets),
     #[error("the row has {found} fields, the header {expected}")]
     FieldCount { found: usize, expected: usize },
     #[error("unknown category {0:?}")]

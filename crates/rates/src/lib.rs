@@ -18,7 +18,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::market::{MarketId, MarketMap, Region};
-use wabill_engine::rates::{Band, Category, Family, RateBook, RateCard};
+use wabill_engine::tariff::{Band, Category, Family, RateBook, RateCard};
 
 mod error;
 mod import;

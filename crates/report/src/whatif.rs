@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use wabill_engine::billing::{Counts, Invoice, exact_add};
 use wabill_engine::era::EraKind;
-use wabill_engine::rates::Category;
+use wabill_engine::tariff::Category;
 
 use crate::{CountsJson, right};
 

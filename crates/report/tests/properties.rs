@@ -370,7 +370,7 @@ proptest! {
         use jiff::civil::Date;
         use wabill_engine::billing::Free;
         use wabill_engine::era::EraKind;
-        use wabill_engine::rates::Category;
+        use wabill_engine::tariff::Category;
 
         const FREE_CONVERSATIONS: u64 = 5;
         const FREE_SERVICE_PER_PHONE: u64 = 3;
@@ -493,7 +493,7 @@ fn tiered_setup() -> (EngineConfig, RateBook) {
     }
     let mut book = book();
     let meta = wabill_rates::CardMeta {
-        family: wabill_engine::rates::Family::Pmp,
+        family: wabill_engine::tariff::Family::Pmp,
         currency: "USD".into(),
         effective_from: jiff::civil::Date::constant(2025, 8, 1),
     };

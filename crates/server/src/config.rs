@@ -306,7 +306,7 @@ fn api_key(i: usize, k: &Key) -> anyhow::Result<ApiKey> {
 }
 
 /// Reads the configuration file (or none: the defaults).
-pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<ServiceConfig> {
+pub fn read_service_config(path: Option<&std::path::Path>) -> anyhow::Result<ServiceConfig> {
     let text = match path {
         None => String::new(),
         Some(p) => std::fs::read_to_string(p)

@@ -9,7 +9,7 @@ use crate::exit::Fatal;
 
 pub fn run(config_path: Option<&Path>, args: ServeArgs) -> Result<ExitCode, Fatal> {
     let configured = config::read_config(config_path)?;
-    let mut service = wabill_server::config::load(config_path)?;
+    let mut service = wabill_server::config::read_service_config(config_path)?;
     if let Some(listen) = args.listen {
         service.listen = listen;
     }

@@ -5,7 +5,7 @@ use jiff::tz::TimeZone;
 use rustc_hash::FxHashMap;
 
 use crate::config::EngineConfig;
-use crate::rates::{Family, RateBook, RateCard};
+use crate::tariff::{Family, RateBook, RateCard};
 use crate::time::{Instant, Month, local_midnight};
 
 /// Local calendar of one WABA (or portfolio): its months and the instants

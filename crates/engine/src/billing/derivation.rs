@@ -10,7 +10,7 @@ use crate::conversation::{Delivered, InboundItem};
 use crate::derive::derive_pair;
 use crate::era::EraClock;
 use crate::ledger::{Ledger, Message, Slot, template_of};
-use crate::rates::RateBook;
+use crate::tariff::RateBook;
 use crate::time::{Instant, Month};
 
 /// Inbound and delivered messages sorted by pair, with the pair of each.

@@ -10,7 +10,7 @@ use crate::config::{EngineConfig, FeeAppliesTo};
 use crate::conversation::Free;
 use crate::era::EraKind;
 use crate::market::MarketId;
-use crate::rates::{Category, RateBook};
+use crate::tariff::{Category, RateBook};
 use crate::time::Month;
 
 /// `total` split into how it is free or paid.

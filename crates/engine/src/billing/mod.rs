@@ -32,7 +32,7 @@ pub use crate::conversation::Free;
 use crate::era::{EraClock, EraKind};
 use crate::ledger::Ledger;
 use crate::market::MarketId;
-use crate::rates::{Category, RateBook};
+use crate::tariff::{Category, RateBook};
 use crate::time::{Instant, Month};
 use derivation::{ByPair, delivered_by_pair, derive_pairs, inbound_by_pair};
 

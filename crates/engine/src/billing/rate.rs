@@ -15,8 +15,8 @@ use crate::config::EngineConfig;
 use crate::conversation::Free;
 use crate::ledger::Ledger;
 use crate::market::MarketId;
-use crate::rates::Category;
 use crate::rules::EraRules;
+use crate::tariff::Category;
 use crate::time::Month;
 
 /// A WABA-month rated but for its volume tiers.

@@ -16,7 +16,7 @@ use super::{BillingError, Rated, Record};
 use crate::config::{EngineConfig, PortfolioKey};
 use crate::ledger::Ledger;
 use crate::market::MarketId;
-use crate::rates::{Category, RateBook};
+use crate::tariff::{Category, RateBook};
 use crate::time::Month;
 
 /// The (market, category) pairs some card gives volume tiers for.

@@ -9,7 +9,7 @@ mod pmp;
 
 use crate::conversation::{Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
-use crate::rates::{Category, Family};
+use crate::tariff::{Category, Family};
 
 impl EraKind {
     /// The rules of this era.

@@ -3,7 +3,7 @@
 use super::{EraRules, FreeTierPool};
 use crate::conversation::{Conversation, Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
-use crate::rates::{Category, Family};
+use crate::tariff::{Category, Family};
 use crate::time::HOURS_72;
 
 /// The two per-message eras differ only in what the customer service

@@ -483,7 +483,7 @@ pub fn lines(inv: &Invoice) -> Vec<LineView> {
 /// (`market,category,price,tier_from,tier_to`), in force from local `from`.
 pub fn add_pmp_card(tr: &mut Traffic, from: jiff::civil::Date, text: &str) {
     let meta = wabill_rates::CardMeta {
-        family: wabill_engine::rates::Family::Pmp,
+        family: wabill_engine::tariff::Family::Pmp,
         currency: "USD".into(),
         effective_from: from,
     };

@@ -27,7 +27,9 @@ pub fn parse_map(
         if market_name.is_empty() {
             return Err(row_error(source, line, Problem::EmptyMarket));
         }
-        let market = book.market(market_name);
+        let market = book
+            .market(market_name)
+            .map_err(|e| row_error(source, line, e.into()))?;
         let digits = key.strip_prefix('+').unwrap_or(key);
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
             map.set_prefix(digits, market);
@@ -53,7 +55,9 @@ pub(crate) fn apply_auth_international(
     for record in rdr.records() {
         let record = record.map_err(|e| file_error(source, Problem::Csv(e.to_string())))?;
         let line = record.position().map_or(0, csv::Position::line);
-        let market = book.market(record.get(0).unwrap_or_default());
+        let market = book
+            .market(record.get(0).unwrap_or_default())
+            .map_err(|e| row_error(source, line, e.into()))?;
         let price = parse_rate(source, line, record.get(1).unwrap_or_default())?;
         let date = |i: usize, column: &'static str| -> Result<Option<Date>, RatesError> {
             let text = record.get(i).unwrap_or_default();

@@ -155,7 +155,10 @@ impl<'a> RowReader<'a> {
                 .push(row_error(source, line, Problem::EmptyMarket));
             return;
         }
-        let market = book.market(market_name);
+        let market = match book.market(market_name) {
+            Ok(market) => market,
+            Err(e) => return scan.problems.push(row_error(source, line, e.into())),
+        };
         scan.market_lines.entry(market).or_insert(line);
         let row = Row {
             line,

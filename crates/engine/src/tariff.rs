@@ -1,4 +1,6 @@
-//! Rules D2: versioned rate cards and the market maps they use.
+//! Rules D2: the tariff as the engine holds it in memory: versioned rate
+//! cards, their volume-tier bands and the market maps they use, in one
+//! [`RateBook`]. Reading them from files is `wabill-rates`' work.
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -145,6 +147,14 @@ pub struct RateBook {
 
 pub const OTHER_MARKET: &str = "Other";
 
+/// A book names at most 65 536 markets (a [`MarketId`] is 16 bits; Meta
+/// prices about 60).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("market {name:?} cannot be named: rate data may name at most 65536 markets")]
+pub struct TooManyMarkets {
+    pub name: String,
+}
+
 impl Default for RateBook {
     fn default() -> Self {
         RateBook::new()
@@ -164,14 +174,17 @@ impl RateBook {
     }
 
     /// The id of a market name, adding it if new.
-    pub fn market(&mut self, name: &str) -> MarketId {
+    /// The id of market `name`, named now if it is new.
+    pub fn market(&mut self, name: &str) -> Result<MarketId, TooManyMarkets> {
         if let Some(id) = self.market_ids.get(name) {
-            return *id;
+            return Ok(*id);
         }
-        let id = MarketId(u16::try_from(self.markets.len()).unwrap_or(u16::MAX));
+        let id = u16::try_from(self.markets.len()).map_err(|_| TooManyMarkets {
+            name: name.to_owned(),
+        })?;
         self.markets.push(name.to_owned());
-        self.market_ids.insert(name.to_owned(), id);
-        id
+        self.market_ids.insert(name.to_owned(), MarketId(id));
+        Ok(MarketId(id))
     }
 
     pub fn market_id(&self, name: &str) -> Option<MarketId> {
@@ -274,5 +287,27 @@ impl RateBook {
         self.maps
             .iter()
             .rfind(|m| m.effective_from.is_none_or(|d| d <= date))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_book_refuses_a_market_past_its_id_space_instead_of_reusing_an_id() {
+        let mut book = RateBook::new();
+        for n in 1..=u16::MAX {
+            let id = book.market(&format!("m{n}")).unwrap();
+            assert_eq!(id, MarketId(n));
+        }
+        assert_eq!(book.market("m1"), Ok(MarketId(1)));
+        assert_eq!(
+            book.market("one too many"),
+            Err(TooManyMarkets {
+                name: "one too many".to_owned()
+            })
+        );
+        assert_eq!(book.market_name(MarketId(u16::MAX)), "m65535");
     }
 }
