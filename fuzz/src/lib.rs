@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use jiff::civil::Date;
 use serde_json::value::RawValue;
 use wabill_engine::tariff::Family;
-use wabill_engine::{EngineConfig, Event, Ledger, RateBook, bill};
+use wabill_engine::{EngineConfig, Event, HashKey, Ledger, RateBook, bill};
 use wabill_ingest::{Route, Shape, parse_line, parse_timestamp};
 use wabill_rates::CardMeta;
 
@@ -113,14 +113,14 @@ pub fn fresh_ledger() -> Ledger {
     }
     TEMPLATE.with_borrow_mut(|slot| {
         if slot.as_ref().is_none_or(|(_, uses)| *uses >= REFRESH) {
-            *slot = Some((Ledger::new(EngineConfig::new()), 0));
+            *slot = Some((Ledger::new(EngineConfig::new(), HashKey::fixed()), 0));
         }
         match slot {
             Some((template, uses)) => {
                 *uses += 1;
                 template.clone()
             }
-            None => Ledger::new(EngineConfig::new()),
+            None => Ledger::new(EngineConfig::new(), HashKey::fixed()),
         }
     })
 }
@@ -223,7 +223,7 @@ const FIXTURE_EVENTS: &str = include_str!("../fixtures/ledger.ndjson");
 pub fn fixture_ledger() -> &'static Ledger {
     static LEDGER: OnceLock<Ledger> = OnceLock::new();
     LEDGER.get_or_init(|| {
-        let mut ledger = Ledger::new(EngineConfig::new());
+        let mut ledger = Ledger::new(EngineConfig::new(), HashKey::fixed());
         for line in FIXTURE_EVENTS.split('\n') {
             let mut events = Vec::new();
             if let Err(e) = parse_line(line, Route::default(), &mut events) {
