@@ -19,7 +19,7 @@ use wabill_ingest::{Route, Shape, parse_line};
 
 use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
-use super::query::{PairQuery, bad_query, parse_at, parse_month, user_digits};
+use super::query::{PairQuery, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
 use super::{
     Answer, App, Body, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, too_large, utf8,
@@ -145,10 +145,7 @@ pub(super) async fn get_window(
     headers: HeaderMap,
     uri: Uri,
 ) -> Answer {
-    let key = api_key(&app, &headers)?;
-    let q = PairQuery::parse(uri.query())?;
-    scope(key, &q.waba)?;
-    let at = parse_at(q.at.as_deref())?;
+    let (q, at) = pair_request(&app, &headers, &uri)?;
     let clock = clock_of(&app, &q.waba);
     let w = with_pair(&app, &q, |log| live::window(log, &clock, at));
     Ok(axum::Json(WindowAnswer {

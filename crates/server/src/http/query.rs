@@ -4,9 +4,12 @@
 use std::borrow::Cow;
 
 use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderMap, Uri};
 use wabill_engine::Instant;
 use wabill_engine::time::Month;
 
+use super::App;
+use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
 
 pub(super) fn bad_query(e: QueryRejection) -> ApiError {
@@ -91,6 +94,20 @@ pub(super) fn parse_month(s: &str) -> Result<Month, ApiError> {
 /// A user's number without its `+`, as the ledger keeps it.
 pub(super) fn user_digits(user: &str) -> &str {
     user.strip_prefix('+').unwrap_or(user)
+}
+
+/// The window's and the quote's common start: a key allowed the pair's
+/// WABA, the pair query, and its instant (`at`, default now).
+pub(super) fn pair_request<'q>(
+    app: &App,
+    headers: &HeaderMap,
+    uri: &'q Uri,
+) -> Result<(PairQuery<'q>, Instant), ApiError> {
+    let key = api_key(app, headers)?;
+    let q = PairQuery::parse(uri.query())?;
+    scope(key, &q.waba)?;
+    let at = parse_at(q.at.as_deref())?;
+    Ok((q, at))
 }
 
 #[cfg(test)]

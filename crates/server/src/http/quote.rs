@@ -13,9 +13,8 @@ use wabill_engine::live::PairLog;
 use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
 
 use super::api::{clock_of, settled};
-use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
-use super::query::{PairQuery, parse_at, user_digits};
+use super::query::{pair_request, user_digits};
 use super::{Answer, Shared};
 
 /// `GET /v1/quote`'s answer (service.md), keys in byte order.
@@ -74,10 +73,7 @@ pub(super) async fn get_quote(
     headers: HeaderMap,
     uri: Uri,
 ) -> Answer {
-    let key = api_key(&app, &headers)?;
-    let q = PairQuery::parse(uri.query())?;
-    scope(key, &q.waba)?;
-    let at = parse_at(q.at.as_deref())?;
+    let (q, at) = pair_request(&app, &headers, &uri)?;
     let template = template_of(q.kind.as_deref(), q.category.as_deref())?;
     let user = user_digits(&q.user).to_owned();
     let region = app.regions.region_of(&user).ok_or_else(|| {
