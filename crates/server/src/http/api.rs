@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use wabill_engine::billing::WabaMonth;
+use wabill_engine::billing::Record;
 use wabill_engine::era::EraClock;
 use wabill_engine::live::{self, PairLog, TimelineEntry};
 use wabill_engine::time::Month;
@@ -240,7 +240,7 @@ const MAX_PAGE: usize = 1000;
 /// a page resumes after the last record shown, whatever arrived since.
 pub(super) type ListKey = (i64, String, String, String);
 
-fn list_key(ledger: &wabill_engine::Ledger, r: &wabill_engine::billing::Record) -> ListKey {
+fn list_key(ledger: &wabill_engine::Ledger, r: &Record) -> ListKey {
     let (_, phone, user) = ledger.pair_names(r.pair);
     (
         r.start.0,
@@ -299,19 +299,31 @@ fn conversations_page(
         book,
         months: Vec::new(),
     };
-    let months: Vec<&WabaMonth> = engine
+    // A month's records are kept in A5's order, (start, phone, user,
+    // opener id) within its WABA: the list's order, so a page starts where
+    // the cursor falls and reads no further than it shows.
+    let records = engine
         .month(&q.waba, month)
-        .map(|m| &**m)
-        .into_iter()
-        .collect();
+        .map_or(&[][..], |m| &m.records[..]);
+    let from = after.map_or(0, |after| {
+        records.partition_point(|r| {
+            let (_, phone, user) = ledger.pair_names(r.pair);
+            let key = (r.start.0, phone, user, ledger.message_id(r.opened_by));
+            key <= (
+                after.0,
+                after.1.as_str(),
+                after.2.as_str(),
+                after.3.as_str(),
+            )
+        })
+    });
     let user = q.user.as_deref().map(user_digits);
-    let records: Vec<_> = wabill_report::sorted_records(&billing, &months)
-        .into_iter()
+    let records: Vec<&Record> = records[from..]
+        .iter()
         .filter(|r| {
             let (_, phone, u) = ledger.pair_names(r.pair);
             q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
         })
-        .filter(|r| after.is_none_or(|after| list_key(ledger, r) > *after))
         .take(limit + 1)
         .collect();
     let more = records.len() > limit;
