@@ -63,6 +63,8 @@ pub enum TimelineError {
         /// [`EraKind::names`].
         order: String,
     },
+    #[error("era {era} from {from} is outside the years wabill's instants hold (1678 to 2261)")]
+    OutOfRange { era: &'static str, from: Date },
     #[error("era {later} from {later_from} does not start after {earlier} from {earlier_from}")]
     Unordered {
         earlier: &'static str,
@@ -77,9 +79,17 @@ impl Timeline {
         if entries.is_empty() {
             return Err(TimelineError::Empty);
         }
-        for (i, (_, era)) in entries.iter().enumerate() {
+        for (i, (from, era)) in entries.iter().enumerate() {
             if entries[..i].iter().any(|(_, e)| e == era) {
                 return Err(TimelineError::Repeated(era.as_str()));
+            }
+            // Local midnight in any zone must be an Instant (nanoseconds
+            // in an i64: 1677-09-21 to 2262-04-11).
+            if !(1678..=2261).contains(&from.year()) {
+                return Err(TimelineError::OutOfRange {
+                    era: era.as_str(),
+                    from: *from,
+                });
             }
         }
         for w in entries.windows(2) {
@@ -193,5 +203,28 @@ impl EraClock {
     pub fn era_at(&self, at: Instant) -> Option<EraKind> {
         let i = self.starts.partition_point(|(start, _)| *start <= at);
         i.checked_sub(1).map(|i| self.starts[i].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_era_date_no_instant_can_hold_is_refused_not_moved() {
+        let timeline = |year| {
+            Timeline::new(vec![
+                (Date::constant(2022, 2, 1), EraKind::Cbp2022),
+                (Date::constant(year, 1, 1), EraKind::Cbp2023),
+            ])
+        };
+        assert!(timeline(2261).is_ok());
+        assert_eq!(
+            timeline(2300),
+            Err(TimelineError::OutOfRange {
+                era: "cbp-2023",
+                from: Date::constant(2300, 1, 1)
+            })
+        );
     }
 }

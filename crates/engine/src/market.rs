@@ -44,7 +44,6 @@ impl Default for RegionLookup {
 
 impl RegionLookup {
     /// Loads the metadata compiled into the binary (a few milliseconds).
-    #[allow(clippy::expect_used)]
     pub fn new() -> RegionLookup {
         // The metadata is embedded at build time and validated by the crate's
         // build; a failure here is a build defect, not bad input.

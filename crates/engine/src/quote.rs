@@ -1,8 +1,11 @@
 //! Service's `GET /v1/quote`: what delivering one more business message to
-//! a pair at an instant would do, decided by the same rules and the same
-//! code as billing: the era rules ([`crate::live::simulate`]), the month's
-//! free tiers ([`FreeTiers`]), the card and market (rules D1, D2) and the
-//! platform fee (D4, D5).
+//! a pair at an instant would do, decided by the code billing uses: the era
+//! rules ([`crate::live::simulate`]), the month's free tiers ([`FreeTiers`]),
+//! the market ([`RateBook::market_under`]) and the platform fee (D4, D5).
+//! Two things are the quote's own: the card by local date
+//! ([`RateBook::card_at`]; billing caches the same choice as instants), and
+//! a volume-tiered rate quoted at its first band (the message's rank in the
+//! month is not known until it is delivered).
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -187,7 +190,7 @@ fn platform_fee(
 }
 
 /// The card of `era`'s family in force on the WABA-local `date` (rules
-/// D2) and the user's market under that card's map.
+/// D2) and the user's market under it (D1).
 fn card_and_market<'b>(
     book: &'b RateBook,
     config: &EngineConfig,
@@ -196,8 +199,7 @@ fn card_and_market<'b>(
     date: Date,
 ) -> Option<(&'b RateCard, MarketId)> {
     let card = book.card_at(era.rules().family(), &config.platform.currency, date)?;
-    let map = book.map_at(card.effective_from)?;
-    Some((card, map.market_of(user, region, book.other_market())))
+    Some((card, book.market_under(card, || user, region)?))
 }
 
 /// A card's rate for a market and category; where the card has volume

@@ -6,7 +6,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use rustc_hash::FxHashMap;
 
-use crate::market::{MarketId, MarketMap};
+use crate::market::{MarketId, MarketMap, Region};
 
 /// A rate card family (rules D2). Each era names the family it prices with.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -173,7 +173,6 @@ impl RateBook {
         }
     }
 
-    /// The id of a market name, adding it if new.
     /// The id of market `name`, named now if it is new.
     pub fn market(&mut self, name: &str) -> Result<MarketId, TooManyMarkets> {
         if let Some(id) = self.market_ids.get(name) {
@@ -287,6 +286,25 @@ impl RateBook {
         self.maps
             .iter()
             .rfind(|m| m.effective_from.is_none_or(|d| d <= date))
+    }
+
+    /// Rules D1/D2: the user's market under `card`, by the market map in
+    /// force on the card's date (a number prefix first, else the region);
+    /// None when no map is in force. Billing and the quote both ask here.
+    /// `user` (the user's digits) is called only for a map with prefixes.
+    pub fn market_under<'u>(
+        &self,
+        card: &RateCard,
+        user: impl FnOnce() -> &'u str,
+        region: Region,
+    ) -> Option<MarketId> {
+        let map = self.map_at(card.effective_from)?;
+        let user = if map.prefixes().is_empty() {
+            ""
+        } else {
+            user()
+        };
+        Some(map.market_of(user, region, self.other_market()))
     }
 }
 

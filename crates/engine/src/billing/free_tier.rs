@@ -3,15 +3,14 @@
 //! [`FreeTiers::take`]; a quote asks [`FreeTiers::left`] of the month's
 //! final state, so all three decide with the same code.
 
-use std::hash::Hash;
-
-use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 use crate::config::EngineConfig;
 use crate::rules::FreeTierPool;
 
 /// The free-tier slots a WABA-month has used, per WABA and per business
-/// phone number (`P` names a phone: an index while rating, its id after).
+/// phone number (`P` names a phone: an index while rating, its id after;
+/// a BTreeMap, since the ids are the clients' own strings).
 #[derive(Clone, Debug)]
 pub struct FreeTiers<P> {
     /// Rules A5/B7: slots per WABA and month.
@@ -19,16 +18,16 @@ pub struct FreeTiers<P> {
     /// Rules section 5: slots per phone and month.
     per_phone: u64,
     waba_used: u64,
-    phone_used: FxHashMap<P, u64>,
+    phone_used: BTreeMap<P, u64>,
 }
 
-impl<P: Hash + Eq> FreeTiers<P> {
+impl<P: Ord> FreeTiers<P> {
     pub fn new(config: &EngineConfig) -> FreeTiers<P> {
         FreeTiers {
             per_waba: config.free_tier_per_month,
             per_phone: config.pmp_2026_free_service_per_phone,
             waba_used: 0,
-            phone_used: FxHashMap::default(),
+            phone_used: BTreeMap::new(),
         }
     }
 
@@ -37,7 +36,7 @@ impl<P: Hash + Eq> FreeTiers<P> {
     pub fn left<Q>(&self, pool: FreeTierPool, phone: &Q) -> u64
     where
         P: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
+        Q: Ord + ?Sized,
     {
         match pool {
             FreeTierPool::Waba => self.per_waba.saturating_sub(self.waba_used),
@@ -63,7 +62,7 @@ impl<P: Hash + Eq> FreeTiers<P> {
     }
 
     /// The same counts with each phone named by `name`.
-    pub(crate) fn renamed<N: Hash + Eq>(&self, name: impl Fn(&P) -> N) -> FreeTiers<N> {
+    pub(crate) fn renamed<N: Ord>(&self, name: impl Fn(&P) -> N) -> FreeTiers<N> {
         FreeTiers {
             per_waba: self.per_waba,
             per_phone: self.per_phone,

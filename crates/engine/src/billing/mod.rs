@@ -1,4 +1,4 @@
-//! From the ledger to rated conversations, messages and invoices, in three
+//! From the ledger to rated conversations, messages and invoices, in four
 //! steps: per pair, deliveries go to the era in force ([`derivation`]);
 //! per WABA and local month, free tiers and card prices ([`rate`],
 //! [`free_tier`]); per portfolio month, volume tiers ([`tiers`]); then the

@@ -120,18 +120,12 @@ fn price(
                 date: record.start.local_date(&calendar.tz),
                 waba: ledger.waba_name(key.waba).to_owned(),
             })?;
-    let map = book
-        .map_at(card.effective_from)
+    let user = || ledger.pair_names(record.pair).2;
+    let market = book
+        .market_under(card, user, ledger.region(key.user))
         .ok_or_else(|| BillingError::NoMarketMap {
             card: card.source.clone(),
         })?;
-    // The user's digits matter only to a map with number prefixes.
-    let user = if map.prefixes().is_empty() {
-        ""
-    } else {
-        ledger.pair_names(record.pair).2
-    };
-    let market = map.market_of(user, ledger.region(key.user), book.other_market());
     let category = record.category;
     if rules.priced_at_zero(category, record.free) {
         return Ok((market, Decimal::ZERO, None));
