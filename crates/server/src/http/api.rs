@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use wabill_engine::billing::Record;
 use wabill_engine::era::EraClock;
 use wabill_engine::live::{self, PairLog, TimelineEntry};
@@ -328,7 +327,7 @@ fn conversations_page(
         .collect();
     let more = records.len() > limit;
     let page = &records[..records.len().min(limit)];
-    let items: Vec<Value> = page
+    let items: Vec<ConversationItem> = page
         .iter()
         .map(|r| {
             let timeline = engine
@@ -351,31 +350,73 @@ fn conversations_page(
 /// `GET /v1/conversations`' answer (service.md), keys in byte order.
 #[derive(Serialize)]
 pub(super) struct ConversationsPage {
-    pub conversations: Vec<Value>,
+    pub conversations: Vec<ConversationItem>,
     pub next_cursor: Option<String>,
 }
 
 /// A conversation record (cli.md) with the timeline of messages that
-/// explains it. A JSON map, so that its keys come in byte order, as they
-/// always have.
+/// explains it. Its keys, and its timeline entries', are in byte order, as
+/// they have always been answered.
+#[derive(Serialize)]
+pub(super) struct ConversationItem {
+    category: &'static str,
+    end: String,
+    era: &'static str,
+    free: &'static str,
+    market: String,
+    messages: u32,
+    opened_by: String,
+    phone: String,
+    start: String,
+    timeline: Vec<TimelineItem>,
+    unit_price: String,
+    user: String,
+    waba: String,
+}
+
+#[derive(Serialize)]
+struct TimelineItem {
+    id: String,
+    /// `entry_point`, on an inbound message from a free entry point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referral: Option<String>,
+    /// The template category, on an outbound template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    template: Option<String>,
+    ts: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
 pub(super) fn conversation_item(
     record: &wabill_report::ConversationJson<'_>,
     timeline: &[TimelineEntry],
-) -> Value {
-    let mut c = serde_json::to_value(record).unwrap_or_default();
-    c["timeline"] = Value::Array(
-        timeline
+) -> ConversationItem {
+    let detail = |e: &TimelineEntry, key: &str| e.detail.clone().filter(|_| e.detail_key == key);
+    ConversationItem {
+        category: record.category,
+        end: record.end.clone(),
+        era: record.era,
+        free: record.free,
+        market: record.market.to_owned(),
+        messages: record.messages,
+        opened_by: record.opened_by.to_owned(),
+        phone: record.phone.to_owned(),
+        start: record.start.clone(),
+        timeline: timeline
             .iter()
-            .map(|e| {
-                let mut v = json!({"ts": e.at.rfc3339(), "type": e.kind, "id": e.id});
-                if let Some(d) = &e.detail {
-                    v[e.detail_key] = json!(d);
-                }
-                v
+            .map(|e| TimelineItem {
+                id: e.id.clone(),
+                referral: detail(e, "referral"),
+                template: detail(e, "template"),
+                ts: e.at.rfc3339(),
+                kind: e.kind,
             })
             .collect(),
-    );
-    c
+        unit_price: record.unit_price.clone(),
+        user: record.user.to_owned(),
+        waba: record.waba.to_owned(),
+    }
 }
 
 /// Runs `f` on the engine with every fold so far billed, off the async
