@@ -317,11 +317,20 @@ fn conversations_page(
         })
     });
     let user = q.user.as_deref().map(user_digits);
+    // One pair asked for: compare pair indices, not the names of every
+    // record of the month.
+    let pair = match (q.phone.as_deref(), user) {
+        (Some(phone), Some(user)) => Some(ledger.pair_index(&q.waba, phone, user)),
+        _ => None,
+    };
     let records: Vec<&Record> = records[from..]
         .iter()
-        .filter(|r| {
-            let (_, phone, u) = ledger.pair_names(r.pair);
-            q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
+        .filter(|r| match pair {
+            Some(pair) => pair == Some(r.pair),
+            None => {
+                let (_, phone, u) = ledger.pair_names(r.pair);
+                q.phone.as_deref().is_none_or(|p| p == phone) && user.is_none_or(|x| x == u)
+            }
         })
         .take(limit + 1)
         .collect();
