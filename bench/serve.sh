@@ -30,6 +30,10 @@
 # the at-rate line, whose p99 then shows whether reading stalls writing
 # (the at-rate line's CPU figures then include the reads).
 #   READERS=2 RATE_SECS=30 bench/serve.sh 1
+# DELIVERED_EVERY=N makes every Nth at-rate message a `delivered` status of
+# a business message (a new record in the readers' month) instead of an
+# inbound one, so that every read re-bills the month the webhooks write.
+#   READERS=1 DELIVERED_EVERY=10 RATE_SECS=30 bench/serve.sh 1
 set -euo pipefail
 source "$(dirname "$0")/config.sh"
 BIN=${BIN:-./target/release/wabill}
@@ -110,7 +114,8 @@ for round in $(seq 1 "$ROUNDS"); do
     READER=$!
   fi
   measure at-rate "$RATE_SECS" "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
-    --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$RATE_SECS"
+    --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$RATE_SECS" \
+    --delivered-every "${DELIVERED_EVERY:-0}"
   if [ -n "$READER" ]; then
     wait $READER
     READER=

@@ -68,6 +68,11 @@ pub struct LoadArgs {
     /// Distinct users the requests spread over.
     #[arg(long, default_value_t = 10_000)]
     users: u64,
+    /// Every Nth message (webhooks) is a `delivered` status of a business
+    /// message instead of an inbound one: a new conversation record in its
+    /// month, which the next read of that month re-bills. 0: none.
+    #[arg(long, default_value_t = 0)]
+    delivered_every: u64,
     /// `at` of the window checks (Unix seconds): just after the traffic
     /// the webhooks send, as an agent asks before it replies.
     #[arg(long, default_value_t = 1_750_090_000)]
@@ -82,6 +87,7 @@ struct Plan {
     token: String,
     events_per_body: usize,
     users: u64,
+    delivered_every: u64,
     at: u64,
     /// Ids unique to this run, so that a second run's events are new too.
     run: u64,
@@ -116,22 +122,37 @@ impl Plan {
         Ok(request)
     }
 
-    /// A Cloud API body with `events_per_body` inbound messages.
+    /// A Cloud API body with `events_per_body` messages: inbound ones, and
+    /// `delivered` statuses where `delivered_every` says.
     fn body(&self, conn: usize, seq: u64) -> String {
         let n = self.events_per_body as u64;
-        let messages: Vec<String> = (0..n)
-            .map(|k| {
-                let user = 5_511_900_000_000 + ((seq * n + k) * 7919 + conn as u64) % self.users;
-                format!(
-                    r#"{{"from":"{user}","id":"wamid.load.{run}.{conn}.{seq}.{k}","timestamp":"{ts}","type":"text","text":{{"body":"hi"}}}}"#,
-                    run = self.run,
-                    ts = 1_750_000_000 + (seq * n + k) % 86_400
-                )
-            })
-            .collect();
+        let (mut messages, mut statuses) = (Vec::new(), Vec::new());
+        for k in 0..n {
+            let user = 5_511_900_000_000 + ((seq * n + k) * 7919 + conn as u64) % self.users;
+            let id = format!("wamid.load.{}.{conn}.{seq}.{k}", self.run);
+            let ts = 1_750_000_000 + (seq * n + k) % 86_400;
+            let delivered = self.delivered_every > 0
+                && (seq * n + k + conn as u64) % self.delivered_every == 0;
+            if delivered {
+                statuses.push(format!(
+                    r#"{{"id":"{id}","status":"delivered","timestamp":"{ts}","recipient_id":"{user}"}}"#
+                ));
+            } else {
+                messages.push(format!(
+                    r#"{{"from":"{user}","id":"{id}","timestamp":"{ts}","type":"text","text":{{"body":"hi"}}}}"#
+                ));
+            }
+        }
+        let mut lists = Vec::new();
+        if !messages.is_empty() {
+            lists.push(format!(r#""messages":[{}]"#, messages.join(",")));
+        }
+        if !statuses.is_empty() {
+            lists.push(format!(r#""statuses":[{}]"#, statuses.join(",")));
+        }
         format!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},"messages":[{}]}}}}]}}]}}"#,
-            messages.join(",")
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},{}}}}}]}}]}}"#,
+            lists.join(",")
         )
     }
 }
@@ -234,6 +255,7 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
         token: args.token.clone(),
         events_per_body: args.events_per_body,
         users: args.users,
+        delivered_every: args.delivered_every,
         at: args.at,
         run: jiff::Timestamp::now().as_millisecond().unsigned_abs(),
     };
@@ -307,4 +329,53 @@ fn report(args: &LoadArgs, seen: Vec<Seen>) -> Result<ExitCode, Fatal> {
         pct(1.0),
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wabill_engine::event::{EventBody, Status};
+    use wabill_ingest::{Route, Shape, parse_line};
+
+    fn plan(events_per_body: usize, delivered_every: u64) -> Plan {
+        Plan {
+            authority: "127.0.0.1:1".into(),
+            mode: Mode::Webhooks,
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"s"),
+            token: String::new(),
+            events_per_body,
+            users: 10,
+            delivered_every,
+            at: 0,
+            run: 7,
+        }
+    }
+
+    /// (inbound messages, delivered statuses) of a body, as the service reads it.
+    fn kinds(body: &str) -> (usize, usize) {
+        let mut events = Vec::new();
+        let shape = parse_line(body, Route::default(), &mut events);
+        assert!(matches!(shape, Ok(Shape::CloudApi)), "{shape:?}: {body}");
+        let inbound = events
+            .iter()
+            .filter(|e| matches!(e.body, EventBody::Inbound { .. }))
+            .count();
+        let delivered = events
+            .iter()
+            .filter(|e| matches!(e.body, EventBody::Status(Status::Delivered)))
+            .count();
+        assert_eq!(inbound + delivered, events.len(), "{body}");
+        (inbound, delivered)
+    }
+
+    #[test]
+    fn webhook_bodies_carry_a_delivered_status_every_nth_message_as_asked() {
+        let only_inbound = plan(10, 0);
+        assert_eq!(kinds(&only_inbound.body(0, 3)), (10, 0));
+        let mixed = plan(10, 5);
+        assert_eq!(kinds(&mixed.body(0, 3)), (8, 2));
+        let one = plan(1, 2);
+        let seen: Vec<(usize, usize)> = (0..4).map(|seq| kinds(&one.body(0, seq))).collect();
+        assert_eq!(seen, [(0, 1), (1, 0), (0, 1), (1, 0)]);
+    }
 }
