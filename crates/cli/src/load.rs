@@ -132,7 +132,7 @@ impl Plan {
             let id = format!("wamid.load.{}.{conn}.{seq}.{k}", self.run);
             let ts = 1_750_000_000 + (seq * n + k) % 86_400;
             let delivered = self.delivered_every > 0
-                && (seq * n + k + conn as u64) % self.delivered_every == 0;
+                && (seq * n + k + conn as u64).is_multiple_of(self.delivered_every);
             if delivered {
                 statuses.push(format!(
                     r#"{{"id":"{id}","status":"delivered","timestamp":"{ts}","recipient_id":"{user}"}}"#

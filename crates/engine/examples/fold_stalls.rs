@@ -8,13 +8,11 @@
 // Timing statistics, not money: floating point is fine here.
 #![allow(clippy::float_arithmetic)]
 
-use std::sync::Arc;
 use std::time::Instant as Clock;
 
 use wabill_engine::event::{Event, EventBody};
 use wabill_engine::incremental::Incremental;
 use wabill_engine::ledger::Ledger;
-use wabill_engine::tariff::RateBook;
 use wabill_engine::{EngineConfig, HashKey, Instant};
 
 // The allocator and its settings the `wabill` binary uses.
@@ -29,7 +27,7 @@ fn main() -> Result<(), String> {
     let key = HashKey::drawn_from(&std::hash::RandomState::new());
     let ledger = Ledger::new(EngineConfig::new(), key);
     let mut validator = ledger.validator();
-    let mut engine = Incremental::new(ledger, Arc::new(RateBook::new()));
+    let mut engine = Incremental::new(ledger);
     let june_2025 = 1_750_000_000i64;
     let mut folds: Vec<(f64, usize)> = Vec::with_capacity(n);
     let mut checked = Vec::new();

@@ -20,6 +20,7 @@ mod intern;
 pub mod ledger;
 pub mod live;
 pub mod market;
+mod names;
 pub mod quote;
 pub mod rules;
 pub mod tariff;
@@ -28,7 +29,7 @@ pub mod time;
 pub use billing::{Billing, bill};
 pub use config::EngineConfig;
 pub use event::{Event, EventBody, Status, TemplateCategory};
-pub use incremental::Incremental;
+pub use incremental::{Billed, Incremental};
 pub use ledger::{
     CapacityError, Checked, Facts, HashKey, IngestOutcome, Ledger, RegionCache, Rejection,
     Validator,

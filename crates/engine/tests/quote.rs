@@ -15,7 +15,7 @@ use wabill_engine::era::EraClock;
 use wabill_engine::event::{EventBody, Status, TemplateCategory};
 use wabill_engine::market::RegionLookup;
 use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
-use wabill_engine::{Incremental, Instant, Ledger};
+use wabill_engine::{Billed, Incremental, Instant, Ledger};
 
 use TemplateCategory::{Authentication, Marketing, Utility};
 
@@ -28,13 +28,14 @@ fn quote_after(
     template: Option<TemplateCategory>,
 ) -> Result<Quote, QuoteError> {
     let ledger = Ledger::new(tr.config.clone(), wabill_engine::HashKey::fixed());
-    let mut engine = Incremental::new(ledger, Arc::new(tr.book.clone()));
+    let mut engine = Incremental::new(ledger);
+    let mut billed = Billed::new(tr.config.clone(), Arc::new(tr.book.clone()));
     for e in &tr.events {
         engine
             .ingest(std::slice::from_ref(e))
             .unwrap_or_else(|r| panic!("{r}"));
     }
-    engine.settle();
+    billed.settle(&mut engine);
     let config = &tr.config;
     let clock = EraClock::new(&config.timeline, &config.waba(W).timezone);
     let region = RegionLookup::new()
@@ -46,7 +47,7 @@ fn quote_after(
         config,
         clock: &clock,
         log: engine.pair_log_of(W, P, user).unwrap_or(&empty),
-        month: engine
+        month: billed
             .month(W, quote::month_of(config, W, at))
             .map(|m| &**m),
     };

@@ -573,31 +573,42 @@ fn batch_text(lines: &[String], config: &EngineConfig, book: &RateBook) -> Strin
     months_text(&bill(&ledger_of(lines, config), book))
 }
 
-/// Folds `lines` one by one into an incremental ledger, settling the pairs
-/// or everything where `settle` says (1 and 2), and renders it at the end.
+/// Folds `lines` one by one into an incremental ledger and bills it where
+/// `settle` says: 1 derives the changed pairs, 2 settles everything, 3
+/// takes the changed pairs and derives them only after the next line is
+/// folded (the service derives while its writer folds). Renders it at the
+/// end.
 fn incremental_text(
     lines: &[String],
     settle: &[u8],
     config: &EngineConfig,
     book: &RateBook,
 ) -> String {
-    let mut live = wabill_engine::Incremental::new(ledger(config.clone()), Arc::new(book.clone()));
+    let mut live = wabill_engine::Incremental::new(ledger(config.clone()));
+    let mut billed = wabill_engine::Billed::new(config.clone(), Arc::new(book.clone()));
+    let mut taken: Vec<u32> = Vec::new();
     for (line, when) in lines.iter().zip(settle.iter().chain(std::iter::repeat(&0))) {
         let mut events = Vec::new();
         if parse_line(line, Route::default(), &mut events).is_ok() {
             let _ = live.ingest(&events);
         }
+        billed.derive(&live, &std::mem::take(&mut taken));
         match when {
-            1 => live.settle_pairs(),
-            2 => live.settle(),
+            1 => {
+                let changed = live.take_changed();
+                billed.derive(&live, &changed);
+            }
+            2 => billed.settle(&mut live),
+            3 => taken = live.take_changed(),
             _ => {}
         }
     }
-    live.settle();
+    billed.derive(&live, &taken);
+    billed.settle(&mut live);
     let billing = wabill_engine::Billing {
         ledger: live.ledger(),
         book,
-        months: live.months().map(|m| (**m).clone()).collect(),
+        months: billed.months().map(|m| (**m).clone()).collect(),
     };
     months_text(&billing)
 }
@@ -609,7 +620,7 @@ fn noisy_era_traffic() -> impl Strategy<Value = (Vec<String>, Vec<String>, Vec<u
         (
             Just(lines.clone()),
             prop::collection::vec(0..n, 0..40),
-            prop::collection::vec(0..3u8, 0..160),
+            prop::collection::vec(0..4u8, 0..160),
         )
             .prop_map(|(lines, picks, settle)| {
                 let mut noisy = lines.clone();

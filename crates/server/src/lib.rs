@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod http;
+mod rater;
 pub mod state;
 pub mod store;
 

@@ -1,16 +1,21 @@
-//! The service's state: the engine's incremental ledger behind one lock,
-//! fed only by the writer thread, which makes each batch of requests
-//! durable in one commit (group commit) before it folds their events in and
-//! answers them. Readers that need invoices settle what the folds changed
-//! (only the pairs and WABA-months they touched) before they read.
+//! The service's state: the engine's events side ([`Incremental`]) and its
+//! billing side ([`Billed`]) behind two locks. Only the writer thread
+//! folds events: it makes each batch of requests durable in one commit
+//! (group commit) before it folds their events in and answers them. A
+//! reader that needs invoices while folds are not yet billed settles them
+//! itself: it takes the pairs the writer's folds changed, derives them a
+//! few at a time under the engine's read lock, and has the rating thread
+//! rate the months they changed under the billing lock alone, so that the
+//! writer folds on meanwhile. Readers never take the engine's write lock.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use wabill_engine::{EngineConfig, Incremental, Ledger, RateBook};
+use wabill_engine::{Billed, EngineConfig, Incremental, Ledger, RateBook};
 use wabill_ingest::{Route, parse_line};
 
+use crate::rater::Rater;
 use crate::store::{Identity, LogRow, Store, StoreError};
 
 /// The WABAs of the canonical events already logged under message `id`
@@ -67,6 +72,15 @@ pub struct Applied {
 
 pub struct State {
     engine: RwLock<Incremental>,
+    billed: RwLock<Billed>,
+    /// The pairs the writer's folds changed since the last settle took
+    /// them: kept outside the engine, so that settling never takes the
+    /// engine's write lock.
+    changed: Mutex<BTreeSet<u32>>,
+    rater: Rater,
+    /// Reads that need billing at once: at most half the cores, so that
+    /// clients reading in a loop leave the other half to the webhooks.
+    reading: tokio::sync::Semaphore,
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
@@ -90,7 +104,7 @@ impl State {
         // A secret key drawn for this process: ids sent to the service cannot
         // be crafted to collide in its tables.
         let key = wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new());
-        let mut engine = Incremental::new(Ledger::new(config.clone(), key), Arc::clone(&book));
+        let mut engine = Incremental::new(Ledger::new(config.clone(), key));
         let mut unreadable = 0u64;
         let logged = store.replay(|line| {
             let mut events = Vec::new();
@@ -114,10 +128,21 @@ impl State {
                 "logged events refused by this configuration (era timeline or time zones changed?)"
             );
         }
-        engine.settle();
+        let mut billed = Billed::new(config.clone(), Arc::clone(&book));
+        billed.settle(&mut engine);
+        let rater = Rater::start().map_err(|e| StoreError::Dir {
+            path: data_dir.to_owned(),
+            source: e,
+        })?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUE);
         let state = Arc::new(State {
             engine: RwLock::new(engine),
+            billed: RwLock::new(billed),
+            changed: Mutex::default(),
+            rater,
+            reading: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            ),
             config,
             book,
             writer: Mutex::new(Some(tx)),
@@ -158,9 +183,7 @@ impl State {
     /// The engine, to read. A poisoned lock means a panic while it was
     /// being changed: the service stops rather than serve what was left.
     pub fn read(&self) -> RwLockReadGuard<'_, Incremental> {
-        self.engine
-            .read()
-            .unwrap_or_else(|_| stop("the engine's lock (poisoned)", "a panic while changing it"))
+        self.engine.read().unwrap_or_else(|_| poisoned())
     }
 
     /// Runs `change` on the engine under the write lock and keeps the lock.
@@ -172,28 +195,96 @@ impl State {
         what: &'static str,
         change: impl FnOnce(&mut Incremental),
     ) -> RwLockWriteGuard<'_, Incremental> {
-        let mut engine = self
-            .engine
-            .write()
-            .unwrap_or_else(|_| stop("the engine's lock (poisoned)", "a panic while changing it"));
+        let mut engine = self.engine.write().unwrap_or_else(|_| poisoned());
         stop_on_panic(what, || change(&mut engine));
         engine
     }
 
-    /// Runs `f` on the engine with every fold so far billed, under the
-    /// read lock: settles first when something changed since the last
-    /// settle (re-rating only what changed), then downgrades the lock so
-    /// that `f` never holds up the writer or other readers.
-    pub fn with_settled<R>(&self, f: impl FnOnce(&Incremental) -> R) -> R {
-        {
-            let engine = self.read();
-            if engine.is_settled() {
-                return f(&engine);
-            }
-        }
-        let engine = self.change("settling", Incremental::settle);
-        f(&RwLockWriteGuard::downgrade(engine))
+    /// [`State::with_settled`] off the async workers, once a turn to read
+    /// is free; None when `f` panicked.
+    pub async fn settled<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
+    ) -> Option<R> {
+        let _turn = self.reading.acquire().await.ok()?;
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || state.with_settled(f))
+            .await
+            .ok()
     }
+
+    /// Runs `f` with every fold so far billed ([`State::settle`] first
+    /// when something changed). Blocks: call it off the async workers.
+    pub fn with_settled<R>(&self, f: impl FnOnce(&Settled<'_>) -> R) -> R {
+        if !self.changed().is_empty() {
+            self.settle();
+        }
+        let billed = self.billed.read().unwrap_or_else(|_| poisoned());
+        f(&Settled {
+            billed: &billed,
+            state: self,
+        })
+    }
+
+    /// The pairs changed since the last settle.
+    fn changed(&self) -> std::sync::MutexGuard<'_, BTreeSet<u32>> {
+        self.changed.lock().unwrap_or_else(|_| poisoned())
+    }
+
+    /// Bills every fold so far. One settle at a time (the billing lock):
+    /// takes the changed pairs the writer left, derives them [`DERIVE_CHUNK`] at a time under its read lock, and has
+    /// the [`Rater`] rate the months they changed, without the engine's
+    /// lock and at a lower priority, so that the writer folds on
+    /// meanwhile. A fold that comes meanwhile is billed by the next
+    /// settle; each fold before this one started is billed by it.
+    fn settle(&self) {
+        let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
+        let started = std::time::Instant::now();
+        let changed: Vec<u32> = std::mem::take(&mut *self.changed()).into_iter().collect();
+        stop_on_panic("settling", || {
+            for chunk in changed.chunks(DERIVE_CHUNK) {
+                billed.derive(&self.read(), chunk);
+            }
+        });
+        if !billed.is_rated() {
+            // Moved to the rating thread and back; no one else sees the
+            // placeholder, the billing lock is held throughout.
+            let placeholder = Billed::new(self.config.clone(), Arc::clone(&self.book));
+            let derived = std::mem::replace(&mut *billed, placeholder);
+            *billed = self
+                .rater
+                .rate(derived)
+                .unwrap_or_else(|| stop("rating", "a panic on the rating thread"));
+        }
+        metrics::histogram!("wabill_settle_seconds").record(started.elapsed().as_secs_f64());
+    }
+}
+
+/// Billing as settled for a reader, and the engine for short reads.
+pub struct Settled<'s> {
+    pub billed: &'s Billed,
+    state: &'s State,
+}
+
+impl Settled<'_> {
+    /// The engine, to read. The writer's next fold waits while this guard
+    /// is held: hold it for one small piece of an answer at a time.
+    pub fn engine(&self) -> RwLockReadGuard<'_, Incremental> {
+        self.state.read()
+    }
+}
+
+/// Pairs derived per hold of the engine's read lock while settling: a
+/// pair costs microseconds, so the writer waits well under a millisecond.
+const DERIVE_CHUNK: usize = 16;
+
+/// A lock poisoned: a panic while changing what it guards, which
+/// [`stop_on_panic`] should have stopped the service for.
+fn poisoned() -> ! {
+    stop(
+        "a lock of the engine (poisoned)",
+        "a panic while changing it",
+    )
 }
 
 /// The exit status after a panic that stopped the service (EX_SOFTWARE).
@@ -345,6 +436,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         }
         let fold_started = std::time::Instant::now();
         let mut applied_all = Vec::with_capacity(jobs.len());
+        let mut changed = Vec::new();
         let engine = state.change("folding a batch into the engine", |engine| {
             for job in &jobs {
                 let applied = job
@@ -363,8 +455,11 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                     JobError::Store(e.to_string())
                 }));
             }
+            changed = engine.take_changed();
         });
         drop(engine);
+        // Before the answers: a read after one bills what it acknowledged.
+        state.changed().extend(changed);
         metrics::histogram!("wabill_fold_seconds").record(fold_started.elapsed().as_secs_f64());
         for (job, applied) in jobs.into_iter().zip(applied_all) {
             let _ = job.reply.send(applied);

@@ -32,6 +32,7 @@ pub use crate::conversation::Free;
 use crate::era::{EraClock, EraKind};
 use crate::ledger::Ledger;
 use crate::market::MarketId;
+use crate::names::Names;
 use crate::tariff::{Category, RateBook};
 use crate::time::{Instant, Month};
 use derivation::{ByPair, delivered_by_pair, derive_pairs, inbound_by_pair};
@@ -192,8 +193,8 @@ fn rate_all(
 }
 
 /// A month rated to the end (volume tiers allotted) with its invoice.
-pub(crate) fn finish(
-    ledger: &Ledger,
+pub(crate) fn finish<N: Names>(
+    ledger: &N,
     book: &RateBook,
     config: &EngineConfig,
     r: Rated,

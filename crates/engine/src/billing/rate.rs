@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use rust_decimal::Decimal;
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::calendar::Calendar;
 use super::error::push_once;
@@ -13,8 +13,8 @@ use super::free_tier::FreeTiers;
 use super::{BillingError, Group, Record};
 use crate::config::EngineConfig;
 use crate::conversation::Free;
-use crate::ledger::Ledger;
 use crate::market::MarketId;
+use crate::names::Names;
 use crate::rules::EraRules;
 use crate::tariff::Category;
 use crate::time::Month;
@@ -35,18 +35,15 @@ pub(crate) struct Rated {
 
 /// Rates one WABA-month but for its volume tiers: orders its records (A5,
 /// C5), gives free-tier slots in that order, and prices each record.
-pub(crate) fn rate_month(
-    ledger: &Ledger,
+pub(crate) fn rate_month<N: Names>(
+    ledger: &N,
     config: &EngineConfig,
     calendar: &mut Calendar<'_>,
     tiered: &FxHashSet<(MarketId, Category)>,
     (waba, month): (u32, Month),
     mut group: Group,
 ) -> Rated {
-    // A total order (each record has its own opener), so unstable is exact.
-    group
-        .records
-        .sort_unstable_by(|a, b| record_order(ledger, a, b));
+    sort_records(ledger, &mut group.records);
 
     // A5/B7: the first N eligible conversations of the month are free;
     // section 5: the first N service messages of each phone.
@@ -82,26 +79,55 @@ pub(crate) fn rate_month(
     }
 }
 
+/// Sorts one WABA-month's records in [`record_order`], comparing the names
+/// of each pair once (a rank per pair) instead of in every comparison.
+fn sort_records<N: Names>(ledger: &N, records: &mut [Record]) {
+    let mut pairs: Vec<u32> = records.iter().map(|r| r.pair).collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    pairs.sort_unstable_by(|a, b| ledger.pair_names(*a).cmp(&ledger.pair_names(*b)));
+    let rank: FxHashMap<u32, u32> = pairs.iter().zip(0u32..).map(|(p, r)| (*p, r)).collect();
+    let rank_of = |r: &Record| rank.get(&r.pair).copied();
+    // A total order (each record has its own opener), so unstable is exact.
+    records.sort_unstable_by(|a, b| {
+        (a.start, rank_of(a))
+            .cmp(&(b.start, rank_of(b)))
+            .then_with(|| opener_order(ledger, a, b))
+    });
+}
+
+/// Two records of one pair that start at the same instant: by the id of
+/// the message that opened each.
+fn opener_order<N: Names>(ledger: &N, a: &Record, b: &Record) -> Ordering {
+    if a.opened_by == b.opened_by {
+        return Ordering::Equal;
+    }
+    ledger
+        .message_id(a.opened_by)
+        .cmp(ledger.message_id(b.opened_by))
+}
+
 /// A5: conversations ordered by (start, phone, user, opening message id);
 /// C5: messages by (delivery, waba, phone, user, message id). Within one
 /// WABA the two orders are the same.
-pub(crate) fn record_order(ledger: &Ledger, a: &Record, b: &Record) -> Ordering {
-    a.start.cmp(&b.start).then_with(|| {
-        let (wa, pa, ua) = ledger.pair_names(a.pair);
-        let (wb, pb, ub) = ledger.pair_names(b.pair);
-        (wa, pa, ua, ledger.message_id(a.opened_by)).cmp(&(
-            wb,
-            pb,
-            ub,
-            ledger.message_id(b.opened_by),
-        ))
-    })
+pub(crate) fn record_order<N: Names>(ledger: &N, a: &Record, b: &Record) -> Ordering {
+    a.start
+        .cmp(&b.start)
+        .then_with(|| {
+            if a.pair == b.pair {
+                return Ordering::Equal;
+            }
+            ledger.pair_names(a.pair).cmp(&ledger.pair_names(b.pair))
+        })
+        // Distinct pairs have distinct names: ids only break a tie between
+        // two records of one pair (each record has its own opener).
+        .then_with(|| opener_order(ledger, a, b))
 }
 
 /// D1/D2/A6/B8/C1: the market and the card's unit price of a record, and
 /// the card when its price waits for the volume tiers (C4).
-fn price(
-    ledger: &Ledger,
+fn price<N: Names>(
+    ledger: &N,
     config: &EngineConfig,
     calendar: &mut Calendar<'_>,
     rules: &dyn EraRules,

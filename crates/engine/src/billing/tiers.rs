@@ -16,6 +16,7 @@ use super::{BillingError, Rated, Record};
 use crate::config::{EngineConfig, PortfolioKey};
 use crate::ledger::Ledger;
 use crate::market::MarketId;
+use crate::names::Names;
 use crate::tariff::{Category, RateBook};
 use crate::time::Month;
 
@@ -42,8 +43,8 @@ pub(crate) fn candidate_months(rated: &Rated, calendar: &mut Calendar<'_>) -> Ve
 /// each of its candidates) that fall in `month`, grouped by market and
 /// category, each group allotted. Per member, its outcomes by record
 /// index, in the order they apply.
-pub(crate) fn allot_portfolio_month(
-    ledger: &Ledger,
+pub(crate) fn allot_portfolio_month<N: Names>(
+    ledger: &N,
     book: &RateBook,
     members: &[(&Rated, &[Month])],
     month: Month,
@@ -83,8 +84,8 @@ pub(crate) type TierOutcome = Result<(Decimal, (u64, Option<u64>)), BillingError
 /// messages in order of (delivery, waba, phone, user, message id); the
 /// n-th pays the rate of its card's band containing n. Members whose card
 /// has no bands there keep their rate and are left out.
-fn allot_group<'r>(
-    ledger: &Ledger,
+fn allot_group<'r, N: Names>(
+    ledger: &N,
     book: &RateBook,
     (market, category): (MarketId, Category),
     members: &mut [TierMember],

@@ -23,7 +23,7 @@ use super::webhooks::commit;
 use super::{
     Answer, App, Body, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, too_large, utf8,
 };
-use crate::state::Scope;
+use crate::state::{Scope, Settled};
 use crate::store::LogRow;
 
 /// `POST /v1/events`' answer (service.md), keys in byte order.
@@ -196,7 +196,7 @@ pub(super) async fn get_invoice(
     let month = parse_month(&month)?;
     let found = settled(&app, {
         let waba = waba.clone();
-        move |engine| engine.month(&waba, month).cloned()
+        move |settled| settled.billed.month(&waba, month).cloned()
     })
     .await?;
     let m = found.ok_or_else(|| {
@@ -275,35 +275,71 @@ pub(super) async fn get_conversations(
         })?),
     };
     let book = Arc::clone(&app.state.book);
-    let page = settled(&app, move |engine| {
-        conversations_page(engine, &book, &q, month, limit, after.as_ref())
+    let page = settled(&app, move |settled| {
+        conversations_page(settled, &book, &q, month, limit, after.as_ref())
     })
     .await?;
     Ok(axum::Json(page).into_response())
 }
 
 /// One page of a WABA-month's conversations, each with the timeline of
-/// messages that explains it.
+/// messages that explains it. The records are billed as of the settle the
+/// read waited for; each timeline lists the pair's messages as the engine
+/// holds them when that item is built (a message folded since the settle
+/// may show in a timeline before its record counts it). The engine is
+/// read one item at a time, so that the writer folds in between.
 fn conversations_page(
-    engine: &Incremental,
+    settled: &Settled<'_>,
     book: &RateBook,
     q: &ConversationsQuery,
     month: Month,
     limit: usize,
     after: Option<&ListKey>,
 ) -> ConversationsPage {
-    let ledger = engine.ledger();
-    let billing = Billing {
-        ledger,
-        book,
-        months: Vec::new(),
-    };
     // A month's records are kept in A5's order, (start, phone, user,
     // opener id) within its WABA: the list's order, so a page starts where
     // the cursor falls and reads no further than it shows.
-    let records = engine
+    let records = settled
+        .billed
         .month(&q.waba, month)
         .map_or(&[][..], |m| &m.records[..]);
+    let (page, more) = page_records(&settled.engine(), records, q, limit, after);
+    let items: Vec<ConversationItem> = page
+        .iter()
+        .map(|r| {
+            let engine = settled.engine();
+            let billing = Billing {
+                ledger: engine.ledger(),
+                book,
+                months: Vec::new(),
+            };
+            let timeline = engine
+                .pair_log(r.pair)
+                .map(|log| log.timeline(r.start, r.end))
+                .unwrap_or_default();
+            conversation_item(&wabill_report::conversation_json(&billing, r), &timeline)
+        })
+        .collect();
+    let next_cursor = page
+        .last()
+        .filter(|_| more)
+        .map(|r| encode_cursor(&list_key(settled.engine().ledger(), r)));
+    ConversationsPage {
+        conversations: items,
+        next_cursor,
+    }
+}
+
+/// The records of a page (after the cursor, matching the query's phone
+/// and user), and whether more follow.
+fn page_records<'r>(
+    engine: &Incremental,
+    records: &'r [Record],
+    q: &ConversationsQuery,
+    limit: usize,
+    after: Option<&ListKey>,
+) -> (Vec<&'r Record>, bool) {
+    let ledger = engine.ledger();
     let from = after.map_or(0, |after| {
         records.partition_point(|r| {
             let (_, phone, user) = ledger.pair_names(r.pair);
@@ -323,7 +359,7 @@ fn conversations_page(
         (Some(phone), Some(user)) => Some(ledger.pair_index(&q.waba, phone, user)),
         _ => None,
     };
-    let records: Vec<&Record> = records[from..]
+    let mut records: Vec<&Record> = records[from..]
         .iter()
         .filter(|r| match pair {
             Some(pair) => pair == Some(r.pair),
@@ -335,25 +371,8 @@ fn conversations_page(
         .take(limit + 1)
         .collect();
     let more = records.len() > limit;
-    let page = &records[..records.len().min(limit)];
-    let items: Vec<ConversationItem> = page
-        .iter()
-        .map(|r| {
-            let timeline = engine
-                .pair_log(r.pair)
-                .map(|log| log.timeline(r.start, r.end))
-                .unwrap_or_default();
-            conversation_item(&wabill_report::conversation_json(&billing, r), &timeline)
-        })
-        .collect();
-    let next_cursor = page
-        .last()
-        .filter(|_| more)
-        .map(|r| encode_cursor(&list_key(ledger, r)));
-    ConversationsPage {
-        conversations: items,
-        next_cursor,
-    }
+    records.truncate(limit);
+    (records, more)
 }
 
 /// `GET /v1/conversations`' answer (service.md), keys in byte order.
@@ -428,14 +447,14 @@ pub(super) fn conversation_item(
     }
 }
 
-/// Runs `f` on the engine with every fold so far billed, off the async
-/// workers (settling re-rates what changed since the last read).
+/// Runs `f` with every fold so far billed, off the async workers
+/// (settling re-rates what changed since the last read).
 pub(super) async fn settled<R: Send + 'static>(
     app: &App,
-    f: impl FnOnce(&Incremental) -> R + Send + 'static,
+    f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
 ) -> Result<R, ApiError> {
-    let state = Arc::clone(&app.state);
-    tokio::task::spawn_blocking(move || state.with_settled(f))
+    app.state
+        .settled(f)
         .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "billing failed"))
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "billing failed"))
 }

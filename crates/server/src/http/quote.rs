@@ -85,7 +85,8 @@ pub(super) async fn get_quote(
     let clock = clock_of(&app, &q.waba);
     let state = Arc::clone(&app.state);
     let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
-    let quoted = settled(&app, move |engine| {
+    let quoted = settled(&app, move |settled| {
+        let engine = settled.engine();
         let config = &state.config;
         let empty = PairLog::default();
         let inputs = QuoteInputs {
@@ -93,7 +94,8 @@ pub(super) async fn get_quote(
             config,
             clock: &clock,
             log: engine.pair_log_of(&waba, &phone, &user).unwrap_or(&empty),
-            month: engine
+            month: settled
+                .billed
                 .month(&waba, quote::month_of(config, &waba, at))
                 .map(|m| &**m),
         };
