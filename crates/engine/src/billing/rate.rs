@@ -5,7 +5,7 @@
 use std::cmp::Ordering;
 
 use rust_decimal::Decimal;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 
 use super::calendar::Calendar;
 use super::error::push_once;
@@ -43,7 +43,10 @@ pub(crate) fn rate_month<N: Names>(
     (waba, month): (u32, Month),
     mut group: Group,
 ) -> Rated {
-    sort_records(ledger, &mut group.records);
+    // A total order (each record has its own opener), so unstable is exact.
+    group
+        .records
+        .sort_unstable_by(|a, b| record_order(ledger, a, b));
 
     // A5/B7: the first N eligible conversations of the month are free;
     // section 5: the first N service messages of each phone.
@@ -77,23 +80,6 @@ pub(crate) fn rate_month<N: Names>(
         tier_candidates,
         free_tiers: free_tiers.renamed(|phone| ledger.phone_name(*phone).to_owned()),
     }
-}
-
-/// Sorts one WABA-month's records in [`record_order`], comparing the names
-/// of each pair once (a rank per pair) instead of in every comparison.
-fn sort_records<N: Names>(ledger: &N, records: &mut [Record]) {
-    let mut pairs: Vec<u32> = records.iter().map(|r| r.pair).collect();
-    pairs.sort_unstable();
-    pairs.dedup();
-    pairs.sort_unstable_by(|a, b| ledger.pair_names(*a).cmp(&ledger.pair_names(*b)));
-    let rank: FxHashMap<u32, u32> = pairs.iter().zip(0u32..).map(|(p, r)| (*p, r)).collect();
-    let rank_of = |r: &Record| rank.get(&r.pair).copied();
-    // A total order (each record has its own opener), so unstable is exact.
-    records.sort_unstable_by(|a, b| {
-        (a.start, rank_of(a))
-            .cmp(&(b.start, rank_of(b)))
-            .then_with(|| opener_order(ledger, a, b))
-    });
 }
 
 /// Two records of one pair that start at the same instant: by the id of
