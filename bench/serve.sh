@@ -115,7 +115,7 @@ for round in $(seq 1 "$ROUNDS"); do
   fi
   measure at-rate "$RATE_SECS" "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
     --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$RATE_SECS" \
-    --delivered-every "${DELIVERED_EVERY:-0}"
+    ${DELIVERED_EVERY:+--delivered-every "$DELIVERED_EVERY"}
   if [ -n "$READER" ]; then
     wait $READER
     READER=

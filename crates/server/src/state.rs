@@ -536,6 +536,57 @@ mod tests {
         (state, dir)
     }
 
+    /// Submits `events` and waits (at most a minute) for the writer to
+    /// answer: None when it did not.
+    fn write(state: &State, events: &[Event<'static>]) -> Option<Applied> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job = Job { reply, ..job(events) };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        runtime.block_on(async {
+            assert!(state.submit(job).await, "the writer is gone");
+            let waited = tokio::time::timeout(std::time::Duration::from_secs(60), answer);
+            waited.await.ok()?.ok()?.ok()
+        })
+    }
+
+    #[test]
+    fn the_writer_folds_while_a_reader_reads_billed_months() {
+        let (state, _dir) = child_state();
+        let delivered = |id: &str, secs| event(id, EventBody::Status(Status::Delivered), secs);
+        assert!(write(&state, &[inbound("m1", 0), delivered("m2", 60)]).is_some());
+        let (entered, inside) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let reader = {
+            let state = Arc::clone(&state);
+            std::thread::spawn(move || {
+                state.with_settled(|settled| {
+                    let _ = entered.send(settled.billed.months().count());
+                    // A reader that takes its time with what it read.
+                    let _ = released.recv();
+                })
+            })
+        };
+        let months = inside.recv().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(months, 1, "the read settled what was written before it");
+        // Before issue 15, the reader held the engine's read lock until it
+        // was done, and this fold waited for it.
+        let applied = write(&state, &[delivered("m3", 200_000)]);
+        let _ = release.send(());
+        reader.join().unwrap_or_else(|_| panic!("the reader panicked"));
+        assert_eq!(applied.map(|a| a.accepted), Some(1));
+        let later = state.with_settled(|settled| {
+            settled
+                .billed
+                .months()
+                .map(|m| m.records.len())
+                .sum::<usize>()
+        });
+        assert_eq!(later, 2, "a read after the answer bills what it acknowledged");
+    }
+
     #[test]
     fn a_panic_while_changing_the_engine_stops_the_service() {
         if std::env::var_os(CHILD).is_some() {
