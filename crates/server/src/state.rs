@@ -540,7 +540,18 @@ mod tests {
     /// answer: None when it did not.
     fn write(state: &State, events: &[Event<'static>]) -> Option<Applied> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job = Job { reply, ..job(events) };
+        let mut facts = Vec::new();
+        // The service's own validator: its tables hash under its key.
+        let mut validator = state.read().ledger().validator();
+        validator
+            .check_group(events, &mut facts)
+            .unwrap_or_else(|r| panic!("{r}"));
+        let job = Job {
+            rows: events.iter().zip(facts).map(LogRow::of).collect(),
+            source: "api",
+            scope: Scope::All,
+            reply,
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()
@@ -575,7 +586,9 @@ mod tests {
         // was done, and this fold waited for it.
         let applied = write(&state, &[delivered("m3", 200_000)]);
         let _ = release.send(());
-        reader.join().unwrap_or_else(|_| panic!("the reader panicked"));
+        reader
+            .join()
+            .unwrap_or_else(|_| panic!("the reader panicked"));
         assert_eq!(applied.map(|a| a.accepted), Some(1));
         let later = state.with_settled(|settled| {
             settled
@@ -584,7 +597,10 @@ mod tests {
                 .map(|m| m.records.len())
                 .sum::<usize>()
         });
-        assert_eq!(later, 2, "a read after the answer bills what it acknowledged");
+        assert_eq!(
+            later, 2,
+            "a read after the answer bills what it acknowledged"
+        );
     }
 
     #[test]
