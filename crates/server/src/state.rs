@@ -232,11 +232,12 @@ impl State {
     }
 
     /// Bills every fold so far. One settle at a time (the billing lock):
-    /// takes the changed pairs the writer left, derives them [`DERIVE_CHUNK`] at a time under its read lock, and has
-    /// the [`Rater`] rate the months they changed, without the engine's
-    /// lock and at a lower priority, so that the writer folds on
-    /// meanwhile. A fold that comes meanwhile is billed by the next
-    /// settle; each fold before this one started is billed by it.
+    /// takes the changed pairs the writer left, derives them
+    /// [`DERIVE_CHUNK`] at a time under the engine's read lock, and has the
+    /// [`Rater`] rate the months they changed, without the engine's lock
+    /// and at a lower priority, so that the writer folds on meanwhile. A
+    /// fold that comes meanwhile is billed by the next settle; each fold
+    /// answered before this one started is billed by it.
     fn settle(&self) {
         let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
         let started = std::time::Instant::now();
