@@ -250,7 +250,7 @@ impl State {
         if !billed.is_rated() {
             // Moved to the rating thread and back; no one else sees the
             // placeholder, the billing lock is held throughout.
-            let placeholder = Billed::new(self.config.clone(), Arc::clone(&self.book));
+            let placeholder = billed.empty_like();
             let derived = std::mem::replace(&mut *billed, placeholder);
             *billed = self
                 .rater
@@ -522,7 +522,8 @@ mod tests {
         )
     }
 
-    /// In the child: a service state over an empty log, logging to stderr.
+    /// A service state over an empty log, logging to stderr (in the child
+    /// processes of the panic tests too).
     fn child_state() -> (Arc<State>, tempfile::TempDir) {
         let _ = tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
