@@ -1,36 +1,17 @@
 //! Arrival order: events leave the schedule in time order and some are held
 //! back a little, as real exports and webhooks arrive out of order.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;
 
+use crate::earliest::Earliest;
 use crate::sim::{DELIVERED, Ev, OUT, SENT, ST, Sim};
 
-/// An event held back in the reorder buffer until position `due`.
-struct Held {
-    due: u64,
-    ev: Ev,
-}
-
-impl PartialEq for Held {
-    fn eq(&self, o: &Self) -> bool {
-        (self.due, self.ev.seq) == (o.due, o.ev.seq)
-    }
-}
-impl Eq for Held {}
-impl PartialOrd for Held {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Held {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.due, o.ev.seq).cmp(&(self.due, self.ev.seq))
-    }
-}
+/// An event held back in the reorder buffer until position `due`, keyed
+/// (due, sequence).
+type Held = Earliest<(u64, u64), Ev>;
 
 /// Arrival order: the schedule (time order) with some events displaced
 /// later by up to `window` positions (outbound records reported late,
@@ -59,11 +40,11 @@ impl<'w> Pipe<'w> {
     fn produce(&mut self) -> Ev {
         loop {
             if let Some(top) = self.held.peek()
-                && top.due <= self.pos
+                && top.key.0 <= self.pos
                 && let Some(h) = self.held.pop()
             {
                 self.pos += 1;
-                return h.ev;
+                return h.item;
             }
             let e = self.sim.next();
             let p = match (e.kind, e.status) {
@@ -74,7 +55,10 @@ impl<'w> Pipe<'w> {
             };
             if self.rng.random_range(0..1000u32) < p {
                 let due = self.pos + 1 + self.rng.random_range(0..self.window);
-                self.held.push(Held { due, ev: e });
+                self.held.push(Held {
+                    key: (due, e.seq),
+                    item: e,
+                });
                 continue;
             }
             self.pos += 1;

@@ -18,6 +18,7 @@
 
 mod arrival;
 mod countries;
+mod earliest;
 mod emit;
 mod fmt;
 mod lines;

@@ -2,7 +2,7 @@
 //! event, or a Cloud body with a batch of statuses), and writes ~2% of lines
 //! again later, as webhook retries and re-sent exports do.
 
-use std::cmp::Ordering;
+use crate::earliest::Earliest;
 use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
@@ -72,8 +72,8 @@ impl<'w> Lines<'w> {
     /// than the `left` events still to write); false if none is due.
     pub(crate) fn write_due_duplicate(&mut self, left: u64) -> bool {
         if let Some(top) = self.dups.peek()
-            && top.due <= self.stats.lines
-            && let Some(d) = self.dups.pop()
+            && top.key.0 <= self.stats.lines
+            && let Some(Earliest { item: d, .. }) = self.dups.pop()
         {
             if d.events <= left {
                 self.buf.extend_from_slice(&d.bytes);
@@ -153,35 +153,19 @@ impl<'w> Lines<'w> {
         v.extend_from_slice(&self.buf[line_start..]);
         self.dup_seq += 1;
         self.dups.push(Dup {
-            due: self.stats.lines + delay,
-            seq: self.dup_seq,
-            events: n,
-            bytes: v,
+            key: (self.stats.lines + delay, self.dup_seq),
+            item: DupLine {
+                events: n,
+                bytes: v,
+            },
         });
     }
 }
 
-/// A line to write again later.
-struct Dup {
-    due: u64,
-    seq: u64,
+/// A line to write again later, keyed (due line, sequence).
+type Dup = Earliest<(u64, u64), DupLine>;
+
+struct DupLine {
     events: u64,
     bytes: Vec<u8>,
-}
-
-impl PartialEq for Dup {
-    fn eq(&self, o: &Self) -> bool {
-        (self.due, self.seq) == (o.due, o.seq)
-    }
-}
-impl Eq for Dup {}
-impl PartialOrd for Dup {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Dup {
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.due, o.seq).cmp(&(self.due, self.seq))
-    }
 }

@@ -13,7 +13,7 @@ mod outbound;
 mod session;
 mod world;
 
-use std::cmp::Ordering;
+use crate::earliest::Earliest;
 use std::collections::BinaryHeap;
 
 use rand::{RngExt, SeedableRng};
@@ -78,25 +78,8 @@ pub(crate) struct Ev {
     pub expiry: bool,
 }
 
-struct Pending(Ev);
-
-impl PartialEq for Pending {
-    fn eq(&self, o: &Self) -> bool {
-        self.0.t == o.0.t && self.0.seq == o.0.seq
-    }
-}
-impl Eq for Pending {}
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Pending {
-    fn cmp(&self, o: &Self) -> Ordering {
-        // reversed: BinaryHeap is a max-heap, we want the earliest first
-        (o.0.t, o.0.seq).cmp(&(self.0.t, self.0.seq))
-    }
-}
+/// An event waiting for its time, keyed (time, sequence).
+type Pending = Earliest<(u64, u64), Ev>;
 
 /// Per-user state of the user's home pair (used to keep the reported
 /// conversation objects consistent with the rules, and to target campaigns).
@@ -192,8 +175,8 @@ impl<'w> Sim<'w> {
         loop {
             let now = self.clock();
             if let Some(top) = self.heap.peek()
-                && top.0.t <= now
-                && let Some(Pending(e)) = self.heap.pop()
+                && top.key.0 <= now
+                && let Some(Earliest { item: e, .. }) = self.heap.pop()
             {
                 self.popped += 1;
                 return e;
@@ -235,19 +218,22 @@ impl<'w> Sim<'w> {
             return; // past the period: the file ends before it
         }
         self.seq += 1;
-        self.heap.push(Pending(Ev {
-            t,
-            seq: self.seq,
-            msg,
-            conv,
-            user,
-            phone,
-            kind,
-            status,
-            aux,
-            origin,
-            expiry,
-        }));
+        self.heap.push(Pending {
+            key: (t, self.seq),
+            item: Ev {
+                t,
+                seq: self.seq,
+                msg,
+                conv,
+                user,
+                phone,
+                kind,
+                status,
+                aux,
+                origin,
+                expiry,
+            },
+        });
     }
 
     fn spawn(&mut self, t: u64) {
