@@ -34,9 +34,13 @@
 # a business message (a new record in the readers' month) instead of an
 # inbound one, so that every read re-bills the month the webhooks write.
 #   READERS=1 DELIVERED_EVERY=10 RATE_SECS=30 bench/serve.sh 1
+#   BIN=OLD LOAD_BIN=./target/release/wabill READERS=1 DELIVERED_EVERY=10 bench/serve.sh 1
 set -euo pipefail
 source "$(dirname "$0")/config.sh"
 BIN=${BIN:-./target/release/wabill}
+# The build whose `wabill load` drives the at-rate load (default BIN): a
+# newer one, to run DELIVERED_EVERY against an older service.
+LOAD_BIN=${LOAD_BIN:-$BIN}
 ROUNDS=${1:-3}
 PORT=${PORT:-18080}
 SECS=${SECS:-10}
@@ -113,7 +117,7 @@ for round in $(seq 1 "$ROUNDS"); do
       "http://127.0.0.1:$PORT" --latency > "$WORK/read.txt" &
     READER=$!
   fi
-  measure at-rate "$RATE_SECS" "$BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
+  measure at-rate "$RATE_SECS" "$LOAD_BIN" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
     --connections "${HOOK_CONNS:-64}" --rate "${RATE:-20000}" --warmup 1 --seconds "$RATE_SECS" \
     ${DELIVERED_EVERY:+--delivered-every "$DELIVERED_EVERY"}
   if [ -n "$READER" ]; then
