@@ -6,7 +6,7 @@
 
 pub mod config;
 pub mod http;
-mod rater;
+mod readers;
 pub mod state;
 pub mod store;
 

@@ -3,10 +3,11 @@
 //! folds events: it makes each batch of requests durable in one commit
 //! (group commit) before it folds their events in and answers them. A
 //! reader that needs invoices while folds are not yet billed settles them
-//! itself: it takes the pairs the writer's folds changed, derives them a
-//! few at a time under the engine's read lock, and has the rating thread
-//! rate the months they changed under the billing lock alone, so that the
-//! writer folds on meanwhile. Readers never take the engine's write lock.
+//! itself, on a reading thread of lower priority ([`Readers`]): it takes
+//! the pairs the writer's folds changed, derives them a few at a time
+//! under the engine's read lock, and rates the months they changed under
+//! the billing lock alone, so that the writer folds on meanwhile. Readers
+//! never take the engine's write lock.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use wabill_engine::{Billed, EngineConfig, Incremental, Ledger, RateBook};
 use wabill_ingest::{Route, parse_line};
 
-use crate::rater::Rater;
+use crate::readers::Readers;
 use crate::store::{Identity, LogRow, Store, StoreError};
 
 /// The WABAs of the canonical events already logged under message `id`
@@ -77,9 +78,11 @@ pub struct State {
     /// them: kept outside the engine, so that settling never takes the
     /// engine's write lock.
     changed: Mutex<BTreeSet<u32>>,
-    rater: Rater,
-    /// Reads that need billing at once: at most half the cores, so that
-    /// clients reading in a loop leave the other half to the webhooks.
+    /// The threads, at a lower priority, that answer reads that need
+    /// billing.
+    readers: Readers,
+    /// Turns on those threads: at most half the cores read at once, so
+    /// that clients reading in a loop leave the other half to the webhooks.
     reading: tokio::sync::Semaphore,
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
@@ -130,7 +133,8 @@ impl State {
         }
         let mut billed = Billed::new(config.clone(), Arc::clone(&book));
         billed.settle(&mut engine);
-        let rater = Rater::start().map_err(|e| StoreError::Dir {
+        let reading = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
+        let readers = Readers::start(reading).map_err(|e| StoreError::Dir {
             path: data_dir.to_owned(),
             source: e,
         })?;
@@ -139,10 +143,8 @@ impl State {
             engine: RwLock::new(engine),
             billed: RwLock::new(billed),
             changed: Mutex::default(),
-            rater,
-            reading: tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
-            ),
+            readers,
+            reading: tokio::sync::Semaphore::new(reading),
             config,
             book,
             writer: Mutex::new(Some(tx)),
@@ -201,24 +203,60 @@ impl State {
     }
 
     /// [`State::with_settled`] off the async workers, once a turn to read
-    /// is free; None when `f` panicked.
+    /// is free; None when a step panicked. No thread of lower priority ever
+    /// holds a lock the writer needs (the kernel may hold such a thread
+    /// back for milliseconds, and the writer would wait for it): deriving
+    /// and `f`, which read the engine, run at the default priority;
+    /// rating, which needs no engine, on a reading thread ([`Readers`]).
     pub async fn settled<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
     ) -> Option<R> {
         let _turn = self.reading.acquire().await.ok()?;
+        self.settle_steps(f).await
+    }
+
+    /// [`State::settled`], then `encode` of what `f` built on a reading
+    /// thread: encoding a large answer (an invoice, a page of timelines)
+    /// costs more than building it, and needs no lock.
+    pub async fn settled_encoded<T: Send + 'static, E: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Settled<'_>) -> T + Send + 'static,
+        encode: impl FnOnce(T) -> E + Send + 'static,
+    ) -> Option<E> {
+        let _turn = self.reading.acquire().await.ok()?;
+        let built = self.settle_steps(f).await?;
+        self.readers.run(move || encode(built)).await
+    }
+
+    async fn settle_steps<R: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
+    ) -> Option<R> {
         let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || state.with_settled(f))
+        tokio::task::spawn_blocking(move || state.derive_changed())
+            .await
+            .ok()?;
+        let state = Arc::clone(self);
+        self.readers.run(move || state.rate_derived()).await?;
+        let state = Arc::clone(self);
+        tokio::task::spawn_blocking(move || state.read_billed(f))
             .await
             .ok()
     }
 
-    /// Runs `f` with every fold so far billed ([`State::settle`] first
-    /// when something changed). Blocks: call it off the async workers.
+    /// Runs `f` with every fold so far billed: derives the pairs the writer
+    /// changed, rates the months they changed, then reads. Blocks: call it
+    /// off the async workers.
     pub fn with_settled<R>(&self, f: impl FnOnce(&Settled<'_>) -> R) -> R {
-        if !self.changed().is_empty() {
-            self.settle();
-        }
+        self.derive_changed();
+        self.rate_derived();
+        self.read_billed(f)
+    }
+
+    /// Runs `f` with billing as last rated: every fold derived before
+    /// [`State::rate_derived`] last ran.
+    fn read_billed<R>(&self, f: impl FnOnce(&Settled<'_>) -> R) -> R {
         let billed = self.billed.read().unwrap_or_else(|_| poisoned());
         f(&Settled {
             billed: &billed,
@@ -231,14 +269,16 @@ impl State {
         self.changed.lock().unwrap_or_else(|_| poisoned())
     }
 
-    /// Bills every fold so far. One settle at a time (the billing lock):
-    /// takes the changed pairs the writer left, derives them
-    /// [`DERIVE_CHUNK`] at a time under the engine's read lock, and has the
-    /// [`Rater`] rate the months they changed, without the engine's lock
-    /// and at a lower priority, so that the writer folds on meanwhile. A
-    /// fold that comes meanwhile is billed by the next settle; each fold
-    /// answered before this one started is billed by it.
-    fn settle(&self) {
+    /// Settling, step 1: takes the changed pairs the writer left and
+    /// derives them [`DERIVE_CHUNK`] at a time under the engine's read
+    /// lock, so that the writer folds in between. The pairs are taken under
+    /// the billing lock: a reader that finds none left waits on that lock
+    /// for the settle that took them, so each fold answered before a read
+    /// started is billed by the time it reads.
+    fn derive_changed(&self) {
+        if self.changed().is_empty() {
+            return;
+        }
         let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
         let started = std::time::Instant::now();
         let changed: Vec<u32> = std::mem::take(&mut *self.changed()).into_iter().collect();
@@ -247,17 +287,20 @@ impl State {
                 billed.derive(&self.read(), chunk);
             }
         });
-        if !billed.is_rated() {
-            // Moved to the rating thread and back; no one else sees the
-            // placeholder, the billing lock is held throughout.
-            let placeholder = billed.empty_like();
-            let derived = std::mem::replace(&mut *billed, placeholder);
-            *billed = self
-                .rater
-                .rate(derived)
-                .unwrap_or_else(|| stop("rating", "a panic on the rating thread"));
+        metrics::histogram!("wabill_derive_seconds").record(started.elapsed().as_secs_f64());
+    }
+
+    /// Settling, step 2: rates the months derived since the last rate,
+    /// without the engine's lock (its cost grows with a month, not with
+    /// what changed). Until then, readers see the months as last rated.
+    fn rate_derived(&self) {
+        if self.billed.read().unwrap_or_else(|_| poisoned()).is_rated() {
+            return;
         }
-        metrics::histogram!("wabill_settle_seconds").record(started.elapsed().as_secs_f64());
+        let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
+        let started = std::time::Instant::now();
+        stop_on_panic("rating", || billed.rate());
+        metrics::histogram!("wabill_rate_seconds").record(started.elapsed().as_secs_f64());
     }
 }
 

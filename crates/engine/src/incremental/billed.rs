@@ -116,18 +116,6 @@ impl Billed {
         }
     }
 
-    /// Nothing billed yet, under this one's configuration and book: what
-    /// stands in for a `Billed` moved elsewhere for a while.
-    pub fn empty_like(&self) -> Billed {
-        Billed {
-            book: Arc::clone(&self.book),
-            config: Arc::clone(&self.config),
-            names: CopiedNames::default(),
-            clocks: Vec::new(),
-            rating: Rating::default(),
-        }
-    }
-
     /// Step 1: re-derives `pairs` (as [`Incremental::take_changed`] gave
     /// them) from `engine`'s pair logs, copies the names rating needs, and
     /// marks the WABA-months whose records changed for [`Billed::rate`].

@@ -194,12 +194,28 @@ pub(super) async fn get_invoice(
     let key = api_key(&app, &headers)?;
     scope(key, &waba)?;
     let month = parse_month(&month)?;
-    let found = settled(&app, {
-        let waba = waba.clone();
-        move |settled| settled.billed.month(&waba, month).cloned()
-    })
+    let found = settled_encoded(
+        &app,
+        {
+            let waba = waba.clone();
+            move |settled| {
+                settled
+                    .billed
+                    .month(&waba, month)
+                    .map(|m| match &m.invoice {
+                        Ok(invoice) => Ok(wabill_report::InvoiceJson::from(invoice)),
+                        Err(errors) => Err(errors
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; ")),
+                    })
+            }
+        },
+        |found| found.map(|invoice| invoice.map(|json| serde_json::to_vec(&json))),
+    )
     .await?;
-    let m = found.ok_or_else(|| {
+    let invoice = found.ok_or_else(|| {
         ApiError::new(
             ErrorCode::NotFound,
             // cli.md: an invoice exists only where something was billed.
@@ -208,17 +224,24 @@ pub(super) async fn get_invoice(
             ),
         )
     })?;
-    match &m.invoice {
-        Ok(invoice) => Ok(axum::Json(wabill_report::InvoiceJson::from(invoice)).into_response()),
-        Err(errors) => Err(ApiError::new(
-            ErrorCode::CannotBill,
-            errors
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; "),
-        )),
+    match invoice {
+        Ok(json) => json_answer(json),
+        Err(errors) => Err(ApiError::new(ErrorCode::CannotBill, errors)),
     }
+}
+
+/// An answer of JSON encoded off the async workers ([`settled_encoded`]),
+/// as `axum::Json` would answer it.
+pub(super) fn json_answer(json: Result<Vec<u8>, serde_json::Error>) -> Answer {
+    let json = json.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -275,11 +298,13 @@ pub(super) async fn get_conversations(
         })?),
     };
     let book = Arc::clone(&app.state.book);
-    let page = settled(&app, move |settled| {
-        conversations_page(settled, &book, &q, month, limit, after.as_ref())
-    })
+    let page = settled_encoded(
+        &app,
+        move |settled| conversations_page(settled, &book, &q, month, limit, after.as_ref()),
+        |page| serde_json::to_vec(&page),
+    )
     .await?;
-    Ok(axum::Json(page).into_response())
+    json_answer(page)
 }
 
 /// One page of a WABA-month's conversations, each with the timeline of
@@ -453,8 +478,21 @@ pub(super) async fn settled<R: Send + 'static>(
     app: &App,
     f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
 ) -> Result<R, ApiError> {
+    app.state.settled(f).await.ok_or_else(billing_failed)
+}
+
+/// [`settled`], then `encode` of what `f` built, at a lower priority.
+pub(super) async fn settled_encoded<T: Send + 'static, E: Send + 'static>(
+    app: &App,
+    f: impl FnOnce(&Settled<'_>) -> T + Send + 'static,
+    encode: impl FnOnce(T) -> E + Send + 'static,
+) -> Result<E, ApiError> {
     app.state
-        .settled(f)
+        .settled_encoded(f, encode)
         .await
-        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "billing failed"))
+        .ok_or_else(billing_failed)
+}
+
+fn billing_failed() -> ApiError {
+    ApiError::new(ErrorCode::Internal, "billing failed")
 }

@@ -1,0 +1,112 @@
+//! The threads that do the costly parts of reads that need billing
+//! (invoices, conversations, quotes) that hold no engine lock: rating the
+//! months the writer's folds changed, and encoding large answers. They run
+//! at a lower CPU priority than the writer and the async workers, so that
+//! a client reading in a loop gets the CPU that webhooks leave, not the
+//! CPU they need (docs/decisions.md, "Reading does not stall writing").
+
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+/// The nice value of the reading threads (0 is the default, 19 the lowest
+/// priority): at 10, the kernel gives one about a tenth of what a default
+/// thread gets when both want the same core.
+const READ_NICE: i32 = 10;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+pub struct Readers {
+    jobs: SyncSender<Job>,
+}
+
+impl Readers {
+    /// Starts `threads` reading threads.
+    pub fn start(threads: usize) -> std::io::Result<Readers> {
+        let (jobs, queue) = sync_channel::<Job>(threads);
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..threads {
+            let queue = Arc::clone(&queue);
+            std::thread::Builder::new()
+                .name(format!("wabill-reader-{n}"))
+                .spawn(move || serve(&queue))?;
+        }
+        Ok(Readers { jobs })
+    }
+
+    /// Runs `f` on a reading thread; None when it panicked (or the threads
+    /// are gone).
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(f());
+        });
+        // Callers take turns (`State::reading`, one per thread), so the
+        // queue always has room.
+        self.jobs.try_send(job).ok()?;
+        answer.await.ok()
+    }
+}
+
+fn serve(queue: &Mutex<Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = match queue.lock() {
+            Ok(q) => q.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else { return };
+        // A panic drops the job's reply: its request answers 500, and this
+        // thread serves the next (what changes shared state stops the
+        // service itself, see `state::stop_on_panic`).
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+    }
+}
+
+/// Lowers this thread's priority to [`READ_NICE`]: on Linux the nice value
+/// belongs to each thread.
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), READ_NICE) {
+        tracing::warn!(error = %e, "cannot lower the priority of a reading thread");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<R>(f: impl std::future::Future<Output = R>) -> R {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn reads_run_at_a_lower_priority_than_the_webhooks() {
+        let readers = Readers::start(1).unwrap();
+        let nice = block_on(
+            readers.run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid()))),
+        );
+        let nice = nice.unwrap().unwrap();
+        assert!(nice >= READ_NICE, "a reading thread runs at nice {nice}");
+        let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+        assert!(
+            nice > own,
+            "the caller's thread runs at nice {own}, a reader's at {nice}"
+        );
+    }
+
+    #[test]
+    fn a_read_that_panics_fails_alone_and_the_thread_reads_on() {
+        let readers = Readers::start(1).unwrap();
+        assert_eq!(
+            block_on(readers.run(|| -> u32 { panic!("a bad read") })),
+            None
+        );
+        assert_eq!(block_on(readers.run(|| 7)), Some(7));
+    }
+}
