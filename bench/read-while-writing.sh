@@ -30,15 +30,7 @@ run() { # run BIN DELIVERED_EVERY
   for _ in $(seq 50); do grep -qs listening "$WORK/serve.log" && break; sleep 0.1; done
   local reader=
   if [ "$READERS" -gt 0 ]; then
-    awk 'BEGIN { for (k = 0; k < 10000; k++) {
-        head = sprintf("{\"id\":\"wamid.fill.%d\",\"waba\":\"W1\",\"phone\":\"P1\",\"user\":\"%.0f\",\"ts\":%d,", k, 5511900000000 + k, 1750000000 + k * 8)
-        print head "\"type\":\"outbound\",\"template\":{\"name\":\"promo\",\"category\":\"marketing\"}}"
-        print head "\"type\":\"status\",\"status\":\"delivered\"}" } }' | split -l 4000 - "$WORK/fill."
-    for f in "$WORK"/fill.*; do
-      curl -sf -H "Authorization: Bearer tok123" -H "Content-Type: application/x-ndjson" \
-        --data-binary @"$f" "http://127.0.0.1:$PORT/v1/events" > /dev/null
-    done
-    rm -f "$WORK"/fill.*
+    fill_for_readers "$WORK" "$PORT"
     WABILL_TOKEN=tok123 wrk -t1 -c"$READERS" -d"${SECS}s" -s bench/read.lua \
       "http://127.0.0.1:$PORT" --latency > "$WORK/read.txt" &
     reader=$!

@@ -83,26 +83,6 @@ measure() {
         100 * (all - idle - steal) / all, 100 * steal / all, bad
     }' "$WORK/out.txt"
 }
-# fill_for_readers: a delivered marketing template to each of the users the
-# webhooks write as (W1, P1, in the at-rate load's day), through POST
-# /v1/events in requests under the default body limit, so that the
-# readers' month has conversations, each with a growing timeline.
-fill_for_readers() {
-  awk -v n="${WABILL_USERS:-10000}" 'BEGIN {
-    for (k = 0; k < n; k++) {
-      head = sprintf("{\"id\":\"wamid.fill.%d\",\"waba\":\"W1\",\"phone\":\"P1\",\"user\":\"%.0f\",\"ts\":%d,", k, 5511900000000 + k, 1750000000 + k * 8)
-      print head "\"type\":\"outbound\",\"template\":{\"name\":\"promo\",\"category\":\"marketing\"}}"
-      print head "\"type\":\"status\",\"status\":\"delivered\"}"
-    }
-  }' | split -l 4000 - "$WORK/fill."
-  local f
-  for f in "$WORK"/fill.*; do
-    curl -sf -H "Authorization: Bearer tok123" -H "Content-Type: application/x-ndjson" \
-      --data-binary @"$f" "http://127.0.0.1:$PORT/v1/events" > /dev/null \
-      || { echo "the readers' fill was refused" >&2; exit 1; }
-  done
-  rm -f "$WORK"/fill.*
-}
 for round in $(seq 1 "$ROUNDS"); do
   rm -rf "$WORK/data"
   WABILL_LOG=warn "$BIN" --config "$WORK/wabill.toml" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
@@ -112,7 +92,7 @@ for round in $(seq 1 "$ROUNDS"); do
   measure webhooks "$SECS" env WABILL_EVENTS_PER_BODY=1 \
     wrk -t2 -c"${HOOK_CONNS:-64}" -d"$((SECS + 1))s" -s bench/dialog.lua "http://127.0.0.1:$PORT" --latency
   if [ "$READERS" -gt 0 ]; then
-    fill_for_readers
+    fill_for_readers "$WORK" "$PORT"
     env WABILL_TOKEN=tok123 wrk -t1 -c"$READERS" -d"$((RATE_SECS + 1))s" -s bench/read.lua \
       "http://127.0.0.1:$PORT" --latency > "$WORK/read.txt" &
     READER=$!
