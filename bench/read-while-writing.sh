@@ -21,31 +21,38 @@ RATE=${RATE:-12000} ROUNDS=${ROUNDS:-3} SECS=${SECS:-20} READERS=${READERS:-1}
 PORT=${PORT:-18181}
 WORK=$(mktemp -d)
 SERVER=
-trap '[ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
+READER=
+trap '[ -n "$READER" ] && kill $READER 2>/dev/null; [ -n "$SERVER" ] && kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT
 bench_config "$WORK"
 run() { # run BIN DELIVERED_EVERY
   rm -rf "$WORK/data"
   WABILL_LOG=warn "$1" --config "$WORK/wabill.toml" serve --listen "127.0.0.1:$PORT" > "$WORK/serve.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 50); do grep -qs listening "$WORK/serve.log" && break; sleep 0.1; done
-  local reader=
+  grep -q listening "$WORK/serve.log" || { cat "$WORK/serve.log" >&2; exit 1; }
   if [ "$READERS" -gt 0 ]; then
     fill_for_readers "$WORK" "$PORT"
-    WABILL_TOKEN=tok123 wrk -t1 -c"$READERS" -d"${SECS}s" -s bench/read.lua \
+    # The load's warm-up second and its SECS seconds, all with a reader.
+    WABILL_TOKEN=tok123 wrk -t1 -c"$READERS" -d"$((SECS + 1))s" -s bench/read.lua \
       "http://127.0.0.1:$PORT" --latency > "$WORK/read.txt" &
-    reader=$!
+    READER=$!
   fi
   "${LOAD_BIN:-$1}" load --url "http://127.0.0.1:$PORT" --mode webhooks --app-secret s3cret \
     --connections 64 --rate "$RATE" --warmup 1 --seconds "$SECS" \
     ${2:+--delivered-every "$2"} > "$WORK/load.txt"
   local reads="no reader"
-  if [ -n "$reader" ]; then
-    wait $reader
-    reads="reads $(awk '/^Requests\/sec/ {printf "%.0f/s", $2}' "$WORK/read.txt")"
+  if [ -n "$READER" ]; then
+    wait $READER
+    READER=
+    reads="reads $(awk '/^Requests\/sec/ {r = $2} /Non-2xx/ {bad = ", NON-2XX " $NF}
+      END {printf "%.0f/s%s", r, bad}' "$WORK/read.txt")"
   fi
-  printf '%-40s delivered-every %-3s %s  %s\n' "$1" "${2:-0}" \
-    "$(grep '^latency ms:' "$WORK/load.txt")" "$reads"
-  kill $SERVER; wait $SERVER 2>/dev/null || true
+  # "answered in ... failed N, sent late N", then the percentiles.
+  printf '%-40s delivered-every %-3s %s  %s  (%s)\n' "$1" "${2:-0}" \
+    "$(grep '^latency ms:' "$WORK/load.txt")" "$reads" \
+    "$(grep -o 'failed [0-9]*, sent late [0-9]*' "$WORK/load.txt")"
+  kill $SERVER 2>/dev/null || true
+  wait $SERVER 2>/dev/null || true
   SERVER=
 }
 for _ in $(seq "$ROUNDS"); do

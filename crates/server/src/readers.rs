@@ -8,10 +8,11 @@
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
-/// The nice value of the reading threads (0 is the default, 19 the lowest
-/// priority): at 10, the kernel gives one about a tenth of what a default
-/// thread gets when both want the same core.
-const READ_NICE: i32 = 10;
+/// How much nicer than the service the reading threads are (nice values
+/// run from -20 to 19, the lowest priority; 0 is the default): 10 lower,
+/// the kernel gives one about a tenth of what the service's other threads
+/// get when both want the same core.
+const READ_NICER: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -53,10 +54,12 @@ impl Readers {
 fn serve(queue: &Mutex<Receiver<Job>>) {
     lower_priority();
     loop {
-        let job = match queue.lock() {
-            Ok(q) => q.recv(),
-            Err(_) => return,
-        };
+        // Nothing panics while holding the queue's lock; a poisoned one
+        // still hands out jobs.
+        let job = queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .recv();
         let Ok(job) = job else { return };
         // A panic drops the job's reply: its request answers 500, and this
         // thread serves the next (what changes shared state stops the
@@ -65,11 +68,14 @@ fn serve(queue: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Lowers this thread's priority to [`READ_NICE`]: on Linux the nice value
-/// belongs to each thread.
+/// Lowers this thread's priority by [`READ_NICER`] from the one it was
+/// started with (a service run under `nice` keeps its readers below it):
+/// on Linux the nice value belongs to each thread.
 fn lower_priority() {
-    let tid = rustix::thread::gettid();
-    if let Err(e) = rustix::process::setpriority_process(Some(tid), READ_NICE) {
+    let tid = Some(rustix::thread::gettid());
+    let lowered = rustix::process::getpriority_process(tid)
+        .and_then(|own| rustix::process::setpriority_process(tid, (own + READ_NICER).min(19)));
+    if let Err(e) = lowered {
         tracing::warn!(error = %e, "cannot lower the priority of a reading thread");
     }
 }
@@ -92,11 +98,15 @@ mod tests {
             readers.run(|| rustix::process::getpriority_process(Some(rustix::thread::gettid()))),
         );
         let nice = nice.unwrap().unwrap();
-        assert!(nice >= READ_NICE, "a reading thread runs at nice {nice}");
         let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
-        assert!(
-            nice > own,
+        assert_eq!(
+            nice,
+            (own + READ_NICER).min(19),
             "the caller's thread runs at nice {own}, a reader's at {nice}"
+        );
+        assert!(
+            nice > own || own == 19,
+            "a reader is no lower than its caller"
         );
     }
 

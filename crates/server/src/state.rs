@@ -3,11 +3,12 @@
 //! folds events: it makes each batch of requests durable in one commit
 //! (group commit) before it folds their events in and answers them. A
 //! reader that needs invoices while folds are not yet billed settles them
-//! itself, on a reading thread of lower priority ([`Readers`]): it takes
-//! the pairs the writer's folds changed, derives them a few at a time
-//! under the engine's read lock, and rates the months they changed under
-//! the billing lock alone, so that the writer folds on meanwhile. Readers
-//! never take the engine's write lock.
+//! itself: it takes the pairs the writer's folds changed and derives them
+//! a few at a time under the engine's read lock, then rates the months
+//! they changed under the billing lock alone, on a reading thread of lower
+//! priority ([`Readers`]), so that the writer folds on meanwhile. Readers
+//! never take the engine's write lock, and no thread of lower priority
+//! holds its read lock.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
@@ -83,7 +84,7 @@ pub struct State {
     readers: Readers,
     /// Turns on those threads: at most half the cores read at once, so
     /// that clients reading in a loop leave the other half to the webhooks.
-    reading: tokio::sync::Semaphore,
+    reading: Arc<tokio::sync::Semaphore>,
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
@@ -144,7 +145,7 @@ impl State {
             billed: RwLock::new(billed),
             changed: Mutex::default(),
             readers,
-            reading: tokio::sync::Semaphore::new(reading),
+            reading: Arc::new(tokio::sync::Semaphore::new(reading)),
             config,
             book,
             writer: Mutex::new(Some(tx)),
@@ -203,7 +204,7 @@ impl State {
     }
 
     /// [`State::with_settled`] off the async workers, once a turn to read
-    /// is free; None when a step panicked. No thread of lower priority ever
+    /// is free; None when `f` panicked. No thread of lower priority ever
     /// holds a lock the writer needs (the kernel may hold such a thread
     /// back for milliseconds, and the writer would wait for it): deriving
     /// and `f`, which read the engine, run at the default priority;
@@ -212,37 +213,74 @@ impl State {
         self: &Arc<Self>,
         f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
     ) -> Option<R> {
-        let _turn = self.reading.acquire().await.ok()?;
-        self.settle_steps(f).await
+        let turn = self.turn().await?;
+        self.settle_steps(&turn, f).await
     }
 
-    /// [`State::settled`], then `encode` of what `f` built on a reading
+    /// [`State::settled`], then `encode` of what `f` built, on a reading
     /// thread: encoding a large answer (an invoice, a page of timelines)
-    /// costs more than building it, and needs no lock.
+    /// needs no lock. None when `f` or `encode` panicked.
     pub async fn settled_encoded<T: Send + 'static, E: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Settled<'_>) -> T + Send + 'static,
         encode: impl FnOnce(T) -> E + Send + 'static,
     ) -> Option<E> {
-        let _turn = self.reading.acquire().await.ok()?;
-        let built = self.settle_steps(f).await?;
-        self.readers.run(move || encode(built)).await
+        let turn = self.turn().await?;
+        let built = self.settle_steps(&turn, f).await?;
+        let turn = Arc::clone(&turn);
+        self.readers
+            .run(move || {
+                let _turn = turn;
+                encode(built)
+            })
+            .await
+    }
+
+    /// A turn to read. Each step holds it until the step ends, even when
+    /// the request is dropped meanwhile (its client went away), so that
+    /// steps never outnumber the reading threads.
+    async fn turn(&self) -> Option<Turn> {
+        Some(Arc::new(
+            Arc::clone(&self.reading).acquire_owned().await.ok()?,
+        ))
     }
 
     async fn settle_steps<R: Send + 'static>(
         self: &Arc<Self>,
+        turn: &Turn,
         f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
     ) -> Option<R> {
-        let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || state.derive_changed())
-            .await
-            .ok()?;
-        let state = Arc::clone(self);
-        self.readers.run(move || state.rate_derived()).await?;
-        let state = Arc::clone(self);
-        tokio::task::spawn_blocking(move || state.read_billed(f))
-            .await
-            .ok()
+        let (state, step) = (Arc::clone(self), Arc::clone(turn));
+        // Most reads find nothing to rate: they read in this one step.
+        let unrated = tokio::task::spawn_blocking(move || {
+            let _turn = step;
+            state.derive_changed();
+            if state.is_rated() {
+                Ok(state.read_billed(f))
+            } else {
+                Err(f)
+            }
+        })
+        .await
+        .ok()?;
+        let f = match unrated {
+            Ok(read) => return Some(read),
+            Err(f) => f,
+        };
+        let (state, step) = (Arc::clone(self), Arc::clone(turn));
+        self.readers
+            .run(move || {
+                let _turn = step;
+                state.rate_derived();
+            })
+            .await?;
+        let (state, step) = (Arc::clone(self), Arc::clone(turn));
+        tokio::task::spawn_blocking(move || {
+            let _turn = step;
+            state.read_billed(f)
+        })
+        .await
+        .ok()
     }
 
     /// Runs `f` with every fold so far billed: derives the pairs the writer
@@ -272,16 +310,18 @@ impl State {
     /// Settling, step 1: takes the changed pairs the writer left and
     /// derives them [`DERIVE_CHUNK`] at a time under the engine's read
     /// lock, so that the writer folds in between. The pairs are taken under
-    /// the billing lock: a reader that finds none left waits on that lock
-    /// for the settle that took them, so each fold answered before a read
-    /// started is billed by the time it reads.
+    /// the billing lock, so a reader that finds none left, because another
+    /// is deriving them, waits for it in [`State::is_rated`].
     fn derive_changed(&self) {
         if self.changed().is_empty() {
             return;
         }
         let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
-        let started = std::time::Instant::now();
         let changed: Vec<u32> = std::mem::take(&mut *self.changed()).into_iter().collect();
+        if changed.is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
         stop_on_panic("settling", || {
             for chunk in changed.chunks(DERIVE_CHUNK) {
                 billed.derive(&self.read(), chunk);
@@ -290,14 +330,25 @@ impl State {
         metrics::histogram!("wabill_derive_seconds").record(started.elapsed().as_secs_f64());
     }
 
+    /// Whether every pair derived so far is rated. It waits for the billing
+    /// lock: a derive in progress (of pairs this reader found taken) ends
+    /// first, so each fold answered before a read started is billed by the
+    /// time it reads. A `try_read` here would lose that.
+    fn is_rated(&self) -> bool {
+        self.billed.read().unwrap_or_else(|_| poisoned()).is_rated()
+    }
+
     /// Settling, step 2: rates the months derived since the last rate,
     /// without the engine's lock (its cost grows with a month, not with
     /// what changed). Until then, readers see the months as last rated.
     fn rate_derived(&self) {
-        if self.billed.read().unwrap_or_else(|_| poisoned()).is_rated() {
+        if self.is_rated() {
             return;
         }
         let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
+        if billed.is_rated() {
+            return;
+        }
         let started = std::time::Instant::now();
         stop_on_panic("rating", || billed.rate());
         metrics::histogram!("wabill_rate_seconds").record(started.elapsed().as_secs_f64());
@@ -317,6 +368,9 @@ impl Settled<'_> {
         self.state.read()
     }
 }
+
+/// A turn on the reading threads ([`State::turn`]).
+type Turn = Arc<tokio::sync::OwnedSemaphorePermit>;
 
 /// Pairs derived per hold of the engine's read lock while settling: a
 /// pair costs microseconds, so the writer waits well under a millisecond.
@@ -646,6 +700,108 @@ mod tests {
             later, 2,
             "a read after the answer bills what it acknowledged"
         );
+    }
+
+    #[test]
+    fn every_read_bills_each_write_acknowledged_before_it_while_readers_race() {
+        let (state, _dir) = child_state();
+        let acknowledged = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (state, acknowledged, done) = (
+                    Arc::clone(&state),
+                    Arc::clone(&acknowledged),
+                    Arc::clone(&done),
+                );
+                std::thread::spawn(move || {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .unwrap_or_else(|e| panic!("{e}"));
+                    let mut reads = 0;
+                    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                        let before = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
+                        let count = |settled: &Settled<'_>| {
+                            settled
+                                .billed
+                                .months()
+                                .map(|m| m.records.len())
+                                .sum::<usize>()
+                        };
+                        // The service's steps, and all of them on one
+                        // thread (a tighter loop, more races).
+                        let seen = if reads % 2 == 0 {
+                            runtime.block_on(state.settled(count))
+                        } else {
+                            Some(state.with_settled(count))
+                        };
+                        let seen = seen.unwrap_or_else(|| panic!("a read failed"));
+                        assert!(
+                            seen >= before,
+                            "saw {seen} records after {before} acknowledged"
+                        );
+                        reads += 1;
+                    }
+                    reads
+                })
+            })
+            .collect();
+        for k in 0..300 {
+            // Each delivery days after the last: a record of its own.
+            let delivered = event(
+                &format!("m{k}"),
+                EventBody::Status(Status::Delivered),
+                k * 200_000,
+            );
+            assert!(write(&state, &[delivered]).is_some());
+            acknowledged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        for reader in readers {
+            let reads = reader.join().unwrap_or_else(|_| panic!("a reader failed"));
+            assert!(reads > 0);
+        }
+    }
+
+    #[test]
+    fn reads_whose_clients_went_away_do_not_fail_the_reads_after_them() {
+        let (state, _dir) = child_state();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let threads = state.reading.available_permits();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let answer = runtime.block_on(async {
+            // Twice as many reads as reading threads, each dropped (its
+            // client went away) while its encoding waits or it waits for
+            // a turn: before, the dropped ones filled the threads' queue
+            // and the next read failed at once.
+            for _ in 0..2 * threads {
+                let released = Arc::clone(&released);
+                let read = state.settled_encoded(
+                    |_| (),
+                    move |()| {
+                        let _ = released.lock().map(|r| r.recv());
+                    },
+                );
+                let wait = std::time::Duration::from_millis(300);
+                assert!(tokio::time::timeout(wait, read).await.is_err());
+            }
+            let next = tokio::spawn({
+                let state = Arc::clone(&state);
+                async move { state.settled_encoded(|_| 7, |n| n).await }
+            });
+            // Time for the next read to fail, as it did; now it waits.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            for _ in 0..2 * threads {
+                let _ = release.send(());
+            }
+            next.await
+        });
+        assert_eq!(answer.ok().flatten(), Some(7));
     }
 
     #[test]
