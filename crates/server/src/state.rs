@@ -203,8 +203,8 @@ impl State {
         engine
     }
 
-    /// [`State::with_settled`] off the async workers, once a turn to read
-    /// is free; None when `f` panicked. No thread of lower priority ever
+    /// Runs `f` with every fold so far billed, off the async workers, once
+    /// a turn to read is free; None when `f` panicked. No thread of lower priority ever
     /// holds a lock the writer needs (the kernel may hold such a thread
     /// back for milliseconds, and the writer would wait for it): deriving
     /// and `f`, which read the engine, run at the default priority;
@@ -283,9 +283,8 @@ impl State {
         .ok()
     }
 
-    /// Runs `f` with every fold so far billed: derives the pairs the writer
-    /// changed, rates the months they changed, then reads. Blocks: call it
-    /// off the async workers.
+    /// [`State::settled`]'s steps on the calling thread (tests).
+    #[cfg(test)]
     pub fn with_settled<R>(&self, f: impl FnOnce(&Settled<'_>) -> R) -> R {
         self.derive_changed();
         self.rate_derived();
