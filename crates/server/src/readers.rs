@@ -1,6 +1,6 @@
-//! The threads that do the costly parts of reads that need billing
-//! (invoices, conversations, quotes) that hold no engine lock: rating the
-//! months the writer's folds changed, and encoding large answers. They run
+//! The reading threads: they do the parts of reads that need billing
+//! which cost the most and hold no engine lock, rating the months the
+//! writer's folds changed and encoding large answers. They run
 //! at a lower CPU priority than the writer and the async workers, so that
 //! a client reading in a loop gets the CPU that webhooks leave, not the
 //! CPU they need (docs/decisions.md, "Reading does not stall writing").

@@ -204,11 +204,12 @@ impl State {
     }
 
     /// Runs `f` with every fold so far billed, off the async workers, once
-    /// a turn to read is free; None when `f` panicked. No thread of lower priority ever
-    /// holds a lock the writer needs (the kernel may hold such a thread
-    /// back for milliseconds, and the writer would wait for it): deriving
-    /// and `f`, which read the engine, run at the default priority;
-    /// rating, which needs no engine, on a reading thread ([`Readers`]).
+    /// a turn to read is free; None when `f` panicked. No thread of lower
+    /// priority ever holds a lock the writer needs (the kernel may hold
+    /// such a thread back for milliseconds, and the writer would wait for
+    /// it): deriving and `f`, which read the engine, run at the default
+    /// priority; rating, which needs no engine, on a reading thread
+    /// ([`Readers`]).
     pub async fn settled<R: Send + 'static>(
         self: &Arc<Self>,
         f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
@@ -227,13 +228,7 @@ impl State {
     ) -> Option<E> {
         let turn = self.turn().await?;
         let built = self.settle_steps(&turn, f).await?;
-        let turn = Arc::clone(&turn);
-        self.readers
-            .run(move || {
-                let _turn = turn;
-                encode(built)
-            })
-            .await
+        self.at_lower_priority(&turn, move || encode(built)).await
     }
 
     /// A turn to read. Each step holds it until the step ends, even when
@@ -250,10 +245,9 @@ impl State {
         turn: &Turn,
         f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
     ) -> Option<R> {
-        let (state, step) = (Arc::clone(self), Arc::clone(turn));
+        let state = Arc::clone(self);
         // Most reads find nothing to rate: they read in this one step.
-        let unrated = tokio::task::spawn_blocking(move || {
-            let _turn = step;
+        let unrated = at_default_priority(turn, move || {
             state.derive_changed();
             if state.is_rated() {
                 Ok(state.read_billed(f))
@@ -261,26 +255,31 @@ impl State {
                 Err(f)
             }
         })
-        .await
-        .ok()?;
+        .await?;
         let f = match unrated {
             Ok(read) => return Some(read),
             Err(f) => f,
         };
-        let (state, step) = (Arc::clone(self), Arc::clone(turn));
+        let state = Arc::clone(self);
+        self.at_lower_priority(turn, move || state.rate_derived())
+            .await?;
+        let state = Arc::clone(self);
+        at_default_priority(turn, move || state.read_billed(f)).await
+    }
+
+    /// Runs `f` on a reading thread, holding `turn` until it ends.
+    async fn at_lower_priority<R: Send + 'static>(
+        &self,
+        turn: &Turn,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        let turn = Arc::clone(turn);
         self.readers
             .run(move || {
-                let _turn = step;
-                state.rate_derived();
+                let _turn = turn;
+                f()
             })
-            .await?;
-        let (state, step) = (Arc::clone(self), Arc::clone(turn));
-        tokio::task::spawn_blocking(move || {
-            let _turn = step;
-            state.read_billed(f)
-        })
-        .await
-        .ok()
+            .await
     }
 
     /// [`State::settled`]'s steps on the calling thread (tests).
@@ -370,6 +369,21 @@ impl Settled<'_> {
 
 /// A turn on the reading threads ([`State::turn`]).
 type Turn = Arc<tokio::sync::OwnedSemaphorePermit>;
+
+/// Runs `f` on the blocking pool, at the default priority, holding `turn`
+/// until it ends.
+async fn at_default_priority<R: Send + 'static>(
+    turn: &Turn,
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Option<R> {
+    let turn = Arc::clone(turn);
+    tokio::task::spawn_blocking(move || {
+        let _turn = turn;
+        f()
+    })
+    .await
+    .ok()
+}
 
 /// Pairs derived per hold of the engine's read lock while settling: a
 /// pair costs microseconds, so the writer waits well under a millisecond.

@@ -44,7 +44,7 @@ struct RatedMonth {
 /// whatever the order they came in.
 pub struct Billed {
     book: Arc<RateBook>,
-    config: Arc<EngineConfig>,
+    config: EngineConfig,
     names: CopiedNames,
     /// Per WABA index, its era clock.
     clocks: Vec<EraClock>,
@@ -109,7 +109,7 @@ impl Billed {
     pub fn new(config: EngineConfig, book: Arc<RateBook>) -> Billed {
         Billed {
             book,
-            config: Arc::new(config),
+            config,
             names: CopiedNames::default(),
             clocks: Vec::new(),
             rating: Rating::default(),
@@ -121,7 +121,7 @@ impl Billed {
     /// marks the WABA-months whose records changed for [`Billed::rate`].
     pub fn derive(&mut self, engine: &Incremental, pairs: &[u32]) {
         let ledger = engine.ledger();
-        let config = &*self.config;
+        let config = &self.config;
         while self.clocks.len() < ledger.n_wabas() {
             let waba = ledger.waba_name(self.clocks.len() as u32);
             let zone = &config.waba(waba).timezone;

@@ -80,7 +80,8 @@ impl Incremental {
 
     /// Whether folds changed a pair since the last
     /// [`Incremental::take_changed`].
-    pub fn has_changes(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_changes(&self) -> bool {
         !self.changed.is_empty()
     }
 

@@ -194,54 +194,29 @@ pub(super) async fn get_invoice(
     let key = api_key(&app, &headers)?;
     scope(key, &waba)?;
     let month = parse_month(&month)?;
-    let found = settled_encoded(
-        &app,
-        {
-            let waba = waba.clone();
-            move |settled| {
-                settled
-                    .billed
-                    .month(&waba, month)
-                    .map(|m| match &m.invoice {
-                        Ok(invoice) => Ok(wabill_report::InvoiceJson::from(invoice)),
-                        Err(errors) => Err(errors
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; ")),
-                    })
-            }
-        },
-        |found| found.map(|invoice| invoice.map(|json| serde_json::to_vec(&json))),
-    )
-    .await?;
-    let invoice = found.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NotFound,
-            // cli.md: an invoice exists only where something was billed.
-            format!(
-                "no invoice for WABA {waba:?} in {month}: no conversation or priced message (yet)"
-            ),
-        )
-    })?;
-    match invoice {
-        Ok(json) => json_answer(json),
-        Err(errors) => Err(ApiError::new(ErrorCode::CannotBill, errors)),
-    }
-}
-
-/// An answer of JSON encoded off the async workers ([`settled_encoded`]),
-/// as `axum::Json` would answer it.
-pub(super) fn json_answer(json: Result<Vec<u8>, serde_json::Error>) -> Answer {
-    let json = json.map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        json,
-    )
-        .into_response())
+    settled_json(&app, move |settled| {
+        let m = settled.billed.month(&waba, month).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                // cli.md: an invoice exists only where something was billed.
+                format!(
+                    "no invoice for WABA {waba:?} in {month}: no conversation or priced message (yet)"
+                ),
+            )
+        })?;
+        match &m.invoice {
+            Ok(invoice) => Ok(wabill_report::InvoiceJson::from(invoice)),
+            Err(errors) => Err(ApiError::new(
+                ErrorCode::CannotBill,
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -298,13 +273,17 @@ pub(super) async fn get_conversations(
         })?),
     };
     let book = Arc::clone(&app.state.book);
-    let page = settled_encoded(
-        &app,
-        move |settled| conversations_page(settled, &book, &q, month, limit, after.as_ref()),
-        |page| serde_json::to_vec(&page),
-    )
-    .await?;
-    json_answer(page)
+    settled_json(&app, move |settled| {
+        Ok(conversations_page(
+            settled,
+            &book,
+            &q,
+            month,
+            limit,
+            after.as_ref(),
+        ))
+    })
+    .await
 }
 
 /// One page of a WABA-month's conversations, each with the timeline of
@@ -481,16 +460,27 @@ pub(super) async fn settled<R: Send + 'static>(
     app.state.settled(f).await.ok_or_else(billing_failed)
 }
 
-/// [`settled`], then `encode` of what `f` built, at a lower priority.
-pub(super) async fn settled_encoded<T: Send + 'static, E: Send + 'static>(
+/// [`settled`] for an answer of JSON, encoded on a reading thread (a large
+/// one would hold up the webhooks queued on an async worker), exactly as
+/// `axum::Json` would answer it.
+pub(super) async fn settled_json<T: Serialize + Send + 'static>(
     app: &App,
-    f: impl FnOnce(&Settled<'_>) -> T + Send + 'static,
-    encode: impl FnOnce(T) -> E + Send + 'static,
-) -> Result<E, ApiError> {
-    app.state
-        .settled_encoded(f, encode)
+    f: impl FnOnce(&Settled<'_>) -> Result<T, ApiError> + Send + 'static,
+) -> Answer {
+    let json = app
+        .state
+        .settled_encoded(f, |built| built.map(|value| serde_json::to_vec(&value)))
         .await
-        .ok_or_else(billing_failed)
+        .ok_or_else(billing_failed)??
+        .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        json,
+    )
+        .into_response())
 }
 
 fn billing_failed() -> ApiError {
