@@ -22,7 +22,7 @@ pub use error::BillingError;
 pub use free_tier::FreeTiers;
 pub use invoice::{Counts, Invoice, Line, PlatformFee, fee_quantity};
 pub use money::{exact_add, exact_mul};
-pub(crate) use rate::{Rated, rate_month};
+pub(crate) use rate::{Rated, merge_ordered, rate_month, rate_ordered};
 pub(crate) use tiers::{
     TierOutcome, allot_portfolio_month, apply_tier, candidate_months, tiered_markets,
 };
@@ -52,6 +52,21 @@ pub struct Record {
     pub messages: u32,
     /// Volume-tier band that priced a per-message record (rules C4).
     pub tier: Option<(u64, Option<u64>)>,
+}
+
+impl Record {
+    /// Back to what derivation gave, before rating took a free-tier slot,
+    /// found the market and priced it (`other` is the book's
+    /// [`RateBook::other_market`]): incremental rating re-rates the records
+    /// it keeps.
+    pub(crate) fn unrate(&mut self, other: MarketId) {
+        if self.free == Free::FreeTier {
+            self.free = Free::None;
+        }
+        self.market = other;
+        self.unit_price = Decimal::ZERO;
+        self.tier = None;
+    }
 }
 
 /// Everything about one WABA and local month.

@@ -40,14 +40,55 @@ pub(crate) fn rate_month<N: Names>(
     config: &EngineConfig,
     calendar: &mut Calendar<'_>,
     tiered: &FxHashSet<(MarketId, Category)>,
+    key: (u32, Month),
+    mut group: Group,
+) -> Rated {
+    order_records(ledger, &mut group.records);
+    rate_ordered(ledger, config, calendar, tiered, key, group)
+}
+
+/// Puts records in billing order (A5, C5).
+fn order_records<N: Names>(ledger: &N, records: &mut [Record]) {
+    // A total order (each record has its own opener), so unstable is exact.
+    records.sort_unstable_by(|a, b| record_order(ledger, a, b));
+}
+
+/// `kept`, in billing order, with `new` merged in: what incremental rating
+/// does when a few pairs of a large month changed, in O(n) where sorting
+/// the month would take O(n log n). No record of `new` may equal one of
+/// `kept` (they come from different pairs).
+pub(crate) fn merge_ordered<N: Names>(
+    ledger: &N,
+    kept: Vec<Record>,
+    mut new: Vec<Record>,
+) -> Vec<Record> {
+    if kept.is_empty() {
+        order_records(ledger, &mut new);
+        return new;
+    }
+    order_records(ledger, &mut new);
+    let mut out = Vec::with_capacity(kept.len() + new.len());
+    let mut kept = kept.into_iter();
+    for record in new {
+        let before = kept
+            .as_slice()
+            .partition_point(|k| record_order(ledger, k, &record).is_lt());
+        out.extend(kept.by_ref().take(before));
+        out.push(record);
+    }
+    out.extend(kept);
+    out
+}
+
+/// [`rate_month`] for records already in billing order.
+pub(crate) fn rate_ordered<N: Names>(
+    ledger: &N,
+    config: &EngineConfig,
+    calendar: &mut Calendar<'_>,
+    tiered: &FxHashSet<(MarketId, Category)>,
     (waba, month): (u32, Month),
     mut group: Group,
 ) -> Rated {
-    // A total order (each record has its own opener), so unstable is exact.
-    group
-        .records
-        .sort_unstable_by(|a, b| record_order(ledger, a, b));
-
     // A5/B7: the first N eligible conversations of the month are free;
     // section 5: the first N service messages of each phone.
     let mut free_tiers: FreeTiers<u32> = FreeTiers::new(config);

@@ -2,7 +2,9 @@
 //! re-derives the pairs that folds changed, from the pair logs, and copies
 //! the names rating will need; it is the only step that reads the
 //! [`Incremental`]. [`Billed::rate`] then re-rates only the WABA-months
-//! whose conversations changed, re-allots volume tiers (C4) only in the
+//! whose conversations changed (keeping each month's records in billing
+//! order and merging in those of the pairs that changed, rather than
+//! sorting the month again), re-allots volume tiers (C4) only in the
 //! portfolio months those touch, and rebuilds only the invoices that moved,
 //! without the events side: the service rates while its writer goes on
 //! folding.
@@ -15,14 +17,15 @@ use rustc_hash::FxHashMap;
 use super::Incremental;
 use super::names::CopiedNames;
 use crate::billing::{
-    Calendar, Group, Rated, TierOutcome, WabaMonth, allot_portfolio_month, apply_tier,
-    candidate_months, derive_into, finish, rate_month, tiered_markets,
+    Calendar, Group, Rated, Record, TierOutcome, WabaMonth, allot_portfolio_month, apply_tier,
+    candidate_months, derive_into, finish, merge_ordered, rate_ordered, tiered_markets,
 };
 use crate::config::{EngineConfig, PortfolioKey};
 use crate::era::EraClock;
 use crate::grow::Chunked;
 use crate::ledger::Ledger;
 use crate::live::PairLog;
+use crate::market::MarketId;
 use crate::names::Names;
 use crate::tariff::RateBook;
 use crate::time::Month;
@@ -59,7 +62,10 @@ struct Rating {
     derived: Chunked<BTreeMap<Month, Group>>,
     /// Per WABA-month, the pairs with records or errors in it.
     month_pairs: FxHashMap<WabaMonthKey, BTreeSet<u32>>,
-    dirty_months: BTreeSet<WabaMonthKey>,
+    /// Per WABA-month, the pairs with derivation errors in it.
+    error_pairs: FxHashMap<WabaMonthKey, BTreeSet<u32>>,
+    /// Per WABA-month to re-rate, the pairs whose records in it changed.
+    dirty_months: BTreeMap<WabaMonthKey, BTreeSet<u32>>,
     rated: FxHashMap<WabaMonthKey, RatedMonth>,
     /// Per portfolio month, the WABA-months with tier candidates in it.
     portfolio_members: FxHashMap<PortfolioMonth, BTreeSet<WabaMonthKey>>,
@@ -182,8 +188,8 @@ impl Billed {
     }
 
     #[cfg(test)]
-    pub(super) fn dirty_months(&self) -> &BTreeSet<WabaMonthKey> {
-        &self.rating.dirty_months
+    pub(super) fn dirty_months(&self) -> BTreeSet<WabaMonthKey> {
+        self.rating.dirty_months.keys().copied().collect()
     }
 }
 
@@ -224,12 +230,19 @@ impl Rating {
             if before.get(&month) == new {
                 continue;
             }
-            self.dirty_months.insert((waba, month));
-            let members = self.month_pairs.entry((waba, month)).or_default();
+            let key = (waba, month);
+            self.dirty_months.entry(key).or_default().insert(pair);
+            let members = self.month_pairs.entry(key).or_default();
             if new.is_some() {
                 members.insert(pair);
             } else {
                 members.remove(&pair);
+            }
+            let with_errors = self.error_pairs.entry(key).or_default();
+            if new.is_some_and(|g| !g.errors.is_empty()) {
+                with_errors.insert(pair);
+            } else {
+                with_errors.remove(&pair);
             }
         }
         *self.derived.at(pair as usize) = now;
@@ -247,12 +260,12 @@ impl Rating {
         let tiered = tiered_markets(calendars.book);
         let mut portfolio_months = BTreeSet::new();
         let mut to_finish = BTreeSet::new();
-        for key in std::mem::take(&mut self.dirty_months) {
+        for (key, changed) in std::mem::take(&mut self.dirty_months) {
             let (waba, month) = key;
             let waba_name = names.waba_name(waba);
             let owned = portfolio_id(config.portfolio_key(waba_name));
             self.tiers.remove(&key);
-            if let Some(old) = self.rated.remove(&key) {
+            let old = self.rated.remove(&key).map(|old| {
                 for m in old.candidate_months {
                     let pm = (owned.clone(), m);
                     if let Some(members) = self.portfolio_members.get_mut(&pm) {
@@ -260,14 +273,17 @@ impl Rating {
                     }
                     portfolio_months.insert(pm);
                 }
-            }
-            let Some(group) = self.month_group(key) else {
+                old.rated.records
+            });
+            let other = calendars.book.other_market();
+            let Some(group) = self.month_group(names, key, old, &changed, other) else {
                 self.month_pairs.remove(&key);
+                self.error_pairs.remove(&key);
                 self.months.remove(&(waba_name.to_owned(), month));
                 continue;
             };
             let calendar = calendars.waba(names, waba);
-            let rated = rate_month(names, config, calendar, &tiered, key, group);
+            let rated = rate_ordered(names, config, calendar, &tiered, key, group);
             let portfolio = calendars.portfolio(config.portfolio_key(waba_name));
             let candidate_months = candidate_months(&rated, portfolio);
             for m in candidate_months.iter().copied().collect::<BTreeSet<_>>() {
@@ -288,19 +304,39 @@ impl Rating {
         (portfolio_months, to_finish)
     }
 
-    /// The records and errors of a WABA-month's pairs, in pair index order
-    /// (as batch billing files them); None when no pair is left in it.
-    fn month_group(&self, key: WabaMonthKey) -> Option<Group> {
+    /// The records of a WABA-month's pairs in billing order, and their
+    /// errors in pair index order (as batch billing files them); None when
+    /// no pair is left in it. `old` holds the records as last rated, in
+    /// billing order: those of pairs not `changed` are kept and the changed
+    /// pairs' records merged in, so a large month is not sorted again.
+    fn month_group(
+        &self,
+        names: &CopiedNames,
+        key: WabaMonthKey,
+        old: Option<Vec<Record>>,
+        changed: &BTreeSet<u32>,
+        other_market: MarketId,
+    ) -> Option<Group> {
         let pairs = self.month_pairs.get(&key).filter(|p| !p.is_empty())?;
-        let mut group = Group::default();
-        for pair in pairs {
-            let Some(g) = self.derived.get(*pair as usize).and_then(|d| d.get(&key.1)) else {
-                continue;
-            };
-            group.records.extend_from_slice(&g.records);
-            group.errors.extend_from_slice(&g.errors);
-        }
-        Some(group)
+        let of_pair = |pair: &u32| self.derived.get(*pair as usize)?.get(&key.1);
+        let (kept, to_add) = match old {
+            Some(mut records) => {
+                records.retain(|r| !changed.contains(&r.pair));
+                records.iter_mut().for_each(|r| r.unrate(other_market));
+                (records, changed)
+            }
+            None => (Vec::new(), pairs),
+        };
+        let added = to_add.iter().filter_map(of_pair);
+        let added = added.flat_map(|g| g.records.iter().cloned()).collect();
+        let errors = self.error_pairs.get(&key).into_iter().flatten();
+        let errors = errors
+            .filter_map(of_pair)
+            .flat_map(|g| g.errors.iter().cloned());
+        Some(Group {
+            records: merge_ordered(names, kept, added),
+            errors: errors.collect(),
+        })
     }
 
     /// C4 again in each of `portfolio_months`; every member's outcomes are

@@ -212,7 +212,7 @@ mod tests {
         let changed = live.take_changed();
         assert_eq!(changed, [first]);
         billed.derive(&live, &changed);
-        assert_eq!(billed.dirty_months(), &BTreeSet::from([(waba, march)]));
+        assert_eq!(billed.dirty_months(), BTreeSet::from([(waba, march)]));
         billed.rate();
         assert!(!live.has_changes() && billed.is_rated());
 
