@@ -17,8 +17,10 @@
 # machine the hypervisor took meanwhile (steal), so that a slow run can be
 # told from a slow server. A last line per round counts the
 # writer's stalls (from /metrics): batches that held the engine or the log
-# for over 50 ms; the server's peak resident memory; and with READERS, how
-# often reads re-rated a month and the mean time each took.
+# for over 50 ms; the server's peak resident memory; at-rate webhooks the
+# server itself took over 50 ms to answer (a tail the server's own, not the
+# queue's or the load tool's); and with READERS, how often reads re-rated a
+# month and the mean time each took.
 #
 #   cargo build --release && bench/serve.sh [ROUNDS]      # default 3
 #   BIN=... RATE=20000 HOOK_CONNS=64 WINDOW_CONNS=32 SECS=10 bench/serve.sh
@@ -117,10 +119,13 @@ for round in $(seq 1 "$ROUNDS"); do
     /^wabill_(fold|commit)_seconds_bucket/ && /le="0.05"/ {n = $0; sub(/_bucket.*/, "", n); under[n] = $NF}
     /^wabill_(fold|commit)_seconds_count/ {n = $1; sub(/_count.*/, "", n); all[n] = $NF}
     /^wabill_rate_seconds_sum/ {rate_sum = $NF} /^wabill_rate_seconds_count/ {rates = $NF}
+    /^wabill_request_duration_seconds_bucket\{path="\/webhooks\/meta"/ && /le="0.05"/ {hooks_under = $NF}
+    /^wabill_request_duration_seconds_count\{path="\/webhooks\/meta"/ {hooks = $NF}
     END {printf "writer   folds over 50 ms: %d of %d, commits over 50 ms: %d of %d  server peak RSS %.0f MB",
       all["wabill_fold_seconds"] - under["wabill_fold_seconds"], all["wabill_fold_seconds"],
       all["wabill_commit_seconds"] - under["wabill_commit_seconds"], all["wabill_commit_seconds"], rss / 1024
-      if (rates > 0) printf "  readers rated %d times, %.2f ms each", rates, rate_sum * 1000 / rates
+      printf "\nserver   at-rate webhooks handled in over 50 ms (from request to answer, queueing before it not counted): %d of %d", hooks - hooks_under, hooks
+      if (rates > 0) printf "; reads rated a month %d times, %.2f ms each", rates, rate_sum * 1000 / rates
       printf "\n"}'
   kill $SERVER; wait $SERVER || true
   SERVER=

@@ -9,10 +9,12 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 /// How much nicer than the service the reading threads are (nice values
-/// run from -20 to 19, the lowest priority; 0 is the default): 10 lower,
-/// the kernel gives one about a tenth of what the service's other threads
-/// get when both want the same core.
-const READ_NICER: i32 = 10;
+/// run from -20 to 19, the lowest priority; 0 is the default): 19 lower,
+/// so from a service at the default priority they run at the lowest, and
+/// the kernel gives one about 1/70 of what the service's other threads
+/// get when both want the same core (at 10 it was about a tenth, and
+/// reads still cost the webhooks their tail: docs/performance.md).
+const READ_NICER: i32 = 19;
 
 type Job = Box<dyn FnOnce() + Send>;
 

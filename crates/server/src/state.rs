@@ -12,6 +12,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use wabill_engine::{Billed, EngineConfig, Incremental, Ledger, RateBook};
@@ -19,6 +20,9 @@ use wabill_ingest::{Route, parse_line};
 
 use crate::readers::Readers;
 use crate::store::{Identity, LogRow, Store, StoreError};
+
+mod reads;
+pub use reads::Settled;
 
 /// The WABAs of the canonical events already logged under message `id`
 /// (a key may not take over another WABA's message).
@@ -85,6 +89,9 @@ pub struct State {
     /// Turns on those threads: at most half the cores read at once, so
     /// that clients reading in a loop leave the other half to the webhooks.
     reading: Arc<tokio::sync::Semaphore>,
+    /// Batches the writer has folded: a read that sees it move yields to
+    /// the writes ([`State::yield_to_writes`]).
+    folds: AtomicU64,
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
@@ -146,6 +153,7 @@ impl State {
             changed: Mutex::default(),
             readers,
             reading: Arc::new(tokio::sync::Semaphore::new(reading)),
+            folds: AtomicU64::new(0),
             config,
             book,
             writer: Mutex::new(Some(tx)),
@@ -203,191 +211,11 @@ impl State {
         engine
     }
 
-    /// Runs `f` with every fold so far billed, off the async workers, once
-    /// a turn to read is free; None when `f` panicked. No thread of lower
-    /// priority ever holds a lock the writer needs (the kernel may hold
-    /// such a thread back for milliseconds, and the writer would wait for
-    /// it): deriving and `f`, which read the engine, run at the default
-    /// priority; rating, which needs no engine, on a reading thread
-    /// ([`Readers`]).
-    pub async fn settled<R: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
-    ) -> Option<R> {
-        let turn = self.turn().await?;
-        self.settle_steps(&turn, f).await
-    }
-
-    /// [`State::settled`], then `encode` of what `f` built, on a reading
-    /// thread: encoding a large answer (an invoice, a page of timelines)
-    /// needs no lock. None when `f` or `encode` panicked.
-    pub async fn settled_encoded<T: Send + 'static, E: Send + 'static>(
-        self: &Arc<Self>,
-        f: impl FnOnce(&Settled<'_>) -> T + Send + 'static,
-        encode: impl FnOnce(T) -> E + Send + 'static,
-    ) -> Option<E> {
-        let turn = self.turn().await?;
-        let built = self.settle_steps(&turn, f).await?;
-        self.at_lower_priority(&turn, move || encode(built)).await
-    }
-
-    /// A turn to read. Each step holds it until the step ends, even when
-    /// the request is dropped meanwhile (its client went away), so that
-    /// steps never outnumber the reading threads.
-    async fn turn(&self) -> Option<Turn> {
-        Some(Arc::new(
-            Arc::clone(&self.reading).acquire_owned().await.ok()?,
-        ))
-    }
-
-    async fn settle_steps<R: Send + 'static>(
-        self: &Arc<Self>,
-        turn: &Turn,
-        f: impl FnOnce(&Settled<'_>) -> R + Send + 'static,
-    ) -> Option<R> {
-        let state = Arc::clone(self);
-        // Most reads find nothing to rate: they read in this one step.
-        let unrated = at_default_priority(turn, move || {
-            state.derive_changed();
-            if state.is_rated() {
-                Ok(state.read_billed(f))
-            } else {
-                Err(f)
-            }
-        })
-        .await?;
-        let f = match unrated {
-            Ok(read) => return Some(read),
-            Err(f) => f,
-        };
-        let state = Arc::clone(self);
-        self.at_lower_priority(turn, move || state.rate_derived())
-            .await?;
-        let state = Arc::clone(self);
-        at_default_priority(turn, move || state.read_billed(f)).await
-    }
-
-    /// Runs `f` on a reading thread, holding `turn` until it ends.
-    async fn at_lower_priority<R: Send + 'static>(
-        &self,
-        turn: &Turn,
-        f: impl FnOnce() -> R + Send + 'static,
-    ) -> Option<R> {
-        let turn = Arc::clone(turn);
-        self.readers
-            .run(move || {
-                let _turn = turn;
-                f()
-            })
-            .await
-    }
-
-    /// [`State::settled`]'s steps on the calling thread (tests).
-    #[cfg(test)]
-    pub fn with_settled<R>(&self, f: impl FnOnce(&Settled<'_>) -> R) -> R {
-        self.derive_changed();
-        self.rate_derived();
-        self.read_billed(f)
-    }
-
-    /// Runs `f` with billing as last rated: every fold derived before
-    /// [`State::rate_derived`] last ran.
-    fn read_billed<R>(&self, f: impl FnOnce(&Settled<'_>) -> R) -> R {
-        let billed = self.billed.read().unwrap_or_else(|_| poisoned());
-        f(&Settled {
-            billed: &billed,
-            state: self,
-        })
-    }
-
     /// The pairs changed since the last settle.
     fn changed(&self) -> std::sync::MutexGuard<'_, BTreeSet<u32>> {
         self.changed.lock().unwrap_or_else(|_| poisoned())
     }
-
-    /// Settling, step 1: takes the changed pairs the writer left and
-    /// derives them [`DERIVE_CHUNK`] at a time under the engine's read
-    /// lock, so that the writer folds in between. The pairs are taken under
-    /// the billing lock, so a reader that finds none left, because another
-    /// is deriving them, waits for it in [`State::is_rated`].
-    fn derive_changed(&self) {
-        if self.changed().is_empty() {
-            return;
-        }
-        let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
-        let changed: Vec<u32> = std::mem::take(&mut *self.changed()).into_iter().collect();
-        if changed.is_empty() {
-            return;
-        }
-        let started = std::time::Instant::now();
-        stop_on_panic("settling", || {
-            for chunk in changed.chunks(DERIVE_CHUNK) {
-                billed.derive(&self.read(), chunk);
-            }
-        });
-        metrics::histogram!("wabill_derive_seconds").record(started.elapsed().as_secs_f64());
-    }
-
-    /// Whether every pair derived so far is rated. It waits for the billing
-    /// lock: a derive in progress (of pairs this reader found taken) ends
-    /// first, so each fold answered before a read started is billed by the
-    /// time it reads. A `try_read` here would lose that.
-    fn is_rated(&self) -> bool {
-        self.billed.read().unwrap_or_else(|_| poisoned()).is_rated()
-    }
-
-    /// Settling, step 2: rates the months derived since the last rate,
-    /// without the engine's lock (its cost grows with a month, not with
-    /// what changed). Until then, readers see the months as last rated.
-    fn rate_derived(&self) {
-        if self.is_rated() {
-            return;
-        }
-        let mut billed = self.billed.write().unwrap_or_else(|_| poisoned());
-        if billed.is_rated() {
-            return;
-        }
-        let started = std::time::Instant::now();
-        stop_on_panic("rating", || billed.rate());
-        metrics::histogram!("wabill_rate_seconds").record(started.elapsed().as_secs_f64());
-    }
 }
-
-/// Billing as settled for a reader, and the engine for short reads.
-pub struct Settled<'s> {
-    pub billed: &'s Billed,
-    state: &'s State,
-}
-
-impl Settled<'_> {
-    /// The engine, to read. The writer's next fold waits while this guard
-    /// is held: hold it for one small piece of an answer at a time.
-    pub fn engine(&self) -> RwLockReadGuard<'_, Incremental> {
-        self.state.read()
-    }
-}
-
-/// A turn on the reading threads ([`State::turn`]).
-type Turn = Arc<tokio::sync::OwnedSemaphorePermit>;
-
-/// Runs `f` on the blocking pool, at the default priority, holding `turn`
-/// until it ends.
-async fn at_default_priority<R: Send + 'static>(
-    turn: &Turn,
-    f: impl FnOnce() -> R + Send + 'static,
-) -> Option<R> {
-    let turn = Arc::clone(turn);
-    tokio::task::spawn_blocking(move || {
-        let _turn = turn;
-        f()
-    })
-    .await
-    .ok()
-}
-
-/// Pairs derived per hold of the engine's read lock while settling: a
-/// pair costs microseconds, so the writer waits well under a millisecond.
-const DERIVE_CHUNK: usize = 16;
 
 /// A lock poisoned: a panic while changing what it guards, which
 /// [`stop_on_panic`] should have stopped the service for.
@@ -571,6 +399,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         drop(engine);
         // Before the answers: a read after one bills what it acknowledged.
         state.changed().extend(changed);
+        state.folds.fetch_add(1, Ordering::Relaxed);
         metrics::histogram!("wabill_fold_seconds").record(fold_started.elapsed().as_secs_f64());
         for (job, applied) in jobs.into_iter().zip(applied_all) {
             let _ = job.reply.send(applied);
@@ -815,6 +644,45 @@ mod tests {
             next.await
         });
         assert_eq!(answer.ok().flatten(), Some(7));
+    }
+
+    #[test]
+    fn a_read_that_webhooks_overlapped_yields_its_turn_afterwards_and_one_alone_does_not() {
+        let (state, _dir) = child_state();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let threads = state.reading.available_permits();
+        let slow = std::time::Duration::from_millis(300);
+        // A read that takes `slow`, while the writer folds a batch or not.
+        let read = |fold: bool| {
+            let writing = Arc::clone(&state);
+            runtime.block_on(state.settled(move |_| {
+                if fold {
+                    let events = [inbound("m1", 0)];
+                    let wrote = std::thread::spawn(move || write(&writing, &events).is_some());
+                    assert!(wrote.join().unwrap_or(false), "the write failed");
+                }
+                std::thread::sleep(slow);
+            }))
+        };
+        assert_eq!(read(false), Some(()));
+        assert_eq!(
+            state.reading.available_permits(),
+            threads,
+            "a read with no write meanwhile frees its turn as it answers"
+        );
+        assert_eq!(read(true), Some(()));
+        assert_eq!(
+            state.reading.available_permits(),
+            threads - 1,
+            "a read that a write overlapped keeps its turn after answering"
+        );
+        let paused = slow * (reads::READ_PAUSE + 2);
+        runtime.block_on(async { tokio::time::sleep(paused).await });
+        assert_eq!(state.reading.available_permits(), threads);
     }
 
     #[test]
