@@ -557,7 +557,9 @@ mod tests {
                     Arc::clone(&done),
                 );
                 std::thread::spawn(move || {
+                    // Timers: a read that a write overlapped pauses.
                     let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_time()
                         .build()
                         .unwrap_or_else(|e| panic!("{e}"));
                     let mut reads = 0;
@@ -680,9 +682,21 @@ mod tests {
             threads - 1,
             "a read that a write overlapped keeps its turn after answering"
         );
-        let paused = slow * (reads::READ_PAUSE + 2);
-        runtime.block_on(async { tokio::time::sleep(paused).await });
-        assert_eq!(state.reading.available_permits(), threads);
+        // The pause ends (3 times the read, at most a second), however
+        // slow the machine: wait for it, up to a generous deadline.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        runtime.block_on(async {
+            while state.reading.available_permits() < threads
+                && std::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        });
+        assert_eq!(
+            state.reading.available_permits(),
+            threads,
+            "the turn is given back once the pause ends"
+        );
     }
 
     #[test]

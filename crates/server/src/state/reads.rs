@@ -61,12 +61,15 @@ impl State {
     /// so that while webhooks arrive reads keep each reading turn busy at
     /// most a quarter of the time (an eighth of a 2-core machine), however
     /// fast clients ask. A read with no fold meanwhile frees its turn at
-    /// once: reads alone run at full speed (docs/decisions.md).
+    /// once: reads alone run at full speed (docs/decisions.md). The pause
+    /// is at most [`MAX_READ_PAUSE`]: a read slowed by a burst of webhooks
+    /// must not hold every read back for three times that burst.
+    /// Needs a runtime with timers (the service's has them).
     fn yield_to_writes(&self, turn: Turn, started: ReadStarted) {
         if self.folds.load(Ordering::Relaxed) == started.folds {
             return;
         }
-        let pause = started.at.elapsed() * READ_PAUSE;
+        let pause = (started.at.elapsed() * READ_PAUSE).min(MAX_READ_PAUSE);
         tokio::spawn(async move {
             tokio::time::sleep(pause).await;
             drop(turn);
@@ -210,6 +213,9 @@ type Turn = Arc<tokio::sync::OwnedSemaphorePermit>;
 /// How many times as long as a read took its turn stays taken after it,
 /// while webhooks arrive (measured at 1 and 3: docs/performance.md).
 pub(super) const READ_PAUSE: u32 = 3;
+
+/// The longest a turn stays taken after a read.
+const MAX_READ_PAUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// When a read started, and how many batches the writer had folded then.
 struct ReadStarted {
