@@ -16,6 +16,9 @@ use std::sync::{Arc, Mutex};
 /// reads still cost the webhooks their tail: docs/performance.md).
 const READ_NICER: i32 = 19;
 
+/// The highest nice value: the lowest priority.
+const LOWEST_PRIORITY: i32 = 19;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 pub struct Readers {
@@ -75,8 +78,9 @@ fn serve(queue: &Mutex<Receiver<Job>>) {
 /// on Linux the nice value belongs to each thread.
 fn lower_priority() {
     let tid = Some(rustix::thread::gettid());
-    let lowered = rustix::process::getpriority_process(tid)
-        .and_then(|own| rustix::process::setpriority_process(tid, (own + READ_NICER).min(19)));
+    let lowered = rustix::process::getpriority_process(tid).and_then(|own| {
+        rustix::process::setpriority_process(tid, (own + READ_NICER).min(LOWEST_PRIORITY))
+    });
     if let Err(e) = lowered {
         tracing::warn!(error = %e, "cannot lower the priority of a reading thread");
     }
@@ -103,11 +107,11 @@ mod tests {
         let own = rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
         assert_eq!(
             nice,
-            (own + READ_NICER).min(19),
+            (own + READ_NICER).min(LOWEST_PRIORITY),
             "the caller's thread runs at nice {own}, a reader's at {nice}"
         );
         assert!(
-            nice > own || own == 19,
+            nice > own || own == LOWEST_PRIORITY,
             "a reader is no lower than its caller"
         );
     }

@@ -477,6 +477,16 @@ mod tests {
         (state, dir)
     }
 
+    /// A runtime like the service's: two workers, timers (a read that a
+    /// write overlapped pauses).
+    fn service_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_time()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
     /// Submits `events` and waits (at most a minute) for the writer to
     /// answer: None when it did not.
     fn write(state: &State, events: &[Event<'static>]) -> Option<Applied> {
@@ -610,11 +620,7 @@ mod tests {
     #[test]
     fn reads_whose_clients_went_away_do_not_fail_the_reads_after_them() {
         let (state, _dir) = child_state();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_time()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let runtime = service_runtime();
         let threads = state.reading.available_permits();
         let (release, released) = std::sync::mpsc::channel::<()>();
         let released = Arc::new(Mutex::new(released));
@@ -651,11 +657,7 @@ mod tests {
     #[test]
     fn a_read_that_webhooks_overlapped_yields_its_turn_afterwards_and_one_alone_does_not() {
         let (state, _dir) = child_state();
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_time()
-            .build()
-            .unwrap_or_else(|e| panic!("{e}"));
+        let runtime = service_runtime();
         let threads = state.reading.available_permits();
         let slow = std::time::Duration::from_millis(300);
         // A read that takes `slow`, while the writer folds a batch or not.

@@ -62,11 +62,10 @@ pub(crate) fn merge_ordered<N: Names>(
     kept: Vec<Record>,
     mut new: Vec<Record>,
 ) -> Vec<Record> {
+    order_records(ledger, &mut new);
     if kept.is_empty() {
-        order_records(ledger, &mut new);
         return new;
     }
-    order_records(ledger, &mut new);
     let mut out = Vec::with_capacity(kept.len() + new.len());
     let mut kept = kept.into_iter();
     for record in new {

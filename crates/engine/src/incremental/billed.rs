@@ -258,6 +258,7 @@ impl Rating {
         calendars: &mut Calendars<'b>,
     ) -> (BTreeSet<PortfolioMonth>, BTreeSet<WabaMonthKey>) {
         let tiered = tiered_markets(calendars.book);
+        let other_market = calendars.book.other_market();
         let mut portfolio_months = BTreeSet::new();
         let mut to_finish = BTreeSet::new();
         for (key, changed) in std::mem::take(&mut self.dirty_months) {
@@ -275,8 +276,7 @@ impl Rating {
                 }
                 old.rated.records
             });
-            let other = calendars.book.other_market();
-            let Some(group) = self.month_group(names, key, old, &changed, other) else {
+            let Some(group) = self.month_group(names, key, old, &changed, other_market) else {
                 self.month_pairs.remove(&key);
                 self.error_pairs.remove(&key);
                 self.months.remove(&(waba_name.to_owned(), month));
