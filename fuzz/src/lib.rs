@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use jiff::civil::Date;
 use serde_json::value::RawValue;
 use wabill_engine::tariff::Family;
-use wabill_engine::{EngineConfig, Event, HashKey, Ledger, RateBook, bill};
-use wabill_ingest::{Route, Shape, parse_line, parse_timestamp};
+use wabill_engine::{EngineConfig, HashKey, Ledger, RateBook, bill};
+use wabill_ingest::{Parsed, Route, Shape, parse_line, parse_timestamp};
 use wabill_rates::CardMeta;
 
 /// Inputs above this are skipped: keeps each execution cheap.
@@ -39,22 +39,27 @@ pub fn shipped_book() -> &'static RateBook {
 
 /// Parses one line (or body) into `out` and checks the documented contract
 /// of `parse_line`; returns how many events it appended.
-fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>) -> usize {
-    let start = out.len();
+fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Parsed<'a>) -> usize {
+    let start = (out.events.len(), out.quarantined.len());
     let result = parse_line(line, route, out);
-    assert!(out.len() >= start, "parse_line removed earlier events");
-    let added = out.len() - start;
+    assert!(
+        out.events.len() >= start.0 && out.quarantined.len() >= start.1,
+        "parse_line removed earlier events or items"
+    );
+    assert_eq!(out.events.len(), out.origins.len(), "an event without its origin");
+    let added = out.events.len() - start.0;
+    let held = out.quarantined.len() - start.1;
     match result {
-        // "On error nothing is appended."
-        Err(_) => assert_eq!(added, 0, "parse_line appended events and failed"),
-        Ok(Shape::Blank) => assert_eq!(added, 0, "a blank line yielded events"),
-        Ok(Shape::Normalized) => assert_eq!(added, 1, "a normalized line is one event"),
+        // "On error nothing is added."
+        Err(_) => assert_eq!((added, held), (0, 0), "parse_line kept items and failed"),
+        Ok(Shape::Blank) => assert_eq!((added, held), (0, 0), "a blank line yielded items"),
+        Ok(Shape::Normalized) => assert_eq!((added, held), (1, 0), "a normalized line is one event"),
         Ok(Shape::OnPremises) if route.waba.is_none() || route.phone.is_none() => {
-            assert_eq!(added, 0, "On-Premises events without a route")
+            assert_eq!((added, held), (0, 0), "On-Premises items without a route")
         }
         Ok(Shape::CloudApi | Shape::OnPremises) => {}
     }
-    for e in &out[start..] {
+    for e in &out.events[start.0..] {
         // events.md: the user is digits (a leading + dropped); ids are
         // required and non-empty.
         assert!(
@@ -66,7 +71,26 @@ fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>) 
         assert!(!e.waba.is_empty(), "empty WABA");
         assert!(!e.phone.is_empty(), "empty phone");
     }
+    for q in &out.quarantined[start.1..] {
+        check_quarantined(q, route);
+    }
     added
+}
+
+/// A quarantined item names where it was and why, and its body reads it
+/// again alone, held again (re-processing finds what was held).
+fn check_quarantined(q: &wabill_ingest::Quarantined, route: Route<'_>) {
+    assert!(!q.path.is_empty() && !q.reason.is_empty(), "{q:?}");
+    if q.body.is_empty() {
+        return;
+    }
+    let mut again = Parsed::default();
+    let result = parse_line(&q.body, route, &mut again);
+    assert!(
+        result.is_ok() && again.events.is_empty() && again.quarantined.len() == 1,
+        "the body of {q:?} does not hold it again: {result:?} {again:?}"
+    );
+    assert_eq!(again.quarantined[0].item, q.item, "{}", q.body);
 }
 
 /// The whole pipeline on one input, as the CLI runs it: every `\n`-separated
@@ -83,9 +107,9 @@ pub fn event_pipeline(data: &[u8], route: Route<'_>) -> u64 {
         return 0;
     };
     let mut ledger = fresh_ledger();
-    // One vector for the whole input, as the CLI reuses its buffers: a
-    // failed line must leave what earlier lines appended untouched.
-    let mut out: Vec<Event<'_>> = Vec::new();
+    // One buffer for the whole input: a failed line must leave what
+    // earlier lines added untouched.
+    let mut out = Parsed::default();
     if text.contains('\n') {
         ingest(text, route, &mut out, &mut ledger);
     }
@@ -125,16 +149,18 @@ pub fn fresh_ledger() -> Ledger {
     })
 }
 
-fn ingest<'a>(line: &'a str, route: Route<'_>, out: &mut Vec<Event<'a>>, ledger: &mut Ledger) {
-    let start = out.len();
-    let last = start.checked_sub(1).map(|i| out[i].clone());
+fn ingest<'a>(line: &'a str, route: Route<'_>, out: &mut Parsed<'a>, ledger: &mut Ledger) {
+    let start = out.events.len();
+    let last = start.checked_sub(1).map(|i| out.events[i].clone());
     if parse_checked(line, route, out) > 0 {
-        // Accepted or rejected as a group, like a line of the CLI.
-        let _ = ledger.ingest(&out[start..]);
+        // Each event on its own, as the CLI checks a body's items.
+        for event in &out.events[start..] {
+            let _ = ledger.ingest(std::slice::from_ref(event));
+        }
     }
     // (parse_checked already failed if `out` shrank below `start`.)
     assert!(
-        start.checked_sub(1).map(|i| &out[i]) == last.as_ref(),
+        start.checked_sub(1).map(|i| &out.events[i]) == last.as_ref(),
         "parse_line changed an earlier event"
     );
 }
@@ -160,7 +186,11 @@ fn bill_and_render(ledger: &Ledger, book: &RateBook) {
             "message counts do not add up"
         );
     }
-    let _ = wabill_report::invoices_json(&invoices, 0, ledger.duplicates());
+    let counts = wabill_report::InputCounts {
+        duplicates: ledger.duplicates(),
+        ..Default::default()
+    };
+    let _ = wabill_report::invoices_json(&invoices, counts);
     let months: Vec<_> = billing.months.iter().collect();
     let records = wabill_report::sorted_records(&billing, &months);
     let mut out = String::new();
@@ -225,11 +255,11 @@ pub fn fixture_ledger() -> &'static Ledger {
     LEDGER.get_or_init(|| {
         let mut ledger = Ledger::new(EngineConfig::new(), HashKey::fixed());
         for line in FIXTURE_EVENTS.split('\n') {
-            let mut events = Vec::new();
-            if let Err(e) = parse_line(line, Route::default(), &mut events) {
+            let mut parsed = Parsed::default();
+            if let Err(e) = parse_line(line, Route::default(), &mut parsed) {
                 panic!("fixture line {line:?}: {e}");
             }
-            if let Err(e) = ledger.ingest(&events) {
+            if let Err(e) = ledger.ingest(&parsed.events) {
                 panic!("fixture line {line:?}: {e}");
             }
         }

@@ -23,6 +23,8 @@ pub struct Ingested {
     pub book: wabill_engine::RateBook,
     /// Lines or bodies rejected.
     pub rejected: u64,
+    /// Items of bodies quarantined (events.md section 5).
+    pub quarantined: u64,
     /// When the command started reading (the configuration included).
     pub started: Instant,
     /// Bytes read.
@@ -62,9 +64,7 @@ pub fn ingest_files(
     let validator = ledger.validator();
     let mut full = None;
     let bytes = read::read_batches(&inputs, route, Some(&validator), |input, batch| {
-        for (line, reason) in &batch.errors {
-            rejections.report(input, *line, reason);
-        }
+        rejections.batch(input, batch);
         fold_batch(&mut ledger, batch, &mut full);
     })?;
     if let Some(e) = full {
@@ -75,6 +75,7 @@ pub fn ingest_files(
         ledger,
         book: configured.book,
         rejected: rejections.count,
+        quarantined: rejections.quarantined,
         started,
         bytes,
     })
@@ -112,31 +113,75 @@ fn fold_batch(ledger: &mut Ledger, batch: &read::Batch, full: &mut Option<Capaci
     std::hint::black_box(sink);
 }
 
-/// Rejected lines, told on standard error up to a limit, then counted.
+impl Ingested {
+    /// Input that was not billed: lines rejected and items quarantined
+    /// (exit status 1 when any).
+    pub fn refused(&self) -> u64 {
+        self.rejected + self.quarantined
+    }
+}
+
+/// Rejected lines and quarantined items, told on standard error up to a
+/// limit, then counted; ignored items counted per kind.
 #[derive(Default)]
 struct Rejections {
     count: u64,
+    quarantined: u64,
+    ignored: std::collections::BTreeMap<String, u64>,
 }
 
 impl Rejections {
-    fn report(&mut self, input: &read::Input, line: u64, reason: &dyn std::fmt::Display) {
-        self.count += 1;
-        if self.count <= MAX_PRINTED_REJECTIONS {
-            let name = if input.name == "-" {
-                "<stdin>"
-            } else {
-                &input.name
-            };
-            eprintln!("{name}:{line}: {reason}");
+    fn batch(&mut self, input: &read::Input, batch: &read::Batch) {
+        let name = if input.name == "-" {
+            "<stdin>"
+        } else {
+            &input.name
+        };
+        for (line, reason) in &batch.errors {
+            self.count += 1;
+            if self.told() {
+                eprintln!("{name}:{line}: {reason}");
+            }
+        }
+        for (line, item) in &batch.quarantined {
+            self.quarantined += 1;
+            if self.told() {
+                eprintln!("{name}:{line}: {}: quarantined: {}", item.path, item.reason);
+            }
+        }
+        for (kind, n) in &batch.ignored {
+            *self.ignored.entry(kind.clone()).or_insert(0) += n;
         }
     }
 
+    /// Whether the latest problem is still within those printed.
+    fn told(&self) -> bool {
+        self.count + self.quarantined <= MAX_PRINTED_REJECTIONS
+    }
+
     fn summarize(&self) {
-        let rejected = self.count;
-        if rejected > MAX_PRINTED_REJECTIONS {
+        let (rejected, quarantined) = (self.count, self.quarantined);
+        if rejected + quarantined > MAX_PRINTED_REJECTIONS {
             eprintln!(
-                "wabill: … {} more rejected lines not shown",
-                rejected - MAX_PRINTED_REJECTIONS
+                "wabill: … {} more rejected lines or quarantined items not shown",
+                rejected + quarantined - MAX_PRINTED_REJECTIONS
+            );
+        }
+        if !self.ignored.is_empty() {
+            let kinds: Vec<String> = self
+                .ignored
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            eprintln!(
+                "wabill: items that are not billing events, ignored: {}",
+                kinds.join(", ")
+            );
+        }
+        if quarantined > 0 {
+            let s = if quarantined == 1 { "" } else { "s" };
+            eprintln!(
+                "wabill: {quarantined} item{s} of bodies quarantined (not billed); their bodies' other items were rated"
             );
         }
         if rejected > 0 {

@@ -335,7 +335,7 @@ fn report(args: &LoadArgs, seen: Vec<Seen>) -> Result<ExitCode, Fatal> {
 mod tests {
     use super::*;
     use wabill_engine::event::{EventBody, Status};
-    use wabill_ingest::{Route, Shape, parse_line};
+    use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
     fn plan(events_per_body: usize, delivered_every: u64) -> Plan {
         Plan {
@@ -353,9 +353,11 @@ mod tests {
 
     /// (inbound messages, delivered statuses) of a body, as the service reads it.
     fn kinds(body: &str) -> (usize, usize) {
-        let mut events = Vec::new();
-        let shape = parse_line(body, Route::default(), &mut events);
+        let mut parsed = Parsed::default();
+        let shape = parse_line(body, Route::default(), &mut parsed);
         assert!(matches!(shape, Ok(Shape::CloudApi)), "{shape:?}: {body}");
+        assert!(parsed.is_clean(), "{body}");
+        let events = parsed.events;
         let inbound = events
             .iter()
             .filter(|e| matches!(e.body, EventBody::Inbound { .. }))

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 use wabill_engine::market::Region;
 use wabill_engine::{Checked, Facts, Instant, Validator};
-use wabill_ingest::{Route, parse_line};
+use wabill_ingest::{Parsed, Quarantined, Route, parse_line};
 
 const BLOCK_BYTES: usize = 4 << 20;
 /// Inputs at least this large get a progress bar (on a terminal).
@@ -83,6 +83,10 @@ pub struct Batch {
     pub groups: Vec<Group>,
     /// Lines rejected by the parser: (line number, reason).
     pub errors: Vec<(u64, String)>,
+    /// Items of bodies kept in quarantine: (line number, item).
+    pub quarantined: Vec<(u64, Quarantined)>,
+    /// Items that are no billing events, per kind.
+    pub ignored: BTreeMap<String, u64>,
     pub bytes: usize,
 }
 
@@ -213,8 +217,9 @@ struct Block {
     bytes: Vec<u8>,
 }
 
-/// Parses one block into a batch; with a validator, checks each line's
-/// events too (a rejected line is reported like a parse error).
+/// Parses one block into a batch; with a validator, checks each event too
+/// (a normalized line that fails is reported like a parse error, a body's
+/// item that fails is quarantined like a malformed one).
 fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Validator>) -> Batch {
     let mut bytes = block.bytes;
     let mut errors = Vec::new();
@@ -240,35 +245,43 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
     // About one event per 250 bytes of NDJSON: avoids regrowing.
     let mut events = Vec::with_capacity(text.len() / 200);
     let mut groups = Vec::new();
-    let mut parsed = Vec::new();
+    let mut parsed = Parsed::default();
     let mut facts = Vec::new();
-    let mut line_no = block.first_line;
-    for line in text.split('\n') {
+    let mut quarantined = Vec::new();
+    let mut ignored = BTreeMap::new();
+    for (line_no, line) in (block.first_line..).zip(text.split('\n')) {
         parsed.clear();
         facts.clear();
         match parse_line(line, route, &mut parsed) {
-            Ok(_) if parsed.is_empty() => {}
             Ok(_) => {
                 let start = events.len() as u32;
                 if let Some(v) = validator.as_deref_mut() {
-                    if let Err(rejection) = v.check_group(&parsed, &mut facts) {
+                    // A body's item that fails is quarantined; a normalized
+                    // line that fails is rejected.
+                    if let Err(rejection) = parsed.check_items(|e| v.check_event(e), &mut facts) {
                         errors.push((line_no, rejection.to_string()));
-                        line_no += 1;
-                        continue;
                     }
-                    let with_facts = parsed.iter().zip(&facts);
+                    let with_facts = parsed.events.iter().zip(&facts);
                     events.extend(with_facts.map(|(e, f)| compact(&text, &mut extra, e, Some(f))));
                 } else {
-                    events.extend(parsed.iter().map(|e| compact(&text, &mut extra, e, None)));
+                    let all = parsed.events.iter();
+                    events.extend(all.map(|e| compact(&text, &mut extra, e, None)));
                 }
-                groups.push(Group {
-                    start,
-                    end: events.len() as u32,
-                });
+                if events.len() as u32 > start {
+                    groups.push(Group {
+                        start,
+                        end: events.len() as u32,
+                    });
+                }
+                if !parsed.is_clean() {
+                    quarantined.extend(parsed.quarantined.drain(..).map(|q| (line_no, q)));
+                    for (kind, n) in &parsed.ignored {
+                        *ignored.entry(kind.clone()).or_insert(0) += n;
+                    }
+                }
             }
             Err(e) => errors.push((line_no, e.to_string())),
         }
-        line_no += 1;
     }
     drop(parsed);
     errors.sort_by_key(|e| e.0);
@@ -281,6 +294,8 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
         events,
         groups,
         errors,
+        quarantined,
+        ignored,
     }
 }
 

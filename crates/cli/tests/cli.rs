@@ -176,6 +176,60 @@ fn bad_lines_are_reported_with_file_and_line_and_the_rest_is_rated() {
 }
 
 #[test]
+fn a_body_s_bad_items_are_reported_as_quarantined_and_its_good_ones_rated() {
+    let dir = Dir::new();
+    // A good delivered status, a payment (ignored), one with no time, and
+    // one to a user whose number has no country (checked after reading).
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"P1"},"statuses":[{"id":"wamid.good","status":"delivered","timestamp":"1646647322","recipient_id":"2348031234567"},{"id":"pay1","from":"2348031234567","status":"captured","timestamp":"1646647323","type":"payment"},{"id":"wamid.bad","status":"delivered","timestamp":"soon","recipient_id":"2348031234567"},{"id":"wamid.nowhere","status":"delivered","timestamp":"1646647324","recipient_id":"999123"}]}},{"field":"calls","value":{"calls":[]}}]}]}"#;
+    let mut text = String::from(EXAMPLE);
+    text.push_str(body);
+    text.push('\n');
+    dir.file("bodies.ndjson", &text);
+    let out = dir.run(&["invoice", "--format", "json", "bodies.ndjson"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for (path, reason) in [
+        ("statuses[2]", "`timestamp` \"soon\""),
+        (
+            "statuses[3]",
+            "user \"999123\" is not an international phone number",
+        ),
+    ] {
+        let expected =
+            format!("bodies.ndjson:4: entry[0].changes[0].value.{path}: quarantined: {reason}");
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with(&expected)),
+            "{expected}\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr.contains("ignored: calls 1, payment 1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("2 items of bodies quarantined"),
+        "{}",
+        out.stderr
+    );
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (doc["rejected"].as_u64(), doc["quarantined"].as_u64()),
+        (Some(0), Some(2))
+    );
+    // The good status joined the example's conversation (a duplicate id
+    // would have been counted): the body was not rejected whole.
+    assert_eq!(doc["duplicates"], 0);
+    let conversations = dir.run(&["conversations", "bodies.ndjson"]);
+    assert_eq!(conversations.code, 1);
+    assert!(
+        conversations.stdout.contains(r#""opened_by":"wamid.good""#),
+        "{}",
+        conversations.stdout
+    );
+}
+
+#[test]
 fn standard_input_and_mixed_shapes_with_on_premises_options() {
     let dir = Dir::new();
     let cloud = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550783881","phone_number_id":"P1"},"contacts":[{"profile":{"name":"Sheena"},"wa_id":"5511999990001"}],"messages":[{"from":"5511999990001","id":"wamid.c1","timestamp":"1646647200","type":"text","text":{"body":"hi"}}]},"field":"messages"}]}]}"#;

@@ -1,10 +1,14 @@
 //! The input shapes of events.md, detected per line, parsed into engine
-//! events that borrow from the input. Pure: text in, events or a reason out.
+//! events that borrow from the input. Pure: text in, events and what became
+//! of each item out ([`Parsed`]), or the reason a line is refused whole.
 //!
-//! A line (or HTTP body) is accepted or rejected whole: one bad item rejects
-//! its body, because senders retry bodies, not items.
+//! A body is read item by item (events.md section 5): a bad item is
+//! quarantined and its body's other items kept, because a sender that
+//! retries the body would lose them all.
 
+mod body;
 mod ids;
+mod parsed;
 mod sunshine;
 mod timestamp;
 
@@ -15,6 +19,7 @@ use serde_json::value::RawValue;
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 
 pub use ids::Id;
+pub use parsed::{ItemPath, List, Origin, Parsed, Quarantined};
 pub use sunshine::{SunshineMap, parse_sunshine};
 pub use timestamp::{parse_timestamp, parse_timestamp_str};
 
@@ -30,6 +35,22 @@ pub enum InputError {
     Missing { path: String, field: &'static str },
     #[error("{path}: {reason}")]
     Invalid { path: String, reason: String },
+}
+
+impl InputError {
+    /// The reason without the leading `path` it names (for an item shown
+    /// with its path).
+    pub fn reason_at(&self, path: &str) -> String {
+        let text = self.to_string();
+        match text.strip_prefix(path) {
+            Some(rest) => rest
+                .strip_prefix(": ")
+                .or_else(|| rest.strip_prefix('.'))
+                .unwrap_or(rest)
+                .to_owned(),
+            None => text,
+        }
+    }
 }
 
 pub(crate) fn invalid(path: &str, reason: impl Into<String>) -> InputError {
@@ -106,15 +127,9 @@ struct Meta<'a> {
     expires: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct Conversation<'a> {
-    #[serde(borrow)]
-    expiration_timestamp: Option<&'a RawValue>,
-}
-
 /// An optional timestamp field: absent or null is fine, anything else must
 /// parse.
-fn optional_timestamp(
+pub(crate) fn optional_timestamp(
     raw: Option<&RawValue>,
     path: &str,
     field: &'static str,
@@ -139,12 +154,12 @@ fn field_error(line: &str) -> InputError {
     }
 }
 
-/// Parses one line (or body), appending its events to `out`. On error
-/// nothing is appended.
+/// Reads one line (or body) into `out` (events, ignored and quarantined
+/// items). On error, which refuses the line whole, nothing is added.
 pub fn parse_line<'a>(
     line: &'a str,
     route: Route<'_>,
-    out: &mut Vec<Event<'a>>,
+    out: &mut Parsed<'a>,
 ) -> Result<Shape, InputError> {
     if line.trim().is_empty() {
         return Ok(Shape::Blank);
@@ -158,10 +173,12 @@ pub fn parse_line<'a>(
             field_error(line)
         }
     })?;
-    let start = out.len();
+    let start = (out.events.len(), out.quarantined.len());
     let result = dispatch(top, route, out);
     if result.is_err() {
-        out.truncate(start);
+        out.events.truncate(start.0);
+        out.origins.truncate(start.0);
+        out.quarantined.truncate(start.1);
     }
     result
 }
@@ -170,14 +187,10 @@ pub(crate) fn is_null(raw: Option<&RawValue>) -> bool {
     raw.is_none_or(|r| r.get() == "null")
 }
 
-fn dispatch<'a>(
-    top: Top<'a>,
-    route: Route<'_>,
-    out: &mut Vec<Event<'a>>,
-) -> Result<Shape, InputError> {
+fn dispatch<'a>(top: Top<'a>, route: Route<'_>, out: &mut Parsed<'a>) -> Result<Shape, InputError> {
     if let Some(object) = &top.object {
         if object == "whatsapp_business_account" {
-            cloud_body(top.entry, out)?;
+            body::cloud_body(top.entry, out)?;
             return Ok(Shape::CloudApi);
         }
         return Err(InputError::Shape(format!(
@@ -186,7 +199,7 @@ fn dispatch<'a>(
     }
     if let Some(kind) = top.kind.clone() {
         if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
-            out.push(normalized(kind_text, top)?);
+            out.push(normalized(kind_text, top)?, Origin::Line);
             return Ok(Shape::Normalized);
         }
         if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {
@@ -196,7 +209,12 @@ fn dispatch<'a>(
         }
     }
     if top.messages.is_some() || top.statuses.is_some() || top.contacts.is_some() {
-        on_premises_body(&top, route, out)?;
+        let lists = body::OnPremisesTop {
+            messages: top.messages,
+            statuses: top.statuses,
+            contacts: top.contacts,
+        };
+        body::on_premises_body(lists, route, out)?;
         return Ok(Shape::OnPremises);
     }
     Err(InputError::Shape(
@@ -205,7 +223,7 @@ fn dispatch<'a>(
     ))
 }
 
-fn required_id<'a>(
+pub(crate) fn required_id<'a>(
     value: Option<Id<'a>>,
     path: &str,
     field: &'static str,
@@ -319,189 +337,38 @@ fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
     })
 }
 
-// ---- Cloud API bodies (events.md section 2) ----
-
-#[derive(Deserialize)]
-struct Entry<'a> {
-    #[serde(borrow)]
-    id: Option<Id<'a>>,
-    #[serde(borrow, default)]
-    changes: Option<Vec<Change<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct Change<'a> {
-    #[serde(borrow)]
-    value: Option<ChangeValue<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ChangeValue<'a> {
-    #[serde(borrow)]
-    metadata: Option<Metadata<'a>>,
-    #[serde(borrow)]
-    messages: Option<Vec<InboundItem<'a>>>,
-    #[serde(borrow)]
-    statuses: Option<Vec<StatusItem<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct Metadata<'a> {
-    #[serde(borrow)]
-    phone_number_id: Option<Id<'a>>,
-}
-
-#[derive(Deserialize)]
-struct InboundItem<'a> {
-    #[serde(borrow)]
-    from: Option<Id<'a>>,
-    #[serde(borrow)]
-    id: Option<Id<'a>>,
-    #[serde(borrow)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    referral: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct StatusItem<'a> {
-    #[serde(borrow)]
-    id: Option<Id<'a>>,
-    #[serde(borrow)]
-    status: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    timestamp: Option<&'a RawValue>,
-    #[serde(borrow)]
-    recipient_id: Option<Id<'a>>,
-    /// On-Premises v2.45+: `message.recipient_id`.
-    #[serde(borrow)]
-    message: Option<StatusMessage<'a>>,
-    #[serde(borrow)]
-    conversation: Option<Conversation<'a>>,
-}
-
-#[derive(Deserialize)]
-struct StatusMessage<'a> {
-    #[serde(borrow)]
-    recipient_id: Option<Id<'a>>,
-}
-
-fn parse_raw<'a, T: Deserialize<'a>>(raw: &'a RawValue, path: &str) -> Result<T, InputError> {
-    serde_json::from_str(raw.get()).map_err(|e| invalid(path, e.to_string()))
-}
-
-fn cloud_body<'a>(entry: Option<&'a RawValue>, out: &mut Vec<Event<'a>>) -> Result<(), InputError> {
-    // A body without `entry` carries no messages or statuses: no events.
-    let Some(raw) = entry.filter(|r| r.get() != "null") else {
-        return Ok(());
-    };
-    let entries: Vec<Entry<'a>> = parse_raw(raw, "entry")?;
-    for (e, entry) in entries.into_iter().enumerate() {
-        let entry_path = format!("entry[{e}]");
-        for (c, change) in entry.changes.into_iter().flatten().enumerate() {
-            let path = format!("{entry_path}.changes[{c}].value");
-            let Some(value) = change.value else { continue };
-            if value.messages.as_ref().is_none_or(Vec::is_empty)
-                && value.statuses.as_ref().is_none_or(Vec::is_empty)
-            {
-                // account_update and friends: no events, not an error.
-                continue;
+/// Parses `text` as a `T`; on failure parses again, on this rare path only,
+/// to name the field that is wrong.
+pub(crate) fn parse_at<'a, T: Deserialize<'a>>(text: &'a str, path: &str) -> Result<T, InputError> {
+    serde_json::from_str(text).map_err(|first| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) => {
+                let inner = e.path().to_string();
+                let at = if inner == "." {
+                    path.to_owned()
+                } else {
+                    format!("{path}.{inner}")
+                };
+                invalid(&at, serde_reason(e.inner()))
             }
-            let waba = required_id(entry.id.clone(), &entry_path, "id")?;
-            let phone = required_id(
-                value.metadata.and_then(|m| m.phone_number_id),
-                &format!("{path}.metadata"),
-                "phone_number_id",
-            )?;
-            items(value.messages, value.statuses, &path, waba, phone, out)?;
+            Ok(_) => invalid(path, serde_reason(&first)),
         }
-    }
-    Ok(())
+    })
 }
 
-fn items<'a>(
-    messages: Option<Vec<InboundItem<'a>>>,
-    statuses: Option<Vec<StatusItem<'a>>>,
-    path: &str,
-    waba: Cow<'a, str>,
-    phone: Cow<'a, str>,
-    out: &mut Vec<Event<'a>>,
-) -> Result<(), InputError> {
-    for (i, m) in messages.into_iter().flatten().enumerate() {
-        let path = format!("{path}.messages[{i}]");
-        let referral = !is_null(m.referral);
-        if let Some(r) = m.referral.filter(|_| referral)
-            && !r.get().starts_with('{')
-        {
-            return Err(invalid(&path, "`referral` must be an object"));
-        }
-        out.push(Event {
-            ts: timestamp(m.timestamp, &path, "timestamp")?,
-            waba: waba.clone(),
-            phone: phone.clone(),
-            user: user_digits(m.from, &path, "from")?,
-            id: required_id(m.id, &path, "id")?,
-            body: EventBody::Inbound { referral },
-        });
-    }
-    for (i, s) in statuses.into_iter().flatten().enumerate() {
-        let path = format!("{path}.statuses[{i}]");
-        let recipient = s.recipient_id.or(s.message.and_then(|m| m.recipient_id));
-        let status = s
-            .status
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| missing(&path, "status"))?;
-        let ts = timestamp(s.timestamp, &path, "timestamp")?;
-        let user = user_digits(recipient, &path, "recipient_id")?;
-        let id = required_id(s.id, &path, "id")?;
-        if let Some(conversation) = &s.conversation {
-            optional_timestamp(
-                conversation.expiration_timestamp,
-                &format!("{path}.conversation"),
-                "expiration_timestamp",
-            )?;
-        }
-        out.push(Event {
-            ts,
-            waba: waba.clone(),
-            phone: phone.clone(),
-            user,
-            id,
-            body: EventBody::Status(Status::parse(status)),
-        });
-    }
-    Ok(())
-}
-
-// ---- On-Premises bodies (events.md section 3) ----
-
-fn on_premises_body<'a>(
-    top: &Top<'a>,
-    route: Route<'_>,
-    out: &mut Vec<Event<'a>>,
-) -> Result<(), InputError> {
-    let messages: Option<Vec<InboundItem<'a>>> = top
-        .messages
-        .filter(|r| r.get() != "null")
-        .map(|r| parse_raw(r, "messages"))
-        .transpose()?;
-    let statuses: Option<Vec<StatusItem<'a>>> = top
-        .statuses
-        .filter(|r| r.get() != "null")
-        .map(|r| parse_raw(r, "statuses"))
-        .transpose()?;
-    if messages.as_ref().is_none_or(Vec::is_empty) && statuses.as_ref().is_none_or(Vec::is_empty) {
-        return Ok(());
-    }
-    let (Some(waba), Some(phone)) = (route.waba, route.phone) else {
-        return Err(InputError::Shape(
-            "an On-Premises body carries no WABA or phone: give them (--waba and --phone)"
-                .to_owned(),
-        ));
+/// serde's message without what only confuses here: the position (counted
+/// in the item, not the body) and the parser's own type names.
+fn serde_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" at line ") {
+        Some(i) if e.line() != 0 => &text[..i],
+        _ => &text,
     };
-    let waba = Cow::Owned(waba.to_owned());
-    let phone = Cow::Owned(phone.to_owned());
-    items(messages, statuses, "body", waba, phone, out)
+    match text.find("expected struct ") {
+        Some(i) => format!("{}expected an object", &text[..i]),
+        None => text.to_owned(),
+    }
 }
 
 /// The normalized NDJSON line (events.md section 1) of an event, without

@@ -1,6 +1,7 @@
 //! Zendesk Sunshine Conversations v2 webhook bodies (events.md section 4) →
-//! engine events. Pure, like the other parsers: text in, events or a reason
-//! out, and a body is accepted or rejected whole (section 5).
+//! engine events. Pure, like the other parsers: text in, events and what
+//! became of each Sunshine event out; a bad event is quarantined, not its
+//! body (section 5).
 //!
 //! The shapes are those of Sunshine's OpenAPI spec (reference Z1,
 //! `zendesk/sunshine-conversations-api-spec`, `openapi.yaml`): a body is
@@ -23,7 +24,8 @@
 //!   earliest user message of the same conversation in the same body as an
 //!   entry point.
 //! - Everything else (`…:delivery:channel`, typing, read, switchboard, …) and
-//!   anything from a channel other than WhatsApp gives nothing and is no error.
+//!   anything from a channel other than WhatsApp gives nothing and is no
+//!   error: it is counted as ignored.
 //!
 //! The user is the route's mapping of Sunshine `userId` first, else the
 //! WhatsApp client's `externalId` (present with `includeFullSource`).
@@ -35,7 +37,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use wabill_engine::event::{Event, EventBody, Status};
 
-use crate::{Id, InputError, invalid, is_null, missing, timestamp, user_digits};
+use crate::parsed::{self, ItemPath, List, Origin, Parsed};
+use crate::{Id, InputError, invalid, is_null, missing, parse_at, timestamp, user_digits};
 
 /// One Zendesk route's configuration: Sunshine bodies name neither WABA nor
 /// phone, and name users by Sunshine ids (events.md section 4).
@@ -172,25 +175,22 @@ struct ReferralPayload<'a> {
     source: Option<Source<'a>>,
 }
 
-/// An event made from the body, with its conversation for referrals.
+/// An event made from the body, with its conversation for referrals and
+/// the index of the Sunshine event it came from.
 struct Found<'a> {
     conversation: Option<Cow<'a, str>>,
     event: Event<'a>,
+    item: usize,
 }
 
-/// Parses one Sunshine webhook body, appending its events to `out`. On error
-/// nothing is appended.
+/// Reads one Sunshine webhook body into `out`, event by event (events.md
+/// section 5): a bad event is quarantined and the others kept. Only a body
+/// that is not JSON or has no `events` array is refused (nothing added).
 pub fn parse_sunshine<'a>(
     body: &'a str,
     map: &SunshineMap<'_>,
-    out: &mut Vec<Event<'a>>,
+    out: &mut Parsed<'a>,
 ) -> Result<(), InputError> {
-    let found = body_events(body, map)?;
-    out.extend(found.into_iter().map(|f| f.event));
-    Ok(())
-}
-
-fn body_events<'a>(body: &'a str, map: &SunshineMap<'_>) -> Result<Vec<Found<'a>>, InputError> {
     let envelope: Envelope<'a> = serde_json::from_str(body).map_err(|e| {
         if !e.is_data() {
             InputError::Json(e.to_string())
@@ -200,43 +200,39 @@ fn body_events<'a>(body: &'a str, map: &SunshineMap<'_>) -> Result<Vec<Found<'a>
             invalid("body", e.to_string())
         }
     })?;
-    let events = envelope
+    let events_raw = envelope
         .events
         .filter(|r| !is_null(Some(r)))
         .ok_or_else(|| missing("body", "events"))?;
-    let events: Vec<&'a RawValue> = serde_json::from_str(events.get())
+    let events: Vec<&'a RawValue> = serde_json::from_str(events_raw.get())
         .map_err(|_| invalid("body", "`events` must be an array"))?;
+    let item_envelope = out.envelope(parsed::Envelope::Sunshine {
+        events: events_raw,
+        waba: map.waba.to_owned(),
+    });
+    let item_path = |i: usize| ItemPath {
+        change: None,
+        list: List::Events,
+        index: i as u32,
+    };
 
     let mut found = Vec::new();
     let mut referred = Vec::new();
-    for (i, raw) in events.into_iter().enumerate() {
+    for (i, raw) in events.iter().enumerate() {
         let path = format!("events[{i}]");
-        let header: Header<'a> = parse_at(raw.get(), &path)?;
-        let kind = header.kind.ok_or_else(|| missing(&path, "type"))?;
-        let payload = || {
-            header
-                .payload
-                .filter(|p| !is_null(Some(p)))
-                .ok_or_else(|| missing(&path, "payload"))
-        };
-        match &*kind {
-            "conversation:message" => {
-                found.extend(inbound(payload()?, header.created_at, &path, map)?);
+        let before = (found.len(), referred.len());
+        match sunshine_event(raw, &path, map, &mut found, &mut referred) {
+            Ok(Some(kind)) => out.ignore(kind),
+            Ok(None) => {}
+            Err(e) => {
+                found.truncate(before.0);
+                referred.truncate(before.1);
+                let reason = e.reason_at(&path);
+                out.quarantine(item_envelope, item_path(i), Some(raw.get()), reason);
             }
-            "conversation:message:delivery:user" => {
-                let s = Status::Delivered;
-                statuses(payload()?, header.created_at, &path, s, map, &mut found)?;
-            }
-            "conversation:message:delivery:failure" => {
-                let s = Status::Failed;
-                statuses(payload()?, header.created_at, &path, s, map, &mut found)?;
-            }
-            "conversation:create" | "conversation:referral" => {
-                referred.extend(referral_conversation(payload()?, &path)?);
-            }
-            // `…:delivery:channel` means WhatsApp accepted the message, not
-            // that the user got it; the rest is not about billable messages.
-            _ => {}
+        }
+        for f in &mut found[before.0..] {
+            f.item = i;
         }
     }
     for conversation in referred {
@@ -249,41 +245,55 @@ fn body_events<'a>(body: &'a str, map: &SunshineMap<'_>) -> Result<Vec<Found<'a>
             f.event.body = EventBody::Inbound { referral: true };
         }
     }
-    Ok(found)
-}
-
-/// Parses `text` as a `T`; on failure parses again, on this rare path only,
-/// to name the field that is wrong.
-fn parse_at<'a, T: Deserialize<'a>>(text: &'a str, path: &str) -> Result<T, InputError> {
-    serde_json::from_str(text).map_err(|first| {
-        let mut de = serde_json::Deserializer::from_str(text);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Err(e) => {
-                let inner = e.path().to_string();
-                let at = if inner == "." {
-                    path.to_owned()
-                } else {
-                    format!("{path}.{inner}")
-                };
-                invalid(&at, serde_reason(e.inner()))
-            }
-            Ok(_) => invalid(path, serde_reason(&first)),
-        }
-    })
-}
-
-/// serde's message without what only confuses here: the position (counted
-/// in the event, not the body) and the parser's own type names.
-fn serde_reason(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    let text = match text.rfind(" at line ") {
-        Some(i) if e.line() != 0 => &text[..i],
-        _ => &text,
-    };
-    match text.find("expected struct ") {
-        Some(i) => format!("{}expected an object", &text[..i]),
-        None => text.to_owned(),
+    for f in found {
+        let origin = Origin::Item {
+            envelope: item_envelope,
+            path: item_path(f.item),
+        };
+        out.push(f.event, origin);
     }
+    Ok(())
+}
+
+/// One Sunshine event: its events go to `found` (the caller sets their
+/// item index), a referral's conversation to `referred`; Some kind when it
+/// is no billing event.
+fn sunshine_event<'a>(
+    raw: &'a RawValue,
+    path: &str,
+    map: &SunshineMap<'_>,
+    found: &mut Vec<Found<'a>>,
+    referred: &mut Vec<Cow<'a, str>>,
+) -> Result<Option<&'static str>, InputError> {
+    let header: Header<'a> = parse_at(raw.get(), path)?;
+    let kind = header.kind.ok_or_else(|| missing(path, "type"))?;
+    let payload = || {
+        header
+            .payload
+            .filter(|p| !is_null(Some(p)))
+            .ok_or_else(|| missing(path, "payload"))
+    };
+    match &*kind {
+        "conversation:message" => match inbound(payload()?, header.created_at, path, map)? {
+            Some(f) => found.push(f),
+            None => return Ok(Some("business_or_other_channel_message")),
+        },
+        "conversation:message:delivery:user" => {
+            let s = Status::Delivered;
+            statuses(payload()?, header.created_at, path, s, map, found)?;
+        }
+        "conversation:message:delivery:failure" => {
+            let s = Status::Failed;
+            statuses(payload()?, header.created_at, path, s, map, found)?;
+        }
+        "conversation:create" | "conversation:referral" => {
+            referred.extend(referral_conversation(payload()?, path)?);
+        }
+        // `…:delivery:channel` means WhatsApp accepted the message, not
+        // that the user got it; the rest is not about billable messages.
+        _ => return Ok(Some("other_sunshine_event")),
+    }
+    Ok(None)
 }
 
 fn non_empty(id: Option<Id<'_>>) -> Option<Cow<'_, str>> {
@@ -387,6 +397,7 @@ fn inbound<'a>(
         },
     };
     Ok(Some(Found {
+        item: 0,
         conversation: p.conversation.and_then(|c| non_empty(c.id)),
         event: Event {
             ts,
@@ -443,6 +454,7 @@ fn statuses<'a>(
     };
     for id in ids {
         out.push(Found {
+            item: 0,
             conversation: None,
             event: Event {
                 ts,

@@ -21,9 +21,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{check_goldens, render, render_event};
+use common::{check_goldens, render};
 use wabill_engine::event::{EventBody, Status};
-use wabill_ingest::{InputError, Route, Shape, parse_line};
+use wabill_ingest::{InputError, Parsed, Route, Shape, parse_line};
 
 const ONPREM_ROUTE: Route<'static> = Route {
     waba: Some("W1"),
@@ -75,8 +75,8 @@ fn golden_webhook_bodies() {
         } else {
             Route::default()
         };
-        let mut events = Vec::new();
-        let result = parse_line(&line, route, &mut events);
+        let mut parsed = Parsed::default();
+        let result = parse_line(&line, route, &mut parsed);
         if let Ok(shape) = result {
             let want = if on_premises {
                 Shape::OnPremises
@@ -87,13 +87,13 @@ fn golden_webhook_bodies() {
                 failures.push(format!("{name}: detected as {shape:?}, expected {want:?}"));
             }
         }
-        if result.is_err() && !events.is_empty() {
-            failures.push(format!(
-                "{name}: rejected but {} events appended",
-                events.len()
-            ));
+        if result.is_err() && !(parsed.events.is_empty() && parsed.quarantined.is_empty()) {
+            failures.push(format!("{name}: rejected but events or items kept"));
         }
-        render(&result, &events)
+        for q in &parsed.quarantined {
+            check_reread(name, route, q, failures);
+        }
+        render(&result, &parsed)
     });
 }
 
@@ -110,27 +110,59 @@ fn minify_keeps_strings_verbatim() {
 // section 1 that decide acceptance
 // ---------------------------------------------------------------------------
 
-/// Parses one line with no route; the events are rendered as in the goldens.
+/// A quarantined item's body, read again with the same route, quarantines
+/// the same item (re-processing finds what it held).
+fn check_reread(
+    name: &str,
+    route: Route<'_>,
+    q: &wabill_ingest::Quarantined,
+    failures: &mut Vec<String>,
+) {
+    if q.body.is_empty() {
+        return;
+    }
+    let mut again = Parsed::default();
+    let result = parse_line(&q.body, route, &mut again);
+    let same = again.quarantined.first().map(|r| &r.item);
+    if result.is_err() || !again.events.is_empty() || same != Some(&q.item) {
+        failures.push(format!(
+            "{name}: the quarantined item {} does not read again the same from its body {}: {result:?} {:?}",
+            q.path, q.body, again.quarantined
+        ));
+    }
+}
+
+/// Parses one line with no route; the events are rendered as in the
+/// goldens, then the ignored and quarantined items.
 fn parse(line: &str) -> Result<Vec<String>, InputError> {
     parse_with(line, Route::default())
 }
 
 fn parse_with(line: &str, route: Route<'_>) -> Result<Vec<String>, InputError> {
-    let mut out = Vec::new();
+    let mut out = Parsed::default();
     match parse_line(line, route, &mut out) {
-        Ok(_) => Ok(out.iter().map(render_event).collect()),
+        Ok(_) => Ok(common::render_items(&out)
+            .lines()
+            .map(str::to_owned)
+            .collect()),
         Err(e) => {
-            assert!(out.is_empty(), "rejected but appended: {out:?}");
+            assert!(out.events.is_empty(), "rejected but appended: {out:?}");
             Err(e)
         }
     }
 }
 
-/// The reason a line is rejected; panics when it is accepted.
+/// The reason a line is refused whole, or its one item quarantined (as
+/// `path: reason`); panics when it is accepted.
 fn rejected(line: &str) -> String {
-    match parse(line) {
-        Ok(events) => panic!("accepted, expected a rejection: {line}\n  -> {events:?}"),
+    let mut out = Parsed::default();
+    match parse_line(line, Route::default(), &mut out) {
         Err(e) => e.to_string(),
+        Ok(_) if out.quarantined.len() == 1 && out.events.is_empty() => {
+            let q = &out.quarantined[0];
+            format!("{}: {}", q.path, q.reason)
+        }
+        Ok(_) => panic!("accepted, expected a rejection: {line}\n  -> {out:?}"),
     }
 }
 
@@ -318,36 +350,76 @@ fn unknown_shape_is_rejected() {
 }
 
 #[test]
-fn cloud_body_with_one_bad_status_is_rejected_whole() {
+fn a_bad_status_is_quarantined_and_the_rest_of_its_body_kept() {
     let good = r#"{"id":"wamid.A","status":"sent","timestamp":"1668595349","recipient_id":"923036547188"}"#;
-    for bad in [
-        r#"{"id":"wamid.B","status":"delivered","timestamp":"TIMESTAMP","recipient_id":"923036547188"}"#,
-        r#"{"id":"wamid.B","status":"delivered","timestamp":"1668595400","recipient_id":"PHONE_NUMBER"}"#,
-        r#"{"status":"delivered","timestamp":"1668595400","recipient_id":"923036547188"}"#,
-        r#"{"id":"wamid.B","timestamp":"1668595400","recipient_id":"923036547188"}"#,
+    for (bad, reason) in [
+        (
+            r#"{"id":"wamid.B","status":"delivered","timestamp":"TIMESTAMP","recipient_id":"923036547188"}"#,
+            "`timestamp` \"TIMESTAMP\" is not an RFC 3339 time",
+        ),
+        (
+            r#"{"id":"wamid.B","status":"delivered","timestamp":"1668595400","recipient_id":"PHONE_NUMBER"}"#,
+            "`recipient_id` must be the user's number as digits (an optional leading +)",
+        ),
+        (
+            r#"{"status":"delivered","timestamp":"1668595400","recipient_id":"923036547188"}"#,
+            "missing `id`",
+        ),
+        (
+            r#"{"id":"wamid.B","timestamp":"1668595400","recipient_id":"923036547188"}"#,
+            "missing `status`",
+        ),
     ] {
-        for statuses in [format!("[{good},{bad}]"), format!("[{bad},{good}]")] {
+        for (statuses, at) in [
+            (format!("[{good},{bad}]"), 1),
+            (format!("[{bad},{good}]"), 0),
+        ] {
             let body = format!(
                 r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"messaging_product":"whatsapp","metadata":{{"phone_number_id":"P"}},"messages":[{{"from":"923036547188","id":"wamid.in","timestamp":"1668595300","type":"text"}}],"statuses":{statuses}}},"field":"messages"}}]}}]}}"#
             );
-            // Events already collected from earlier lines stay; none of this
-            // body's are added.
-            let mut out = Vec::new();
-            assert_eq!(
-                parse_line(INBOUND_OK, Route::default(), &mut out),
-                Ok(Shape::Normalized)
+            let got = accepted(&body);
+            assert_eq!(got.len(), 3, "{body}: {got:?}");
+            assert!(got[0].starts_with("inbound wamid.in "), "{got:?}");
+            assert!(got[1].starts_with("status wamid.A "), "{got:?}");
+            let path = format!("entry[0].changes[0].value.statuses[{at}]");
+            let want = format!("QUARANTINED {path}: ");
+            assert!(got[2].starts_with(&want), "{got:?}");
+            assert!(got[2].contains(reason), "{got:?} should say {reason}");
+            // The item is kept whole, with a body that reads it again.
+            let mut out = Parsed::default();
+            assert!(parse_line(&body, Route::default(), &mut out).is_ok());
+            let q = &out.quarantined[0];
+            assert_eq!(q.item, bad);
+            assert_eq!(q.waba.as_deref(), Some("W"));
+            assert!(
+                q.body.contains(bad) && !q.body.contains("wamid.A"),
+                "{}",
+                q.body
             );
-            let result = parse_line(&body, Route::default(), &mut out);
-            assert!(result.is_err(), "{body}");
-            assert_eq!(out.len(), 1, "{body}: {out:?}");
         }
     }
-    // Across entries too: a bad second entry rejects the first one's events.
+    // Across entries too: a bad second entry leaves the first one's events.
     let body = r#"{"object":"whatsapp_business_account","entry":[
         {"id":"W1","changes":[{"value":{"metadata":{"phone_number_id":"P1"},"statuses":[{"id":"wamid.A","status":"sent","timestamp":"1668595349","recipient_id":"923036547188"}]},"field":"messages"}]},
         {"id":"W2","changes":[{"value":{"metadata":{"phone_number_id":"P2"},"statuses":[{"id":"wamid.B","status":"sent","timestamp":"soon","recipient_id":"923036547188"}]},"field":"messages"}]}]}"#
         .replace('\n', "");
-    assert!(rejected(&body).contains("entry[1]"));
+    let got = accepted(&body);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(
+        got[1].starts_with("QUARANTINED entry[1].changes[0].value.statuses[0]: `timestamp`"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_body_whose_entries_are_not_an_array_is_refused_whole() {
+    let reason = rejected(r#"{"object":"whatsapp_business_account","entry":{"id":"W"}}"#);
+    assert_eq!(reason, "entry: must be an array");
+    let reason = rejected(r#"{"object":"whatsapp_business_account","entry":[42]}"#);
+    assert_eq!(
+        reason,
+        "entry[0]: invalid type: integer `42`, expected an object"
+    );
 }
 
 #[test]
@@ -513,13 +585,13 @@ fn leading_plus_is_dropped() {
 #[test]
 fn blank_lines_are_skipped() {
     for line in ["", " ", "\t", "   \t  ", "\r"] {
-        let mut out = Vec::new();
+        let mut out = Parsed::default();
         assert_eq!(
             parse_line(line, Route::default(), &mut out),
             Ok(Shape::Blank),
             "{line:?}"
         );
-        assert!(out.is_empty());
+        assert!(out.events.is_empty() && out.is_clean());
     }
 }
 
@@ -537,13 +609,13 @@ fn unknown_status_values_are_kept() {
         let line = format!(
             r#"{{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322,"status":"{status}"}}"#
         );
-        let mut out = Vec::new();
+        let mut out = Parsed::default();
         assert_eq!(
             parse_line(&line, Route::default(), &mut out),
             Ok(Shape::Normalized)
         );
         assert_eq!(
-            out[0].body,
+            out.events[0].body,
             EventBody::Status(Status::Other(status.into())),
             "{status}"
         );
@@ -551,14 +623,15 @@ fn unknown_status_values_are_kept() {
 }
 
 #[test]
-fn account_update_yields_no_events() {
+fn account_update_yields_no_events_and_is_counted_as_ignored() {
     let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"102290129340398","time":1751142888,"changes":[{"value":{"phone_number":"15550783881","event":"VERIFIED_ACCOUNT"},"field":"account_update"}]}]}"#;
-    let mut out = Vec::new();
+    let mut out = Parsed::default();
     assert_eq!(
         parse_line(body, Route::default(), &mut out),
         Ok(Shape::CloudApi)
     );
-    assert!(out.is_empty());
+    assert!(out.events.is_empty() && out.quarantined.is_empty());
+    assert_eq!(out.ignored.get("account_update"), Some(&1));
 }
 
 // ---------------------------------------------------------------------------
@@ -610,4 +683,81 @@ fn spec_wrong_field_type_is_not_called_invalid_json() {
             "{line}: {reason}"
         );
     }
+}
+
+/// A body whose structure the one typed pass refuses (an entry, value or
+/// item of the wrong JSON type) is read part by part: each bad part is
+/// quarantined at its own path and the good ones are kept, exactly as in
+/// the typed pass.
+#[test]
+fn a_body_of_the_wrong_json_types_is_read_part_by_part() {
+    let good = r#"{"id":"wamid.A","status":"sent","timestamp":"1668595349","recipient_id":"923036547188"}"#;
+    let typed_wrong =
+        r#"{"id":"wamid.B","status":5,"timestamp":"1668595400","recipient_id":"923036547188"}"#;
+    let body = format!(
+        r#"{{"object":"whatsapp_business_account","entry":[42,{{"id":"W","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P"}},"statuses":[{good},{typed_wrong}]}}}},{{"field":"messages","value":"oops"}},{{"field":"calls","value":{{"calls":[1]}}}}]}}]}}"#
+    );
+    let mut out = Parsed::default();
+    assert_eq!(
+        parse_line(&body, Route::default(), &mut out),
+        Ok(Shape::CloudApi)
+    );
+    let lines: Vec<String> = common::render_items(&out)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "status wamid.A waba=W phone=P user=923036547188 ts=2022-11-16T10:42:29Z status=sent",
+            "IGNORED calls 1",
+            "QUARANTINED entry[0]: invalid type: integer `42`, expected an object",
+            "QUARANTINED entry[1].changes[0].value.statuses[1]: status: invalid type: integer `5`, expected a string",
+            "QUARANTINED entry[1].changes[1].value: invalid type: string \"oops\", expected an object",
+        ]
+    );
+    let item = &out.quarantined[1];
+    assert_eq!(item.item, typed_wrong);
+    assert_eq!(item.waba.as_deref(), Some("W"));
+    let mut failures = Vec::new();
+    check_reread("part by part", Route::default(), item, &mut failures);
+    assert!(failures.is_empty(), "{failures:?}");
+    // A part that is no item has no body to read it again.
+    assert_eq!(
+        (
+            out.quarantined[0].item.as_str(),
+            out.quarantined[0].body.as_str()
+        ),
+        ("42", "")
+    );
+    // The same good status in a body the typed pass takes gives the same event.
+    let typed = body.replace(typed_wrong, good).replace("42,", "");
+    let mut again = Parsed::default();
+    assert!(parse_line(&typed, Route::default(), &mut again).is_ok());
+    assert_eq!(again.events[0], out.events[0]);
+}
+
+#[test]
+fn an_on_premises_item_of_the_wrong_json_type_is_quarantined_and_the_rest_kept() {
+    let bad =
+        r#"{"id":"gB2","recipient_id":"16315551234","status":["sent"],"timestamp":"1643900100"}"#;
+    let body = format!(
+        r#"{{"contacts":[{{"wa_id":"16315551234"}}],"statuses":[{{"id":"gB1","recipient_id":"16315551234","status":"sent","timestamp":"1643900100","type":"message"}},{bad}]}}"#
+    );
+    let got = parse_with(&body, ONPREM_ROUTE).unwrap();
+    assert_eq!(
+        got,
+        [
+            "status gB1 waba=W1 phone=P1 user=16315551234 ts=2022-02-03T14:55:00Z status=sent",
+            "QUARANTINED statuses[1]: status: invalid type: sequence, expected a string",
+        ]
+    );
+    let mut out = Parsed::default();
+    assert!(parse_line(&body, ONPREM_ROUTE, &mut out).is_ok());
+    let q = &out.quarantined[0];
+    assert_eq!((q.item.as_str(), q.waba.as_deref()), (bad, Some("W1")));
+    assert_eq!(
+        q.body,
+        format!(r#"{{"contacts":[{{"wa_id":"16315551234"}}],"statuses":[{bad}]}}"#)
+    );
 }

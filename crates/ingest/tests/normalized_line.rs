@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use wabill_engine::Instant;
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
-use wabill_ingest::{Route, Shape, normalized_line, parse_line};
+use wabill_ingest::{Parsed, Route, Shape, normalized_line, parse_line};
 
 fn event(body: EventBody<'static>, nanos: i64) -> Event<'static> {
     Event {
@@ -40,13 +40,13 @@ fn every_kind_of_event_survives_the_round_trip_to_the_nanosecond() {
     ];
     for e in events {
         let line = normalized_line(&e);
-        let mut out = Vec::new();
+        let mut out = Parsed::default();
         assert_eq!(
             parse_line(&line, Route::default(), &mut out),
             Ok(Shape::Normalized),
             "{line}"
         );
-        assert_eq!(out, vec![e], "{line}");
+        assert_eq!(out.events, vec![e], "{line}");
     }
 }
 

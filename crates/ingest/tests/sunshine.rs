@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use common::{check_goldens, render, render_event};
 use wabill_engine::event::{EventBody, Status};
-use wabill_ingest::{InputError, SunshineMap, parse_sunshine};
+use wabill_ingest::{Parsed, SunshineMap, parse_sunshine};
 
 /// The route every test uses: the Sunshine user id is the example `userId`
 /// of Sunshine's `authorWebhook` schema (Z1).
@@ -40,17 +40,25 @@ fn route(users: &BTreeMap<String, String>) -> SunshineMap<'_> {
     }
 }
 
-/// Parses one body with the test route.
-fn parse(body: &str) -> Result<Vec<String>, InputError> {
-    let users = users();
-    let mut out = Vec::new();
-    parse_sunshine(body, &route(&users), &mut out)?;
-    Ok(out.iter().map(render_event).collect())
+/// Parses one body with `users`: its events, or why it was refused whole,
+/// or (as `path: reason`) why its first quarantined item was.
+fn parse_with(body: &str, users: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+    let mut out = Parsed::default();
+    parse_sunshine(body, &route(users), &mut out).map_err(|e| e.to_string())?;
+    if let Some(q) = out.quarantined.first() {
+        return Err(format!("{}: {}", q.path, q.reason));
+    }
+    Ok(out.events.iter().map(render_event).collect())
+}
+
+/// As [`parse_with`] with the test route.
+fn parse(body: &str) -> Result<Vec<String>, String> {
+    parse_with(body, &users())
 }
 
 fn rejected(body: &str) -> String {
     match parse(body) {
-        Err(e) => e.to_string(),
+        Err(e) => e,
         Ok(events) => panic!("accepted, expected a rejection: {events:?}"),
     }
 }
@@ -67,18 +75,13 @@ fn golden_dir() -> PathBuf {
 fn sunshine_golden_bodies() {
     let users = users();
     let map = route(&users);
-    // Stands for events of earlier bodies: a rejected body must leave it alone.
-    let earlier_body = std::fs::read_to_string(golden_dir().join("delivery_user.json")).unwrap();
-    let mut earlier = Vec::new();
-    parse_sunshine(&earlier_body, &map, &mut earlier).unwrap();
-    assert_eq!(earlier.len(), 1);
     check_goldens(&golden_dir(), 12, |name, body, failures| {
-        let mut out = earlier.clone();
+        let mut out = Parsed::default();
         let result = parse_sunshine(body, &map, &mut out);
-        if out.get(..earlier.len()) != Some(&earlier[..]) {
-            failures.push(format!("{name}: earlier events were changed"));
+        if result.is_err() && !(out.events.is_empty() && out.quarantined.is_empty()) {
+            failures.push(format!("{name}: refused but events or items kept"));
         }
-        render(&result, &out[earlier.len().min(out.len())..])
+        render(&result, &out)
     });
 }
 
@@ -136,21 +139,41 @@ fn a_body_that_is_not_a_sunshine_envelope_is_rejected_with_a_reason() {
 }
 
 #[test]
-fn a_rejected_body_appends_nothing() {
+fn a_bad_event_is_quarantined_and_the_good_ones_kept() {
     let users = users();
     let map = route(&users);
-    let good = body(&message(MAPPED_USER, WHATSAPP));
-    let mut out = Vec::new();
-    parse_sunshine(&good, &map, &mut out).unwrap();
-    let before = out.clone();
-    // A good event first, then a bad one: the good one must not leak.
+    let unmapped = message(UNMAPPED_USER, WHATSAPP);
     let bad = format!(
-        r#"{{"events":[{},{}]}}"#,
+        r#"{{"events":[{},{unmapped}]}}"#,
         message(MAPPED_USER, WHATSAPP),
-        message(UNMAPPED_USER, WHATSAPP)
     );
-    assert!(parse_sunshine(&bad, &map, &mut out).is_err());
-    assert_eq!(out, before);
+    let mut out = Parsed::default();
+    parse_sunshine(&bad, &map, &mut out).unwrap();
+    assert_eq!(out.events.len(), 1);
+    assert_eq!(out.quarantined.len(), 1);
+    let q = &out.quarantined[0];
+    assert_eq!(q.path, "events[1]");
+    assert!(
+        q.reason
+            .starts_with("payload.message.author.userId: no WhatsApp number mapped"),
+        "{}",
+        q.reason
+    );
+    assert_eq!(q.item, unmapped);
+    assert_eq!(q.waba.as_deref(), Some("W1"));
+    // Its body reads it again alone: quarantined while the route lacks the
+    // user, an event once the route maps it.
+    let mut again = Parsed::default();
+    parse_sunshine(&q.body, &map, &mut again).unwrap();
+    assert_eq!((again.events.len(), again.quarantined.len()), (0, 1));
+    let mut fixed = users.clone();
+    fixed.insert(
+        "cbec0073faeda4dfcd21d0f1".to_owned(),
+        "14155550000".to_owned(),
+    );
+    let mut again = Parsed::default();
+    parse_sunshine(&q.body, &route(&fixed), &mut again).unwrap();
+    assert_eq!((again.events.len(), again.quarantined.len()), (1, 0));
 }
 
 #[test]
@@ -158,11 +181,11 @@ fn errors_name_the_event_and_the_field() {
     for (event, want) in [
         (
             message(r#"{"userId":"5963c0d619a30a2e00de36b8"}"#, WHATSAPP),
-            "events[0].payload.message.author: missing `type`".to_owned(),
+            "events[0]: payload.message.author: missing `type`".to_owned(),
         ),
         (
             r#"{"type":"conversation:message","createdAt":"2025-06-08T20:59:44Z","payload":{"message":{"id":"m1"}}}"#.to_owned(),
-            "events[0].payload.message: missing `author`".to_owned(),
+            "events[0]: payload.message: missing `author`".to_owned(),
         ),
         (
             r#"{"type":"conversation:message","createdAt":"2025-06-08T20:59:44Z"}"#.to_owned(),
@@ -170,15 +193,15 @@ fn errors_name_the_event_and_the_field() {
         ),
         (
             delivery("user", r#"{"user":{"id":"5963c0d619a30a2e00de36b8"},"destination":{"type":"whatsapp"}}"#),
-            "events[0].payload.message: missing `id`".to_owned(),
+            "events[0]: payload.message: missing `id`".to_owned(),
         ),
         (
             message(MAPPED_USER, r#"{"type":"whatsapp","originalMessageTimestamp":"soon"}"#),
-            r#"events[0].payload.message.source: `originalMessageTimestamp` "soon" is not an RFC 3339 time with an offset, nor Unix seconds"#.to_owned(),
+            r#"events[0]: payload.message.source: `originalMessageTimestamp` "soon" is not an RFC 3339 time with an offset, nor Unix seconds"#.to_owned(),
         ),
         (
             message(UNMAPPED_USER, r#"{"type":"whatsapp","client":{"type":"whatsapp","externalId":"+1 650 555"}}"#),
-            "events[0].payload.message.source.client: `externalId` must be the user's number as digits (an optional leading +)".to_owned(),
+            "events[0]: payload.message.source.client: `externalId` must be the user's number as digits (an optional leading +)".to_owned(),
         ),
     ] {
         assert_eq!(rejected(&body(&event)), want, "{event}");
@@ -190,7 +213,7 @@ fn errors_name_the_event_and_the_field() {
     )));
     assert!(
         reason.starts_with(
-            "events[0].payload.message.source.originalMessageId: invalid type: boolean `true`"
+            "events[0]: payload.message.source.originalMessageId: invalid type: boolean `true`"
         ),
         "{reason}"
     );
@@ -229,17 +252,10 @@ fn a_mapped_number_that_is_not_digits_is_rejected() {
         "5963c0d619a30a2e00de36b8".to_owned(),
         "+1 650-555-1234".to_owned(),
     )]);
-    let mut out = Vec::new();
-    let err = parse_sunshine(
-        &body(&message(MAPPED_USER, WHATSAPP)),
-        &route(&users),
-        &mut out,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = parse_with(&body(&message(MAPPED_USER, WHATSAPP)), &users).unwrap_err();
     assert_eq!(
         err,
-        r#"events[0].payload.message.author.userId: the route maps Sunshine user "5963c0d619a30a2e00de36b8" to "+1 650-555-1234", not a WhatsApp number (digits, an optional leading +)"#
+        r#"events[0]: payload.message.author.userId: the route maps Sunshine user "5963c0d619a30a2e00de36b8" to "+1 650-555-1234", not a WhatsApp number (digits, an optional leading +)"#
     );
 }
 
@@ -370,7 +386,7 @@ fn a_status_carries_sunshine_s_message_id_else_one_per_whatsapp_id() {
 #[test]
 fn statuses_are_delivered_and_failed() {
     let users = users();
-    let mut out = Vec::new();
+    let mut out = Parsed::default();
     let payload = r#"{"user":{"id":"5963c0d619a30a2e00de36b8"},"message":{"id":"m1"}}"#;
     let two = format!(
         r#"{{"events":[{},{}]}}"#,
@@ -378,7 +394,7 @@ fn statuses_are_delivered_and_failed() {
         delivery("failure", payload)
     );
     parse_sunshine(&two, &route(&users), &mut out).unwrap();
-    let statuses: Vec<_> = out.into_iter().map(|e| e.body).collect();
+    let statuses: Vec<_> = out.events.into_iter().map(|e| e.body).collect();
     assert_eq!(
         statuses,
         [
@@ -409,7 +425,7 @@ fn referrals_mark_the_first_user_message_of_their_conversation_only() {
     assert!(without[0].ends_with(" referral=false"), "{without:?}");
     assert_eq!(
         rejected(&two(r#""ad""#)),
-        "events[1].payload: `referral` must be an object"
+        "events[1]: payload: `referral` must be an object"
     );
     // Another conversation's referral, or one from another channel, marks nothing.
     let other = two(r#"{"code":"x"}"#).replace(
@@ -422,4 +438,49 @@ fn referrals_mark_the_first_user_message_of_their_conversation_only() {
         r#""source":{"type":"messenger"},"referral""#,
     );
     assert!(parse(&messenger).unwrap()[0].ends_with(" referral=false"));
+}
+
+#[test]
+fn an_item_whose_one_event_fails_a_check_is_quarantined_with_all_its_events() {
+    let users = users();
+    let payload = |message: &str, externals: &str| {
+        format!(
+            r#"{{"user":{{"id":"5963c0d619a30a2e00de36b8"}},"message":{message},"destination":{{"type":"whatsapp"}},"externalMessages":{externals}}}"#
+        )
+    };
+    // events[0] names two WhatsApp messages (two events), events[1] one.
+    let two = format!(
+        r#"{{"events":[{},{}]}}"#,
+        delivery(
+            "user",
+            &payload("null", r#"[{"id":"wamid.a"},{"id":"wamid.b"}]"#)
+        ),
+        delivery("user", &payload(r#"{"id":"m2"}"#, "null")),
+    );
+    let mut out = Parsed::default();
+    parse_sunshine(&two, &route(&users), &mut out).unwrap();
+    assert_eq!(out.events.len(), 3);
+    let mut facts = vec!["earlier"];
+    let checked = out.check_items(
+        |e| match &*e.id {
+            "wamid.b" => Err("no market"),
+            id => Ok(if id == "m2" { "m2" } else { "a" }),
+        },
+        &mut facts,
+    );
+    assert_eq!(checked, Ok(()));
+    // wamid.a passed, but its item failed: it leaves with wamid.b; the
+    // facts stay aligned with the events kept.
+    let ids: Vec<&str> = out.events.iter().map(|e| &*e.id).collect();
+    assert_eq!(ids, ["m2"]);
+    assert_eq!(facts, ["earlier", "m2"]);
+    assert_eq!(out.origins.len(), 1);
+    assert_eq!(out.quarantined.len(), 1);
+    assert_eq!(
+        (
+            out.quarantined[0].path.as_str(),
+            out.quarantined[0].reason.as_str()
+        ),
+        ("events[0]", "no market")
+    );
 }

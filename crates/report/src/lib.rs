@@ -119,14 +119,27 @@ pub struct InvoicesJson {
     pub invoices: Vec<InvoiceJson>,
     pub rejected: u64,
     pub duplicates: u64,
+    pub quarantined: u64,
+}
+
+/// What became of the input besides its billed events (cli.md).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct InputCounts {
+    /// Lines and bodies refused whole.
+    pub rejected: u64,
+    /// Duplicate events skipped.
+    pub duplicates: u64,
+    /// Items of bodies kept in quarantine (events.md section 5).
+    pub quarantined: u64,
 }
 
 /// The `--format json` document of `wabill invoice`.
-pub fn invoices_json(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> String {
+pub fn invoices_json(invoices: &[&Invoice], counts: InputCounts) -> String {
     let doc = InvoicesJson {
         invoices: invoices.iter().map(|i| InvoiceJson::from(*i)).collect(),
-        rejected,
-        duplicates,
+        rejected: counts.rejected,
+        duplicates: counts.duplicates,
+        quarantined: counts.quarantined,
     };
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
@@ -197,7 +210,7 @@ fn right(text: impl ToString) -> Cell {
 }
 
 /// `--format table`: what a person reads.
-pub fn invoices_table(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> String {
+pub fn invoices_table(invoices: &[&Invoice], counts: InputCounts) -> String {
     let mut out = String::new();
     for i in invoices {
         out.push_str(&format!(
@@ -271,9 +284,19 @@ pub fn invoices_table(invoices: &[&Invoice], rejected: u64, duplicates: u64) -> 
     if invoices.is_empty() {
         out.push_str("No invoices: no conversation or priced message in the input.\n");
     }
-    out.push_str(&format!(
-        "Rejected input: {rejected}. Duplicate events skipped: {duplicates}.\n"
-    ));
+    out.push_str(&counts_footer(counts));
+    out
+}
+
+/// The table's last lines: what became of the input besides its events.
+fn counts_footer(counts: InputCounts) -> String {
+    let mut out = format!(
+        "Rejected input: {}. Duplicate events skipped: {}.\n",
+        counts.rejected, counts.duplicates
+    );
+    if counts.quarantined > 0 {
+        out.push_str(&format!("Items quarantined: {}.\n", counts.quarantined));
+    }
     out
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wabill_engine::config::WabaConfig;
 
 use wabill_engine::{EngineConfig, Ledger, RateBook, RegionCache, bill};
-use wabill_ingest::{Route, parse_line};
+use wabill_ingest::{Parsed, Route, parse_line};
 
 const USERS: [&str; 6] = [
     "5511999990001",
@@ -99,9 +99,9 @@ fn invoice_json(lines: &[String], config: &EngineConfig, book: &RateBook) -> Str
     let mut ledger = ledger(config.clone());
     let mut rejected = 0;
     for line in lines {
-        let mut events = Vec::new();
-        let ok = parse_line(line, Route::default(), &mut events).is_ok()
-            && ledger.ingest(&events).is_ok();
+        let mut parsed = Parsed::default();
+        let ok = parse_line(line, Route::default(), &mut parsed).is_ok()
+            && ledger.ingest(&parsed.events).is_ok();
         rejected += u64::from(!ok);
     }
     let billing = bill(&ledger, book);
@@ -112,7 +112,14 @@ fn invoice_json(lines: &[String], config: &EngineConfig, book: &RateBook) -> Str
             Err(e) => panic!("{e:?}"),
         }
     }
-    wabill_report::invoices_json(&invoices, rejected, ledger.duplicates())
+    wabill_report::invoices_json(
+        &invoices,
+        wabill_report::InputCounts {
+            rejected,
+            duplicates: ledger.duplicates(),
+            quarantined: 0,
+        },
+    )
 }
 
 /// The `invoices` array alone (the duplicate count legitimately differs when
@@ -187,9 +194,9 @@ proptest! {
         }
         let mut ledger = ledger(config);
         for line in &lines {
-            let mut events = Vec::new();
-            prop_assert!(parse_line(line, Route::default(), &mut events).is_ok());
-            prop_assert!(ledger.ingest(&events).is_ok());
+            let mut parsed = Parsed::default();
+            prop_assert!(parse_line(line, Route::default(), &mut parsed).is_ok());
+            prop_assert!(ledger.ingest(&parsed.events).is_ok());
         }
         let billing = bill(&ledger, &book);
         for m in &billing.months {
@@ -286,9 +293,9 @@ fn era_traffic(min: usize, max: usize) -> impl Strategy<Value = Vec<String>> {
 fn ledger_of(lines: &[String], config: &EngineConfig) -> Ledger {
     let mut ledger = ledger(config.clone());
     for line in lines {
-        let mut events = Vec::new();
-        if parse_line(line, Route::default(), &mut events).is_ok() {
-            let _ = ledger.ingest(&events);
+        let mut parsed = Parsed::default();
+        if parse_line(line, Route::default(), &mut parsed).is_ok() {
+            let _ = ledger.ingest(&parsed.events);
         }
     }
     ledger
@@ -315,9 +322,9 @@ fn outputs_under_key(
 ) -> (String, String) {
     let mut ledger = Ledger::with_regions(config.clone(), Arc::new(RegionCache::new(key)), key);
     for line in lines {
-        let mut events = Vec::new();
-        if parse_line(line, Route::default(), &mut events).is_ok() {
-            let _ = ledger.ingest(&events);
+        let mut parsed = Parsed::default();
+        if parse_line(line, Route::default(), &mut parsed).is_ok() {
+            let _ = ledger.ingest(&parsed.events);
         }
     }
     let billing = bill(&ledger, book);
@@ -326,7 +333,13 @@ fn outputs_under_key(
         .iter()
         .filter_map(|m| m.invoice.as_ref().ok())
         .collect();
-    let invoices = wabill_report::invoices_json(&invoices, 0, ledger.duplicates());
+    let invoices = wabill_report::invoices_json(
+        &invoices,
+        wabill_report::InputCounts {
+            duplicates: ledger.duplicates(),
+            ..Default::default()
+        },
+    );
     let months: Vec<_> = billing.months.iter().collect();
     let records = wabill_report::sorted_records(&billing, &months);
     let mut conversations = String::new();
@@ -445,9 +458,9 @@ proptest! {
         }
         let mut ledger = ledger(config.clone());
         for line in &lines {
-            let mut events = Vec::new();
-            prop_assert!(parse_line(line, Route::default(), &mut events).is_ok());
-            prop_assert!(ledger.ingest(&events).is_ok());
+            let mut parsed = Parsed::default();
+            prop_assert!(parse_line(line, Route::default(), &mut parsed).is_ok());
+            prop_assert!(ledger.ingest(&parsed.events).is_ok());
         }
         let billing = bill(&ledger, &book);
         let free_service_from = Date::constant(2024, 11, 1);
@@ -555,7 +568,7 @@ fn months_text(billing: &wabill_engine::Billing<'_>) -> String {
     let mut out = String::new();
     for m in &billing.months {
         match &m.invoice {
-            Ok(i) => out.push_str(&wabill_report::invoices_json(&[i], 0, 0)),
+            Ok(i) => out.push_str(&wabill_report::invoices_json(&[i], Default::default())),
             Err(errors) => {
                 let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 errors.sort();
@@ -588,9 +601,9 @@ fn incremental_text(
     let mut billed = wabill_engine::Billed::new(config.clone(), Arc::new(book.clone()));
     let mut taken: Vec<u32> = Vec::new();
     for (line, when) in lines.iter().zip(settle.iter().chain(std::iter::repeat(&0))) {
-        let mut events = Vec::new();
-        if parse_line(line, Route::default(), &mut events).is_ok() {
-            let _ = live.ingest(&events);
+        let mut parsed = Parsed::default();
+        if parse_line(line, Route::default(), &mut parsed).is_ok() {
+            let _ = live.ingest(&parsed.events);
         }
         billed.derive(&live, &std::mem::take(&mut taken));
         match when {

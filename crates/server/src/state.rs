@@ -16,12 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use wabill_engine::{Billed, EngineConfig, Incremental, Ledger, RateBook};
-use wabill_ingest::{Route, parse_line};
+use wabill_ingest::{Parsed, Route, parse_line};
 
 use crate::readers::Readers;
-use crate::store::{Identity, LogRow, Store, StoreError};
+use crate::store::{Held, Identity, LogRow, Store, StoreError};
 
+mod quarantine;
 mod reads;
+pub use quarantine::Quarantine;
 pub use reads::Settled;
 
 /// The WABAs of the canonical events already logged under message `id`
@@ -61,9 +63,12 @@ pub enum JobError {
     Store(String),
 }
 
-/// A request's events, validated, waiting to be logged.
+/// A request's events, validated, waiting to be logged, with the items it
+/// quarantines and the quarantined items it re-processed.
 pub struct Job {
     pub rows: Vec<LogRow>,
+    pub held: Vec<Held>,
+    pub released: Vec<i64>,
     pub source: &'static str,
     pub scope: Scope,
     pub reply: Reply,
@@ -94,6 +99,8 @@ pub struct State {
     folds: AtomicU64,
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
+    /// Items of bodies that gave no event, until re-processed.
+    pub quarantine: Quarantine,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
     pub store_writable: std::sync::atomic::AtomicBool,
 }
@@ -118,10 +125,10 @@ impl State {
         let mut engine = Incremental::new(Ledger::new(config.clone(), key));
         let mut unreadable = 0u64;
         let logged = store.replay(|line| {
-            let mut events = Vec::new();
-            let folded = parse_line(line, Route::default(), &mut events)
+            let mut parsed = Parsed::default();
+            let folded = parse_line(line, Route::default(), &mut parsed)
                 .ok()
-                .and_then(|_| engine.ingest(&events).ok());
+                .and_then(|_| engine.ingest(&parsed.events).ok());
             if folded.is_none() {
                 unreadable += 1;
                 if unreadable <= 10 {
@@ -139,6 +146,7 @@ impl State {
                 "logged events refused by this configuration (era timeline or time zones changed?)"
             );
         }
+        let quarantine = Quarantine::new(store.held()?);
         let mut billed = Billed::new(config.clone(), Arc::clone(&book));
         billed.settle(&mut engine);
         let reading = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
@@ -156,6 +164,7 @@ impl State {
             folds: AtomicU64::new(0),
             config,
             book,
+            quarantine,
             writer: Mutex::new(Some(tx)),
             store_writable: true.into(),
         });
@@ -332,6 +341,54 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
     rows
 }
 
+/// Makes a batch's new rows, held items and releases durable in one
+/// commit, then shows the quarantine's change; the error when the log
+/// refused the write.
+fn commit(
+    state: &State,
+    store: &mut Store,
+    jobs: &[Job],
+    rows: Vec<(&LogRow, &str)>,
+) -> Result<(), String> {
+    let held: Vec<&Held> = jobs.iter().flat_map(|j| &j.held).collect();
+    let released: Vec<i64> = jobs
+        .iter()
+        .flat_map(|j| j.released.iter().copied())
+        .collect();
+    // Nothing new: every event is in the log already, durable.
+    if rows.is_empty() && held.is_empty() && released.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    metrics::histogram!("wabill_commit_requests").record(jobs.len() as f64);
+    let logged = store.append(rows.into_iter(), &held, &released);
+    metrics::histogram!("wabill_commit_seconds").record(started.elapsed().as_secs_f64());
+    // Only a write says whether the log takes writes.
+    state
+        .store_writable
+        .store(logged.is_ok(), std::sync::atomic::Ordering::Relaxed);
+    match logged {
+        Ok(ids) => {
+            let stored = held
+                .into_iter()
+                .zip(ids)
+                .filter_map(|(h, id)| {
+                    Some(Held {
+                        id: id?,
+                        ..h.clone()
+                    })
+                })
+                .collect();
+            state.quarantine.committed(stored, &released);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "event log write failed");
+            Err(e.to_string())
+        }
+    }
+}
+
 /// Most requests one commit covers.
 const GROUP: usize = 256;
 
@@ -355,23 +412,11 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         if jobs.is_empty() {
             continue;
         }
-        // Nothing new: every event is in the log already, durable.
-        if !rows.is_empty() {
-            let started = std::time::Instant::now();
-            metrics::histogram!("wabill_commit_requests").record(jobs.len() as f64);
-            let logged = store.append(rows.into_iter());
-            metrics::histogram!("wabill_commit_seconds").record(started.elapsed().as_secs_f64());
-            // Only a write says whether the log takes writes.
-            state
-                .store_writable
-                .store(logged.is_ok(), std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = logged {
-                tracing::error!(error = %e, "event log write failed");
-                for job in jobs {
-                    let _ = job.reply.send(Err(JobError::Store(e.to_string())));
-                }
-                continue;
+        if let Err(e) = commit(state, &mut store, &jobs, rows) {
+            for job in jobs {
+                let _ = job.reply.send(Err(JobError::Store(e.clone())));
             }
+            continue;
         }
         let fold_started = std::time::Instant::now();
         let mut applied_all = Vec::with_capacity(jobs.len());
@@ -437,6 +482,8 @@ mod tests {
             .unwrap_or_else(|r| panic!("{r}"));
         Job {
             rows: events.iter().zip(facts).map(LogRow::of).collect(),
+            held: Vec::new(),
+            released: Vec::new(),
             source: "api",
             scope: Scope::All,
             reply: tokio::sync::oneshot::channel().0,
@@ -499,6 +546,8 @@ mod tests {
             .unwrap_or_else(|r| panic!("{r}"));
         let job = Job {
             rows: events.iter().zip(facts).map(LogRow::of).collect(),
+            held: Vec::new(),
+            released: Vec::new(),
             source: "api",
             scope: Scope::All,
             reply,

@@ -46,6 +46,18 @@ CREATE TABLE IF NOT EXISTS log (
     source TEXT NOT NULL,
     line TEXT NOT NULL
 ) STRICT;
+CREATE TABLE IF NOT EXISTS quarantine (
+    id INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    route TEXT NOT NULL,
+    waba TEXT,
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    item TEXT NOT NULL,
+    body TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX IF NOT EXISTS quarantine_once ON quarantine (source, route, path, item, body);
 ";
 
 /// Logs written before the log was append-only kept one row per identity
@@ -79,6 +91,21 @@ pub struct LogRow {
     pub line: String,
 }
 
+/// An item of a body kept whole because it gave no event (events.md
+/// section 5): what the service holds until it is re-processed.
+#[derive(Clone, Debug)]
+pub struct Held {
+    /// Its key in the quarantine (0 until stored).
+    pub id: i64,
+    /// When the service received it (RFC 3339, UTC): the shell's clock,
+    /// for people; billing never reads it.
+    pub received_at: String,
+    pub source: &'static str,
+    /// The provider route it came through ("" for Meta's webhook).
+    pub route: String,
+    pub item: wabill_ingest::Quarantined,
+}
+
 /// An event's identity (rules F6): kind, message id and status name.
 pub type Identity<'e> = (&'static str, &'e str, &'e str);
 
@@ -109,6 +136,16 @@ impl LogRow {
     pub fn precedes(&self, other: &LogRow) -> bool {
         copy_order(self.event()) < copy_order(other.event())
     }
+}
+
+/// The source names the service writes, as the static strings it uses.
+pub const SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
+
+fn source_name(name: &str) -> &'static str {
+    SOURCES
+        .into_iter()
+        .find(|s| *s == name)
+        .unwrap_or("unknown")
 }
 
 impl Store {
@@ -166,32 +203,91 @@ impl Store {
         }
     }
 
-    /// Appends rows in one durable transaction.
+    /// Appends rows and quarantined items, and removes released items, in
+    /// one durable transaction. Returns the key each held item got (None
+    /// for one held already: a provider's retry).
     pub fn append<'r>(
         &mut self,
         rows: impl Iterator<Item = (&'r LogRow, &'r str)>,
-    ) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-            path: self.path.clone(),
-            source: e,
-        })?;
+        held: &[&Held],
+        released: &[i64],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut ids = Vec::with_capacity(held.len());
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO log (source, line) VALUES (?1, ?2)")
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.clone(),
-                    source: e,
-                })?;
+                .map_err(err)?;
             for (row, source) in rows {
-                insert
-                    .execute(params![source, row.line])
-                    .map_err(|e| StoreError::Sqlite {
-                        path: self.path.clone(),
-                        source: e,
-                    })?;
+                insert.execute(params![source, row.line]).map_err(err)?;
+            }
+            let mut hold = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO quarantine
+                     (received_at, source, route, waba, path, reason, item, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            for h in held {
+                let q = &h.item;
+                let n = hold
+                    .execute(params![
+                        h.received_at,
+                        h.source,
+                        h.route,
+                        q.waba,
+                        q.path,
+                        q.reason,
+                        q.item,
+                        q.body
+                    ])
+                    .map_err(err)?;
+                ids.push((n == 1).then(|| tx.last_insert_rowid()));
+            }
+            let mut release = tx
+                .prepare_cached("DELETE FROM quarantine WHERE id = ?1")
+                .map_err(err)?;
+            for id in released {
+                release.execute(params![id]).map_err(err)?;
             }
         }
-        tx.commit().map_err(|e| self.err(e))
+        tx.commit().map_err(err)?;
+        Ok(ids)
+    }
+
+    /// Every held item, in the order they were quarantined.
+    pub fn held(&self) -> Result<Vec<Held>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, received_at, source, route, waba, path, reason, item, body
+                 FROM quarantine ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let source: String = r.get(2)?;
+                Ok(Held {
+                    id: r.get(0)?,
+                    received_at: r.get(1)?,
+                    source: source_name(&source),
+                    route: r.get(3)?,
+                    item: wabill_ingest::Quarantined {
+                        path: r.get(5)?,
+                        reason: r.get(6)?,
+                        item: r.get(7)?,
+                        body: r.get(8)?,
+                        waba: r.get(4)?,
+                    },
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// Makes the write-ahead log durable. A process that died inside a
@@ -293,10 +389,10 @@ mod tests {
         };
         let (a, b, c) = (row("a"), row("b"), row("c"));
         store
-            .append([(&a, "api"), (&b, "meta")].into_iter())
+            .append([(&a, "api"), (&b, "meta")].into_iter(), &[], &[])
             .unwrap_or_else(|e| panic!("{e}"));
         store
-            .append([(&c, "api")].into_iter())
+            .append([(&c, "api")].into_iter(), &[], &[])
             .unwrap_or_else(|e| panic!("{e}"));
         drop(store);
         let store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));

@@ -32,5 +32,5 @@ pub fn run(config_path: Option<&Path>, args: ConversationsArgs) -> Result<ExitCo
         ConversationFormat::Table => wabill_report::conversations_table(&billing, &records),
     };
     emit(&text)?;
-    Ok(exit_code(ingested.rejected))
+    Ok(exit_code(ingested.refused()))
 }

@@ -23,11 +23,12 @@ pub fn run(config_path: Option<&Path>, args: DemoArgs) -> Result<ExitCode, Fatal
     let text = String::from_utf8(traffic).map_err(|e| anyhow!("generated traffic: {e}"))?;
     let mut ledger = Ledger::new(configured.engine, hash_key());
     let mut rejected = 0;
-    let mut events = Vec::new();
+    let mut parsed = wabill_ingest::Parsed::default();
     for line in text.lines() {
-        events.clear();
-        let ok = wabill_ingest::parse_line(line, Route::default(), &mut events).is_ok()
-            && ledger.ingest(&events).is_ok();
+        parsed.clear();
+        let ok = wabill_ingest::parse_line(line, Route::default(), &mut parsed).is_ok()
+            && parsed.is_clean()
+            && ledger.ingest(&parsed.events).is_ok();
         rejected += u64::from(!ok);
     }
     let billing = bill(&ledger, &configured.book);
@@ -37,10 +38,11 @@ pub fn run(config_path: Option<&Path>, args: DemoArgs) -> Result<ExitCode, Fatal
         "wabill demo: {} generated events (seed {}), {} WABAs, month of {}\n\n",
         args.events, args.seed, cfg.wabas, cfg.start
     ))?;
-    emit(&wabill_report::invoices_table(
-        &invoices,
+    let counts = wabill_report::InputCounts {
         rejected,
-        ledger.duplicates(),
-    ))?;
+        duplicates: ledger.duplicates(),
+        quarantined: 0,
+    };
+    emit(&wabill_report::invoices_table(&invoices, counts))?;
     Ok(exit_code(rejected))
 }

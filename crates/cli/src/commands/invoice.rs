@@ -17,16 +17,21 @@ pub fn run(config_path: Option<&Path>, args: InvoiceArgs) -> Result<ExitCode, Fa
     let billing = bill(&ingested.ledger, &ingested.book);
     let months = selected(&billing.months, &args.select);
     let invoices = invoices_or_fatal(&months)?;
-    let (rejected, duplicates) = (ingested.rejected, ingested.ledger.duplicates());
+    let duplicates = ingested.ledger.duplicates();
+    let counts = wabill_report::InputCounts {
+        rejected: ingested.rejected,
+        duplicates,
+        quarantined: ingested.quarantined,
+    };
     let format = args.format.unwrap_or(if stdout_is_terminal() {
         InvoiceFormat::Table
     } else {
         InvoiceFormat::Json
     });
     let text = match format {
-        InvoiceFormat::Json => wabill_report::invoices_json(&invoices, rejected, duplicates),
+        InvoiceFormat::Json => wabill_report::invoices_json(&invoices, counts),
         InvoiceFormat::Csv => wabill_report::invoices_csv(&invoices),
-        InvoiceFormat::Table => wabill_report::invoices_table(&invoices, rejected, duplicates),
+        InvoiceFormat::Table => wabill_report::invoices_table(&invoices, counts),
     };
     emit(&text)?;
     if args.input.stats {
@@ -36,5 +41,5 @@ pub fn run(config_path: Option<&Path>, args: InvoiceArgs) -> Result<ExitCode, Fa
             ingest_time,
         );
     }
-    Ok(exit_code(rejected))
+    Ok(exit_code(ingested.refused()))
 }

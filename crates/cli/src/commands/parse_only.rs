@@ -21,7 +21,7 @@ pub fn run(args: ParseArgs) -> Result<ExitCode, Fatal> {
     let mut rejected = 0u64;
     let bytes = read::read_batches(&inputs, route, None, |_, batch| {
         events += batch.n_events() as u64;
-        rejected += batch.errors.len() as u64;
+        rejected += (batch.errors.len() + batch.quarantined.len()) as u64;
     })?;
     emit(&format!("{events} events, {rejected} rejected lines\n"))?;
     if args.input.stats {

@@ -51,5 +51,5 @@ pub fn run(config_path: Option<&Path>, args: WhatifArgs) -> Result<ExitCode, Fat
         InvoiceFormat::Table => comparison.table(),
     };
     emit(&text)?;
-    Ok(exit_code(ingested.rejected))
+    Ok(exit_code(ingested.refused()))
 }

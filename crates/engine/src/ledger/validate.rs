@@ -186,9 +186,30 @@ impl Validator {
         region
     }
 
-    /// Checks a group (a line or a body: accepted or rejected whole),
-    /// appending for each event what the ledger needs ([`Facts`]) to `out`;
-    /// on error `out` is left as it was.
+    /// Checks one event: what the ledger needs of it ([`Facts`]), or why
+    /// it cannot be billed.
+    pub fn check_event(&mut self, event: &Event<'_>) -> Result<Facts, Rejection> {
+        if event.ts < self.first_start(&event.waba) {
+            return Err(Rejection::BeforeFirstEra {
+                at: event.ts.rfc3339(),
+                first: self.config.timeline.first_date(),
+                tz: self.config.waba(&event.waba).timezone_name.clone(),
+            });
+        }
+        let Some(region) = self.region(&event.user) else {
+            return Err(Rejection::UnknownRegion {
+                user: event.user.to_string(),
+            });
+        };
+        Ok(Facts {
+            region,
+            id_hash: self.key.str_hash(&event.id),
+            pair_hash: self.key.pair_hash(&event.waba, &event.phone, &event.user),
+        })
+    }
+
+    /// Checks a group accepted or rejected whole, appending for each event
+    /// its [`Facts`] to `out`; on error `out` is left as it was.
     pub fn check_group(
         &mut self,
         events: &[Event<'_>],
@@ -196,25 +217,13 @@ impl Validator {
     ) -> Result<(), Rejection> {
         let start = out.len();
         for event in events {
-            if event.ts < self.first_start(&event.waba) {
-                out.truncate(start);
-                return Err(Rejection::BeforeFirstEra {
-                    at: event.ts.rfc3339(),
-                    first: self.config.timeline.first_date(),
-                    tz: self.config.waba(&event.waba).timezone_name.clone(),
-                });
+            match self.check_event(event) {
+                Ok(facts) => out.push(facts),
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
             }
-            let Some(region) = self.region(&event.user) else {
-                out.truncate(start);
-                return Err(Rejection::UnknownRegion {
-                    user: event.user.to_string(),
-                });
-            };
-            out.push(Facts {
-                region,
-                id_hash: self.key.str_hash(&event.id),
-                pair_hash: self.key.pair_hash(&event.waba, &event.phone, &event.user),
-            });
         }
         Ok(())
     }

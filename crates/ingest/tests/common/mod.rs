@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use wabill_engine::event::{Event, EventBody, TemplateCategory};
-use wabill_ingest::InputError;
+use wabill_ingest::{InputError, Parsed};
 
 /// One line per event, e.g.
 /// `status wamid.X waba=… phone=… user=… ts=2025-06-28T20:34:48Z status=failed`.
@@ -38,26 +38,40 @@ pub fn render_event(e: &Event<'_>) -> String {
     line
 }
 
-/// What a `.expected` file holds: one line per event, `(no events)` for an
-/// accepted body that yields none, or `REJECTED: <reason>`.
-pub fn render<T>(result: &Result<T, InputError>, events: &[Event<'_>]) -> String {
+/// What a `.expected` file holds: one line per event, then
+/// `IGNORED <kind> <count>` per kind of ignored item and
+/// `QUARANTINED <path>: <reason>` per quarantined item; `(no events)` for
+/// an accepted body that yields none of these, or `REJECTED: <reason>` for
+/// a body refused whole.
+pub fn render<T>(result: &Result<T, InputError>, parsed: &Parsed<'_>) -> String {
     let mut text = String::new();
     match result {
-        Ok(_) if events.is_empty() => text.push_str("(no events)\n"),
-        Ok(_) => {
-            for e in events {
-                text.push_str(&render_event(e));
-                text.push('\n');
-            }
-        }
+        Ok(_) if parsed.events.is_empty() && parsed.is_clean() => text.push_str("(no events)\n"),
+        Ok(_) => text.push_str(&render_items(parsed)),
         Err(e) => {
             let _ = writeln!(text, "REJECTED: {e}");
-            // Parsers promise to append nothing on error; if one ever does,
+            // Parsers promise to add nothing on error; if one ever does,
             // the golden shows it.
-            for e in events {
-                let _ = writeln!(text, "LEAKED: {}", render_event(e));
+            for line in render_items(parsed).lines() {
+                let _ = writeln!(text, "LEAKED: {line}");
             }
         }
+    }
+    text
+}
+
+/// The events, ignored and quarantined items of `parsed`, a line each.
+pub fn render_items(parsed: &Parsed<'_>) -> String {
+    let mut text = String::new();
+    for e in &parsed.events {
+        text.push_str(&render_event(e));
+        text.push('\n');
+    }
+    for (kind, n) in &parsed.ignored {
+        let _ = writeln!(text, "IGNORED {kind} {n}");
+    }
+    for q in &parsed.quarantined {
+        let _ = writeln!(text, "QUARANTINED {}: {}", q.path, q.reason);
     }
     text
 }

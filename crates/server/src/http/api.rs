@@ -14,12 +14,12 @@ use wabill_engine::era::EraClock;
 use wabill_engine::live::{self, PairLog, TimelineEntry};
 use wabill_engine::time::Month;
 use wabill_engine::{Billing, Incremental, Instant, RateBook};
-use wabill_ingest::{Route, Shape, parse_line};
+use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
 use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_query, pair_request, parse_month, user_digits};
-use super::webhooks::commit;
+use super::webhooks::{Write, commit};
 use super::{
     Answer, App, Body, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, too_large, utf8,
 };
@@ -71,22 +71,22 @@ pub(super) async fn post_events(
     }
     let mut rows = Vec::new();
     let mut refused = Vec::new();
-    let mut events = Vec::new();
+    let mut parsed = Parsed::default();
     let mut facts = Vec::new();
     app.validate(|validator| {
         for (index, item) in items.iter().enumerate() {
-            events.clear();
+            parsed.clear();
             facts.clear();
-            let outcome = match parse_line(item, Route::default(), &mut events) {
+            let outcome = match parse_line(item, Route::default(), &mut parsed) {
                 Ok(Shape::Normalized) => validator
-                    .check_group(&events, &mut facts)
+                    .check_group(&parsed.events, &mut facts)
                     .map_err(|e| e.to_string()),
                 Ok(_) => Err("not a normalized event (events.md section 1)".to_owned()),
                 Err(e) => Err(e.to_string()),
             };
             match outcome {
                 Ok(()) => {
-                    for (e, f) in events.iter().zip(&facts) {
+                    for (e, f) in parsed.events.iter().zip(&facts) {
                         scope(key, &e.waba)?;
                         rows.push(LogRow::of((e, *f)));
                     }
@@ -101,7 +101,7 @@ pub(super) async fn post_events(
         None => Scope::All,
         Some(list) => Scope::Wabas(list.clone()),
     };
-    let applied = commit(&app, rows, "api", scope).await?;
+    let applied = commit(&app, Write::rows(rows), "api", scope).await?;
     Ok(axum::Json(EventsAnswer {
         accepted: applied.accepted,
         duplicates: applied.duplicates,

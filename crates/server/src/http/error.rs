@@ -48,7 +48,7 @@ macro_rules! error_codes {
 
 error_codes! {
     BadBody => ("bad_body", BAD_REQUEST,
-        "The body is not UTF-8, not the provider's webhook shape, or its events are invalid; nothing stored."),
+        "The body is not UTF-8 or JSON, not the provider's webhook shape, or has no readable envelope (a bad item is quarantined instead, events.md section 5); nothing stored."),
     BadQuery => ("bad_query", BAD_REQUEST,
         "A query or path parameter is missing, repeated or malformed."),
     Unauthorized => ("unauthorized", UNAUTHORIZED,

@@ -9,6 +9,7 @@ mod api;
 mod auth;
 pub mod error;
 mod ops;
+mod quarantine;
 mod query;
 mod quote;
 mod webhooks;
@@ -125,6 +126,8 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[8], get(ops::healthz))
         .route(PATHS[9], get(ops::metrics))
         .route(PATHS[10], get(ops::openapi))
+        .route(PATHS[11], get(quarantine::get_quarantine))
+        .route(PATHS[12], post(quarantine::reprocess))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -136,7 +139,7 @@ pub fn router(app: Shared) -> Router {
 }
 
 /// The served paths, as metric labels (no allocation per request).
-pub const PATHS: [&str; 11] = [
+pub const PATHS: [&str; 13] = [
     "/webhooks/meta",
     "/webhooks/360dialog/{name}",
     "/webhooks/zendesk/{name}",
@@ -148,11 +151,34 @@ pub const PATHS: [&str; 11] = [
     "/healthz",
     "/metrics",
     "/openapi.json",
+    "/v1/quarantine",
+    "/v1/quarantine/reprocess",
 ];
 
 const METHODS: [&str; 3] = ["GET", "POST", "other"];
 /// Where events come from, as the `source` label of `wabill_events_total`.
-const SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
+const SOURCES: [&str; 5] = ["meta", "360dialog", "zendesk", "api", "quarantine"];
+
+/// The kinds of ignored items `wabill_ignored_items_total` names; others
+/// (a kind is a field name a body chose) count as `other`.
+const IGNORED_KINDS: [&str; 16] = [
+    "payment",
+    "system",
+    "errors",
+    "calls",
+    "smb_message_echoes",
+    "user_preferences",
+    "account_update",
+    "message_template_status_update",
+    "template_category_update",
+    "group_lifecycle_update",
+    "group_participants_update",
+    "group_settings_update",
+    "group_status_update",
+    "user_id_update",
+    "business_or_other_channel_message",
+    "other_sunshine_event",
+];
 
 /// A latency histogram per method, registered when first used, so that
 /// `/metrics` lists only what was requested.
@@ -167,7 +193,7 @@ pub struct Meters {
     /// Requests that matched no path.
     unmatched: Latency,
     /// Per entry of [`SOURCES`]: accepted, duplicate.
-    events: [[metrics::Counter; 2]; 4],
+    events: [[metrics::Counter; 2]; SOURCES.len()],
 }
 
 impl Meters {
@@ -189,6 +215,27 @@ impl Meters {
         match path {
             Some(i) => self.latency.get(i),
             None => Some(&self.unmatched),
+        }
+    }
+
+    /// Counts a body's ignored and quarantined items.
+    fn items(
+        &self,
+        source: &'static str,
+        ignored: &std::collections::BTreeMap<String, u64>,
+        quarantined: usize,
+    ) {
+        for (kind, n) in ignored {
+            let kind = IGNORED_KINDS
+                .into_iter()
+                .find(|k| k == kind)
+                .unwrap_or("other");
+            metrics::counter!("wabill_ignored_items_total", "source" => source, "kind" => kind)
+                .increment(*n);
+        }
+        if quarantined > 0 {
+            metrics::counter!("wabill_quarantined_items_total", "source" => source)
+                .increment(quarantined as u64);
         }
     }
 

@@ -19,11 +19,12 @@ use super::api::{
     conversation_item, encode_cursor,
 };
 use super::error::{ApiError, ErrorCode};
+use super::quarantine::{QuarantinePage, QuarantineQuery, ReprocessAnswer, StillHeld, held_item};
 use super::query::PairQuery;
 use super::quote::QuoteAnswer;
-use super::webhooks::Handshake;
+use super::webhooks::{BodyAnswer, Handshake, Spot};
 use super::{App, OPENAPI, PATHS, router};
-use crate::state::{Applied, State};
+use crate::state::State;
 
 fn document() -> Value {
     serde_json::from_str(OPENAPI).unwrap_or_else(|e| panic!("openapi.json: {e}"))
@@ -219,13 +220,17 @@ async fn query_parameters_are_the_ones_the_handlers_read() {
         .into_iter()
         .filter(|n| !["kind", "category"].contains(n))
         .collect();
-    let read: [(&str, Vec<&str>); 4] = [
+    let read: [(&str, Vec<&str>); 5] = [
         ("/webhooks/meta", struct_fields::<Handshake>().to_vec()),
         ("/v1/window", window),
         ("/v1/quote", PairQuery::NAMES.to_vec()),
         (
             "/v1/conversations",
             struct_fields::<ConversationsQuery>().to_vec(),
+        ),
+        (
+            "/v1/quarantine",
+            struct_fields::<QuarantineQuery>().to_vec(),
         ),
     ];
     let doc = document();
@@ -271,6 +276,25 @@ fn compare(doc: &Value, schema: &Value, samples: &[&Value], at: &str, errors: &m
     let schema = resolve(doc, schema);
     let objects: Vec<&serde_json::Map<String, Value>> =
         samples.iter().filter_map(|s| s.as_object()).collect();
+    // A map (`ignored`): every value as `additionalProperties` says.
+    if !objects.is_empty()
+        && schema["properties"].is_null()
+        && schema["additionalProperties"].is_object()
+    {
+        let values: Vec<&Value> = objects.iter().flat_map(|o| o.values()).collect();
+        compare(
+            doc,
+            &schema["additionalProperties"],
+            &values,
+            &format!("{at}.*"),
+            errors,
+        );
+        return;
+    }
+    // An object given as is (a quarantined item's JSON).
+    if !objects.is_empty() && schema["properties"].is_null() && schema["type"] == "object" {
+        return;
+    }
     if !objects.is_empty() {
         let Some(properties) = schema["properties"].as_object() else {
             errors.push(format!("{at}: the schema lists no properties"));
@@ -377,11 +401,17 @@ fn conversations() -> ConversationsPage {
 }
 
 /// A sample of each JSON answer, built from the types the handlers answer.
+// Long: one sample per documented answer, in one list.
 fn samples() -> Vec<(&'static str, &'static str, Value)> {
     let stored = || {
-        json(Applied {
+        json(BodyAnswer {
             accepted: 1,
             duplicates: 0,
+            ignored: [("payment".to_owned(), 1)].into(),
+            quarantined: vec![Spot {
+                path: "entry[0].changes[0].value.statuses[1]".into(),
+                reason: "missing `id`".into(),
+            }],
         })
     };
     vec![
@@ -434,6 +464,42 @@ fn samples() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("/v1/invoices/{waba}/{month}", "get", json(invoice())),
         ("/v1/conversations", "get", json(conversations())),
+        (
+            "/v1/quarantine",
+            "get",
+            json(QuarantinePage {
+                items: vec![held_item(crate::store::Held {
+                    id: 1,
+                    received_at: "2026-12-07T10:00:00Z".into(),
+                    source: "meta",
+                    route: String::new(),
+                    item: wabill_ingest::Quarantined {
+                        path: "entry[0].changes[0].value.statuses[1]".into(),
+                        reason: "missing `id`".into(),
+                        item: r#"{"status":"sent"}"#.into(),
+                        body: String::new(),
+                        waba: Some("W1".into()),
+                    },
+                })],
+                next_cursor: Some("1".into()),
+            }),
+        ),
+        (
+            "/v1/quarantine/reprocess",
+            "post",
+            json(ReprocessAnswer {
+                accepted: 1,
+                duplicates: 0,
+                more: false,
+                released: 1,
+                reprocessed: 2,
+                still_quarantined: vec![StillHeld {
+                    id: 2,
+                    path: "events[0]".into(),
+                    reason: "why".into(),
+                }],
+            }),
+        ),
     ]
 }
 

@@ -1,21 +1,22 @@
 //! The providers' webhooks (Meta's Cloud API with its verification
 //! handshake, 360dialog and Zendesk routes), and what every write shares:
-//! a body's events validated as one group, handed to the writer, answered
-//! once durable.
+//! a body read item by item (events.md section 5), its good events and its
+//! quarantined items handed to the writer, answered once durable.
+
+use std::collections::BTreeMap;
 
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use serde::Deserialize;
-use wabill_engine::event::Event;
-use wabill_ingest::{Route, Shape, parse_line};
+use serde::{Deserialize, Serialize};
+use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
 use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
 use super::{Answer, App, Body, Shared, bad_body, too_large, utf8};
 use crate::config::Provider;
 use crate::state::{Applied, Job, JobError, Scope};
-use crate::store::LogRow;
+use crate::store::{Held, LogRow};
 
 /// Meta's verification handshake (`GET /webhooks/meta`).
 #[derive(Deserialize)]
@@ -65,8 +66,8 @@ pub(super) async fn meta_webhook(
         ));
     }
     let text = utf8(&body, "meta")?;
-    let mut events = Vec::new();
-    match parse_line(text, Route::default(), &mut events) {
+    let mut parsed = Parsed::default();
+    match parse_line(text, Route::default(), &mut parsed) {
         Ok(Shape::CloudApi | Shape::Blank) => {}
         Ok(_) => {
             return Err(bad_body(
@@ -76,7 +77,7 @@ pub(super) async fn meta_webhook(
         }
         Err(e) => return Err(bad_body("meta", e.to_string())),
     }
-    store_group(&app, &events, "meta", Scope::All).await
+    store_body(&app, parsed, "meta", "", Scope::All).await
 }
 
 pub(super) async fn dialog_webhook(
@@ -111,14 +112,14 @@ async fn route_webhook(
     let source = provider.as_str();
     let body = body.map_err(too_large(source))?;
     let text = utf8(&body, source)?;
-    let mut events = Vec::new();
+    let mut parsed = Parsed::default();
     match provider {
         Provider::Dialog360 => {
             let r = Route {
                 waba: Some(&route.waba),
                 phone: Some(&route.phone),
             };
-            match parse_line(text, r, &mut events) {
+            match parse_line(text, r, &mut parsed) {
                 Ok(Shape::OnPremises | Shape::Blank) => {}
                 Ok(_) => {
                     return Err(bad_body(
@@ -135,44 +136,124 @@ async fn route_webhook(
                 phone: &route.phone,
                 users: &route.users,
             };
-            wabill_ingest::parse_sunshine(text, &map, &mut events)
+            wabill_ingest::parse_sunshine(text, &map, &mut parsed)
                 .map_err(|e| bad_body(source, e.to_string()))?;
         }
     }
     let scope = Scope::Wabas(vec![route.waba.clone()]);
-    store_group(app, &events, source, scope).await
+    store_body(app, parsed, source, name, scope).await
 }
 
-/// Validates a body's events as one group (accepted or rejected whole),
-/// logs them durably and folds them in.
-async fn store_group(
+/// A webhook's answer (service.md), keys in byte order.
+#[derive(Debug, Default, Serialize)]
+pub(super) struct BodyAnswer {
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Items that are no billing events, per kind.
+    pub ignored: BTreeMap<String, u64>,
+    pub quarantined: Vec<Spot>,
+}
+
+/// A quarantined item: where it was in its body, and why.
+#[derive(Debug, Serialize)]
+pub(super) struct Spot {
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a request hands the writer.
+#[derive(Default)]
+pub(super) struct Write {
+    pub rows: Vec<LogRow>,
+    pub held: Vec<Held>,
+    pub released: Vec<i64>,
+}
+
+impl Write {
+    pub fn rows(rows: Vec<LogRow>) -> Write {
+        Write {
+            rows,
+            ..Write::default()
+        }
+    }
+}
+
+/// Now, for the quarantine's `received_at` (people's information: billing
+/// never reads the clock).
+pub(super) fn received_now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
+
+/// Validates a body's events one by one (an item whose event is refused is
+/// quarantined, as a malformed one is), then logs the good events and the
+/// quarantined items durably and folds the events in.
+async fn store_body(
     app: &App,
-    events: &[Event<'_>],
+    mut parsed: Parsed<'_>,
     source: &'static str,
+    route: &str,
     scope: Scope,
 ) -> Answer {
     let mut facts = Vec::new();
-    app.validate(|v| v.check_group(events, &mut facts))
+    app.validate(|v| parsed.check_items(|e| v.check_event(e), &mut facts))
         .map_err(|e| bad_body(source, e.to_string()))?;
-    let rows = events.iter().zip(facts).map(LogRow::of).collect();
-    let applied = commit(app, rows, source, scope).await?;
-    Ok(axum::Json(applied).into_response())
+    let rows = parsed.events.iter().zip(facts).map(LogRow::of).collect();
+    let received_at = received_now();
+    let held = parsed
+        .quarantined
+        .iter()
+        .map(|q| Held {
+            id: 0,
+            received_at: received_at.clone(),
+            source,
+            route: route.to_owned(),
+            item: q.clone(),
+        })
+        .collect();
+    let ignored = std::mem::take(&mut parsed.ignored);
+    let quarantined: Vec<Spot> = parsed
+        .quarantined
+        .drain(..)
+        .map(|q| Spot {
+            path: q.path,
+            reason: q.reason,
+        })
+        .collect();
+    drop(parsed);
+    let write = Write {
+        rows,
+        held,
+        released: Vec::new(),
+    };
+    let applied = commit(app, write, source, scope).await?;
+    app.meters.items(source, &ignored, quarantined.len());
+    Ok(axum::Json(BodyAnswer {
+        accepted: applied.accepted,
+        duplicates: applied.duplicates,
+        ignored,
+        quarantined,
+    })
+    .into_response())
 }
 
-/// Hands rows to the writer and waits until they are durable.
+/// Hands a write to the writer and waits until it is durable.
 pub(super) async fn commit(
     app: &App,
-    rows: Vec<LogRow>,
+    write: Write,
     source: &'static str,
     scope: Scope,
 ) -> Result<Applied, ApiError> {
     let (reply, done) = tokio::sync::oneshot::channel();
     let unavailable = || ApiError::new(ErrorCode::Unavailable, "the service is shutting down");
-    if rows.is_empty() {
+    if write.rows.is_empty() && write.held.is_empty() && write.released.is_empty() {
         return Ok(Applied::default());
     }
     let job = Job {
-        rows,
+        rows: write.rows,
+        held: write.held,
+        released: write.released,
         source,
         scope,
         reply,

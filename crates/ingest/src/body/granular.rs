@@ -1,0 +1,211 @@
+//! A body read part by part: each entry, change, value and item parsed on
+//! its own, so that one of the wrong JSON type is quarantined at its own
+//! path and the others are kept. Taken only when the typed pass refuses a
+//! body; also finds a quarantined item again in its body ([`locate`]).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::{
+    InboundItem, Located, Metadata, StatusItem, envelope_ids, inbound_item, settle, status_item,
+};
+use crate::parsed::{Envelope, ItemPath, List, Parsed};
+use crate::{Id, InputError, invalid, is_null, parse_at};
+
+#[derive(Deserialize)]
+struct RawEntry<'a> {
+    #[serde(borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    changes: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawChange<'a> {
+    #[serde(borrow)]
+    field: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct RawValueLists<'a> {
+    #[serde(borrow)]
+    metadata: Option<&'a RawValue>,
+    #[serde(borrow)]
+    contacts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    messages: Option<&'a RawValue>,
+    #[serde(borrow)]
+    statuses: Option<&'a RawValue>,
+    #[serde(borrow)]
+    errors: Option<&'a RawValue>,
+}
+
+/// A list of items: absent or null is empty; anything but an array is the
+/// error.
+pub(super) fn list<'a>(
+    raw: Option<&'a RawValue>,
+    path: &str,
+) -> Result<Vec<&'a RawValue>, InputError> {
+    match raw.filter(|r| !is_null(Some(r))) {
+        None => Ok(Vec::new()),
+        Some(r) => serde_json::from_str(r.get()).map_err(|_| invalid(path, "must be an array")),
+    }
+}
+
+/// The WABA an entry's `id` names, when it is a non-empty id.
+fn waba_of(entry: &RawEntry<'_>) -> Option<String> {
+    let id: Option<Id<'_>> = entry.id.and_then(|r| serde_json::from_str(r.get()).ok());
+    id.map(|id| id.0.into_owned()).filter(|s| !s.is_empty())
+}
+
+pub(super) fn cloud_body<'a>(raw: &'a RawValue, out: &mut Parsed<'a>) -> Result<(), InputError> {
+    // The envelope: without an array of entries nothing can be read.
+    let entries = list(Some(raw), "entry")?;
+    let envelope = out.envelope(Envelope::Cloud { entry: raw });
+    for (e, raw_entry) in entries.into_iter().enumerate() {
+        let entry_path = format!("entry[{e}]");
+        let entry: RawEntry<'a> = match parse_at(raw_entry.get(), &entry_path) {
+            Ok(entry) => entry,
+            Err(err) => {
+                let reason = err.reason_at(&entry_path);
+                out.quarantine_part(entry_path, raw_entry.get(), None, reason);
+                continue;
+            }
+        };
+        let changes_path = format!("{entry_path}.changes");
+        let changes = match list(entry.changes, &changes_path) {
+            Ok(changes) => changes,
+            Err(err) => {
+                let raw = entry.changes.map_or("null", RawValue::get);
+                let reason = err.reason_at(&changes_path);
+                out.quarantine_part(changes_path, raw, waba_of(&entry), reason);
+                continue;
+            }
+        };
+        for (c, raw_change) in changes.into_iter().enumerate() {
+            cloud_change(&entry, (e, c), raw_change, envelope, out);
+        }
+    }
+    Ok(())
+}
+
+/// One `entry[e].changes[c]`.
+fn cloud_change<'a>(
+    entry: &RawEntry<'a>,
+    (e, c): (usize, usize),
+    raw: &'a RawValue,
+    envelope: u32,
+    out: &mut Parsed<'a>,
+) {
+    let change_path = format!("entry[{e}].changes[{c}]");
+    let change: RawChange<'a> = match parse_at(raw.get(), &change_path) {
+        Ok(change) => change,
+        Err(err) => {
+            let reason = err.reason_at(&change_path);
+            out.quarantine_part(change_path, raw.get(), waba_of(entry), reason);
+            return;
+        }
+    };
+    if let Some(field) = change.field.as_deref()
+        && field != "messages"
+    {
+        out.ignore(field);
+        return;
+    }
+    let Some(raw_value) = change.value.filter(|v| !is_null(Some(v))) else {
+        return;
+    };
+    let path = format!("{change_path}.value");
+    let parts = parse_at::<RawValueLists<'a>>(raw_value.get(), &path).and_then(|value| {
+        let messages = list(value.messages, &format!("{path}.messages"))?;
+        let statuses = list(value.statuses, &format!("{path}.statuses"))?;
+        Ok((value, messages, statuses))
+    });
+    let (value, messages, statuses) = match parts {
+        Ok(parts) => parts,
+        Err(err) => {
+            let reason = err.reason_at(&path);
+            out.quarantine_part(path, raw_value.get(), waba_of(entry), reason);
+            return;
+        }
+    };
+    if messages.is_empty() && statuses.is_empty() {
+        if !is_null(value.errors) {
+            out.ignore("errors");
+        }
+        return;
+    }
+    let waba: Result<Option<Id<'a>>, InputError> = match entry.id {
+        Some(r) if !is_null(Some(r)) => serde_json::from_str(r.get())
+            .map(Some)
+            .map_err(|_| invalid(&format!("entry[{e}]"), "`id` must be a string")),
+        _ => Ok(None),
+    };
+    let meta_path = format!("{path}.metadata");
+    let metadata: Result<Option<Metadata<'a>>, InputError> = match value.metadata {
+        Some(r) if !is_null(Some(r)) => parse_at(r.get(), &meta_path).map(Some),
+        _ => Ok(None),
+    };
+    let who = waba.and_then(|w| envelope_ids(w, e, metadata?, &path));
+    let change = Some((e as u32, c as u32));
+    items(messages, statuses, change, envelope, &who, out);
+}
+
+/// Each raw item parsed on its own: one of the wrong JSON type is
+/// quarantined, the others read as in the typed pass.
+pub(super) fn items<'a>(
+    messages: Vec<&'a RawValue>,
+    statuses: Vec<&'a RawValue>,
+    change: Option<(u32, u32)>,
+    envelope: u32,
+    who: &Result<(Cow<'a, str>, Cow<'a, str>), InputError>,
+    out: &mut Parsed<'a>,
+) {
+    let path = |list, i: usize| ItemPath {
+        change,
+        list,
+        index: i as u32,
+    };
+    let who = || who.as_ref().map_err(Clone::clone);
+    for (i, raw) in messages.into_iter().enumerate() {
+        let at = path(List::Messages, i);
+        let text = at.to_string();
+        let item = parse_at::<InboundItem<'a>>(raw.get(), &text)
+            .and_then(|m| who().and_then(|(w, p)| inbound_item(m, &text, w, p)));
+        settle(item, envelope, at, out);
+    }
+    for (i, raw) in statuses.into_iter().enumerate() {
+        let at = path(List::Statuses, i);
+        let text = at.to_string();
+        let item = parse_at::<StatusItem<'a>>(raw.get(), &text)
+            .and_then(|s| who().and_then(|(w, p)| status_item(s, &text, w, p)));
+        settle(item, envelope, at, out);
+    }
+}
+
+/// Finds the item at `path` in a Cloud API body's `entry` array, with its
+/// envelope.
+pub(super) fn locate<'a>(entry: &'a RawValue, path: ItemPath) -> Option<Located<'a>> {
+    let (e, c) = path.change?;
+    let nth = |raw: &'a RawValue, i: u32| -> Option<&'a RawValue> {
+        let list: Vec<&'a RawValue> = serde_json::from_str(raw.get()).ok()?;
+        list.get(i as usize).copied()
+    };
+    let entry: RawEntry<'a> = serde_json::from_str(nth(entry, e)?.get()).ok()?;
+    let change: RawChange<'a> = serde_json::from_str(nth(entry.changes?, c)?.get()).ok()?;
+    let value: RawValueLists<'a> = serde_json::from_str(change.value?.get()).ok()?;
+    let list = match path.list {
+        List::Messages => value.messages,
+        _ => value.statuses,
+    };
+    Some(Located {
+        item: nth(list?, path.index)?.get(),
+        waba: entry.id,
+        metadata: value.metadata,
+        contacts: value.contacts,
+    })
+}
