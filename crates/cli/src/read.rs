@@ -13,7 +13,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 use wabill_engine::market::Region;
-use wabill_engine::{Checked, Facts, Instant, Validator};
+use wabill_engine::{Checked, Facts, Instant, Validator, Verdict};
 use wabill_ingest::{Parsed, Quarantined, Route, parse_line};
 
 const BLOCK_BYTES: usize = 4 << 20;
@@ -60,10 +60,39 @@ struct Compact {
     /// Inbound: referral; outbound: template code; status: status code.
     flag: u8,
     other_status: Span,
+    /// Index of its verdict in the batch's `verdicts` (`u32::MAX`: none).
+    verdict: u32,
     /// Set when the block was validated (see `read_batches`).
     region: Option<Region>,
     id_hash: u64,
     pair_hash: u64,
+}
+
+/// A verdict whose texts are spans into its batch's text: pricing model,
+/// category, type, conversation id, origin, cost.
+#[derive(Copy, Clone, Debug)]
+struct CompactVerdict {
+    texts: [Option<Span>; 6],
+    /// `i64::MIN` when absent.
+    expires: i64,
+    /// 0 none, 1 false, 2 true.
+    billable: u8,
+}
+
+fn compact_verdict(text: &str, extra: &mut String, v: &Verdict<'_>) -> CompactVerdict {
+    let fields = [
+        &v.pricing_model,
+        &v.category,
+        &v.pricing_type,
+        &v.conversation_id,
+        &v.origin,
+        &v.cost,
+    ];
+    CompactVerdict {
+        texts: fields.map(|f| f.as_deref().map(|s| span(text, extra, s))),
+        expires: v.expires.map_or(i64::MIN, |e| e.0),
+        billable: v.billable.map_or(0, |b| 1 + u8::from(b)),
+    }
 }
 
 /// The events of one input line, validated as one group.
@@ -80,6 +109,8 @@ pub struct Batch {
     text: String,
     extra: String,
     events: Vec<Compact>,
+    /// Meta's verdicts the batch's statuses carried (issue 16).
+    verdicts: Vec<CompactVerdict>,
     pub groups: Vec<Group>,
     /// Lines rejected by the parser: (line number, reason).
     pub errors: Vec<(u64, String)>,
@@ -111,7 +142,13 @@ fn span(text: &str, extra: &mut String, s: &str) -> Span {
     }
 }
 
-fn compact(text: &str, extra: &mut String, e: &Event<'_>, facts: Option<&Facts>) -> Compact {
+fn compact(
+    text: &str,
+    extra: &mut String,
+    verdicts: &mut Vec<CompactVerdict>,
+    e: &Event<'_>,
+    facts: Option<&Facts>,
+) -> Compact {
     let none = Span {
         start: 0,
         len: 0,
@@ -146,6 +183,13 @@ fn compact(text: &str, extra: &mut String, e: &Event<'_>, facts: Option<&Facts>)
         kind,
         flag,
         other_status,
+        verdict: match &e.verdict {
+            None => u32::MAX,
+            Some(v) => {
+                verdicts.push(compact_verdict(text, extra, v));
+                (verdicts.len() - 1) as u32
+            }
+        },
         region: facts.map(|f| f.region),
         id_hash: facts.map_or(0, |f| f.id_hash),
         pair_hash: facts.map_or(0, |f| f.pair_hash),
@@ -159,9 +203,32 @@ impl Batch {
         source.get(start..end).unwrap_or_default()
     }
 
+    /// The verdict `v` holds, borrowing the batch's text, into `into`.
+    fn verdict_into<'b>(&'b self, v: &CompactVerdict, into: &mut Verdict<'b>) {
+        let text = |i: usize| v.texts[i].map(|s| Cow::Borrowed(self.str(s)));
+        *into = Verdict {
+            billable: match v.billable {
+                1 => Some(false),
+                2 => Some(true),
+                _ => None,
+            },
+            pricing_model: text(0),
+            category: text(1),
+            pricing_type: text(2),
+            conversation_id: text(3),
+            origin: text(4),
+            expires: (v.expires != i64::MIN).then_some(Instant(v.expires)),
+            cost: text(5),
+            pricing_json: None,
+            conversation_json: None,
+        };
+    }
+
     /// Calls `f` on each checked event of one group, borrowing from the
-    /// batch (no intermediate vector: events are large to copy).
+    /// batch (no intermediate vector: events are large to copy; one verdict
+    /// box serves every event).
     pub fn each_checked<'b>(&'b self, group: Group, mut f: impl FnMut(&Checked<'b>)) {
+        let mut spare: Option<Box<Verdict<'b>>> = None;
         for c in &self.events[group.start as usize..group.end as usize] {
             let Some(region) = c.region else { continue };
             let body = match c.kind {
@@ -184,7 +251,12 @@ impl Batch {
                     _ => Status::Other(Cow::Borrowed(self.str(c.other_status))),
                 }),
             };
-            f(&Checked {
+            let verdict = self.verdicts.get(c.verdict as usize).map(|v| {
+                let mut b = spare.take().unwrap_or_default();
+                self.verdict_into(v, &mut b);
+                b
+            });
+            let mut checked = Checked {
                 event: Event {
                     ts: c.ts,
                     waba: Cow::Borrowed(self.str(c.waba)),
@@ -192,11 +264,14 @@ impl Batch {
                     user: Cow::Borrowed(self.str(c.user)),
                     id: Cow::Borrowed(self.str(c.id)),
                     body,
+                    verdict,
                 },
                 region,
                 id_hash: c.id_hash,
                 pair_hash: c.pair_hash,
-            });
+            };
+            f(&checked);
+            spare = checked.event.verdict.take().or(spare);
         }
     }
 
@@ -220,13 +295,12 @@ struct Block {
 /// Parses one block into a batch; with a validator, checks each event too
 /// (a normalized line that fails is reported like a parse error, a body's
 /// item that fails is quarantined like a malformed one).
-fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Validator>) -> Batch {
+/// The block's text; lines that are not UTF-8 are blanked and reported.
+fn block_text(block: Block, errors: &mut Vec<(u64, String)>) -> String {
     let mut bytes = block.bytes;
-    let mut errors = Vec::new();
-    let text = match std::str::from_utf8(&bytes) {
+    match std::str::from_utf8(&bytes) {
         Ok(_) => String::from_utf8(bytes).unwrap_or_default(),
         Err(_) => {
-            // Blank out the lines that are not UTF-8 and report them.
             let mut line = block.first_line;
             let mut start = 0;
             while start < bytes.len() {
@@ -240,16 +314,29 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
             }
             String::from_utf8(bytes).unwrap_or_default()
         }
-    };
+    }
+}
+
+fn parse_block(
+    block: Block,
+    route: Route<'_>,
+    keep_verdicts: bool,
+    mut validator: Option<&mut Validator>,
+) -> Batch {
+    let mut errors = Vec::new();
+    let (seq, input, first_line) = (block.seq, block.input, block.first_line);
+    let text = block_text(block, &mut errors);
     let mut extra = String::new();
     // About one event per 250 bytes of NDJSON: avoids regrowing.
     let mut events = Vec::with_capacity(text.len() / 200);
     let mut groups = Vec::new();
+    let mut verdicts = Vec::new();
     let mut parsed = Parsed::default();
+    parsed.skip_verdicts = !keep_verdicts;
     let mut facts = Vec::new();
     let mut quarantined = Vec::new();
     let mut ignored = BTreeMap::new();
-    for (line_no, line) in (block.first_line..).zip(text.split('\n')) {
+    for (line_no, line) in (first_line..).zip(text.split('\n')) {
         parsed.clear();
         facts.clear();
         match parse_line(line, route, &mut parsed) {
@@ -262,10 +349,13 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
                         errors.push((line_no, rejection.to_string()));
                     }
                     let with_facts = parsed.events.iter().zip(&facts);
-                    events.extend(with_facts.map(|(e, f)| compact(&text, &mut extra, e, Some(f))));
+                    events.extend(
+                        with_facts
+                            .map(|(e, f)| compact(&text, &mut extra, &mut verdicts, e, Some(f))),
+                    );
                 } else {
                     let all = parsed.events.iter();
-                    events.extend(all.map(|e| compact(&text, &mut extra, e, None)));
+                    events.extend(all.map(|e| compact(&text, &mut extra, &mut verdicts, e, None)));
                 }
                 if events.len() as u32 > start {
                     groups.push(Group {
@@ -286,12 +376,13 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
     drop(parsed);
     errors.sort_by_key(|e| e.0);
     Batch {
-        seq: block.seq,
-        input: block.input,
+        seq,
+        input,
         bytes: text.len(),
         text,
         extra,
         events,
+        verdicts,
         groups,
         errors,
         quarantined,
@@ -300,10 +391,13 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
 }
 
 /// Reads every input block by block and hands the parsed batches to
-/// `consume` in input order. Returns the number of bytes read.
+/// `consume` in input order; `verdicts` keeps Meta's verdicts on statuses
+/// (a reader that does not show them skips reading them). Returns the
+/// number of bytes read.
 pub fn read_batches<F: FnMut(&Input, &Batch)>(
     inputs: &[Input],
     route: Route<'_>,
+    verdicts: bool,
     validator: Option<&Validator>,
     mut consume: F,
 ) -> anyhow::Result<u64> {
@@ -326,7 +420,7 @@ pub fn read_batches<F: FnMut(&Input, &Batch)>(
             std::thread::Builder::new()
                 .name("wabill-parse".into())
                 .spawn_scoped(scope, move || {
-                    parse_worker(&block_rx, &batch_tx, route, validator)
+                    parse_worker(&block_rx, &batch_tx, (route, verdicts), validator)
                 })?;
         }
         drop(batch_tx);
@@ -358,7 +452,7 @@ pub fn read_batches<F: FnMut(&Input, &Batch)>(
 fn parse_worker(
     blocks: &Mutex<Receiver<Block>>,
     batches: &SyncSender<Batch>,
-    route: Route<'_>,
+    (route, verdicts): (Route<'_>, bool),
     mut validator: Option<Validator>,
 ) {
     loop {
@@ -368,7 +462,7 @@ fn parse_worker(
         };
         let Ok(block) = block else { return };
         if batches
-            .send(parse_block(block, route, validator.as_mut()))
+            .send(parse_block(block, route, verdicts, validator.as_mut()))
             .is_err()
         {
             return;

@@ -1226,3 +1226,34 @@ fn rates_import_requires_service_when_pmp_2026_starts_while_the_card_is_in_force
         import.stderr
     );
 }
+
+#[test]
+fn conversation_records_carry_meta_s_verdict_on_their_opening_message() {
+    let dir = Dir::new();
+    // 2026 real traffic (webhook-shapes-2026.md 4b), then the same status
+    // as a normalized line with flat `meta` keys for another message.
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"phone_number_id":"P1"},"statuses":[{"id":"wamid.B","status":"delivered","timestamp":"1778239358","recipient_id":"5521987930121","conversation":{"id":"224f9f2cb8c7b19b80aba593aa84bdad","origin":{"type":"utility"}},"pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular","cost":{"amount":0.0068,"currency":"USD"}}}]},"field":"messages"}]}]}"#;
+    let line = r#"{"type":"status","id":"wamid.N","waba":"W1","phone":"P1","user":"5521987930121","ts":"2026-05-09T12:00:00Z","status":"delivered","meta":{"billable":false,"category":"service","pricing_model":"PMP","pricing_type":"free_customer_service"}}"#;
+    dir.file("priced.ndjson", &format!("{body}\n{line}\n"));
+    let out = dir.run(&["conversations", "--format", "ndjson", "priced.ndjson"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let records: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{}", out.stdout);
+    assert_eq!(
+        records[0]["meta"],
+        serde_json::json!({"billable": true, "category": "utility", "conversation_id": "224f9f2cb8c7b19b80aba593aa84bdad", "cost": "0.0068 USD", "origin": "utility", "pricing_model": "PMP", "pricing_type": "regular"})
+    );
+    assert_eq!(
+        records[1]["meta"],
+        serde_json::json!({"billable": false, "category": "service", "pricing_model": "PMP", "pricing_type": "free_customer_service"})
+    );
+    // A record whose messages carried no verdict has no `meta`.
+    dir.file("plain.ndjson", EXAMPLE);
+    let plain = dir.run(&["conversations", "--format", "ndjson", "plain.ndjson"]);
+    assert_eq!(plain.stdout.lines().count(), 1, "{}", plain.stdout);
+    assert!(!plain.stdout.contains("meta"), "{}", plain.stdout);
+}

@@ -1298,3 +1298,46 @@ fn the_load_generator_posts_signed_webhooks_on_schedule_and_checks_windows() {
     assert!(accepted >= answered, "{accepted} < {answered}");
     assert_eq!(server.stop(), 0);
 }
+
+/// Meta's 2026 real traffic (docs/reference/webhook-shapes-2026.md 4b): a
+/// delivered utility template, billable, with its `pricing` and
+/// `conversation` objects.
+const PRICED_DELIVERY: &str = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"5521983691497","phone_number_id":"P1"},"statuses":[{"id":"wamid.HBgNNTUyMTk4NzkzMDEyMRUCABEYEjMyQzQ0NjQ3NkNGRUNFMEM2OAA=","status":"delivered","timestamp":"1778239358","recipient_id":"5521987930121","recipient_user_id":"BR.2077296503193087","conversation":{"id":"224f9f2cb8c7b19b80aba593aa84bdad","origin":{"type":"utility"}},"pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular"}}]},"field":"messages"}]}]}"#;
+
+#[test]
+fn meta_s_verdict_shows_in_conversations_and_timelines_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    let meta = server.url("/webhooks/meta");
+    let stored = post(
+        &meta,
+        &[("X-Hub-Signature-256", &sign(PRICED_DELIVERY))],
+        PRICED_DELIVERY,
+    );
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let url = server.url("/v1/conversations?waba=W1&month=2026-05");
+    let page = get(&url, Some(TOKEN_W1));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = page.json();
+    let record = &page["conversations"][0];
+    let want = serde_json::json!({
+        "billable": true,
+        "category": "utility",
+        "conversation_id": "224f9f2cb8c7b19b80aba593aa84bdad",
+        "origin": "utility",
+        "pricing_model": "PMP",
+        "pricing_type": "regular"
+    });
+    assert_eq!(record["meta"], want, "{page}");
+    assert_eq!(record["timeline"][0]["meta"], want, "{page}");
+    // The log kept the verdict: a restart answers the same.
+    assert_eq!(server.stop(), 0);
+    let server = Server::start(&config);
+    let again = get(
+        &server.url("/v1/conversations?waba=W1&month=2026-05"),
+        Some(TOKEN_W1),
+    )
+    .json();
+    assert_eq!(again, page);
+}

@@ -40,6 +40,7 @@ fn main() -> Result<(), String> {
             user: format!("551199{:07}", i % 10_000).into(),
             id: format!("wamid.HBgLNTUxMTk5OTk5MDAwMRUCABIYFjNFQjBDMDk{i:012}").into(),
             body: EventBody::Inbound { referral: false },
+            verdict: None,
         }];
         checked.clear();
         validator

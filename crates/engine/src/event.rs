@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use crate::time::Instant;
+use crate::verdict::Verdict;
 
 /// Template categories a business message may carry (rules F3).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -93,6 +94,8 @@ pub struct Event<'a> {
     /// The message id; for a status, the id of the message it is about.
     pub id: Cow<'a, str>,
     pub body: EventBody<'a>,
+    /// Meta's verdict a status carried (`pricing`, `conversation`).
+    pub verdict: Option<Box<Verdict<'a>>>,
 }
 
 impl Event<'_> {
@@ -115,6 +118,7 @@ impl Event<'_> {
                 EventBody::Status(Status::Read) => EventBody::Status(Status::Read),
                 EventBody::Status(Status::Failed) => EventBody::Status(Status::Failed),
             },
+            verdict: self.verdict.map(|v| Box::new(v.into_owned())),
         }
     }
 

@@ -25,6 +25,7 @@ pub mod quote;
 pub mod rules;
 pub mod tariff;
 pub mod time;
+pub mod verdict;
 
 pub use billing::{Billing, bill};
 pub use config::EngineConfig;
@@ -36,3 +37,4 @@ pub use ledger::{
 };
 pub use tariff::RateBook;
 pub use time::Instant;
+pub use verdict::Verdict;

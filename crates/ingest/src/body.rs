@@ -19,8 +19,7 @@ use wabill_engine::event::{Event, EventBody, Status};
 
 use crate::parsed::{Envelope, ItemPath, List, Origin, Parsed};
 use crate::{
-    Id, InputError, Route, invalid, is_null, missing, optional_timestamp, required_id, timestamp,
-    user_digits,
+    Id, InputError, Route, invalid, is_null, missing, required_id, timestamp, user_digits,
 };
 
 #[derive(Deserialize)]
@@ -89,7 +88,9 @@ struct StatusItem<'a> {
     #[serde(borrow)]
     message: Option<StatusMessage<'a>>,
     #[serde(borrow)]
-    conversation: Option<Conversation<'a>>,
+    conversation: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pricing: Option<&'a RawValue>,
     #[serde(borrow, rename = "type")]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -102,12 +103,6 @@ struct StatusItem<'a> {
 struct StatusMessage<'a> {
     #[serde(borrow)]
     recipient_id: Option<Id<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Conversation<'a> {
-    #[serde(borrow)]
-    expiration_timestamp: Option<&'a RawValue>,
 }
 
 /// What one item is.
@@ -213,6 +208,7 @@ fn read_items<'a>(
         list,
         index: i as u32,
     };
+    let skip = out.skip_verdicts;
     for (i, m) in items.messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
         let item = who
@@ -226,7 +222,7 @@ fn read_items<'a>(
         let item = who
             .as_ref()
             .map_err(Clone::clone)
-            .and_then(|(waba, phone)| status_item(s, &at.to_string(), waba, phone));
+            .and_then(|who| status_item(s, &at.to_string(), (&who.0, &who.1), skip));
         settle(item, items.envelope, at, out);
     }
 }
@@ -299,14 +295,15 @@ fn inbound_item<'a>(
         user: user_of(m.from, m.from_user_id, path, "from")?,
         id: required_id(m.id, path, "id")?,
         body: EventBody::Inbound { referral },
+        verdict: None,
     }))
 }
 
 fn status_item<'a>(
     s: StatusItem<'a>,
     path: &str,
-    waba: &Cow<'a, str>,
-    phone: &Cow<'a, str>,
+    (waba, phone): (&Cow<'a, str>, &Cow<'a, str>),
+    skip_verdicts: bool,
 ) -> Result<Item<'a>, InputError> {
     // A payment's progress (WhatsApp Pay), not a message's delivery.
     if s.kind.as_deref() == Some("payment") {
@@ -326,13 +323,7 @@ fn status_item<'a>(
     let ts = timestamp(s.timestamp, path, "timestamp")?;
     let user = user_of(recipient, s.recipient_user_id, path, "recipient_id")?;
     let id = required_id(s.id, path, "id")?;
-    if let Some(conversation) = &s.conversation {
-        optional_timestamp(
-            conversation.expiration_timestamp,
-            &format!("{path}.conversation"),
-            "expiration_timestamp",
-        )?;
-    }
+    let verdict = crate::verdict::webhook(s.pricing, s.conversation, path, skip_verdicts)?;
     Ok(Item::Event(Event {
         ts,
         waba: waba.clone(),
@@ -340,6 +331,7 @@ fn status_item<'a>(
         user,
         id,
         body: EventBody::Status(Status::parse(status)),
+        verdict,
     }))
 }
 

@@ -11,6 +11,7 @@ mod ids;
 mod parsed;
 mod sunshine;
 mod timestamp;
+mod verdict;
 
 use std::borrow::Cow;
 
@@ -85,8 +86,10 @@ pub struct Route<'r> {
 }
 
 /// Every top-level key any shape uses; what is present decides the shape.
+/// `meta` is read typed in the same pass ([`verdict::MetaFast`]); a line
+/// whose `meta` has other JSON types is read again with it raw, leniently.
 #[derive(Deserialize)]
-struct Top<'a> {
+struct Top<'a, M = &'a RawValue> {
     #[serde(borrow, rename = "type")]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
@@ -115,29 +118,7 @@ struct Top<'a> {
     statuses: Option<&'a RawValue>,
     #[serde(borrow)]
     contacts: Option<&'a RawValue>,
-    #[serde(borrow)]
-    meta: Option<Meta<'a>>,
-}
-
-/// What wabill checks of Meta's reconciliation data (`meta` of a normalized
-/// status; `conversation` of a webhook status): its timestamp must parse.
-#[derive(Deserialize)]
-struct Meta<'a> {
-    #[serde(borrow)]
-    expires: Option<&'a RawValue>,
-}
-
-/// An optional timestamp field: absent or null is fine, anything else must
-/// parse.
-pub(crate) fn optional_timestamp(
-    raw: Option<&RawValue>,
-    path: &str,
-    field: &'static str,
-) -> Result<(), InputError> {
-    match raw.filter(|r| r.get() != "null") {
-        None => Ok(()),
-        Some(raw) => timestamp(Some(raw), path, field).map(|_| ()),
-    }
+    meta: Option<M>,
 }
 
 fn json_error(e: &serde_json::Error) -> InputError {
@@ -164,17 +145,32 @@ pub fn parse_line<'a>(
     if line.trim().is_empty() {
         return Ok(Shape::Blank);
     }
-    let top: Top<'a> = serde_json::from_str(line).map_err(|e| {
-        if !e.is_data() {
-            json_error(&e)
-        } else if !line.trim_start().starts_with('{') {
-            InputError::Shape("not a JSON object".to_owned())
-        } else {
-            field_error(line)
-        }
-    })?;
     let start = (out.events.len(), out.quarantined.len());
-    let result = dispatch(top, route, out);
+    // `meta` read typed in the same pass (boxed: the top struct stays
+    // small to move for every line), or only its time when no verdict is
+    // kept; raw, leniently, when its fields have other JSON types.
+    let typed = if out.skip_verdicts {
+        serde_json::from_str::<Top<'a, verdict::MetaExpires<'a>>>(line)
+            .map(|mut top| dispatch(&mut top, route, out))
+    } else {
+        serde_json::from_str::<Top<'a, Box<verdict::MetaFast<'a>>>>(line)
+            .map(|mut top| dispatch(&mut top, route, out))
+    };
+    let result = match typed {
+        Ok(result) => result,
+        Err(_) => {
+            let mut top: Top<'a> = serde_json::from_str(line).map_err(|e| {
+                if !e.is_data() {
+                    json_error(&e)
+                } else if !line.trim_start().starts_with('{') {
+                    InputError::Shape("not a JSON object".to_owned())
+                } else {
+                    field_error(line)
+                }
+            })?;
+            dispatch(&mut top, route, out)
+        }
+    };
     if result.is_err() {
         out.events.truncate(start.0);
         out.origins.truncate(start.0);
@@ -187,7 +183,11 @@ pub(crate) fn is_null(raw: Option<&RawValue>) -> bool {
     raw.is_none_or(|r| r.get() == "null")
 }
 
-fn dispatch<'a>(top: Top<'a>, route: Route<'_>, out: &mut Parsed<'a>) -> Result<Shape, InputError> {
+fn dispatch<'a, M: verdict::MetaSource<'a>>(
+    top: &mut Top<'a, M>,
+    route: Route<'_>,
+    out: &mut Parsed<'a>,
+) -> Result<Shape, InputError> {
     if let Some(object) = &top.object {
         if object == "whatsapp_business_account" {
             body::cloud_body(top.entry, out)?;
@@ -199,7 +199,11 @@ fn dispatch<'a>(top: Top<'a>, route: Route<'_>, out: &mut Parsed<'a>) -> Result<
     }
     if let Some(kind) = top.kind.clone() {
         if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
-            out.push(normalized(kind_text, top)?, Origin::Line);
+            let mut event = normalized(kind_text, top)?;
+            if out.skip_verdicts {
+                event.verdict = None;
+            }
+            out.push(event, Origin::Line);
             return Ok(Shape::Normalized);
         }
         if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {
@@ -278,13 +282,19 @@ struct Template<'a> {
     category: Option<Cow<'a, str>>,
 }
 
-fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
+/// The normalized event of `top` (its fields taken: the struct is large
+/// to move).
+fn normalized<'a, M: verdict::MetaSource<'a>>(
+    kind: &str,
+    top: &mut Top<'a, M>,
+) -> Result<Event<'a>, InputError> {
     let path = "event";
-    let id = required_id(top.id, path, "id")?;
-    let waba = required_id(top.waba, path, "waba")?;
-    let phone = required_id(top.phone, path, "phone")?;
-    let user = user_digits(top.user, path, "user")?;
+    let id = required_id(top.id.take(), path, "id")?;
+    let waba = required_id(top.waba.take(), path, "waba")?;
+    let phone = required_id(top.phone.take(), path, "phone")?;
+    let user = user_digits(top.user.take(), path, "user")?;
     let ts = timestamp(top.ts, path, "ts")?;
+    let mut verdict = None;
     let body = match kind {
         "inbound" => {
             let referral = !is_null(top.referral);
@@ -317,13 +327,14 @@ fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
             EventBody::Outbound { template }
         }
         _ => {
-            let status = top.status.ok_or_else(|| missing(path, "status"))?;
+            let status = top.status.take().ok_or_else(|| missing(path, "status"))?;
             if status.is_empty() {
                 return Err(invalid(path, "`status` must not be empty"));
             }
-            if let Some(meta) = &top.meta {
-                optional_timestamp(meta.expires, "event.meta", "expires")?;
-            }
+            verdict = match top.meta.take() {
+                None => None,
+                Some(meta) => meta.verdict(path)?,
+            };
             EventBody::Status(Status::parse(status))
         }
     };
@@ -334,6 +345,7 @@ fn normalized<'a>(kind: &str, top: Top<'a>) -> Result<Event<'a>, InputError> {
         user,
         id,
         body,
+        verdict,
     })
 }
 
@@ -379,6 +391,8 @@ pub fn normalized_line(e: &Event<'_>) -> String {
     #[derive(serde::Serialize)]
     struct Line<'e> {
         id: &'e str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        meta: Option<Box<RawValue>>,
         phone: &'e str,
         #[serde(skip_serializing_if = "Option::is_none")]
         referral: Option<Empty>,
@@ -400,6 +414,10 @@ pub fn normalized_line(e: &Event<'_>) -> String {
     }
     let line = Line {
         id: &e.id,
+        meta: e
+            .verdict
+            .as_deref()
+            .and_then(|v| RawValue::from_string(verdict::meta_json(v)).ok()),
         phone: &e.phone,
         referral: matches!(e.body, EventBody::Inbound { referral: true }).then_some(Empty {}),
         status: match &e.body {

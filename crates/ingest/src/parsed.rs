@@ -23,6 +23,10 @@ pub struct Parsed<'a> {
     /// Items that are not billing events, per kind (`payment`, `calls`, …).
     pub ignored: BTreeMap<String, u64>,
     pub quarantined: Vec<Quarantined>,
+    /// Read no verdicts (`pricing`, `conversation`, `meta`) beyond checking
+    /// their expiration times: for a reader that does not use them, which
+    /// then pays nothing for them.
+    pub skip_verdicts: bool,
 }
 
 /// An item kept whole because it could not become events: malformed, or a

@@ -406,6 +406,7 @@ fn inbound<'a>(
             user,
             id,
             body: EventBody::Inbound { referral: false },
+            verdict: None,
         },
     }))
 }
@@ -463,6 +464,7 @@ fn statuses<'a>(
                 user: user.clone(),
                 id,
                 body: EventBody::Status(status.clone()),
+                verdict: None,
             },
         });
     }

@@ -16,6 +16,7 @@ fn event(body: EventBody<'static>, nanos: i64) -> Event<'static> {
         user: Cow::Borrowed("5511999990001"),
         id: Cow::Borrowed("wamid.ä\\x"),
         body,
+        verdict: None,
     }
 }
 
@@ -74,4 +75,39 @@ fn lines_keep_their_keys_in_byte_order_as_logs_already_hold_them() {
         "{}",
         normalized_line(&status)
     );
+}
+
+/// Issue 16: a status's verdict travels whole through the service's log: the
+/// objects as received and every field (flat keys for a normalized `meta`).
+#[test]
+fn a_verdict_survives_the_normalized_line_whole() {
+    let bodies = [
+        // 2026 real traffic (webhook-shapes-2026.md 3e), with `pricing.cost`
+        // and an unknown field added.
+        r#"{"object":"whatsapp_business_account","entry":[{"id":"751624234418652","changes":[{"value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"5521983691497","phone_number_id":"756775060860079"},"contacts":[{"wa_id":"554196311412","user_id":"BR.3949508488519420"}],"statuses":[{"id":"wamid.HBgMNTU0MTk2MzExNDEyFQIAERgSRUY5ODkxRkQyMDYzMEZGNkY2AA==","status":"sent","timestamp":"1778238932","recipient_id":"554196311412","recipient_user_id":"BR.3949508488519420","conversation":{"id":"bed2de89093e953b76c68fc93131560b","expiration_timestamp":"1778238932","origin":{"type":"utility"}},"pricing":{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular","cost":{"amount":0.035,"currency":"USD"},"new_field":[1,2]}}]},"field":"messages"}]}]}"#,
+        // Meta's defect: `pricing` inside `conversation`, `billable` a string.
+        r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.G","status":"delivered","timestamp":"1750000000","recipient_id":"16505551234","conversation":{"id":"CONVERSATION_ID","origin":{"type":"group_marketing"},"pricing":{"billable":"true","pricing_model":"PMP","category":"group_marketing"}}}]},"field":"messages"}]}]}"#,
+        // A normalized status with flat keys.
+        r#"{"type":"status","id":"wamid.N","waba":"W1","phone":"P1","user":"5511999990001","ts":1750000000,"status":"delivered","meta":{"billable":false,"category":"service","pricing_model":"PMP","pricing_type":"free_customer_service","conversation_id":"c1","origin":"service","expires":"2025-06-16T15:06:40Z"}}"#,
+    ];
+    for body in bodies {
+        let mut first = Parsed::default();
+        assert!(parse_line(body, Route::default(), &mut first).is_ok());
+        assert_eq!(first.events.len(), 1, "{body}");
+        let event = &first.events[0];
+        let verdict = event.verdict.as_deref().unwrap_or_else(|| panic!("{body}"));
+        assert!(verdict.category.is_some(), "{verdict:?}");
+        let line = normalized_line(event);
+        let mut again = Parsed::default();
+        assert_eq!(
+            parse_line(&line, Route::default(), &mut again),
+            Ok(Shape::Normalized),
+            "{line}"
+        );
+        assert_eq!(again.events, first.events, "{line}");
+        // The objects as received are in the line, untouched.
+        if let Some(pricing) = &verdict.pricing_json {
+            assert!(line.contains(&**pricing), "{line}");
+        }
+    }
 }

@@ -1,8 +1,11 @@
 //! The stable output shapes of cli.md, and readable tables. The engine's
 //! types do not know JSON; this crate is the boundary that does.
 
+use std::borrow::Cow;
+
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
+use wabill_engine::Verdict;
 use wabill_engine::billing::{Billing, Counts, Invoice, Line, Record, WabaMonth};
 
 mod whatif;
@@ -315,6 +318,47 @@ pub struct ConversationJson<'a> {
     pub unit_price: String,
     pub opened_by: &'a str,
     pub messages: u32,
+    /// Meta's verdict on the opening message, when a status carried one
+    /// (issue 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<MetaJson<'a>>,
+}
+
+/// Meta's verdict on a message (`pricing` and `conversation` of its
+/// statuses), keys in byte order, each only when Meta gave it.
+#[derive(Clone, Debug, Serialize)]
+pub struct MetaJson<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing_model: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing_type: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<Verdict<'a>> for MetaJson<'a> {
+    fn from(v: Verdict<'a>) -> MetaJson<'a> {
+        MetaJson {
+            billable: v.billable,
+            category: v.category,
+            conversation_id: v.conversation_id,
+            cost: v.cost,
+            expires: v.expires.map(|e| e.rfc3339()),
+            origin: v.origin,
+            pricing_model: v.pricing_model,
+            pricing_type: v.pricing_type,
+        }
+    }
 }
 
 pub fn conversation_json<'a>(billing: &'a Billing<'_>, r: &Record) -> ConversationJson<'a> {
@@ -332,6 +376,7 @@ pub fn conversation_json<'a>(billing: &'a Billing<'_>, r: &Record) -> Conversati
         unit_price: r.unit_price.to_string(),
         opened_by: billing.ledger.message_id(r.opened_by),
         messages: r.messages,
+        meta: billing.ledger.verdict(r.opened_by).map(MetaJson::from),
     }
 }
 

@@ -324,6 +324,12 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
             if !ledger.would_change(row.event()) {
                 continue;
             }
+            // A copy with Meta's verdict may change the message's verdict
+            // where F6's order of copies keeps the other: log it too.
+            if row.event().verdict.is_some() {
+                rows.push((row, job.source));
+                continue;
+            }
             match batch.entry(row.identity()) {
                 Entry::Vacant(v) => {
                     v.insert(rows.len());
@@ -468,6 +474,7 @@ mod tests {
             user: "5511999990001".into(),
             id: id.to_owned().into(),
             body,
+            verdict: None,
         }
     }
 

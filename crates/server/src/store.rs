@@ -380,6 +380,7 @@ mod tests {
                     user: "5511999990001".into(),
                     id: "m".into(),
                     body: EventBody::Inbound { referral: false },
+                    verdict: None,
                 },
                 region: wabill_engine::market::Region::parse("BR").unwrap_or_else(|| panic!("BR")),
                 id_hash: 0,

@@ -156,6 +156,7 @@ mod tests {
             user: user.to_owned().into(),
             id: id.to_owned().into(),
             body,
+            verdict: None,
         }
     }
 

@@ -4,14 +4,15 @@
 
 use std::cmp::Ordering;
 
-use super::Ledger;
 use super::messages::{
     Kept, Message, SEEN_DELIVERED, SEEN_FAILED, SEEN_INBOUND, SEEN_OUTBOUND, SEEN_READ, SEEN_SENT,
     Slot,
 };
 use super::validate::Checked;
+use super::{Ledger, verdicts};
 use crate::event::{Event, EventBody, Status, TemplateCategory};
 use crate::grow::CapacityError;
+use crate::verdict::Verdict;
 
 /// A template category as the ledger stores it (0 = not a template); its
 /// order is F6's last tie-break between copies.
@@ -56,6 +57,11 @@ impl Ledger {
         let Some(msg) = self.messages.lookup(&event.id) else {
             return true;
         };
+        if let Some(v) = &event.verdict
+            && self.verdict_preferred(msg, event, v)
+        {
+            return true;
+        }
         let (bit, slot) = match part_of(&event.body) {
             Part::Other(name) => {
                 return self
@@ -84,6 +90,12 @@ impl Ledger {
             "checked by a validator of another key"
         );
         let (msg, _) = self.messages.intern(&event.id, c.id_hash)?;
+        if let Some(v) = &event.verdict
+            && self.verdict_preferred(msg, event, v)
+        {
+            let at = (verdicts::rank(&event.body), event.ts.0, self.pair_of(c)?);
+            self.verdicts.store(msg, at, v)?;
+        }
         let (bit, slot, flag) = match part_of(&event.body) {
             Part::Slot(bit, slot, flag) => (bit, slot, flag),
             Part::Other(name) => {
@@ -119,6 +131,25 @@ impl Ledger {
             }
         }
         Ok(new_event)
+    }
+
+    /// Whether `event`'s verdict comes before the one message `msg` keeps
+    /// (or it keeps none): the earliest; then a `delivered` before a `read`,
+    /// `sent`, `failed`, other statuses; then by pair in byte order; then
+    /// by what the verdicts say.
+    fn verdict_preferred(&self, msg: u32, event: &Event<'_>, v: &Verdict<'_>) -> bool {
+        if !matches!(event.body, EventBody::Status(_)) {
+            return false;
+        }
+        let Some(kept) = self.verdicts.kept(msg) else {
+            return true;
+        };
+        let names = (&*event.waba, &*event.phone, &*event.user);
+        (event.ts.0, verdicts::rank(&event.body))
+            .cmp(&(kept.at, kept.rank))
+            .then_with(|| names.cmp(&self.pair_names(kept.pair)))
+            .then_with(|| verdicts::content_order(v, &self.verdicts.render(kept)))
+            == Ordering::Less
     }
 
     /// F6: the earliest copy wins; ties by pair in byte order, then payload.
@@ -212,6 +243,7 @@ pub(super) mod tests {
             user: Cow::Borrowed("5511999990001"),
             id: Cow::Borrowed(id),
             body: kind,
+            verdict: None,
         }
     }
 

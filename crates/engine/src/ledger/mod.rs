@@ -11,6 +11,7 @@ mod fold;
 mod messages;
 mod pairs;
 mod validate;
+mod verdicts;
 
 use std::sync::Arc;
 
@@ -92,6 +93,8 @@ pub struct Ledger {
     other_status_names: Interner,
     /// (message, status name) of the statuses of other names.
     other_statuses: FxHashSet<(u32, u32)>,
+    /// Meta's verdict per message that has one.
+    verdicts: verdicts::Verdicts,
     accepted: u64,
     duplicates: u64,
 }
@@ -113,6 +116,7 @@ impl Ledger {
             regions: Vec::new(),
             other_status_names: Interner::new(key),
             other_statuses: FxHashSet::default(),
+            verdicts: verdicts::Verdicts::new(key),
             accepted: 0,
             duplicates: 0,
         }
@@ -152,6 +156,22 @@ impl Ledger {
 
     pub fn message_id(&self, msg: u32) -> &str {
         self.messages.id(msg)
+    }
+
+    /// Meta's verdict on message `msg` (issue 16): of its statuses that
+    /// carried one, the copy F6 keeps first ([`verdicts`]).
+    pub fn verdict(&self, msg: u32) -> Option<crate::verdict::Verdict<'_>> {
+        self.verdicts.get(msg)
+    }
+
+    /// [`Ledger::verdict`] by message id.
+    pub fn verdict_of(&self, id: &str) -> Option<crate::verdict::Verdict<'_>> {
+        self.verdict(self.messages.lookup(id)?)
+    }
+
+    /// How many messages have a verdict.
+    pub fn n_verdicts(&self) -> usize {
+        self.verdicts.len()
     }
 
     pub fn waba_name(&self, waba: u32) -> &str {
@@ -254,6 +274,19 @@ impl Ledger {
                 .map_err(|_| CapacityError { what: Limit::Bytes })?;
             if let Part::Other(name) = part_of(&e.body) {
                 length(name)?;
+            }
+            if let Some(v) = &e.verdict {
+                let texts = [
+                    &v.pricing_model,
+                    &v.category,
+                    &v.pricing_type,
+                    &v.conversation_id,
+                    &v.origin,
+                    &v.cost,
+                ];
+                for text in texts.into_iter().flatten() {
+                    length(text)?;
+                }
             }
         }
         Ok(())

@@ -183,6 +183,7 @@ impl Traffic {
             user: Cow::Owned(user.to_owned()),
             id: Cow::Owned(id.to_owned()),
             body,
+            verdict: None,
         });
     }
 

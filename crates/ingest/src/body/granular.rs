@@ -171,6 +171,7 @@ pub(super) fn items<'a>(
         index: i as u32,
     };
     let who = || who.as_ref().map_err(Clone::clone);
+    let skip = out.skip_verdicts;
     for (i, raw) in messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
         let text = at.to_string();
@@ -182,7 +183,7 @@ pub(super) fn items<'a>(
         let at = path(List::Statuses, i);
         let text = at.to_string();
         let item = parse_at::<StatusItem<'a>>(raw.get(), &text)
-            .and_then(|s| who().and_then(|(w, p)| status_item(s, &text, w, p)));
+            .and_then(|s| who().and_then(|(w, p)| status_item(s, &text, (w, p), skip)));
         settle(item, envelope, at, out);
     }
 }

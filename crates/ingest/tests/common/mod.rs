@@ -35,7 +35,34 @@ pub fn render_event(e: &Event<'_>) -> String {
             let _ = write!(line, " status={}", status.as_str());
         }
     }
+    if let Some(v) = &e.verdict {
+        let _ = write!(line, " meta[{}]", render_verdict(v));
+    }
     line
+}
+
+/// A verdict's fields, `key=value` for each one given.
+pub fn render_verdict(v: &wabill_engine::Verdict<'_>) -> String {
+    let mut parts = Vec::new();
+    if let Some(b) = v.billable {
+        parts.push(format!("billable={b}"));
+    }
+    for (key, value) in [
+        ("model", &v.pricing_model),
+        ("category", &v.category),
+        ("type", &v.pricing_type),
+        ("conversation", &v.conversation_id),
+        ("origin", &v.origin),
+        ("cost", &v.cost),
+    ] {
+        if let Some(value) = value {
+            parts.push(format!("{key}={value}"));
+        }
+    }
+    if let Some(e) = v.expires {
+        parts.push(format!("expires={}", e.rfc3339()));
+    }
+    parts.join(" ")
 }
 
 /// What a `.expected` file holds: one line per event, then

@@ -15,6 +15,7 @@ use wabill_engine::live::{self, PairLog, TimelineEntry};
 use wabill_engine::time::Month;
 use wabill_engine::{Billing, Incremental, Instant, RateBook};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
+use wabill_report::MetaJson;
 
 use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
@@ -321,7 +322,15 @@ fn conversations_page(
                 .pair_log(r.pair)
                 .map(|log| log.timeline(r.start, r.end))
                 .unwrap_or_default();
-            conversation_item(&wabill_report::conversation_json(&billing, r), &timeline)
+            let verdict_of = |id: &str| {
+                let v = engine.ledger().verdict_of(id)?;
+                Some(owned_meta(&MetaJson::from(v)))
+            };
+            conversation_item(
+                &wabill_report::conversation_json(&billing, r),
+                &timeline,
+                verdict_of,
+            )
         })
         .collect();
     let next_cursor = page
@@ -397,6 +406,9 @@ pub(super) struct ConversationItem {
     free: &'static str,
     market: String,
     messages: u32,
+    /// Meta's verdict on the opening message (issue 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<MetaJson<'static>>,
     opened_by: String,
     phone: String,
     start: String,
@@ -409,6 +421,9 @@ pub(super) struct ConversationItem {
 #[derive(Serialize)]
 struct TimelineItem {
     id: String,
+    /// Meta's verdict on the message, on its delivery (issue 16).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<MetaJson<'static>>,
     /// `entry_point`, on an inbound message from a free entry point.
     #[serde(skip_serializing_if = "Option::is_none")]
     referral: Option<String>,
@@ -420,9 +435,29 @@ struct TimelineItem {
     kind: &'static str,
 }
 
+/// A verdict owning its strings, for an answer built off the engine's lock.
+fn owned_meta(m: &MetaJson<'_>) -> MetaJson<'static> {
+    let own = |s: &Option<std::borrow::Cow<'_, str>>| {
+        s.as_deref().map(|s| std::borrow::Cow::Owned(s.to_owned()))
+    };
+    MetaJson {
+        billable: m.billable,
+        category: own(&m.category),
+        conversation_id: own(&m.conversation_id),
+        cost: own(&m.cost),
+        expires: m.expires.clone(),
+        origin: own(&m.origin),
+        pricing_model: own(&m.pricing_model),
+        pricing_type: own(&m.pricing_type),
+    }
+}
+
+/// A record and its timeline as answered; `verdict_of` gives Meta's verdict
+/// on a message by id (on its delivery's entry).
 pub(super) fn conversation_item(
     record: &wabill_report::ConversationJson<'_>,
     timeline: &[TimelineEntry],
+    verdict_of: impl Fn(&str) -> Option<MetaJson<'static>>,
 ) -> ConversationItem {
     let detail = |e: &TimelineEntry, key: &str| e.detail.clone().filter(|_| e.detail_key == key);
     ConversationItem {
@@ -432,6 +467,7 @@ pub(super) fn conversation_item(
         free: record.free,
         market: record.market.to_owned(),
         messages: record.messages,
+        meta: record.meta.as_ref().map(owned_meta),
         opened_by: record.opened_by.to_owned(),
         phone: record.phone.to_owned(),
         start: record.start.clone(),
@@ -439,6 +475,7 @@ pub(super) fn conversation_item(
             .iter()
             .map(|e| TimelineItem {
                 id: e.id.clone(),
+                meta: (e.kind == "delivered").then(|| verdict_of(&e.id)).flatten(),
                 referral: detail(e, "referral"),
                 template: detail(e, "template"),
                 ts: e.at.rfc3339(),

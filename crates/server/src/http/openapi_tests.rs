@@ -367,6 +367,20 @@ fn invoice() -> wabill_report::InvoiceJson {
     }
 }
 
+/// A verdict with every field, as Meta's 2026 statuses carry them.
+fn meta() -> wabill_report::MetaJson<'static> {
+    wabill_report::MetaJson {
+        billable: Some(true),
+        category: Some("marketing".into()),
+        conversation_id: Some("72b14d6bd5407799e66f64d1b338e567".into()),
+        cost: Some("0.035 USD".into()),
+        expires: Some("2025-06-02T10:00:00Z".into()),
+        origin: Some("marketing".into()),
+        pricing_model: Some("PMP".into()),
+        pricing_type: Some("regular".into()),
+    }
+}
+
 fn conversations() -> ConversationsPage {
     let record = wabill_report::ConversationJson {
         waba: "W1",
@@ -381,6 +395,7 @@ fn conversations() -> ConversationsPage {
         unit_price: "0.0625".into(),
         opened_by: "m1",
         messages: 2,
+        meta: Some(meta()),
     };
     let entry = |kind, id: &str, detail_key, detail: Option<&str>| TimelineEntry {
         at: Instant(0),
@@ -395,7 +410,7 @@ fn conversations() -> ConversationsPage {
         entry("delivered", "m1", "", None),
     ];
     ConversationsPage {
-        conversations: vec![conversation_item(&record, &timeline)],
+        conversations: vec![conversation_item(&record, &timeline, |_| Some(meta()))],
         next_cursor: Some("00".into()),
     }
 }

@@ -1,0 +1,290 @@
+//! Meta's verdict per message (issue 16): of the statuses that carried one,
+//! the earliest copy (ties: a `delivered`, then `read`, `sent`, `failed`,
+//! other statuses; then by pair in byte order; then by what the verdicts
+//! say), whatever the order of arrival. The earliest is the `sent` status
+//! in real traffic, the only one with the conversation's expiration.
+//!
+//! Kept compactly: the texts of a verdict (model, category, type, origin,
+//! cost and `billable`) as one interned combination, of which traffic has
+//! a handful; a 32-hex-digit conversation id as 128 bits; one record per
+//! message that has a verdict, in chunks that never move, and nothing for
+//! the others.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use rustc_hash::FxHashMap;
+
+use crate::event::{EventBody, Status};
+use crate::grow::{CapacityError, Chunked, Limit, next_index};
+use crate::hash::HashKey;
+use crate::intern::Interner;
+use crate::time::Instant;
+use crate::verdict::Verdict;
+
+/// Separates the texts of a combination (no text Meta sends holds it).
+const SEP: char = '\u{1f}';
+
+/// The verdict a message keeps, and where its copy stands.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Kept {
+    pub at: i64,
+    /// `i64::MIN` when absent.
+    expires: i64,
+    /// 32 lowercase hex digits as 128 bits, or (interned index, 0).
+    conversation: [u64; 2],
+    combo: u32,
+    pub pair: u32,
+    pub rank: u8,
+    /// 0 none, 1 hex, 2 interned.
+    conversation_kind: u8,
+}
+
+/// Where a status stands among a message's statuses of the same time.
+pub(super) fn rank(body: &EventBody<'_>) -> u8 {
+    match body {
+        EventBody::Status(Status::Delivered) => 0,
+        EventBody::Status(Status::Read) => 1,
+        EventBody::Status(Status::Sent) => 2,
+        EventBody::Status(Status::Failed) => 3,
+        _ => 4,
+    }
+}
+
+fn hex128(s: &str) -> Option<[u64; 2]> {
+    let lower = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+    if s.len() != 32 || !s.bytes().all(lower) {
+        return None;
+    }
+    let hi = u64::from_str_radix(s.get(..16)?, 16).ok()?;
+    let lo = u64::from_str_radix(s.get(16..)?, 16).ok()?;
+    Some([hi, lo])
+}
+
+/// The verdicts of a ledger's messages.
+#[derive(Clone, Debug)]
+pub(super) struct Verdicts {
+    /// Combinations of texts, and conversation ids that are not hex.
+    texts: Interner,
+    records: Chunked<Kept>,
+    /// Message index → its record.
+    index: FxHashMap<u32, u32>,
+    /// The combination being built (kept to reuse its memory).
+    scratch: String,
+}
+
+impl Verdicts {
+    pub fn new(key: HashKey) -> Verdicts {
+        Verdicts {
+            texts: Interner::new(key),
+            records: Chunked::default(),
+            index: FxHashMap::default(),
+            scratch: String::new(),
+        }
+    }
+
+    pub fn kept(&self, msg: u32) -> Option<&Kept> {
+        let i = *self.index.get(&msg)?;
+        self.records.get(i as usize)
+    }
+
+    /// How many messages have a verdict.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The verdict message `msg` keeps, its texts borrowed.
+    pub fn get(&self, msg: u32) -> Option<Verdict<'_>> {
+        self.kept(msg).map(|k| self.render(k))
+    }
+
+    pub fn render(&self, k: &Kept) -> Verdict<'_> {
+        let combo = self.texts.get(k.combo);
+        let mut parts = combo.split(SEP);
+        let mut next = || parts.next().filter(|s| !s.is_empty()).map(Cow::Borrowed);
+        let billable = match next().as_deref() {
+            Some("t") => Some(true),
+            Some("f") => Some(false),
+            _ => None,
+        };
+        let (pricing_model, category, pricing_type, origin, cost) =
+            (next(), next(), next(), next(), next());
+        Verdict {
+            billable,
+            pricing_model,
+            category,
+            pricing_type,
+            conversation_id: match k.conversation_kind {
+                1 => Some(Cow::Owned(format!(
+                    "{:016x}{:016x}",
+                    k.conversation[0], k.conversation[1]
+                ))),
+                2 => Some(Cow::Borrowed(self.texts.get(k.conversation[0] as u32))),
+                _ => None,
+            },
+            origin,
+            expires: (k.expires != i64::MIN).then_some(Instant(k.expires)),
+            cost,
+            pricing_json: None,
+            conversation_json: None,
+        }
+    }
+
+    /// Keeps `v` for message `msg`, replacing what it kept.
+    pub fn store(
+        &mut self,
+        msg: u32,
+        (rank, at, pair): (u8, i64, u32),
+        v: &Verdict<'_>,
+    ) -> Result<(), CapacityError> {
+        self.scratch.clear();
+        self.scratch.push_str(match v.billable {
+            Some(true) => "t",
+            Some(false) => "f",
+            None => "",
+        });
+        let texts = [
+            &v.pricing_model,
+            &v.category,
+            &v.pricing_type,
+            &v.origin,
+            &v.cost,
+        ];
+        for text in texts {
+            self.scratch.push(SEP);
+            if let Some(text) = text {
+                // A text holding the separator is cut there (Meta's never do).
+                self.scratch
+                    .push_str(text.split(SEP).next().unwrap_or_default());
+            }
+        }
+        let combo = self.texts.intern(&self.scratch)?.0;
+        let (conversation_kind, conversation) = match v.conversation_id.as_deref() {
+            None => (0, [0, 0]),
+            Some(id) => match hex128(id) {
+                Some(bits) => (1, bits),
+                None => (2, [u64::from(self.texts.intern(id)?.0), 0]),
+            },
+        };
+        let kept = Kept {
+            at,
+            expires: v.expires.map_or(i64::MIN, |e| e.0),
+            conversation,
+            combo,
+            pair,
+            rank,
+            conversation_kind,
+        };
+        match self.index.get(&msg) {
+            Some(&i) => *self.records.at(i as usize) = kept,
+            None => {
+                let i = next_index(self.records.len(), Limit::Messages)?;
+                self.records.push(kept);
+                self.index.insert(msg, i);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What two verdicts say, compared field by field (the objects as received
+/// aside): F6's last tie-break between copies of one status.
+pub(super) fn content_order(a: &Verdict<'_>, b: &Verdict<'_>) -> Ordering {
+    fn texts<'v>(v: &'v Verdict<'_>) -> [Option<&'v str>; 6] {
+        [
+            v.pricing_model.as_deref(),
+            v.category.as_deref(),
+            v.pricing_type.as_deref(),
+            v.conversation_id.as_deref(),
+            v.origin.as_deref(),
+            v.cost.as_deref(),
+        ]
+    }
+    (a.billable, a.expires, texts(a)).cmp(&(b.billable, b.expires, texts(b)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+    use crate::config::EngineConfig;
+    use crate::event::Event;
+    use crate::ledger::Ledger;
+    use crate::ledger::fold::tests::{MARCH_2022, ev};
+
+    fn with(body: EventBody<'static>, secs: i64, category: &'static str) -> Event<'static> {
+        let mut e = ev(body, "m1", secs);
+        e.verdict = Some(Box::new(Verdict {
+            category: Some(Cow::Borrowed(category)),
+            conversation_id: Some(Cow::Borrowed("72b14d6bd5407799e66f64d1b338e567")),
+            ..Verdict::default()
+        }));
+        e
+    }
+
+    #[test]
+    fn the_verdict_kept_is_the_earliest_status_s_whatever_the_order_of_arrival() {
+        let statuses = [
+            with(
+                EventBody::Status(Status::Sent),
+                MARCH_2022 + 10,
+                "sent-says",
+            ),
+            with(
+                EventBody::Status(Status::Read),
+                MARCH_2022 + 20,
+                "read-says",
+            ),
+            // At the sent status's time: the delivery's wins the tie.
+            with(
+                EventBody::Status(Status::Delivered),
+                MARCH_2022 + 10,
+                "delivered-says",
+            ),
+            with(
+                EventBody::Status(Status::Delivered),
+                MARCH_2022 + 30,
+                "late-copy",
+            ),
+            // No verdict: it takes no part.
+            ev(EventBody::Status(Status::Delivered), "m1", MARCH_2022 + 5),
+        ];
+        let orders: [[usize; 5]; 4] = [
+            [0, 1, 2, 3, 4],
+            [4, 3, 2, 1, 0],
+            [3, 1, 4, 0, 2],
+            [2, 0, 3, 4, 1],
+        ];
+        for order in orders {
+            let mut ledger = Ledger::new(EngineConfig::new(), HashKey::fixed());
+            for i in order {
+                let e = &statuses[i];
+                let before = ledger
+                    .verdict_of("m1")
+                    .map(|v| v.category.map(Cow::into_owned));
+                let would = ledger.would_change(e);
+                assert!(ledger.ingest(std::slice::from_ref(e)).is_ok());
+                let after = ledger
+                    .verdict_of("m1")
+                    .map(|v| v.category.map(Cow::into_owned));
+                // The service logs a copy only when it changes the ledger.
+                if before != after {
+                    assert!(would, "{order:?}: copy {i} changed the verdict unannounced");
+                }
+            }
+            let v = ledger.verdict_of("m1");
+            let v = v.as_ref();
+            assert_eq!(
+                v.and_then(|v| v.category.as_deref()),
+                Some("delivered-says"),
+                "{order:?}"
+            );
+            assert_eq!(
+                v.and_then(|v| v.conversation_id.as_deref()),
+                Some("72b14d6bd5407799e66f64d1b338e567")
+            );
+            assert_eq!(ledger.n_verdicts(), 1);
+        }
+    }
+}

@@ -1,0 +1,430 @@
+//! Meta's verdict on a message (issue 16): the `pricing` and `conversation`
+//! objects of a webhook status (events.md section 2), or `meta` of a
+//! normalized status (section 1). Read leniently: Meta adds fields and
+//! values without notice and its samples have known defects (`type` right
+//! under `conversation`, `pricing` inside `conversation`, `billable` as a
+//! string), so what cannot be read is left out, never a reason to refuse
+//! the status; only an expiration time that is no time is (section 5).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use wabill_engine::Verdict;
+
+use crate::{Id, InputError, invalid, is_null, missing, parse_timestamp};
+
+/// `path` and `sub` joined (`statuses[0]` and `conversation`), built only
+/// for an error.
+fn join(path: &str, sub: &str) -> String {
+    if sub.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}.{sub}")
+    }
+}
+
+/// A time at `path`.`sub`, or why it is none.
+fn time_at(
+    raw: Option<&RawValue>,
+    (path, sub): (&str, &str),
+    field: &'static str,
+) -> Result<wabill_engine::Instant, InputError> {
+    let raw = raw.ok_or_else(|| missing(&join(path, sub), field))?;
+    parse_timestamp(raw).map_err(|reason| invalid(&join(path, sub), format!("`{field}` {reason}")))
+}
+
+#[derive(Deserialize, Default)]
+struct ConversationObj<'a> {
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
+    #[serde(borrow)]
+    expiration_timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    origin: Option<&'a RawValue>,
+    /// Meta's sample defect: the category right under `conversation`.
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    /// Meta's sample defect: `pricing` inside `conversation`.
+    #[serde(borrow)]
+    pricing: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OriginObj<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize, Default)]
+struct PricingObj<'a> {
+    #[serde(borrow)]
+    billable: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pricing_model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    category: Option<&'a RawValue>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cost: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct CostObj<'a> {
+    #[serde(borrow)]
+    amount: Option<&'a RawValue>,
+    #[serde(borrow)]
+    currency: Option<&'a RawValue>,
+}
+
+/// The typed forms, read first: one pass when every field has the usual
+/// JSON type; the lenient forms above read the rest.
+#[derive(Deserialize)]
+struct PricingFast<'a> {
+    billable: Option<bool>,
+    #[serde(borrow)]
+    pricing_model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    category: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cost: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct OriginFast<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ConversationFast<'a> {
+    #[serde(borrow)]
+    id: Option<Id<'a>>,
+    #[serde(borrow)]
+    expiration_timestamp: Option<&'a RawValue>,
+    #[serde(borrow)]
+    origin: Option<OriginFast<'a>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pricing: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MetaFast<'a> {
+    #[serde(borrow)]
+    conversation_id: Option<Id<'a>>,
+    #[serde(borrow)]
+    origin: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    expires: Option<&'a RawValue>,
+    billable: Option<bool>,
+    #[serde(borrow)]
+    category: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pricing_model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pricing_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    cost: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pricing: Option<&'a RawValue>,
+    #[serde(borrow)]
+    conversation: Option<&'a RawValue>,
+}
+
+fn given<'a>(s: Option<Cow<'a, str>>) -> Option<Cow<'a, str>> {
+    s.filter(|s| !s.is_empty())
+}
+
+/// `meta` of a normalized status (events.md section 1).
+#[derive(Deserialize, Default)]
+struct MetaObj<'a> {
+    #[serde(borrow)]
+    conversation_id: Option<&'a RawValue>,
+    #[serde(borrow)]
+    origin: Option<&'a RawValue>,
+    #[serde(borrow)]
+    expires: Option<&'a RawValue>,
+    #[serde(borrow)]
+    billable: Option<&'a RawValue>,
+    #[serde(borrow)]
+    category: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pricing_model: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pricing_type: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cost: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pricing: Option<&'a RawValue>,
+    #[serde(borrow)]
+    conversation: Option<&'a RawValue>,
+}
+
+/// A JSON string's text (ids as numbers too); anything else is unread.
+fn text<'a>(raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+    let raw = raw.filter(|r| !is_null(Some(r)))?;
+    serde_json::from_str::<Id<'a>>(raw.get())
+        .ok()
+        .map(|id| id.0)
+        .filter(|s| !s.is_empty())
+}
+
+/// `true`/`false`, or the same as a string (a defect of Meta's samples).
+fn flag(raw: Option<&RawValue>) -> Option<bool> {
+    match raw?.get() {
+        "true" | "\"true\"" => Some(true),
+        "false" | "\"false\"" => Some(false),
+        _ => None,
+    }
+}
+
+/// `pricing.cost` as `"<amount> <currency>"`, the amount as written.
+fn cost<'a>(raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
+    let raw = raw.filter(|r| r.get().starts_with('{'))?;
+    let c: CostObj<'a> = serde_json::from_str(raw.get()).ok()?;
+    let amount = c.amount?.get();
+    let amount = amount.trim_matches('"');
+    match text(c.currency) {
+        Some(currency) => Some(Cow::Owned(format!("{amount} {currency}"))),
+        None => Some(Cow::Owned(amount.to_owned())),
+    }
+}
+
+/// An object leniently: one that is not an object, or has a field of a
+/// type nothing can read, reads as empty.
+fn object<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> Option<T> {
+    let raw = raw.filter(|r| r.get().starts_with('{'))?;
+    Some(serde_json::from_str(raw.get()).unwrap_or_default())
+}
+
+/// Fills `v` from a `pricing` object.
+fn read_pricing<'a>(v: &mut Verdict<'a>, raw: Option<&'a RawValue>) {
+    if let Some(p) = raw.and_then(|r| serde_json::from_str::<PricingFast<'a>>(r.get()).ok()) {
+        v.billable = v.billable.or(p.billable);
+        v.pricing_model = v.pricing_model.take().or(given(p.pricing_model));
+        v.category = v.category.take().or(given(p.category));
+        v.pricing_type = v.pricing_type.take().or(given(p.kind));
+        v.cost = v.cost.take().or(cost(p.cost));
+        return;
+    }
+    let Some(p) = object::<PricingObj<'a>>(raw) else {
+        return;
+    };
+    v.billable = v.billable.or(flag(p.billable));
+    v.pricing_model = v.pricing_model.take().or(text(p.pricing_model));
+    v.category = v.category.take().or(text(p.category));
+    v.pricing_type = v.pricing_type.take().or(text(p.kind));
+    v.cost = v.cost.take().or(cost(p.cost));
+}
+
+/// Fills `v` from a `conversation` object; its expiration must parse.
+fn read_conversation<'a>(
+    v: &mut Verdict<'a>,
+    raw: Option<&'a RawValue>,
+    at: (&str, &str),
+) -> Result<(), InputError> {
+    if let Some(c) = raw.and_then(|r| serde_json::from_str::<ConversationFast<'a>>(r.get()).ok()) {
+        if !is_null(c.expiration_timestamp) {
+            v.expires = Some(time_at(c.expiration_timestamp, at, "expiration_timestamp")?);
+        }
+        v.conversation_id = c.id.map(|id| id.0).filter(|s| !s.is_empty());
+        let origin = c.origin.and_then(|o| given(o.kind));
+        v.origin = origin.or_else(|| given(c.kind));
+        read_pricing(v, c.pricing);
+        return Ok(());
+    }
+    let Some(c) = object::<ConversationObj<'a>>(raw) else {
+        return Ok(());
+    };
+    if !is_null(c.expiration_timestamp) {
+        v.expires = Some(time_at(c.expiration_timestamp, at, "expiration_timestamp")?);
+    }
+    v.conversation_id = c.id.map(|id| id.0).filter(|s| !s.is_empty());
+    let origin = c
+        .origin
+        .and_then(|o| serde_json::from_str::<OriginObj<'a>>(o.get()).ok())
+        .and_then(|o| text(o.kind));
+    v.origin = origin.or_else(|| text(c.kind));
+    read_pricing(v, c.pricing);
+    Ok(())
+}
+
+/// Fills `v` from a webhook status's `pricing` and `conversation` (in
+/// place: a verdict is large to move).
+fn fill_webhook<'a>(
+    v: &mut Verdict<'a>,
+    pricing: Option<&'a RawValue>,
+    conversation: Option<&'a RawValue>,
+    (path, sub): (&str, &str),
+) -> Result<(), InputError> {
+    let pricing = pricing.filter(|r| !is_null(Some(r)));
+    let conversation = conversation.filter(|r| !is_null(Some(r)));
+    v.pricing_json = pricing.map(|r| Cow::Borrowed(r.get()));
+    v.conversation_json = conversation.map(|r| Cow::Borrowed(r.get()));
+    read_pricing(v, pricing);
+    let sub = if sub.is_empty() {
+        "conversation"
+    } else {
+        "meta.conversation"
+    };
+    read_conversation(v, conversation, (path, sub))
+}
+
+/// The verdict of a webhook status (`pricing`, `conversation`), if it
+/// carries one.
+pub(crate) fn webhook<'a>(
+    pricing: Option<&'a RawValue>,
+    conversation: Option<&'a RawValue>,
+    path: &str,
+    skip: bool,
+) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+    if is_null(pricing) && is_null(conversation) {
+        return Ok(None);
+    }
+    if skip {
+        // Only the expiration must be a time (events.md section 5).
+        let c =
+            conversation.and_then(|r| serde_json::from_str::<ConversationObj<'a>>(r.get()).ok());
+        if let Some(expires) = c
+            .and_then(|c| c.expiration_timestamp)
+            .filter(|r| !is_null(Some(r)))
+        {
+            time_at(
+                Some(expires),
+                (path, "conversation"),
+                "expiration_timestamp",
+            )?;
+        }
+        return Ok(None);
+    }
+    let mut v = Box::<Verdict<'a>>::default();
+    fill_webhook(&mut v, pricing, conversation, (path, ""))?;
+    Ok(Some(v))
+}
+
+/// `meta` of a reader that keeps no verdict: only its time is checked.
+#[derive(Deserialize)]
+pub(crate) struct MetaExpires<'a> {
+    #[serde(borrow)]
+    expires: Option<&'a RawValue>,
+}
+
+impl<'a> MetaSource<'a> for MetaExpires<'a> {
+    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+        if !is_null(self.expires) {
+            time_at(self.expires, (path, "meta"), "expires")?;
+        }
+        Ok(None)
+    }
+}
+
+/// A normalized status's `meta`, read typed or raw.
+pub(crate) trait MetaSource<'a> {
+    /// Its verdict: its `pricing` and `conversation` objects as a webhook
+    /// has them, then its flat keys for what those do not say.
+    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError>;
+}
+
+impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
+    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+        let m = *self;
+        let mut v = Box::<Verdict<'a>>::default();
+        fill_webhook(&mut v, m.pricing, m.conversation, (path, "meta"))?;
+        if !is_null(m.expires) {
+            let expires = time_at(m.expires, (path, "meta"), "expires")?;
+            v.expires = v.expires.or(Some(expires));
+        }
+        v.billable = v.billable.or(m.billable);
+        v.pricing_model = v.pricing_model.take().or(given(m.pricing_model));
+        v.category = v.category.take().or(given(m.category));
+        v.pricing_type = v.pricing_type.take().or(given(m.pricing_type));
+        v.conversation_id = v
+            .conversation_id
+            .take()
+            .or(given(m.conversation_id.map(|i| i.0)));
+        v.origin = v.origin.take().or(given(m.origin));
+        v.cost = v.cost.take().or(given(m.cost));
+        Ok(kept(v))
+    }
+}
+
+impl<'a> MetaSource<'a> for &'a RawValue {
+    /// A `meta` whose fields are not all of the usual JSON types, read
+    /// leniently.
+    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+        if is_null(Some(self)) {
+            return Ok(None);
+        }
+        if !self.get().starts_with('{') {
+            return Err(invalid(path, "`meta` must be an object"));
+        }
+        let m: MetaObj<'a> = serde_json::from_str(self.get()).unwrap_or_default();
+        let mut v = Box::<Verdict<'a>>::default();
+        fill_webhook(&mut v, m.pricing, m.conversation, (path, "meta"))?;
+        if !is_null(m.expires) {
+            let expires = time_at(m.expires, (path, "meta"), "expires")?;
+            v.expires = v.expires.or(Some(expires));
+        }
+        v.billable = v.billable.or(flag(m.billable));
+        v.pricing_model = v.pricing_model.take().or(text(m.pricing_model));
+        v.category = v.category.take().or(text(m.category));
+        v.pricing_type = v.pricing_type.take().or(text(m.pricing_type));
+        v.conversation_id = v.conversation_id.take().or(text(m.conversation_id));
+        v.origin = v.origin.take().or(text(m.origin));
+        v.cost = v.cost.take().or(text(m.cost));
+        Ok(kept(v))
+    }
+}
+
+/// A verdict worth keeping: one that says something, or came as objects.
+fn kept(v: Box<Verdict<'_>>) -> Option<Box<Verdict<'_>>> {
+    (!v.is_empty() || v.pricing_json.is_some() || v.conversation_json.is_some()).then_some(v)
+}
+
+/// The `meta` object a normalized line writes for a verdict: the objects
+/// as received (when a webhook gave them) and every field as a flat key,
+/// in byte order, so that reading the line gives the same verdict.
+pub(crate) fn meta_json(v: &Verdict<'_>) -> String {
+    let mut fields: Vec<(&str, String)> = Vec::new();
+    let string = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    if let Some(b) = v.billable {
+        fields.push(("billable", b.to_string()));
+    }
+    if let Some(s) = &v.category {
+        fields.push(("category", string(s)));
+    }
+    if let Some(s) = &v.conversation_json {
+        fields.push(("conversation", s.to_string()));
+    }
+    if let Some(s) = &v.conversation_id {
+        fields.push(("conversation_id", string(s)));
+    }
+    if let Some(s) = &v.cost {
+        fields.push(("cost", string(s)));
+    }
+    if let Some(e) = v.expires {
+        fields.push(("expires", string(&e.rfc3339())));
+    }
+    if let Some(s) = &v.origin {
+        fields.push(("origin", string(s)));
+    }
+    if let Some(s) = &v.pricing_json {
+        fields.push(("pricing", s.to_string()));
+    }
+    if let Some(s) = &v.pricing_model {
+        fields.push(("pricing_model", string(s)));
+    }
+    if let Some(s) = &v.pricing_type {
+        fields.push(("pricing_type", string(s)));
+    }
+    let body: Vec<String> = fields
+        .into_iter()
+        .map(|(k, v)| format!("\"{k}\":{v}"))
+        .collect();
+    format!("{{{}}}", body.join(","))
+}
