@@ -1341,3 +1341,59 @@ fn meta_s_verdict_shows_in_conversations_and_timelines_and_survives_a_restart() 
     .json();
     assert_eq!(again, page);
 }
+
+/// Review finding: one item whose message id another WABA owns used to
+/// refuse the whole route body (403 on every retry, its good items lost).
+#[test]
+fn an_item_of_another_waba_s_message_is_held_and_the_rest_of_its_body_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let owned = ev(
+        "status",
+        "wamid.o",
+        "W2",
+        "5511999990001",
+        "2025-06-15T10:00:00Z",
+        r#","status":"delivered""#,
+    );
+    assert_eq!(post_events(&server, TOKEN_ALL, &owned).status, 200);
+    let body = r#"{"statuses":[{"id":"wamid.good","recipient_id":"5511999990001","status":"delivered","timestamp":"1750000000"},{"id":"wamid.o","recipient_id":"5511999990001","status":"read","timestamp":"1750000100"},{"id":"wamid.bad","recipient_id":"5511999990001","status":"delivered","timestamp":"soon"}]}"#;
+    let url = server.url("/webhooks/360dialog/acme");
+    let answer = post(&url, &[("D360-Secret", DIALOG_SECRET)], body);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = answer.json();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    let mut held: Vec<(&str, &str)> = answer["quarantined"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["path"].as_str().unwrap(), q["reason"].as_str().unwrap()))
+        .collect();
+    held.sort_unstable();
+    assert_eq!(held.len(), 2, "{answer}");
+    assert_eq!(held[0].0, "statuses[1]");
+    assert!(held[0].1.contains("belongs to WABA \"W2\""), "{answer}");
+    assert_eq!(held[1].0, "statuses[2]");
+    // A retry stores nothing new and holds nothing twice.
+    let retry = post(&url, &[("D360-Secret", DIALOG_SECRET)], body).json();
+    assert_eq!(
+        (retry["accepted"].as_u64(), retry["duplicates"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert_eq!(
+        metric(
+            &server,
+            r#"wabill_quarantined_items_total{source="360dialog"}"#
+        ),
+        2
+    );
+    assert_eq!(metric(&server, "wabill_quarantine_held"), 2);
+    // W1's key re-processes what it may: the item stays held.
+    let again = reprocess(&server, TOKEN_W1);
+    assert_eq!(again["released"], 0, "{again}");
+    assert_eq!(
+        again["still_quarantined"].as_array().map(Vec::len),
+        Some(2),
+        "{again}"
+    );
+}

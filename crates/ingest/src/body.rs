@@ -198,11 +198,7 @@ fn envelope_ids<'a>(
 
 /// Each item of a change: its event, ignored, or quarantined; `who` is the
 /// WABA and phone the envelope gives them, or why it gives none.
-fn read_items<'a>(
-    items: Items<'a>,
-    who: Result<(Cow<'a, str>, Cow<'a, str>), InputError>,
-    out: &mut Parsed<'a>,
-) {
+fn read_items<'a>(items: Items<'a>, who: Who<'a>, out: &mut Parsed<'a>) {
     let path = |list, i: usize| ItemPath {
         change: items.change,
         list,
@@ -211,18 +207,12 @@ fn read_items<'a>(
     let skip = out.skip_verdicts;
     for (i, m) in items.messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
-        let item = who
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|(waba, phone)| inbound_item(m, &at.to_string(), waba, phone));
+        let item = inbound_item(m, &at.to_string(), &who);
         settle(item, items.envelope, at, out);
     }
     for (i, s) in items.statuses.into_iter().enumerate() {
         let at = path(List::Statuses, i);
-        let item = who
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|who| status_item(s, &at.to_string(), (&who.0, &who.1), skip));
+        let item = status_item(s, &at.to_string(), &who, skip);
         settle(item, items.envelope, at, out);
     }
 }
@@ -265,12 +255,10 @@ fn user_of<'a>(
     }
 }
 
-fn inbound_item<'a>(
-    m: InboundItem<'a>,
-    path: &str,
-    waba: &Cow<'a, str>,
-    phone: &Cow<'a, str>,
-) -> Result<Item<'a>, InputError> {
+/// A change's WABA and phone, or why its envelope gives none.
+type Who<'a> = Result<(Cow<'a, str>, Cow<'a, str>), InputError>;
+
+fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<'a>, InputError> {
     // A notice about the user (changed number, changed user id), not a
     // message the user sent.
     if m.kind.as_deref() == Some("system") {
@@ -282,6 +270,7 @@ fn inbound_item<'a>(
             "a group message (`group_id`): group messages are not billed yet",
         ));
     }
+    let (waba, phone) = who.as_ref().map_err(Clone::clone)?;
     let referral = !is_null(m.referral);
     if let Some(r) = m.referral.filter(|_| referral)
         && !r.get().starts_with('{')
@@ -302,7 +291,7 @@ fn inbound_item<'a>(
 fn status_item<'a>(
     s: StatusItem<'a>,
     path: &str,
-    (waba, phone): (&Cow<'a, str>, &Cow<'a, str>),
+    who: &Who<'a>,
     skip_verdicts: bool,
 ) -> Result<Item<'a>, InputError> {
     // A payment's progress (WhatsApp Pay), not a message's delivery.
@@ -315,6 +304,7 @@ fn status_item<'a>(
             "a group message status (`recipient_type` group): group messages are not billed yet",
         ));
     }
+    let (waba, phone) = who.as_ref().map_err(Clone::clone)?;
     let recipient = s.recipient_id.or(s.message.and_then(|m| m.recipient_id));
     let status = s
         .status
@@ -391,47 +381,4 @@ pub(crate) fn on_premises_body<'a>(
         _ => granular::items(messages, statuses, None, envelope, &who(), out),
     }
     Ok(())
-}
-
-/// An item found again in its body: its text, and the envelope around it
-/// (`entry[].id`, `metadata`, `contacts` of a Cloud API body).
-pub(crate) struct Located<'a> {
-    pub item: &'a str,
-    pub waba: Option<&'a RawValue>,
-    pub metadata: Option<&'a RawValue>,
-    pub contacts: Option<&'a RawValue>,
-}
-
-/// Finds the item at `path` in a body's envelope.
-pub(crate) fn locate<'a>(envelope: &Envelope<'a>, path: ItemPath) -> Option<Located<'a>> {
-    let nth = |raw: Option<&'a RawValue>, i: u32| -> Option<&'a RawValue> {
-        let list: Vec<&'a RawValue> = serde_json::from_str(raw?.get()).ok()?;
-        list.get(i as usize).copied()
-    };
-    match envelope {
-        Envelope::Cloud { entry } => granular::locate(entry, path),
-        Envelope::OnPremises {
-            messages,
-            statuses,
-            contacts,
-            ..
-        } => {
-            let list = match path.list {
-                List::Messages => *messages,
-                _ => *statuses,
-            };
-            Some(Located {
-                item: nth(list, path.index)?.get(),
-                waba: None,
-                metadata: None,
-                contacts: *contacts,
-            })
-        }
-        Envelope::Sunshine { events, .. } => Some(Located {
-            item: nth(Some(events), path.index)?.get(),
-            waba: None,
-            metadata: None,
-            contacts: None,
-        }),
-    }
 }

@@ -8,6 +8,7 @@
 
 mod body;
 mod ids;
+mod locate;
 mod parsed;
 mod sunshine;
 mod timestamp;

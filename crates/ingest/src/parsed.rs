@@ -8,7 +8,7 @@ use std::fmt;
 use serde_json::value::RawValue;
 use wabill_engine::event::Event;
 
-use crate::body::Located;
+use crate::locate::{Located, Locator};
 
 /// One line or body read: the events of its good items, and what became of
 /// the others. A body is not all-or-nothing: one bad item is quarantined
@@ -27,6 +27,8 @@ pub struct Parsed<'a> {
     /// their expiration times: for a reader that does not use them, which
     /// then pays nothing for them.
     pub skip_verdicts: bool,
+    /// The body's lists as parsed to find quarantined items again.
+    locator: Locator<'a>,
 }
 
 /// An item kept whole because it could not become events: malformed, or a
@@ -55,7 +57,7 @@ pub enum Origin {
 }
 
 /// The list an item is in.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum List {
     Messages,
     Statuses,
@@ -74,7 +76,7 @@ impl List {
 }
 
 /// An item's place in its body, kept as numbers until it is shown.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ItemPath {
     /// `entry[e].changes[c].value` of a Cloud API body; None for bodies
     /// whose lists are at the top (On-Premises, Sunshine).
@@ -134,8 +136,8 @@ impl Envelope<'_> {
     /// envelope.
     fn body(&self, list: List, located: &Located<'_>) -> String {
         let (list, item) = (list.as_str(), located.item);
-        let contacts = match located.contacts {
-            Some(c) => format!("\"contacts\":{},", c.get()),
+        let contacts = match &located.contacts {
+            Some(c) => format!("\"contacts\":{c},"),
             None => String::new(),
         };
         match self {
@@ -160,6 +162,7 @@ impl<'a> Parsed<'a> {
         self.envelopes.clear();
         self.ignored.clear();
         self.quarantined.clear();
+        self.locator.clear();
     }
 
     /// Whether the line is nothing but its events: no item ignored or
@@ -179,6 +182,12 @@ impl<'a> Parsed<'a> {
     }
 
     pub(crate) fn ignore(&mut self, kind: &str) {
+        // A change whose `field` is "" still counts, under a name.
+        let kind = if kind.is_empty() {
+            "unnamed_field"
+        } else {
+            kind
+        };
         match self.ignored.get_mut(kind) {
             Some(n) => *n += 1,
             None => {
@@ -200,7 +209,7 @@ impl<'a> Parsed<'a> {
         let Some(env) = self.envelopes.get(envelope as usize) else {
             return;
         };
-        let located = crate::body::locate(env, path);
+        let located = self.locator.locate(envelope, env, path);
         let (item, body, waba) = match &located {
             Some(l) => (raw.unwrap_or(l.item), env.body(path.list, l), env.waba(l)),
             None => (raw.unwrap_or_default(), String::new(), None),
@@ -266,13 +275,12 @@ impl<'a> Parsed<'a> {
             Origin::Item { envelope, path } => Some((*envelope, *path)),
             Origin::Line => None,
         };
-        let failed_at: Vec<usize> = failed.iter().map(|(i, _)| *i).collect();
-        let mut bad = Vec::new();
+        let failed_at: std::collections::HashSet<usize> = failed.iter().map(|(i, _)| *i).collect();
+        let mut bad = std::collections::HashSet::new();
         for (i, reason) in failed {
             if let Some(&Origin::Item { envelope, path }) = self.origins.get(i)
-                && !bad.contains(&(envelope, path))
+                && bad.insert((envelope, path))
             {
-                bad.push((envelope, path));
                 self.quarantine(envelope, path, None, reason);
             }
         }

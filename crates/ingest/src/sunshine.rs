@@ -218,6 +218,8 @@ pub fn parse_sunshine<'a>(
 
     let mut found = Vec::new();
     let mut referred = Vec::new();
+    // Quarantined user messages: (conversation, time if readable, index).
+    let mut held = Vec::new();
     for (i, raw) in events.iter().enumerate() {
         let path = format!("events[{i}]");
         let before = (found.len(), referred.len());
@@ -229,22 +231,16 @@ pub fn parse_sunshine<'a>(
                 referred.truncate(before.1);
                 let reason = e.reason_at(&path);
                 out.quarantine(item_envelope, item_path(i), Some(raw.get()), reason);
+                if let Some((conversation, at)) = held_message(raw) {
+                    held.push((conversation, at, out.quarantined.len() - 1));
+                }
             }
         }
         for f in &mut found[before.0..] {
             f.item = i;
         }
     }
-    for conversation in referred {
-        let first = found
-            .iter_mut()
-            .filter(|f| f.conversation.as_ref() == Some(&conversation))
-            .filter(|f| matches!(f.event.body, EventBody::Inbound { .. }))
-            .min_by_key(|f| f.event.ts);
-        if let Some(f) = first {
-            f.event.body = EventBody::Inbound { referral: true };
-        }
-    }
+    mark_referrals(&referred, &mut found, &held, out);
     for f in found {
         let origin = Origin::Item {
             envelope: item_envelope,
@@ -255,6 +251,67 @@ pub fn parse_sunshine<'a>(
     Ok(())
 }
 
+/// The conversation and time of a quarantined user message, as far as
+/// they can be read: a referral of its conversation must not pass to a
+/// later message because this one was held.
+fn held_message<'a>(raw: &'a RawValue) -> Option<(Cow<'a, str>, Option<wabill_engine::Instant>)> {
+    let header: Header<'a> = serde_json::from_str(raw.get()).ok()?;
+    if header.kind.as_deref() != Some("conversation:message") {
+        return None;
+    }
+    let p: MessagePayload<'a> = serde_json::from_str(header.payload?.get()).ok()?;
+    let conversation = p.conversation.and_then(|c| non_empty(c.id))?;
+    let message = p.message;
+    let source_time = message
+        .as_ref()
+        .and_then(|m| m.source.as_ref())
+        .and_then(|s| s.original_message_timestamp);
+    let received = message.as_ref().and_then(|m| m.received);
+    let at = [source_time, received, header.created_at]
+        .into_iter()
+        .flatten()
+        .find_map(|t| crate::parse_timestamp(t).ok());
+    Some((conversation, at))
+}
+
+/// Marks, for each referred conversation, its earliest user message as an
+/// entry point. When that is a quarantined one (or one whose time could
+/// not be read), no other message is marked and the referral event goes
+/// into the quarantined item's body, so that re-reading it marks it.
+fn mark_referrals<'a>(
+    referred: &[(Cow<'a, str>, &'a RawValue)],
+    found: &mut [Found<'a>],
+    held: &[(Cow<'a, str>, Option<wabill_engine::Instant>, usize)],
+    out: &mut Parsed<'a>,
+) {
+    for (conversation, referral) in referred {
+        let first = found
+            .iter_mut()
+            .filter(|f| f.conversation.as_ref() == Some(conversation))
+            .filter(|f| matches!(f.event.body, EventBody::Inbound { .. }))
+            .min_by_key(|f| f.event.ts);
+        let first_at = first.as_ref().map(|f| f.event.ts);
+        let earlier_held = held
+            .iter()
+            .filter(|(c, at, _)| {
+                c == conversation && at.is_none_or(|at| first_at.is_none_or(|f| at <= f))
+            })
+            .min_by_key(|(_, at, _)| at.map_or(i64::MIN, |at| at.0));
+        match earlier_held {
+            Some(&(_, _, q)) => {
+                if let Some(item) = out.quarantined.get_mut(q) {
+                    item.body = format!("{{\"events\":[{},{}]}}", referral.get(), item.item);
+                }
+            }
+            None => {
+                if let Some(f) = first {
+                    f.event.body = EventBody::Inbound { referral: true };
+                }
+            }
+        }
+    }
+}
+
 /// One Sunshine event: its events go to `found` (the caller sets their
 /// item index), a referral's conversation to `referred`; Some kind when it
 /// is no billing event.
@@ -263,7 +320,7 @@ fn sunshine_event<'a>(
     path: &str,
     map: &SunshineMap<'_>,
     found: &mut Vec<Found<'a>>,
-    referred: &mut Vec<Cow<'a, str>>,
+    referred: &mut Vec<(Cow<'a, str>, &'a RawValue)>,
 ) -> Result<Option<&'static str>, InputError> {
     let header: Header<'a> = parse_at(raw.get(), path)?;
     let kind = header.kind.ok_or_else(|| missing(path, "type"))?;
@@ -278,16 +335,21 @@ fn sunshine_event<'a>(
             Some(f) => found.push(f),
             None => return Ok(Some("business_or_other_channel_message")),
         },
-        "conversation:message:delivery:user" => {
-            let s = Status::Delivered;
-            statuses(payload()?, header.created_at, path, s, map, found)?;
+        "conversation:message:delivery:user" | "conversation:message:delivery:failure" => {
+            let s = if kind.ends_with("user") {
+                Status::Delivered
+            } else {
+                Status::Failed
+            };
+            if !statuses(payload()?, header.created_at, path, s, map, found)? {
+                return Ok(Some("other_channel_delivery"));
+            }
         }
-        "conversation:message:delivery:failure" => {
-            let s = Status::Failed;
-            statuses(payload()?, header.created_at, path, s, map, found)?;
-        }
+        // Not billing events themselves: a referral marks a user message.
         "conversation:create" | "conversation:referral" => {
-            referred.extend(referral_conversation(payload()?, path)?);
+            let conversation = referral_conversation(payload()?, path)?;
+            referred.extend(conversation.map(|c| (c, raw)));
+            return Ok(Some("conversation_event"));
         }
         // `…:delivery:channel` means WhatsApp accepted the message, not
         // that the user got it; the rest is not about billable messages.
@@ -418,14 +480,14 @@ fn statuses<'a>(
     status: Status<'a>,
     map: &SunshineMap<'_>,
     out: &mut Vec<Found<'a>>,
-) -> Result<(), InputError> {
+) -> Result<bool, InputError> {
     let payload_path = format!("{path}.payload");
     let p: DeliveryPayload<'a> = parse_at(payload.get(), &payload_path)?;
     if p.destination
         .and_then(|d| d.kind)
         .is_some_and(|k| k != WHATSAPP)
     {
-        return Ok(());
+        return Ok(false);
     }
     let ts = timestamp(created_at, path, "createdAt")?;
     let user_path = format!("{payload_path}.user.id");
@@ -468,7 +530,7 @@ fn statuses<'a>(
             },
         });
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The conversation a `conversation:create` / `conversation:referral` event

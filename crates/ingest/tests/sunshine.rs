@@ -484,3 +484,65 @@ fn an_item_whose_one_event_fails_a_check_is_quarantined_with_all_its_events() {
         ("events[0]", "no market")
     );
 }
+
+/// Review finding: a referral must not pass to a later message because the
+/// earliest one was quarantined; the held message's body carries the
+/// referral, so that re-reading it marks it.
+#[test]
+fn a_referral_stays_with_a_quarantined_first_message() {
+    let users = users();
+    let referral = r#"{"type":"conversation:referral","createdAt":"2025-06-08T20:59:40Z","payload":{"conversation":{"id":"c1"},"referral":{"code":"ad"},"source":{"type":"whatsapp"}}}"#;
+    // m1: an unmapped user with a bad number; m2: four days later, mapped.
+    let m1 = message(
+        UNMAPPED_USER,
+        r#"{"type":"whatsapp","originalMessageId":"wamid.m1","client":{"type":"whatsapp","externalId":"+1 650"}}"#,
+    );
+    let m2 = message(
+        MAPPED_USER,
+        r#"{"type":"whatsapp","originalMessageId":"wamid.m2","originalMessageTimestamp":"2025-06-12T20:59:44Z"}"#,
+    );
+    let body = format!(r#"{{"events":[{referral},{m1},{m2}]}}"#);
+    let mut out = Parsed::default();
+    parse_sunshine(&body, &route(&users), &mut out).unwrap();
+    assert_eq!(out.events.len(), 1);
+    assert!(
+        render_event(&out.events[0]).ends_with(" referral=false"),
+        "{:?}",
+        out.events
+    );
+    assert_eq!(out.ignored.get("conversation_event"), Some(&1));
+    let held = &out.quarantined[0];
+    assert_eq!(held.path, "events[1]");
+    // Re-read once the route maps the user: the entry point is m1's.
+    let mut fixed = users.clone();
+    fixed.insert(
+        "cbec0073faeda4dfcd21d0f1".to_owned(),
+        "14155550000".to_owned(),
+    );
+    let fixed_body = held.body.replace("+1 650", "14155550000");
+    let mut again = Parsed::default();
+    parse_sunshine(&fixed_body, &route(&fixed), &mut again).unwrap();
+    assert_eq!(again.events.len(), 1, "{fixed_body}");
+    assert!(
+        render_event(&again.events[0]).ends_with(" referral=true"),
+        "{:?}",
+        again.events
+    );
+}
+
+#[test]
+fn every_sunshine_event_is_an_event_ignored_or_quarantined() {
+    let other_channel = delivery(
+        "user",
+        r#"{"user":{"id":"x"},"message":{"id":"m1"},"destination":{"type":"web"}}"#,
+    );
+    let create = r#"{"type":"conversation:create","createdAt":"2025-06-08T20:59:45Z","payload":{"conversation":{"id":"c1"},"source":{"type":"whatsapp"}}}"#;
+    let typing = r#"{"type":"conversation:typing","payload":{}}"#;
+    let body = format!(r#"{{"events":[{other_channel},{create},{typing}]}}"#);
+    let users = users();
+    let mut out = Parsed::default();
+    parse_sunshine(&body, &route(&users), &mut out).unwrap();
+    let total: u64 = out.ignored.values().sum();
+    assert_eq!(total, 3, "{:?}", out.ignored);
+    assert_eq!(out.ignored.get("other_channel_delivery"), Some(&1));
+}

@@ -39,6 +39,19 @@ fn wabas_of<'l>(ledger: &'l Ledger, id: &str) -> Vec<&'l str> {
         .collect()
 }
 
+/// Why an event of a scoped request may not be stored: its message id
+/// already belongs to a WABA outside `scope` (a key may not take over
+/// another WABA's message). None when it may.
+pub fn foreign_message(ledger: &Ledger, scope: &Scope, id: &str) -> Option<String> {
+    if matches!(scope, Scope::All) {
+        return None;
+    }
+    wabas_of(ledger, id)
+        .into_iter()
+        .find(|w| !scope.allows(w))
+        .map(|w| format!("message id {id:?} belongs to WABA {w:?}, outside this route's or key's"))
+}
+
 /// Which WABAs a request may write events of.
 #[derive(Clone, Debug)]
 pub enum Scope {
@@ -384,7 +397,12 @@ fn commit(
                         ..h.clone()
                     })
                 })
-                .collect();
+                .collect::<Vec<Held>>();
+            // Counted once held: a provider's retry holds nothing new.
+            for h in &stored {
+                metrics::counter!("wabill_quarantined_items_total", "source" => h.source)
+                    .increment(1);
+            }
             state.quarantine.committed(stored, &released);
             Ok(())
         }

@@ -8,9 +8,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{
-    InboundItem, Located, Metadata, StatusItem, envelope_ids, inbound_item, settle, status_item,
-};
+use super::{InboundItem, Metadata, StatusItem, envelope_ids, inbound_item, settle, status_item};
 use crate::parsed::{Envelope, ItemPath, List, Parsed};
 use crate::{Id, InputError, invalid, is_null, parse_at};
 
@@ -34,8 +32,6 @@ struct RawChange<'a> {
 struct RawValueLists<'a> {
     #[serde(borrow)]
     metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
-    contacts: Option<&'a RawValue>,
     #[serde(borrow)]
     messages: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -120,19 +116,26 @@ fn cloud_change<'a>(
         return;
     };
     let path = format!("{change_path}.value");
-    let parts = parse_at::<RawValueLists<'a>>(raw_value.get(), &path).and_then(|value| {
-        let messages = list(value.messages, &format!("{path}.messages"))?;
-        let statuses = list(value.statuses, &format!("{path}.statuses"))?;
-        Ok((value, messages, statuses))
-    });
-    let (value, messages, statuses) = match parts {
-        Ok(parts) => parts,
+    let value = match parse_at::<RawValueLists<'a>>(raw_value.get(), &path) {
+        Ok(value) => value,
         Err(err) => {
             let reason = err.reason_at(&path);
             out.quarantine_part(path, raw_value.get(), waba_of(entry), reason);
             return;
         }
     };
+    // A list that is no array is held whole; the other list is still read.
+    let mut list_at = |raw: Option<&'a RawValue>, name: &str| {
+        let at = format!("{path}.{name}");
+        list(raw, &at).unwrap_or_else(|err| {
+            let reason = err.reason_at(&at);
+            let text = raw.map_or("null", RawValue::get);
+            out.quarantine_part(at, text, waba_of(entry), reason);
+            Vec::new()
+        })
+    };
+    let messages = list_at(value.messages, "messages");
+    let statuses = list_at(value.statuses, "statuses");
     if messages.is_empty() && statuses.is_empty() {
         if !is_null(value.errors) {
             out.ignore("errors");
@@ -170,43 +173,19 @@ pub(super) fn items<'a>(
         list,
         index: i as u32,
     };
-    let who = || who.as_ref().map_err(Clone::clone);
     let skip = out.skip_verdicts;
     for (i, raw) in messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
         let text = at.to_string();
-        let item = parse_at::<InboundItem<'a>>(raw.get(), &text)
-            .and_then(|m| who().and_then(|(w, p)| inbound_item(m, &text, w, p)));
+        let item =
+            parse_at::<InboundItem<'a>>(raw.get(), &text).and_then(|m| inbound_item(m, &text, who));
         settle(item, envelope, at, out);
     }
     for (i, raw) in statuses.into_iter().enumerate() {
         let at = path(List::Statuses, i);
         let text = at.to_string();
         let item = parse_at::<StatusItem<'a>>(raw.get(), &text)
-            .and_then(|s| who().and_then(|(w, p)| status_item(s, &text, (w, p), skip)));
+            .and_then(|s| status_item(s, &text, who, skip));
         settle(item, envelope, at, out);
     }
-}
-
-/// Finds the item at `path` in a Cloud API body's `entry` array, with its
-/// envelope.
-pub(super) fn locate<'a>(entry: &'a RawValue, path: ItemPath) -> Option<Located<'a>> {
-    let (e, c) = path.change?;
-    let nth = |raw: &'a RawValue, i: u32| -> Option<&'a RawValue> {
-        let list: Vec<&'a RawValue> = serde_json::from_str(raw.get()).ok()?;
-        list.get(i as usize).copied()
-    };
-    let entry: RawEntry<'a> = serde_json::from_str(nth(entry, e)?.get()).ok()?;
-    let change: RawChange<'a> = serde_json::from_str(nth(entry.changes?, c)?.get()).ok()?;
-    let value: RawValueLists<'a> = serde_json::from_str(change.value?.get()).ok()?;
-    let list = match path.list {
-        List::Messages => value.messages,
-        _ => value.statuses,
-    };
-    Some(Located {
-        item: nth(list?, path.index)?.get(),
-        waba: entry.id,
-        metadata: value.metadata,
-        contacts: value.contacts,
-    })
 }

@@ -161,7 +161,7 @@ const SOURCES: [&str; 5] = ["meta", "360dialog", "zendesk", "api", "quarantine"]
 
 /// The kinds of ignored items `wabill_ignored_items_total` names; others
 /// (a kind is a field name a body chose) count as `other`.
-const IGNORED_KINDS: [&str; 16] = [
+const IGNORED_KINDS: [&str; 19] = [
     "payment",
     "system",
     "errors",
@@ -177,7 +177,10 @@ const IGNORED_KINDS: [&str; 16] = [
     "group_status_update",
     "user_id_update",
     "business_or_other_channel_message",
+    "other_channel_delivery",
+    "conversation_event",
     "other_sunshine_event",
+    "unnamed_field",
 ];
 
 /// A latency histogram per method, registered when first used, so that
@@ -218,13 +221,9 @@ impl Meters {
         }
     }
 
-    /// Counts a body's ignored and quarantined items.
-    fn items(
-        &self,
-        source: &'static str,
-        ignored: &std::collections::BTreeMap<String, u64>,
-        quarantined: usize,
-    ) {
+    /// Counts a body's ignored items (quarantined ones are counted by the
+    /// writer, once held).
+    fn ignored(&self, source: &'static str, ignored: &std::collections::BTreeMap<String, u64>) {
         for (kind, n) in ignored {
             let kind = IGNORED_KINDS
                 .into_iter()
@@ -232,10 +231,6 @@ impl Meters {
                 .unwrap_or("other");
             metrics::counter!("wabill_ignored_items_total", "source" => source, "kind" => kind)
                 .increment(*n);
-        }
-        if quarantined > 0 {
-            metrics::counter!("wabill_quarantined_items_total", "source" => source)
-                .increment(quarantined as u64);
         }
     }
 

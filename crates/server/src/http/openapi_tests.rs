@@ -505,7 +505,8 @@ fn samples() -> Vec<(&'static str, &'static str, Value)> {
             json(ReprocessAnswer {
                 accepted: 1,
                 duplicates: 0,
-                more: false,
+                more: true,
+                next_cursor: Some("2".into()),
                 released: 1,
                 reprocessed: 2,
                 still_quarantined: vec![StillHeld {

@@ -18,7 +18,7 @@ use super::query::bad_query;
 use super::webhooks::{Write, commit};
 use super::{Answer, App, Shared};
 use crate::config::Provider;
-use crate::state::Scope;
+use crate::state::{Scope, foreign_message};
 use crate::store::{Held, LogRow};
 
 #[derive(Deserialize)]
@@ -31,6 +31,7 @@ pub(super) struct QuarantineQuery {
 #[derive(Deserialize)]
 pub(super) struct ReprocessQuery {
     waba: Option<String>,
+    cursor: Option<String>,
 }
 
 const PAGE: usize = 100;
@@ -67,6 +68,8 @@ pub(super) struct ReprocessAnswer {
     pub duplicates: u64,
     /// Whether more held items in scope wait for another request.
     pub more: bool,
+    /// Where the next request starts (`?cursor=`), when more wait.
+    pub next_cursor: Option<String>,
     /// Items that now read and left the quarantine.
     pub released: usize,
     pub reprocessed: usize,
@@ -152,7 +155,11 @@ fn reread<'b>(app: &App, held: &'b Held, out: &mut Parsed<'b>) -> Result<(), Str
             Err(e) => Err(e.to_string()),
         },
         "360dialog" => {
-            let r = route()?;
+            let r = route().and_then(|r| {
+                (r.provider == Provider::Dialog360)
+                    .then_some(r)
+                    .ok_or_else(|| format!("route {:?} is not a 360dialog route", held.route))
+            })?;
             let route = Route {
                 waba: Some(&r.waba),
                 phone: Some(&r.phone),
@@ -190,12 +197,28 @@ struct Reread {
 fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) -> Reread {
     let mut out = Reread::default();
     for h in held {
+        // The engine's read lock for one item at a time: the writer folds
+        // in between.
+        let engine = app.state.read();
+        let ledger = engine.ledger();
         let mut parsed = Parsed::default();
         let mut facts = Vec::new();
+        // As the webhook's own scope would: a route's WABA, or the key's.
+        let scope = match (h.source, &h.item.waba) {
+            ("meta", _) | (_, None) => key_scope.clone(),
+            (_, Some(w)) => Scope::Wabas(vec![w.clone()]),
+        };
         let read = reread(app, h, &mut parsed).and_then(|()| {
-            parsed
-                .check_items(|e| v.check_event(e), &mut facts)
-                .map_err(|e| e.to_string())
+            parsed.check_items(
+                |e| {
+                    let facts = v.check_event(e).map_err(|r| r.to_string())?;
+                    match foreign_message(ledger, &scope, &e.id) {
+                        Some(reason) => Err(reason),
+                        None => Ok(facts),
+                    }
+                },
+                &mut facts,
+            )
         });
         let reason = match read {
             Err(reason) => Some(reason),
@@ -232,10 +255,17 @@ pub(super) async fn reprocess(
         scope(key, waba)?;
     }
     let key_scope = key_scope(key);
-    let (held, more) = app
-        .state
-        .quarantine
-        .page(&key_scope, q.waba.as_deref(), 0, MAX_REPROCESS);
+    let after = match &q.cursor {
+        None => 0,
+        Some(c) => c.parse::<i64>().map_err(|_| {
+            ApiError::new(ErrorCode::BadQuery, "`cursor` is not one this service gave")
+        })?,
+    };
+    let (held, more) =
+        app.state
+            .quarantine
+            .page(&key_scope, q.waba.as_deref(), after, MAX_REPROCESS);
+    let next_cursor = held.last().filter(|_| more).map(|h| h.id.to_string());
     let reread = app.validate(|v| reread_all(&app, &held, &key_scope, v));
     let released = reread.released.len();
     let write = Write {
@@ -248,6 +278,7 @@ pub(super) async fn reprocess(
         accepted: applied.accepted,
         duplicates: applied.duplicates,
         more,
+        next_cursor,
         released,
         reprocessed: held.len(),
         still_quarantined: reread.still,

@@ -15,7 +15,7 @@ use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
 use super::{Answer, App, Body, Shared, bad_body, too_large, utf8};
 use crate::config::Provider;
-use crate::state::{Applied, Job, JobError, Scope};
+use crate::state::{Applied, Job, JobError, Scope, foreign_message};
 use crate::store::{Held, LogRow};
 
 /// Meta's verification handshake (`GET /webhooks/meta`).
@@ -144,6 +144,11 @@ async fn route_webhook(
     store_body(app, parsed, source, name, scope).await
 }
 
+/// Most items of one body the service quarantines: a body with more bad
+/// items is refused whole (it is no provider's real traffic, and holding
+/// them would cost the log more than the body).
+pub const MAX_QUARANTINED_PER_BODY: usize = 1000;
+
 /// A webhook's answer (service.md), keys in byte order.
 #[derive(Debug, Default, Serialize)]
 pub(super) struct BodyAnswer {
@@ -197,8 +202,33 @@ async fn store_body(
     scope: Scope,
 ) -> Answer {
     let mut facts = Vec::new();
-    app.validate(|v| parsed.check_items(|e| v.check_event(e), &mut facts))
-        .map_err(|e| bad_body(source, e.to_string()))?;
+    {
+        // A message another WABA owns is held, not the whole body refused.
+        let engine = app.state.read();
+        let ledger = engine.ledger();
+        app.validate(|v| {
+            parsed.check_items(
+                |e| {
+                    let facts = v.check_event(e).map_err(|r| r.to_string())?;
+                    match foreign_message(ledger, &scope, &e.id) {
+                        Some(reason) => Err(reason),
+                        None => Ok(facts),
+                    }
+                },
+                &mut facts,
+            )
+        })
+        .map_err(|e| bad_body(source, e))?;
+    }
+    if parsed.quarantined.len() > MAX_QUARANTINED_PER_BODY {
+        return Err(bad_body(
+            source,
+            format!(
+                "{} items of the body cannot be read (at most {MAX_QUARANTINED_PER_BODY} are held per body); nothing stored",
+                parsed.quarantined.len()
+            ),
+        ));
+    }
     let rows = parsed.events.iter().zip(facts).map(LogRow::of).collect();
     let received_at = received_now();
     let held = parsed
@@ -228,7 +258,7 @@ async fn store_body(
         released: Vec::new(),
     };
     let applied = commit(app, write, source, scope).await?;
-    app.meters.items(source, &ignored, quarantined.len());
+    app.meters.ignored(source, &ignored);
     Ok(axum::Json(BodyAnswer {
         accepted: applied.accepted,
         duplicates: applied.duplicates,
