@@ -45,14 +45,11 @@ pub fn inputs(files: &[String]) -> Vec<read::Input> {
         .collect()
 }
 
-/// Reads every input into a ledger, reporting bad lines on standard error;
-/// `verdicts`: keep Meta's verdicts on statuses (for commands that show
-/// them; the others skip reading them).
+/// Reads every input into a ledger, reporting bad lines on standard error.
 pub fn ingest_files(
     config_path: Option<&Path>,
     input: &InputArgs,
     waba: Option<&str>,
-    verdicts: bool,
 ) -> Result<Ingested, Fatal> {
     let started = Instant::now();
     let configured = config::read_config(config_path)?;
@@ -66,16 +63,10 @@ pub fn ingest_files(
     reserve_for_inputs(&mut ledger, &inputs);
     let validator = ledger.validator();
     let mut full = None;
-    let bytes = read::read_batches(
-        &inputs,
-        route,
-        verdicts,
-        Some(&validator),
-        |input, batch| {
-            rejections.batch(input, batch);
-            fold_batch(&mut ledger, batch, &mut full);
-        },
-    )?;
+    let bytes = read::read_batches(&inputs, route, Some(&validator), |input, batch| {
+        rejections.batch(input, batch);
+        fold_batch(&mut ledger, batch, &mut full);
+    })?;
     if let Some(e) = full {
         return Err(e.into());
     }

@@ -317,12 +317,7 @@ fn block_text(block: Block, errors: &mut Vec<(u64, String)>) -> String {
     }
 }
 
-fn parse_block(
-    block: Block,
-    route: Route<'_>,
-    keep_verdicts: bool,
-    mut validator: Option<&mut Validator>,
-) -> Batch {
+fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Validator>) -> Batch {
     let mut errors = Vec::new();
     let (seq, input, first_line) = (block.seq, block.input, block.first_line);
     let text = block_text(block, &mut errors);
@@ -332,7 +327,6 @@ fn parse_block(
     let mut groups = Vec::new();
     let mut verdicts = Vec::new();
     let mut parsed = Parsed::default();
-    parsed.skip_verdicts = !keep_verdicts;
     let mut facts = Vec::new();
     let mut quarantined = Vec::new();
     let mut ignored = BTreeMap::new();
@@ -391,13 +385,10 @@ fn parse_block(
 }
 
 /// Reads every input block by block and hands the parsed batches to
-/// `consume` in input order; `verdicts` keeps Meta's verdicts on statuses
-/// (a reader that does not show them skips reading them). Returns the
-/// number of bytes read.
+/// `consume` in input order. Returns the number of bytes read.
 pub fn read_batches<F: FnMut(&Input, &Batch)>(
     inputs: &[Input],
     route: Route<'_>,
-    verdicts: bool,
     validator: Option<&Validator>,
     mut consume: F,
 ) -> anyhow::Result<u64> {
@@ -420,7 +411,7 @@ pub fn read_batches<F: FnMut(&Input, &Batch)>(
             std::thread::Builder::new()
                 .name("wabill-parse".into())
                 .spawn_scoped(scope, move || {
-                    parse_worker(&block_rx, &batch_tx, (route, verdicts), validator)
+                    parse_worker(&block_rx, &batch_tx, route, validator)
                 })?;
         }
         drop(batch_tx);
@@ -452,7 +443,7 @@ pub fn read_batches<F: FnMut(&Input, &Batch)>(
 fn parse_worker(
     blocks: &Mutex<Receiver<Block>>,
     batches: &SyncSender<Batch>,
-    (route, verdicts): (Route<'_>, bool),
+    route: Route<'_>,
     mut validator: Option<Validator>,
 ) {
     loop {
@@ -462,7 +453,7 @@ fn parse_worker(
         };
         let Ok(block) = block else { return };
         if batches
-            .send(parse_block(block, route, verdicts, validator.as_mut()))
+            .send(parse_block(block, route, validator.as_mut()))
             .is_err()
         {
             return;

@@ -1257,3 +1257,44 @@ fn conversation_records_carry_meta_s_verdict_on_their_opening_message() {
     assert_eq!(plain.stdout.lines().count(), 1, "{}", plain.stdout);
     assert!(!plain.stdout.contains("meta"), "{}", plain.stdout);
 }
+
+/// Rules F3 (issue 16): with no outbound record, a delivered message takes
+/// its category from Meta's verdict; without either it is a non-template
+/// (free service) message, as before.
+#[test]
+fn a_delivery_without_an_outbound_record_takes_meta_s_category() {
+    let dir = Dir::new();
+    let status = |id: &str, pricing: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P1"}},"statuses":[{{"id":"{id}","status":"delivered","timestamp":"1756000000","recipient_id":"5511999990001"{pricing}}}]}}}}]}}]}}"#
+        )
+    };
+    let priced = status(
+        "wamid.mkt",
+        r#","pricing":{"billable":true,"pricing_model":"PMP","category":"marketing","type":"regular"}"#,
+    );
+    let bare = status("wamid.bare", "");
+    dir.file("webhooks.ndjson", &format!("{priced}\n{bare}\n"));
+    let out = dir.run(&["invoice", "--format", "json", "webhooks.ndjson"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let invoice = &doc["invoices"][0];
+    assert_eq!(invoice["messages"]["total"], 2, "{invoice}");
+    let lines = invoice["lines"].as_array().unwrap();
+    let marketing = lines.iter().find(|l| l["category"] == "marketing");
+    assert_eq!(
+        marketing.map(|l| (l["quantity"].as_u64(), l["market"].as_str())),
+        Some((Some(1), Some("Brazil"))),
+        "{invoice}"
+    );
+    assert!(
+        marketing.is_some_and(|l| l["unit_price"] != "0"),
+        "{invoice}"
+    );
+    let service = lines.iter().find(|l| l["category"] == "service");
+    assert_eq!(
+        service.map(|l| l["quantity"].as_u64()),
+        Some(Some(1)),
+        "{invoice}"
+    );
+}

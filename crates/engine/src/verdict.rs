@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use crate::event::TemplateCategory;
 use crate::time::Instant;
 
 /// One status's verdict, as parsed. The objects as received ride along
@@ -76,6 +77,26 @@ impl Verdict<'_> {
         }
     }
 
+    /// The category this verdict gives a delivered message that has no
+    /// outbound record (rules F3): `pricing.category`, or under conversation
+    /// pricing (`CBP`) `conversation.origin.type`, each falling back on the
+    /// other; group categories and `marketing_lite` count as their base
+    /// category. None for `service`, a free entry point, or a value wabill
+    /// does not know (the message is then a non-template one).
+    pub fn template(&self) -> Option<TemplateCategory> {
+        let conversation_pricing = self
+            .pricing_model
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("CBP"));
+        let (first, second) = if conversation_pricing {
+            (&self.origin, &self.category)
+        } else {
+            (&self.category, &self.origin)
+        };
+        let says = first.as_deref().or(second.as_deref())?;
+        base_template(says)
+    }
+
     /// Whether it says anything at all.
     pub fn is_empty(&self) -> bool {
         self.billable.is_none()
@@ -86,5 +107,88 @@ impl Verdict<'_> {
             && self.origin.is_none()
             && self.expires.is_none()
             && self.cost.is_none()
+    }
+}
+
+/// A category of Meta's, as the template category it is priced as.
+fn base_template(category: &str) -> Option<TemplateCategory> {
+    let c = category.to_ascii_lowercase();
+    match c.as_str() {
+        "marketing" | "marketing_lite" | "group_marketing" => Some(TemplateCategory::Marketing),
+        "utility" | "group_utility" => Some(TemplateCategory::Utility),
+        "authentication" | "authentication-international" | "authentication_international" => {
+            Some(TemplateCategory::Authentication)
+        }
+        // Conversation pricing before June 2023: a business-initiated
+        // conversation is opened by a template (its category is not priced).
+        "business_initiated" => Some(TemplateCategory::Marketing),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(
+        model: Option<&'static str>,
+        category: Option<&'static str>,
+        origin: Option<&'static str>,
+    ) -> Verdict<'static> {
+        Verdict {
+            pricing_model: model.map(Cow::Borrowed),
+            category: category.map(Cow::Borrowed),
+            origin: origin.map(Cow::Borrowed),
+            ..Verdict::default()
+        }
+    }
+
+    #[test]
+    fn a_verdict_s_category_maps_to_the_base_template_category() {
+        use TemplateCategory::{Authentication, Marketing, Utility};
+        for (verdict, want) in [
+            (v(Some("PMP"), Some("marketing"), None), Some(Marketing)),
+            (
+                v(Some("PMP"), Some("marketing_lite"), None),
+                Some(Marketing),
+            ),
+            (v(Some("PMP"), Some("group_utility"), None), Some(Utility)),
+            (
+                v(Some("PMP"), Some("authentication-international"), None),
+                Some(Authentication),
+            ),
+            (v(Some("PMP"), Some("service"), Some("marketing")), None),
+            (v(Some("PMP"), Some("group_service"), None), None),
+            (v(Some("PMP"), None, Some("utility")), Some(Utility)),
+            (
+                v(Some("CBP"), Some("service"), Some("utility")),
+                Some(Utility),
+            ),
+            (
+                v(
+                    Some("CBP"),
+                    Some("business_initiated"),
+                    Some("business_initiated"),
+                ),
+                Some(Marketing),
+            ),
+            (
+                v(Some("CBP"), Some("user_initiated"), Some("user_initiated")),
+                None,
+            ),
+            (
+                v(
+                    Some("CBP"),
+                    Some("referral_conversion"),
+                    Some("referral_conversion"),
+                ),
+                None,
+            ),
+            (v(None, Some("MARKETING"), None), Some(Marketing)),
+            (v(Some("PMP"), Some("a_category_meta_adds"), None), None),
+            (v(None, None, None), None),
+        ] {
+            assert_eq!(verdict.template(), want, "{verdict:?}");
+        }
     }
 }

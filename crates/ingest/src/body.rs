@@ -204,7 +204,6 @@ fn read_items<'a>(items: Items<'a>, who: Who<'a>, out: &mut Parsed<'a>) {
         list,
         index: i as u32,
     };
-    let skip = out.skip_verdicts;
     for (i, m) in items.messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
         let item = inbound_item(m, &at.to_string(), &who);
@@ -212,7 +211,7 @@ fn read_items<'a>(items: Items<'a>, who: Who<'a>, out: &mut Parsed<'a>) {
     }
     for (i, s) in items.statuses.into_iter().enumerate() {
         let at = path(List::Statuses, i);
-        let item = status_item(s, &at.to_string(), &who, skip);
+        let item = status_item(s, &at.to_string(), &who);
         settle(item, items.envelope, at, out);
     }
 }
@@ -288,12 +287,7 @@ fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Ite
     }))
 }
 
-fn status_item<'a>(
-    s: StatusItem<'a>,
-    path: &str,
-    who: &Who<'a>,
-    skip_verdicts: bool,
-) -> Result<Item<'a>, InputError> {
+fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<'a>, InputError> {
     // A payment's progress (WhatsApp Pay), not a message's delivery.
     if s.kind.as_deref() == Some("payment") {
         return Ok(Item::Ignored("payment"));
@@ -313,7 +307,7 @@ fn status_item<'a>(
     let ts = timestamp(s.timestamp, path, "timestamp")?;
     let user = user_of(recipient, s.recipient_user_id, path, "recipient_id")?;
     let id = required_id(s.id, path, "id")?;
-    let verdict = crate::verdict::webhook(s.pricing, s.conversation, path, skip_verdicts)?;
+    let verdict = crate::verdict::webhook(s.pricing, s.conversation, path)?;
     Ok(Item::Event(Event {
         ts,
         waba: waba.clone(),

@@ -148,15 +148,10 @@ pub fn parse_line<'a>(
     }
     let start = (out.events.len(), out.quarantined.len());
     // `meta` read typed in the same pass (boxed: the top struct stays
-    // small to move for every line), or only its time when no verdict is
-    // kept; raw, leniently, when its fields have other JSON types.
-    let typed = if out.skip_verdicts {
-        serde_json::from_str::<Top<'a, verdict::MetaExpires<'a>>>(line)
-            .map(|mut top| dispatch(&mut top, route, out))
-    } else {
-        serde_json::from_str::<Top<'a, Box<verdict::MetaFast<'a>>>>(line)
-            .map(|mut top| dispatch(&mut top, route, out))
-    };
+    // small to move for every line); raw, leniently, when its fields have
+    // other JSON types.
+    let typed = serde_json::from_str::<Top<'a, Box<verdict::MetaFast<'a>>>>(line)
+        .map(|mut top| dispatch(&mut top, route, out));
     let result = match typed {
         Ok(result) => result,
         Err(_) => {
@@ -200,11 +195,7 @@ fn dispatch<'a, M: verdict::MetaSource<'a>>(
     }
     if let Some(kind) = top.kind.clone() {
         if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
-            let mut event = normalized(kind_text, top)?;
-            if out.skip_verdicts {
-                event.verdict = None;
-            }
-            out.push(event, Origin::Line);
+            out.push(normalized(kind_text, top)?, Origin::Line);
             return Ok(Shape::Normalized);
         }
         if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {

@@ -23,10 +23,6 @@ pub struct Parsed<'a> {
     /// Items that are not billing events, per kind (`payment`, `calls`, …).
     pub ignored: BTreeMap<String, u64>,
     pub quarantined: Vec<Quarantined>,
-    /// Read no verdicts (`pricing`, `conversation`, `meta`) beyond checking
-    /// their expiration times: for a reader that does not use them, which
-    /// then pays nothing for them.
-    pub skip_verdicts: bool,
     /// The body's lists as parsed to find quarantined items again.
     locator: Locator<'a>,
 }

@@ -281,46 +281,13 @@ pub(crate) fn webhook<'a>(
     pricing: Option<&'a RawValue>,
     conversation: Option<&'a RawValue>,
     path: &str,
-    skip: bool,
 ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
     if is_null(pricing) && is_null(conversation) {
-        return Ok(None);
-    }
-    if skip {
-        // Only the expiration must be a time (events.md section 5).
-        let c =
-            conversation.and_then(|r| serde_json::from_str::<ConversationObj<'a>>(r.get()).ok());
-        if let Some(expires) = c
-            .and_then(|c| c.expiration_timestamp)
-            .filter(|r| !is_null(Some(r)))
-        {
-            time_at(
-                Some(expires),
-                (path, "conversation"),
-                "expiration_timestamp",
-            )?;
-        }
         return Ok(None);
     }
     let mut v = Box::<Verdict<'a>>::default();
     fill_webhook(&mut v, pricing, conversation, (path, ""))?;
     Ok(Some(v))
-}
-
-/// `meta` of a reader that keeps no verdict: only its time is checked.
-#[derive(Deserialize)]
-pub(crate) struct MetaExpires<'a> {
-    #[serde(borrow)]
-    expires: Option<&'a RawValue>,
-}
-
-impl<'a> MetaSource<'a> for MetaExpires<'a> {
-    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError> {
-        if !is_null(self.expires) {
-            time_at(self.expires, (path, "meta"), "expires")?;
-        }
-        Ok(None)
-    }
 }
 
 /// A normalized status's `meta`, read typed or raw.

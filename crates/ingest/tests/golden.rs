@@ -762,39 +762,6 @@ fn an_on_premises_item_of_the_wrong_json_type_is_quarantined_and_the_rest_kept()
     );
 }
 
-/// A reader that keeps no verdicts (`skip_verdicts`) reads the same events
-/// and refuses the same bad expiration times, without the verdicts.
-#[test]
-fn skipping_verdicts_reads_the_same_events_and_checks_the_same_times() {
-    let lines = [
-        r#"{"object":"whatsapp_business_account","entry":[{"id":"W","changes":[{"value":{"metadata":{"phone_number_id":"P"},"statuses":[{"id":"wamid.A","status":"sent","timestamp":"1668600000","recipient_id":"16505551234","conversation":{"id":"c","expiration_timestamp":"1668686400","origin":{"type":"marketing"}},"pricing":{"billable":true,"pricing_model":"CBP","category":"marketing"}},{"id":"wamid.B","status":"sent","timestamp":"1668600000","recipient_id":"16505551234","conversation":{"id":"c","expiration_timestamp":"TIMESTAMP"}}]},"field":"messages"}]}]}"#,
-        r#"{"type":"status","id":"wamid.N","waba":"W1","phone":"P1","user":"5511999990001","ts":1750000000,"status":"delivered","meta":{"category":"service","expires":"2025-06-16T15:06:40Z"}}"#,
-        r#"{"type":"status","id":"wamid.M","waba":"W1","phone":"P1","user":"5511999990001","ts":1750000000,"status":"delivered","meta":{"category":"service","expires":"soon"}}"#,
-        r#"{"type":"status","id":"wamid.L","waba":"W1","phone":"P1","user":"5511999990001","ts":1750000000,"status":"delivered","meta":{"billable":"yes","expires":"soon"}}"#,
-    ];
-    for line in lines {
-        let mut kept = Parsed::default();
-        let mut skipped = Parsed::default();
-        skipped.skip_verdicts = true;
-        let a = parse_line(line, Route::default(), &mut kept);
-        let b = parse_line(line, Route::default(), &mut skipped);
-        assert_eq!(a.is_ok(), b.is_ok(), "{line}: {a:?} {b:?}");
-        fn strip<'l>(p: &Parsed<'l>) -> Vec<wabill_engine::Event<'l>> {
-            p.events
-                .iter()
-                .map(|e| {
-                    let mut e = e.clone();
-                    e.verdict = None;
-                    e
-                })
-                .collect()
-        }
-        assert_eq!(strip(&kept), strip(&skipped), "{line}");
-        assert!(skipped.events.iter().all(|e| e.verdict.is_none()), "{line}");
-        assert_eq!(kept.quarantined, skipped.quarantined, "{line}");
-    }
-}
-
 /// A quarantined item's body copies only its own user's `contacts` entry,
 /// and is built from lists parsed once per body (reviewed: a body of many
 /// bad items cost its size squared, and copied every contact per item).

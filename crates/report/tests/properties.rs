@@ -277,7 +277,19 @@ fn era_event_line(focus: (usize, usize)) -> impl Strategy<Value = String> {
                             "deleted",
                             "delivered",
                         ][usize::from(variant)];
-                        format!(r#"{{"type":"status",{head},"status":"{status}"}}"#)
+                        // Meta's verdict on some statuses (issue 16): it
+                        // gives the category of a delivery with no outbound
+                        // record, and the earliest status's counts.
+                        let meta = [
+                            "",
+                            r#","meta":{"pricing_model":"PMP","category":"marketing","billable":true}"#,
+                            r#","meta":{"pricing_model":"PMP","category":"utility","pricing_type":"free_customer_service"}"#,
+                            r#","meta":{"pricing_model":"PMP","category":"service"}"#,
+                            r#","meta":{"pricing_model":"CBP","origin":"business_initiated","conversation_id":"c1"}"#,
+                            r#","meta":{"pricing_model":"PMP","category":"group_marketing"}"#,
+                            r#","meta":{"category":"authentication-international"}"#,
+                        ][(offset % 7) as usize];
+                        format!(r#"{{"type":"status",{head},"status":"{status}"{meta}}}"#)
                     }
                 }
             },

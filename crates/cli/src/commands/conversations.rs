@@ -12,7 +12,7 @@ use crate::ingest::ingest_files;
 use crate::output::{emit, stdout_is_terminal};
 
 pub fn run(config_path: Option<&Path>, args: ConversationsArgs) -> Result<ExitCode, Fatal> {
-    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref(), true)?;
+    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref())?;
     let billing = bill(&ingested.ledger, &ingested.book);
     let months = selected(&billing.months, &args.select);
     invoices_or_fatal(&months)?;

@@ -12,7 +12,7 @@ use crate::ingest::{ingest_files, print_stats};
 use crate::output::{emit, stdout_is_terminal};
 
 pub fn run(config_path: Option<&Path>, args: InvoiceArgs) -> Result<ExitCode, Fatal> {
-    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref(), false)?;
+    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref())?;
     let ingest_time = ingested.started.elapsed();
     let billing = bill(&ingested.ledger, &ingested.book);
     let months = selected(&billing.months, &args.select);

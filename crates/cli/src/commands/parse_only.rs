@@ -19,7 +19,7 @@ pub fn run(args: ParseArgs) -> Result<ExitCode, Fatal> {
     let inputs = ingest::inputs(&args.input.files);
     let mut events = 0u64;
     let mut rejected = 0u64;
-    let bytes = read::read_batches(&inputs, route, false, None, |_, batch| {
+    let bytes = read::read_batches(&inputs, route, None, |_, batch| {
         events += batch.n_events() as u64;
         rejected += (batch.errors.len() + batch.quarantined.len()) as u64;
     })?;

@@ -14,7 +14,7 @@ use crate::ingest::ingest_files;
 use crate::output::{emit, stdout_is_terminal};
 
 pub fn run(config_path: Option<&Path>, args: WhatifArgs) -> Result<ExitCode, Fatal> {
-    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref(), false)?;
+    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref())?;
     let base = ingested.ledger.config();
     let mut billings = Vec::new();
     for era in &args.eras {

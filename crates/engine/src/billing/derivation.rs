@@ -157,8 +157,11 @@ pub(crate) fn inbound_by_pair(ledger: &Ledger) -> (Vec<InboundItem>, Vec<u32>) {
 pub(crate) fn delivered_by_pair(ledger: &Ledger) -> (Vec<Delivered>, Vec<u32>) {
     by_pair(ledger, |m, message| {
         let slot = message.delivery.get()?;
-        // F3: a delivered message without an outbound record is not a template.
-        let template = message.outbound.get().and_then(|o| template_of(o.flag));
+        // F3: the outbound record's category; without one, Meta's verdict's.
+        let template = match message.outbound.get() {
+            Some(o) => template_of(o.flag),
+            None => ledger.verdict_template(m),
+        };
         let item = Delivered {
             at: Instant(slot.at),
             msg: m,

@@ -123,7 +123,7 @@ impl Incremental {
             log.set_outbound(id, Some((at, template)));
         }
         if let Some((at, pair)) = view.delivery {
-            let template = view.outbound.and_then(|o| o.2);
+            let template = view.template();
             let log = self.logs.at(pair as usize);
             log.set_delivery(id, Some((at, template, msg)));
         }

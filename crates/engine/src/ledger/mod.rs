@@ -69,6 +69,20 @@ pub struct MessageView {
     pub outbound: Option<(Instant, u32, Option<crate::event::TemplateCategory>)>,
     /// Time and pair of the delivery.
     pub delivery: Option<(Instant, u32)>,
+    /// The template category Meta's verdict gives the message (rules F3:
+    /// it counts when there is no outbound record).
+    pub verdict: Option<crate::event::TemplateCategory>,
+}
+
+impl MessageView {
+    /// The delivered message's template category (rules F3): its outbound
+    /// record's, else, without one, Meta's verdict's.
+    pub fn template(&self) -> Option<crate::event::TemplateCategory> {
+        match self.outbound {
+            Some((_, _, template)) => template,
+            None => self.verdict,
+        }
+    }
 }
 
 impl MessageView {
@@ -169,6 +183,11 @@ impl Ledger {
         self.verdict(self.messages.lookup(id)?)
     }
 
+    /// The template category message `msg`'s verdict gives (rules F3).
+    pub(crate) fn verdict_template(&self, msg: u32) -> Option<crate::event::TemplateCategory> {
+        self.verdicts.template(msg)
+    }
+
     /// How many messages have a verdict.
     pub fn n_verdicts(&self) -> usize {
         self.verdicts.len()
@@ -217,6 +236,7 @@ impl Ledger {
                 .get()
                 .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
             delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
+            verdict: self.verdicts.template(msg),
         }
     }
 

@@ -38,6 +38,9 @@ pub(super) struct Kept {
     pub rank: u8,
     /// 0 none, 1 hex, 2 interned.
     conversation_kind: u8,
+    /// The template category the verdict gives ([`Verdict::template`]),
+    /// as the ledger codes it (0: none).
+    pub template: u8,
 }
 
 /// Where a status stands among a message's statuses of the same time.
@@ -86,6 +89,12 @@ impl Verdicts {
     pub fn kept(&self, msg: u32) -> Option<&Kept> {
         let i = *self.index.get(&msg)?;
         self.records.get(i as usize)
+    }
+
+    /// The template category message `msg`'s verdict gives, if any.
+    pub fn template(&self, msg: u32) -> Option<crate::event::TemplateCategory> {
+        self.kept(msg)
+            .and_then(|k| crate::ledger::fold::template_of(k.template))
     }
 
     /// How many messages have a verdict.
@@ -174,6 +183,7 @@ impl Verdicts {
             pair,
             rank,
             conversation_kind,
+            template: crate::ledger::fold::template_code(v.template()),
         };
         match self.index.get(&msg) {
             Some(&i) => *self.records.at(i as usize) = kept,

@@ -173,7 +173,6 @@ pub(super) fn items<'a>(
         list,
         index: i as u32,
     };
-    let skip = out.skip_verdicts;
     for (i, raw) in messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
         let text = at.to_string();
@@ -184,8 +183,8 @@ pub(super) fn items<'a>(
     for (i, raw) in statuses.into_iter().enumerate() {
         let at = path(List::Statuses, i);
         let text = at.to_string();
-        let item = parse_at::<StatusItem<'a>>(raw.get(), &text)
-            .and_then(|s| status_item(s, &text, who, skip));
+        let item =
+            parse_at::<StatusItem<'a>>(raw.get(), &text).and_then(|s| status_item(s, &text, who));
         settle(item, envelope, at, out);
     }
 }
