@@ -99,8 +99,9 @@ fn fold_batch(ledger: &mut Ledger, batch: &read::Batch, full: &mut Option<Capaci
     // different events overlap (the fold's largest cost).
     let mut ahead = LOOKAHEAD;
     let mut sink = 0u64;
+    let mut spare = None;
     for group in &batch.groups {
-        batch.each_checked(*group, |c| {
+        batch.each_checked(*group, &mut spare, |c| {
             if let Some(id_hash) = batch.id_hash(ahead) {
                 sink ^= ledger.touch(id_hash);
             }

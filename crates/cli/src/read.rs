@@ -225,10 +225,14 @@ impl Batch {
     }
 
     /// Calls `f` on each checked event of one group, borrowing from the
-    /// batch (no intermediate vector: events are large to copy; one verdict
-    /// box serves every event).
-    pub fn each_checked<'b>(&'b self, group: Group, mut f: impl FnMut(&Checked<'b>)) {
-        let mut spare: Option<Box<Verdict<'b>>> = None;
+    /// batch (no intermediate vector: events are large to copy; the verdict
+    /// box in `spare` serves every event of the batch).
+    pub fn each_checked<'b>(
+        &'b self,
+        group: Group,
+        spare: &mut Option<Box<Verdict<'b>>>,
+        mut f: impl FnMut(&Checked<'b>),
+    ) {
         for c in &self.events[group.start as usize..group.end as usize] {
             let Some(region) = c.region else { continue };
             let body = match c.kind {
@@ -271,7 +275,9 @@ impl Batch {
                 pair_hash: c.pair_hash,
             };
             f(&checked);
-            spare = checked.event.verdict.take().or(spare);
+            if let Some(b) = checked.event.verdict.take() {
+                *spare = Some(b);
+            }
         }
     }
 

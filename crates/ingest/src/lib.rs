@@ -195,7 +195,8 @@ fn dispatch<'a, M: verdict::MetaSource<'a>>(
     }
     if let Some(kind) = top.kind.clone() {
         if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
-            out.push(normalized(kind_text, top)?, Origin::Line);
+            let event = normalized(kind_text, top, &mut out.boxes)?;
+            out.push(event, Origin::Line);
             return Ok(Shape::Normalized);
         }
         if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {
@@ -279,6 +280,7 @@ struct Template<'a> {
 fn normalized<'a, M: verdict::MetaSource<'a>>(
     kind: &str,
     top: &mut Top<'a, M>,
+    pool: &mut parsed::Boxes<'a>,
 ) -> Result<Event<'a>, InputError> {
     let path = "event";
     let id = required_id(top.id.take(), path, "id")?;
@@ -325,7 +327,7 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
             }
             verdict = match top.meta.take() {
                 None => None,
-                Some(meta) => meta.verdict(path)?,
+                Some(meta) => meta.verdict(path, pool.take())?,
             };
             EventBody::Status(Status::parse(status))
         }

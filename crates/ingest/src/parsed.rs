@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::value::RawValue;
+use wabill_engine::Verdict;
 use wabill_engine::event::Event;
 
 use crate::locate::{Located, Locator};
@@ -25,6 +26,27 @@ pub struct Parsed<'a> {
     pub quarantined: Vec<Quarantined>,
     /// The body's lists as parsed to find quarantined items again.
     locator: Locator<'a>,
+    /// Verdict boxes of earlier lines, to fill again.
+    pub(crate) boxes: Boxes<'a>,
+}
+
+/// Verdict boxes kept for reuse: a line of a file allocates none once the
+/// lines before it freed theirs. (Boxes, not verdicts: events own them.)
+#[derive(Debug, Default)]
+#[allow(clippy::vec_box)]
+pub(crate) struct Boxes<'a>(Vec<Box<Verdict<'a>>>);
+
+impl<'a> Boxes<'a> {
+    /// An empty verdict in a box.
+    pub fn take(&mut self) -> Box<Verdict<'a>> {
+        match self.0.pop() {
+            Some(mut b) => {
+                *b = Verdict::default();
+                b
+            }
+            None => Box::default(),
+        }
+    }
 }
 
 /// An item kept whole because it could not become events: malformed, or a
@@ -153,7 +175,11 @@ impl Envelope<'_> {
 impl<'a> Parsed<'a> {
     /// Empties it for the next line, keeping its memory.
     pub fn clear(&mut self) {
-        self.events.clear();
+        for event in self.events.drain(..) {
+            if let Some(b) = event.verdict {
+                self.boxes.0.push(b);
+            }
+        }
         self.origins.clear();
         self.envelopes.clear();
         self.ignored.clear();

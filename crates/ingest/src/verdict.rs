@@ -294,13 +294,21 @@ pub(crate) fn webhook<'a>(
 pub(crate) trait MetaSource<'a> {
     /// Its verdict: its `pricing` and `conversation` objects as a webhook
     /// has them, then its flat keys for what those do not say.
-    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError>;
+    /// `v` is an empty verdict to fill (a box reused from earlier lines).
+    fn verdict(
+        self,
+        path: &str,
+        v: Box<Verdict<'a>>,
+    ) -> Result<Option<Box<Verdict<'a>>>, InputError>;
 }
 
 impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
-    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+    fn verdict(
+        self,
+        path: &str,
+        mut v: Box<Verdict<'a>>,
+    ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         let m = *self;
-        let mut v = Box::<Verdict<'a>>::default();
         fill_webhook(&mut v, m.pricing, m.conversation, (path, "meta"))?;
         if !is_null(m.expires) {
             let expires = time_at(m.expires, (path, "meta"), "expires")?;
@@ -323,7 +331,11 @@ impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
 impl<'a> MetaSource<'a> for &'a RawValue {
     /// A `meta` whose fields are not all of the usual JSON types, read
     /// leniently.
-    fn verdict(self, path: &str) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+    fn verdict(
+        self,
+        path: &str,
+        mut v: Box<Verdict<'a>>,
+    ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         if is_null(Some(self)) {
             return Ok(None);
         }
@@ -331,7 +343,7 @@ impl<'a> MetaSource<'a> for &'a RawValue {
             return Err(invalid(path, "`meta` must be an object"));
         }
         let m: MetaObj<'a> = serde_json::from_str(self.get()).unwrap_or_default();
-        let mut v = Box::<Verdict<'a>>::default();
+
         fill_webhook(&mut v, m.pricing, m.conversation, (path, "meta"))?;
         if !is_null(m.expires) {
             let expires = time_at(m.expires, (path, "meta"), "expires")?;

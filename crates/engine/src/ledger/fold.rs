@@ -93,7 +93,7 @@ impl Ledger {
         if let Some(v) = &event.verdict
             && self.verdict_preferred(msg, event, v)
         {
-            let at = (verdicts::rank(&event.body), event.ts.0, self.pair_of(c)?);
+            let at = (verdicts::rank(&event.body), event.ts.0);
             self.verdicts.store(msg, at, v)?;
         }
         let (bit, slot, flag) = match part_of(&event.body) {
@@ -135,8 +135,8 @@ impl Ledger {
 
     /// Whether `event`'s verdict comes before the one message `msg` keeps
     /// (or it keeps none): the earliest; then a `delivered` before a `read`,
-    /// `sent`, `failed`, other statuses; then by pair in byte order; then
-    /// by what the verdicts say.
+    /// `sent`, `failed`, other statuses; then by what the verdicts say (two
+    /// copies that say the same are the same verdict, whatever their pair).
     fn verdict_preferred(&self, msg: u32, event: &Event<'_>, v: &Verdict<'_>) -> bool {
         if !matches!(event.body, EventBody::Status(_)) {
             return false;
@@ -144,10 +144,8 @@ impl Ledger {
         let Some(kept) = self.verdicts.kept(msg) else {
             return true;
         };
-        let names = (&*event.waba, &*event.phone, &*event.user);
         (event.ts.0, verdicts::rank(&event.body))
             .cmp(&(kept.at, kept.rank))
-            .then_with(|| names.cmp(&self.pair_names(kept.pair)))
             .then_with(|| verdicts::content_order(v, &self.verdicts.render(kept)))
             == Ordering::Less
     }

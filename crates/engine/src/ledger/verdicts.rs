@@ -1,7 +1,7 @@
 //! Meta's verdict per message (issue 16): of the statuses that carried one,
 //! the earliest copy (ties: a `delivered`, then `read`, `sent`, `failed`,
-//! other statuses; then by pair in byte order; then by what the verdicts
-//! say), whatever the order of arrival. The earliest is the `sent` status
+//! other statuses; then by what the verdicts say), whatever the order of
+//! arrival. The earliest is the `sent` status
 //! in real traffic, the only one with the conversation's expiration.
 //!
 //! Kept compactly: the texts of a verdict (model, category, type, origin,
@@ -34,7 +34,6 @@ pub(super) struct Kept {
     /// 32 lowercase hex digits as 128 bits, or (interned index, 0).
     conversation: [u64; 2],
     combo: u32,
-    pub pair: u32,
     pub rank: u8,
     /// 0 none, 1 hex, 2 interned.
     conversation_kind: u8,
@@ -143,7 +142,7 @@ impl Verdicts {
     pub fn store(
         &mut self,
         msg: u32,
-        (rank, at, pair): (u8, i64, u32),
+        (rank, at): (u8, i64),
         v: &Verdict<'_>,
     ) -> Result<(), CapacityError> {
         self.scratch.clear();
@@ -180,7 +179,6 @@ impl Verdicts {
             expires: v.expires.map_or(i64::MIN, |e| e.0),
             conversation,
             combo,
-            pair,
             rank,
             conversation_kind,
             template: crate::ledger::fold::template_code(v.template()),
