@@ -17,6 +17,8 @@ pub enum Limit {
     Strings,
     #[error("a string of more than 4294967295 bytes")]
     Bytes,
+    #[error("a message id of more than 16777215 bytes")]
+    IdBytes,
 }
 
 /// A table of the ledger is full: it indexes its entries with `u32`s.

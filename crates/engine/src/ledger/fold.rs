@@ -94,7 +94,9 @@ impl Ledger {
             && self.verdict_preferred(msg, event, v)
         {
             let at = (verdicts::rank(&event.body), event.ts.0);
-            self.verdicts.store(msg, at, v)?;
+            let existing = self.messages.records[msg as usize].verdict.map(|i| i.get());
+            let i = self.verdicts.store(existing, at, v)?;
+            self.messages.records[msg as usize].verdict = super::messages::NonMaxU32::new(i);
         }
         let (bit, slot, flag) = match part_of(&event.body) {
             Part::Slot(bit, slot, flag) => (bit, slot, flag),
@@ -141,7 +143,8 @@ impl Ledger {
         if !matches!(event.body, EventBody::Status(_)) {
             return false;
         }
-        let Some(kept) = self.verdicts.kept(msg) else {
+        let record = self.messages.records[msg as usize].verdict;
+        let Some(kept) = record.and_then(|i| self.verdicts.kept(i.get())) else {
             return true;
         };
         (event.ts.0, verdicts::rank(&event.body))

@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use crate::grow::{CapacityError, Chunked, Limit, Text, TextAt, length, next_index};
+use crate::grow::{CapacityError, Chunked, Limit, Text, TextAt, next_index};
 use crate::hash::HashKey;
 use crate::intern::{Probe, SlotTable};
 
@@ -18,14 +18,14 @@ pub(crate) struct Slot {
 /// A `u32` other than `u32::MAX`, stored inverted in a [`NonZeroU32`] so
 /// that an `Option` of it takes no room of its own.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct NonMaxU32(NonZeroU32);
+pub(super) struct NonMaxU32(NonZeroU32);
 
 impl NonMaxU32 {
-    fn new(value: u32) -> Option<NonMaxU32> {
+    pub(super) fn new(value: u32) -> Option<NonMaxU32> {
         NonZeroU32::new(!value).map(NonMaxU32)
     }
 
-    fn get(self) -> u32 {
+    pub(super) fn get(self) -> u32 {
         !self.0.get()
     }
 }
@@ -85,9 +85,35 @@ pub(crate) struct Message {
     pub delivery: Kept,
     /// The id's place in [`Messages::ids`].
     id_at: TextAt,
-    id_len: u32,
+    /// Meta's verdict's record in the ledger's verdicts, if it has one.
+    pub(super) verdict: Option<NonMaxU32>,
+    /// The id's length (ids are at most [`MAX_ID_BYTES`] long).
+    id_len: [u8; 3],
     /// Which kinds of event (`SEEN_*`) the id has had.
     pub(super) seen: u8,
+}
+
+/// The longest message id the ledger holds: its length takes three bytes
+/// of a message record, so that the verdict's index fits in the same
+/// cache line.
+pub(crate) const MAX_ID_BYTES: usize = (1 << 24) - 1;
+
+/// `id`'s length, if the ledger can hold it.
+pub(crate) fn id_length(id: &str) -> Result<[u8; 3], CapacityError> {
+    if id.len() > MAX_ID_BYTES {
+        return Err(CapacityError {
+            what: Limit::IdBytes,
+        });
+    }
+    let [a, b, c, _] = (id.len() as u32).to_le_bytes();
+    Ok([a, b, c])
+}
+
+impl Message {
+    fn id_len(&self) -> usize {
+        let [a, b, c] = self.id_len;
+        u32::from_le_bytes([a, b, c, 0]) as usize
+    }
 }
 
 const _: () = assert!(size_of::<Message>() == 64, "a message is one cache line");
@@ -112,7 +138,7 @@ impl std::fmt::Debug for Messages {
 }
 
 fn id_of<'s>(ids: &'s Text, m: &Message) -> &'s str {
-    ids.get(m.id_at, m.id_len as usize)
+    ids.get(m.id_at, m.id_len())
 }
 
 impl Messages {
@@ -181,12 +207,13 @@ impl Messages {
             Probe::Vacant(vacant) => vacant,
         };
         let index = next_index(records.len(), Limit::Messages)?;
-        let id_len = length(id)?;
+        let id_len = id_length(id)?;
         records.push(Message {
             inbound: Kept::default(),
             outbound: Kept::default(),
             delivery: Kept::default(),
             id_at: ids.push(id)?,
+            verdict: None,
             id_len,
             seen: 0,
         });
@@ -198,6 +225,23 @@ impl Messages {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_id_longer_than_a_message_record_can_say_is_a_capacity_error() {
+        let mut messages = Messages::new(HashKey::fixed());
+        let long = "x".repeat(MAX_ID_BYTES + 1);
+        let hash = messages.hash(&long);
+        assert_eq!(
+            messages.intern(&long, hash),
+            Err(CapacityError {
+                what: Limit::IdBytes
+            })
+        );
+        let longest = "y".repeat(MAX_ID_BYTES);
+        let hash = messages.hash(&longest);
+        assert_eq!(messages.intern(&longest, hash), Ok((0, true)));
+        assert_eq!(messages.id(0).len(), MAX_ID_BYTES);
+    }
 
     #[test]
     fn a_kept_copy_comes_back_as_stored_and_an_empty_slot_as_none() {

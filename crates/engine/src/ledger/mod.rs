@@ -175,7 +175,8 @@ impl Ledger {
     /// Meta's verdict on message `msg` (issue 16): of its statuses that
     /// carried one, the copy F6 keeps first ([`verdicts`]).
     pub fn verdict(&self, msg: u32) -> Option<crate::verdict::Verdict<'_>> {
-        self.verdicts.get(msg)
+        let i = self.messages.records.get(msg as usize)?.verdict?;
+        self.verdicts.get(i.get())
     }
 
     /// [`Ledger::verdict`] by message id.
@@ -185,7 +186,8 @@ impl Ledger {
 
     /// The template category message `msg`'s verdict gives (rules F3).
     pub(crate) fn verdict_template(&self, msg: u32) -> Option<crate::event::TemplateCategory> {
-        self.verdicts.template(msg)
+        let i = self.messages.records.get(msg as usize)?.verdict?;
+        self.verdicts.template(i.get())
     }
 
     /// How many messages have a verdict.
@@ -236,7 +238,7 @@ impl Ledger {
                 .get()
                 .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
             delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
-            verdict: self.verdicts.template(msg),
+            verdict: self.verdict_template(msg),
         }
     }
 
@@ -287,7 +289,7 @@ impl Ledger {
         }
         for c in group {
             let e = &c.event;
-            length(&e.id)?;
+            messages::id_length(&e.id)?;
             // A pair's names are stored as one string.
             let pair = e.waba.len().saturating_add(e.phone.len());
             u32::try_from(pair.saturating_add(e.user.len()))

@@ -189,6 +189,8 @@ impl Validator {
     /// Checks one event: what the ledger needs of it ([`Facts`]), or why
     /// it cannot be billed.
     pub fn check_event(&mut self, event: &Event<'_>) -> Result<Facts, Rejection> {
+        // Refused here, before the service logs it: the ledger could not fold it.
+        super::messages::id_length(&event.id)?;
         if event.ts < self.first_start(&event.waba) {
             return Err(Rejection::BeforeFirstEra {
                 at: event.ts.rfc3339(),

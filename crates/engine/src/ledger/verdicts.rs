@@ -7,13 +7,12 @@
 //! Kept compactly: the texts of a verdict (model, category, type, origin,
 //! cost and `billable`) as one interned combination, of which traffic has
 //! a handful; a 32-hex-digit conversation id as 128 bits; one record per
-//! message that has a verdict, in chunks that never move, and nothing for
-//! the others.
+//! message that has a verdict, in chunks that never move, found from the
+//! message's own record (in bytes it had to spare), and nothing for the
+//! others.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-
-use rustc_hash::FxHashMap;
 
 use crate::event::{EventBody, Status};
 use crate::grow::{CapacityError, Chunked, Limit, next_index};
@@ -68,9 +67,8 @@ fn hex128(s: &str) -> Option<[u64; 2]> {
 pub(super) struct Verdicts {
     /// Combinations of texts, and conversation ids that are not hex.
     texts: Interner,
+    /// Found from their messages' records ([`super::Message::verdict`]).
     records: Chunked<Kept>,
-    /// Message index → its record.
-    index: FxHashMap<u32, u32>,
     /// The combination being built (kept to reuse its memory).
     scratch: String,
 }
@@ -80,30 +78,29 @@ impl Verdicts {
         Verdicts {
             texts: Interner::new(key),
             records: Chunked::default(),
-            index: FxHashMap::default(),
             scratch: String::new(),
         }
     }
 
-    pub fn kept(&self, msg: u32) -> Option<&Kept> {
-        let i = *self.index.get(&msg)?;
+    /// Record `i`.
+    pub fn kept(&self, i: u32) -> Option<&Kept> {
         self.records.get(i as usize)
     }
 
-    /// The template category message `msg`'s verdict gives, if any.
-    pub fn template(&self, msg: u32) -> Option<crate::event::TemplateCategory> {
-        self.kept(msg)
+    /// The template category record `i`'s verdict gives, if any.
+    pub fn template(&self, i: u32) -> Option<crate::event::TemplateCategory> {
+        self.kept(i)
             .and_then(|k| crate::ledger::fold::template_of(k.template))
     }
 
     /// How many messages have a verdict.
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.records.len()
     }
 
-    /// The verdict message `msg` keeps, its texts borrowed.
-    pub fn get(&self, msg: u32) -> Option<Verdict<'_>> {
-        self.kept(msg).map(|k| self.render(k))
+    /// The verdict of record `i`, its texts borrowed.
+    pub fn get(&self, i: u32) -> Option<Verdict<'_>> {
+        self.kept(i).map(|k| self.render(k))
     }
 
     pub fn render(&self, k: &Kept) -> Verdict<'_> {
@@ -138,13 +135,14 @@ impl Verdicts {
         }
     }
 
-    /// Keeps `v` for message `msg`, replacing what it kept.
+    /// Keeps `v` in record `existing` (a message's, replaced), or in a new
+    /// one; returns its index.
     pub fn store(
         &mut self,
-        msg: u32,
+        existing: Option<u32>,
         (rank, at): (u8, i64),
         v: &Verdict<'_>,
-    ) -> Result<(), CapacityError> {
+    ) -> Result<u32, CapacityError> {
         self.scratch.clear();
         self.scratch.push_str(match v.billable {
             Some(true) => "t",
@@ -183,15 +181,17 @@ impl Verdicts {
             conversation_kind,
             template: crate::ledger::fold::template_code(v.template()),
         };
-        match self.index.get(&msg) {
-            Some(&i) => *self.records.at(i as usize) = kept,
+        match existing {
+            Some(i) => {
+                *self.records.at(i as usize) = kept;
+                Ok(i)
+            }
             None => {
                 let i = next_index(self.records.len(), Limit::Messages)?;
                 self.records.push(kept);
-                self.index.insert(msg, i);
+                Ok(i)
             }
         }
-        Ok(())
     }
 }
 
