@@ -37,7 +37,7 @@ fn time_at(
 #[derive(Deserialize, Default)]
 struct ConversationObj<'a> {
     #[serde(borrow)]
-    id: Option<Id<'a>>,
+    id: Option<&'a RawValue>,
     #[serde(borrow)]
     expiration_timestamp: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -183,15 +183,22 @@ fn flag(raw: Option<&RawValue>) -> Option<bool> {
     }
 }
 
-/// `pricing.cost` as `"<amount> <currency>"`, the amount as written.
+/// `pricing.cost` as `"<amount> <currency>"`: the amount as a JSON number
+/// is written, or the text of a string; anything else is no cost.
 fn cost<'a>(raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
     let raw = raw.filter(|r| r.get().starts_with('{'))?;
     let c: CostObj<'a> = serde_json::from_str(raw.get()).ok()?;
-    let amount = c.amount?.get();
-    let amount = amount.trim_matches('"');
+    let amount = c.amount?;
+    let amount = match serde_json::from_str::<serde_json::Number>(amount.get()) {
+        Ok(n) => Cow::Owned(n.to_string()),
+        Err(_) => serde_json::from_str::<Cow<'a, str>>(amount.get()).ok()?,
+    };
+    if amount.is_empty() {
+        return None;
+    }
     match text(c.currency) {
         Some(currency) => Some(Cow::Owned(format!("{amount} {currency}"))),
-        None => Some(Cow::Owned(amount.to_owned())),
+        None => Some(amount),
     }
 }
 
@@ -244,11 +251,13 @@ fn read_conversation<'a>(
     if !is_null(c.expiration_timestamp) {
         v.expires = Some(time_at(c.expiration_timestamp, at, "expiration_timestamp")?);
     }
-    v.conversation_id = c.id.map(|id| id.0).filter(|s| !s.is_empty());
+    v.conversation_id = text(c.id);
+    // `origin` is an object with a `type`; a plain string is read too.
     let origin = c
         .origin
         .and_then(|o| serde_json::from_str::<OriginObj<'a>>(o.get()).ok())
-        .and_then(|o| text(o.kind));
+        .and_then(|o| text(o.kind))
+        .or_else(|| text(c.origin));
     v.origin = origin.or_else(|| text(c.kind));
     read_pricing(v, c.pricing);
     Ok(())

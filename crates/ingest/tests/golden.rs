@@ -832,3 +832,66 @@ fn odd_envelopes_lose_no_item() {
         ]
     );
 }
+
+/// Review findings on reading a verdict leniently: one oddly typed field
+/// loses only itself.
+#[test]
+fn an_oddly_typed_verdict_field_loses_only_itself() {
+    let status = |conversation: &str, pricing: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W","changes":[{{"value":{{"metadata":{{"phone_number_id":"P"}},"statuses":[{{"id":"wamid.A","status":"sent","timestamp":"1778238932","recipient_id":"554196311412","conversation":{conversation},"pricing":{pricing}}}]}},"field":"messages"}}]}}]}}"#
+        )
+    };
+    let meta = |conversation: &str, pricing: &str| {
+        let line = status(conversation, pricing);
+        let mut out = Parsed::default();
+        assert!(
+            parse_line(&line, Route::default(), &mut out).is_ok(),
+            "{line}"
+        );
+        assert_eq!(out.events.len(), 1, "{line}: {:?}", out.quarantined);
+        common::render_verdict(
+            out.events[0]
+                .verdict
+                .as_deref()
+                .unwrap_or_else(|| panic!("{line}")),
+        )
+    };
+    let pricing = r#"{"billable":true,"pricing_model":"CBP","category":"marketing"}"#;
+    // An id of the wrong type: the rest of the conversation still counts.
+    assert_eq!(
+        meta(
+            r#"{"id":true,"origin":{"type":"utility"},"expiration_timestamp":"1778325332"}"#,
+            pricing
+        ),
+        "billable=true model=CBP category=marketing origin=utility expires=2026-05-09T11:15:32Z"
+    );
+    // An origin given as a plain string.
+    assert_eq!(
+        meta(r#"{"id":"c1","origin":"utility"}"#, pricing),
+        "billable=true model=CBP category=marketing conversation=c1 origin=utility"
+    );
+    // A cost whose amount is a string, or empty.
+    let cost = |amount: &str| {
+        meta(
+            r#"{"id":"c1"}"#,
+            &format!(
+                r#"{{"category":"marketing_lite","cost":{{"amount":{amount},"currency":"USD"}}}}"#
+            ),
+        )
+    };
+    assert_eq!(
+        cost(r#""0.0\u0033""#),
+        "category=marketing_lite conversation=c1 cost=0.03 USD"
+    );
+    assert_eq!(
+        cost("0.035"),
+        "category=marketing_lite conversation=c1 cost=0.035 USD"
+    );
+    assert_eq!(cost(r#""""#), "category=marketing_lite conversation=c1");
+    // A bad expiration still holds the status (events.md section 5).
+    let line = status(r#"{"id":true,"expiration_timestamp":"soon"}"#, pricing);
+    let mut out = Parsed::default();
+    assert!(parse_line(&line, Route::default(), &mut out).is_ok());
+    assert_eq!((out.events.len(), out.quarantined.len()), (0, 1));
+}

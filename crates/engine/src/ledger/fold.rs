@@ -136,8 +136,8 @@ impl Ledger {
     }
 
     /// Whether `event`'s verdict comes before the one message `msg` keeps
-    /// (or it keeps none): the earliest; then a `delivered` before a `read`,
-    /// `sent`, `failed`, other statuses; then by what the verdicts say (two
+    /// (or it keeps none): the earliest; then a `sent` before a `delivered`,
+    /// `read`, `failed`, other statuses; then by what the verdicts say (two
     /// copies that say the same are the same verdict, whatever their pair).
     fn verdict_preferred(&self, msg: u32, event: &Event<'_>, v: &Verdict<'_>) -> bool {
         if !matches!(event.body, EventBody::Status(_)) {

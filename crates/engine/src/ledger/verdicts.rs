@@ -1,11 +1,11 @@
 //! Meta's verdict per message (issue 16): of the statuses that carried one,
-//! the earliest copy (ties: a `delivered`, then `read`, `sent`, `failed`,
+//! the earliest copy (ties: a `sent`, then `delivered`, `read`, `failed`,
 //! other statuses; then by what the verdicts say), whatever the order of
 //! arrival. The earliest is the `sent` status
 //! in real traffic, the only one with the conversation's expiration.
 //!
-//! Kept compactly: the texts of a verdict (model, category, type, origin,
-//! cost and `billable`) as one interned combination, of which traffic has
+//! Kept compactly: the texts of a verdict (model, category, type, origin
+//! and `billable`) as one interned combination, of which traffic has
 //! a handful; a 32-hex-digit conversation id as 128 bits; one record per
 //! message that has a verdict, in chunks that never move, found from the
 //! message's own record (in bytes it had to spare), and nothing for the
@@ -21,8 +21,33 @@ use crate::intern::Interner;
 use crate::time::Instant;
 use crate::verdict::Verdict;
 
-/// Separates the texts of a combination (no text Meta sends holds it).
-const SEP: char = '\u{1f}';
+/// The combination's texts: each as its length, `:` and itself, or `-`
+/// when absent (lossless whatever the texts hold).
+fn encode(out: &mut String, text: Option<&str>) {
+    match text {
+        None => out.push('-'),
+        Some(t) => {
+            out.push_str(&t.len().to_string());
+            out.push(':');
+            out.push_str(t);
+        }
+    }
+}
+
+/// The next text of a combination, and the rest.
+fn decode(s: &str) -> (Option<&str>, &str) {
+    if let Some(rest) = s.strip_prefix('-') {
+        return (None, rest);
+    }
+    let Some((len, rest)) = s.split_once(':') else {
+        return (None, "");
+    };
+    let len = len.parse::<usize>().unwrap_or(0).min(rest.len());
+    match (rest.get(..len), rest.get(len..)) {
+        (Some(text), Some(rest)) => (Some(text), rest),
+        _ => (None, ""),
+    }
+}
 
 /// The verdict a message keeps, and where its copy stands.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -33,6 +58,8 @@ pub(super) struct Kept {
     /// 32 lowercase hex digits as 128 bits, or (interned index, 0).
     conversation: [u64; 2],
     combo: u32,
+    /// Interned `pricing.cost`, or `u32::MAX`.
+    cost: u32,
     pub rank: u8,
     /// 0 none, 1 hex, 2 interned.
     conversation_kind: u8,
@@ -43,10 +70,13 @@ pub(super) struct Kept {
 
 /// Where a status stands among a message's statuses of the same time.
 pub(super) fn rank(body: &EventBody<'_>) -> u8 {
+    // `sent` first: only it carries the conversation's expiration, and a
+    // webhook's times are whole seconds, often the same for sent and
+    // delivered.
     match body {
-        EventBody::Status(Status::Delivered) => 0,
-        EventBody::Status(Status::Read) => 1,
-        EventBody::Status(Status::Sent) => 2,
+        EventBody::Status(Status::Sent) => 0,
+        EventBody::Status(Status::Delivered) => 1,
+        EventBody::Status(Status::Read) => 2,
         EventBody::Status(Status::Failed) => 3,
         _ => 4,
     }
@@ -105,15 +135,18 @@ impl Verdicts {
 
     pub fn render(&self, k: &Kept) -> Verdict<'_> {
         let combo = self.texts.get(k.combo);
-        let mut parts = combo.split(SEP);
-        let mut next = || parts.next().filter(|s| !s.is_empty()).map(Cow::Borrowed);
-        let billable = match next().as_deref() {
-            Some("t") => Some(true),
-            Some("f") => Some(false),
-            _ => None,
+        let (billable, mut rest) = match combo.as_bytes().first() {
+            Some(b't') => (Some(true), &combo[1..]),
+            Some(b'f') => (Some(false), &combo[1..]),
+            _ => (None, combo.get(1..).unwrap_or_default()),
         };
-        let (pricing_model, category, pricing_type, origin, cost) =
-            (next(), next(), next(), next(), next());
+        let mut next = || {
+            let (text, after) = decode(rest);
+            rest = after;
+            text.map(Cow::Borrowed)
+        };
+        let (pricing_model, category, pricing_type, origin) = (next(), next(), next(), next());
+        let cost = (k.cost != u32::MAX).then(|| Cow::Borrowed(self.texts.get(k.cost)));
         Verdict {
             billable,
             pricing_model,
@@ -147,24 +180,18 @@ impl Verdicts {
         self.scratch.push_str(match v.billable {
             Some(true) => "t",
             Some(false) => "f",
-            None => "",
+            None => "-",
         });
-        let texts = [
-            &v.pricing_model,
-            &v.category,
-            &v.pricing_type,
-            &v.origin,
-            &v.cost,
-        ];
+        let texts = [&v.pricing_model, &v.category, &v.pricing_type, &v.origin];
         for text in texts {
-            self.scratch.push(SEP);
-            if let Some(text) = text {
-                // A text holding the separator is cut there (Meta's never do).
-                self.scratch
-                    .push_str(text.split(SEP).next().unwrap_or_default());
-            }
+            encode(&mut self.scratch, text.as_deref());
         }
         let combo = self.texts.intern(&self.scratch)?.0;
+        // Apart: a price may differ per message (2026's maximum prices).
+        let cost = match v.cost.as_deref() {
+            Some(cost) => self.texts.intern(cost)?.0,
+            None => u32::MAX,
+        };
         let (conversation_kind, conversation) = match v.conversation_id.as_deref() {
             None => (0, [0, 0]),
             Some(id) => match hex128(id) {
@@ -177,6 +204,7 @@ impl Verdicts {
             expires: v.expires.map_or(i64::MIN, |e| e.0),
             conversation,
             combo,
+            cost,
             rank,
             conversation_kind,
             template: crate::ledger::fold::template_code(v.template()),
@@ -229,6 +257,35 @@ mod tests {
             ..Verdict::default()
         }));
         e
+    }
+
+    /// Review finding: a text holding what once separated the combination's
+    /// texts was cut when kept, so two copies compared differently
+    /// depending on which came first.
+    #[test]
+    fn a_kept_verdict_says_exactly_what_arrived_whatever_its_texts_hold() {
+        let odd = ["marketing\u{1f}x", "", "-", "3:abc", "utility:", "ü\u{0}"];
+        for category in odd {
+            let mut ledger = Ledger::new(EngineConfig::new(), HashKey::fixed());
+            let mut e = ev(EventBody::Status(Status::Delivered), "m1", MARCH_2022);
+            e.verdict = Some(Box::new(Verdict {
+                billable: Some(false),
+                pricing_model: Some(Cow::Borrowed("PMP")),
+                category: Some(Cow::Borrowed(category)),
+                origin: Some(Cow::Borrowed(":")),
+                cost: Some(Cow::Borrowed("0.035 USD")),
+                ..Verdict::default()
+            }));
+            assert!(ledger.ingest(std::slice::from_ref(&e)).is_ok());
+            let kept = ledger.verdict_of("m1");
+            let kept = kept.as_ref();
+            assert_eq!(kept.and_then(|v| v.category.as_deref()), Some(category));
+            assert_eq!(kept.and_then(|v| v.origin.as_deref()), Some(":"));
+            assert_eq!(kept.and_then(|v| v.cost.as_deref()), Some("0.035 USD"));
+            assert_eq!(kept.and_then(|v| v.billable), Some(false));
+            // The same copy again changes nothing.
+            assert!(!ledger.would_change(&e), "{category:?}");
+        }
     }
 
     #[test]
@@ -285,7 +342,7 @@ mod tests {
             let v = v.as_ref();
             assert_eq!(
                 v.and_then(|v| v.category.as_deref()),
-                Some("delivered-says"),
+                Some("sent-says"),
                 "{order:?}"
             );
             assert_eq!(
