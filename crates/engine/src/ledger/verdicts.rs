@@ -27,8 +27,9 @@ fn encode(out: &mut String, text: Option<&str>) {
     match text {
         None => out.push('-'),
         Some(t) => {
-            out.push_str(&t.len().to_string());
-            out.push(':');
+            use std::fmt::Write as _;
+            // Writing to a String cannot fail.
+            let _ = write!(out, "{}:", t.len());
             out.push_str(t);
         }
     }
