@@ -68,8 +68,8 @@ struct Compact {
     pair_hash: u64,
 }
 
-/// A verdict whose texts are spans into its batch's text: pricing model,
-/// category, type, conversation id, origin, cost.
+/// A verdict whose texts ([`Verdict::texts`]) are spans into its batch's
+/// text.
 #[derive(Copy, Clone, Debug)]
 struct CompactVerdict {
     texts: [Option<Span>; 6],
@@ -80,16 +80,8 @@ struct CompactVerdict {
 }
 
 fn compact_verdict(text: &str, extra: &mut String, v: &Verdict<'_>) -> CompactVerdict {
-    let fields = [
-        &v.pricing_model,
-        &v.category,
-        &v.pricing_type,
-        &v.conversation_id,
-        &v.origin,
-        &v.cost,
-    ];
     CompactVerdict {
-        texts: fields.map(|f| f.as_deref().map(|s| span(text, extra, s))),
+        texts: v.texts().map(|f| f.map(|s| span(text, extra, s))),
         expires: v.expires.map_or(i64::MIN, |e| e.0),
         billable: v.billable.map_or(0, |b| 1 + u8::from(b)),
     }

@@ -58,6 +58,19 @@ impl Verdict<'_> {
         }
     }
 
+    /// Its texts in one order: pricing model, category, type, conversation
+    /// id, origin, cost.
+    pub fn texts(&self) -> [Option<&str>; 6] {
+        [
+            self.pricing_model.as_deref(),
+            self.category.as_deref(),
+            self.pricing_type.as_deref(),
+            self.conversation_id.as_deref(),
+            self.origin.as_deref(),
+            self.cost.as_deref(),
+        ]
+    }
+
     /// The same verdict borrowing its strings from this one.
     pub fn borrowed(&self) -> Verdict<'_> {
         fn borrow<'s>(s: &'s Option<Cow<'_, str>>) -> Option<Cow<'s, str>> {

@@ -228,7 +228,7 @@ fn settle<'a>(
         Ok(Item::Ignored(kind)) => out.ignore(kind),
         Err(e) => {
             let reason = e.reason_at(&path.to_string());
-            out.quarantine(envelope, path, None, reason);
+            out.quarantine(envelope, path, reason);
         }
     }
 }

@@ -22,30 +22,42 @@ pub(crate) struct Located<'a> {
     pub contacts: Option<String>,
 }
 
+/// An entry, a change and a change's value, their parts raw: what the
+/// part-by-part reading (`body::granular`) and the finding of items share.
 #[derive(Deserialize)]
-struct RawEntry<'a> {
+pub(crate) struct RawEntry<'a> {
     #[serde(borrow)]
-    id: Option<&'a RawValue>,
+    pub id: Option<&'a RawValue>,
     #[serde(borrow)]
-    changes: Option<&'a RawValue>,
+    pub changes: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
-struct RawChange<'a> {
+pub(crate) struct RawChange<'a> {
     #[serde(borrow)]
-    value: Option<&'a RawValue>,
+    pub field: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    pub value: Option<&'a RawValue>,
 }
 
-/// A value's parts; `contacts` is read on its own, as a value may repeat
-/// keys the typed pass ignores.
+/// A value's parts; `contacts` is read on its own ([`contacts_of`]), as a
+/// value may repeat keys the typed pass ignores.
 #[derive(Deserialize)]
-struct RawParts<'a> {
+pub(crate) struct RawValueParts<'a> {
     #[serde(borrow)]
-    metadata: Option<&'a RawValue>,
+    pub metadata: Option<&'a RawValue>,
     #[serde(borrow)]
-    messages: Option<&'a RawValue>,
+    pub messages: Option<&'a RawValue>,
     #[serde(borrow)]
-    statuses: Option<&'a RawValue>,
+    pub statuses: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub errors: Option<&'a RawValue>,
+}
+
+/// The WABA an entry's `id` names, when it is a non-empty id.
+pub(crate) fn waba_of(id: Option<&RawValue>) -> Option<String> {
+    let id: Id<'_> = serde_json::from_str(id?.get()).ok()?;
+    Some(id.0.into_owned()).filter(|s| !s.is_empty())
 }
 
 #[derive(Deserialize)]
@@ -223,7 +235,7 @@ impl<'a> Locator<'a> {
                 let change: RawChange<'a> =
                     serde_json::from_str(changes.get(c as usize)?.get()).ok()?;
                 let value = change.value?;
-                let parts: RawParts<'a> = serde_json::from_str(value.get()).ok()?;
+                let parts: RawValueParts<'a> = serde_json::from_str(value.get()).ok()?;
                 let list = match path.list {
                     List::Messages => parts.messages,
                     _ => parts.statuses,

@@ -137,13 +137,7 @@ impl Envelope<'_> {
     /// The WABA an item names: its entry's `id`, or the route's.
     fn waba(&self, located: &Located<'_>) -> Option<String> {
         match self {
-            Envelope::Cloud { .. } => {
-                let raw = located.waba?;
-                match serde_json::from_str::<crate::Id<'_>>(raw.get()) {
-                    Ok(id) if !id.0.is_empty() => Some(id.0.into_owned()),
-                    _ => None,
-                }
-            }
+            Envelope::Cloud { .. } => crate::locate::waba_of(located.waba),
             Envelope::OnPremises { waba, .. } | Envelope::Sunshine { waba, .. } => {
                 Some(waba.clone())
             }
@@ -218,23 +212,16 @@ impl<'a> Parsed<'a> {
         }
     }
 
-    /// Keeps an item whole in quarantine: its text, found again in its body
-    /// (`raw`, when the caller has it at hand), and a body that reads it
-    /// again.
-    pub(crate) fn quarantine(
-        &mut self,
-        envelope: u32,
-        path: ItemPath,
-        raw: Option<&str>,
-        reason: impl fmt::Display,
-    ) {
+    /// Keeps an item whole in quarantine: its text, found again in its
+    /// body, and a body that reads it again.
+    pub(crate) fn quarantine(&mut self, envelope: u32, path: ItemPath, reason: impl fmt::Display) {
         let Some(env) = self.envelopes.get(envelope as usize) else {
             return;
         };
         let located = self.locator.locate(envelope, env, path);
         let (item, body, waba) = match &located {
-            Some(l) => (raw.unwrap_or(l.item), env.body(path.list, l), env.waba(l)),
-            None => (raw.unwrap_or_default(), String::new(), None),
+            Some(l) => (l.item, env.body(path.list, l), env.waba(l)),
+            None => ("", String::new(), None),
         };
         self.quarantined.push(Quarantined {
             path: path.to_string(),
@@ -303,7 +290,7 @@ impl<'a> Parsed<'a> {
             if let Some(&Origin::Item { envelope, path }) = self.origins.get(i)
                 && bad.insert((envelope, path))
             {
-                self.quarantine(envelope, path, None, reason);
+                self.quarantine(envelope, path, reason);
             }
         }
         // Facts were pushed for the events that passed, in order: keep

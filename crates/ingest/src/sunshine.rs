@@ -230,7 +230,7 @@ pub fn parse_sunshine<'a>(
                 found.truncate(before.0);
                 referred.truncate(before.1);
                 let reason = e.reason_at(&path);
-                out.quarantine(item_envelope, item_path(i), Some(raw.get()), reason);
+                out.quarantine(item_envelope, item_path(i), reason);
                 if let Some((conversation, at)) = held_message(raw) {
                     held.push((conversation, at, out.quarantined.len() - 1));
                 }

@@ -311,29 +311,61 @@ pub(crate) trait MetaSource<'a> {
     ) -> Result<Option<Box<Verdict<'a>>>, InputError>;
 }
 
+/// A `meta`'s flat keys, as read typed or leniently.
+struct Flat<'a> {
+    expires: Option<&'a RawValue>,
+    billable: Option<bool>,
+    pricing_model: Option<Cow<'a, str>>,
+    category: Option<Cow<'a, str>>,
+    pricing_type: Option<Cow<'a, str>>,
+    conversation_id: Option<Cow<'a, str>>,
+    origin: Option<Cow<'a, str>>,
+    cost: Option<Cow<'a, str>>,
+}
+
+/// Fills `v` from a `meta`: its objects first, its flat keys for the rest.
+fn fill_meta<'a>(
+    mut v: Box<Verdict<'a>>,
+    (pricing, conversation): (Option<&'a RawValue>, Option<&'a RawValue>),
+    flat: Flat<'a>,
+    path: &str,
+) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+    fill_webhook(&mut v, pricing, conversation, (path, "meta"))?;
+    if !is_null(flat.expires) {
+        let expires = time_at(flat.expires, (path, "meta"), "expires")?;
+        v.expires = v.expires.or(Some(expires));
+    }
+    v.billable = v.billable.or(flat.billable);
+    let fill = |kept: &mut Option<Cow<'a, str>>, other: Option<Cow<'a, str>>| {
+        *kept = kept.take().or(given(other));
+    };
+    fill(&mut v.pricing_model, flat.pricing_model);
+    fill(&mut v.category, flat.category);
+    fill(&mut v.pricing_type, flat.pricing_type);
+    fill(&mut v.conversation_id, flat.conversation_id);
+    fill(&mut v.origin, flat.origin);
+    fill(&mut v.cost, flat.cost);
+    Ok(kept(v))
+}
+
 impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
     fn verdict(
         self,
         path: &str,
-        mut v: Box<Verdict<'a>>,
+        v: Box<Verdict<'a>>,
     ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         let m = *self;
-        fill_webhook(&mut v, m.pricing, m.conversation, (path, "meta"))?;
-        if !is_null(m.expires) {
-            let expires = time_at(m.expires, (path, "meta"), "expires")?;
-            v.expires = v.expires.or(Some(expires));
-        }
-        v.billable = v.billable.or(m.billable);
-        v.pricing_model = v.pricing_model.take().or(given(m.pricing_model));
-        v.category = v.category.take().or(given(m.category));
-        v.pricing_type = v.pricing_type.take().or(given(m.pricing_type));
-        v.conversation_id = v
-            .conversation_id
-            .take()
-            .or(given(m.conversation_id.map(|i| i.0)));
-        v.origin = v.origin.take().or(given(m.origin));
-        v.cost = v.cost.take().or(given(m.cost));
-        Ok(kept(v))
+        let flat = Flat {
+            expires: m.expires,
+            billable: m.billable,
+            pricing_model: m.pricing_model,
+            category: m.category,
+            pricing_type: m.pricing_type,
+            conversation_id: m.conversation_id.map(|i| i.0),
+            origin: m.origin,
+            cost: m.cost,
+        };
+        fill_meta(v, (m.pricing, m.conversation), flat, path)
     }
 }
 
@@ -343,7 +375,7 @@ impl<'a> MetaSource<'a> for &'a RawValue {
     fn verdict(
         self,
         path: &str,
-        mut v: Box<Verdict<'a>>,
+        v: Box<Verdict<'a>>,
     ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         if is_null(Some(self)) {
             return Ok(None);
@@ -352,20 +384,17 @@ impl<'a> MetaSource<'a> for &'a RawValue {
             return Err(invalid(path, "`meta` must be an object"));
         }
         let m: MetaObj<'a> = serde_json::from_str(self.get()).unwrap_or_default();
-
-        fill_webhook(&mut v, m.pricing, m.conversation, (path, "meta"))?;
-        if !is_null(m.expires) {
-            let expires = time_at(m.expires, (path, "meta"), "expires")?;
-            v.expires = v.expires.or(Some(expires));
-        }
-        v.billable = v.billable.or(flag(m.billable));
-        v.pricing_model = v.pricing_model.take().or(text(m.pricing_model));
-        v.category = v.category.take().or(text(m.category));
-        v.pricing_type = v.pricing_type.take().or(text(m.pricing_type));
-        v.conversation_id = v.conversation_id.take().or(text(m.conversation_id));
-        v.origin = v.origin.take().or(text(m.origin));
-        v.cost = v.cost.take().or(text(m.cost));
-        Ok(kept(v))
+        let flat = Flat {
+            expires: m.expires,
+            billable: flag(m.billable),
+            pricing_model: text(m.pricing_model),
+            category: text(m.category),
+            pricing_type: text(m.pricing_type),
+            conversation_id: text(m.conversation_id),
+            origin: text(m.origin),
+            cost: text(m.cost),
+        };
+        fill_meta(v, (m.pricing, m.conversation), flat, path)
     }
 }
 

@@ -76,12 +76,32 @@ pub enum JobError {
     Store(String),
 }
 
-/// A request's events, validated, waiting to be logged, with the items it
-/// quarantines and the quarantined items it re-processed.
-pub struct Job {
+/// What a request writes: its validated events, the items it quarantines
+/// and the quarantined items it re-processed (released).
+#[derive(Default)]
+pub struct Write {
     pub rows: Vec<LogRow>,
     pub held: Vec<Held>,
     pub released: Vec<i64>,
+}
+
+impl Write {
+    /// Events only.
+    pub fn rows(rows: Vec<LogRow>) -> Write {
+        Write {
+            rows,
+            ..Write::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.held.is_empty() && self.released.is_empty()
+    }
+}
+
+/// A request's write, waiting for the writer.
+pub struct Job {
+    pub write: Write,
     pub source: &'static str,
     pub scope: Scope,
     pub reply: Reply,
@@ -293,7 +313,7 @@ fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)
         let mut claimed: HashMap<&str, Vec<&str>> = HashMap::new();
         for (index, job) in jobs.iter().enumerate() {
             if let Scope::Wabas(_) = &job.scope {
-                let taken = job.rows.iter().find(|row| {
+                let taken = job.write.rows.iter().find(|row| {
                     let id = &*row.event().id;
                     let earlier = claimed.get(id).into_iter().flatten().copied();
                     wabas_of(ledger, id)
@@ -306,7 +326,7 @@ fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)
                     continue;
                 }
             }
-            for row in &job.rows {
+            for row in &job.write.rows {
                 let wabas = claimed.entry(&row.event().id).or_default();
                 if !wabas.contains(&&*row.event().waba) {
                     wabas.push(&row.event().waba);
@@ -333,7 +353,7 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
     let mut rows: Vec<(&LogRow, &'static str)> = Vec::new();
     let mut batch: HashMap<Identity<'j>, usize> = HashMap::new();
     for job in jobs {
-        for row in &job.rows {
+        for row in &job.write.rows {
             if !ledger.would_change(row.event()) {
                 continue;
             }
@@ -369,10 +389,10 @@ fn commit(
     jobs: &[Job],
     rows: Vec<(&LogRow, &str)>,
 ) -> Result<(), String> {
-    let held: Vec<&Held> = jobs.iter().flat_map(|j| &j.held).collect();
+    let held: Vec<&Held> = jobs.iter().flat_map(|j| &j.write.held).collect();
     let released: Vec<i64> = jobs
         .iter()
-        .flat_map(|j| j.released.iter().copied())
+        .flat_map(|j| j.write.released.iter().copied())
         .collect();
     // Nothing new: every event is in the log already, durable.
     if rows.is_empty() && held.is_empty() && released.is_empty() {
@@ -447,17 +467,18 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
         let mut changed = Vec::new();
         let engine = state.change("folding a batch into the engine", |engine| {
             for job in &jobs {
-                let applied = job
-                    .rows
-                    .iter()
-                    .try_fold(Applied::default(), |mut applied, row| {
-                        if engine.apply(&row.checked)? {
-                            applied.accepted += 1;
-                        } else {
-                            applied.duplicates += 1;
-                        }
-                        Ok::<_, wabill_engine::CapacityError>(applied)
-                    });
+                let applied =
+                    job.write
+                        .rows
+                        .iter()
+                        .try_fold(Applied::default(), |mut applied, row| {
+                            if engine.apply(&row.checked)? {
+                                applied.accepted += 1;
+                            } else {
+                                applied.duplicates += 1;
+                            }
+                            Ok::<_, wabill_engine::CapacityError>(applied)
+                        });
                 applied_all.push(applied.map_err(|e| {
                     tracing::error!(error = %e, "the ledger is full");
                     JobError::Store(e.to_string())
@@ -506,9 +527,7 @@ mod tests {
             .check_group(events, &mut facts)
             .unwrap_or_else(|r| panic!("{r}"));
         Job {
-            rows: events.iter().zip(facts).map(LogRow::of).collect(),
-            held: Vec::new(),
-            released: Vec::new(),
+            write: Write::rows(events.iter().zip(facts).map(LogRow::of).collect()),
             source: "api",
             scope: Scope::All,
             reply: tokio::sync::oneshot::channel().0,
@@ -570,9 +589,7 @@ mod tests {
             .check_group(events, &mut facts)
             .unwrap_or_else(|r| panic!("{r}"));
         let job = Job {
-            rows: events.iter().zip(facts).map(LogRow::of).collect(),
-            held: Vec::new(),
-            released: Vec::new(),
+            write: Write::rows(events.iter().zip(facts).map(LogRow::of).collect()),
             source: "api",
             scope: Scope::All,
             reply,
@@ -835,7 +852,7 @@ mod tests {
         let refused = refuse_takeovers(&ledger, &mut jobs);
         let ids: Vec<&str> = refused.iter().map(|(_, id)| id.as_str()).collect();
         assert_eq!(ids, ["m"]);
-        let kept: Vec<&str> = jobs.iter().map(|j| &*j.rows[0].event().id).collect();
+        let kept: Vec<&str> = jobs.iter().map(|j| &*j.write.rows[0].event().id).collect();
         assert_eq!(kept, ["m", "n"]);
         // Unscoped requests (Meta's webhook) are not refused.
         let mut jobs = vec![

@@ -298,15 +298,7 @@ impl Ledger {
                 length(name)?;
             }
             if let Some(v) = &e.verdict {
-                let texts = [
-                    &v.pricing_model,
-                    &v.category,
-                    &v.pricing_type,
-                    &v.conversation_id,
-                    &v.origin,
-                    &v.cost,
-                ];
-                for text in texts.into_iter().flatten() {
+                for text in v.texts().into_iter().flatten() {
                     length(text)?;
                 }
             }

@@ -227,17 +227,7 @@ impl Verdicts {
 /// What two verdicts say, compared field by field (the objects as received
 /// aside): F6's last tie-break between copies of one status.
 pub(super) fn content_order(a: &Verdict<'_>, b: &Verdict<'_>) -> Ordering {
-    fn texts<'v>(v: &'v Verdict<'_>) -> [Option<&'v str>; 6] {
-        [
-            v.pricing_model.as_deref(),
-            v.category.as_deref(),
-            v.pricing_type.as_deref(),
-            v.conversation_id.as_deref(),
-            v.origin.as_deref(),
-            v.cost.as_deref(),
-        ]
-    }
-    (a.billable, a.expires, texts(a)).cmp(&(b.billable, b.expires, texts(b)))
+    (a.billable, a.expires, a.texts()).cmp(&(b.billable, b.expires, b.texts()))
 }
 
 #[cfg(test)]

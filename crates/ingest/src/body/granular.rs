@@ -1,44 +1,16 @@
 //! A body read part by part: each entry, change, value and item parsed on
 //! its own, so that one of the wrong JSON type is quarantined at its own
 //! path and the others are kept. Taken only when the typed pass refuses a
-//! body; also finds a quarantined item again in its body ([`locate`]).
+//! body.
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{InboundItem, Metadata, StatusItem, envelope_ids, inbound_item, settle, status_item};
+use crate::locate::{RawChange, RawEntry, RawValueParts, waba_of};
 use crate::parsed::{Envelope, ItemPath, List, Parsed};
 use crate::{Id, InputError, invalid, is_null, parse_at};
-
-#[derive(Deserialize)]
-struct RawEntry<'a> {
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    changes: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawChange<'a> {
-    #[serde(borrow)]
-    field: Option<Cow<'a, str>>,
-    #[serde(borrow)]
-    value: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct RawValueLists<'a> {
-    #[serde(borrow)]
-    metadata: Option<&'a RawValue>,
-    #[serde(borrow)]
-    messages: Option<&'a RawValue>,
-    #[serde(borrow)]
-    statuses: Option<&'a RawValue>,
-    #[serde(borrow)]
-    errors: Option<&'a RawValue>,
-}
 
 /// A list of items: absent or null is empty; anything but an array is the
 /// error.
@@ -50,12 +22,6 @@ pub(super) fn list<'a>(
         None => Ok(Vec::new()),
         Some(r) => serde_json::from_str(r.get()).map_err(|_| invalid(path, "must be an array")),
     }
-}
-
-/// The WABA an entry's `id` names, when it is a non-empty id.
-fn waba_of(entry: &RawEntry<'_>) -> Option<String> {
-    let id: Option<Id<'_>> = entry.id.and_then(|r| serde_json::from_str(r.get()).ok());
-    id.map(|id| id.0.into_owned()).filter(|s| !s.is_empty())
 }
 
 pub(super) fn cloud_body<'a>(raw: &'a RawValue, out: &mut Parsed<'a>) -> Result<(), InputError> {
@@ -78,7 +44,7 @@ pub(super) fn cloud_body<'a>(raw: &'a RawValue, out: &mut Parsed<'a>) -> Result<
             Err(err) => {
                 let raw = entry.changes.map_or("null", RawValue::get);
                 let reason = err.reason_at(&changes_path);
-                out.quarantine_part(changes_path, raw, waba_of(&entry), reason);
+                out.quarantine_part(changes_path, raw, waba_of(entry.id), reason);
                 continue;
             }
         };
@@ -102,7 +68,7 @@ fn cloud_change<'a>(
         Ok(change) => change,
         Err(err) => {
             let reason = err.reason_at(&change_path);
-            out.quarantine_part(change_path, raw.get(), waba_of(entry), reason);
+            out.quarantine_part(change_path, raw.get(), waba_of(entry.id), reason);
             return;
         }
     };
@@ -116,11 +82,11 @@ fn cloud_change<'a>(
         return;
     };
     let path = format!("{change_path}.value");
-    let value = match parse_at::<RawValueLists<'a>>(raw_value.get(), &path) {
+    let value = match parse_at::<RawValueParts<'a>>(raw_value.get(), &path) {
         Ok(value) => value,
         Err(err) => {
             let reason = err.reason_at(&path);
-            out.quarantine_part(path, raw_value.get(), waba_of(entry), reason);
+            out.quarantine_part(path, raw_value.get(), waba_of(entry.id), reason);
             return;
         }
     };
@@ -130,7 +96,7 @@ fn cloud_change<'a>(
         list(raw, &at).unwrap_or_else(|err| {
             let reason = err.reason_at(&at);
             let text = raw.map_or("null", RawValue::get);
-            out.quarantine_part(at, text, waba_of(entry), reason);
+            out.quarantine_part(at, text, waba_of(entry.id), reason);
             Vec::new()
         })
     };

@@ -17,14 +17,14 @@ use wabill_engine::{Billing, Incremental, Instant, RateBook};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 use wabill_report::MetaJson;
 
-use super::auth::{api_key, scope};
+use super::auth::{api_key, key_scope, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_query, pair_request, parse_month, user_digits};
-use super::webhooks::{Write, commit};
+use super::webhooks::commit;
 use super::{
     Answer, App, Body, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, too_large, utf8,
 };
-use crate::state::{Scope, Settled};
+use crate::state::{Settled, Write};
 use crate::store::LogRow;
 
 /// `POST /v1/events`' answer (service.md), keys in byte order.
@@ -98,10 +98,7 @@ pub(super) async fn post_events(
         Ok(())
     })?;
     rejected("api", refused.len() as u64);
-    let scope = match &key.wabas {
-        None => Scope::All,
-        Some(list) => Scope::Wabas(list.clone()),
-    };
+    let scope = key_scope(key);
     let applied = commit(&app, Write::rows(rows), "api", scope).await?;
     Ok(axum::Json(EventsAnswer {
         accepted: applied.accepted,

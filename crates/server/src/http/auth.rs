@@ -89,6 +89,14 @@ pub(super) fn api_key<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a ApiKe
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))
 }
 
+/// The WABAs a key may write events of.
+pub(super) fn key_scope(key: &ApiKey) -> crate::state::Scope {
+    match &key.wabas {
+        None => crate::state::Scope::All,
+        Some(list) => crate::state::Scope::Wabas(list.clone()),
+    }
+}
+
 /// The key may read and write `waba`.
 pub(super) fn scope(key: &ApiKey, waba: &str) -> Result<(), ApiError> {
     if key.allows(waba) {

@@ -12,13 +12,13 @@ use serde_json::value::RawValue;
 use wabill_engine::Validator;
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
-use super::auth::{api_key, scope};
+use super::auth::{api_key, key_scope, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::bad_query;
-use super::webhooks::{Write, commit};
+use super::webhooks::{check_owned, commit};
 use super::{Answer, App, Shared};
 use crate::config::Provider;
-use crate::state::{Scope, foreign_message};
+use crate::state::{Scope, Write};
 use crate::store::{Held, LogRow};
 
 #[derive(Deserialize)]
@@ -84,13 +84,6 @@ pub(super) struct StillHeld {
     pub reason: String,
 }
 
-fn key_scope(key: &crate::config::ApiKey) -> Scope {
-    match &key.wabas {
-        None => Scope::All,
-        Some(list) => Scope::Wabas(list.clone()),
-    }
-}
-
 pub(super) fn held_item(h: Held) -> HeldItem {
     let item = RawValue::from_string(h.item.item.clone())
         .or_else(|_| serde_json::value::to_raw_value(&h.item.item))
@@ -107,6 +100,15 @@ pub(super) fn held_item(h: Held) -> HeldItem {
     }
 }
 
+/// The key after which a page starts (a `next_cursor` this service gave).
+fn cursor_after(cursor: Option<&str>) -> Result<i64, ApiError> {
+    cursor.map_or(Ok(0), |c| {
+        c.parse::<i64>().map_err(|_| {
+            ApiError::new(ErrorCode::BadQuery, "`cursor` is not one this service gave")
+        })
+    })
+}
+
 pub(super) async fn get_quarantine(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
@@ -118,12 +120,7 @@ pub(super) async fn get_quarantine(
         scope(key, waba)?;
     }
     let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
-    let after = match &q.cursor {
-        None => 0,
-        Some(c) => c.parse::<i64>().map_err(|_| {
-            ApiError::new(ErrorCode::BadQuery, "`cursor` is not one this service gave")
-        })?,
-    };
+    let after = cursor_after(q.cursor.as_deref())?;
     let (page, more) = app
         .state
         .quarantine
@@ -185,12 +182,11 @@ fn reread<'b>(app: &App, held: &'b Held, out: &mut Parsed<'b>) -> Result<(), Str
     }
 }
 
-/// What re-reading the held items gave: rows to log, items to release,
-/// items still held.
+/// What re-reading the held items gave: what to write (the released
+/// items' events), and the items still held.
 #[derive(Default)]
 struct Reread {
-    rows: Vec<LogRow>,
-    released: Vec<i64>,
+    write: Write,
     still: Vec<StillHeld>,
 }
 
@@ -208,18 +204,8 @@ fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) ->
             ("meta", _) | (_, None) => key_scope.clone(),
             (_, Some(w)) => Scope::Wabas(vec![w.clone()]),
         };
-        let read = reread(app, h, &mut parsed).and_then(|()| {
-            parsed.check_items(
-                |e| {
-                    let facts = v.check_event(e).map_err(|r| r.to_string())?;
-                    match foreign_message(ledger, &scope, &e.id) {
-                        Some(reason) => Err(reason),
-                        None => Ok(facts),
-                    }
-                },
-                &mut facts,
-            )
-        });
+        let read = reread(app, h, &mut parsed)
+            .and_then(|()| check_owned(&mut parsed, v, Some(ledger), &scope, &mut facts));
         let reason = match read {
             Err(reason) => Some(reason),
             Ok(()) => parsed.quarantined.first().map(|q| q.reason.clone()),
@@ -235,9 +221,9 @@ fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) ->
                 reason,
             }),
             None => {
-                out.rows
-                    .extend(parsed.events.iter().zip(facts).map(LogRow::of));
-                out.released.push(h.id);
+                let rows = parsed.events.iter().zip(facts).map(LogRow::of);
+                out.write.rows.extend(rows);
+                out.write.released.push(h.id);
             }
         }
     }
@@ -255,25 +241,15 @@ pub(super) async fn reprocess(
         scope(key, waba)?;
     }
     let key_scope = key_scope(key);
-    let after = match &q.cursor {
-        None => 0,
-        Some(c) => c.parse::<i64>().map_err(|_| {
-            ApiError::new(ErrorCode::BadQuery, "`cursor` is not one this service gave")
-        })?,
-    };
+    let after = cursor_after(q.cursor.as_deref())?;
     let (held, more) =
         app.state
             .quarantine
             .page(&key_scope, q.waba.as_deref(), after, MAX_REPROCESS);
     let next_cursor = held.last().filter(|_| more).map(|h| h.id.to_string());
     let reread = app.validate(|v| reread_all(&app, &held, &key_scope, v));
-    let released = reread.released.len();
-    let write = Write {
-        rows: reread.rows,
-        held: Vec::new(),
-        released: reread.released,
-    };
-    let applied = commit(&app, write, "quarantine", key_scope).await?;
+    let released = reread.write.released.len();
+    let applied = commit(&app, reread.write, "quarantine", key_scope).await?;
     Ok(axum::Json(ReprocessAnswer {
         accepted: applied.accepted,
         duplicates: applied.duplicates,

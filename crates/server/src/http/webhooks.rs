@@ -9,13 +9,14 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use wabill_engine::{Facts, Ledger, Validator};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
 use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
 use super::{Answer, App, Body, Shared, bad_body, too_large, utf8};
 use crate::config::Provider;
-use crate::state::{Applied, Job, JobError, Scope, foreign_message};
+use crate::state::{Applied, Job, JobError, Scope, Write, foreign_message};
 use crate::store::{Held, LogRow};
 
 /// Meta's verification handshake (`GET /webhooks/meta`).
@@ -166,29 +167,33 @@ pub(super) struct Spot {
     pub reason: String,
 }
 
-/// What a request hands the writer.
-#[derive(Default)]
-pub(super) struct Write {
-    pub rows: Vec<LogRow>,
-    pub held: Vec<Held>,
-    pub released: Vec<i64>,
-}
-
-impl Write {
-    pub fn rows(rows: Vec<LogRow>) -> Write {
-        Write {
-            rows,
-            ..Write::default()
-        }
-    }
-}
-
 /// Now, for the quarantine's `received_at` (people's information: billing
 /// never reads the clock).
 pub(super) fn received_now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+    let now = jiff::Timestamp::now();
+    now.round(jiff::Unit::Second).unwrap_or(now).to_string()
+}
+
+/// Validates a body's events one by one ([`Parsed::check_items`]): an
+/// item whose event the validator refuses, or whose message id `ledger`
+/// says another WABA than `scope`'s owns, is quarantined.
+pub(super) fn check_owned(
+    parsed: &mut Parsed<'_>,
+    v: &mut Validator,
+    ledger: Option<&Ledger>,
+    scope: &Scope,
+    facts: &mut Vec<Facts>,
+) -> Result<(), String> {
+    parsed.check_items(
+        |e| {
+            let facts = v.check_event(e).map_err(|r| r.to_string())?;
+            match ledger.and_then(|l| foreign_message(l, scope, &e.id)) {
+                Some(reason) => Err(reason),
+                None => Ok(facts),
+            }
+        },
+        facts,
+    )
 }
 
 /// Validates a body's events one by one (an item whose event is refused is
@@ -208,19 +213,8 @@ async fn store_body(
         // lock the writer wants.
         let engine = (!matches!(scope, Scope::All)).then(|| app.state.read());
         let ledger = engine.as_ref().map(|e| e.ledger());
-        app.validate(|v| {
-            parsed.check_items(
-                |e| {
-                    let facts = v.check_event(e).map_err(|r| r.to_string())?;
-                    match ledger.and_then(|l| foreign_message(l, &scope, &e.id)) {
-                        Some(reason) => Err(reason),
-                        None => Ok(facts),
-                    }
-                },
-                &mut facts,
-            )
-        })
-        .map_err(|e| bad_body(source, e))?;
+        app.validate(|v| check_owned(&mut parsed, v, ledger, &scope, &mut facts))
+            .map_err(|e| bad_body(source, e))?;
     }
     if parsed.quarantined.len() > MAX_QUARANTINED_PER_BODY {
         return Err(bad_body(
@@ -232,7 +226,10 @@ async fn store_body(
         ));
     }
     let rows = parsed.events.iter().zip(facts).map(LogRow::of).collect();
-    let received_at = received_now();
+    // The clock only when something is held.
+    let received_at = (!parsed.quarantined.is_empty())
+        .then(received_now)
+        .unwrap_or_default();
     let held = parsed
         .quarantined
         .iter()
@@ -279,13 +276,11 @@ pub(super) async fn commit(
 ) -> Result<Applied, ApiError> {
     let (reply, done) = tokio::sync::oneshot::channel();
     let unavailable = || ApiError::new(ErrorCode::Unavailable, "the service is shutting down");
-    if write.rows.is_empty() && write.held.is_empty() && write.released.is_empty() {
+    if write.is_empty() {
         return Ok(Applied::default());
     }
     let job = Job {
-        rows: write.rows,
-        held: write.held,
-        released: write.released,
+        write,
         source,
         scope,
         reply,
