@@ -133,11 +133,7 @@ struct Rejections {
 
 impl Rejections {
     fn batch(&mut self, input: &read::Input, batch: &read::Batch) {
-        let name = if input.name == "-" {
-            "<stdin>"
-        } else {
-            &input.name
-        };
+        let name = input.display();
         for (line, reason) in &batch.errors {
             self.count += 1;
             if self.told() {

@@ -31,7 +31,8 @@ impl Input {
         self.name == "-"
     }
 
-    fn display(&self) -> &str {
+    /// Its name in messages (`<stdin>` for `-`).
+    pub fn display(&self) -> &str {
         if self.is_stdin() {
             "<stdin>"
         } else {

@@ -346,6 +346,23 @@ pub struct MetaJson<'a> {
     pub pricing_type: Option<Cow<'a, str>>,
 }
 
+impl MetaJson<'_> {
+    /// The same, owning its strings (for an answer built off a lock).
+    pub fn into_owned(self) -> MetaJson<'static> {
+        let own = |s: Option<Cow<'_, str>>| s.map(|s| Cow::Owned(s.into_owned()));
+        MetaJson {
+            billable: self.billable,
+            category: own(self.category),
+            conversation_id: own(self.conversation_id),
+            cost: own(self.cost),
+            expires: self.expires,
+            origin: own(self.origin),
+            pricing_model: own(self.pricing_model),
+            pricing_type: own(self.pricing_type),
+        }
+    }
+}
+
 impl<'a> From<Verdict<'a>> for MetaJson<'a> {
     fn from(v: Verdict<'a>) -> MetaJson<'a> {
         MetaJson {

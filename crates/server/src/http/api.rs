@@ -321,7 +321,7 @@ fn conversations_page(
                 .unwrap_or_default();
             let verdict_of = |id: &str| {
                 let v = engine.ledger().verdict_of(id)?;
-                Some(owned_meta(&MetaJson::from(v)))
+                Some(MetaJson::from(v).into_owned())
             };
             conversation_item(
                 &wabill_report::conversation_json(&billing, r),
@@ -432,23 +432,6 @@ struct TimelineItem {
     kind: &'static str,
 }
 
-/// A verdict owning its strings, for an answer built off the engine's lock.
-fn owned_meta(m: &MetaJson<'_>) -> MetaJson<'static> {
-    let own = |s: &Option<std::borrow::Cow<'_, str>>| {
-        s.as_deref().map(|s| std::borrow::Cow::Owned(s.to_owned()))
-    };
-    MetaJson {
-        billable: m.billable,
-        category: own(&m.category),
-        conversation_id: own(&m.conversation_id),
-        cost: own(&m.cost),
-        expires: m.expires.clone(),
-        origin: own(&m.origin),
-        pricing_model: own(&m.pricing_model),
-        pricing_type: own(&m.pricing_type),
-    }
-}
-
 /// A record and its timeline as answered; `verdict_of` gives Meta's verdict
 /// on a message by id (on its delivery's entry).
 pub(super) fn conversation_item(
@@ -464,7 +447,7 @@ pub(super) fn conversation_item(
         free: record.free,
         market: record.market.to_owned(),
         messages: record.messages,
-        meta: record.meta.as_ref().map(owned_meta),
+        meta: record.meta.clone().map(MetaJson::into_owned),
         opened_by: record.opened_by.to_owned(),
         phone: record.phone.to_owned(),
         start: record.start.clone(),
