@@ -8,9 +8,9 @@ use anyhow::{Context, anyhow, bail};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::Deserialize;
-use wabill_engine::config::{EngineConfig, FeeAppliesTo, Plan, WabaConfig};
+use wabill_engine::config::{Basis, EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
-use wabill_engine::market::MarketMap;
+use wabill_engine::market::{MarketMap, Region};
 use wabill_engine::tariff::{Family, RateBook, RateCard};
 use wabill_rates::{
     CardFlags, CardMeta, card_currency_from_columns, card_meta_from_header, identify,
@@ -27,6 +27,8 @@ struct File {
     #[serde(default)]
     rates: Rates,
     eras: Option<Eras>,
+    #[serde(default)]
+    billing: Billing,
     // The service's tables (service.md): one file serves every command, and
     // each ignores the tables it does not use.
     server: Option<toml::Value>,
@@ -64,11 +66,19 @@ impl Default for Platform {
     }
 }
 
+/// Rules V1.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Billing {
+    basis: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Waba {
     id: String,
     timezone: Option<String>,
+    business_country: Option<String>,
     #[serde(default)]
     included_conversations: i64,
     plan: Option<String>,
@@ -179,6 +189,10 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
             })?;
         }
     }
+    if let Some(basis) = &file.billing.basis {
+        engine.basis = Basis::parse(basis)
+            .ok_or_else(|| anyhow!("billing.basis: {basis:?} is not \"derived\" or \"meta\""))?;
+    }
     let book = rate_book(&file.rates, &base, &engine.platform.currency)?;
     Ok(Configured { engine, book })
 }
@@ -243,6 +257,11 @@ fn waba(w: &Waba, key: &str) -> anyhow::Result<WabaConfig> {
         Some(other) => bail!("{key}.plan: {other:?} is not \"monthly\" or \"yearly\""),
     };
     settings.portfolio = w.portfolio.clone();
+    if let Some(country) = &w.business_country {
+        settings.business_country = Some(Region::parse(country).ok_or_else(|| {
+            anyhow!("{key}.business_country: {country:?} is not an ISO 3166 alpha-2 country code")
+        })?);
+    }
     Ok(settings)
 }
 

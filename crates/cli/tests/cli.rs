@@ -370,6 +370,11 @@ fn configuration_errors_exit_2_naming_the_key_with_nothing_on_stdout() {
             "waba[1].id",
         ),
         ("[platform]\nshoe_size = 42\n", "shoe_size"),
+        ("[billing]\nbasis = \"ours\"\n", "billing.basis"),
+        (
+            "[[waba]]\nid = \"W1\"\nbusiness_country = \"India\"\n",
+            "waba[0].business_country",
+        ),
         (
             "[eras]\ntimeline = [{ era = \"cbp-2022\", from = \"2022-02-01\" }, { era = \"cbp-2023\", from = \"2022-01-01\" }]\n",
             "eras.timeline",
@@ -1296,5 +1301,71 @@ fn a_delivery_without_an_outbound_record_takes_meta_s_category() {
         service.map(|l| l["quantity"].as_u64()),
         Some(Some(1)),
         "{invoice}"
+    );
+}
+
+#[test]
+fn the_billing_basis_switch_bills_by_meta_s_verdict_and_business_country_prices_international() {
+    let dir = Dir::new();
+    // An outbound record says utility; Meta's status says it charged
+    // marketing. An authentication template to India from a business in
+    // the US (rules D6).
+    let status = |id: &str, user: &str, pricing: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P1"}},"statuses":[{{"id":"{id}","status":"delivered","timestamp":"1756000000","recipient_id":"{user}"{pricing}}}]}}}}]}}]}}"#
+        )
+    };
+    let outbound = |id: &str, user: &str, category: &str| {
+        format!(
+            r#"{{"type":"outbound","id":"{id}","waba":"W1","phone":"P1","user":"{user}","ts":1756000000,"template":{{"name":"t","category":"{category}"}}}}"#
+        )
+    };
+    let events = [
+        outbound("wamid.u", "5511999990001", "utility"),
+        status(
+            "wamid.u",
+            "5511999990001",
+            r#","pricing":{"billable":true,"pricing_model":"PMP","category":"marketing","type":"regular"}"#,
+        ),
+        outbound("wamid.otp", "919812345678", "authentication"),
+        status("wamid.otp", "919812345678", ""),
+    ];
+    dir.file("events.ndjson", &(events.join("\n") + "\n"));
+    let categories = |config: &str| -> Vec<String> {
+        dir.file("c.toml", config);
+        let out = dir.run(&[
+            "--config",
+            "c.toml",
+            "invoice",
+            "--format",
+            "json",
+            "events.ndjson",
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let lines = doc["invoices"][0]["lines"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        lines
+            .iter()
+            .map(|l| format!("{} {} {}", l["category"], l["market"], l["unit_price"]))
+            .collect()
+    };
+    assert_eq!(
+        categories(""),
+        [
+            r#""utility" "Brazil" "0.0068""#,
+            r#""authentication" "India" "0.0014""#
+        ]
+    );
+    assert_eq!(
+        categories(
+            "[billing]\nbasis = \"meta\"\n[[waba]]\nid = \"W1\"\nbusiness_country = \"US\"\n"
+        ),
+        [
+            r#""marketing" "Brazil" "0.0625""#,
+            r#""authentication_international" "India" "0.0280""#
+        ]
     );
 }

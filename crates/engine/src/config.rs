@@ -21,6 +21,33 @@ pub enum Plan {
     Yearly,
 }
 
+/// Rules V1: what invoices are based on.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Basis {
+    /// wabill's own rules (sections 2 to 5).
+    #[default]
+    Derived,
+    /// Meta's verdict wherever one arrived, wabill's rules elsewhere.
+    Meta,
+}
+
+impl Basis {
+    pub fn parse(s: &str) -> Option<Basis> {
+        match s {
+            "derived" => Some(Basis::Derived),
+            "meta" => Some(Basis::Meta),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Derived => "derived",
+            Basis::Meta => "meta",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PlatformConfig {
     /// ISO 4217 code of invoices and of the cards used.
@@ -39,6 +66,9 @@ pub struct WabaConfig {
     pub included_conversations: u64,
     pub plan: Plan,
     pub portfolio: Option<String>,
+    /// Rules D6: the country of the business (ISO 3166 alpha-2), which
+    /// decides authentication-international prices.
+    pub business_country: Option<crate::market::Region>,
 }
 
 impl Default for WabaConfig {
@@ -49,6 +79,7 @@ impl Default for WabaConfig {
             included_conversations: 0,
             plan: Plan::Monthly,
             portfolio: None,
+            business_country: None,
         }
     }
 }
@@ -68,6 +99,8 @@ pub struct EngineConfig {
     /// What-if runs: cards are chosen as if no traffic were earlier than this
     /// local date (the start of the era being tried).
     pub rate_floor: Option<jiff::civil::Date>,
+    /// Rules V1.
+    pub basis: Basis,
     default_waba: WabaConfig,
 }
 
@@ -88,6 +121,7 @@ impl EngineConfig {
             pmp_2026_free_service_per_phone: 1000,
             waba_order: Vec::new(),
             rate_floor: None,
+            basis: Basis::Derived,
             default_waba: WabaConfig::default(),
         }
     }

@@ -5,7 +5,13 @@
 
 use crate::conversation::{Conversation, Delivered, Delivery, InboundItem, PairState, PairView};
 use crate::era::EraClock;
+use crate::rules::verdict;
 use crate::time::Instant;
+use crate::verdict::MetaCharge;
+
+/// Meta's verdict on a ledger message, when invoices are on Meta's basis
+/// (rules V1); None on wabill's own.
+pub type Verdicts<'a> = Option<&'a dyn Fn(u32) -> Option<MetaCharge>>;
 
 /// A delivery the engine could not rate: it falls before the first era of
 /// the timeline.
@@ -21,9 +27,10 @@ pub fn derive_pair(
     inbound: &[InboundItem],
     delivered: &[Delivered],
     clock: &EraClock,
+    verdicts: Verdicts<'_>,
     errors: &mut Vec<NoEra>,
 ) -> Vec<Conversation> {
-    run_pair(inbound, delivered, clock, errors).conversations
+    run_pair(inbound, delivered, clock, verdicts, errors).conversations
 }
 
 /// [`derive_pair`], keeping the whole pair state (free entry point window
@@ -32,9 +39,11 @@ pub fn run_pair(
     inbound: &[InboundItem],
     delivered: &[Delivered],
     clock: &EraClock,
+    verdicts: Verdicts<'_>,
     errors: &mut Vec<NoEra>,
 ) -> PairState {
     let mut state = PairState::default();
+    let mut opened = verdict::Opened::default();
     let mut seen = 0;
     for msg in delivered {
         while seen < inbound.len() && inbound[seen].at <= msg.at {
@@ -53,6 +62,11 @@ pub fn run_pair(
             fep_72h_from: clock.fep_72h_from,
             free_service_from: clock.free_service_from,
         };
+        // V1: Meta's verdict where one arrived and says something usable.
+        let meta = verdicts.and_then(|v| v(msg.msg));
+        if meta.is_some_and(|m| verdict::deliver(&mut state, &mut opened, era, msg, &m, &view)) {
+            continue;
+        }
         era.rules().deliver(&mut state, &Delivery::from(msg), &view);
     }
     state

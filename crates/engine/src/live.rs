@@ -186,10 +186,13 @@ impl PairLog {
         let run = |until: Instant| {
             let inbound = self.inbound_until(until);
             // Events before the first era never reach the ledger.
+            // The window and the quote look ahead, where no verdict is yet:
+            // wabill's own rules (rules V1).
             let state = run_pair(
                 &inbound,
                 &self.delivered_until(until),
                 clock,
+                None,
                 &mut Vec::new(),
             );
             (state, inbound)
@@ -388,7 +391,7 @@ mod tests {
                         let last = log.inbound.last_at().max(log.delivery.last_at());
                         for when in [at(h), last.map_or(at(h), |l| l.plus(3600 * NANOS_PER_SEC))] {
                             let inbound = log.inbound_until(when);
-                            let state = run_pair(&inbound, &log.delivered_until(when), &clock, &mut Vec::new());
+                            let state = run_pair(&inbound, &log.delivered_until(when), &clock, None, &mut Vec::new());
                             prop_assert_eq!(window(&log, &clock, when), window_in(&state, &inbound, when));
                             prop_assert_eq!(
                                 simulate(&log, &clock, when, template),

@@ -125,18 +125,18 @@ pub fn quote(inputs: &QuoteInputs<'_>, ask: &Ask<'_>) -> Result<Quote, QuoteErro
 
     // The conversation's own era prices it (it may have opened before an
     // era switch, B7a); a rate is needed only for what is charged.
-    let category = conversation.category;
-    let tz = &config.waba(ask.waba).timezone;
+    let waba = config.waba(ask.waba);
     let (card, market) = card_and_market(
         book,
         config,
         (ask.user, ask.region),
         conversation.era,
-        conversation.start.local_date(tz),
+        conversation.start.local_date(&waba.timezone),
     )
     .ok_or(QuoteError::NoCard {
         era: conversation.era,
     })?;
+    let category = priced_category(book, card, market, waba, conversation.category);
     let charged = charged_here
         && free == Free::None
         && !conversation
@@ -200,6 +200,22 @@ fn card_and_market<'b>(
 ) -> Option<(&'b RateCard, MarketId)> {
     let card = book.card_at(era.rules().family(), &config.platform.currency, date)?;
     Some((card, book.market_under(card, || user, region)?))
+}
+
+/// Rules D6: the category a derived conversation or message is priced at.
+fn priced_category(
+    book: &RateBook,
+    card: &RateCard,
+    market: MarketId,
+    waba: &crate::config::WabaConfig,
+    category: Category,
+) -> Category {
+    match category {
+        Category::Authentication if book.international(card, market, waba.business_country) => {
+            Category::AuthenticationInternational
+        }
+        category => category,
+    }
 }
 
 /// A card's rate for a market and category; where the card has volume

@@ -129,6 +129,12 @@ impl RateCard {
     }
 
     /// Rules C4: the volume-tier bands of a market and category, if tiered.
+    /// Whether the card prices authentication-international in `market`.
+    pub fn has_international(&self, market: MarketId) -> bool {
+        let intl = Category::AuthenticationInternational;
+        self.rate(market, intl).is_some() || self.bands(market, intl).is_some()
+    }
+
     pub fn bands(&self, market: MarketId, category: Category) -> Option<&[Band]> {
         self.tiers.get(&(market, category)).map(Vec::as_slice)
     }
@@ -305,6 +311,22 @@ impl RateBook {
             user()
         };
         Some(map.market_of(user, region, self.other_market()))
+    }
+
+    /// Rules D6: whether an authentication message to a user in `market`
+    /// is priced as authentication-international under `card`: the card
+    /// has that rate for the market and the business (its country) lies
+    /// outside it.
+    pub fn international(
+        &self,
+        card: &RateCard,
+        market: MarketId,
+        business: Option<Region>,
+    ) -> bool {
+        let Some(business) = business else {
+            return false;
+        };
+        card.has_international(market) && self.market_under(card, || "", business) != Some(market)
     }
 }
 

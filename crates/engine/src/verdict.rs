@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 
+use crate::conversation::Free;
 use crate::event::TemplateCategory;
+use crate::tariff::Category;
 use crate::time::Instant;
 
 /// One status's verdict, as parsed. The objects as received ride along
@@ -110,6 +112,53 @@ impl Verdict<'_> {
         base_template(says)
     }
 
+    /// Rules V2, per-message reading: `pricing.category` as a rate
+    /// category and `pricing.type` as what makes the message free. None
+    /// when either holds a value wabill does not know.
+    pub fn message_charge(&self) -> Option<Charge> {
+        let category = rate_category(self.category.as_deref().or(self.origin.as_deref())?)?;
+        Some(Charge {
+            category,
+            free: self.free(category)?,
+        })
+    }
+
+    /// Rules V3, conversation reading: `conversation.origin.type` (else
+    /// `pricing.category`) as a rate category, and what makes the
+    /// conversation free. None as [`Verdict::message_charge`].
+    pub fn conversation_charge(&self) -> Option<Charge> {
+        let category = rate_category(self.origin.as_deref().or(self.category.as_deref())?)?;
+        Some(Charge {
+            category,
+            free: self.free(category)?,
+        })
+    }
+
+    /// What makes a charge of `category` free: `pricing.type`, else (before
+    /// Meta sent a type) `billable: false` on a service conversation.
+    fn free(&self, category: Category) -> Option<Free> {
+        if category == Category::FreeEntryPoint {
+            return Some(Free::FreeEntryPoint);
+        }
+        let service = matches!(category, Category::Service | Category::UserInitiated);
+        match self.pricing_type.as_deref().map(str::to_ascii_lowercase) {
+            Some(t) => match t.as_str() {
+                "regular" => Some(Free::None),
+                "free_customer_service" | "free_group_customer_service" => {
+                    Some(Free::FreeCustomerService)
+                }
+                "free_entry_point" => Some(Free::FreeEntryPoint),
+                _ => None,
+            },
+            None => match self.billable {
+                Some(false) if service => Some(Free::FreeCustomerService),
+                // Not billable for a reason wabill cannot tell.
+                Some(false) => None,
+                _ => Some(Free::None),
+            },
+        }
+    }
+
     /// Whether it says anything at all.
     pub fn is_empty(&self) -> bool {
         self.billable.is_none()
@@ -121,6 +170,78 @@ impl Verdict<'_> {
             && self.expires.is_none()
             && self.cost.is_none()
     }
+}
+
+/// Meta's verdict on one delivery read as a charge (rules V2, V3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Charge {
+    pub category: Category,
+    pub free: Free,
+}
+
+impl Charge {
+    const FREE: [Free; 4] = [
+        Free::None,
+        Free::FreeTier,
+        Free::FreeEntryPoint,
+        Free::FreeCustomerService,
+    ];
+
+    /// One byte: 1 + the category's place in [`Category::ALL`] and the
+    /// free kind's (shifted); 0 for none.
+    pub(crate) fn code(charge: Option<Charge>) -> u8 {
+        let place = |c: Charge| {
+            let category = Category::ALL.iter().position(|x| *x == c.category);
+            let free = Charge::FREE.iter().position(|x| *x == c.free);
+            match (category, free) {
+                (Some(category), Some(free)) => 1 + (category | free << 4) as u8,
+                _ => 0,
+            }
+        };
+        charge.map_or(0, place)
+    }
+
+    pub(crate) fn decode(code: u8) -> Option<Charge> {
+        let code = code.checked_sub(1)?;
+        Some(Charge {
+            category: *Category::ALL.get(usize::from(code & 0x0f))?,
+            free: *Charge::FREE.get(usize::from(code >> 4))?,
+        })
+    }
+}
+
+/// Which conversation of Meta's a verdict names: its id as the ledger
+/// keeps it (a kind and 128 bits).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConversationKey(pub u8, pub [u64; 2]);
+
+/// What billing on Meta's basis (rules V1) reads of a delivered message's
+/// verdict: its charge under each reading, the conversation it names and
+/// when Meta says that conversation expires.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct MetaCharge {
+    pub message: Option<Charge>,
+    pub conversation: Option<(ConversationKey, Charge)>,
+    pub expires: Option<Instant>,
+}
+
+/// A category (or conversation origin) of Meta's, as the rate category it
+/// is priced at; None for a value wabill does not know.
+fn rate_category(category: &str) -> Option<Category> {
+    let c = category.to_ascii_lowercase();
+    Some(match c.as_str() {
+        "marketing" | "marketing_lite" | "group_marketing" => Category::Marketing,
+        "utility" | "group_utility" => Category::Utility,
+        "authentication" | "group_authentication" => Category::Authentication,
+        "authentication-international" | "authentication_international" => {
+            Category::AuthenticationInternational
+        }
+        "service" | "group_service" => Category::Service,
+        "user_initiated" => Category::UserInitiated,
+        "business_initiated" => Category::BusinessInitiated,
+        "referral_conversion" | "free_entry_point" => Category::FreeEntryPoint,
+        _ => return None,
+    })
 }
 
 /// A category of Meta's, as the template category it is priced as.

@@ -226,6 +226,19 @@ const ERA_ANCHORS: [i64; 7] = [
 fn era_config() -> EngineConfig {
     let mut config = config();
     config.pmp_2026_free_service_per_phone = 2;
+    // Rules D6: W1's business is in the US.
+    let mut w1 = config.waba("W1").clone();
+    w1.business_country = wabill_engine::market::Region::parse("US");
+    config.set_waba("W1", w1);
+    config
+}
+
+/// [`era_config`] on wabill's basis or Meta's (rules V1).
+fn era_config_on(meta: bool) -> EngineConfig {
+    let mut config = era_config();
+    if meta {
+        config.basis = wabill_engine::config::Basis::Meta;
+    }
     config
 }
 
@@ -288,7 +301,10 @@ fn era_event_line(focus: (usize, usize)) -> impl Strategy<Value = String> {
                             r#","meta":{"pricing_model":"CBP","origin":"business_initiated","conversation_id":"c1"}"#,
                             r#","meta":{"pricing_model":"PMP","category":"group_marketing"}"#,
                             r#","meta":{"category":"authentication-international"}"#,
-                        ][(offset % 7) as usize];
+                            r#","meta":{"pricing_model":"CBP","origin":"referral_conversion","conversation_id":"c2","billable":false}"#,
+                            r#","meta":{"pricing_model":"CBP","origin":"utility","conversation_id":"c3","expires":1648602000}"#,
+                            r#","meta":{"pricing_model":"CBP","origin":"service","conversation_id":"c1","billable":false}"#,
+                        ][(offset % 10) as usize];
                         format!(r#"{{"type":"status",{head},"status":"{status}"{meta}}}"#)
                     }
                 }
@@ -384,9 +400,10 @@ proptest! {
     #[test]
     fn f6_any_order_gives_a_byte_identical_invoice_over_all_eras(
         (lines, shuffled) in era_traffic(0, 80)
-            .prop_flat_map(|lines| (Just(lines.clone()), Just(lines).prop_shuffle()))
+            .prop_flat_map(|lines| (Just(lines.clone()), Just(lines).prop_shuffle())),
+        meta in any::<bool>(),
     ) {
-        let (config, book) = (era_config(), book());
+        let (config, book) = (era_config_on(meta), book());
         prop_assert_eq!(invoice_json(&lines, &config, &book), invoice_json(&shuffled, &config, &book));
         prop_assert_eq!(
             conversations_ndjson(&lines, &config, &book),
@@ -407,9 +424,10 @@ proptest! {
                     (lines, noisy)
                 })
                 .prop_flat_map(|(lines, noisy)| (Just(lines), Just(noisy).prop_shuffle()))
-        })
+        }),
+        meta in any::<bool>(),
     ) {
-        let (config, book) = (era_config(), book());
+        let (config, book) = (era_config_on(meta), book());
         let clean = invoice_json(&lines, &config, &book);
         let dirty = invoice_json(&noisy, &config, &book);
         prop_assert_eq!(invoices_only(&clean), invoices_only(&dirty));
@@ -666,9 +684,10 @@ proptest! {
     /// invoices and conversation records, byte for byte.
     #[test]
     fn incremental_billing_equals_batch_billing_whatever_the_arrival(
-        (lines, noisy, settle) in noisy_era_traffic()
+        (lines, noisy, settle) in noisy_era_traffic(),
+        meta in any::<bool>(),
     ) {
-        let (config, book) = (era_config(), book());
+        let (config, book) = (era_config_on(meta), book());
         prop_assert_eq!(batch_text(&lines, &config, &book), incremental_text(&noisy, &settle, &config, &book));
     }
 

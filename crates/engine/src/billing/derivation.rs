@@ -10,7 +10,7 @@ use crate::conversation::{Delivered, InboundItem};
 use crate::derive::derive_pair;
 use crate::era::EraClock;
 use crate::ledger::{Ledger, Message, Slot, template_of};
-use crate::tariff::RateBook;
+use crate::tariff::{Category, RateBook};
 use crate::time::{Instant, Month};
 
 /// Inbound and delivered messages sorted by pair, with the pair of each.
@@ -72,7 +72,10 @@ pub(crate) fn derive_into(
 ) {
     let waba = ledger.pair(pair).waba;
     let mut errors = Vec::new();
-    let conversations = derive_pair(inbound, delivered, clock, &mut errors);
+    let meta = |m: u32| ledger.meta_charge(m);
+    let verdicts: crate::derive::Verdicts<'_> =
+        (ledger.config().basis == crate::config::Basis::Meta).then_some(&meta);
+    let conversations = derive_pair(inbound, delivered, clock, verdicts, &mut errors);
     for error in errors {
         let month = calendar.month_of(error.at);
         groups
@@ -85,7 +88,13 @@ pub(crate) fn derive_into(
                 at: error.at.rfc3339(),
             });
     }
-    for c in conversations {
+    for mut c in conversations {
+        if matches!(
+            c.category,
+            Category::Authentication | Category::AuthenticationInternational
+        ) {
+            c.category = authentication(ledger, calendar, pair, &c);
+        }
         let month = calendar.month_of(c.start);
         groups
             .entry((waba, month))
@@ -106,6 +115,46 @@ pub(crate) fn derive_into(
                 messages: c.messages,
                 tier: None,
             });
+    }
+}
+
+/// Rules D6: the category an authentication conversation or message is
+/// priced at. Derived: international when the WABA's business country
+/// lies outside the user's market and the card has that rate. Meta's
+/// verdict of international: as Meta says where the card has that rate,
+/// else authentication.
+fn authentication(
+    ledger: &Ledger,
+    calendar: &mut Calendar<'_>,
+    pair: u32,
+    c: &crate::conversation::Conversation,
+) -> Category {
+    let key = ledger.pair(pair);
+    let business = ledger
+        .config()
+        .waba(ledger.waba_name(key.waba))
+        .business_country;
+    let meta_says = c.category == Category::AuthenticationInternational;
+    if business.is_none() && !meta_says {
+        return c.category;
+    }
+    let book = calendar.book;
+    let Some((_, card)) = calendar.card_at(c.era.rules().family(), c.start) else {
+        return c.category;
+    };
+    let user = || ledger.pair_names(pair).2;
+    let Some(market) = book.market_under(card, user, ledger.region(key.user)) else {
+        return c.category;
+    };
+    let international = if meta_says {
+        card.has_international(market)
+    } else {
+        book.international(card, market, business)
+    };
+    if international {
+        Category::AuthenticationInternational
+    } else {
+        Category::Authentication
     }
 }
 

@@ -72,6 +72,9 @@ pub struct MessageView {
     /// The template category Meta's verdict gives the message (rules F3:
     /// it counts when there is no outbound record).
     pub verdict: Option<crate::event::TemplateCategory>,
+    /// On Meta's basis (rules V1), what billing reads of the verdict; None
+    /// on wabill's own, where only `verdict` counts.
+    pub charge: Option<crate::verdict::MetaCharge>,
 }
 
 impl MessageView {
@@ -190,6 +193,13 @@ impl Ledger {
         self.verdicts.template(i.get())
     }
 
+    /// What billing on Meta's basis reads of message `msg`'s verdict
+    /// (rules V1).
+    pub fn meta_charge(&self, msg: u32) -> Option<crate::verdict::MetaCharge> {
+        let i = self.messages.records.get(msg as usize)?.verdict?;
+        self.verdicts.kept(i.get()).map(|k| k.meta_charge())
+    }
+
     /// How many messages have a verdict.
     pub fn n_verdicts(&self) -> usize {
         self.verdicts.len()
@@ -239,6 +249,10 @@ impl Ledger {
                 .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
             delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
             verdict: self.verdict_template(msg),
+            charge: match self.config().basis {
+                crate::config::Basis::Meta => self.meta_charge(msg),
+                crate::config::Basis::Derived => None,
+            },
         }
     }
 

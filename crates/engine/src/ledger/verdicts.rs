@@ -19,7 +19,7 @@ use crate::grow::{CapacityError, Chunked, Limit, next_index};
 use crate::hash::HashKey;
 use crate::intern::Interner;
 use crate::time::Instant;
-use crate::verdict::Verdict;
+use crate::verdict::{Charge, ConversationKey, MetaCharge, Verdict};
 
 /// The combination's texts: each as its length, `:` and itself, or `-`
 /// when absent (lossless whatever the texts hold).
@@ -67,6 +67,23 @@ pub(super) struct Kept {
     /// The template category the verdict gives ([`Verdict::template`]),
     /// as the ledger codes it (0: none).
     pub template: u8,
+    /// [`Verdict::message_charge`] and [`Verdict::conversation_charge`],
+    /// as [`Charge::code`] writes them.
+    charges: [u8; 2],
+}
+
+impl Kept {
+    /// What billing on Meta's basis reads of it (rules V1).
+    pub fn meta_charge(&self) -> MetaCharge {
+        let key = ConversationKey(self.conversation_kind, self.conversation);
+        MetaCharge {
+            message: Charge::decode(self.charges[0]),
+            conversation: (self.conversation_kind != 0)
+                .then(|| Charge::decode(self.charges[1]).map(|c| (key, c)))
+                .flatten(),
+            expires: (self.expires != i64::MIN).then_some(Instant(self.expires)),
+        }
+    }
 }
 
 /// Where a status stands among a message's statuses of the same time.
@@ -209,6 +226,10 @@ impl Verdicts {
             rank,
             conversation_kind,
             template: crate::ledger::fold::template_code(v.template()),
+            charges: [
+                Charge::code(v.message_charge()),
+                Charge::code(v.conversation_charge()),
+            ],
         };
         match existing {
             Some(i) => {

@@ -6,6 +6,7 @@
 mod cbp2022;
 mod cbp2023;
 mod pmp;
+pub mod verdict;
 
 use crate::conversation::{Delivery, Free, PairState, PairView};
 use crate::era::EraKind;
