@@ -174,6 +174,12 @@ pub struct GenArgs {
     /// Write here instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+    /// Leave out `outbound` records and give every status the `pricing`
+    /// and `conversation` objects Meta would send (derived by the
+    /// configuration's rules); Cloud API bodies also get payment, group and
+    /// withheld-number items. Held in memory: sized for tests and demos.
+    #[arg(long)]
+    pub webhooks_only: bool,
 }
 
 #[derive(Args)]

@@ -46,7 +46,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         Command::Conversations(args) => commands::conversations::run(config_path, args),
         Command::Whatif(args) => commands::whatif::run(config_path, args),
         Command::Rates(cmd) => rates_cmd::run(config_path, cmd),
-        Command::Gen(args) => commands::generate::run(args),
+        Command::Gen(args) => commands::generate::run(config_path, args),
         Command::Demo(args) => commands::demo::run(config_path, args),
         Command::Bench(args) => bench::run(args),
         Command::Parse(args) => commands::parse_only::run(args),

@@ -1369,3 +1369,57 @@ fn the_billing_basis_switch_bills_by_meta_s_verdict_and_business_country_prices_
         ]
     );
 }
+
+/// Issue 16, rules F3 and V1–V3: a provider with only Meta's webhooks is
+/// billed as one that also reports its outbound records, on either basis.
+/// Each span crosses a switch: cbp-2022 to cbp-2023 (and the 72 h entry
+/// point), cbp-2023 to per-message pricing, pmp-2025 to pmp-2026.
+#[test]
+fn a_webhooks_only_stream_bills_as_the_same_traffic_with_its_outbound_records() {
+    let dir = Dir::new();
+    dir.file("meta.toml", "[billing]\nbasis = \"meta\"\n");
+    let invoices = |config: Option<&str>, file: &str| -> (serde_json::Value, String) {
+        let mut args = Vec::new();
+        if let Some(c) = config {
+            args.extend(["--config", c]);
+        }
+        args.extend(["invoice", "--format", "json", file]);
+        let out = dir.run(&args);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        (doc["invoices"].clone(), out.stderr)
+    };
+    for (start, format) in [
+        ("2023-05-20", "cloud"),
+        ("2025-06-20", "ndjson"),
+        ("2025-06-20", "cloud"),
+        ("2026-09-20", "cloud"),
+    ] {
+        let gen_args = [
+            "gen", "--events", "12000", "--seed", "7", "--start", start, "--days", "20",
+            "--format", format,
+        ];
+        let full = dir.run(&gen_args);
+        let mut only = gen_args.to_vec();
+        only.push("--webhooks-only");
+        let only = dir.run(&only);
+        assert_eq!((full.code, only.code), (0, 0), "{}", only.stderr);
+        assert!(!only.stdout.contains("\"outbound\""), "{start} {format}");
+        assert!(only.stdout.contains("\"pricing\""), "{start} {format}");
+        dir.file("full.ndjson", &full.stdout);
+        dir.file("only.ndjson", &only.stdout);
+        let (expected, _) = invoices(None, "full.ndjson");
+        assert!(expected.as_array().is_some_and(|a| !a.is_empty()));
+        let (derived, stderr) = invoices(None, "only.ndjson");
+        assert_eq!(
+            derived, expected,
+            "{start} {format}: derived from the verdicts"
+        );
+        let (meta, _) = invoices(Some("meta.toml"), "only.ndjson");
+        assert_eq!(meta, expected, "{start} {format}: on Meta's basis");
+        if format == "cloud" {
+            // Payments ignored; group items and withheld numbers held.
+            assert!(stderr.contains("ignored: payment"), "{stderr}");
+            assert!(stderr.contains("items of bodies quarantined"), "{stderr}");
+        }
+    }
+}

@@ -143,6 +143,8 @@ pub struct PairState {
     /// The last free entry point conversation or window, `[start, end)`,
     /// whatever era opened it (rules C3, C6).
     pub fep: Option<(Instant, Instant)>,
+    /// The conversation the last delivery opened or joined.
+    pub last: Option<usize>,
 }
 
 impl PairState {
@@ -187,10 +189,12 @@ impl PairState {
     }
 
     pub fn open(&mut self, conversation: Conversation) {
+        self.last = Some(self.conversations.len());
         self.conversations.push(conversation);
     }
 
     pub fn join(&mut self, index: usize) {
+        self.last = Some(index);
         self.conversations[index].messages += 1;
     }
 }

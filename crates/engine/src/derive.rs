@@ -42,6 +42,19 @@ pub fn run_pair(
     verdicts: Verdicts<'_>,
     errors: &mut Vec<NoEra>,
 ) -> PairState {
+    run_pair_with(inbound, delivered, clock, verdicts, errors, |_, _| {})
+}
+
+/// [`run_pair`], telling `went` which conversation (its index in the
+/// state) each delivered message opened or joined.
+pub fn run_pair_with(
+    inbound: &[InboundItem],
+    delivered: &[Delivered],
+    clock: &EraClock,
+    verdicts: Verdicts<'_>,
+    errors: &mut Vec<NoEra>,
+    mut went: impl FnMut(u32, usize),
+) -> PairState {
     let mut state = PairState::default();
     let mut opened = verdict::Opened::default();
     let mut seen = 0;
@@ -64,10 +77,14 @@ pub fn run_pair(
         };
         // V1: Meta's verdict where one arrived and says something usable.
         let meta = verdicts.and_then(|v| v(msg.msg));
-        if meta.is_some_and(|m| verdict::deliver(&mut state, &mut opened, era, msg, &m, &view)) {
-            continue;
+        let by_verdict =
+            meta.is_some_and(|m| verdict::deliver(&mut state, &mut opened, era, msg, &m, &view));
+        if !by_verdict {
+            era.rules().deliver(&mut state, &Delivery::from(msg), &view);
         }
-        era.rules().deliver(&mut state, &Delivery::from(msg), &view);
+        if let Some(i) = state.last.take() {
+            went(msg.msg, i);
+        }
     }
     state
 }

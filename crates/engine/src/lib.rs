@@ -27,7 +27,7 @@ pub mod tariff;
 pub mod time;
 pub mod verdict;
 
-pub use billing::{Billing, bill};
+pub use billing::{Billing, attribution, bill};
 pub use config::EngineConfig;
 pub use event::{Event, EventBody, Status, TemplateCategory};
 pub use incremental::{Billed, Incremental};

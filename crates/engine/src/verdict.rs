@@ -96,8 +96,9 @@ impl Verdict<'_> {
     /// outbound record (rules F3): `pricing.category`, or under conversation
     /// pricing (`CBP`) `conversation.origin.type`, each falling back on the
     /// other; group categories and `marketing_lite` count as their base
-    /// category. None for `service`, a free entry point, or a value wabill
-    /// does not know (the message is then a non-template one).
+    /// category. None for `service`, a free entry point, a conversation
+    /// origin of the two-category model, or a value wabill does not know
+    /// (the message is then a non-template one).
     pub fn template(&self) -> Option<TemplateCategory> {
         let conversation_pricing = self
             .pricing_model
@@ -253,9 +254,10 @@ fn base_template(category: &str) -> Option<TemplateCategory> {
         "authentication" | "authentication-international" | "authentication_international" => {
             Some(TemplateCategory::Authentication)
         }
-        // Conversation pricing before June 2023: a business-initiated
-        // conversation is opened by a template (its category is not priced).
-        "business_initiated" => Some(TemplateCategory::Marketing),
+        // `business_initiated` (before June 2023) names the conversation, not
+        // the message: a free-form message joining one is no template, and
+        // across the switch to four categories (B7a) calling it one would
+        // open a marketing conversation.
         _ => None,
     }
 }
@@ -304,7 +306,7 @@ mod tests {
                     Some("business_initiated"),
                     Some("business_initiated"),
                 ),
-                Some(Marketing),
+                None,
             ),
             (
                 v(Some("CBP"), Some("user_initiated"), Some("user_initiated")),

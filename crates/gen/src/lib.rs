@@ -23,6 +23,7 @@ mod emit;
 mod fmt;
 mod lines;
 mod sim;
+mod webhooks_only;
 
 use std::io::{self, Write};
 
@@ -30,6 +31,7 @@ use crate::arrival::Pipe;
 use crate::emit::Emitter;
 use crate::lines::Lines;
 use crate::sim::{Sim, World};
+pub use crate::webhooks_only::{MetaVerdict, WebhooksOnlyStats, webhooks_only};
 
 /// Output shape.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,7 +4,8 @@
 use jiff::tz::TimeZone;
 use rustc_hash::FxHashMap;
 
-use crate::config::EngineConfig;
+use crate::config::{Basis, EngineConfig};
+use crate::market::Region;
 use crate::tariff::{Family, RateBook, RateCard};
 use crate::time::{Instant, Month, local_midnight};
 
@@ -19,6 +20,10 @@ pub(crate) struct Calendar<'b> {
     currency: String,
     /// What-if runs: cards are chosen as if no traffic were earlier.
     floor: Option<Instant>,
+    /// A WABA's: the basis of its invoices (rules V1) and its business
+    /// country (D6), which derivation reads.
+    pub(crate) basis: Basis,
+    pub(crate) business_country: Option<Region>,
 }
 
 impl<'b> Calendar<'b> {
@@ -30,6 +35,17 @@ impl<'b> Calendar<'b> {
             cards: FxHashMap::default(),
             book,
             currency: config.platform.currency.clone(),
+            basis: config.basis,
+            business_country: None,
+        }
+    }
+
+    /// The calendar of WABA `waba`, configured as `config` says.
+    pub fn of_waba(waba: &str, book: &'b RateBook, config: &EngineConfig) -> Calendar<'b> {
+        let settings = config.waba(waba);
+        Calendar {
+            business_country: settings.business_country,
+            ..Calendar::new(settings.timezone.clone(), book, config)
         }
     }
 

@@ -32,9 +32,31 @@ pub(crate) fn derive_pairs(
     range: std::ops::Range<usize>,
 ) -> FxHashMap<(u32, Month), Group> {
     let mut groups: FxHashMap<(u32, Month), Group> = FxHashMap::default();
+    each_pair(v, range, |pair, messages| {
+        let waba = ledger.pair(pair).waba as usize;
+        let calendar = &mut calendars[waba];
+        derive_into(
+            ledger,
+            book,
+            (&clocks[waba], calendar),
+            pair,
+            messages,
+            &mut groups,
+        );
+    });
+    groups
+}
+
+/// Calls `f` with each pair of `range` (indices of `delivered`, on pair
+/// boundaries) and its inbound and delivered messages.
+pub(crate) fn each_pair(
+    v: &ByPair<'_>,
+    range: std::ops::Range<usize>,
+    mut f: impl FnMut(u32, (&[InboundItem], &[Delivered])),
+) {
     let mut j = range.start;
     let Some(&first_pair) = v.delivered_pairs.get(j) else {
-        return groups;
+        return;
     };
     let mut i = v.inbound_pairs.partition_point(|p| *p < first_pair);
     while j < range.end {
@@ -44,19 +66,10 @@ pub(crate) fn derive_pairs(
             i += 1;
         }
         let i_end = i + v.inbound_pairs[i..].partition_point(|p| *p == pair);
-        let waba = ledger.pair(pair).waba as usize;
-        derive_into(
-            ledger,
-            book,
-            (&clocks[waba], &mut calendars[waba]),
-            pair,
-            (&v.inbound[i..i_end], &v.delivered[j..j_end]),
-            &mut groups,
-        );
+        f(pair, (&v.inbound[i..i_end], &v.delivered[j..j_end]));
         i = i_end;
         j = j_end;
     }
-    groups
 }
 
 /// Derives one pair's conversations from its inbound and delivered
@@ -74,7 +87,7 @@ pub(crate) fn derive_into(
     let mut errors = Vec::new();
     let meta = |m: u32| ledger.meta_charge(m);
     let verdicts: crate::derive::Verdicts<'_> =
-        (ledger.config().basis == crate::config::Basis::Meta).then_some(&meta);
+        (calendar.basis == crate::config::Basis::Meta).then_some(&meta);
     let conversations = derive_pair(inbound, delivered, clock, verdicts, &mut errors);
     for error in errors {
         let month = calendar.month_of(error.at);
@@ -130,10 +143,7 @@ fn authentication(
     c: &crate::conversation::Conversation,
 ) -> Category {
     let key = ledger.pair(pair);
-    let business = ledger
-        .config()
-        .waba(ledger.waba_name(key.waba))
-        .business_country;
+    let business = calendar.business_country;
     let meta_says = c.category == Category::AuthenticationInternational;
     if business.is_none() && !meta_says {
         return c.category;

@@ -117,13 +117,58 @@ pub fn bill_with<'a>(ledger: &'a Ledger, book: &'a RateBook, config: &EngineConf
     }
 }
 
+/// Which conversation each delivered message went to under `config`'s
+/// basis: (message, the message that opened its conversation; under
+/// per-message eras itself), both ledger indices, by pair in delivery
+/// order. What reconciliation and a webhooks-only stream compare with
+/// Meta's conversation ids.
+pub fn attribution(ledger: &Ledger, config: &EngineConfig) -> Vec<(u32, u32)> {
+    let (inbound, inbound_pairs) = inbound_by_pair(ledger);
+    let (delivered, delivered_pairs) = delivered_by_pair(ledger);
+    let inputs = ByPair {
+        inbound: &inbound,
+        inbound_pairs: &inbound_pairs,
+        delivered: &delivered,
+        delivered_pairs: &delivered_pairs,
+    };
+    let clocks = clocks(ledger, config);
+    let meta = |m: u32| ledger.meta_charge(m);
+    let verdicts: crate::derive::Verdicts<'_> =
+        (config.basis == crate::config::Basis::Meta).then_some(&meta);
+    let mut out = Vec::with_capacity(delivered.len());
+    derivation::each_pair(&inputs, 0..delivered.len(), |pair, (inbound, delivered)| {
+        let clock = &clocks[ledger.pair(pair).waba as usize];
+        let mut went = Vec::with_capacity(delivered.len());
+        let state = crate::derive::run_pair_with(
+            inbound,
+            delivered,
+            clock,
+            verdicts,
+            &mut Vec::new(),
+            |msg, i| went.push((msg, i)),
+        );
+        out.extend(went.into_iter().filter_map(|(msg, i)| {
+            let opener = state.conversations.get(i)?.opened_by?;
+            Some((msg, opener))
+        }));
+    });
+    out
+}
+
+/// Every WABA's era clock, by WABA index.
+fn clocks(ledger: &Ledger, config: &EngineConfig) -> Vec<EraClock> {
+    (0..ledger.n_wabas())
+        .map(|w| {
+            let zone = &config.waba(ledger.waba_name(w as u32)).timezone;
+            EraClock::new(&config.timeline, zone)
+        })
+        .collect()
+}
+
 /// Every WABA's local calendar, by WABA index.
 fn calendars<'b>(ledger: &Ledger, book: &'b RateBook, config: &EngineConfig) -> Vec<Calendar<'b>> {
     (0..ledger.n_wabas())
-        .map(|w| {
-            let zone = config.waba(ledger.waba_name(w as u32)).timezone.clone();
-            Calendar::new(zone, book, config)
-        })
+        .map(|w| Calendar::of_waba(ledger.waba_name(w as u32), book, config))
         .collect()
 }
 
@@ -136,12 +181,7 @@ fn derive_all(
 ) -> Vec<((u32, Month), Group)> {
     let ((inbound, inbound_pairs), (delivered, delivered_pairs)) =
         join(|| inbound_by_pair(ledger), || delivered_by_pair(ledger));
-    let clocks: Vec<EraClock> = (0..ledger.n_wabas())
-        .map(|w| {
-            let zone = &config.waba(ledger.waba_name(w as u32)).timezone;
-            EraClock::new(&config.timeline, zone)
-        })
-        .collect();
+    let clocks = clocks(ledger, config);
     // Two halves of the pairs, derived on two threads and merged; records
     // are sorted per WABA-month afterwards, so the split cannot show.
     let mid = delivered_pairs

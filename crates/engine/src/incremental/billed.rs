@@ -96,10 +96,9 @@ impl<'b> Calendars<'b> {
 
     fn waba(&mut self, names: &impl Names, waba: u32) -> &mut Calendar<'b> {
         let (book, config) = (self.book, self.config);
-        self.wabas.entry(waba).or_insert_with(|| {
-            let zone = config.waba(names.waba_name(waba)).timezone.clone();
-            Calendar::new(zone, book, config)
-        })
+        self.wabas
+            .entry(waba)
+            .or_insert_with(|| Calendar::of_waba(names.waba_name(waba), book, config))
     }
 
     fn portfolio(&mut self, key: PortfolioKey<'b>) -> &mut Calendar<'b> {
