@@ -31,6 +31,9 @@ pub enum Command {
     /// Rate the same traffic under each named era and compare, per market
     /// and category.
     Whatif(WhatifArgs),
+    /// Compare wabill's derivation with Meta's verdict (and analytics), per
+    /// WABA and month; exit 1 when they differ.
+    Reconcile(ReconcileArgs),
     /// Show the rate cards and market maps in use.
     #[command(subcommand)]
     Rates(rates_cmd::RatesCommand),
@@ -102,6 +105,27 @@ pub struct InvoiceArgs {
     /// Output format [default: table on a terminal, json otherwise]
     #[arg(long, value_enum)]
     pub format: Option<InvoiceFormat>,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+pub enum ReconcileFormat {
+    Json,
+    Table,
+}
+
+#[derive(Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Output format [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum)]
+    pub format: Option<ReconcileFormat>,
+    /// An export of Meta's `pricing_analytics` or `conversation_analytics`
+    /// (the Graph API's JSON); repeat for more.
+    #[arg(long, value_name = "FILE")]
+    pub analytics: Vec<PathBuf>,
     #[command(flatten)]
     pub input: InputArgs,
 }

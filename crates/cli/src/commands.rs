@@ -12,6 +12,7 @@ pub mod demo;
 pub mod generate;
 pub mod invoice;
 pub mod parse_only;
+pub mod reconcile;
 pub mod serve;
 pub mod whatif;
 

@@ -45,6 +45,7 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         Command::Invoice(args) => commands::invoice::run(config_path, args),
         Command::Conversations(args) => commands::conversations::run(config_path, args),
         Command::Whatif(args) => commands::whatif::run(config_path, args),
+        Command::Reconcile(args) => commands::reconcile::run(config_path, args),
         Command::Rates(cmd) => rates_cmd::run(config_path, cmd),
         Command::Gen(args) => commands::generate::run(config_path, args),
         Command::Demo(args) => commands::demo::run(config_path, args),

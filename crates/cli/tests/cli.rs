@@ -1416,10 +1416,132 @@ fn a_webhooks_only_stream_bills_as_the_same_traffic_with_its_outbound_records() 
         );
         let (meta, _) = invoices(Some("meta.toml"), "only.ndjson");
         assert_eq!(meta, expected, "{start} {format}: on Meta's basis");
+        // Reconciled: Meta's verdicts say what wabill derives.
+        let reconciled = dir.run(&["reconcile", "--format", "json", "only.ndjson"]);
+        let doc: serde_json::Value = serde_json::from_str(&reconciled.stdout).unwrap();
+        assert_eq!(doc["agree"], true, "{start} {format}");
         if format == "cloud" {
             // Payments ignored; group items and withheld numbers held.
             assert!(stderr.contains("ignored: payment"), "{stderr}");
             assert!(stderr.contains("items of bodies quarantined"), "{stderr}");
         }
     }
+}
+
+/// Issue 16 point 6: `wabill reconcile`, message by message and against
+/// an export of Meta's `pricing_analytics`.
+#[test]
+fn reconcile_lists_each_disagreement_and_compares_meta_s_analytics() {
+    let dir = Dir::new();
+    let status = |id: &str, user: &str, ts: i64, category: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P1"}},"statuses":[{{"id":"{id}","status":"delivered","timestamp":"{ts}","recipient_id":"{user}","pricing":{{"billable":true,"pricing_model":"PMP","category":"{category}","type":"regular"}}}}]}}}}]}}]}}"#
+        )
+    };
+    let outbound = |id: &str, user: &str, ts: i64, category: &str| {
+        format!(
+            r#"{{"type":"outbound","id":"{id}","waba":"W1","phone":"P1","user":"{user}","ts":{ts},"template":{{"name":"t","category":"{category}"}}}}"#
+        )
+    };
+    // 2025-08-04: India, Meta agrees; Puerto Rico (+1 787), Meta agrees on
+    // the message but its analytics count it in the US.
+    let day = 1_754_265_600;
+    let lines = [
+        outbound("wamid.in", "919812345678", day + 3600, "marketing"),
+        status("wamid.in", "919812345678", day + 3601, "marketing"),
+        outbound("wamid.pr", "17875550100", day + 7200, "marketing"),
+        status("wamid.pr", "17875550100", day + 7201, "marketing"),
+    ];
+    dir.file("events.ndjson", &(lines.join("\n") + "\n"));
+    let agree = dir.run(&["reconcile", "--format", "json", "events.ndjson"]);
+    assert_eq!(agree.code, 0, "{}", agree.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&agree.stdout).unwrap();
+    assert_eq!(doc["agree"], true);
+    assert_eq!(doc["reconciliations"][0]["messages"]["compared"], 2);
+
+    let point = |country: &str, volume: u64| {
+        format!(
+            r#"{{"start":{day},"end":{},"country":"{country}","pricing_category":"MARKETING","pricing_type":"REGULAR","volume":{volume},"cost":0.01}}"#,
+            day + 86_400
+        )
+    };
+    let export = format!(
+        r#"{{"pricing_analytics":{{"data":[{{"data_points":[{},{}]}}]}},"id":"W1"}}"#,
+        point("IN", 1),
+        point("US", 1)
+    );
+    dir.file("analytics.json", &export);
+    let out = dir.run(&[
+        "reconcile",
+        "--format",
+        "json",
+        "--analytics",
+        "analytics.json",
+        "events.ndjson",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows: Vec<String> = doc["analytics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {} {}",
+                r["market"], r["category"], r["wabill"], r["meta"], r["class"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            r#""India" "marketing" 1 1 null"#,
+            r#""North America" "marketing" 0 1 "plus1_plus7_market""#,
+            r#""Rest of Latin America" "marketing" 1 0 "plus1_plus7_market""#,
+        ]
+    );
+    let table = dir.run(&[
+        "reconcile",
+        "--format",
+        "table",
+        "--analytics",
+        "analytics.json",
+        "events.ndjson",
+    ]);
+    assert!(
+        table.stdout.contains("Reconciliation W1 2025-08: agree"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("plus1_plus7_market"),
+        "{}",
+        table.stdout
+    );
+
+    // Meta recategorized the Indian template: listed with its rule.
+    let recategorized = [
+        outbound("wamid.in", "919812345678", day + 3600, "utility"),
+        status("wamid.in", "919812345678", day + 3601, "marketing"),
+    ];
+    dir.file("recat.ndjson", &(recategorized.join("\n") + "\n"));
+    let out = dir.run(&["reconcile", "--format", "table", "recat.ndjson"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stdout.contains("DIFFER"), "{}", out.stdout);
+    assert!(out.stdout.contains("[recategorized]"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("C1: a message of its category"),
+        "{}",
+        out.stdout
+    );
+
+    // A broken export is a usage error naming the file and the point.
+    dir.file("bad.json", r#"{"id":"W1","pricing_analytics":{"data":[{"data_points":[{"start":"soon","end":1,"volume":1}]}]}}"#);
+    let bad = dir.run(&["reconcile", "--analytics", "bad.json", "events.ndjson"]);
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("bad.json") && bad.stderr.contains("data_points[0]"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -354,6 +354,7 @@ fn a_key_for_one_waba_gets_403_on_every_endpoint_for_another() {
         "/v1/quote?waba=W2&phone=P1&user=5511999990001&kind=freeform",
         "/v1/invoices/W2/2025-06",
         "/v1/conversations?waba=W2&month=2025-06",
+        "/v1/reconciliation/W2/2025-06",
     ] {
         let denied = get(&server.url(path), Some(TOKEN_W1));
         assert_eq!(denied.status, 403, "{path}: {}", denied.body);
@@ -645,6 +646,7 @@ fn the_openapi_document_lists_exactly_the_served_paths() {
         "/v1/quarantine",
         "/v1/quarantine/reprocess",
         "/v1/quote",
+        "/v1/reconciliation/{waba}/{month}",
         "/v1/window",
         "/webhooks/360dialog/{name}",
         "/webhooks/meta",
@@ -665,7 +667,10 @@ fn the_openapi_document_lists_exactly_the_served_paths() {
             post(&server.url(&concrete), &[], "{}").status
         };
         assert_ne!(status, 405, "{path}");
-        if !path.contains("invoices") && !path.contains("zendesk") {
+        if !path.contains("invoices")
+            && !path.contains("reconciliation")
+            && !path.contains("zendesk")
+        {
             assert_ne!(status, 404, "{path}");
         }
     }
@@ -1396,4 +1401,45 @@ fn an_item_of_another_waba_s_message_is_held_and_the_rest_of_its_body_stored() {
         Some(2),
         "{again}"
     );
+}
+
+/// Issue 16 point 6: the service reconciles a WABA-month as the CLI does.
+#[test]
+fn the_service_reconciles_a_waba_month_as_the_cli_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    // The platform says utility; Meta's signed status says marketing.
+    let outbound = r#"{"type":"outbound","id":"wamid.r1","waba":"W1","phone":"P1","user":"919812345678","ts":"2025-08-04T10:00:00Z","template":{"name":"t","category":"utility"}}"#;
+    assert_eq!(post_events(&server, TOKEN_W1, outbound).status, 200);
+    let status = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"P1"},"statuses":[{"id":"wamid.r1","status":"delivered","timestamp":"1754301601","recipient_id":"919812345678","pricing":{"billable":true,"pricing_model":"PMP","category":"marketing","type":"regular"}}]}}]}]}"#;
+    let stored = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(status))],
+        status,
+    );
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let served = get(&server.url("/v1/reconciliation/W1/2025-08"), Some(TOKEN_W1));
+    assert_eq!(served.status, 200, "{}", served.body);
+    let served = served.json();
+    assert_eq!(served["agree"], false, "{served}");
+    assert_eq!(
+        served["disagreements"][0]["class"], "recategorized",
+        "{served}"
+    );
+    assert_eq!(served["disagreements"][0]["wabill"]["category"], "utility");
+    assert_eq!(served["disagreements"][0]["meta"]["category"], "marketing");
+    // The CLI on the same events says the same.
+    let file = dir.path().join("events.ndjson");
+    std::fs::write(&file, format!("{outbound}\n{status}\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .args(["reconcile", "--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["reconciliations"][0], served);
+    let none = get(&server.url("/v1/reconciliation/W1/2025-09"), Some(TOKEN_W1));
+    assert_eq!(none.status, 404, "{}", none.body);
 }

@@ -22,6 +22,7 @@ pub mod live;
 pub mod market;
 mod names;
 pub mod quote;
+pub mod reconcile;
 pub mod rules;
 pub mod tariff;
 pub mod time;

@@ -6,6 +6,7 @@
 //! quarantined and its body's other items kept, because a sender that
 //! retries the body would lose them all.
 
+mod analytics;
 mod body;
 mod ids;
 mod locate;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
 
+pub use analytics::{AnalyticsError, parse_analytics};
 pub use ids::Id;
 pub use parsed::{ItemPath, List, Origin, Parsed, Quarantined};
 pub use sunshine::{SunshineMap, parse_sunshine};

@@ -8,7 +8,11 @@ use serde::Serialize;
 use wabill_engine::Verdict;
 use wabill_engine::billing::{Billing, Counts, Invoice, Line, Record, WabaMonth};
 
+mod reconcile;
 mod whatif;
+pub use reconcile::{
+    ReconciliationJson, all_agree, reconciliation_json, reconciliations_json, reconciliations_table,
+};
 pub use whatif::{EraRun, Whatif};
 
 #[derive(Serialize)]

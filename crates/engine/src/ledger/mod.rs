@@ -13,12 +13,13 @@ mod pairs;
 mod validate;
 mod verdicts;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use rustc_hash::FxHashSet;
 
 use crate::config::EngineConfig;
-use crate::event::Event;
+use crate::event::{Event, EventBody};
 pub use crate::grow::{CapacityError, Limit};
 use crate::grow::{length, next_index};
 pub use crate::hash::HashKey;
@@ -254,6 +255,65 @@ impl Ledger {
                 crate::config::Basis::Derived => None,
             },
         }
+    }
+
+    /// The index of WABA `name`, if it has events.
+    pub fn waba_index(&self, name: &str) -> Option<u32> {
+        self.pairs.wabas.lookup(name)
+    }
+
+    /// The canonical events (F6) of WABA `waba`'s messages among ledger
+    /// indices `range`: each message's inbound message, outbound record,
+    /// delivery (as a `delivered` status) and kept verdict (as a `sent`
+    /// status at its time). Another ledger fed them derives and reconciles
+    /// the WABA alike; the service copies a WABA out a range at a time.
+    pub fn canonical_events(&self, waba: u32, range: std::ops::Range<u32>) -> Vec<Event<'static>> {
+        let end = range.end.min(self.n_messages() as u32);
+        let mut out = Vec::new();
+        for msg in range.start..end {
+            let view = self.view_of(msg);
+            let id = self.message_id(msg);
+            let mut push = |at: Instant, pair: u32, body: EventBody<'static>| {
+                let (w, phone, user) = self.pair_names(pair);
+                out.push(Event {
+                    ts: at,
+                    waba: Cow::Owned(w.to_owned()),
+                    phone: Cow::Owned(phone.to_owned()),
+                    user: Cow::Owned(user.to_owned()),
+                    id: Cow::Owned(id.to_owned()),
+                    body,
+                    verdict: None,
+                });
+            };
+            let ours = |pair: u32| self.pair(pair).waba == waba;
+            if let Some((at, pair, referral)) = view.inbound.filter(|x| ours(x.1)) {
+                push(at, pair, EventBody::Inbound { referral });
+            }
+            if let Some((at, pair, template)) = view.outbound.filter(|x| ours(x.1)) {
+                push(at, pair, EventBody::Outbound { template });
+            }
+            if let Some((at, pair)) = view.delivery.filter(|x| ours(x.1)) {
+                push(at, pair, EventBody::Status(crate::event::Status::Delivered));
+            }
+            let pair = view.delivery.map(|d| d.1).or(view.outbound.map(|o| o.1));
+            let kept = self.messages.records[msg as usize]
+                .verdict
+                .and_then(|i| self.verdicts.kept(i.get()));
+            if let (Some(pair), Some(kept), Some(v)) =
+                (pair.filter(|p| ours(*p)), kept, self.verdict(msg))
+            {
+                let verdict = Some(Box::new(v.into_owned()));
+                push(
+                    Instant(kept.at),
+                    pair,
+                    EventBody::Status(crate::event::Status::Sent),
+                );
+                if let Some(e) = out.last_mut() {
+                    e.verdict = verdict;
+                }
+            }
+        }
+        out
     }
 
     pub(crate) fn region(&self, user: u32) -> Region {

@@ -12,6 +12,7 @@ mod ops;
 mod quarantine;
 mod query;
 mod quote;
+mod reconcile;
 mod webhooks;
 
 #[cfg(test)]
@@ -128,6 +129,7 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[10], get(ops::openapi))
         .route(PATHS[11], get(quarantine::get_quarantine))
         .route(PATHS[12], post(quarantine::reprocess))
+        .route(PATHS[13], get(reconcile::get_reconciliation))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
@@ -139,7 +141,7 @@ pub fn router(app: Shared) -> Router {
 }
 
 /// The served paths, as metric labels (no allocation per request).
-pub const PATHS: [&str; 13] = [
+pub const PATHS: [&str; 14] = [
     "/webhooks/meta",
     "/webhooks/360dialog/{name}",
     "/webhooks/zendesk/{name}",
@@ -153,6 +155,7 @@ pub const PATHS: [&str; 13] = [
     "/openapi.json",
     "/v1/quarantine",
     "/v1/quarantine/reprocess",
+    "/v1/reconciliation/{waba}/{month}",
 ];
 
 const METHODS: [&str; 3] = ["GET", "POST", "other"];

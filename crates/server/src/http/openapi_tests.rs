@@ -24,7 +24,10 @@ use super::query::PairQuery;
 use super::quote::QuoteAnswer;
 use super::webhooks::{BodyAnswer, Handshake, Spot};
 use super::{App, OPENAPI, PATHS, router};
+
+mod reconciliation;
 use crate::state::State;
+use reconciliation::reconciliation;
 
 fn document() -> Value {
     serde_json::from_str(OPENAPI).unwrap_or_else(|e| panic!("openapi.json: {e}"))
@@ -417,6 +420,7 @@ fn conversations() -> ConversationsPage {
 
 /// A sample of each JSON answer, built from the types the handlers answer.
 // Long: one sample per documented answer, in one list.
+// Long: one sample answer per served path, read as a table.
 fn samples() -> Vec<(&'static str, &'static str, Value)> {
     let stored = || {
         json(BodyAnswer {
@@ -478,6 +482,11 @@ fn samples() -> Vec<(&'static str, &'static str, Value)> {
             }),
         ),
         ("/v1/invoices/{waba}/{month}", "get", json(invoice())),
+        (
+            "/v1/reconciliation/{waba}/{month}",
+            "get",
+            json(reconciliation()),
+        ),
         ("/v1/conversations", "get", json(conversations())),
         (
             "/v1/quarantine",
