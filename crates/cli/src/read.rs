@@ -55,6 +55,8 @@ struct Compact {
     waba: Span,
     phone: Span,
     user: Span,
+    /// The user's business-scoped id beside the number (rules F9).
+    bsuid: Option<Span>,
     id: Span,
     /// 0 inbound, 1 outbound, 2 status.
     kind: u8,
@@ -172,6 +174,7 @@ fn compact(
         waba: span(text, extra, &e.waba),
         phone: span(text, extra, &e.phone),
         user: span(text, extra, &e.user),
+        bsuid: e.bsuid.as_deref().map(|b| span(text, extra, b)),
         id: span(text, extra, &e.id),
         kind,
         flag,
@@ -259,6 +262,7 @@ impl Batch {
                     waba: Cow::Borrowed(self.str(c.waba)),
                     phone: Cow::Borrowed(self.str(c.phone)),
                     user: Cow::Borrowed(self.str(c.user)),
+                    bsuid: c.bsuid.map(|b| Cow::Borrowed(self.str(b))),
                     id: Cow::Borrowed(self.str(c.id)),
                     body,
                     verdict,

@@ -89,8 +89,12 @@ pub struct Event<'a> {
     pub ts: Instant,
     pub waba: Cow<'a, str>,
     pub phone: Cow<'a, str>,
-    /// Digits only.
+    /// The user's number as digits, or, when Meta withholds it, the
+    /// user's business-scoped user id ([`is_bsuid`]).
     pub user: Cow<'a, str>,
+    /// The user's business-scoped user id when the event also names the
+    /// number (`user`): what links the two (rules F9).
+    pub bsuid: Option<Cow<'a, str>>,
     /// The message id; for a status, the id of the message it is about.
     pub id: Cow<'a, str>,
     pub body: EventBody<'a>,
@@ -106,6 +110,7 @@ impl Event<'_> {
             waba: std::borrow::Cow::Owned(self.waba.into_owned()),
             phone: std::borrow::Cow::Owned(self.phone.into_owned()),
             user: std::borrow::Cow::Owned(self.user.into_owned()),
+            bsuid: self.bsuid.map(|b| std::borrow::Cow::Owned(b.into_owned())),
             id: std::borrow::Cow::Owned(self.id.into_owned()),
             body: match self.body {
                 EventBody::Inbound { referral } => EventBody::Inbound { referral },
@@ -129,5 +134,30 @@ impl Event<'_> {
             EventBody::Outbound { .. } => "outbound",
             EventBody::Status(_) => "status",
         }
+    }
+}
+
+/// Whether `s` is a business-scoped user id (Meta, 2026): an ISO 3166
+/// alpha-2 country code in capitals, a period, then letters and digits
+/// (a parent id has another period: `US.ENT.1181…`), at most 160 bytes.
+pub fn is_bsuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() > 3
+        && b.len() <= 160
+        && b[0].is_ascii_uppercase()
+        && b[1].is_ascii_uppercase()
+        && b[2] == b'.'
+        && b[3..]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'.')
+        && b[3..].iter().any(u8::is_ascii_alphanumeric)
+}
+
+/// The country a business-scoped user id names.
+pub fn bsuid_region(s: &str) -> Option<crate::market::Region> {
+    if is_bsuid(s) {
+        crate::market::Region::parse(s.get(..2)?)
+    } else {
+        None
     }
 }

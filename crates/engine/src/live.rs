@@ -77,6 +77,18 @@ impl<V> TimeOrdered<V> {
 }
 
 impl PairLog {
+    /// The ids of the messages it holds an event of.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = (self.inbound.at_of.keys())
+            .chain(self.outbound.at_of.keys())
+            .chain(self.delivery.at_of.keys())
+            .cloned()
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
     pub(crate) fn set_inbound(&mut self, id: &str, value: Option<(Instant, bool)>) {
         self.derived.take();
         self.inbound.set(id, value);

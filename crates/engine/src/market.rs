@@ -28,6 +28,9 @@ impl Region {
 /// D1), through `rlibphonenumber`, a port checked against Google's library.
 pub struct RegionLookup {
     util: rlibphonenumber::PhoneNumberUtil,
+    /// The regions libphonenumber knows (a business-scoped user id names
+    /// its country by code, rules F9).
+    known: std::collections::BTreeSet<Region>,
 }
 
 impl std::fmt::Debug for RegionLookup {
@@ -49,7 +52,16 @@ impl RegionLookup {
         // build; a failure here is a build defect, not bad input.
         let util = rlibphonenumber::PhoneNumberUtil::new()
             .expect("libphonenumber metadata compiled into the binary loads");
-        RegionLookup { util }
+        let known = util
+            .get_supported_regions()
+            .filter_map(|r| Region::parse(&r.as_region_str()))
+            .collect();
+        RegionLookup { util, known }
+    }
+
+    /// Whether `region` is a country libphonenumber knows.
+    pub fn knows(&self, region: Region) -> bool {
+        self.known.contains(&region)
     }
 
     /// The region of an international number written as digits only

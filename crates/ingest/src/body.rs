@@ -18,9 +18,7 @@ use serde_json::value::RawValue;
 use wabill_engine::event::{Event, EventBody, Status};
 
 use crate::parsed::{Envelope, ItemPath, List, Origin, Parsed};
-use crate::{
-    Id, InputError, Route, invalid, is_null, missing, required_id, timestamp, user_digits,
-};
+use crate::{Id, InputError, Route, invalid, is_null, missing, required_id, timestamp, user_ids};
 
 #[derive(Deserialize)]
 struct Entry<'a> {
@@ -233,27 +231,6 @@ fn settle<'a>(
     }
 }
 
-/// The user's number, or why there is none: a user whose number Meta
-/// withholds is named only by a business-scoped user id (BSUID).
-fn user_of<'a>(
-    number: Option<Id<'a>>,
-    bsuid: Option<Id<'a>>,
-    path: &str,
-    field: &'static str,
-) -> Result<Cow<'a, str>, InputError> {
-    let withheld = number.as_ref().is_none_or(|n| n.0.is_empty());
-    match bsuid.filter(|b| !b.0.is_empty()) {
-        Some(b) if withheld => Err(invalid(
-            path,
-            format!(
-                "the user's phone number is withheld (business-scoped user id {:?} only): no market to price it in",
-                b.0
-            ),
-        )),
-        _ => user_digits(number, path, field),
-    }
-}
-
 /// A change's WABA and phone, or why its envelope gives none.
 type Who<'a> = Result<(Cow<'a, str>, Cow<'a, str>), InputError>;
 
@@ -276,11 +253,13 @@ fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Ite
     {
         return Err(invalid(path, "`referral` must be an object"));
     }
+    let (user, bsuid) = user_ids(m.from, m.from_user_id, path, "from")?;
     Ok(Item::Event(Event {
         ts: timestamp(m.timestamp, path, "timestamp")?,
         waba: waba.clone(),
         phone: phone.clone(),
-        user: user_of(m.from, m.from_user_id, path, "from")?,
+        user,
+        bsuid,
         id: required_id(m.id, path, "id")?,
         body: EventBody::Inbound { referral },
         verdict: None,
@@ -305,7 +284,7 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing(path, "status"))?;
     let ts = timestamp(s.timestamp, path, "timestamp")?;
-    let user = user_of(recipient, s.recipient_user_id, path, "recipient_id")?;
+    let (user, bsuid) = user_ids(recipient, s.recipient_user_id, path, "recipient_id")?;
     let id = required_id(s.id, path, "id")?;
     let verdict = crate::verdict::webhook(s.pricing, s.conversation, path)?;
     Ok(Item::Event(Event {
@@ -313,6 +292,7 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
         waba: waba.clone(),
         phone: phone.clone(),
         user,
+        bsuid,
         id,
         body: EventBody::Status(Status::parse(status)),
         verdict,

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+use wabill_engine::event::{Event, EventBody, Status, TemplateCategory, is_bsuid};
 
 pub use analytics::{AnalyticsError, parse_analytics};
 pub use ids::Id;
@@ -105,6 +105,8 @@ struct Top<'a, M = &'a RawValue> {
     phone: Option<Id<'a>>,
     #[serde(borrow)]
     user: Option<Id<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Id<'a>>,
     #[serde(borrow)]
     ts: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -234,6 +236,35 @@ pub(crate) fn required_id<'a>(
     Ok(id)
 }
 
+/// The user an item names (rules F9): its number (events.md: digits, an
+/// optional leading `+` dropped) with the business-scoped user id when it
+/// names one too, or, when Meta withholds the number, that id alone. An id
+/// of another shape beside a number links nothing (the number bills); alone
+/// it is no user.
+pub(crate) fn user_ids<'a>(
+    number: Option<Id<'a>>,
+    bsuid: Option<Id<'a>>,
+    path: &str,
+    field: &'static str,
+) -> Result<(Cow<'a, str>, Option<Cow<'a, str>>), InputError> {
+    let bsuid = bsuid.map(|b| b.0).filter(|b| !b.is_empty());
+    let withheld = number.as_ref().is_none_or(|n| n.0.is_empty());
+    match (number, bsuid) {
+        (_, Some(b)) if withheld && is_bsuid(&b) => Ok((b, None)),
+        (_, Some(b)) if withheld => Err(invalid(
+            path,
+            format!(
+                "the user's phone number is withheld and {b:?} is no business-scoped user id (a country code, a period, letters and digits)"
+            ),
+        )),
+        (Some(n), bsuid) if is_bsuid(&n.0) => Ok((n.0, bsuid.filter(|b| is_bsuid(b)))),
+        (number, bsuid) => Ok((
+            user_digits(number, path, field)?,
+            bsuid.filter(|b| is_bsuid(b)),
+        )),
+    }
+}
+
 /// events.md: digits with an optional leading `+` (dropped).
 pub(crate) fn user_digits<'a>(
     value: Option<Id<'a>>,
@@ -288,7 +319,7 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
     let id = required_id(top.id.take(), path, "id")?;
     let waba = required_id(top.waba.take(), path, "waba")?;
     let phone = required_id(top.phone.take(), path, "phone")?;
-    let user = user_digits(top.user.take(), path, "user")?;
+    let (user, bsuid) = user_ids(top.user.take(), top.user_id.take(), path, "user")?;
     let ts = timestamp(top.ts, path, "ts")?;
     let mut verdict = None;
     let body = match kind {
@@ -339,6 +370,7 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
         waba,
         phone,
         user,
+        bsuid,
         id,
         body,
         verdict,
@@ -400,6 +432,8 @@ pub fn normalized_line(e: &Event<'_>) -> String {
         #[serde(rename = "type")]
         kind: &'static str,
         user: &'e str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user_id: Option<&'e str>,
         waba: &'e str,
     }
     #[derive(serde::Serialize)]
@@ -431,6 +465,7 @@ pub fn normalized_line(e: &Event<'_>) -> String {
         ts: e.ts.rfc3339(),
         kind: e.kind_str(),
         user: &e.user,
+        user_id: e.bsuid.as_deref(),
         waba: &e.waba,
     };
     // Serializing plain strings and structs cannot fail.

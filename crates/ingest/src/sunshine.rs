@@ -469,6 +469,7 @@ fn inbound<'a>(
             id,
             body: EventBody::Inbound { referral: false },
             verdict: None,
+            bsuid: None,
         },
     }))
 }
@@ -527,6 +528,7 @@ fn statuses<'a>(
                 id,
                 body: EventBody::Status(status.clone()),
                 verdict: None,
+                bsuid: None,
             },
         });
     }

@@ -17,6 +17,7 @@ fn event(body: EventBody<'static>, nanos: i64) -> Event<'static> {
         id: Cow::Borrowed("wamid.ä\\x"),
         body,
         verdict: None,
+        bsuid: None,
     }
 }
 
@@ -39,7 +40,12 @@ fn every_kind_of_event_survives_the_round_trip_to_the_nanosecond() {
             at,
         ),
     ];
-    for e in events {
+    // Rules F9: a user named by both ids, and one named by the id alone.
+    let mut linked = event(EventBody::Inbound { referral: false }, at);
+    linked.bsuid = Some(Cow::Borrowed("BR.1502576394655843"));
+    let mut withheld = event(EventBody::Status(Status::Delivered), at);
+    withheld.user = Cow::Borrowed("US.ENT.11815799212886844830");
+    for e in events.into_iter().chain([linked, withheld]) {
         let line = normalized_line(&e);
         let mut out = Parsed::default();
         assert_eq!(

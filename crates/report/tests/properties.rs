@@ -247,7 +247,7 @@ fn era_config_on(meta: bool) -> EngineConfig {
 /// and without a referral, templates of every category, statuses.
 fn era_event_line(focus: (usize, usize)) -> impl Strategy<Value = String> {
     (
-        (0..5u8, 0..24u32, 0..2usize, 0..2usize, 0..4usize),
+        (0..5u8, 0..24u32, 0..2usize, 0..2usize, 0..5usize),
         (0..10u8, 0..ERA_ANCHORS.len(), 0..(3 * 86_400i64), 0..6u8),
     )
         .prop_map(
@@ -257,10 +257,14 @@ fn era_event_line(focus: (usize, usize)) -> impl Strategy<Value = String> {
                     4..=7 => focus.1,
                     _ => any,
                 };
-                let (w, p, u) = (WABAS[waba], PHONES[phone], USERS[user]);
+                // Rules F9: the Indian user is also known by a business-scoped
+                // id, which some events name beside the number and some alone.
+                let (w, p) = (WABAS[waba], PHONES[phone]);
+                let u = if user == 4 { "IN.4242" } else { USERS[user] };
+                let link = if user == 3 && id % 2 == 0 { r#","user_id":"IN.4242""# } else { "" };
                 let ts = ERA_ANCHORS[anchor] + offset;
                 let head = format!(
-                    r#""id":"wamid.{id}","waba":"{w}","phone":"{p}","user":"{u}","ts":{ts}"#
+                    r#""id":"wamid.{id}","waba":"{w}","phone":"{p}","user":"{u}"{link},"ts":{ts}"#
                 );
                 match kind {
                     0 => {

@@ -381,6 +381,7 @@ mod tests {
                     id: "m".into(),
                     body: EventBody::Inbound { referral: false },
                     verdict: None,
+                    bsuid: None,
                 },
                 region: wabill_engine::market::Region::parse("BR").unwrap_or_else(|| panic!("BR")),
                 id_hash: 0,

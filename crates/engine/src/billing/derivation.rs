@@ -188,7 +188,7 @@ fn by_pair<T>(
         .enumerate()
         .filter_map(|(m, message)| {
             let (slot, item) = pick(m as u32, message)?;
-            Some((slot.pair, slot.at, m as u32, item))
+            Some((ledger.canonical_pair(slot.pair), slot.at, m as u32, item))
         })
         .collect();
     items.sort_unstable_by(|a, b| {

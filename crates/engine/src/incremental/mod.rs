@@ -51,7 +51,7 @@ impl Incremental {
     /// [`Incremental::pair_log`] by the pair's names (`user` as digits).
     pub fn pair_log_of(&self, waba: &str, phone: &str, user: &str) -> Option<&PairLog> {
         let pair = self.ledger.pair_index(waba, phone, user)?;
-        self.pair_log(pair)
+        self.pair_log(self.ledger.canonical_pair(pair))
     }
 
     /// Validates and folds one group of events (as [`Ledger::ingest`]) and
@@ -64,6 +64,7 @@ impl Incremental {
                 self.mirror(msg);
             }
         }
+        self.relink();
         Ok(outcome)
     }
 
@@ -75,7 +76,22 @@ impl Incremental {
         if let Some(msg) = self.ledger.messages.lookup(&c.event.id) {
             self.mirror(msg);
         }
+        self.relink();
         Ok(new_event)
+    }
+
+    /// Rules F9: when a business-scoped id is linked to a number (or to
+    /// a smaller one), the messages of the pairs it names move to the
+    /// number's pair.
+    fn relink(&mut self) {
+        for (_, before) in self.ledger.take_relinked() {
+            let ids = self.logs.get(before as usize).map(PairLog::ids);
+            for id in ids.unwrap_or_default() {
+                if let Some(msg) = self.ledger.messages.lookup(&id) {
+                    self.mirror(msg);
+                }
+            }
+        }
     }
 
     /// Whether folds changed a pair since the last
@@ -157,6 +173,7 @@ mod tests {
             id: id.to_owned().into(),
             body,
             verdict: None,
+            bsuid: None,
         }
     }
 

@@ -10,7 +10,7 @@ use super::messages::{
 };
 use super::validate::Checked;
 use super::{Ledger, verdicts};
-use crate::event::{Event, EventBody, Status, TemplateCategory};
+use crate::event::{Event, EventBody, Status, TemplateCategory, is_bsuid};
 use crate::grow::CapacityError;
 use crate::verdict::Verdict;
 
@@ -54,6 +54,13 @@ impl Ledger {
     /// nothing; the service logs only such events, so that its log holds
     /// each event once (plus the copies that came to replace one).
     pub fn would_change(&self, event: &Event<'_>) -> bool {
+        if event
+            .bsuid
+            .as_deref()
+            .is_some_and(|b| self.would_link(&event.user, b))
+        {
+            return true;
+        }
         let Some(msg) = self.messages.lookup(&event.id) else {
             return true;
         };
@@ -89,6 +96,14 @@ impl Ledger {
             self.messages.hash(&event.id),
             "checked by a validator of another key"
         );
+        if event.bsuid.is_some() || is_bsuid(&event.user) {
+            // Rules F9: a pair named by a business-scoped id, or a link.
+            let pair = self.pair_of(c)?;
+            self.note_pair(pair, &event.user)?;
+            if let Some(bsuid) = &event.bsuid {
+                self.link(&event.user, bsuid)?;
+            }
+        }
         let (msg, _) = self.messages.intern(&event.id, c.id_hash)?;
         if let Some(v) = &event.verdict
             && self.verdict_preferred(msg, event, v)
@@ -245,6 +260,7 @@ pub(super) mod tests {
             id: Cow::Borrowed(id),
             body: kind,
             verdict: None,
+            bsuid: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! so the ledger depends only on the set of events.
 
 mod fold;
+mod links;
 mod messages;
 mod pairs;
 mod validate;
@@ -113,6 +114,8 @@ pub struct Ledger {
     other_statuses: FxHashSet<(u32, u32)>,
     /// Meta's verdict per message that has one.
     verdicts: verdicts::Verdicts,
+    /// Numbers and business-scoped user ids of one person (rules F9).
+    links: links::Links,
     accepted: u64,
     duplicates: u64,
 }
@@ -135,6 +138,7 @@ impl Ledger {
             other_status_names: Interner::new(key),
             other_statuses: FxHashSet::default(),
             verdicts: verdicts::Verdicts::new(key),
+            links: links::Links::default(),
             accepted: 0,
             duplicates: 0,
         }
@@ -239,16 +243,18 @@ impl Ledger {
     /// [`Ledger::message_view`] by message index.
     pub(crate) fn view_of(&self, msg: u32) -> MessageView {
         let m = self.messages.records[msg as usize];
+        // Rules F9: pairs as billing reads them.
+        let pair = |p: u32| self.canonical_pair(p);
         MessageView {
             inbound: m
                 .inbound
                 .get()
-                .map(|s| (Instant(s.at), s.pair, s.flag == 1)),
+                .map(|s| (Instant(s.at), pair(s.pair), s.flag == 1)),
             outbound: m
                 .outbound
                 .get()
-                .map(|s| (Instant(s.at), s.pair, template_of(s.flag))),
-            delivery: m.delivery.get().map(|s| (Instant(s.at), s.pair)),
+                .map(|s| (Instant(s.at), pair(s.pair), template_of(s.flag))),
+            delivery: m.delivery.get().map(|s| (Instant(s.at), pair(s.pair))),
             verdict: self.verdict_template(msg),
             charge: match self.config().basis {
                 crate::config::Basis::Meta => self.meta_charge(msg),
@@ -283,6 +289,7 @@ impl Ledger {
                     id: Cow::Owned(id.to_owned()),
                     body,
                     verdict: None,
+                    bsuid: None,
                 });
             };
             let ours = |pair: u32| self.pair(pair).waba == waba;

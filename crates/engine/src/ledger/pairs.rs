@@ -77,6 +77,17 @@ impl Pairs {
         }
     }
 
+    /// [`Pairs::intern`], hashing the names itself.
+    pub fn intern_names(
+        &mut self,
+        waba: &str,
+        phone: &str,
+        user: &str,
+    ) -> Result<(u32, NewParts), CapacityError> {
+        let hash = self.key.pair_hash(waba, phone, user);
+        self.intern(hash, waba, phone, user)
+    }
+
     /// The index of a pair (`hash == key.pair_hash(waba, phone, user)`).
     /// On an error the pair is not stored, though its names may be.
     pub fn intern(

@@ -6,7 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use super::Rejection;
 use crate::config::EngineConfig;
-use crate::event::Event;
+use crate::event::{Event, bsuid_region, is_bsuid};
 use crate::hash::HashKey;
 use crate::market::{Region, RegionLookup};
 use crate::time::{Instant, local_midnight};
@@ -198,7 +198,13 @@ impl Validator {
                 tz: self.config.waba(&event.waba).timezone_name.clone(),
             });
         }
-        let Some(region) = self.region(&event.user) else {
+        let region = if is_bsuid(&event.user) {
+            // Rules F9: a user known by business-scoped id is in its country.
+            bsuid_region(&event.user).filter(|r| self.shared.lookup.knows(*r))
+        } else {
+            self.region(&event.user)
+        };
+        let Some(region) = region else {
             return Err(Rejection::UnknownRegion {
                 user: event.user.to_string(),
             });

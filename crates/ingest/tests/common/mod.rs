@@ -20,6 +20,9 @@ pub fn render_event(e: &Event<'_>) -> String {
         e.user,
         e.ts.rfc3339()
     );
+    if let Some(bsuid) = &e.bsuid {
+        let _ = write!(line, " user_id={bsuid}");
+    }
     match &e.body {
         EventBody::Inbound { referral } => {
             let _ = write!(line, " referral={referral}");

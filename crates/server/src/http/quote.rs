@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 use serde::Serialize;
 use wabill_engine::event::TemplateCategory;
+use wabill_engine::event::{bsuid_region, is_bsuid};
 use wabill_engine::live::PairLog;
 use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
 
@@ -76,7 +77,13 @@ pub(super) async fn get_quote(
     let (q, at) = pair_request(&app, &headers, &uri)?;
     let template = template_of(q.kind.as_deref(), q.category.as_deref())?;
     let user = user_digits(&q.user).to_owned();
-    let region = app.regions.region_of(&user).ok_or_else(|| {
+    // Rules F9: a user known only by business-scoped id is in its country.
+    let region = if is_bsuid(&user) {
+        bsuid_region(&user).filter(|r| app.regions.knows(*r))
+    } else {
+        app.regions.region_of(&user)
+    };
+    let region = region.ok_or_else(|| {
         ApiError::new(
             ErrorCode::BadQuery,
             format!("user {user:?} is not an international number whose country can be determined"),

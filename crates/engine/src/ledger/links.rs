@@ -1,0 +1,115 @@
+//! Rules F9: one person, whichever id a body names. A user is named by
+//! number or, when Meta withholds the number, by business-scoped user id
+//! (BSUID); an event that names both links them. Events keep the names
+//! they came with (F6 compares copies by them); billing reads each pair
+//! named by a linked BSUID as the pair of the number (its *canonical*
+//! pair), whatever the order the events arrived in. A BSUID linked to
+//! several numbers (data Meta should not send) reads as the smallest
+//! number in byte order.
+
+use rustc_hash::FxHashMap;
+
+use super::Ledger;
+use crate::event::{bsuid_region, is_bsuid};
+use crate::grow::CapacityError;
+
+#[derive(Clone, Debug, Default)]
+pub(super) struct Links {
+    /// BSUID (user index) → the number (user index) it reads as.
+    number: FxHashMap<u32, u32>,
+    /// BSUID (user index) → the pairs it names.
+    pairs: FxHashMap<u32, Vec<u32>>,
+    /// Pair named by a linked BSUID → the pair of its number.
+    canonical: FxHashMap<u32, u32>,
+    /// (pair, its canonical pair before) for each pair whose canonical
+    /// pair changed since [`Ledger::take_relinked`].
+    relinked: Vec<(u32, u32)>,
+}
+
+impl Ledger {
+    /// The pair billing reads pair `pair` as (rules F9).
+    pub fn canonical_pair(&self, pair: u32) -> u32 {
+        if self.links.canonical.is_empty() {
+            return pair;
+        }
+        self.links.canonical.get(&pair).copied().unwrap_or(pair)
+    }
+
+    /// The pairs whose canonical pair changed since the last call, each
+    /// with its canonical pair before.
+    pub(crate) fn take_relinked(&mut self) -> Vec<(u32, u32)> {
+        std::mem::take(&mut self.links.relinked)
+    }
+
+    /// Whether folding an event naming `user` (a number) and `bsuid`
+    /// would link them anew.
+    pub(super) fn would_link(&self, user: &str, bsuid: &str) -> bool {
+        if !is_bsuid(bsuid) || is_bsuid(user) {
+            return false;
+        }
+        let Some(b) = self.pairs.users.lookup(bsuid) else {
+            return true;
+        };
+        match self.links.number.get(&b) {
+            None => true,
+            Some(&n) => user < self.pairs.users.get(n),
+        }
+    }
+
+    /// After `pair` (named `user`) was folded: a pair named by a BSUID is
+    /// remembered, and read as its number's when the BSUID is linked.
+    pub(super) fn note_pair(&mut self, pair: u32, user: &str) -> Result<(), CapacityError> {
+        if !is_bsuid(user) {
+            return Ok(());
+        }
+        let b = self.pairs.keys[pair as usize].user;
+        let pairs = self.links.pairs.entry(b).or_default();
+        if pairs.contains(&pair) {
+            return Ok(());
+        }
+        pairs.push(pair);
+        if let Some(&n) = self.links.number.get(&b) {
+            self.point(pair, n)?;
+        }
+        Ok(())
+    }
+
+    /// Links BSUID `bsuid` to number `user` (an event named both).
+    pub(super) fn link(&mut self, user: &str, bsuid: &str) -> Result<(), CapacityError> {
+        if !self.would_link(user, bsuid) {
+            return Ok(());
+        }
+        let Some(region) = bsuid_region(bsuid) else {
+            return Ok(());
+        };
+        let (b, new) = self.pairs.users.intern(bsuid)?;
+        if new {
+            // Every user index has a region (a BSUID's is its country).
+            self.regions.push(region);
+        }
+        let Some(n) = self.pairs.users.lookup(user) else {
+            return Ok(());
+        };
+        self.links.number.insert(b, n);
+        let named = self.links.pairs.get(&b).cloned().unwrap_or_default();
+        for pair in named {
+            self.point(pair, n)?;
+        }
+        Ok(())
+    }
+
+    /// Reads `pair` (named by a BSUID) as the pair of number `n`.
+    fn point(&mut self, pair: u32, n: u32) -> Result<(), CapacityError> {
+        let (waba, phone, _) = self.pairs.names(pair);
+        let (waba, phone) = (waba.to_owned(), phone.to_owned());
+        let number = self.pairs.users.get(n).to_owned();
+        let (to, new) = self.pairs.intern_names(&waba, &phone, &number)?;
+        debug_assert!(!new.user, "a linked number has a pair, so a region");
+        let before = self.canonical_pair(pair);
+        if before != to {
+            self.links.canonical.insert(pair, to);
+            self.links.relinked.push((pair, before));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Rules F9: a user named by number or by business-scoped user id (BSUID)
+//! is one person once an event names both, whatever the order events
+//! arrive in; a user known only by BSUID is priced in its country.
+
+mod common;
+
+use std::borrow::Cow;
+
+use common::*;
+use wabill_engine::TemplateCategory::Marketing;
+use wabill_engine::{EventBody, Rejection, Status};
+
+const BSUID: &str = "IN.1502576394655843";
+
+/// Inbound from India naming both ids, a reply and a template to the
+/// BSUID alone, a template to the number alone.
+fn traffic() -> Traffic {
+    let mut tr = Traffic::new();
+    let inbound = tr.user_writes(INDIA, "2025-08-04T10:00:00");
+    if let Some(e) = tr.events.iter_mut().find(|e| e.id == inbound) {
+        e.bsuid = Some(Cow::Borrowed(BSUID));
+    }
+    tr.reply(BSUID, "2025-08-04T10:05:00");
+    tr.template(BSUID, "2025-08-05T10:00:00", Marketing);
+    tr.template(INDIA, "2025-08-06T10:00:00", Marketing);
+    tr
+}
+
+#[test]
+fn f9_a_number_and_its_business_scoped_id_are_one_pair_whatever_the_order() {
+    let tr = traffic();
+    let expected = tr.bill();
+    assert_eq!(
+        priced(&expected),
+        [
+            p(
+                "pmp-2025",
+                "service",
+                wabill_engine::billing::Free::FreeCustomerService,
+                "0"
+            ),
+            p(
+                "pmp-2025",
+                "marketing",
+                wabill_engine::billing::Free::None,
+                "0.0107"
+            ),
+            p(
+                "pmp-2025",
+                "marketing",
+                wabill_engine::billing::Free::None,
+                "0.0107"
+            ),
+        ]
+    );
+    assert!(
+        expected
+            .conversations
+            .iter()
+            .all(|c| c.user == INDIA && c.market == "India")
+    );
+    // Every order of arrival, and each event twice.
+    let n = tr.events.len();
+    for rotation in 0..n {
+        for reversed in [false, true] {
+            let mut events = tr.events.clone();
+            events.rotate_left(rotation);
+            if reversed {
+                events.reverse();
+            }
+            events.extend(tr.events.clone());
+            let out = bill_events(&events, &tr.config, &tr.book);
+            assert_eq!(
+                out.invoices, expected.invoices,
+                "rotation {rotation}, reversed {reversed}"
+            );
+            assert_eq!(out.conversations, expected.conversations);
+        }
+    }
+}
+
+#[test]
+fn f9_a_user_known_only_by_business_scoped_id_is_priced_in_its_country() {
+    let mut tr = Traffic::new();
+    let id = tr.template("BR.2077296503193087", "2025-08-05T10:00:00", Marketing);
+    let out = tr.bill();
+    let c = record(&out, &id);
+    assert_eq!(
+        (c.market.as_str(), c.user.as_str()),
+        ("Brazil", "BR.2077296503193087")
+    );
+    // A parent id names its country too.
+    let mut tr = Traffic::new();
+    tr.template(
+        "US.ENT.11815799212886844830",
+        "2025-08-05T10:00:00",
+        Marketing,
+    );
+    assert_eq!(tr.bill().conversations[0].market, "North America");
+}
+
+#[test]
+fn f9_a_business_scoped_id_of_no_known_country_is_refused_not_guessed() {
+    let mut tr = Traffic::new();
+    tr.push(
+        t("2025-08-05T10:00:00"),
+        W,
+        P,
+        "XX.12345",
+        "wamid.x",
+        EventBody::Status(Status::Delivered),
+    );
+    let out = tr.bill();
+    assert!(
+        matches!(out.rejected.as_slice(), [Rejection::UnknownRegion { .. }]),
+        "{:?}",
+        out.rejected
+    );
+    assert!(out.conversations.is_empty());
+}
