@@ -118,6 +118,13 @@ impl Verdict<'_> {
     /// when either holds a value wabill does not know.
     pub fn message_charge(&self) -> Option<Charge> {
         let category = rate_category(self.category.as_deref().or(self.origin.as_deref())?)?;
+        // Categories of conversations, not of messages: derived instead.
+        if matches!(
+            category,
+            Category::UserInitiated | Category::BusinessInitiated | Category::FreeEntryPoint
+        ) {
+            return None;
+        }
         Some(Charge {
             category,
             free: self.free(category)?,
@@ -251,9 +258,10 @@ fn base_template(category: &str) -> Option<TemplateCategory> {
     match c.as_str() {
         "marketing" | "marketing_lite" | "group_marketing" => Some(TemplateCategory::Marketing),
         "utility" | "group_utility" => Some(TemplateCategory::Utility),
-        "authentication" | "authentication-international" | "authentication_international" => {
-            Some(TemplateCategory::Authentication)
-        }
+        "authentication"
+        | "group_authentication"
+        | "authentication-international"
+        | "authentication_international" => Some(TemplateCategory::Authentication),
         // `business_initiated` (before June 2023) names the conversation, not
         // the message: a free-form message joining one is no template, and
         // across the switch to four categories (B7a) calling it one would

@@ -223,3 +223,49 @@ fn a_conversation_meta_started_at_send_ends_before_a_later_message_wabill_adds_t
         .collect();
     assert_eq!(sides, [(1, 2)]);
 }
+
+/// Review findings: a difference the outbound record does not explain is
+/// not called a recategorization; a conversation verdict without an id
+/// is no disagreement; a message without a verdict that the two sides
+/// bill differently is listed.
+#[test]
+fn only_what_differs_is_listed_and_only_a_template_meta_renamed_is_recategorized() {
+    let mut tr = Traffic::new();
+    // An entry point wabill sees, Meta does not: free_entry_point against
+    // marketing, though the outbound record says marketing as Meta does.
+    tr.user_writes_from_ad(INDIA, "2023-07-03T09:00:00");
+    let fep = tr.template(INDIA, "2023-07-03T10:00:00", Marketing);
+    sent_with(
+        &mut tr,
+        INDIA,
+        &fep,
+        "2023-07-03T09:59:00",
+        conversation("c-fep", "marketing", "2023-07-04T09:59:00"),
+    );
+    // A conversation verdict without a conversation id: both sides derive.
+    let no_id = tr.template(UK, "2023-07-03T10:00:00", Marketing);
+    let mut v = conversation("c-x", "marketing", "2023-07-04T10:00:00");
+    v.conversation_id = None;
+    sent_with(&mut tr, UK, &no_id, "2023-07-03T09:59:00", v);
+    // Meta calls a marketing template utility; a later marketing template
+    // without a verdict then opens a marketing conversation on Meta's side
+    // but joins the first on wabill's.
+    let renamed = tr.template(US, "2023-07-05T10:00:00", Marketing);
+    sent_with(
+        &mut tr,
+        US,
+        &renamed,
+        "2023-07-05T09:59:00",
+        conversation("c-u", "utility", "2023-07-06T09:59:00"),
+    );
+    let follower = tr.template(US, "2023-07-05T11:00:00", Marketing);
+    let mut out = classes(&run(&tr));
+    out.sort();
+    let mut expected = vec![
+        (fep, Class::Unexplained),
+        (renamed, Class::Recategorized),
+        (follower, Class::Unexplained),
+    ];
+    expected.sort();
+    assert_eq!(out, expected);
+}

@@ -288,3 +288,76 @@ fn d6_meta_s_authentication_international_verdict_is_priced_at_that_rate_on_meta
         ]
     );
 }
+
+/// Review finding: the business country re-priced a message Meta itself
+/// called plain authentication.
+#[test]
+fn d6_meta_s_plain_authentication_verdict_stays_authentication_whatever_the_business_country() {
+    let mut tr = Traffic::new();
+    let mut abroad = tr.config.waba(W).clone();
+    abroad.business_country = Region::parse("US");
+    tr.config.set_waba(W, abroad);
+    let id = tr.template(INDIA, "2025-08-04T10:00:00", Authentication);
+    verdict_on(
+        &mut tr,
+        INDIA,
+        &id,
+        "2025-08-04T10:00:00",
+        pmp("authentication", "regular"),
+    );
+    let (derived, meta) = on_meta_basis(tr);
+    assert_eq!(
+        record(&derived, &id).category,
+        "authentication_international"
+    );
+    assert_eq!(
+        priced(&meta),
+        [p("pmp-2025", "authentication", Free::None, "0.0014")]
+    );
+}
+
+/// Review finding: a message Meta frees as an entry point's opened no
+/// window for the pair's later messages that have no verdict (C3).
+#[test]
+fn v2_meta_s_free_entry_point_opens_the_window_for_messages_without_a_verdict() {
+    let mut tr = Traffic::new();
+    let first = tr.template(INDIA, "2025-08-04T10:00:00", Marketing);
+    verdict_on(
+        &mut tr,
+        INDIA,
+        &first,
+        "2025-08-04T10:00:00",
+        pmp("marketing", "free_entry_point"),
+    );
+    let later = tr.template(INDIA, "2025-08-05T10:00:00", Marketing);
+    let (derived, meta) = on_meta_basis(tr);
+    assert_eq!(record(&derived, &later).free, Free::None);
+    assert_eq!(record(&meta, &first).free, Free::FreeEntryPoint);
+    assert_eq!(record(&meta, &later).free, Free::FreeEntryPoint);
+}
+
+/// Review finding: a derived authentication template did not join Meta's
+/// authentication-international conversation (B2).
+#[test]
+fn v3_a_derived_authentication_template_joins_meta_s_international_conversation() {
+    let mut tr = Traffic::new();
+    let first = tr.template(INDIA, "2024-09-02T10:00:00", Authentication);
+    let v = cbp(
+        "c-otp",
+        "authentication_international",
+        "2024-09-03T10:00:00",
+    );
+    verdict_on(&mut tr, INDIA, &first, "2024-09-02T10:00:00", v);
+    tr.template(INDIA, "2024-09-02T11:00:00", Authentication);
+    let (_, meta) = on_meta_basis(tr);
+    assert_eq!(
+        priced(&meta),
+        [p(
+            "cbp-2023",
+            "authentication_international",
+            Free::None,
+            "0.0280"
+        )]
+    );
+    assert_eq!(record(&meta, &first).messages, 2);
+}

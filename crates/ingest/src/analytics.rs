@@ -153,3 +153,112 @@ fn direction(meta: &str) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, waba: Option<&str>) -> Vec<(i64, Option<String>, Option<String>, u64)> {
+        match parse_analytics(text, waba) {
+            Ok(counts) => counts
+                .into_iter()
+                .map(|c| {
+                    let region = c.region.map(|r| r.as_str().to_owned());
+                    (
+                        c.start.timestamp().as_second(),
+                        region,
+                        c.category,
+                        c.volume,
+                    )
+                })
+                .collect(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn conversation_analytics_of_both_models_read_as_counts() {
+        // Two categories (2022): the direction is the category; a free entry
+        // conversation is `free_entry_point`; the count is `conversation`.
+        let v1 = r#"{"conversation_analytics":{"data":[{"data_points":[
+            {"start":1643702400,"end":1646121600,"conversation":8500,"conversation_type":"REGULAR","conversation_direction":"BUSINESS_INITIATED","country":"BR"},
+            {"start":1643702400,"end":1646121600,"conversation":"250","conversation_type":"FREE_ENTRY_POINT","country":"BR"}]}]},"id":"W1"}"#;
+        assert_eq!(
+            read(v1, None),
+            [
+                (
+                    1643702400,
+                    Some("BR".into()),
+                    Some("business_initiated".into()),
+                    8500
+                ),
+                (
+                    1643702400,
+                    Some("BR".into()),
+                    Some("free_entry_point".into()),
+                    250
+                ),
+            ]
+        );
+        // Four categories, the bare `data` form with --waba, a category
+        // wabill does not know kept lower-cased.
+        let v2 = r#"{"data":[{"data_points":[
+            {"start":"1688169600","end":1688256000,"conversation":3,"conversation_category":"AUTHENTICATION","country":"US"},
+            {"start":1688169600,"end":1688256000,"conversation":1,"conversation_category":"MARKETING_PREMIUM"}]}]}"#;
+        assert_eq!(
+            read(v2, Some("W1")),
+            [
+                (
+                    1688169600,
+                    Some("US".into()),
+                    Some("authentication".into()),
+                    3
+                ),
+                (1688169600, None, Some("marketing_premium".into()), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn pricing_analytics_keep_the_category_of_a_free_entry_point_message() {
+        let text = r#"{"id":"W1","pricing_analytics":{"data":[{"data_points":[
+            {"start":1754265600,"end":1754352000,"volume":2,"pricing_type":"FREE_ENTRY_POINT","pricing_category":"MARKETING","country":"IN"},
+            {"start":1754265600,"end":1754352000,"volume":1,"pricing_category":"AUTHENTICATION_INTERNATIONAL","country":"IN"}]}]}}"#;
+        assert_eq!(
+            read(text, None),
+            [
+                (1754265600, Some("IN".into()), Some("marketing".into()), 2),
+                (
+                    1754265600,
+                    Some("IN".into()),
+                    Some("authentication_international".into()),
+                    1
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_export_without_a_waba_data_or_readable_points_is_refused_naming_the_point() {
+        assert_eq!(
+            parse_analytics(r#"{"data":[]}"#, None),
+            Err(AnalyticsError::NoWaba)
+        );
+        assert_eq!(
+            parse_analytics(r#"{"id":"W1"}"#, None),
+            Err(AnalyticsError::NoData)
+        );
+        assert!(matches!(
+            parse_analytics("[1", None),
+            Err(AnalyticsError::Json(_))
+        ));
+        let bad = r#"{"id":"W1","pricing_analytics":{"data":[{"data_points":[{"start":1,"end":2,"volume":1,"country":"Brazil"}]}]}}"#;
+        match parse_analytics(bad, None) {
+            Err(AnalyticsError::Point { path, reason }) => {
+                assert_eq!(path, "pricing_analytics.data[0].data_points[0]");
+                assert!(reason.contains("Brazil"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

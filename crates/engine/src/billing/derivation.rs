@@ -132,34 +132,45 @@ pub(crate) fn derive_into(
 }
 
 /// Rules D6: the category an authentication conversation or message is
-/// priced at. Derived: international when the WABA's business country
-/// lies outside the user's market and the card has that rate. Meta's
-/// verdict of international: as Meta says where the card has that rate,
-/// else authentication.
+/// priced at. Opened by Meta's verdict (basis `meta`): international when
+/// the verdict says so and the card has that rate. Derived: when the WABA's
+/// business country lies outside the user's market and the card has that
+/// rate.
 fn authentication(
     ledger: &Ledger,
     calendar: &mut Calendar<'_>,
     pair: u32,
     c: &crate::conversation::Conversation,
 ) -> Category {
-    let key = ledger.pair(pair);
+    let per_message = c.era.rules().per_message();
+    let said = c
+        .opened_by
+        .filter(|_| calendar.basis == crate::config::Basis::Meta)
+        .and_then(|m| ledger.meta_charge(m))
+        .and_then(|m| {
+            if per_message {
+                m.message
+            } else {
+                m.conversation.map(|x| x.1)
+            }
+        })
+        .map(|charge| charge.category == Category::AuthenticationInternational);
     let business = calendar.business_country;
-    let meta_says = c.category == Category::AuthenticationInternational;
-    if business.is_none() && !meta_says {
-        return c.category;
+    if (said.is_none() && business.is_none()) || said == Some(false) {
+        return Category::Authentication;
     }
+    let key = ledger.pair(pair);
     let book = calendar.book;
     let Some((_, card)) = calendar.card_at(c.era.rules().family(), c.start) else {
-        return c.category;
+        return Category::Authentication;
     };
     let user = || ledger.pair_names(pair).2;
     let Some(market) = book.market_under(card, user, ledger.region(key.user)) else {
-        return c.category;
+        return Category::Authentication;
     };
-    let international = if meta_says {
-        card.has_international(market)
-    } else {
-        book.international(card, market, business)
+    let international = match said {
+        Some(_) => card.has_international(market),
+        None => book.international(card, market, business),
     };
     if international {
         Category::AuthenticationInternational

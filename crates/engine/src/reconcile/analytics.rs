@@ -56,43 +56,42 @@ pub fn compare_analytics(
     derived.basis = Basis::Derived;
     let months = bill_with(ledger, book, &derived).months;
     let other = book.other_market();
-    let mut rows: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
-    // Per WABA and window: how the export groups (by market? by category?).
-    let mut windows: BTreeMap<(String, Instant, Instant), (bool, bool)> = BTreeMap::new();
-    for c in counts {
-        let zone = &config.waba(&c.waba).timezone;
-        let market = c.region.map(|r| {
-            let map = book.map_at(c.start.local_date(zone));
-            let id = map.map_or(other, |m| m.market_of("", r, other));
-            book.market_name(id).to_owned()
-        });
-        let key = (c.waba.clone(), c.start, c.end, market, c.category.clone());
-        rows.entry(key).or_default().1 += c.volume;
-        let w = windows.entry((c.waba.clone(), c.start, c.end)).or_default();
-        w.0 |= c.region.is_some();
-        w.1 |= c.category.is_some();
-    }
+    let (mut rows, windows) = meta_rows(book, config, counts);
     // Markets the +1 and +7 numbers of a window touch (rules D1's cases).
     let mut ambiguous: BTreeMap<(String, Instant, Instant), BTreeSet<String>> = BTreeMap::new();
-    let records = months
-        .iter()
-        .flat_map(|m| m.records.iter().map(move |r| (m.waba.as_str(), r)));
-    for (waba, r) in records {
-        let in_window = windows
-            .range((waba.to_owned(), Instant(i64::MIN), Instant(i64::MIN))..)
-            .take_while(|((w, ..), _)| w == waba)
-            .filter(|((_, s, e), _)| *s <= r.start && r.start < *e);
-        for ((w, s, e), (by_market, by_category)) in in_window {
-            let market = by_market.then(|| book.market_name(r.market).to_owned());
-            let category = by_category.then(|| r.category.as_str().to_owned());
-            rows.entry((w.clone(), *s, *e, market, category))
-                .or_default()
-                .0 += 1;
-            if let Some(markets) = plus_one_or_seven(ledger, book, config, w, r, other) {
-                ambiguous
-                    .entry((w.clone(), *s, *e))
+    // Windows are looked up by start: only those that began at most the
+    // longest window's length before a record can hold it.
+    let longest = windows.keys().map(|(_, s, e)| e.0 - s.0).max().unwrap_or(0);
+    for month in &months {
+        let waba = month.waba.as_str();
+        if !windows.keys().any(|(w, ..)| w == waba) {
+            continue;
+        }
+        for r in &month.records {
+            let from = (
+                waba.to_owned(),
+                Instant(r.start.0.saturating_sub(longest)),
+                Instant(i64::MIN),
+            );
+            let to = (waba.to_owned(), r.start, Instant(i64::MAX));
+            let in_window = windows
+                .range(from..=to)
+                .filter(|((_, _, e), _)| r.start < *e);
+            let mut ambiguous_markets = None;
+            for ((w, s, e), (by_market, by_category)) in in_window {
+                let market = by_market.then(|| book.market_name(r.market).to_owned());
+                let category = by_category.then(|| r.category.as_str().to_owned());
+                rows.entry((w.clone(), *s, *e, market, category))
                     .or_default()
-                    .extend(markets);
+                    .0 += 1;
+                let markets = ambiguous_markets
+                    .get_or_insert_with(|| plus_one_or_seven(ledger, book, config, w, r, other));
+                if let Some(markets) = markets {
+                    ambiguous
+                        .entry((w.clone(), *s, *e))
+                        .or_default()
+                        .extend(markets.iter().cloned());
+                }
             }
         }
     }
@@ -113,6 +112,34 @@ pub fn compare_analytics(
             }
         })
         .collect()
+}
+
+/// Per WABA and window: how the export groups (by market? by category?).
+type Windows = BTreeMap<(String, Instant, Instant), (bool, bool)>;
+
+/// Meta's side of the rows, and the windows its data points cover.
+fn meta_rows(
+    book: &RateBook,
+    config: &EngineConfig,
+    counts: &[MetaCount],
+) -> (BTreeMap<Key, (u64, u64)>, Windows) {
+    let other = book.other_market();
+    let mut rows: BTreeMap<Key, (u64, u64)> = BTreeMap::new();
+    let mut windows = Windows::new();
+    for c in counts {
+        let zone = &config.waba(&c.waba).timezone;
+        let market = c.region.map(|r| {
+            let map = book.map_at(c.start.local_date(zone));
+            let id = map.map_or(other, |m| m.market_of("", r, other));
+            book.market_name(id).to_owned()
+        });
+        let key = (c.waba.clone(), c.start, c.end, market, c.category.clone());
+        rows.entry(key).or_default().1 += c.volume;
+        let w = windows.entry((c.waba.clone(), c.start, c.end)).or_default();
+        w.0 |= c.region.is_some();
+        w.1 |= c.category.is_some();
+    }
+    (rows, windows)
 }
 
 /// Why a row differs: a market a +1/+7 number of its window touches, a

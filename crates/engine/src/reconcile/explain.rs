@@ -62,27 +62,30 @@ fn by_rule(free: Free) -> Free {
 }
 
 /// Whether derived record `d` and Meta's-basis record `m` of delivered
-/// message `msg` disagree, and why.
+/// message `msg` (with Meta's verdict `charge`, if one arrived) disagree,
+/// and why. A message without a verdict may still differ: it follows the
+/// conversations Meta's verdicts opened for its pair.
 pub(super) fn differs(
     ledger: &Ledger,
     msg: u32,
     d: &Record,
     m: Option<&Record>,
-    charge: &MetaCharge,
+    charge: Option<&MetaCharge>,
 ) -> Option<Class> {
-    let per_message = d.era.rules().per_message();
-    let readable = if per_message {
-        charge.message.is_some()
-    } else {
-        charge.conversation.is_some()
-    };
-    if !readable {
-        return Some(Class::UnknownValue);
+    if let Some(charge) = charge {
+        // A category or type wabill does not know (a conversation verdict
+        // without an id says nothing wabill cannot read: both sides derive).
+        if charge.message.is_none() && charge.conversation.is_none() {
+            return Some(Class::UnknownValue);
+        }
+        if d.era.rules().per_message() && charge.message.is_none() {
+            return Some(Class::UnknownValue);
+        }
     }
     let Some(m) = m else {
         return Some(Class::Unexplained);
     };
-    let same_group = per_message || d.opened_by == m.opened_by;
+    let same_group = d.era.rules().per_message() || d.opened_by == m.opened_by;
     if d.category == m.category && by_rule(d.free) == by_rule(m.free) && same_group {
         return None;
     }
@@ -92,14 +95,16 @@ pub(super) fn differs(
             Category::Authentication | Category::AuthenticationInternational
         )
     };
+    let view = ledger.view_of(msg);
     Some(
         if d.category != m.category && auth(d.category) && auth(m.category) {
             Class::AuthenticationInternational
-        } else if d.category != m.category {
-            if ledger.view_of(msg).outbound.is_some() {
-                Class::Recategorized
-            } else {
-                Class::OutboundMissing
+        } else if charge.is_some() && d.category != m.category {
+            match view.outbound {
+                // Meta names another template category than the record.
+                Some((_, _, template)) if template != view.verdict => Class::Recategorized,
+                Some(_) => Class::Unexplained,
+                None => Class::OutboundMissing,
             }
         } else if !same_group && started_at_send(ledger, msg, d) {
             Class::StartAtSend
@@ -189,7 +194,13 @@ pub(super) fn meta_answer(ledger: &Ledger, msg: u32, r: &Record) -> Answer {
         conversation,
         start: r.start,
         end: r.end,
-        rule: verdict.map_or_else(String::new, |v| verdict_text(&v)),
+        rule: verdict.map_or_else(
+            || {
+                "no verdict: wabill's rules, beside the conversations Meta's verdicts opened"
+                    .to_owned()
+            },
+            |v| verdict_text(&v),
+        ),
     }
 }
 
@@ -228,6 +239,7 @@ pub(super) fn undelivered(
     out: &mut Vec<Reconciliation>,
 ) {
     let mut added: FxHashMap<(String, Month), usize> = FxHashMap::default();
+    let mut clocks: FxHashMap<u32, EraClock> = FxHashMap::default();
     for msg in 0..ledger.n_messages() as u32 {
         let view = ledger.view_of(msg);
         let (Some((sent, pair, _)), None) = (view.outbound, view.delivery) else {
@@ -236,10 +248,14 @@ pub(super) fn undelivered(
         let Some(verdict) = ledger.verdict(msg).filter(|v| v.billable == Some(true)) else {
             continue;
         };
-        let waba = ledger.waba_name(ledger.pair(pair).waba);
+        let w = ledger.pair(pair).waba;
+        let waba = ledger.waba_name(w);
         let zone = &config.waba(waba).timezone;
         let month = Month::of(sent.local_date(zone));
-        let era = EraClock::new(&config.timeline, zone).era_at(sent);
+        let clock = clocks
+            .entry(w)
+            .or_insert_with(|| EraClock::new(&config.timeline, zone));
+        let era = clock.era_at(sent);
         let charge = ledger.meta_charge(msg);
         let category = charge.and_then(|c| c.message.or(c.conversation.map(|c| c.1)));
         let meta = era.zip(category).map(|(era, c)| Answer {

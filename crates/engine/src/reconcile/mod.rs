@@ -119,27 +119,28 @@ pub fn reconcile(ledger: &Ledger, book: &RateBook, config: &EngineConfig) -> Vec
         .enumerate()
         .map(|(i, r)| ((r.waba.clone(), r.month), i))
         .collect();
-    let at_month = |months: &[WabaMonth], (m, _): Place| {
-        index
-            .get(&(months[m].waba.clone(), months[m].month))
-            .copied()
-    };
+    // Each derived month's place in `out`.
+    let month_at: Vec<Option<usize>> = derived
+        .iter()
+        .map(|m| index.get(&(m.waba.clone(), m.month)).copied())
+        .collect();
     for (msg, opener) in attribution(ledger, &derived_config) {
         let Some(&d) = d_places.get(&opener) else {
             continue;
         };
-        let Some(i) = at_month(&derived, d) else {
+        let Some(i) = month_at[d.0] else {
             continue;
         };
-        let Some(charge) = ledger.meta_charge(msg) else {
+        let charge = ledger.meta_charge(msg);
+        if charge.is_some() {
+            out[i].compared += 1;
+        } else {
             out[i].without_verdict += 1;
-            continue;
-        };
-        out[i].compared += 1;
+        }
         let m = meta_went.get(&msg).and_then(|o| m_places.get(o));
         let d_record = &derived[d.0].records[d.1];
         let m_record = m.map(|&(a, b)| &meta[a].records[b]);
-        if let Some(class) = explain::differs(ledger, msg, d_record, m_record, &charge) {
+        if let Some(class) = explain::differs(ledger, msg, d_record, m_record, charge.as_ref()) {
             let wabill = explain::wabill_answer(ledger, msg, d_record);
             let meta_answer = m_record
                 .filter(|_| class != Class::UnknownValue)
@@ -324,13 +325,24 @@ fn timelines(ledger: &Ledger, out: &mut [Reconciliation]) {
             let (Some(from), Some(to)) = (from, to) else {
                 continue;
             };
-            d.timeline = list
-                .iter()
-                .filter(|e| from <= e.at && e.at <= to)
-                .cloned()
-                .collect();
+            d.timeline = around(list, (from, to), d.delivered.unwrap_or(to)).to_vec();
         }
     }
+}
+
+/// Most entries a disagreement's timeline shows.
+const TIMELINE_MAX: usize = 200;
+
+/// The entries of `list` (sorted by time) from `from` to `to`, at most
+/// [`TIMELINE_MAX`] of them, those nearest `at`.
+fn around(list: &[TimelineEntry], (from, to): (Instant, Instant), at: Instant) -> &[TimelineEntry] {
+    let lo = list.partition_point(|e| e.at < from);
+    let hi = list.partition_point(|e| e.at <= to).max(lo);
+    let mid = list.partition_point(|e| e.at < at).clamp(lo, hi);
+    let start = mid.saturating_sub(TIMELINE_MAX / 2).max(lo);
+    let end = (start + TIMELINE_MAX).min(hi);
+    let start = end.saturating_sub(TIMELINE_MAX).max(lo);
+    &list[start..end]
 }
 
 fn entry(

@@ -5,7 +5,7 @@ use crate::conversation::{Conversation, Delivered, Free, PairState, PairView};
 use crate::era::EraKind;
 use crate::tariff::Category;
 use crate::time::{HOURS_24, HOURS_72};
-use crate::verdict::{ConversationKey, MetaCharge};
+use crate::verdict::{Charge, ConversationKey, MetaCharge};
 
 /// How far back a delivery looks for the conversation its verdict names:
 /// statuses of a message sent inside a conversation may arrive days later.
@@ -26,20 +26,33 @@ pub fn deliver(
     meta: &MetaCharge,
     view: &PairView<'_>,
 ) -> bool {
-    let at = msg.at;
-    let template = msg.template.map(Category::from);
     if era.rules().per_message() {
-        // V2: one message, `pricing.category` and `pricing.type`.
-        let Some(charge) = meta.message else {
-            return false;
-        };
-        let category = match charge.category {
-            Category::UserInitiated => Category::Service,
-            Category::BusinessInitiated | Category::FreeEntryPoint => {
-                template.unwrap_or(Category::Service)
+        return match meta.message {
+            Some(charge) => {
+                deliver_message(state, era, msg, charge);
+                true
             }
+            None => false,
+        };
+    }
+    deliver_in_conversation(state, opened, era, msg, meta, view)
+}
+
+/// V2: one message, `pricing.category` and `pricing.type`.
+fn deliver_message(state: &mut PairState, era: EraKind, msg: &Delivered, charge: Charge) {
+    let at = msg.at;
+    {
+        // D6 decides international after derivation, from the verdict
+        // (`billing::derivation::authentication`).
+        let category = match charge.category {
+            Category::AuthenticationInternational => Category::Authentication,
             other => other,
         };
+        // C3: a message Meta frees as an entry point's opens the window
+        // for the pair's messages that have no verdict.
+        if charge.free == Free::FreeEntryPoint && !state.in_fep(at) {
+            state.start_fep(at, HOURS_72);
+        }
         state.open(Conversation {
             start: at,
             end: at,
@@ -49,17 +62,31 @@ pub fn deliver(
             opened_by: Some(msg.msg),
             messages: 1,
         });
-        return true;
     }
-    // V3: the conversation Meta names.
+}
+
+/// V3: the conversation Meta names; false when the verdict names none.
+fn deliver_in_conversation(
+    state: &mut PairState,
+    opened: &mut Opened,
+    era: EraKind,
+    msg: &Delivered,
+    meta: &MetaCharge,
+    view: &PairView<'_>,
+) -> bool {
+    let at = msg.at;
+    let template = msg.template.map(Category::from);
     let Some((key, charge)) = meta.conversation else {
         return false;
     };
+    // Conversations are in start order: look back only as far as one can
+    // still be joined.
     let joined = opened
         .0
         .iter()
         .rev()
-        .find(|(k, i)| *k == key && state.conversations[*i].start.plus(JOIN_HORIZON) > at);
+        .take_while(|(_, i)| state.conversations[*i].start.plus(JOIN_HORIZON) > at)
+        .find(|(k, _)| *k == key);
     if let Some(&(_, i)) = joined {
         state.join(i);
         return true;
@@ -99,6 +126,11 @@ fn era_category(era: EraKind, category: Category, template: Option<Category>) ->
     use Category::*;
     match (era, category) {
         (_, FreeEntryPoint) => FreeEntryPoint,
+        // In the pair state as authentication, so that a derived
+        // authentication template joins it (B2); D6 decides the price.
+        (EraKind::Cbp2023 | EraKind::Pmp2025 | EraKind::Pmp2026, AuthenticationInternational) => {
+            Authentication
+        }
         (EraKind::Cbp2022, Service | UserInitiated) => UserInitiated,
         (EraKind::Cbp2022, _) => BusinessInitiated,
         (_, UserInitiated) => Service,

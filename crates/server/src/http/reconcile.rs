@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
+use axum::response::IntoResponse;
+use wabill_engine::event::Event;
 use wabill_engine::reconcile::reconcile;
 use wabill_engine::{HashKey, Ledger};
 
-use super::api::settled_json;
 use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::parse_month;
 use super::{Answer, Shared};
+use crate::state::State;
 
 /// Messages copied out of the engine per hold of its read lock.
 const COPY_CHUNK: u32 = 4096;
@@ -26,39 +28,65 @@ pub(super) async fn get_reconciliation(
     scope(key, &waba)?;
     let month = parse_month(&month)?;
     let (config, book) = (app.state.config.clone(), Arc::clone(&app.state.book));
-    settled_json(&app, move |settled| {
-        // The WABA's canonical events, a range of messages per short hold
-        // of the engine's lock, into a ledger of the answer's own: billing
-        // it twice (both bases) then holds no lock.
-        let mut copy = Ledger::new(config.clone(), HashKey::drawn_from(&std::hash::RandomState::new()));
-        let mut start = 0u32;
-        loop {
-            let (events, more) = {
-                let engine = settled.engine();
-                let ledger = engine.ledger();
-                let Some(w) = ledger.waba_index(&waba) else {
-                    break;
-                };
-                let end = start.saturating_add(COPY_CHUNK);
-                (ledger.canonical_events(w, start..end), (end as usize) < ledger.n_messages())
-            };
-            copy.ingest(&events)
-                .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
-            if !more {
-                break;
-            }
-            start += COPY_CHUNK;
+    let name = waba.clone();
+    let answer = app
+        .state
+        .copied_then(
+            move |state| copy_waba(state, &name),
+            move |events| {
+                // Billed twice (both bases) on a reading thread, holding
+                // no lock: the copy is the answer's own.
+                let mut copy = Ledger::new(
+                    config.clone(),
+                    HashKey::drawn_from(&std::hash::RandomState::new()),
+                );
+                copy.ingest(&events)
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
+                let found = reconcile(&copy, &book, &config)
+                    .into_iter()
+                    .find(|r| r.waba == waba && r.month == month);
+                let r = found.ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::NotFound,
+                        format!(
+                            "nothing to reconcile for WABA {waba:?} in {month}: no delivery or verdict (yet)"
+                        ),
+                    )
+                })?;
+                serde_json::to_vec(&wabill_report::reconciliation_json(&r))
+                    .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))
+            },
+        )
+        .await
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "reconciliation failed"))??;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        answer,
+    )
+        .into_response())
+}
+
+/// The WABA's canonical events, a range of messages per short hold of the
+/// engine's read lock (the writer folds in between, so the copy is of the
+/// moments it was taken in, not one instant: a message folded meanwhile
+/// may show in part).
+fn copy_waba(state: &State, waba: &str) -> Vec<Event<'static>> {
+    let mut events = Vec::new();
+    let mut start = 0u32;
+    loop {
+        let engine = state.read();
+        let ledger = engine.ledger();
+        let Some(w) = ledger.waba_index(waba) else {
+            return events;
+        };
+        let end = start.saturating_add(COPY_CHUNK);
+        events.extend(ledger.canonical_events(w, start..end));
+        if end as usize >= ledger.n_messages() {
+            return events;
         }
-        let found = reconcile(&copy, &book, &config)
-            .into_iter()
-            .find(|r| r.waba == waba && r.month == month);
-        match found {
-            Some(r) => Ok(wabill_report::reconciliation_json(&r)),
-            None => Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("nothing to reconcile for WABA {waba:?} in {month}: no delivery or verdict (yet)"),
-            )),
-        }
-    })
-    .await
+        start = end;
+    }
 }

@@ -49,6 +49,27 @@ impl State {
         encoded
     }
 
+    /// Runs `copy` (short reads of the engine, no billing) at the default
+    /// priority, then `work` on what it copied, on a reading thread, with
+    /// no lock at all: for answers that bill a copy of their own
+    /// (`GET /v1/reconciliation`). None when either panicked.
+    pub async fn copied_then<T: Send + 'static, E: Send + 'static>(
+        self: &Arc<Self>,
+        copy: impl FnOnce(&State) -> T + Send + 'static,
+        work: impl FnOnce(T) -> E + Send + 'static,
+    ) -> Option<E> {
+        let turn = self.turn().await?;
+        let started = self.read_started();
+        let state = Arc::clone(self);
+        let copied = at_default_priority(&turn, move || copy(&state)).await;
+        let done = match copied {
+            Some(copied) => self.at_lower_priority(&turn, move || work(copied)).await,
+            None => None,
+        };
+        self.yield_to_writes(turn, started);
+        done
+    }
+
     fn read_started(&self) -> ReadStarted {
         ReadStarted {
             at: std::time::Instant::now(),
