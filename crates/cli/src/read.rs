@@ -57,6 +57,8 @@ struct Compact {
     user: Span,
     /// The user's business-scoped id beside the number (rules F9).
     bsuid: Option<Span>,
+    /// The group of a group message (rules G1).
+    group: Option<Span>,
     id: Span,
     /// 0 inbound, 1 outbound, 2 status.
     kind: u8,
@@ -175,6 +177,7 @@ fn compact(
         phone: span(text, extra, &e.phone),
         user: span(text, extra, &e.user),
         bsuid: e.bsuid.as_deref().map(|b| span(text, extra, b)),
+        group: e.group.as_deref().map(|g| span(text, extra, g)),
         id: span(text, extra, &e.id),
         kind,
         flag,
@@ -263,6 +266,7 @@ impl Batch {
                     phone: Cow::Borrowed(self.str(c.phone)),
                     user: Cow::Borrowed(self.str(c.user)),
                     bsuid: c.bsuid.map(|b| Cow::Borrowed(self.str(b))),
+                    group: c.group.map(|g| Cow::Borrowed(self.str(g))),
                     id: Cow::Borrowed(self.str(c.id)),
                     body,
                     verdict,

@@ -42,6 +42,7 @@ fn main() -> Result<(), String> {
             body: EventBody::Inbound { referral: false },
             verdict: None,
             bsuid: None,
+            group: None,
         }];
         checked.clear();
         validator

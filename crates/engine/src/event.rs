@@ -95,6 +95,9 @@ pub struct Event<'a> {
     /// The user's business-scoped user id when the event also names the
     /// number (`user`): what links the two (rules F9).
     pub bsuid: Option<Cow<'a, str>>,
+    /// The group a group message was sent in or to (rules G1): `user` is
+    /// then the participant who wrote, or to whom it was delivered.
+    pub group: Option<Cow<'a, str>>,
     /// The message id; for a status, the id of the message it is about.
     pub id: Cow<'a, str>,
     pub body: EventBody<'a>,
@@ -111,6 +114,7 @@ impl Event<'_> {
             phone: std::borrow::Cow::Owned(self.phone.into_owned()),
             user: std::borrow::Cow::Owned(self.user.into_owned()),
             bsuid: self.bsuid.map(|b| std::borrow::Cow::Owned(b.into_owned())),
+            group: self.group.map(|g| std::borrow::Cow::Owned(g.into_owned())),
             id: std::borrow::Cow::Owned(self.id.into_owned()),
             body: match self.body {
                 EventBody::Inbound { referral } => EventBody::Inbound { referral },

@@ -175,7 +175,7 @@ fn conversation_id(opener: &str) -> String {
 
 /// A payment status, a group status and a message from a user whose number
 /// Meta withholds, for the WABA and phone of `like` (events.md section 5:
-/// ignored, quarantined, quarantined).
+/// ignored, ignored, stored: none bills anything).
 fn other_bodies(like: &Value, n: u64) -> [Value; 3] {
     let waba = like.pointer("/entry/0/id").cloned().unwrap_or(Value::Null);
     let metadata = like
@@ -202,13 +202,14 @@ fn other_bodies(like: &Value, n: u64) -> [Value; 3] {
             "payment": { "reference_id": format!("ref-{n}"), "amount": { "value": 100, "offset": 100 }, "currency": "INR" },
         }],
     });
+    // A group message's `sent` status, which names no participant (Meta):
+    // counted, billing nothing.
     let group = json!({
         "messaging_product": "whatsapp",
         "metadata": metadata,
         "statuses": [{
-            "id": format!("wamid.gen-group-{n}"), "status": "delivered", "timestamp": ts,
+            "id": format!("wamid.gen-group-{n}"), "status": "sent", "timestamp": ts,
             "recipient_id": "120363025246125486@g.us", "recipient_type": "group",
-            "participant_recipient_id": "16505551234",
             "pricing": { "billable": true, "pricing_model": "PMP", "category": "group_marketing" },
         }],
     });

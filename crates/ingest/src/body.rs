@@ -67,7 +67,7 @@ struct InboundItem<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    group_id: Option<&'a RawValue>,
+    group_id: Option<Id<'a>>,
     #[serde(borrow)]
     from_user_id: Option<Id<'a>>,
 }
@@ -95,6 +95,12 @@ struct StatusItem<'a> {
     recipient_type: Option<Cow<'a, str>>,
     #[serde(borrow)]
     recipient_user_id: Option<Id<'a>>,
+    /// Groups: the participant a group message was delivered to (Meta
+    /// spells the key both ways), by number and by business-scoped id.
+    #[serde(borrow, alias = "participant_recipient_id")]
+    recipient_participant_id: Option<Id<'a>>,
+    #[serde(borrow)]
+    recipient_participant_user_id: Option<Id<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -231,6 +237,43 @@ fn settle<'a>(
     }
 }
 
+/// A user as the item names it: the user and the business-scoped id beside
+/// the number (rules F9).
+type UserIds<'a> = (Cow<'a, str>, Option<Cow<'a, str>>);
+
+/// A group status's participant (number and business-scoped id), or None
+/// when it names none.
+fn participant<'a>(
+    number: &Option<Id<'a>>,
+    bsuid: &Option<Id<'a>>,
+    path: &str,
+) -> Result<Option<UserIds<'a>>, InputError> {
+    let given = |id: &Option<Id<'a>>| id.as_ref().is_some_and(|i| !i.0.is_empty());
+    if !given(number) && !given(bsuid) {
+        return Ok(None);
+    }
+    let (user, bsuid) = user_ids(
+        number.clone(),
+        bsuid.clone(),
+        path,
+        "recipient_participant_id",
+    )?;
+    Ok(Some((user, bsuid)))
+}
+
+/// A group status that names no participant: `sent` and `failed` ones
+/// never do (Meta) and bill nothing; a delivery with no participant has no
+/// market to be priced in.
+fn no_participant<'a>(status: &str, path: &str) -> Result<Item<'a>, InputError> {
+    if matches!(status, "delivered" | "read") {
+        return Err(invalid(
+            path,
+            "a group delivery that names no participant (`recipient_participant_id`): no market to price it in",
+        ));
+    }
+    Ok(Item::Ignored("group_status"))
+}
+
 /// A change's WABA and phone, or why its envelope gives none.
 type Who<'a> = Result<(Cow<'a, str>, Cow<'a, str>), InputError>;
 
@@ -240,12 +283,8 @@ fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Ite
     if m.kind.as_deref() == Some("system") {
         return Ok(Item::Ignored("system"));
     }
-    if !is_null(m.group_id) {
-        return Err(invalid(
-            path,
-            "a group message (`group_id`): group messages are not billed yet",
-        ));
-    }
+    // Rules G1: a participant writing in a group opens the group's window.
+    let group = m.group_id.map(|g| g.0).filter(|g| !g.is_empty());
     let (waba, phone) = who.as_ref().map_err(Clone::clone)?;
     let referral = !is_null(m.referral);
     if let Some(r) = m.referral.filter(|_| referral)
@@ -260,6 +299,7 @@ fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Ite
         phone: phone.clone(),
         user,
         bsuid,
+        group,
         id: required_id(m.id, path, "id")?,
         body: EventBody::Inbound { referral },
         verdict: None,
@@ -271,12 +311,6 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
     if s.kind.as_deref() == Some("payment") {
         return Ok(Item::Ignored("payment"));
     }
-    if s.recipient_type.as_deref() == Some("group") {
-        return Err(invalid(
-            path,
-            "a group message status (`recipient_type` group): group messages are not billed yet",
-        ));
-    }
     let (waba, phone) = who.as_ref().map_err(Clone::clone)?;
     let recipient = s.recipient_id.or(s.message.and_then(|m| m.recipient_id));
     let status = s
@@ -284,15 +318,32 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing(path, "status"))?;
     let ts = timestamp(s.timestamp, path, "timestamp")?;
-    let (user, bsuid) = user_ids(recipient, s.recipient_user_id, path, "recipient_id")?;
-    let id = required_id(s.id, path, "id")?;
+    let mut id = required_id(s.id, path, "id")?;
     let verdict = crate::verdict::webhook(s.pricing, s.conversation, path)?;
+    let (user, bsuid, group) = if s.recipient_type.as_deref() == Some("group") {
+        let Some((user, bsuid)) = participant(
+            &s.recipient_participant_id,
+            &s.recipient_participant_user_id,
+            path,
+        )?
+        else {
+            return no_participant(&status, path);
+        };
+        // Rules G1: billed per participant delivered to, so one event per
+        // (message, participant).
+        id = Cow::Owned(format!("{id}#{user}"));
+        (user, bsuid, recipient.map(|g| g.0))
+    } else {
+        let (user, bsuid) = user_ids(recipient, s.recipient_user_id, path, "recipient_id")?;
+        (user, bsuid, None)
+    };
     Ok(Item::Event(Event {
         ts,
         waba: waba.clone(),
         phone: phone.clone(),
         user,
         bsuid,
+        group,
         id,
         body: EventBody::Status(Status::parse(status)),
         verdict,

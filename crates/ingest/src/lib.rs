@@ -108,6 +108,8 @@ struct Top<'a, M = &'a RawValue> {
     #[serde(borrow)]
     user_id: Option<Id<'a>>,
     #[serde(borrow)]
+    group: Option<Id<'a>>,
+    #[serde(borrow)]
     ts: Option<&'a RawValue>,
     #[serde(borrow)]
     referral: Option<&'a RawValue>,
@@ -371,6 +373,7 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
         phone,
         user,
         bsuid,
+        group: top.group.take().map(|g| g.0).filter(|g| !g.is_empty()),
         id,
         body,
         verdict,
@@ -420,6 +423,8 @@ pub fn normalized_line(e: &Event<'_>) -> String {
     struct Line<'e> {
         id: &'e str,
         #[serde(skip_serializing_if = "Option::is_none")]
+        group: Option<&'e str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         meta: Option<Box<RawValue>>,
         phone: &'e str,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -443,6 +448,7 @@ pub fn normalized_line(e: &Event<'_>) -> String {
         category: &'static str,
     }
     let line = Line {
+        group: e.group.as_deref(),
         id: &e.id,
         meta: e
             .verdict

@@ -470,6 +470,7 @@ fn inbound<'a>(
             body: EventBody::Inbound { referral: false },
             verdict: None,
             bsuid: None,
+            group: None,
         },
     }))
 }
@@ -529,6 +530,7 @@ fn statuses<'a>(
                 body: EventBody::Status(status.clone()),
                 verdict: None,
                 bsuid: None,
+                group: None,
             },
         });
     }

@@ -18,6 +18,7 @@ fn event(body: EventBody<'static>, nanos: i64) -> Event<'static> {
         body,
         verdict: None,
         bsuid: None,
+        group: None,
     }
 }
 

@@ -262,6 +262,12 @@ fn era_event_line(focus: (usize, usize)) -> impl Strategy<Value = String> {
                 let (w, p) = (WABAS[waba], PHONES[phone]);
                 let u = if user == 4 { "IN.4242" } else { USERS[user] };
                 let link = if user == 3 && id % 2 == 0 { r#","user_id":"IN.4242""# } else { "" };
+                // Rules G1: some messages are a group's (some copies say so).
+                let link = if id % 5 == 0 && variant % 2 == 0 {
+                    format!(r#"{link},"group":"G-1""#)
+                } else {
+                    link.to_owned()
+                };
                 let ts = ERA_ANCHORS[anchor] + offset;
                 let head = format!(
                     r#""id":"wamid.{id}","waba":"{w}","phone":"{p}","user":"{u}"{link},"ts":{ts}"#

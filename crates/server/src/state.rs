@@ -515,6 +515,7 @@ mod tests {
             body,
             verdict: None,
             bsuid: None,
+            group: None,
         }
     }
 

@@ -382,6 +382,7 @@ mod tests {
                     body: EventBody::Inbound { referral: false },
                     verdict: None,
                     bsuid: None,
+                    group: None,
                 },
                 region: wabill_engine::market::Region::parse("BR").unwrap_or_else(|| panic!("BR")),
                 id_hash: 0,

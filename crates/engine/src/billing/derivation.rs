@@ -101,7 +101,13 @@ pub(crate) fn derive_into(
                 at: error.at.rfc3339(),
             });
     }
+    let derived_from = pair;
     for mut c in conversations {
+        // G1: a group delivery is billed to its participant.
+        let pair = c
+            .opened_by
+            .and_then(|m| ledger.participant_pair(m))
+            .unwrap_or(pair);
         if matches!(
             c.category,
             Category::Authentication | Category::AuthenticationInternational
@@ -115,6 +121,7 @@ pub(crate) fn derive_into(
             .records
             .push(Record {
                 pair,
+                derived_from,
                 start: c.start,
                 end: c.end,
                 era: c.era,
@@ -199,7 +206,12 @@ fn by_pair<T>(
         .enumerate()
         .filter_map(|(m, message)| {
             let (slot, item) = pick(m as u32, message)?;
-            Some((ledger.canonical_pair(slot.pair), slot.at, m as u32, item))
+            Some((
+                ledger.billing_pair(m as u32, slot.pair),
+                slot.at,
+                m as u32,
+                item,
+            ))
         })
         .collect();
     items.sort_unstable_by(|a, b| {

@@ -40,7 +40,11 @@ use derivation::{ByPair, delivered_by_pair, derive_pairs, inbound_by_pair};
 /// A rated conversation, or under a per-message era one rated message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// The pair it is billed to: under rules G1 a group delivery's
+    /// participant, else the pair it was derived with.
     pub pair: u32,
+    /// The pair it was derived with (a group's, rules G1).
+    pub derived_from: u32,
     pub start: Instant,
     pub end: Instant,
     pub era: EraKind,

@@ -139,6 +139,10 @@ impl Billed {
             let now = derive_pair_months(ledger, &self.clocks, &mut calendars, pair, log);
             self.names.copy_pair(ledger, pair);
             for group in now.values() {
+                // G1: a group's records are its participants'.
+                for r in group.records.iter().filter(|r| r.pair != pair) {
+                    self.names.copy_pair(ledger, r.pair);
+                }
                 self.names.copy_tied_openers(ledger, &group.records);
             }
             self.rating.replace_pair(ledger.pair(pair).waba, pair, now);
@@ -320,7 +324,7 @@ impl Rating {
         let of_pair = |pair: &u32| self.derived.get(*pair as usize)?.get(&key.1);
         let (kept, to_add) = match old {
             Some(mut records) => {
-                records.retain(|r| !changed.contains(&r.pair));
+                records.retain(|r| !changed.contains(&r.derived_from));
                 records.iter_mut().for_each(|r| r.unrate(other_market));
                 (records, changed)
             }

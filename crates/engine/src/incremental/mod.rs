@@ -84,13 +84,22 @@ impl Incremental {
     /// a smaller one), the messages of the pairs it names move to the
     /// number's pair.
     fn relink(&mut self) {
-        for (_, before) in self.ledger.take_relinked() {
+        let relinked = self.ledger.take_relinked();
+        if relinked.is_empty() {
+            return;
+        }
+        for (_, before) in relinked {
             let ids = self.logs.get(before as usize).map(PairLog::ids);
             for id in ids.unwrap_or_default() {
                 if let Some(msg) = self.ledger.messages.lookup(&id) {
                     self.mirror(msg);
                 }
             }
+        }
+        // A group message's record is its participant's (G1), whose pair
+        // may be one that moved.
+        for msg in self.ledger.group_messages() {
+            self.mirror(msg);
         }
     }
 
@@ -174,6 +183,7 @@ mod tests {
             body,
             verdict: None,
             bsuid: None,
+            group: None,
         }
     }
 

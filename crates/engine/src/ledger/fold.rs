@@ -61,7 +61,11 @@ impl Ledger {
         {
             return true;
         }
-        let Some(msg) = self.messages.lookup(&event.id) else {
+        let msg = self.messages.lookup(&event.id);
+        if self.would_regroup(msg, event) {
+            return true;
+        }
+        let Some(msg) = msg else {
             return true;
         };
         if let Some(v) = &event.verdict
@@ -105,6 +109,9 @@ impl Ledger {
             }
         }
         let (msg, _) = self.messages.intern(&event.id, c.id_hash)?;
+        if event.group.is_some() {
+            self.note_group(msg, event, c.region)?;
+        }
         if let Some(v) = &event.verdict
             && self.verdict_preferred(msg, event, v)
         {
@@ -261,6 +268,7 @@ pub(super) mod tests {
             body: kind,
             verdict: None,
             bsuid: None,
+            group: None,
         }
     }
 

@@ -8,6 +8,7 @@
 //! so the ledger depends only on the set of events.
 
 mod fold;
+mod groups;
 mod links;
 mod messages;
 mod pairs;
@@ -77,6 +78,8 @@ pub struct MessageView {
     /// On Meta's basis (rules V1), what billing reads of the verdict; None
     /// on wabill's own, where only `verdict` counts.
     pub charge: Option<crate::verdict::MetaCharge>,
+    /// A group message's participant pair, its record's (rules G1).
+    pub participant: Option<u32>,
 }
 
 impl MessageView {
@@ -116,6 +119,8 @@ pub struct Ledger {
     verdicts: verdicts::Verdicts,
     /// Numbers and business-scoped user ids of one person (rules F9).
     links: links::Links,
+    /// Group messages (rules G1): message → the group's pair.
+    groups: rustc_hash::FxHashMap<u32, u32>,
     accepted: u64,
     duplicates: u64,
 }
@@ -139,6 +144,7 @@ impl Ledger {
             other_statuses: FxHashSet::default(),
             verdicts: verdicts::Verdicts::new(key),
             links: links::Links::default(),
+            groups: rustc_hash::FxHashMap::default(),
             accepted: 0,
             duplicates: 0,
         }
@@ -243,8 +249,8 @@ impl Ledger {
     /// [`Ledger::message_view`] by message index.
     pub(crate) fn view_of(&self, msg: u32) -> MessageView {
         let m = self.messages.records[msg as usize];
-        // Rules F9: pairs as billing reads them.
-        let pair = |p: u32| self.canonical_pair(p);
+        // Rules F9, G1: pairs as billing derives them.
+        let pair = |p: u32| self.billing_pair(msg, p);
         MessageView {
             inbound: m
                 .inbound
@@ -256,6 +262,7 @@ impl Ledger {
                 .map(|s| (Instant(s.at), pair(s.pair), template_of(s.flag))),
             delivery: m.delivery.get().map(|s| (Instant(s.at), pair(s.pair))),
             verdict: self.verdict_template(msg),
+            participant: self.participant_pair(msg),
             charge: match self.config().basis {
                 crate::config::Basis::Meta => self.meta_charge(msg),
                 crate::config::Basis::Derived => None,
@@ -277,12 +284,18 @@ impl Ledger {
         let end = range.end.min(self.n_messages() as u32);
         let mut out = Vec::new();
         for msg in range.start..end {
-            let view = self.view_of(msg);
+            let m = self.messages.records[msg as usize];
             let id = self.message_id(msg);
-            let mut push = |at: Instant, pair: u32, body: EventBody<'static>| {
-                let (w, phone, user) = self.pair_names(pair);
+            // A group message keeps its group (G1); pairs are read as the
+            // numbers they link to (F9).
+            let group = self
+                .groups
+                .get(&msg)
+                .map(|g| self.pair_names(*g).2.to_owned());
+            let mut push = |at: i64, pair: u32, body: EventBody<'static>| {
+                let (w, phone, user) = self.pair_names(self.canonical_pair(pair));
                 out.push(Event {
-                    ts: at,
+                    ts: Instant(at),
                     waba: Cow::Owned(w.to_owned()),
                     phone: Cow::Owned(phone.to_owned()),
                     user: Cow::Owned(user.to_owned()),
@@ -290,31 +303,37 @@ impl Ledger {
                     body,
                     verdict: None,
                     bsuid: None,
+                    group: group.clone().map(Cow::Owned),
                 });
             };
             let ours = |pair: u32| self.pair(pair).waba == waba;
-            if let Some((at, pair, referral)) = view.inbound.filter(|x| ours(x.1)) {
-                push(at, pair, EventBody::Inbound { referral });
+            if let Some(s) = m.inbound.get().filter(|s| ours(s.pair)) {
+                push(
+                    s.at,
+                    s.pair,
+                    EventBody::Inbound {
+                        referral: s.flag == 1,
+                    },
+                );
             }
-            if let Some((at, pair, template)) = view.outbound.filter(|x| ours(x.1)) {
-                push(at, pair, EventBody::Outbound { template });
+            if let Some(s) = m.outbound.get().filter(|s| ours(s.pair)) {
+                let template = template_of(s.flag);
+                push(s.at, s.pair, EventBody::Outbound { template });
             }
-            if let Some((at, pair)) = view.delivery.filter(|x| ours(x.1)) {
-                push(at, pair, EventBody::Status(crate::event::Status::Delivered));
+            if let Some(s) = m.delivery.get().filter(|s| ours(s.pair)) {
+                push(
+                    s.at,
+                    s.pair,
+                    EventBody::Status(crate::event::Status::Delivered),
+                );
             }
-            let pair = view.delivery.map(|d| d.1).or(view.outbound.map(|o| o.1));
-            let kept = self.messages.records[msg as usize]
-                .verdict
-                .and_then(|i| self.verdicts.kept(i.get()));
+            let pair = m.delivery.get().or(m.outbound.get()).map(|s| s.pair);
+            let kept = m.verdict.and_then(|i| self.verdicts.kept(i.get()));
             if let (Some(pair), Some(kept), Some(v)) =
                 (pair.filter(|p| ours(*p)), kept, self.verdict(msg))
             {
                 let verdict = Some(Box::new(v.into_owned()));
-                push(
-                    Instant(kept.at),
-                    pair,
-                    EventBody::Status(crate::event::Status::Sent),
-                );
+                push(kept.at, pair, EventBody::Status(crate::event::Status::Sent));
                 if let Some(e) = out.last_mut() {
                     e.verdict = verdict;
                 }

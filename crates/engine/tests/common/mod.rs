@@ -185,6 +185,7 @@ impl Traffic {
             body,
             verdict: None,
             bsuid: None,
+            group: None,
         });
     }
 

@@ -23,6 +23,9 @@ pub fn render_event(e: &Event<'_>) -> String {
     if let Some(bsuid) = &e.bsuid {
         let _ = write!(line, " user_id={bsuid}");
     }
+    if let Some(group) = &e.group {
+        let _ = write!(line, " group={group}");
+    }
     match &e.body {
         EventBody::Inbound { referral } => {
             let _ = write!(line, " referral={referral}");

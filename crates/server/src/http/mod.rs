@@ -164,8 +164,9 @@ const SOURCES: [&str; 5] = ["meta", "360dialog", "zendesk", "api", "quarantine"]
 
 /// The kinds of ignored items `wabill_ignored_items_total` names; others
 /// (a kind is a field name a body chose) count as `other`.
-const IGNORED_KINDS: [&str; 19] = [
+const IGNORED_KINDS: [&str; 20] = [
     "payment",
+    "group_status",
     "system",
     "errors",
     "calls",

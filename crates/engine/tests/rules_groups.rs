@@ -1,0 +1,129 @@
+//! Rules G1: group messages. A delivery to a group is billed once per
+//! participant it was delivered to, in the participant's market, under
+//! the per-message eras; a participant writing opens the window for the
+//! whole group.
+
+mod common;
+
+use std::borrow::Cow;
+
+use common::*;
+use wabill_engine::billing::Free;
+use wabill_engine::{EventBody, Status, Verdict};
+
+const GROUP: &str = "120363025246125486@g.us";
+
+fn group_verdict(category: &'static str) -> Option<Box<Verdict<'static>>> {
+    Some(Box::new(Verdict {
+        billable: Some(true),
+        pricing_model: Some(Cow::Borrowed("PMP")),
+        category: Some(Cow::Borrowed(category)),
+        ..Verdict::default()
+    }))
+}
+
+/// Message `wamid` delivered in the group to `participant` at `at`, its
+/// status carrying Meta's `category` (as ingest names it: one event per
+/// message and participant).
+fn delivered_to(
+    tr: &mut Traffic,
+    wamid: &str,
+    participant: &str,
+    at: &str,
+    category: &'static str,
+) -> String {
+    let id = format!("{wamid}#{participant}");
+    tr.push(
+        t(at),
+        W,
+        P,
+        participant,
+        &id,
+        EventBody::Status(Status::Delivered),
+    );
+    if let Some(e) = tr.events.last_mut() {
+        e.group = Some(Cow::Borrowed(GROUP));
+        e.verdict = group_verdict(category);
+    }
+    id
+}
+
+fn writes_in_group(tr: &mut Traffic, participant: &str, at: &str) {
+    let id = tr.user_writes(participant, at);
+    if let Some(e) = tr.events.iter_mut().find(|e| e.id == id) {
+        e.group = Some(Cow::Borrowed(GROUP));
+    }
+}
+
+#[test]
+fn g1_a_group_delivery_is_billed_once_per_participant_in_the_participant_s_market() {
+    let mut tr = Traffic::new();
+    let india = delivered_to(
+        &mut tr,
+        "wamid.g1",
+        INDIA,
+        "2025-08-04T10:00:00",
+        "group_marketing",
+    );
+    let brazil = delivered_to(
+        &mut tr,
+        "wamid.g1",
+        BRAZIL,
+        "2025-08-04T10:00:01",
+        "group_marketing",
+    );
+    // Meta's aggregated webhook repeats a participant: billed once.
+    delivered_to(
+        &mut tr,
+        "wamid.g1",
+        INDIA,
+        "2025-08-04T10:00:00",
+        "group_marketing",
+    );
+    let out = tr.bill();
+    assert_eq!(out.conversations.len(), 2, "{:?}", out.conversations);
+    let (i, b) = (record(&out, &india), record(&out, &brazil));
+    assert_eq!(
+        (i.market.as_str(), i.category, i.unit_price.as_str()),
+        ("India", "marketing", "0.0107")
+    );
+    assert_eq!((b.market.as_str(), b.user.as_str()), ("Brazil", BRAZIL));
+}
+
+#[test]
+fn g1_a_participant_writing_opens_the_window_for_the_whole_group() {
+    let mut tr = Traffic::new();
+    delivered_to(
+        &mut tr,
+        "wamid.u",
+        BRAZIL,
+        "2025-08-04T11:00:00",
+        "group_utility",
+    );
+    let closed = tr.bill();
+    assert_eq!(closed.conversations[0].free, Free::None);
+    // India writes in the group: Brazil's utility delivery an hour later is
+    // inside the group's window (C2).
+    writes_in_group(&mut tr, INDIA, "2025-08-04T10:00:00");
+    let open = tr.bill();
+    assert_eq!(
+        priced(&open),
+        [p(
+            "pmp-2025",
+            "utility",
+            Free::FreeCustomerService,
+            "0.0068"
+        )]
+    );
+    // India writing outside the group opens only India's own window.
+    let mut tr = Traffic::new();
+    delivered_to(
+        &mut tr,
+        "wamid.u",
+        BRAZIL,
+        "2025-08-04T11:00:00",
+        "group_utility",
+    );
+    tr.user_writes(INDIA, "2025-08-04T10:00:00");
+    assert_eq!(tr.bill().conversations[0].free, Free::None);
+}
