@@ -46,26 +46,45 @@ fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Parsed<'a>) -> u
         out.events.len() >= start.0 && out.quarantined.len() >= start.1,
         "parse_line removed earlier events or items"
     );
-    assert_eq!(out.events.len(), out.origins.len(), "an event without its origin");
+    assert_eq!(
+        out.events.len(),
+        out.origins.len(),
+        "an event without its origin"
+    );
     let added = out.events.len() - start.0;
     let held = out.quarantined.len() - start.1;
     match result {
         // "On error nothing is added."
         Err(_) => assert_eq!((added, held), (0, 0), "parse_line kept items and failed"),
         Ok(Shape::Blank) => assert_eq!((added, held), (0, 0), "a blank line yielded items"),
-        Ok(Shape::Normalized) => assert_eq!((added, held), (1, 0), "a normalized line is one event"),
+        Ok(Shape::Normalized) => {
+            assert_eq!((added, held), (1, 0), "a normalized line is one event")
+        }
         Ok(Shape::OnPremises) if route.waba.is_none() || route.phone.is_none() => {
             assert_eq!((added, held), (0, 0), "On-Premises items without a route")
         }
         Ok(Shape::CloudApi | Shape::OnPremises) => {}
     }
     for e in &out.events[start.0..] {
-        // events.md: the user is digits (a leading + dropped); ids are
-        // required and non-empty.
+        // events.md: the user is digits (a leading + dropped) or a
+        // business-scoped user id, and a BSUID beside it is one too; ids
+        // are required and non-empty.
+        let digits = !e.user.is_empty() && e.user.bytes().all(|b| b.is_ascii_digit());
         assert!(
-            !e.user.is_empty() && e.user.bytes().all(|b| b.is_ascii_digit()),
-            "user {:?} is not digits",
+            digits || wabill_engine::event::is_bsuid(&e.user),
+            "user {:?} is neither digits nor a business-scoped user id",
             e.user
+        );
+        assert!(
+            e.bsuid
+                .as_deref()
+                .is_none_or(wabill_engine::event::is_bsuid),
+            "user_id {:?} is no business-scoped user id",
+            e.bsuid
+        );
+        assert!(
+            e.group.as_deref().is_none_or(|g| !g.is_empty()),
+            "empty group"
         );
         assert!(!e.id.is_empty(), "empty message id");
         assert!(!e.waba.is_empty(), "empty WABA");
@@ -195,6 +214,48 @@ fn bill_and_render(ledger: &Ledger, book: &RateBook) {
     let records = wabill_report::sorted_records(&billing, &months);
     let mut out = String::new();
     wabill_report::conversations_ndjson(&billing, &records, &mut out);
+    reconcile_and_render(ledger, book, &billing);
+}
+
+/// Issue 16: the same ledger reconciled (both bases billed); wabill's side
+/// of each line counts exactly the derived records of its month.
+fn reconcile_and_render(ledger: &Ledger, book: &RateBook, billing: &wabill_engine::Billing<'_>) {
+    let all = wabill_engine::reconcile::reconcile(ledger, book, ledger.config());
+    for r in &all {
+        let derived = billing
+            .months
+            .iter()
+            .find(|m| m.waba == r.waba && m.month == r.month)
+            .map_or(0, |m| m.records.len() as u64);
+        let counted: u64 = r.lines.iter().map(|l| l.wabill.quantity).sum();
+        assert_eq!(
+            counted, derived,
+            "reconciliation lines do not count the derived records"
+        );
+    }
+    let refs: Vec<_> = all.iter().collect();
+    let _ = wabill_report::reconciliations_json(&refs, None);
+    let _ = wabill_report::reconciliations_table(&refs, None);
+}
+
+/// Issue 16: any bytes as an export of Meta's analytics, compared with the
+/// fixture ledger; a readable export must compare and render.
+pub fn analytics(data: &[u8]) -> Option<usize> {
+    if data.len() > MAX_INPUT {
+        return None;
+    }
+    let text = std::str::from_utf8(data).ok()?;
+    let counts = wabill_ingest::parse_analytics(text, Some("W1")).ok()?;
+    let ledger = fixture_ledger();
+    let rows = wabill_engine::reconcile::compare_analytics(
+        ledger,
+        shipped_book(),
+        ledger.config(),
+        &counts,
+    );
+    let _ = wabill_report::reconciliations_json(&[], Some(&rows));
+    let _ = wabill_report::reconciliations_table(&[], Some(&rows));
+    Some(rows.len())
 }
 
 // ---------------------------------------------------------------------------

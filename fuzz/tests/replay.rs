@@ -80,7 +80,29 @@ fn cloud_api() {
     });
     assert_reaches_engine(
         &results,
-        &["6.3", "6.4", "-filled", "6.5e", "6.6", "6.7", "gen-"],
+        &[
+            "6.3",
+            "6.4",
+            "-filled",
+            "6.5e",
+            "6.6",
+            "6.7",
+            "gen-",
+            "2026-group_aggregated",
+            "2026-bsuid_phone_withheld",
+        ],
+    );
+}
+
+#[test]
+fn analytics() {
+    let results = replay("analytics", wabill_fuzz::analytics);
+    // Every seed is a readable export: it compares and renders rows.
+    assert!(
+        results
+            .iter()
+            .all(|(name, rows)| rows.is_some_and(|n| n > 0) || name.is_empty()),
+        "{results:?}"
     );
 }
 
