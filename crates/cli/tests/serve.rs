@@ -1443,3 +1443,66 @@ fn the_service_reconciles_a_waba_month_as_the_cli_does() {
     let none = get(&server.url("/v1/reconciliation/W1/2025-09"), Some(TOKEN_W1));
     assert_eq!(none.status, 404, "{}", none.body);
 }
+
+/// Issue 16 points 2 and 3: bodies of a user whose number Meta withholds,
+/// the body that links that user's id to the number, and a group status of
+/// two participants are billed as the CLI bills them, before and after a
+/// restart (the log keeps `user_id` and `group`).
+#[test]
+fn withheld_numbers_links_and_group_deliveries_are_billed_as_the_cli_bills_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    let body = |value: &str| {
+        format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P1"}},{value}}}}}]}}]}}"#
+        )
+    };
+    let bodies = [
+        // A template delivered to the id alone (Meta withholds the number).
+        body(
+            r#""statuses":[{"id":"wamid.t1","status":"delivered","timestamp":"1754301600","recipient_user_id":"IN.77","pricing":{"billable":true,"pricing_model":"PMP","category":"marketing","type":"regular"}}]"#,
+        ),
+        // Later the user writes with both ids: one person.
+        body(
+            r#""messages":[{"from":"919812345678","from_user_id":"IN.77","id":"wamid.i1","timestamp":"1754305200","type":"text","text":{"body":"hi"}}]"#,
+        ),
+        // A group delivery to two participants.
+        body(
+            r#""statuses":[{"id":"wamid.g1","status":"delivered","timestamp":"1754308800","recipient_id":"G1@g.us","recipient_type":"group","recipient_participant_id":"5511999990001","pricing":{"billable":true,"pricing_model":"PMP","category":"group_marketing"}},{"id":"wamid.g1","status":"delivered","timestamp":"1754308800","recipient_id":"G1@g.us","recipient_type":"group","participant_recipient_id":"447400123456","pricing":{"billable":true,"pricing_model":"PMP","category":"group_marketing"}}]"#,
+        ),
+    ];
+    let meta = server.url("/webhooks/meta");
+    for b in &bodies {
+        let stored = post(&meta, &[("X-Hub-Signature-256", &sign(b))], b);
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        assert_eq!(
+            stored.json()["quarantined"],
+            serde_json::json!([]),
+            "{}",
+            stored.body
+        );
+    }
+    let file = dir.path().join("bodies.ndjson");
+    std::fs::write(&file, bodies.join("\n") + "\n").unwrap();
+    let page = get(
+        &server.url("/v1/conversations?waba=W1&month=2025-08"),
+        Some(TOKEN_W1),
+    )
+    .json();
+    let users: Vec<&str> = page["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["user"].as_str())
+        .collect();
+    assert_eq!(
+        users,
+        ["919812345678", "447400123456", "5511999990001"],
+        "{page}"
+    );
+    assert_eq!(assert_served_invoices_equal_the_cli(&server, &file), 1);
+    assert_eq!(server.stop(), 0);
+    let server = Server::start(&config);
+    assert_eq!(assert_served_invoices_equal_the_cli(&server, &file), 1);
+}
