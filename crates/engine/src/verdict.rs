@@ -226,7 +226,7 @@ pub struct ConversationKey(pub u8, pub [u64; 2]);
 /// What billing on Meta's basis (rules V1) reads of a delivered message's
 /// verdict: its charge under each reading, the conversation it names and
 /// when Meta says that conversation expires.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MetaCharge {
     pub message: Option<Charge>,
     pub conversation: Option<(ConversationKey, Charge)>,

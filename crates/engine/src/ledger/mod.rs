@@ -75,9 +75,11 @@ pub struct MessageView {
     /// The template category Meta's verdict gives the message (rules F3:
     /// it counts when there is no outbound record).
     pub verdict: Option<crate::event::TemplateCategory>,
-    /// On Meta's basis (rules V1), what billing reads of the verdict; None
-    /// on wabill's own, where only `verdict` counts.
-    pub charge: Option<crate::verdict::MetaCharge>,
+    /// On Meta's basis (rules V1), a fingerprint of what billing reads of
+    /// the verdict (0 for none, and on wabill's own basis, where only
+    /// `verdict` counts): the service keeps a view per message, and only
+    /// needs to see that it changed.
+    pub charge: u64,
     /// A group message's participant pair, its record's (rules G1).
     pub participant: Option<u32>,
 }
@@ -264,8 +266,13 @@ impl Ledger {
             verdict: self.verdict_template(msg),
             participant: self.participant_pair(msg),
             charge: match self.config().basis {
-                crate::config::Basis::Meta => self.meta_charge(msg),
-                crate::config::Basis::Derived => None,
+                crate::config::Basis::Meta => self.meta_charge(msg).map_or(0, |c| {
+                    use std::hash::{Hash, Hasher};
+                    let mut h = rustc_hash::FxHasher::default();
+                    c.hash(&mut h);
+                    h.finish() | 1
+                }),
+                crate::config::Basis::Derived => 0,
             },
         }
     }
