@@ -76,15 +76,16 @@ fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Parsed<'a>) -> u
             e.user
         );
         assert!(
-            e.bsuid
-                .as_deref()
-                .is_none_or(wabill_engine::event::is_bsuid),
+            e.bsuid().is_none_or(wabill_engine::event::is_bsuid),
             "user_id {:?} is no business-scoped user id",
-            e.bsuid
+            e.bsuid()
         );
+        assert!(e.group().is_none_or(|g| !g.is_empty()), "empty group");
         assert!(
-            e.group.as_deref().is_none_or(|g| !g.is_empty()),
-            "empty group"
+            e.also
+                .as_ref()
+                .is_none_or(|a| a.bsuid.is_some() || a.group.is_some()),
+            "an empty box of other ids"
         );
         assert!(!e.id.is_empty(), "empty message id");
         assert!(!e.waba.is_empty(), "empty WABA");

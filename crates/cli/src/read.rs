@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use wabill_engine::event::{Event, EventBody, Status, TemplateCategory};
+use wabill_engine::event::{Also, Event, EventBody, Status, TemplateCategory};
 use wabill_engine::market::Region;
 use wabill_engine::{Checked, Facts, Instant, Validator, Verdict};
 use wabill_ingest::{Parsed, Quarantined, Route, parse_line};
@@ -55,10 +55,9 @@ struct Compact {
     waba: Span,
     phone: Span,
     user: Span,
-    /// The user's business-scoped id beside the number (rules F9).
-    bsuid: Option<Span>,
-    /// The group of a group message (rules G1).
-    group: Option<Span>,
+    /// Index of whom else it names (rules F9, G1) in the batch's `alsos`
+    /// (`u32::MAX`: no one; most events).
+    also: u32,
     id: Span,
     /// 0 inbound, 1 outbound, 2 status.
     kind: u8,
@@ -108,6 +107,8 @@ pub struct Batch {
     events: Vec<Compact>,
     /// Meta's verdicts the batch's statuses carried (issue 16).
     verdicts: Vec<CompactVerdict>,
+    /// A business-scoped id and a group, each as a span.
+    alsos: Vec<[Option<Span>; 2]>,
     pub groups: Vec<Group>,
     /// Lines rejected by the parser: (line number, reason).
     pub errors: Vec<(u64, String)>,
@@ -142,7 +143,7 @@ fn span(text: &str, extra: &mut String, s: &str) -> Span {
 fn compact(
     text: &str,
     extra: &mut String,
-    verdicts: &mut Vec<CompactVerdict>,
+    (verdicts, alsos): (&mut Vec<CompactVerdict>, &mut Vec<[Option<Span>; 2]>),
     e: &Event<'_>,
     facts: Option<&Facts>,
 ) -> Compact {
@@ -176,8 +177,15 @@ fn compact(
         waba: span(text, extra, &e.waba),
         phone: span(text, extra, &e.phone),
         user: span(text, extra, &e.user),
-        bsuid: e.bsuid.as_deref().map(|b| span(text, extra, b)),
-        group: e.group.as_deref().map(|g| span(text, extra, g)),
+        also: match &e.also {
+            None => u32::MAX,
+            Some(a) => {
+                let mut spans = [a.bsuid.as_deref(), a.group.as_deref()]
+                    .map(|s| s.map(|s| span(text, extra, s)));
+                alsos.push(std::mem::take(&mut spans));
+                (alsos.len() - 1) as u32
+            }
+        },
         id: span(text, extra, &e.id),
         kind,
         flag,
@@ -265,8 +273,10 @@ impl Batch {
                     waba: Cow::Borrowed(self.str(c.waba)),
                     phone: Cow::Borrowed(self.str(c.phone)),
                     user: Cow::Borrowed(self.str(c.user)),
-                    bsuid: c.bsuid.map(|b| Cow::Borrowed(self.str(b))),
-                    group: c.group.map(|g| Cow::Borrowed(self.str(g))),
+                    also: self.alsos.get(c.also as usize).and_then(|[b, g]| {
+                        let text = |s: &Option<Span>| s.map(|s| Cow::Borrowed(self.str(s)));
+                        Also::boxed(text(b), text(g))
+                    }),
                     id: Cow::Borrowed(self.str(c.id)),
                     body,
                     verdict,
@@ -333,6 +343,7 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
     let mut events = Vec::with_capacity(text.len() / 200);
     let mut groups = Vec::new();
     let mut verdicts = Vec::new();
+    let mut alsos = Vec::new();
     let mut parsed = Parsed::default();
     let mut facts = Vec::new();
     let mut quarantined = Vec::new();
@@ -350,13 +361,16 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
                         errors.push((line_no, rejection.to_string()));
                     }
                     let with_facts = parsed.events.iter().zip(&facts);
-                    events.extend(
-                        with_facts
-                            .map(|(e, f)| compact(&text, &mut extra, &mut verdicts, e, Some(f))),
-                    );
+                    events.extend(with_facts.map(|(e, f)| {
+                        compact(&text, &mut extra, (&mut verdicts, &mut alsos), e, Some(f))
+                    }));
                 } else {
                     let all = parsed.events.iter();
-                    events.extend(all.map(|e| compact(&text, &mut extra, &mut verdicts, e, None)));
+                    events.extend(
+                        all.map(|e| {
+                            compact(&text, &mut extra, (&mut verdicts, &mut alsos), e, None)
+                        }),
+                    );
                 }
                 if events.len() as u32 > start {
                     groups.push(Group {
@@ -384,6 +398,7 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
         extra,
         events,
         verdicts,
+        alsos,
         groups,
         errors,
         quarantined,

@@ -41,8 +41,7 @@ fn main() -> Result<(), String> {
             id: format!("wamid.HBgLNTUxMTk5OTk5MDAwMRUCABIYFjNFQjBDMDk{i:012}").into(),
             body: EventBody::Inbound { referral: false },
             verdict: None,
-            bsuid: None,
-            group: None,
+            also: None,
         }];
         checked.clear();
         validator

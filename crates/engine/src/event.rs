@@ -92,12 +92,9 @@ pub struct Event<'a> {
     /// The user's number as digits, or, when Meta withholds it, the
     /// user's business-scoped user id ([`is_bsuid`]).
     pub user: Cow<'a, str>,
-    /// The user's business-scoped user id when the event also names the
-    /// number (`user`): what links the two (rules F9).
-    pub bsuid: Option<Cow<'a, str>>,
-    /// The group a group message was sent in or to (rules G1): `user` is
-    /// then the participant who wrote, or to whom it was delivered.
-    pub group: Option<Cow<'a, str>>,
+    /// Whom else it names (rules F9, G1); boxed, as most events name no
+    /// one else and events are moved by the million.
+    pub also: Option<Box<Also<'a>>>,
     /// The message id; for a status, the id of the message it is about.
     pub id: Cow<'a, str>,
     pub body: EventBody<'a>,
@@ -113,8 +110,13 @@ impl Event<'_> {
             waba: std::borrow::Cow::Owned(self.waba.into_owned()),
             phone: std::borrow::Cow::Owned(self.phone.into_owned()),
             user: std::borrow::Cow::Owned(self.user.into_owned()),
-            bsuid: self.bsuid.map(|b| std::borrow::Cow::Owned(b.into_owned())),
-            group: self.group.map(|g| std::borrow::Cow::Owned(g.into_owned())),
+            also: self.also.map(|a| {
+                let own = |s: Option<Cow<'_, str>>| s.map(|s| Cow::Owned(s.into_owned()));
+                Box::new(Also {
+                    bsuid: own(a.bsuid),
+                    group: own(a.group),
+                })
+            }),
             id: std::borrow::Cow::Owned(self.id.into_owned()),
             body: match self.body {
                 EventBody::Inbound { referral } => EventBody::Inbound { referral },
@@ -131,6 +133,16 @@ impl Event<'_> {
         }
     }
 
+    /// The user's business-scoped user id beside the number (rules F9).
+    pub fn bsuid(&self) -> Option<&str> {
+        self.also.as_ref()?.bsuid.as_deref()
+    }
+
+    /// The group of a group message (rules G1).
+    pub fn group(&self) -> Option<&str> {
+        self.also.as_ref()?.group.as_deref()
+    }
+
     /// The normalized `type` this event has (events.md section 1).
     pub fn kind_str(&self) -> &'static str {
         match self.body {
@@ -138,6 +150,27 @@ impl Event<'_> {
             EventBody::Outbound { .. } => "outbound",
             EventBody::Status(_) => "status",
         }
+    }
+}
+
+/// Whom else an event names besides its user.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Also<'a> {
+    /// The user's business-scoped user id when the event also names the
+    /// number (`user`): what links the two (rules F9).
+    pub bsuid: Option<Cow<'a, str>>,
+    /// The group a group message was sent in or to (rules G1): `user` is
+    /// then the participant who wrote, or to whom it was delivered.
+    pub group: Option<Cow<'a, str>>,
+}
+
+impl<'a> Also<'a> {
+    /// None when it names no one.
+    pub fn boxed(
+        bsuid: Option<Cow<'a, str>>,
+        group: Option<Cow<'a, str>>,
+    ) -> Option<Box<Also<'a>>> {
+        (bsuid.is_some() || group.is_some()).then(|| Box::new(Also { bsuid, group }))
     }
 }
 

@@ -42,7 +42,7 @@ fn delivered_to(
         EventBody::Status(Status::Delivered),
     );
     if let Some(e) = tr.events.last_mut() {
-        e.group = Some(Cow::Borrowed(GROUP));
+        e.also = wabill_engine::event::Also::boxed(None, Some(Cow::Borrowed(GROUP)));
         e.verdict = group_verdict(category);
     }
     id
@@ -51,7 +51,7 @@ fn delivered_to(
 fn writes_in_group(tr: &mut Traffic, participant: &str, at: &str) {
     let id = tr.user_writes(participant, at);
     if let Some(e) = tr.events.iter_mut().find(|e| e.id == id) {
-        e.group = Some(Cow::Borrowed(GROUP));
+        e.also = wabill_engine::event::Also::boxed(None, Some(Cow::Borrowed(GROUP)));
     }
 }
 

@@ -18,7 +18,7 @@ fn traffic() -> Traffic {
     let mut tr = Traffic::new();
     let inbound = tr.user_writes(INDIA, "2025-08-04T10:00:00");
     if let Some(e) = tr.events.iter_mut().find(|e| e.id == inbound) {
-        e.bsuid = Some(Cow::Borrowed(BSUID));
+        e.also = wabill_engine::event::Also::boxed(Some(Cow::Borrowed(BSUID)), None);
     }
     tr.reply(BSUID, "2025-08-04T10:05:00");
     tr.template(BSUID, "2025-08-05T10:00:00", Marketing);

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use wabill_engine::event::{Event, EventBody, Status};
+use wabill_engine::event::{Also, Event, EventBody, Status};
 
 use crate::parsed::{Envelope, ItemPath, List, Origin, Parsed};
 use crate::{Id, InputError, Route, invalid, is_null, missing, required_id, timestamp, user_ids};
@@ -298,8 +298,7 @@ fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Ite
         waba: waba.clone(),
         phone: phone.clone(),
         user,
-        bsuid,
-        group,
+        also: Also::boxed(bsuid, group),
         id: required_id(m.id, path, "id")?,
         body: EventBody::Inbound { referral },
         verdict: None,
@@ -342,8 +341,7 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
         waba: waba.clone(),
         phone: phone.clone(),
         user,
-        bsuid,
-        group,
+        also: Also::boxed(bsuid, group),
         id,
         body: EventBody::Status(Status::parse(status)),
         verdict,

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use wabill_engine::event::{Event, EventBody, Status, TemplateCategory, is_bsuid};
+use wabill_engine::event::{Also, Event, EventBody, Status, TemplateCategory, is_bsuid};
 
 pub use analytics::{AnalyticsError, parse_analytics};
 pub use ids::Id;
@@ -372,8 +372,10 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
         waba,
         phone,
         user,
-        bsuid,
-        group: top.group.take().map(|g| g.0).filter(|g| !g.is_empty()),
+        also: Also::boxed(
+            bsuid,
+            top.group.take().map(|g| g.0).filter(|g| !g.is_empty()),
+        ),
         id,
         body,
         verdict,
@@ -448,7 +450,7 @@ pub fn normalized_line(e: &Event<'_>) -> String {
         category: &'static str,
     }
     let line = Line {
-        group: e.group.as_deref(),
+        group: e.group(),
         id: &e.id,
         meta: e
             .verdict
@@ -471,7 +473,7 @@ pub fn normalized_line(e: &Event<'_>) -> String {
         ts: e.ts.rfc3339(),
         kind: e.kind_str(),
         user: &e.user,
-        user_id: e.bsuid.as_deref(),
+        user_id: e.bsuid(),
         waba: &e.waba,
     };
     // Serializing plain strings and structs cannot fail.

@@ -469,8 +469,7 @@ fn inbound<'a>(
             id,
             body: EventBody::Inbound { referral: false },
             verdict: None,
-            bsuid: None,
-            group: None,
+            also: None,
         },
     }))
 }
@@ -529,8 +528,7 @@ fn statuses<'a>(
                 id,
                 body: EventBody::Status(status.clone()),
                 verdict: None,
-                bsuid: None,
-                group: None,
+                also: None,
             },
         });
     }

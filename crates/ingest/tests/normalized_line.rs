@@ -17,8 +17,7 @@ fn event(body: EventBody<'static>, nanos: i64) -> Event<'static> {
         id: Cow::Borrowed("wamid.ä\\x"),
         body,
         verdict: None,
-        bsuid: None,
-        group: None,
+        also: None,
     }
 }
 
@@ -43,7 +42,8 @@ fn every_kind_of_event_survives_the_round_trip_to_the_nanosecond() {
     ];
     // Rules F9: a user named by both ids, and one named by the id alone.
     let mut linked = event(EventBody::Inbound { referral: false }, at);
-    linked.bsuid = Some(Cow::Borrowed("BR.1502576394655843"));
+    linked.also =
+        wabill_engine::event::Also::boxed(Some(Cow::Borrowed("BR.1502576394655843")), None);
     let mut withheld = event(EventBody::Status(Status::Delivered), at);
     withheld.user = Cow::Borrowed("US.ENT.11815799212886844830");
     for e in events.into_iter().chain([linked, withheld]) {

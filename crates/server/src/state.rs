@@ -514,8 +514,7 @@ mod tests {
             id: id.to_owned().into(),
             body,
             verdict: None,
-            bsuid: None,
-            group: None,
+            also: None,
         }
     }
 

@@ -182,8 +182,7 @@ mod tests {
             id: id.to_owned().into(),
             body,
             verdict: None,
-            bsuid: None,
-            group: None,
+            also: None,
         }
     }
 

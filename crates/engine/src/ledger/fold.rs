@@ -55,8 +55,7 @@ impl Ledger {
     /// each event once (plus the copies that came to replace one).
     pub fn would_change(&self, event: &Event<'_>) -> bool {
         if event
-            .bsuid
-            .as_deref()
+            .bsuid()
             .is_some_and(|b| self.would_link(&event.user, b))
         {
             return true;
@@ -100,16 +99,16 @@ impl Ledger {
             self.messages.hash(&event.id),
             "checked by a validator of another key"
         );
-        if event.bsuid.is_some() || is_bsuid(&event.user) {
+        if event.bsuid().is_some() || is_bsuid(&event.user) {
             // Rules F9: a pair named by a business-scoped id, or a link.
             let pair = self.pair_of(c)?;
             self.note_pair(pair, &event.user)?;
-            if let Some(bsuid) = &event.bsuid {
+            if let Some(bsuid) = event.bsuid() {
                 self.link(&event.user, bsuid)?;
             }
         }
         let (msg, _) = self.messages.intern(&event.id, c.id_hash)?;
-        if event.group.is_some() {
+        if event.group().is_some() {
             self.note_group(msg, event, c.region)?;
         }
         if let Some(v) = &event.verdict
@@ -267,8 +266,7 @@ pub(super) mod tests {
             id: Cow::Borrowed(id),
             body: kind,
             verdict: None,
-            bsuid: None,
-            group: None,
+            also: None,
         }
     }
 

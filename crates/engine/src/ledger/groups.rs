@@ -43,7 +43,7 @@ impl Ledger {
     /// phone, group) any copy of its events named (byte order), whatever
     /// their order.
     pub(super) fn would_regroup(&self, msg: Option<u32>, event: &Event<'_>) -> bool {
-        let Some(group) = event.group.as_deref() else {
+        let Some(group) = event.group() else {
             return false;
         };
         let Some(current) = msg.and_then(|m| self.groups.get(&m)) else {
@@ -62,7 +62,7 @@ impl Ledger {
         if !self.would_regroup(Some(msg), event) {
             return Ok(());
         }
-        let Some(group) = event.group.as_deref() else {
+        let Some(group) = event.group() else {
             return Ok(());
         };
         let (pair, new) = self.pairs.intern_names(&event.waba, &event.phone, group)?;

@@ -309,8 +309,7 @@ impl Ledger {
                     id: Cow::Owned(id.to_owned()),
                     body,
                     verdict: None,
-                    bsuid: None,
-                    group: group.clone().map(Cow::Owned),
+                    also: crate::event::Also::boxed(None, group.clone().map(Cow::Owned)),
                 });
             };
             let ours = |pair: u32| self.pair(pair).waba == waba;

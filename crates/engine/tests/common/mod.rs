@@ -184,8 +184,7 @@ impl Traffic {
             id: Cow::Owned(id.to_owned()),
             body,
             verdict: None,
-            bsuid: None,
-            group: None,
+            also: None,
         });
     }
 

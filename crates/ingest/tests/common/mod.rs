@@ -20,10 +20,10 @@ pub fn render_event(e: &Event<'_>) -> String {
         e.user,
         e.ts.rfc3339()
     );
-    if let Some(bsuid) = &e.bsuid {
+    if let Some(bsuid) = e.bsuid() {
         let _ = write!(line, " user_id={bsuid}");
     }
-    if let Some(group) = &e.group {
+    if let Some(group) = e.group() {
         let _ = write!(line, " group={group}");
     }
     match &e.body {
