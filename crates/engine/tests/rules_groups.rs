@@ -127,3 +127,39 @@ fn g1_a_participant_writing_opens_the_window_for_the_whole_group() {
     tr.user_writes(INDIA, "2025-08-04T10:00:00");
     assert_eq!(tr.bill().conversations[0].free, Free::None);
 }
+
+/// Review finding: a participant's own delivery and a group's delivery to
+/// them in the same second made the service's rating ask for a message
+/// id it had not copied, and stop. Incremental billing now orders them by
+/// the pair each was derived with, as batch billing does.
+#[test]
+fn g1_a_group_delivery_and_a_participant_s_own_in_the_same_second_bill_alike_live_and_in_batch() {
+    use std::sync::Arc;
+    use wabill_engine::{Billed, HashKey, Incremental, Ledger};
+    let mut tr = Traffic::new();
+    tr.template(
+        BRAZIL,
+        "2025-08-04T11:00:00",
+        wabill_engine::TemplateCategory::Marketing,
+    );
+    delivered_to(
+        &mut tr,
+        "wamid.g",
+        BRAZIL,
+        "2025-08-04T11:00:00",
+        "group_marketing",
+    );
+    let batch = tr.bill();
+    let mut live = Incremental::new(Ledger::new(tr.config.clone(), HashKey::fixed()));
+    let mut billed = Billed::new(tr.config.clone(), Arc::new(tr.book.clone()));
+    for e in &tr.events {
+        assert!(live.ingest(std::slice::from_ref(e)).is_ok());
+        billed.settle(&mut live);
+    }
+    let invoices: Vec<_> = billed
+        .months()
+        .filter_map(|m| m.invoice.clone().ok())
+        .collect();
+    assert_eq!(invoices, batch.invoices);
+    assert_eq!(batch.conversations.len(), 2);
+}

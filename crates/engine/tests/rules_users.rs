@@ -118,3 +118,16 @@ fn f9_a_business_scoped_id_of_no_known_country_is_refused_not_guessed() {
     );
     assert!(out.conversations.is_empty());
 }
+
+/// Review finding: the service's window and quote found no pair for a
+/// linked business-scoped id that had never named a pair of its own.
+#[test]
+fn f9_the_live_window_finds_a_linked_business_scoped_id_by_its_number() {
+    use wabill_engine::{HashKey, Incremental, Ledger};
+    let tr = traffic();
+    let mut live = Incremental::new(Ledger::new(tr.config.clone(), HashKey::fixed()));
+    // Only the inbound message that names both ids.
+    assert!(live.ingest(&tr.events[..1]).is_ok());
+    assert!(live.pair_log_of(W, P, BSUID).is_some());
+    assert!(live.pair_log_of(W, P, "IN.999").is_none());
+}

@@ -99,7 +99,7 @@ struct StatusItem<'a> {
     /// spells the key both ways), by number and by business-scoped id.
     #[serde(borrow, alias = "participant_recipient_id")]
     recipient_participant_id: Option<Id<'a>>,
-    #[serde(borrow)]
+    #[serde(borrow, alias = "participant_recipient_user_id")]
     recipient_participant_user_id: Option<Id<'a>>,
 }
 
@@ -331,7 +331,14 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
         // Rules G1: billed per participant delivered to, so one event per
         // (message, participant).
         id = Cow::Owned(format!("{id}#{user}"));
-        (user, bsuid, recipient.map(|g| g.0))
+        let group = recipient.map(|g| g.0).filter(|g| !g.is_empty());
+        let Some(group) = group else {
+            return Err(invalid(
+                path,
+                "a group status without its group (`recipient_id`)",
+            ));
+        };
+        (user, bsuid, Some(group))
     } else {
         let (user, bsuid) = user_ids(recipient, s.recipient_user_id, path, "recipient_id")?;
         (user, bsuid, None)

@@ -357,9 +357,11 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
             if !ledger.would_change(row.event()) {
                 continue;
             }
-            // A copy with Meta's verdict may change the message's verdict
-            // where F6's order of copies keeps the other: log it too.
-            if row.event().verdict.is_some() {
+            // A copy with Meta's verdict may change the message's verdict,
+            // one naming a business-scoped id or a group may link a user or
+            // put the message in a group (rules F9, G1), where F6's order of
+            // copies keeps the other: log it too.
+            if row.event().verdict.is_some() || row.event().also.is_some() {
                 rows.push((row, job.source));
                 continue;
             }

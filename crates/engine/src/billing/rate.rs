@@ -133,7 +133,8 @@ fn opener_order<N: Names>(ledger: &N, a: &Record, b: &Record) -> Ordering {
         .cmp(ledger.message_id(b.opened_by))
 }
 
-/// A5: conversations ordered by (start, phone, user, opening message id);
+/// A5: conversations ordered by (start, phone, user, opening message id;
+/// G1: the pair a record was derived with before the id);
 /// C5: messages by (delivery, waba, phone, user, message id). Within one
 /// WABA the two orders are the same.
 pub(crate) fn record_order<N: Names>(ledger: &N, a: &Record, b: &Record) -> Ordering {
@@ -145,8 +146,18 @@ pub(crate) fn record_order<N: Names>(ledger: &N, a: &Record, b: &Record) -> Orde
             }
             ledger.pair_names(a.pair).cmp(&ledger.pair_names(b.pair))
         })
+        // G1: a participant's own record and a group's one to the same
+        // participant, by the pair each was derived with.
+        .then_with(|| {
+            if a.derived_from == b.derived_from {
+                return Ordering::Equal;
+            }
+            ledger
+                .pair_names(a.derived_from)
+                .cmp(&ledger.pair_names(b.derived_from))
+        })
         // Distinct pairs have distinct names: ids only break a tie between
-        // two records of one pair (each record has its own opener).
+        // two records of one derivation (each record has its own opener).
         .then_with(|| opener_order(ledger, a, b))
 }
 

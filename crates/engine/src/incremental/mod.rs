@@ -50,8 +50,7 @@ impl Incremental {
 
     /// [`Incremental::pair_log`] by the pair's names (`user` as digits).
     pub fn pair_log_of(&self, waba: &str, phone: &str, user: &str) -> Option<&PairLog> {
-        let pair = self.ledger.pair_index(waba, phone, user)?;
-        self.pair_log(self.ledger.canonical_pair(pair))
+        self.pair_log(self.ledger.billing_pair_of(waba, phone, user)?)
     }
 
     /// Validates and folds one group of events (as [`Ledger::ingest`]) and

@@ -99,13 +99,18 @@ impl Ledger {
             self.messages.hash(&event.id),
             "checked by a validator of another key"
         );
-        if event.bsuid().is_some() || is_bsuid(&event.user) {
-            // Rules F9: a pair named by a business-scoped id, or a link.
+        // Rules F9: a pair named by a business-scoped id, or a new link
+        // (most copies that name both ids link nothing new).
+        if is_bsuid(&event.user) {
             let pair = self.pair_of(c)?;
             self.note_pair(pair, &event.user)?;
-            if let Some(bsuid) = event.bsuid() {
-                self.link(&event.user, bsuid)?;
-            }
+        }
+        if let Some(bsuid) = event.bsuid()
+            && self.would_link(&event.user, bsuid)
+        {
+            // The number's pair first: every linked number has a region.
+            self.pair_of(c)?;
+            self.link(&event.user, bsuid)?;
         }
         let (msg, _) = self.messages.intern(&event.id, c.id_hash)?;
         if event.group().is_some() {

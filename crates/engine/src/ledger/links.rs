@@ -35,6 +35,18 @@ impl Ledger {
         self.links.canonical.get(&pair).copied().unwrap_or(pair)
     }
 
+    /// The pair billing reads `(waba, phone, user)` as (rules F9): the
+    /// canonical pair of the pair by those names, or, for a BSUID with no
+    /// pair of its own here but linked to a number, the number's pair.
+    pub fn billing_pair_of(&self, waba: &str, phone: &str, user: &str) -> Option<u32> {
+        if let Some(pair) = self.pair_index(waba, phone, user) {
+            return Some(self.canonical_pair(pair));
+        }
+        let b = self.pairs.users.lookup(user)?;
+        let n = *self.links.number.get(&b)?;
+        self.pair_index(waba, phone, self.pairs.users.get(n))
+    }
+
     /// The pairs whose canonical pair changed since the last call, each
     /// with its canonical pair before.
     pub(crate) fn take_relinked(&mut self) -> Vec<(u32, u32)> {
@@ -69,7 +81,8 @@ impl Ledger {
         }
         pairs.push(pair);
         if let Some(&n) = self.links.number.get(&b) {
-            self.point(pair, n)?;
+            // A pair first seen now holds no events yet: nothing to move.
+            self.point(pair, n, false)?;
         }
         Ok(())
     }
@@ -93,13 +106,14 @@ impl Ledger {
         self.links.number.insert(b, n);
         let named = self.links.pairs.get(&b).cloned().unwrap_or_default();
         for pair in named {
-            self.point(pair, n)?;
+            self.point(pair, n, true)?;
         }
         Ok(())
     }
 
-    /// Reads `pair` (named by a BSUID) as the pair of number `n`.
-    fn point(&mut self, pair: u32, n: u32) -> Result<(), CapacityError> {
+    /// Reads `pair` (named by a BSUID) as the pair of number `n`; `moved`:
+    /// the pair may hold events already, which the service must move.
+    fn point(&mut self, pair: u32, n: u32, moved: bool) -> Result<(), CapacityError> {
         let (waba, phone, _) = self.pairs.names(pair);
         let (waba, phone) = (waba.to_owned(), phone.to_owned());
         let number = self.pairs.users.get(n).to_owned();
@@ -108,7 +122,9 @@ impl Ledger {
         let before = self.canonical_pair(pair);
         if before != to {
             self.links.canonical.insert(pair, to);
-            self.links.relinked.push((pair, before));
+            if moved {
+                self.links.relinked.push((pair, before));
+            }
         }
         Ok(())
     }
