@@ -1506,3 +1506,31 @@ fn withheld_numbers_links_and_group_deliveries_are_billed_as_the_cli_bills_them(
     let server = Server::start(&config);
     assert_eq!(assert_served_invoices_equal_the_cli(&server, &file), 1);
 }
+
+/// Rules F9: the quote prices a business-scoped id linked to a number in
+/// the number's market, as billing does (a reviewer finding: it used the
+/// id's prefix).
+#[test]
+fn a_quote_for_a_linked_business_scoped_id_uses_the_number_s_market() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    // The id's prefix says Brazil; the number is Indian.
+    let body = r#"{"object":"whatsapp_business_account","entry":[{"id":"W1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"P1"},"messages":[{"from":"919812345678","from_user_id":"BR.4242","id":"wamid.q1","timestamp":"1754301600","type":"text","text":{"body":"hi"}}]}}]}]}"#;
+    let stored = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(body))],
+        body,
+    );
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    let quote = |user: &str| {
+        get(
+            &server.url(&format!(
+                "/v1/quote?waba=W1&phone=P1&user={user}&kind=template&category=marketing&at=1754305200"
+            )),
+            Some(TOKEN_W1),
+        )
+        .json()
+    };
+    assert_eq!(quote("BR.4242")["market"], "India");
+    assert_eq!(quote("BR.9999")["market"], "Brazil");
+}

@@ -92,9 +92,24 @@ pub(super) async fn get_quote(
     let clock = clock_of(&app, &q.waba);
     let state = Arc::clone(&app.state);
     let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
+    let shared = Arc::clone(&app);
     let quoted = settled(&app, move |settled| {
         let engine = settled.engine();
         let config = &state.config;
+        // Rules F9: a business-scoped id linked to a number is priced in
+        // the number's market, as billing prices it.
+        let linked = is_bsuid(&user)
+            .then(|| engine.ledger().billing_pair_of(&waba, &phone, &user))
+            .flatten()
+            .map(|p| engine.ledger().pair_names(p).2.to_owned())
+            .filter(|number| !is_bsuid(number));
+        let (user, region) = match linked {
+            Some(number) => {
+                let region = shared.regions.region_of(&number).unwrap_or(region);
+                (number, region)
+            }
+            None => (user, region),
+        };
         let empty = PairLog::default();
         let inputs = QuoteInputs {
             book: &state.book,
