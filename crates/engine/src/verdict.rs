@@ -235,7 +235,7 @@ pub struct MetaCharge {
 
 /// A category (or conversation origin) of Meta's, as the rate category it
 /// is priced at; None for a value wabill does not know.
-fn rate_category(category: &str) -> Option<Category> {
+pub fn rate_category(category: &str) -> Option<Category> {
     let c = category.to_ascii_lowercase();
     Some(match c.as_str() {
         "marketing" | "marketing_lite" | "group_marketing" => Category::Marketing,
@@ -254,19 +254,20 @@ fn rate_category(category: &str) -> Option<Category> {
 
 /// A category of Meta's, as the template category it is priced as.
 fn base_template(category: &str) -> Option<TemplateCategory> {
-    let c = category.to_ascii_lowercase();
-    match c.as_str() {
-        "marketing" | "marketing_lite" | "group_marketing" => Some(TemplateCategory::Marketing),
-        "utility" | "group_utility" => Some(TemplateCategory::Utility),
-        "authentication"
-        | "group_authentication"
-        | "authentication-international"
-        | "authentication_international" => Some(TemplateCategory::Authentication),
+    match rate_category(category)? {
+        Category::Marketing => Some(TemplateCategory::Marketing),
+        Category::Utility => Some(TemplateCategory::Utility),
+        Category::Authentication | Category::AuthenticationInternational => {
+            Some(TemplateCategory::Authentication)
+        }
         // `business_initiated` (before June 2023) names the conversation, not
         // the message: a free-form message joining one is no template, and
         // across the switch to four categories (B7a) calling it one would
         // open a marketing conversation.
-        _ => None,
+        Category::BusinessInitiated
+        | Category::UserInitiated
+        | Category::Service
+        | Category::FreeEntryPoint => None,
     }
 }
 

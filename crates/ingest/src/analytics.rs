@@ -9,6 +9,7 @@ use wabill_engine::market::Region;
 use wabill_engine::reconcile::MetaCount;
 use wabill_engine::tariff::Category;
 use wabill_engine::time::Instant;
+use wabill_engine::verdict::rate_category;
 
 /// What is wrong with an analytics export, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -130,28 +131,14 @@ fn count(
 /// Meta's category as wabill names it; a value wabill does not know is
 /// kept, lower-cased.
 fn category_name(meta: &str) -> String {
-    let c = meta.to_ascii_lowercase();
-    let known = match c.as_str() {
-        "marketing" | "marketing_lite" | "group_marketing" => Category::Marketing,
-        "utility" | "group_utility" => Category::Utility,
-        "authentication" => Category::Authentication,
-        "authentication_international" | "authentication-international" => {
-            Category::AuthenticationInternational
-        }
-        "service" | "group_service" => Category::Service,
-        "referral_conversion" => Category::FreeEntryPoint,
-        _ => return c,
-    };
-    known.as_str().to_owned()
+    rate_category(meta).map_or_else(|| meta.to_ascii_lowercase(), |c| c.as_str().to_owned())
 }
 
 /// Two-category exports: the direction is the category.
 fn direction(meta: &str) -> Option<String> {
-    match meta.to_ascii_uppercase().as_str() {
-        "BUSINESS_INITIATED" => Some(Category::BusinessInitiated.as_str().to_owned()),
-        "USER_INITIATED" => Some(Category::UserInitiated.as_str().to_owned()),
-        _ => None,
-    }
+    rate_category(meta)
+        .filter(|c| matches!(c, Category::BusinessInitiated | Category::UserInitiated))
+        .map(|c| c.as_str().to_owned())
 }
 
 #[cfg(test)]

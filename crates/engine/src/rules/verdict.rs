@@ -41,28 +41,26 @@ pub fn deliver(
 /// V2: one message, `pricing.category` and `pricing.type`.
 fn deliver_message(state: &mut PairState, era: EraKind, msg: &Delivered, charge: Charge) {
     let at = msg.at;
-    {
-        // D6 decides international after derivation, from the verdict
-        // (`billing::derivation::authentication`).
-        let category = match charge.category {
-            Category::AuthenticationInternational => Category::Authentication,
-            other => other,
-        };
-        // C3: a message Meta frees as an entry point's opens the window
-        // for the pair's messages that have no verdict.
-        if charge.free == Free::FreeEntryPoint && !state.in_fep(at) {
-            state.start_fep(at, HOURS_72);
-        }
-        state.open(Conversation {
-            start: at,
-            end: at,
-            era,
-            category,
-            free: charge.free,
-            opened_by: Some(msg.msg),
-            messages: 1,
-        });
+    // D6 decides international after derivation, from the verdict
+    // (`billing::derivation::authentication`).
+    let category = match charge.category {
+        Category::AuthenticationInternational => Category::Authentication,
+        other => other,
+    };
+    // C3: a message Meta frees as an entry point's opens the window for
+    // the pair's messages that have no verdict.
+    if charge.free == Free::FreeEntryPoint && !state.in_fep(at) {
+        state.start_fep(at, HOURS_72);
     }
+    state.open(Conversation {
+        start: at,
+        end: at,
+        era,
+        category,
+        free: charge.free,
+        opened_by: Some(msg.msg),
+        messages: 1,
+    });
 }
 
 /// V3: the conversation Meta names; false when the verdict names none.
