@@ -248,10 +248,12 @@ pub fn analytics(data: &[u8]) -> Option<usize> {
     let text = std::str::from_utf8(data).ok()?;
     let counts = wabill_ingest::parse_analytics(text, Some("W1")).ok()?;
     let ledger = fixture_ledger();
+    let derived = wabill_engine::billing::bill_with(ledger, shipped_book(), ledger.config()).months;
     let rows = wabill_engine::reconcile::compare_analytics(
         ledger,
         shipped_book(),
         ledger.config(),
+        &derived,
         &counts,
     );
     let _ = wabill_report::reconciliations_json(&[], Some(&rows));

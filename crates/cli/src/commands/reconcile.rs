@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use wabill_engine::reconcile::{MetaCount, compare_analytics, reconcile};
+use wabill_engine::reconcile::{Bases, MetaCount, compare_analytics, reconcile_bases};
 
 use crate::args::{ReconcileArgs, ReconcileFormat};
 use crate::exit::Fatal;
@@ -25,19 +25,24 @@ pub fn run(config_path: Option<&Path>, args: ReconcileArgs) -> Result<ExitCode, 
     }
     let ingested = ingest_files(config_path, &args.input, waba)?;
     let (ledger, book) = (&ingested.ledger, &ingested.book);
-    let all = reconcile(ledger, book, ledger.config());
+    let config = ledger.config();
+    // Billed once on each basis; the analytics read wabill's side too.
+    let bases = Bases::bill(ledger, book, config);
+    let all = reconcile_bases(ledger, book, config, &bases);
     let keep = |w: &str, m: wabill_engine::time::Month| {
         args.select.waba.as_deref().is_none_or(|x| x == w)
             && args.select.month.is_none_or(|x| x == m)
     };
     let selected: Vec<_> = all.iter().filter(|r| keep(&r.waba, r.month)).collect();
     let analytics = (!args.analytics.is_empty()).then(|| {
-        let zone = |w: &str| ledger.config().waba(w).timezone.clone();
-        let rows = compare_analytics(ledger, book, ledger.config(), &counts);
+        let rows = compare_analytics(ledger, book, config, &bases.derived, &counts);
         rows.into_iter()
             .filter(|a| {
-                let month = wabill_engine::time::Month::of(a.start.local_date(&zone(&a.waba)));
-                keep(&a.waba, month)
+                let zone = &config.waba(&a.waba).timezone;
+                keep(
+                    &a.waba,
+                    wabill_engine::time::Month::of(a.start.local_date(zone)),
+                )
             })
             .collect::<Vec<_>>()
     });

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Class;
-use crate::billing::{Record, bill_with};
-use crate::config::{Basis, EngineConfig};
+use crate::billing::{Record, WabaMonth};
+use crate::config::EngineConfig;
 use crate::ledger::Ledger;
 use crate::market::{MarketId, Region};
 use crate::tariff::RateBook;
@@ -44,17 +44,16 @@ pub struct AnalyticsRow {
 
 type Key = (String, Instant, Instant, Option<String>, Option<String>);
 
-/// Compares `counts` with wabill's derivation of `ledger`, sorted by WABA,
+/// Compares `counts` with wabill's derivation of `ledger` (`derived`: its
+/// months billed on wabill's basis, [`super::Bases`]), sorted by WABA,
 /// window, market, category.
 pub fn compare_analytics(
     ledger: &Ledger,
     book: &RateBook,
     config: &EngineConfig,
+    derived: &[WabaMonth],
     counts: &[MetaCount],
 ) -> Vec<AnalyticsRow> {
-    let mut derived = config.clone();
-    derived.basis = Basis::Derived;
-    let months = bill_with(ledger, book, &derived).months;
     let other = book.other_market();
     let (mut rows, windows) = meta_rows(book, config, counts);
     // Markets the +1 and +7 numbers of a window touch (rules D1's cases).
@@ -62,7 +61,7 @@ pub fn compare_analytics(
     // Windows are looked up by start: only those that began at most the
     // longest window's length before a record can hold it.
     let longest = windows.keys().map(|(_, s, e)| e.0 - s.0).max().unwrap_or(0);
-    for month in &months {
+    for month in derived {
         let waba = month.waba.as_str();
         if !windows.keys().any(|(w, ..)| w == waba) {
             continue;

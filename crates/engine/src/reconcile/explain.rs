@@ -275,16 +275,7 @@ pub(super) fn undelivered(
         let i = match index.get(&key).or(added.get(&key)) {
             Some(&i) => i,
             None => {
-                out.push(Reconciliation {
-                    waba: key.0.clone(),
-                    month,
-                    lines: Vec::new(),
-                    wabill_total: Default::default(),
-                    meta_total: Default::default(),
-                    compared: 0,
-                    without_verdict: 0,
-                    disagreements: Vec::new(),
-                });
+                out.push(Reconciliation::empty(key.0.clone(), month));
                 added.insert(key, out.len() - 1);
                 out.len() - 1
             }

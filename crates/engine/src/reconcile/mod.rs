@@ -86,13 +86,28 @@ pub struct Reconciliation {
     pub meta_total: Decimal,
     /// Delivered messages that had a verdict to compare with.
     pub compared: u64,
-    /// Delivered messages without one (billed alike on both sides).
+    /// Delivered messages without one (compared too: on Meta's basis they
+    /// may follow conversations Meta's verdicts opened).
     pub without_verdict: u64,
     /// In delivery order (ties by message id).
     pub disagreements: Vec<Disagreement>,
 }
 
 impl Reconciliation {
+    /// A WABA-month with nothing counted yet.
+    pub fn empty(waba: String, month: Month) -> Reconciliation {
+        Reconciliation {
+            waba,
+            month,
+            lines: Vec::new(),
+            wabill_total: Decimal::ZERO,
+            meta_total: Decimal::ZERO,
+            compared: 0,
+            without_verdict: 0,
+            disagreements: Vec::new(),
+        }
+    }
+
     pub fn agrees(&self) -> bool {
         self.disagreements.is_empty() && self.lines.iter().all(|l| l.wabill == l.meta)
     }
@@ -101,19 +116,49 @@ impl Reconciliation {
 /// Where a record sits in a billing: (month index, record index).
 type Place = (usize, usize);
 
+/// `config` on the given basis.
+fn on_basis(config: &EngineConfig, basis: Basis) -> EngineConfig {
+    let mut c = config.clone();
+    c.basis = basis;
+    c
+}
+
+/// The ledger billed on both bases (rules section 7): wabill's side and
+/// Meta's of a reconciliation. [`compare_analytics`] reads wabill's too.
+pub struct Bases {
+    pub derived: Vec<WabaMonth>,
+    pub meta: Vec<WabaMonth>,
+}
+
+impl Bases {
+    pub fn bill(ledger: &Ledger, book: &RateBook, config: &EngineConfig) -> Bases {
+        Bases {
+            derived: bill_with(ledger, book, &on_basis(config, Basis::Derived)).months,
+            meta: bill_with(ledger, book, &on_basis(config, Basis::Meta)).months,
+        }
+    }
+}
+
 /// Reconciles every WABA-month of the ledger, sorted by WABA then month.
 pub fn reconcile(ledger: &Ledger, book: &RateBook, config: &EngineConfig) -> Vec<Reconciliation> {
-    let on = |basis| {
-        let mut c = config.clone();
-        c.basis = basis;
-        c
-    };
-    let (derived_config, meta_config) = (on(Basis::Derived), on(Basis::Meta));
-    let derived = bill_with(ledger, book, &derived_config).months;
-    let meta = bill_with(ledger, book, &meta_config).months;
+    reconcile_bases(ledger, book, config, &Bases::bill(ledger, book, config))
+}
+
+/// [`reconcile`] of a ledger already billed on both bases.
+pub fn reconcile_bases(
+    ledger: &Ledger,
+    book: &RateBook,
+    config: &EngineConfig,
+    bases: &Bases,
+) -> Vec<Reconciliation> {
+    let (derived_config, meta_config) = (
+        on_basis(config, Basis::Derived),
+        on_basis(config, Basis::Meta),
+    );
+    let (derived, meta) = (&bases.derived, &bases.meta);
     let meta_went: FxHashMap<u32, u32> = attribution(ledger, &meta_config).into_iter().collect();
-    let (d_places, m_places) = (places(&derived), places(&meta));
-    let mut out = skeleton(&derived, &meta, book);
+    let (d_places, m_places) = (places(derived), places(meta));
+    let mut out = skeleton(derived, meta, book);
     let index: FxHashMap<(String, Month), usize> = out
         .iter()
         .enumerate()
@@ -209,14 +254,10 @@ fn skeleton(derived: &[WabaMonth], meta: &[WabaMonth], book: &RateBook) -> Vec<R
                 })
                 .collect();
             Reconciliation {
-                waba,
-                month,
                 wabill_total: lines.iter().map(|l| l.wabill.amount).sum(),
                 meta_total: lines.iter().map(|l| l.meta.amount).sum(),
                 lines,
-                compared: 0,
-                without_verdict: 0,
-                disagreements: Vec::new(),
+                ..Reconciliation::empty(waba, month)
             }
         })
         .collect()
