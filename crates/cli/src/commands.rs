@@ -2,10 +2,13 @@
 //! the top), and what the billing commands share.
 
 use anyhow::anyhow;
+use wabill_engine::Ledger;
 use wabill_engine::billing::{Invoice, WabaMonth};
+use wabill_ingest::Route;
 
 use crate::args::Select;
 use crate::exit::Fatal;
+use crate::ingest::hash_key;
 
 pub mod conversations;
 pub mod demo;
@@ -15,6 +18,29 @@ pub mod parse_only;
 pub mod reconcile;
 pub mod serve;
 pub mod whatif;
+
+/// Traffic generated in memory and folded into a ledger of `engine`'s
+/// configuration (`demo`, `gen --webhooks-only`): the traffic's text, the
+/// ledger, and how many lines it refused.
+fn generated_ledger(
+    cfg: &wabill_gen::GenConfig,
+    engine: wabill_engine::EngineConfig,
+) -> Result<(String, Ledger, u64), Fatal> {
+    let mut traffic = Vec::new();
+    wabill_gen::generate(cfg, &mut traffic)?;
+    let text = String::from_utf8(traffic).map_err(|e| anyhow!("generated traffic: {e}"))?;
+    let mut ledger = Ledger::new(engine, hash_key());
+    let mut rejected = 0;
+    let mut parsed = wabill_ingest::Parsed::default();
+    for line in text.lines() {
+        parsed.clear();
+        let ok = wabill_ingest::parse_line(line, Route::default(), &mut parsed).is_ok()
+            && parsed.is_clean()
+            && ledger.ingest(&parsed.events).is_ok();
+        rejected += u64::from(!ok);
+    }
+    Ok((text, ledger, rejected))
+}
 
 /// The months `--month` and `--waba` select.
 fn selected<'a>(months: &'a [WabaMonth], select: &Select) -> Vec<&'a WabaMonth> {

@@ -3,34 +3,19 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::anyhow;
+use wabill_engine::bill;
 use wabill_engine::billing::WabaMonth;
-use wabill_engine::{Ledger, bill};
-use wabill_ingest::Route;
 
-use super::invoices_or_fatal;
+use super::{generated_ledger, invoices_or_fatal};
 use crate::args::DemoArgs;
 use crate::config;
 use crate::exit::{Fatal, exit_code};
-use crate::ingest::hash_key;
 use crate::output::emit;
 
 pub fn run(config_path: Option<&Path>, args: DemoArgs) -> Result<ExitCode, Fatal> {
     let configured = config::read_config(config_path)?;
     let cfg = wabill_gen::GenConfig::new(args.events, args.seed);
-    let mut traffic = Vec::new();
-    wabill_gen::generate(&cfg, &mut traffic)?;
-    let text = String::from_utf8(traffic).map_err(|e| anyhow!("generated traffic: {e}"))?;
-    let mut ledger = Ledger::new(configured.engine, hash_key());
-    let mut rejected = 0;
-    let mut parsed = wabill_ingest::Parsed::default();
-    for line in text.lines() {
-        parsed.clear();
-        let ok = wabill_ingest::parse_line(line, Route::default(), &mut parsed).is_ok()
-            && parsed.is_clean()
-            && ledger.ingest(&parsed.events).is_ok();
-        rejected += u64::from(!ok);
-    }
+    let (_, ledger, rejected) = generated_ledger(&cfg, configured.engine)?;
     let billing = bill(&ledger, &configured.book);
     let months: Vec<&WabaMonth> = billing.months.iter().collect();
     let invoices = invoices_or_fatal(&months)?;

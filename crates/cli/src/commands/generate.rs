@@ -7,19 +7,17 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
+use wabill_engine::attribution;
 use wabill_engine::billing::bill_with;
 use wabill_engine::billing::{Free, Record};
 use wabill_engine::config::Basis;
 use wabill_engine::tariff::Category;
 use wabill_engine::time::{HOURS_24, NANOS_PER_SEC};
-use wabill_engine::{Ledger, attribution};
 use wabill_gen::MetaVerdict;
-use wabill_ingest::Route;
 
 use crate::args::{GenArgs, GenFormat};
 use crate::config;
 use crate::exit::Fatal;
-use crate::ingest::hash_key;
 
 fn gen_config(args: &GenArgs) -> wabill_gen::GenConfig {
     let mut cfg = wabill_gen::GenConfig::new(args.events, args.seed);
@@ -77,18 +75,8 @@ fn webhooks_only(
     out: Box<dyn Write>,
 ) -> Result<(), Fatal> {
     let configured = config::read_config(config_path)?;
-    let mut traffic = Vec::new();
-    wabill_gen::generate(cfg, &mut traffic)?;
-    let text = String::from_utf8(traffic).map_err(|e| anyhow!("generated traffic: {e}"))?;
-    let mut ledger = Ledger::new(configured.engine.clone(), hash_key());
-    let mut parsed = wabill_ingest::Parsed::default();
-    for line in text.lines() {
-        parsed.clear();
-        // Generated traffic is clean; a line that is not leaves no verdict.
-        if wabill_ingest::parse_line(line, Route::default(), &mut parsed).is_ok() {
-            let _ = ledger.ingest(&parsed.events);
-        }
-    }
+    // Generated traffic is clean: every delivery gets its verdict.
+    let (text, ledger, _) = super::generated_ledger(cfg, configured.engine.clone())?;
     let mut rules = configured.engine;
     rules.basis = Basis::Derived;
     let billing = bill_with(&ledger, &configured.book, &rules);
