@@ -149,15 +149,19 @@ impl Verdict<'_> {
             return Some(Free::FreeEntryPoint);
         }
         let service = matches!(category, Category::Service | Category::UserInitiated);
-        match self.pricing_type.as_deref().map(str::to_ascii_lowercase) {
-            Some(t) => match t.as_str() {
-                "regular" => Some(Free::None),
-                "free_customer_service" | "free_group_customer_service" => {
+        match self.pricing_type.as_deref() {
+            Some(t) => {
+                let is = |name: &str| t.eq_ignore_ascii_case(name);
+                if is("regular") {
+                    Some(Free::None)
+                } else if is("free_customer_service") || is("free_group_customer_service") {
                     Some(Free::FreeCustomerService)
+                } else if is("free_entry_point") {
+                    Some(Free::FreeEntryPoint)
+                } else {
+                    None
                 }
-                "free_entry_point" => Some(Free::FreeEntryPoint),
-                _ => None,
-            },
+            }
             None => match self.billable {
                 Some(false) if service => Some(Free::FreeCustomerService),
                 // Not billable for a reason wabill cannot tell.
@@ -236,20 +240,30 @@ pub struct MetaCharge {
 /// A category (or conversation origin) of Meta's, as the rate category it
 /// is priced at; None for a value wabill does not know.
 pub fn rate_category(category: &str) -> Option<Category> {
-    let c = category.to_ascii_lowercase();
-    Some(match c.as_str() {
-        "marketing" | "marketing_lite" | "group_marketing" => Category::Marketing,
-        "utility" | "group_utility" => Category::Utility,
-        "authentication" | "group_authentication" => Category::Authentication,
-        "authentication-international" | "authentication_international" => {
-            Category::AuthenticationInternational
-        }
-        "service" | "group_service" => Category::Service,
-        "user_initiated" => Category::UserInitiated,
-        "business_initiated" => Category::BusinessInitiated,
-        "referral_conversion" | "free_entry_point" => Category::FreeEntryPoint,
-        _ => return None,
-    })
+    use Category::*;
+    // Compared without case, without building a lowercase copy: it runs
+    // for every verdict kept.
+    const NAMES: [(&str, Category); 15] = [
+        ("marketing", Marketing),
+        ("marketing_lite", Marketing),
+        ("group_marketing", Marketing),
+        ("utility", Utility),
+        ("group_utility", Utility),
+        ("authentication", Authentication),
+        ("group_authentication", Authentication),
+        ("authentication-international", AuthenticationInternational),
+        ("authentication_international", AuthenticationInternational),
+        ("service", Service),
+        ("group_service", Service),
+        ("user_initiated", UserInitiated),
+        ("business_initiated", BusinessInitiated),
+        ("referral_conversion", FreeEntryPoint),
+        ("free_entry_point", FreeEntryPoint),
+    ];
+    NAMES
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(category))
+        .map(|(_, c)| *c)
 }
 
 /// A category of Meta's, as the template category it is priced as.

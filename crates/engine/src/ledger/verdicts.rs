@@ -27,9 +27,23 @@ fn encode(out: &mut String, text: Option<&str>) {
     match text {
         None => out.push('-'),
         Some(t) => {
-            use std::fmt::Write as _;
-            // Writing to a String cannot fail.
-            let _ = write!(out, "{}:", t.len());
+            // The length's digits, without the formatting machinery (this
+            // runs for every verdict kept).
+            let mut digits = [0u8; 20];
+            let mut n = t.len();
+            let mut at = digits.len();
+            loop {
+                at -= 1;
+                digits[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            for &d in &digits[at..] {
+                out.push(char::from(d));
+            }
+            out.push(':');
             out.push_str(t);
         }
     }
@@ -119,6 +133,9 @@ pub(super) struct Verdicts {
     records: Chunked<Kept>,
     /// The combination being built (kept to reuse its memory).
     scratch: String,
+    /// What each combination gives (its template code and charges), which
+    /// depends on nothing else: worked out once per combination.
+    derived: rustc_hash::FxHashMap<u32, (u8, [u8; 2])>,
 }
 
 impl Verdicts {
@@ -127,6 +144,7 @@ impl Verdicts {
             texts: Interner::new(key),
             records: Chunked::default(),
             scratch: String::new(),
+            derived: rustc_hash::FxHashMap::default(),
         }
     }
 
@@ -205,6 +223,15 @@ impl Verdicts {
             encode(&mut self.scratch, text.as_deref());
         }
         let combo = self.texts.intern(&self.scratch)?.0;
+        let (template, charges) = *self.derived.entry(combo).or_insert_with(|| {
+            (
+                crate::ledger::fold::template_code(v.template()),
+                [
+                    Charge::code(v.message_charge()),
+                    Charge::code(v.conversation_charge()),
+                ],
+            )
+        });
         // Apart: a price may differ per message (2026's maximum prices).
         let cost = match v.cost.as_deref() {
             Some(cost) => self.texts.intern(cost)?.0,
@@ -225,11 +252,8 @@ impl Verdicts {
             cost,
             rank,
             conversation_kind,
-            template: crate::ledger::fold::template_code(v.template()),
-            charges: [
-                Charge::code(v.message_charge()),
-                Charge::code(v.conversation_charge()),
-            ],
+            template,
+            charges,
         };
         match existing {
             Some(i) => {
