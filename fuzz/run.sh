@@ -5,11 +5,11 @@
 # fuzz/artifacts/<target>/, the log to fuzz/logs/<target>.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${1:?usage: fuzz/run.sh <normalized|cloud_api|on_premises|timestamp|rate_card|analytics> [seconds] [flags...]}"
+target="${1:?usage: fuzz/run.sh <normalized|cloud_api|on_premises|timestamp|rate_card|analytics|scan> [seconds] [flags...]}"
 seconds="${2:-300}"
 shift $(( $# >= 2 ? 2 : 1 ))
 case "$target" in
-  normalized|cloud_api|on_premises|analytics) dict=events.dict ;;
+  normalized|cloud_api|on_premises|analytics|scan) dict=events.dict ;;
   timestamp) dict=timestamp.dict ;;
   rate_card) dict=rate_card.dict ;;
   *) echo "unknown target $target" >&2; exit 2 ;;

@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use serde_json::value::RawValue;
 use wabill_engine::tariff::Family;
 use wabill_engine::{EngineConfig, HashKey, Ledger, RateBook, bill};
-use wabill_ingest::{Parsed, Route, Shape, parse_line, parse_timestamp};
+use wabill_ingest::{Parsed, Route, Shape, parse_line, parse_line_with_serde, parse_timestamp};
 use wabill_rates::CardMeta;
 
 /// Inputs above this are skipped: keeps each execution cheap.
@@ -42,6 +42,14 @@ pub fn shipped_book() -> &'static RateBook {
 fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Parsed<'a>) -> usize {
     let start = (out.events.len(), out.quarantined.len());
     let result = parse_line(line, route, out);
+    // The scanner of plain normalized lines reads as serde does.
+    let mut by_serde = Parsed::default();
+    let serde_result = parse_line_with_serde(line, route, &mut by_serde);
+    assert_eq!(result, serde_result, "the scanner and serde disagree");
+    assert!(
+        out.events[start.0..] == by_serde.events[..],
+        "the scanner and serde read different events"
+    );
     assert!(
         out.events.len() >= start.0 && out.quarantined.len() >= start.1,
         "parse_line removed earlier events or items"
@@ -140,6 +148,41 @@ pub fn event_pipeline(data: &[u8], route: Route<'_>) -> u64 {
         bill_and_render(&ledger, shipped_book());
     }
     ledger.accepted()
+}
+
+/// Every line of `data` read by `parse_line` and by
+/// `parse_line_with_serde`, and as a `pricing` and a `conversation` object
+/// with and without the scanner: the same answers (the `scan` target). Returns how many lines the scanner read itself.
+pub fn scan_agrees(data: &[u8]) -> u64 {
+    if data.len() > MAX_INPUT {
+        return 0;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return 0;
+    };
+    let mut scanned = 0;
+    for line in text.split('\n') {
+        let (mut a, mut b) = (Parsed::default(), Parsed::default());
+        let route = Route::default();
+        let (ra, rb) = (
+            parse_line(line, route, &mut a),
+            parse_line_with_serde(line, route, &mut b),
+        );
+        assert_eq!(ra, rb, "the scanner and serde disagree on {line:?}");
+        assert!(a.events == b.events, "different events from {line:?}");
+        assert_eq!(a.quarantined, b.quarantined, "{line:?}");
+        scanned += u64::from(wabill_ingest::is_plain_normalized(line));
+        // The line as a status's `pricing`, then its `conversation`.
+        for objects in [(Some(line), None), (None, Some(line))] {
+            let by_scan = wabill_ingest::verdict_of_objects(objects.0, objects.1, true);
+            let by_serde = wabill_ingest::verdict_of_objects(objects.0, objects.1, false);
+            assert_eq!(
+                by_scan, by_serde,
+                "the verdict scanner and serde disagree on {line:?}"
+            );
+        }
+    }
+    scanned
 }
 
 /// An empty ledger with the default configuration.

@@ -74,6 +74,19 @@ fn normalized() {
 }
 
 #[test]
+fn scan() {
+    let results = replay("scan", wabill_fuzz::scan_agrees);
+    // The line seeds hold plain lines: the scanner must read them itself.
+    let lines = results
+        .iter()
+        .filter(|(name, _)| !name.starts_with("verdict-"));
+    assert!(
+        lines.clone().count() > 0 && lines.clone().all(|(_, n)| *n > 0),
+        "{results:?}"
+    );
+}
+
+#[test]
 fn cloud_api() {
     let results = replay("cloud_api", |d| {
         wabill_fuzz::event_pipeline(d, wabill_ingest::Route::default())

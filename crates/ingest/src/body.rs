@@ -54,7 +54,7 @@ struct Metadata<'a> {
     phone_number_id: Option<Id<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct InboundItem<'a> {
     #[serde(borrow)]
     from: Option<Id<'a>>,
@@ -72,7 +72,7 @@ struct InboundItem<'a> {
     from_user_id: Option<Id<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct StatusItem<'a> {
     #[serde(borrow)]
     id: Option<Id<'a>>,
@@ -103,7 +103,7 @@ struct StatusItem<'a> {
     recipient_participant_user_id: Option<Id<'a>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct StatusMessage<'a> {
     #[serde(borrow)]
     recipient_id: Option<Id<'a>>,
@@ -138,12 +138,11 @@ pub(crate) fn cloud_body<'a>(
             for (e, entry) in entries.into_iter().enumerate() {
                 let waba = entry.id;
                 for (c, change) in entry.changes.into_iter().flatten().enumerate() {
-                    let path = format!("entry[{e}].changes[{c}].value");
                     let value = match messages_value(change, out) {
                         Some(value) => value,
                         None => continue,
                     };
-                    let who = envelope_ids(waba.clone(), e, value.metadata, &path);
+                    let who = envelope_ids(waba.clone(), value.metadata, (e, c));
                     let items = Items {
                         messages: value.messages.unwrap_or_default(),
                         statuses: value.statuses.unwrap_or_default(),
@@ -184,19 +183,22 @@ fn messages_value<'a>(change: Change<'a>, out: &mut Parsed<'a>) -> Option<Change
 }
 
 /// The WABA (`entry[e].id`) and phone (`metadata.phone_number_id` of the
-/// value at `path`) of a change's items.
+/// value of change `c`) of a change's items.
 fn envelope_ids<'a>(
     waba: Option<Id<'a>>,
-    e: usize,
     metadata: Option<Metadata<'a>>,
-    path: &str,
+    (e, c): (usize, usize),
 ) -> Result<(Cow<'a, str>, Cow<'a, str>), InputError> {
-    let waba = required_id(waba, &format!("entry[{e}]"), "id")?;
-    let phone = required_id(
-        metadata.and_then(|m| m.phone_number_id),
-        &format!("{path}.metadata"),
-        "phone_number_id",
-    )?;
+    // Paths are written only for an error: this runs for every change.
+    let given = |id: &Option<Id<'a>>| id.as_ref().is_some_and(|i| !i.0.is_empty());
+    let path = |given: bool, path: &dyn Fn() -> String| if given { String::new() } else { path() };
+    let waba_path = path(given(&waba), &|| format!("entry[{e}]"));
+    let waba = required_id(waba, &waba_path, "id")?;
+    let phone = metadata.and_then(|m| m.phone_number_id);
+    let phone_path = path(given(&phone), &|| {
+        format!("entry[{e}].changes[{c}].value.metadata")
+    });
+    let phone = required_id(phone, &phone_path, "phone_number_id")?;
     Ok((waba, phone))
 }
 
@@ -208,14 +210,21 @@ fn read_items<'a>(items: Items<'a>, who: Who<'a>, out: &mut Parsed<'a>) {
         list,
         index: i as u32,
     };
+    // Each item is read without its path, which is written only for an
+    // error: an item that fails is read again with it (rare; formatting
+    // paths was a tenth of reading a body).
     for (i, m) in items.messages.into_iter().enumerate() {
         let at = path(List::Messages, i);
-        let item = inbound_item(m, &at.to_string(), &who);
+        let again = m.clone();
+        let item =
+            inbound_item(m, "", &who).or_else(|_| inbound_item(again, &at.to_string(), &who));
         settle(item, items.envelope, at, out);
     }
     for (i, s) in items.statuses.into_iter().enumerate() {
         let at = path(List::Statuses, i);
-        let item = status_item(s, &at.to_string(), &who);
+        let again = s.clone();
+        let item = status_item(s, "", &who, &mut out.boxes)
+            .or_else(|_| status_item(again, &at.to_string(), &who, &mut out.boxes));
         settle(item, items.envelope, at, out);
     }
 }
@@ -305,7 +314,12 @@ fn inbound_item<'a>(m: InboundItem<'a>, path: &str, who: &Who<'a>) -> Result<Ite
     }))
 }
 
-fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<'a>, InputError> {
+fn status_item<'a>(
+    s: StatusItem<'a>,
+    path: &str,
+    who: &Who<'a>,
+    boxes: &mut crate::parsed::Boxes<'a>,
+) -> Result<Item<'a>, InputError> {
     // A payment's progress (WhatsApp Pay), not a message's delivery.
     if s.kind.as_deref() == Some("payment") {
         return Ok(Item::Ignored("payment"));
@@ -318,7 +332,7 @@ fn status_item<'a>(s: StatusItem<'a>, path: &str, who: &Who<'a>) -> Result<Item<
         .ok_or_else(|| missing(path, "status"))?;
     let ts = timestamp(s.timestamp, path, "timestamp")?;
     let mut id = required_id(s.id, path, "id")?;
-    let verdict = crate::verdict::webhook(s.pricing, s.conversation, path)?;
+    let verdict = crate::verdict::webhook(s.pricing, s.conversation, path, boxes)?;
     let (user, bsuid, group) = if s.recipient_type.as_deref() == Some("group") {
         let Some((user, bsuid)) = participant(
             &s.recipient_participant_id,

@@ -11,6 +11,7 @@ mod body;
 mod ids;
 mod locate;
 mod parsed;
+mod scan;
 mod sunshine;
 mod timestamp;
 mod verdict;
@@ -26,6 +27,8 @@ pub use ids::Id;
 pub use parsed::{ItemPath, List, Origin, Parsed, Quarantined};
 pub use sunshine::{SunshineMap, parse_sunshine};
 pub use timestamp::{parse_timestamp, parse_timestamp_str};
+#[doc(hidden)]
+pub use verdict::verdict_of_objects;
 
 /// Why a line or body was rejected. The shell adds where (file and line, or
 /// request).
@@ -128,6 +131,44 @@ struct Top<'a, M = &'a RawValue> {
     meta: Option<M>,
 }
 
+impl<'a, M> Top<'a, M> {
+    /// The fields of a normalized line, taken out.
+    fn fields(&mut self) -> Fields<'a, M> {
+        let raw = |r: Option<&'a RawValue>| r.map(RawValue::get);
+        Fields {
+            id: self.id.take(),
+            waba: self.waba.take(),
+            phone: self.phone.take(),
+            user: self.user.take(),
+            user_id: self.user_id.take(),
+            group: self.group.take(),
+            ts: raw(self.ts),
+            referral: raw(self.referral),
+            template: raw(self.template),
+            status: self.status.take(),
+            meta: self.meta.take(),
+        }
+    }
+}
+
+/// A normalized line's fields (events.md section 1) as serde ([`Top`]) or
+/// the scanner ([`scan::normalized`]) read them; a value kept raw is its
+/// JSON text, null as absent.
+#[derive(Default)]
+struct Fields<'a, M> {
+    id: Option<Id<'a>>,
+    waba: Option<Id<'a>>,
+    phone: Option<Id<'a>>,
+    user: Option<Id<'a>>,
+    user_id: Option<Id<'a>>,
+    group: Option<Id<'a>>,
+    ts: Option<&'a str>,
+    referral: Option<&'a str>,
+    template: Option<&'a str>,
+    status: Option<Cow<'a, str>>,
+    meta: Option<M>,
+}
+
 fn json_error(e: &serde_json::Error) -> InputError {
     InputError::Json(e.to_string())
 }
@@ -149,8 +190,40 @@ pub fn parse_line<'a>(
     route: Route<'_>,
     out: &mut Parsed<'a>,
 ) -> Result<Shape, InputError> {
+    read_line(line, route, out, true)
+}
+
+/// [`parse_line`] without the scanner of plain normalized lines: serde
+/// reads every line. For tests and fuzzing, which check that both agree.
+#[doc(hidden)]
+pub fn parse_line_with_serde<'a>(
+    line: &'a str,
+    route: Route<'_>,
+    out: &mut Parsed<'a>,
+) -> Result<Shape, InputError> {
+    read_line(line, route, out, false)
+}
+
+/// Whether the scanner reads `line` (else serde does). For tests.
+#[doc(hidden)]
+pub fn is_plain_normalized(line: &str) -> bool {
+    scan::normalized(line).is_some()
+}
+
+fn read_line<'a>(
+    line: &'a str,
+    route: Route<'_>,
+    out: &mut Parsed<'a>,
+    scan: bool,
+) -> Result<Shape, InputError> {
     if line.trim().is_empty() {
         return Ok(Shape::Blank);
+    }
+    if scan && let Some((kind, fields)) = scan::normalized(line) {
+        // The same reading of the fields as serde's below.
+        let event = normalized(kind, fields, &mut out.boxes)?;
+        out.push(event, Origin::Line);
+        return Ok(Shape::Normalized);
     }
     let start = (out.events.len(), out.quarantined.len());
     // `meta` read typed in the same pass (boxed: the top struct stays
@@ -182,7 +255,12 @@ pub fn parse_line<'a>(
 }
 
 pub(crate) fn is_null(raw: Option<&RawValue>) -> bool {
-    raw.is_none_or(|r| r.get() == "null")
+    is_null_text(raw.map(RawValue::get))
+}
+
+/// [`is_null`] of a raw value's text.
+pub(crate) fn is_null_text(raw: Option<&str>) -> bool {
+    raw.is_none_or(|r| r == "null")
 }
 
 fn dispatch<'a, M: verdict::MetaSource<'a>>(
@@ -201,7 +279,7 @@ fn dispatch<'a, M: verdict::MetaSource<'a>>(
     }
     if let Some(kind) = top.kind.clone() {
         if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
-            let event = normalized(kind_text, top, &mut out.boxes)?;
+            let event = normalized(kind_text, top.fields(), &mut out.boxes)?;
             out.push(event, Origin::Line);
             return Ok(Shape::Normalized);
         }
@@ -300,8 +378,18 @@ pub(crate) fn timestamp(
     path: &str,
     field: &'static str,
 ) -> Result<wabill_engine::Instant, InputError> {
+    timestamp_text(raw.map(RawValue::get), path, field)
+}
+
+/// [`timestamp`] of a raw value's text.
+pub(crate) fn timestamp_text(
+    raw: Option<&str>,
+    path: &str,
+    field: &'static str,
+) -> Result<wabill_engine::Instant, InputError> {
     let raw = raw.ok_or_else(|| missing(path, field))?;
-    parse_timestamp(raw).map_err(|reason| invalid(path, format!("`{field}` {reason}")))
+    timestamp::parse_timestamp_json(raw)
+        .map_err(|reason| invalid(path, format!("`{field}` {reason}")))
 }
 
 #[derive(Deserialize)]
@@ -310,35 +398,34 @@ struct Template<'a> {
     category: Option<Cow<'a, str>>,
 }
 
-/// The normalized event of `top` (its fields taken: the struct is large
-/// to move).
+/// The normalized event of a line's fields.
 fn normalized<'a, M: verdict::MetaSource<'a>>(
     kind: &str,
-    top: &mut Top<'a, M>,
+    mut fields: Fields<'a, M>,
     pool: &mut parsed::Boxes<'a>,
 ) -> Result<Event<'a>, InputError> {
     let path = "event";
-    let id = required_id(top.id.take(), path, "id")?;
-    let waba = required_id(top.waba.take(), path, "waba")?;
-    let phone = required_id(top.phone.take(), path, "phone")?;
-    let (user, bsuid) = user_ids(top.user.take(), top.user_id.take(), path, "user")?;
-    let ts = timestamp(top.ts, path, "ts")?;
+    let id = required_id(fields.id.take(), path, "id")?;
+    let waba = required_id(fields.waba.take(), path, "waba")?;
+    let phone = required_id(fields.phone.take(), path, "phone")?;
+    let (user, bsuid) = user_ids(fields.user.take(), fields.user_id.take(), path, "user")?;
+    let ts = timestamp_text(fields.ts, path, "ts")?;
     let mut verdict = None;
     let body = match kind {
         "inbound" => {
-            let referral = !is_null(top.referral);
-            if let Some(r) = top.referral.filter(|_| referral)
-                && !r.get().starts_with('{')
+            let referral = !is_null_text(fields.referral);
+            if let Some(r) = fields.referral.filter(|_| referral)
+                && !r.starts_with('{')
             {
                 return Err(invalid(path, "`referral` must be an object"));
             }
             EventBody::Inbound { referral }
         }
         "outbound" => {
-            let template = match top.template.filter(|t| t.get() != "null") {
+            let template = match fields.template.filter(|t| *t != "null") {
                 None => None,
                 Some(raw) => {
-                    let t: Template<'_> = serde_json::from_str(raw.get())
+                    let t: Template<'_> = serde_json::from_str(raw)
                         .map_err(|e| invalid(path, format!("`template`: {e}")))?;
                     let category = t
                         .category
@@ -356,11 +443,14 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
             EventBody::Outbound { template }
         }
         _ => {
-            let status = top.status.take().ok_or_else(|| missing(path, "status"))?;
+            let status = fields
+                .status
+                .take()
+                .ok_or_else(|| missing(path, "status"))?;
             if status.is_empty() {
                 return Err(invalid(path, "`status` must not be empty"));
             }
-            verdict = match top.meta.take() {
+            verdict = match fields.meta.take() {
                 None => None,
                 Some(meta) => meta.verdict(path, pool.take())?,
             };
@@ -374,7 +464,7 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
         user,
         also: Also::boxed(
             bsuid,
-            top.group.take().map(|g| g.0).filter(|g| !g.is_empty()),
+            fields.group.take().map(|g| g.0).filter(|g| !g.is_empty()),
         ),
         id,
         body,

@@ -9,7 +9,11 @@ use wabill_engine::time::NANOS_PER_SEC;
 /// a string of digits. Anything else is rejected; the error completes the
 /// sentence "`ts` …".
 pub fn parse_timestamp(raw: &RawValue) -> Result<Instant, String> {
-    let text = raw.get();
+    parse_timestamp_json(raw.get())
+}
+
+/// [`parse_timestamp`] of a JSON value's text.
+pub(crate) fn parse_timestamp_json(text: &str) -> Result<Instant, String> {
     if text.starts_with('"') {
         // A string without escapes is its raw text between the quotes.
         let s: std::borrow::Cow<'_, str> = match text.get(1..text.len() - 1) {

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use wabill_engine::Verdict;
 
-use crate::{Id, InputError, invalid, is_null, missing, parse_timestamp};
+use crate::timestamp::parse_timestamp_json;
+use crate::{Id, InputError, invalid, is_null, is_null_text, missing};
 
 /// `path` and `sub` joined (`statuses[0]` and `conversation`), built only
 /// for an error.
@@ -27,11 +28,21 @@ fn join(path: &str, sub: &str) -> String {
 /// A time at `path`.`sub`, or why it is none.
 fn time_at(
     raw: Option<&RawValue>,
+    at: (&str, &str),
+    field: &'static str,
+) -> Result<wabill_engine::Instant, InputError> {
+    time_at_text(raw.map(RawValue::get), at, field)
+}
+
+/// [`time_at`] of a raw value's text.
+fn time_at_text(
+    raw: Option<&str>,
     (path, sub): (&str, &str),
     field: &'static str,
 ) -> Result<wabill_engine::Instant, InputError> {
     let raw = raw.ok_or_else(|| missing(&join(path, sub), field))?;
-    parse_timestamp(raw).map_err(|reason| invalid(&join(path, sub), format!("`{field}` {reason}")))
+    parse_timestamp_json(raw)
+        .map_err(|reason| invalid(&join(path, sub), format!("`{field}` {reason}")))
 }
 
 #[derive(Deserialize, Default)]
@@ -185,13 +196,13 @@ fn flag(raw: Option<&RawValue>) -> Option<bool> {
 
 /// `pricing.cost` as `"<amount> <currency>"`: the amount as a JSON number
 /// is written, or the text of a string; anything else is no cost.
-fn cost<'a>(raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
-    let raw = raw.filter(|r| r.get().starts_with('{'))?;
-    let c: CostObj<'a> = serde_json::from_str(raw.get()).ok()?;
+fn cost(raw: Option<&str>) -> Option<Cow<'_, str>> {
+    let raw = raw.filter(|r| r.starts_with('{'))?;
+    let c: CostObj<'_> = serde_json::from_str(raw).ok()?;
     let amount = c.amount?;
     let amount = match serde_json::from_str::<serde_json::Number>(amount.get()) {
         Ok(n) => Cow::Owned(n.to_string()),
-        Err(_) => serde_json::from_str::<Cow<'a, str>>(amount.get()).ok()?,
+        Err(_) => serde_json::from_str::<Cow<'_, str>>(amount.get()).ok()?,
     };
     if amount.is_empty() {
         return None;
@@ -204,14 +215,49 @@ fn cost<'a>(raw: Option<&'a RawValue>) -> Option<Cow<'a, str>> {
 
 /// An object leniently: one that is not an object, or has a field of a
 /// type nothing can read, reads as empty.
-fn object<'a, T: Deserialize<'a> + Default>(raw: Option<&'a RawValue>) -> Option<T> {
-    let raw = raw.filter(|r| r.get().starts_with('{'))?;
-    Some(serde_json::from_str(raw.get()).unwrap_or_default())
+fn object<'a, T: Deserialize<'a> + Default>(raw: Option<&'a str>) -> Option<T> {
+    let raw = raw.filter(|r| r.starts_with('{'))?;
+    Some(serde_json::from_str(raw).unwrap_or_default())
 }
 
-/// Fills `v` from a `pricing` object.
-fn read_pricing<'a>(v: &mut Verdict<'a>, raw: Option<&'a RawValue>) {
-    if let Some(p) = raw.and_then(|r| serde_json::from_str::<PricingFast<'a>>(r.get()).ok()) {
+/// A `pricing` object's fields as its typed form reads them (`cost` raw),
+/// from the scanner ([`crate::scan::pricing`]) or serde.
+#[derive(Default)]
+pub(crate) struct PricingFields<'a> {
+    pub billable: Option<bool>,
+    pub pricing_model: Option<Cow<'a, str>>,
+    pub category: Option<Cow<'a, str>>,
+    pub kind: Option<Cow<'a, str>>,
+    pub cost: Option<&'a str>,
+}
+
+/// A `conversation` object's fields as its typed form reads them (`origin`
+/// as its `type`; times and `pricing` raw).
+#[derive(Default)]
+pub(crate) struct ConversationFields<'a> {
+    pub id: Option<Cow<'a, str>>,
+    pub expires: Option<&'a str>,
+    pub origin: Option<Cow<'a, str>>,
+    pub kind: Option<Cow<'a, str>>,
+    pub pricing: Option<&'a str>,
+}
+
+/// Fills `v` from a `pricing` object (`scan`: the scanner may read it).
+fn read_pricing<'a>(v: &mut Verdict<'a>, raw: Option<&'a str>, scan: bool) {
+    let typed = raw.and_then(|r| {
+        let scanned = if scan { crate::scan::pricing(r) } else { None };
+        scanned.or_else(|| {
+            let p = serde_json::from_str::<PricingFast<'a>>(r).ok()?;
+            Some(PricingFields {
+                billable: p.billable,
+                pricing_model: p.pricing_model,
+                category: p.category,
+                kind: p.kind,
+                cost: p.cost.map(RawValue::get),
+            })
+        })
+    });
+    if let Some(p) = typed {
         v.billable = v.billable.or(p.billable);
         v.pricing_model = v.pricing_model.take().or(given(p.pricing_model));
         v.category = v.category.take().or(given(p.category));
@@ -226,23 +272,40 @@ fn read_pricing<'a>(v: &mut Verdict<'a>, raw: Option<&'a RawValue>) {
     v.pricing_model = v.pricing_model.take().or(text(p.pricing_model));
     v.category = v.category.take().or(text(p.category));
     v.pricing_type = v.pricing_type.take().or(text(p.kind));
-    v.cost = v.cost.take().or(cost(p.cost));
+    v.cost = v.cost.take().or(cost(p.cost.map(RawValue::get)));
 }
 
 /// Fills `v` from a `conversation` object; its expiration must parse.
 fn read_conversation<'a>(
     v: &mut Verdict<'a>,
-    raw: Option<&'a RawValue>,
+    raw: Option<&'a str>,
     at: (&str, &str),
+    scan: bool,
 ) -> Result<(), InputError> {
-    if let Some(c) = raw.and_then(|r| serde_json::from_str::<ConversationFast<'a>>(r.get()).ok()) {
-        if !is_null(c.expiration_timestamp) {
-            v.expires = Some(time_at(c.expiration_timestamp, at, "expiration_timestamp")?);
+    let typed = raw.and_then(|r| {
+        let scanned = if scan {
+            crate::scan::conversation(r)
+        } else {
+            None
+        };
+        scanned.or_else(|| {
+            let c = serde_json::from_str::<ConversationFast<'a>>(r).ok()?;
+            Some(ConversationFields {
+                id: c.id.map(|id| id.0),
+                expires: c.expiration_timestamp.map(RawValue::get),
+                origin: c.origin.and_then(|o| o.kind),
+                kind: c.kind,
+                pricing: c.pricing.map(RawValue::get),
+            })
+        })
+    });
+    if let Some(c) = typed {
+        if !is_null_text(c.expires) {
+            v.expires = Some(time_at_text(c.expires, at, "expiration_timestamp")?);
         }
-        v.conversation_id = c.id.map(|id| id.0).filter(|s| !s.is_empty());
-        let origin = c.origin.and_then(|o| given(o.kind));
-        v.origin = origin.or_else(|| given(c.kind));
-        read_pricing(v, c.pricing);
+        v.conversation_id = c.id.filter(|s| !s.is_empty());
+        v.origin = given(c.origin).or_else(|| given(c.kind));
+        read_pricing(v, c.pricing, scan);
         return Ok(());
     }
     let Some(c) = object::<ConversationObj<'a>>(raw) else {
@@ -259,7 +322,7 @@ fn read_conversation<'a>(
         .and_then(|o| text(o.kind))
         .or_else(|| text(c.origin));
     v.origin = origin.or_else(|| text(c.kind));
-    read_pricing(v, c.pricing);
+    read_pricing(v, c.pricing.map(RawValue::get), scan);
     Ok(())
 }
 
@@ -267,21 +330,35 @@ fn read_conversation<'a>(
 /// place: a verdict is large to move).
 fn fill_webhook<'a>(
     v: &mut Verdict<'a>,
-    pricing: Option<&'a RawValue>,
-    conversation: Option<&'a RawValue>,
+    (pricing, conversation): (Option<&'a str>, Option<&'a str>),
     (path, sub): (&str, &str),
+    scan: bool,
 ) -> Result<(), InputError> {
-    let pricing = pricing.filter(|r| !is_null(Some(r)));
-    let conversation = conversation.filter(|r| !is_null(Some(r)));
-    v.pricing_json = pricing.map(|r| Cow::Borrowed(r.get()));
-    v.conversation_json = conversation.map(|r| Cow::Borrowed(r.get()));
-    read_pricing(v, pricing);
+    let pricing = pricing.filter(|r| !is_null_text(Some(r)));
+    let conversation = conversation.filter(|r| !is_null_text(Some(r)));
+    v.pricing_json = pricing.map(Cow::Borrowed);
+    v.conversation_json = conversation.map(Cow::Borrowed);
+    read_pricing(v, pricing, scan);
     let sub = if sub.is_empty() {
         "conversation"
     } else {
         "meta.conversation"
     };
-    read_conversation(v, conversation, (path, sub))
+    read_conversation(v, conversation, (path, sub), scan)
+}
+
+/// The verdict of a status's `pricing` and `conversation` texts, read with
+/// the scanner or by serde alone: for tests and fuzzing, which check that
+/// both read the same.
+#[doc(hidden)]
+pub fn verdict_of_objects<'a>(
+    pricing: Option<&'a str>,
+    conversation: Option<&'a str>,
+    scan: bool,
+) -> Result<Verdict<'a>, InputError> {
+    let mut v = Verdict::default();
+    fill_webhook(&mut v, (pricing, conversation), ("status", ""), scan)?;
+    Ok(v)
 }
 
 /// The verdict of a webhook status (`pricing`, `conversation`), if it
@@ -290,12 +367,14 @@ pub(crate) fn webhook<'a>(
     pricing: Option<&'a RawValue>,
     conversation: Option<&'a RawValue>,
     path: &str,
+    boxes: &mut crate::parsed::Boxes<'a>,
 ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
     if is_null(pricing) && is_null(conversation) {
         return Ok(None);
     }
-    let mut v = Box::<Verdict<'a>>::default();
-    fill_webhook(&mut v, pricing, conversation, (path, ""))?;
+    let mut v = boxes.take();
+    let objects = (pricing.map(RawValue::get), conversation.map(RawValue::get));
+    fill_webhook(&mut v, objects, (path, ""), true)?;
     Ok(Some(v))
 }
 
@@ -311,16 +390,18 @@ pub(crate) trait MetaSource<'a> {
     ) -> Result<Option<Box<Verdict<'a>>>, InputError>;
 }
 
-/// A `meta`'s flat keys, as read typed or leniently.
-struct Flat<'a> {
-    expires: Option<&'a RawValue>,
-    billable: Option<bool>,
-    pricing_model: Option<Cow<'a, str>>,
-    category: Option<Cow<'a, str>>,
-    pricing_type: Option<Cow<'a, str>>,
-    conversation_id: Option<Cow<'a, str>>,
-    origin: Option<Cow<'a, str>>,
-    cost: Option<Cow<'a, str>>,
+/// A `meta`'s flat keys, as read typed, leniently or by the scanner
+/// (`expires` as its raw JSON text).
+#[derive(Default)]
+pub(crate) struct Flat<'a> {
+    pub expires: Option<&'a str>,
+    pub billable: Option<bool>,
+    pub pricing_model: Option<Cow<'a, str>>,
+    pub category: Option<Cow<'a, str>>,
+    pub pricing_type: Option<Cow<'a, str>>,
+    pub conversation_id: Option<Cow<'a, str>>,
+    pub origin: Option<Cow<'a, str>>,
+    pub cost: Option<Cow<'a, str>>,
 }
 
 /// Fills `v` from a `meta`: its objects first, its flat keys for the rest.
@@ -330,9 +411,10 @@ fn fill_meta<'a>(
     flat: Flat<'a>,
     path: &str,
 ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
-    fill_webhook(&mut v, pricing, conversation, (path, "meta"))?;
-    if !is_null(flat.expires) {
-        let expires = time_at(flat.expires, (path, "meta"), "expires")?;
+    let objects = (pricing.map(RawValue::get), conversation.map(RawValue::get));
+    fill_webhook(&mut v, objects, (path, "meta"), true)?;
+    if !is_null_text(flat.expires) {
+        let expires = time_at_text(flat.expires, (path, "meta"), "expires")?;
         v.expires = v.expires.or(Some(expires));
     }
     v.billable = v.billable.or(flat.billable);
@@ -356,7 +438,7 @@ impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
     ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         let m = *self;
         let flat = Flat {
-            expires: m.expires,
+            expires: m.expires.map(RawValue::get),
             billable: m.billable,
             pricing_model: m.pricing_model,
             category: m.category,
@@ -366,6 +448,17 @@ impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
             cost: m.cost,
         };
         fill_meta(v, (m.pricing, m.conversation), flat, path)
+    }
+}
+
+impl<'a> MetaSource<'a> for Flat<'a> {
+    /// A `meta` of flat keys only, as the scanner read it.
+    fn verdict(
+        self,
+        path: &str,
+        v: Box<Verdict<'a>>,
+    ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
+        fill_meta(v, (None, None), self, path)
     }
 }
 
@@ -385,7 +478,7 @@ impl<'a> MetaSource<'a> for &'a RawValue {
         }
         let m: MetaObj<'a> = serde_json::from_str(self.get()).unwrap_or_default();
         let flat = Flat {
-            expires: m.expires,
+            expires: m.expires.map(RawValue::get),
             billable: flag(m.billable),
             pricing_model: text(m.pricing_model),
             category: text(m.category),

@@ -119,7 +119,7 @@ fn cloud_change<'a>(
         Some(r) if !is_null(Some(r)) => parse_at(r.get(), &meta_path).map(Some),
         _ => Ok(None),
     };
-    let who = waba.and_then(|w| envelope_ids(w, e, metadata?, &path));
+    let who = waba.and_then(|w| envelope_ids(w, metadata?, (e, c)));
     let change = Some((e as u32, c as u32));
     items(messages, statuses, change, envelope, &who, out);
 }
@@ -149,8 +149,8 @@ pub(super) fn items<'a>(
     for (i, raw) in statuses.into_iter().enumerate() {
         let at = path(List::Statuses, i);
         let text = at.to_string();
-        let item =
-            parse_at::<StatusItem<'a>>(raw.get(), &text).and_then(|s| status_item(s, &text, who));
+        let item = parse_at::<StatusItem<'a>>(raw.get(), &text)
+            .and_then(|s| status_item(s, &text, who, &mut out.boxes));
         settle(item, envelope, at, out);
     }
 }
