@@ -193,8 +193,9 @@ pub fn parse_line<'a>(
     read_line(line, route, out, true)
 }
 
-/// [`parse_line`] without the scanner of plain normalized lines: serde
-/// reads every line. For tests and fuzzing, which check that both agree.
+/// [`parse_line`] without the scanners of plain normalized lines and of
+/// Meta's `pricing`/`conversation` objects: serde reads everything. For
+/// tests and fuzzing, which check that both agree.
 #[doc(hidden)]
 pub fn parse_line_with_serde<'a>(
     line: &'a str,
@@ -219,6 +220,7 @@ fn read_line<'a>(
     if line.trim().is_empty() {
         return Ok(Shape::Blank);
     }
+    out.boxes.serde_only = !scan;
     if scan && let Some((kind, fields)) = scan::normalized(line) {
         // The same reading of the fields as serde's below.
         let event = normalized(kind, fields, &mut out.boxes)?;
@@ -452,7 +454,7 @@ fn normalized<'a, M: verdict::MetaSource<'a>>(
             }
             verdict = match fields.meta.take() {
                 None => None,
-                Some(meta) => meta.verdict(path, pool.take())?,
+                Some(meta) => meta.verdict(path, pool.take(), !pool.serde_only)?,
             };
             EventBody::Status(Status::parse(status))
         }

@@ -30,16 +30,21 @@ pub struct Parsed<'a> {
     pub(crate) boxes: Boxes<'a>,
 }
 
-/// Verdict boxes kept for reuse: a line of a file allocates none once the
-/// lines before it freed theirs. (Boxes, not verdicts: events own them.)
+/// How verdicts are read: boxes kept for reuse (a line of a file allocates
+/// none once the lines before it freed theirs; boxes, not verdicts: events
+/// own them), and whether serde alone reads Meta's objects (for the tests
+/// that check the scanner against it).
 #[derive(Debug, Default)]
 #[allow(clippy::vec_box)]
-pub(crate) struct Boxes<'a>(Vec<Box<Verdict<'a>>>);
+pub(crate) struct Boxes<'a> {
+    free: Vec<Box<Verdict<'a>>>,
+    pub serde_only: bool,
+}
 
 impl<'a> Boxes<'a> {
     /// An empty verdict in a box.
     pub fn take(&mut self) -> Box<Verdict<'a>> {
-        match self.0.pop() {
+        match self.free.pop() {
             Some(mut b) => {
                 *b = Verdict::default();
                 b
@@ -171,7 +176,7 @@ impl<'a> Parsed<'a> {
     pub fn clear(&mut self) {
         for event in self.events.drain(..) {
             if let Some(b) = event.verdict {
-                self.boxes.0.push(b);
+                self.boxes.free.push(b);
             }
         }
         self.origins.clear();

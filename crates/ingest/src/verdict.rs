@@ -374,7 +374,7 @@ pub(crate) fn webhook<'a>(
     }
     let mut v = boxes.take();
     let objects = (pricing.map(RawValue::get), conversation.map(RawValue::get));
-    fill_webhook(&mut v, objects, (path, ""), true)?;
+    fill_webhook(&mut v, objects, (path, ""), !boxes.serde_only)?;
     Ok(Some(v))
 }
 
@@ -382,11 +382,13 @@ pub(crate) fn webhook<'a>(
 pub(crate) trait MetaSource<'a> {
     /// Its verdict: its `pricing` and `conversation` objects as a webhook
     /// has them, then its flat keys for what those do not say.
-    /// `v` is an empty verdict to fill (a box reused from earlier lines).
+    /// `v` is an empty verdict to fill (a box reused from earlier lines);
+    /// `scan`: the scanner may read its objects.
     fn verdict(
         self,
         path: &str,
         v: Box<Verdict<'a>>,
+        scan: bool,
     ) -> Result<Option<Box<Verdict<'a>>>, InputError>;
 }
 
@@ -409,10 +411,10 @@ fn fill_meta<'a>(
     mut v: Box<Verdict<'a>>,
     (pricing, conversation): (Option<&'a RawValue>, Option<&'a RawValue>),
     flat: Flat<'a>,
-    path: &str,
+    (path, scan): (&str, bool),
 ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
     let objects = (pricing.map(RawValue::get), conversation.map(RawValue::get));
-    fill_webhook(&mut v, objects, (path, "meta"), true)?;
+    fill_webhook(&mut v, objects, (path, "meta"), scan)?;
     if !is_null_text(flat.expires) {
         let expires = time_at_text(flat.expires, (path, "meta"), "expires")?;
         v.expires = v.expires.or(Some(expires));
@@ -435,6 +437,7 @@ impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
         self,
         path: &str,
         v: Box<Verdict<'a>>,
+        scan: bool,
     ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         let m = *self;
         let flat = Flat {
@@ -447,7 +450,7 @@ impl<'a> MetaSource<'a> for Box<MetaFast<'a>> {
             origin: m.origin,
             cost: m.cost,
         };
-        fill_meta(v, (m.pricing, m.conversation), flat, path)
+        fill_meta(v, (m.pricing, m.conversation), flat, (path, scan))
     }
 }
 
@@ -457,8 +460,9 @@ impl<'a> MetaSource<'a> for Flat<'a> {
         self,
         path: &str,
         v: Box<Verdict<'a>>,
+        scan: bool,
     ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
-        fill_meta(v, (None, None), self, path)
+        fill_meta(v, (None, None), self, (path, scan))
     }
 }
 
@@ -469,6 +473,7 @@ impl<'a> MetaSource<'a> for &'a RawValue {
         self,
         path: &str,
         v: Box<Verdict<'a>>,
+        scan: bool,
     ) -> Result<Option<Box<Verdict<'a>>>, InputError> {
         if is_null(Some(self)) {
             return Ok(None);
@@ -487,7 +492,7 @@ impl<'a> MetaSource<'a> for &'a RawValue {
             origin: text(m.origin),
             cost: text(m.cost),
         };
-        fill_meta(v, (m.pricing, m.conversation), flat, path)
+        fill_meta(v, (m.pricing, m.conversation), flat, (path, scan))
     }
 }
 
