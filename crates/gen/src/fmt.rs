@@ -2,18 +2,8 @@
 
 /// Appends the decimal digits of `v`.
 #[inline]
-pub(crate) fn push_u64(b: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    b.extend_from_slice(&tmp[i..]);
+pub(crate) fn push_u64(b: &mut Vec<u8>, v: u64) {
+    b.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 /// Appends `v` zero-padded to `width` digits (v must fit).

@@ -27,22 +27,9 @@ fn encode(out: &mut String, text: Option<&str>) {
     match text {
         None => out.push('-'),
         Some(t) => {
-            // The length's digits, without the formatting machinery (this
-            // runs for every verdict kept).
-            let mut digits = [0u8; 20];
-            let mut n = t.len();
-            let mut at = digits.len();
-            loop {
-                at -= 1;
-                digits[at] = b'0' + (n % 10) as u8;
-                n /= 10;
-                if n == 0 {
-                    break;
-                }
-            }
-            for &d in &digits[at..] {
-                out.push(char::from(d));
-            }
+            // Without the formatting machinery: this runs for every
+            // verdict kept.
+            out.push_str(itoa::Buffer::new().format(t.len()));
             out.push(':');
             out.push_str(t);
         }
