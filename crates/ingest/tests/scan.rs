@@ -35,6 +35,36 @@ const OBJECTS: &[&str] = &[
     r#"{"id":"c2","origin":"referral_conversion","pricing":{"billable":false}}"#,
 ];
 
+/// What each test inserts at every place of its base texts: the characters
+/// JSON's grammar turns on, and a few whole tokens and keys.
+const INSERTS: &[&str] = &[
+    "\"",
+    "\\",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    " ",
+    "\t",
+    "\u{1}",
+    "0",
+    "1",
+    "-",
+    ".",
+    "e",
+    "n",
+    "t",
+    "f",
+    "null",
+    "é",
+    "\"a\":1,",
+    "\"id\":\"x\",",
+    "\"type\":\"x\",",
+    "\"id\":1,",
+];
+
 /// What reading `line` gives: the result and the events, as text.
 fn read(line: &str, with_serde: bool) -> String {
     let mut out = Parsed::default();
@@ -52,31 +82,6 @@ fn assert_same(line: &str) {
 
 #[test]
 fn the_scanner_reads_every_line_as_serde_does() {
-    let inserts = [
-        "\"",
-        "\\",
-        "{",
-        "}",
-        "[",
-        "]",
-        ",",
-        ":",
-        " ",
-        "\t",
-        "\u{1}",
-        "0",
-        "1",
-        "-",
-        ".",
-        "e",
-        "n",
-        "t",
-        "f",
-        "null",
-        "é",
-        "\"a\":1,",
-        "\"id\":\"x\",",
-    ];
     let mut lines = 0;
     for base in BASE {
         assert_same(base);
@@ -84,7 +89,7 @@ fn the_scanner_reads_every_line_as_serde_does() {
             .filter(|i| base.is_char_boundary(*i))
             .collect();
         for &i in &boundaries {
-            for insert in inserts {
+            for insert in INSERTS {
                 let line = format!("{}{insert}{}", &base[..i], &base[i..]);
                 assert_same(&line);
                 lines += 1;
@@ -101,27 +106,6 @@ fn the_scanner_reads_every_line_as_serde_does() {
 
 #[test]
 fn the_scanner_reads_pricing_and_conversation_objects_as_serde_does() {
-    let inserts = [
-        "\"",
-        "\\",
-        "{",
-        "}",
-        "[",
-        "]",
-        ",",
-        ":",
-        " ",
-        "\u{1}",
-        "0",
-        "-",
-        ".",
-        "e",
-        "n",
-        "t",
-        "null",
-        "\"type\":\"x\",",
-        "\"id\":1,",
-    ];
     let read = |text: &str, scan: bool| {
         let as_pricing = wabill_ingest::verdict_of_objects(Some(text), None, scan);
         let as_conversation = wabill_ingest::verdict_of_objects(None, Some(text), scan);
@@ -134,7 +118,7 @@ fn the_scanner_reads_pricing_and_conversation_objects_as_serde_does() {
             .filter(|i| base.is_char_boundary(*i))
             .collect();
         for &i in &boundaries {
-            for insert in inserts {
+            for insert in INSERTS {
                 let text = format!("{}{insert}{}", &base[..i], &base[i..]);
                 assert_eq!(read(&text, true), read(&text, false), "{text}");
                 tried += 1;
