@@ -191,11 +191,13 @@ fn envelope_ids<'a>(
 ) -> Result<(Cow<'a, str>, Cow<'a, str>), InputError> {
     // Paths are written only for an error: this runs for every change.
     let given = |id: &Option<Id<'a>>| id.as_ref().is_some_and(|i| !i.0.is_empty());
-    let path = |given: bool, path: &dyn Fn() -> String| if given { String::new() } else { path() };
-    let waba_path = path(given(&waba), &|| format!("entry[{e}]"));
+    let path_unless = |given: bool, write: &dyn Fn() -> String| {
+        if given { String::new() } else { write() }
+    };
+    let waba_path = path_unless(given(&waba), &|| format!("entry[{e}]"));
     let waba = required_id(waba, &waba_path, "id")?;
     let phone = metadata.and_then(|m| m.phone_number_id);
-    let phone_path = path(given(&phone), &|| {
+    let phone_path = path_unless(given(&phone), &|| {
         format!("entry[{e}].changes[{c}].value.metadata")
     });
     let phone = required_id(phone, &phone_path, "phone_number_id")?;
