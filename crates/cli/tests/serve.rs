@@ -242,6 +242,47 @@ fn signed_webhooks_are_stored_and_unsigned_or_mis_signed_ones_are_refused() {
     );
 }
 
+/// Issue 17 point 7: an empty signed body is refused, a body of empty lists
+/// accepted, and `user` is checked alike by every endpoint that takes it.
+#[test]
+fn an_empty_body_is_refused_and_every_endpoint_checks_user_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let url = server.url("/webhooks/meta");
+    for empty in ["", " \n"] {
+        let refused = post(&url, &[("X-Hub-Signature-256", &sign(empty))], empty);
+        assert_eq!(refused.status, 400, "{empty:?}");
+        assert_eq!(refused.json()["error"]["code"], "bad_body");
+    }
+    let no_items = r#"{"object":"whatsapp_business_account","entry":[]}"#;
+    let accepted = post(&url, &[("X-Hub-Signature-256", &sign(no_items))], no_items);
+    assert_eq!(
+        (accepted.status, accepted.json()["accepted"].as_u64()),
+        (200, Some(0))
+    );
+
+    for query in [
+        "/v1/window?waba=W1&phone=P1&user=abc",
+        "/v1/quote?waba=W1&phone=P1&user=abc&kind=freeform",
+        "/v1/conversations?waba=W1&month=2025-06&user=abc",
+    ] {
+        let answer = get(&server.url(query), Some(TOKEN_ALL));
+        assert_eq!(answer.status, 400, "{query}");
+        assert_eq!(answer.json()["error"]["code"], "bad_query", "{query}");
+    }
+    for query in [
+        "/v1/window?waba=W1&phone=P1&user=%2B5511999990001",
+        "/v1/window?waba=W1&phone=P1&user=BR.1502576394655843",
+        "/v1/conversations?waba=W1&month=2025-06&user=5511999990001",
+    ] {
+        assert_eq!(
+            get(&server.url(query), Some(TOKEN_ALL)).status,
+            200,
+            "{query}"
+        );
+    }
+}
+
 #[test]
 fn meta_verification_handshake_echoes_the_challenge_only_for_the_right_token() {
     let dir = tempfile::tempdir().unwrap();

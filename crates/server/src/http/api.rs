@@ -143,6 +143,7 @@ pub(super) async fn get_window(
     uri: Uri,
 ) -> Answer {
     let (q, at) = pair_request(&app, &headers, &uri)?;
+    super::quote::user_of(&app, &q.user)?;
     let clock = clock_of(&app, &q.waba);
     let w = with_pair(&app, &q, |log| live::window(log, &clock, at));
     Ok(axum::Json(WindowAnswer {
@@ -262,6 +263,9 @@ pub(super) async fn get_conversations(
     let key = api_key(&app, &headers)?;
     let Query(q) = query.map_err(bad_query)?;
     scope(key, &q.waba)?;
+    if let Some(user) = &q.user {
+        super::quote::user_of(&app, user)?;
+    }
     let month = parse_month(&q.month)?;
     let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
     let after = match &q.cursor {

@@ -69,19 +69,19 @@ fn template_of(
     }
 }
 
-pub(super) async fn get_quote(
-    AxState(app): AxState<Shared>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let (q, at) = pair_request(&app, &headers, &uri)?;
-    let template = template_of(q.kind.as_deref(), q.category.as_deref())?;
-    let user = user_digits(&q.user).to_owned();
-    // Rules F9: a user known only by business-scoped id is in its country.
-    let region = if is_bsuid(&user) {
-        bsuid_region(&user).filter(|r| app.regions.knows(*r))
+/// The user a query names, as the ledger keeps it (a leading `+`
+/// dropped), and its market's region: a number whose country can be
+/// determined, or a business-scoped id of a known country (rules F9). Every
+/// endpoint that takes a `user` answers the same 400 for any other.
+pub(super) fn user_of(
+    app: &super::App,
+    user: &str,
+) -> Result<(String, wabill_engine::market::Region), ApiError> {
+    let user = user_digits(user);
+    let region = if is_bsuid(user) {
+        bsuid_region(user).filter(|r| app.regions.knows(*r))
     } else {
-        app.regions.region_of(&user)
+        app.regions.region_of(user)
     };
     let region = region.ok_or_else(|| {
         ApiError::new(
@@ -89,6 +89,17 @@ pub(super) async fn get_quote(
             format!("user {user:?} is not an international number whose country can be determined"),
         )
     })?;
+    Ok((user.to_owned(), region))
+}
+
+pub(super) async fn get_quote(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let (q, at) = pair_request(&app, &headers, &uri)?;
+    let template = template_of(q.kind.as_deref(), q.category.as_deref())?;
+    let (user, region) = user_of(&app, &q.user)?;
     let clock = clock_of(&app, &q.waba);
     let state = Arc::clone(&app.state);
     let (waba, phone) = (q.waba.to_string(), q.phone.to_string());

@@ -66,7 +66,7 @@ pub(super) async fn meta_webhook(
             "X-Hub-Signature-256 is missing or does not match the body",
         ));
     }
-    let text = utf8(&body, "meta")?;
+    let text = not_empty(utf8(&body, "meta")?, "meta")?;
     let mut parsed = Parsed::default();
     match parse_line(text, Route::default(), &mut parsed) {
         Ok(Shape::CloudApi | Shape::Blank) => {}
@@ -79,6 +79,16 @@ pub(super) async fn meta_webhook(
         Err(e) => return Err(bad_body("meta", e.to_string())),
     }
     store_body(&app, parsed, "meta", "", Scope::All).await
+}
+
+/// A webhook body with nothing in it is refused (400), whoever signed it: it
+/// is no webhook. A JSON body whose lists are empty is accepted (200, all
+/// counts zero), as service.md says.
+fn not_empty<'t>(text: &'t str, source: &'static str) -> Result<&'t str, ApiError> {
+    if text.trim().is_empty() {
+        return Err(bad_body(source, "the body is empty"));
+    }
+    Ok(text)
 }
 
 pub(super) async fn dialog_webhook(
@@ -112,7 +122,7 @@ async fn route_webhook(
     let route = route_of(app, name, provider, headers)?;
     let source = provider.as_str();
     let body = body.map_err(too_large(source))?;
-    let text = utf8(&body, source)?;
+    let text = not_empty(utf8(&body, source)?, source)?;
     let mut parsed = Parsed::default();
     match provider {
         Provider::Dialog360 => {
