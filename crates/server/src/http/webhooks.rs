@@ -307,7 +307,12 @@ pub(super) async fn commit(
                 ErrorCode::Forbidden,
                 format!("message {id:?} belongs to a WABA this request may not write"),
             ),
-            JobError::Store(e) => ApiError::new(ErrorCode::StoreFailed, e),
+            // The cause (a path on the server, the disk's state) is in the
+            // service's log, not for the caller.
+            JobError::Store(_) => ApiError::new(
+                ErrorCode::StoreFailed,
+                "the event log cannot take writes now; nothing was stored, retry later",
+            ),
         })?;
     app.meters.applied(source, applied);
     Ok(applied)
