@@ -242,6 +242,33 @@ fn signed_webhooks_are_stored_and_unsigned_or_mis_signed_ones_are_refused() {
     );
 }
 
+/// Issue 17 point 6: the log holds users' numbers, so the data directory
+/// and every file the service writes in it are the owner's alone.
+#[test]
+fn the_data_directory_and_its_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let body = cloud_body("W1", "wamid.private", 1_750_000_000);
+    let ok = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(&body))],
+        &body,
+    );
+    assert_eq!(ok.status, 200);
+    let data = dir.path().join("data");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700);
+    let files: Vec<PathBuf> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!files.is_empty());
+    for file in files {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+}
+
 /// Issue 17 point 7: an empty signed body is refused, a body of empty lists
 /// accepted, and `user` is checked alike by every endpoint that takes it.
 #[test]

@@ -151,11 +151,24 @@ fn source_name(name: &str) -> &'static str {
 impl Store {
     /// Opens (creating if needed) `dir/wabill.sqlite`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+        let dir_error = |source| StoreError::Dir {
             path: dir.to_owned(),
             source,
-        })?;
+        };
+        // Owner-only: the log holds users' numbers. (An existing directory
+        // or file keeps the mode its operator gave it.)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(dir_error)?;
         let path = dir.join(FILE);
+        // SQLite gives its WAL and journal files the database file's mode.
+        let mut file = std::fs::OpenOptions::new();
+        file.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        file.open(&path).map_err(dir_error)?;
         let sqlite = |source: rusqlite::Error| match source.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Locked { path: path.clone() },
             _ => StoreError::Sqlite {
