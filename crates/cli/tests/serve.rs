@@ -242,6 +242,53 @@ fn signed_webhooks_are_stored_and_unsigned_or_mis_signed_ones_are_refused() {
     );
 }
 
+/// Issue 17 point 3: replay is all or nothing. Restarted with an era
+/// timeline that no longer covers what it logged, the service refuses to
+/// start, says how many events and which setting, and prints no user's
+/// number; with the configuration back, it bills them again.
+#[test]
+fn a_configuration_that_refuses_logged_events_stops_the_service_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let server = Server::start(&config);
+    for id in ["wamid.r1", "wamid.r2"] {
+        let body = cloud_body("W1", id, 1_750_000_000);
+        let ok = post(
+            &server.url("/webhooks/meta"),
+            &[("X-Hub-Signature-256", &sign(&body))],
+            &body,
+        );
+        assert_eq!(ok.status, 200);
+    }
+    assert_eq!(server.stop(), 0);
+
+    let later = "[eras]\ntimeline = [{ era = \"pmp-2026\", from = \"2026-10-01\" }]\n";
+    let changed = write_config(dir.path(), later);
+    let out = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .arg("--config")
+        .arg(&changed)
+        .arg("serve")
+        .env("WABILL_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "it listened: {out:?}");
+    assert!(
+        stderr.contains("2 of the 2 logged events are refused"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[eras]"), "{stderr}");
+    assert!(!stderr.contains("5511999990001"), "{stderr}");
+
+    let again = Server::start(&write_config(dir.path(), ""));
+    let window = get(
+        &again.url("/v1/window?waba=W1&phone=P1&user=5511999990001&at=1750000100"),
+        Some(TOKEN_ALL),
+    );
+    assert_eq!(window.json()["csw_open"], true);
+}
+
 /// Issue 17 point 6: the log holds users' numbers, so the data directory
 /// and every file the service writes in it are the owner's alone.
 #[test]

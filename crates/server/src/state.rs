@@ -156,28 +156,29 @@ impl State {
         // be crafted to collide in its tables.
         let key = wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new());
         let mut engine = Incremental::new(Ledger::new(config.clone(), key));
-        let mut unreadable = 0u64;
+        let mut refused = 0u64;
+        let mut first = None;
         let logged = store.replay(|line| {
             let mut parsed = Parsed::default();
-            let folded = parse_line(line, Route::default(), &mut parsed)
-                .ok()
-                .and_then(|_| engine.ingest(&parsed.events).ok());
-            if folded.is_none() {
-                unreadable += 1;
-                if unreadable <= 10 {
-                    tracing::warn!(
-                        line,
-                        "a logged event is refused by this configuration; it is not billed"
-                    );
-                }
+            let folded = match parse_line(line, Route::default(), &mut parsed) {
+                Err(e) => Err(format!(
+                    "a logged line cannot be read ({e}); is the store damaged?"
+                )),
+                Ok(_) => engine
+                    .ingest(&parsed.events)
+                    .map_err(|e| replay_refusal(&e)),
+            };
+            if let Err(reason) = folded {
+                refused += 1;
+                first.get_or_insert(reason);
             }
         })?;
-        if unreadable > 0 {
-            tracing::warn!(
-                unreadable,
+        if let Some(first) = first {
+            return Err(StoreError::Replay {
+                refused,
                 logged,
-                "logged events refused by this configuration (era timeline or time zones changed?)"
-            );
+                first,
+            });
         }
         let quarantine = Quarantine::new(store.held()?);
         let mut billed = Billed::new(config.clone(), Arc::clone(&book));
@@ -432,6 +433,18 @@ fn commit(
             tracing::error!(error = %e, "event log write failed");
             Err(e.to_string())
         }
+    }
+}
+
+/// Why a logged event no longer folds in, naming the configuration at
+/// fault and no user's number (it is printed when the service refuses to
+/// start).
+fn replay_refusal(e: &wabill_engine::ledger::Rejection) -> String {
+    use wabill_engine::ledger::Rejection;
+    match e {
+        Rejection::UnknownRegion { .. } => "a user's number has no country this configuration knows (a market map or number prefix removed from [rates]?)".to_owned(),
+        Rejection::BeforeFirstEra { .. } => format!("{e} (the [eras] timeline or a [[waba]] time zone changed?)"),
+        Rejection::TooMany(_) => format!("{e} (the ledger's tables are full)"),
     }
 }
 

@@ -33,6 +33,15 @@ pub enum StoreError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    /// Replay is all or nothing: billed history never silently leaves.
+    #[error(
+        "{refused} of the {logged} logged events are refused by this configuration, so the service does not start (it would no longer bill them); the first: {first}. Start it again with the configuration that stored them, or change the configuration back"
+    )]
+    Replay {
+        refused: u64,
+        logged: u64,
+        first: String,
+    },
 }
 
 pub struct Store {
