@@ -158,8 +158,10 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read configuration {}", path.display()))?;
-            let file: File = toml::from_str(&text)
-                .map_err(|e| anyhow!("configuration {}: {e}", path.display()))?;
+            let file: File = toml::from_str(&text).map_err(|e| {
+                let e = wabill_server::config::toml_error(&e, &text);
+                anyhow!("configuration {}: {e}", path.display())
+            })?;
             let base = path
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf);

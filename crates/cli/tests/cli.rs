@@ -422,6 +422,50 @@ fn configuration_errors_exit_2_naming_the_key_with_nothing_on_stdout() {
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
+/// Issue 17 point 6: a configuration error names where it is, never the
+/// text of a secret's line nor the secret itself.
+#[test]
+fn configuration_errors_never_print_a_secret() {
+    let dir = Dir::new();
+    dir.file("events.ndjson", EXAMPLE);
+    for (config, at) in [
+        (
+            "[meta]\napp_secret = \"s3cr3t-9f2a\nverify_token = \"v\"\n",
+            "line 2",
+        ),
+        ("[meta]\napp_secret = 93817361\n", "line 2"),
+        ("[meta]\nverify_token = s3cr3t-9f2a\n", "line 2"),
+        (
+            "[[route]]\nname = \"r\"\nprovider = \"zendesk\"\nsecret = [\"93817361\", 1\n",
+            "line 4",
+        ),
+    ] {
+        dir.file("bad.toml", config);
+        for command in [&["invoice", "events.ndjson"][..], &["serve"][..]] {
+            let mut args = vec!["--config", "bad.toml"];
+            args.extend_from_slice(command);
+            let out = dir.run(&args);
+            // The batch commands read the service's tables only as TOML.
+            let refused = command == ["serve"] || out.code != 0;
+            if refused {
+                assert_eq!(out.code, 2, "{config}: {}", out.stderr);
+                assert!(out.stderr.contains(at), "{config}: {}", out.stderr);
+            }
+            for secret in ["s3cr3t-9f2a", "93817361"] {
+                assert!(!out.stderr.contains(secret), "{config}: {}", out.stderr);
+            }
+        }
+    }
+    // Elsewhere toml's words stay whole: they name what is wrong.
+    dir.file("bad.toml", "[platform]\ncurrency = 5\n");
+    let out = dir.run(&["--config", "bad.toml", "invoice", "events.ndjson"]);
+    assert!(
+        out.stderr.contains("line 2") && out.stderr.contains('5'),
+        "{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn a_missing_rate_is_a_data_error_unless_outside_the_selection() {
     let dir = Dir::new();

@@ -172,6 +172,57 @@ fn secret(
     }
 }
 
+/// The keys whose values are secrets (their `_env` forms name variables).
+const SECRET_KEYS: [&str; 3] = ["app_secret", "verify_token", "secret"];
+
+/// A TOML error as a line and column and toml's message, without the text
+/// of the line (toml shows it, and it may hold a secret); on a secret's
+/// line, the values the message quotes are left out too.
+pub fn toml_error(e: &toml::de::Error, text: &str) -> String {
+    let Some(start) = e.span().map(|s| s.start) else {
+        return e.message().to_owned();
+    };
+    let before = text.get(..start).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - line_start + 1;
+    let this_line = text
+        .get(line_start..)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_default();
+    let key = this_line.split('=').next().unwrap_or_default().trim();
+    let message = if SECRET_KEYS.contains(&key) {
+        redact_quoted(e.message())
+    } else {
+        e.message().to_owned()
+    };
+    format!("line {line}, column {column}: {}", message.trim_end())
+}
+
+/// `text` with what it quotes (in backticks or double quotes) replaced by
+/// `…`.
+fn redact_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut quote = None;
+    for c in text.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push('…');
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' {
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses the service tables of `text` (the whole configuration file); a
 /// relative `data_dir` given in it is taken relative to `base`, the file's
 /// folder; `env` reads environment variables (a parameter so tests need no
@@ -182,7 +233,7 @@ pub fn parse(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> anyhow::Result<ServiceConfig> {
     // The engine's tables are checked by the command line's loader.
-    let file: File = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
+    let file: File = toml::from_str(text).map_err(|e| anyhow!("{}", toml_error(&e, text)))?;
     let meta = match &file.meta {
         None => None,
         Some(m) => Some(MetaConfig {

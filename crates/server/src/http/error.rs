@@ -48,7 +48,7 @@ macro_rules! error_codes {
 
 error_codes! {
     BadBody => ("bad_body", BAD_REQUEST,
-        "The body is not UTF-8 or JSON, not the provider's webhook shape, or has no readable envelope (a bad item is quarantined instead, events.md section 5); nothing stored."),
+        "The body is empty, not UTF-8 or JSON, not the provider's webhook shape, or has no readable envelope (a bad item is quarantined instead, events.md section 5); nothing stored."),
     BadQuery => ("bad_query", BAD_REQUEST,
         "A query or path parameter is missing, repeated or malformed."),
     Unauthorized => ("unauthorized", UNAUTHORIZED,
@@ -88,7 +88,7 @@ error_codes! {
     Unavailable => ("unavailable", SERVICE_UNAVAILABLE,
         "The service is shutting down; nothing stored."),
     StoreFailed => ("store_failed", SERVICE_UNAVAILABLE,
-        "The event log could not be written; nothing stored."),
+        "The event log could not be written; nothing stored. The answer names no cause (server paths stay private); the service logs it at error level."),
     StoreUnwritable => ("store_unwritable", SERVICE_UNAVAILABLE,
         "`/healthz`: the event log or the data directory does not take writes."),
 }
