@@ -289,6 +289,62 @@ fn a_configuration_that_refuses_logged_events_stops_the_service_from_starting() 
     assert_eq!(window.json()["csw_open"], true);
 }
 
+/// Issue 17 point 6: at the default log level the service's own log names
+/// no user's number, whatever the requests carried (accepted, refused or
+/// quarantined).
+#[test]
+fn the_default_log_names_no_user_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .env_remove("WABILL_LOG")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("wabill listening on ")
+        .unwrap()
+        .to_owned();
+    let server = Server { child, base };
+    let webhook = server.url("/webhooks/meta");
+    let good = cloud_body("W1", "wamid.log", 1_750_000_000);
+    assert_eq!(
+        post(&webhook, &[("X-Hub-Signature-256", &sign(&good))], &good).status,
+        200
+    );
+    let held = good.replace("5511999990001", "999123456789");
+    let held = held.replace("wamid.log", "wamid.held");
+    let answer = post(&webhook, &[("X-Hub-Signature-256", &sign(&held))], &held);
+    assert_eq!(
+        answer.json()["quarantined"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(post(&webhook, &[], &good).status, 401);
+    for query in [
+        "/v1/window?waba=W1&phone=P1&user=5511999990001",
+        "/v1/quote?waba=W1&phone=P1&user=5511999990001&kind=nonsense",
+        "/v1/window?waba=W9&phone=P1&user=5511999990001",
+    ] {
+        get(&server.url(query), Some(TOKEN_W1));
+    }
+    assert_eq!(server.stop(), 0);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("request refused"), "{log}");
+    for number in ["5511999990001", "999123456789"] {
+        assert!(!log.contains(number), "{number} in the log: {log}");
+    }
+}
+
 /// Issue 17 point 6: the log holds users' numbers, so the data directory
 /// and every file the service writes in it are the owner's alone.
 #[test]
