@@ -92,14 +92,18 @@ fn g1_a_group_delivery_is_billed_once_per_participant_in_the_participant_s_marke
 
 #[test]
 fn g1_a_participant_writing_opens_the_window_for_the_whole_group() {
+    // Brazil's utility delivery in the group, at 11:00.
+    let brazil_utility = |tr: &mut Traffic| {
+        delivered_to(
+            tr,
+            "wamid.u",
+            BRAZIL,
+            "2025-08-04T11:00:00",
+            "group_utility",
+        );
+    };
     let mut tr = Traffic::new();
-    delivered_to(
-        &mut tr,
-        "wamid.u",
-        BRAZIL,
-        "2025-08-04T11:00:00",
-        "group_utility",
-    );
+    brazil_utility(&mut tr);
     let closed = tr.bill();
     assert_eq!(closed.conversations[0].free, Free::None);
     // India writes in the group: Brazil's utility delivery an hour later is
@@ -117,13 +121,7 @@ fn g1_a_participant_writing_opens_the_window_for_the_whole_group() {
     );
     // India writing outside the group opens only India's own window.
     let mut tr = Traffic::new();
-    delivered_to(
-        &mut tr,
-        "wamid.u",
-        BRAZIL,
-        "2025-08-04T11:00:00",
-        "group_utility",
-    );
+    brazil_utility(&mut tr);
     tr.user_writes(INDIA, "2025-08-04T10:00:00");
     assert_eq!(tr.bill().conversations[0].free, Free::None);
 }
