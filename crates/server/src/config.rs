@@ -23,7 +23,16 @@ impl std::fmt::Debug for Secret {
 pub struct ServiceConfig {
     pub listen: String,
     pub data_dir: PathBuf,
+    /// Webhooks and every route but `POST /v1/events`.
     pub body_limit_bytes: usize,
+    /// `POST /v1/events`: room for [`crate::http::MAX_EVENTS_PER_REQUEST`]
+    /// events.
+    pub api_body_limit_bytes: usize,
+    pub header_timeout: std::time::Duration,
+    pub body_timeout: std::time::Duration,
+    pub max_connections: usize,
+    /// Readiness needs this much free on the data directory's disk.
+    pub min_free_bytes: u64,
     pub meta: Option<MetaConfig>,
     pub routes: BTreeMap<String, RouteConfig>,
     pub api_keys: Vec<ApiKey>,
@@ -100,6 +109,16 @@ struct Server {
     data_dir: Option<PathBuf>,
     #[serde(default = "default_body_limit")]
     body_limit_bytes: usize,
+    #[serde(default = "default_api_body_limit")]
+    api_body_limit_bytes: usize,
+    #[serde(default = "default_header_timeout")]
+    header_timeout_secs: u64,
+    #[serde(default = "default_body_timeout")]
+    body_timeout_secs: u64,
+    #[serde(default = "default_max_connections")]
+    max_connections: usize,
+    #[serde(default = "default_min_free")]
+    min_free_bytes: u64,
 }
 
 impl Default for Server {
@@ -108,6 +127,11 @@ impl Default for Server {
             listen: default_listen(),
             data_dir: None,
             body_limit_bytes: default_body_limit(),
+            api_body_limit_bytes: default_api_body_limit(),
+            header_timeout_secs: default_header_timeout(),
+            body_timeout_secs: default_body_timeout(),
+            max_connections: default_max_connections(),
+            min_free_bytes: default_min_free(),
         }
     }
 }
@@ -122,6 +146,31 @@ fn default_data_dir() -> PathBuf {
 
 fn default_body_limit() -> usize {
     1 << 20
+}
+
+/// 16 MiB: 10 000 events of 1.6 KiB on average (generated traffic averages
+/// 260 bytes, and an event's strings are limited, events.md section 1).
+fn default_api_body_limit() -> usize {
+    16 << 20
+}
+
+fn default_header_timeout() -> u64 {
+    10
+}
+
+fn default_body_timeout() -> u64 {
+    30
+}
+
+/// 64 MiB: room for minutes of traffic, so that readiness fails before
+/// commits do.
+fn default_min_free() -> u64 {
+    64 << 20
+}
+
+/// Below the usual limit of 1 024 open files, with room for the store.
+fn default_max_connections() -> usize {
+    768
 }
 
 #[derive(Deserialize)]
@@ -264,11 +313,11 @@ pub fn parse(
         .enumerate()
         .map(|(i, k)| api_key(i, k))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let listen = env("WABILL_LISTEN").unwrap_or(file.server.listen);
+    let listen = env("WABILL_LISTEN").unwrap_or_else(|| file.server.listen.clone());
     // cli.md: relative paths in the file are relative to the file, so the
     // service finds its log wherever it is started from; the default and
     // the overrides are not in the file.
-    let data_dir = match (env("WABILL_DATA_DIR"), file.server.data_dir) {
+    let data_dir = match (env("WABILL_DATA_DIR"), file.server.data_dir.clone()) {
         (Some(dir), _) => PathBuf::from(dir),
         (None, Some(dir)) => match base {
             Some(base) if dir.is_relative() => base.join(dir),
@@ -276,13 +325,27 @@ pub fn parse(
         },
         (None, None) => default_data_dir(),
     };
-    if file.server.body_limit_bytes == 0 {
-        bail!("server.body_limit_bytes: must be positive");
+    let server = &file.server;
+    for (key, positive) in [
+        ("body_limit_bytes", server.body_limit_bytes > 0),
+        ("api_body_limit_bytes", server.api_body_limit_bytes > 0),
+        ("max_connections", server.max_connections > 0),
+        ("header_timeout_secs", server.header_timeout_secs > 0),
+        ("body_timeout_secs", server.body_timeout_secs > 0),
+    ] {
+        if !positive {
+            bail!("server.{key}: must be positive");
+        }
     }
     Ok(ServiceConfig {
         listen,
         data_dir,
-        body_limit_bytes: file.server.body_limit_bytes,
+        body_limit_bytes: server.body_limit_bytes,
+        api_body_limit_bytes: server.api_body_limit_bytes,
+        header_timeout: std::time::Duration::from_secs(server.header_timeout_secs),
+        body_timeout: std::time::Duration::from_secs(server.body_timeout_secs),
+        max_connections: server.max_connections,
+        min_free_bytes: server.min_free_bytes,
         meta,
         routes,
         api_keys,

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod http;
+pub mod listen;
 mod readers;
 pub mod state;
 pub mod store;
@@ -62,6 +63,12 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         );
     }
     let listen = service.listen.clone();
+    let limits = listen::ConnectionLimits {
+        header_timeout: service.header_timeout,
+        max_connections: service.max_connections,
+        grace: service.body_timeout,
+    };
+    listen::raise_open_files(limits.max_connections);
     let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -75,10 +82,8 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         // The first line on stdout says where to connect (tests bind port 0).
         println!("wabill listening on http://{local}");
         tracing::info!(%local, "listening");
-        axum::serve(listener, http::router(app))
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("HTTP server failed")
+        listen::serve(listener, http::router(app), limits, shutdown_signal()).await;
+        anyhow::Ok(())
     })?;
     // In-flight requests are answered; no new job can come, so the writer
     // ends once it has committed what it holds.

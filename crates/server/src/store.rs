@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     body TEXT NOT NULL
 ) STRICT;
 CREATE UNIQUE INDEX IF NOT EXISTS quarantine_once ON quarantine (source, route, path, item, body);
+CREATE TABLE IF NOT EXISTS probe (
+    id INTEGER PRIMARY KEY,
+    pad BLOB NOT NULL
+) STRICT;
 ";
 
 /// Logs written before the log was append-only kept one row per identity
@@ -155,6 +159,12 @@ fn source_name(name: &str) -> &'static str {
         .into_iter()
         .find(|s| *s == name)
         .unwrap_or("unknown")
+}
+
+/// Bytes free for this process on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    let stat = rustix::fs::statvfs(dir).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 impl Store {
@@ -280,6 +290,24 @@ impl Store {
         }
         tx.commit().map_err(err)?;
         Ok(ids)
+    }
+
+    /// Whether the log takes a write now (readiness, service.md): one
+    /// durable transaction rewriting a page-sized row, as a commit of
+    /// events would write.
+    pub fn probe(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let err = |source| StoreError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(err)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO probe (id, pad) VALUES (1, zeroblob(4096))",
+            [],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)
     }
 
     /// Every held item, in the order they were quarantined.

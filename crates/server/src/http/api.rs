@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, Uri};
@@ -21,9 +22,7 @@ use super::auth::{api_key, key_scope, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
-use super::{
-    Answer, App, Body, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, too_large, utf8,
-};
+use super::{Answer, App, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, utf8};
 use crate::state::{Settled, Write};
 use crate::store::LogRow;
 
@@ -45,10 +44,9 @@ pub(super) struct Refused {
 pub(super) async fn post_events(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
-    let body = body.map_err(too_large("api"))?;
     let text = utf8(&body, "api")?;
     // Items: the lines of NDJSON, or the elements of a JSON array.
     let items: Vec<&str> = if text.trim_start().starts_with('[') {

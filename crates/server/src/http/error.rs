@@ -48,7 +48,7 @@ macro_rules! error_codes {
 
 error_codes! {
     BadBody => ("bad_body", BAD_REQUEST,
-        "The body is empty, not UTF-8 or JSON, not the provider's webhook shape, or has no readable envelope (a bad item is quarantined instead, events.md section 5); nothing stored."),
+        "The body could not be read, is empty, not UTF-8 or JSON, not the provider's webhook shape, or has no readable envelope (a bad item is quarantined instead, events.md section 5); nothing stored."),
     BadQuery => ("bad_query", BAD_REQUEST,
         "A query or path parameter is missing, repeated or malformed."),
     Unauthorized => ("unauthorized", UNAUTHORIZED,
@@ -70,7 +70,9 @@ error_codes! {
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED,
         "The path is served, but not with that method."),
     BodyTooLarge => ("body_too_large", PAYLOAD_TOO_LARGE,
-        "The body is over the configured limit (400 when it could not be read at all)."),
+        "The body is over its path's limit (`server.api_body_limit_bytes` for `POST /v1/events`, `server.body_limit_bytes` for any other); nothing stored."),
+    BodyTimeout => ("body_timeout", REQUEST_TIMEOUT,
+        "The body did not arrive within `server.body_timeout_secs` of the request's head; nothing stored, and the connection is closed."),
     TooManyEvents => ("too_many_events", PAYLOAD_TOO_LARGE,
         "More than 10 000 events in one `POST /v1/events`; nothing stored."),
     NoEra => ("no_era", UNPROCESSABLE_ENTITY,
@@ -90,16 +92,13 @@ error_codes! {
     StoreFailed => ("store_failed", SERVICE_UNAVAILABLE,
         "The event log could not be written; nothing stored. The answer names no cause (server paths stay private); the service logs it at error level."),
     StoreUnwritable => ("store_unwritable", SERVICE_UNAVAILABLE,
-        "`/healthz`: the event log or the data directory does not take writes."),
+        "`/healthz`, `/readyz`: the event log did not take a probe write just now, or its disk has less than `server.min_free_bytes` free."),
 }
 
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
     pub(crate) code: ErrorCode,
-    /// The code's status, except for an unreadable body (see
-    /// [`ApiError::body_rejected`]).
-    status: StatusCode,
     pub(crate) message: String,
 }
 
@@ -107,18 +106,7 @@ impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             code,
-            status: code.status(),
             message: message.into(),
-        }
-    }
-
-    /// A body that could not be read: axum's rejection says whether it was
-    /// over the limit (413) or unreadable (400); both answer
-    /// `body_too_large`, as they always have.
-    pub fn body_rejected(rejection: &axum::extract::rejection::BytesRejection) -> ApiError {
-        ApiError {
-            status: rejection.status(),
-            ..ApiError::new(ErrorCode::BodyTooLarge, rejection.body_text())
         }
     }
 
@@ -147,7 +135,7 @@ struct ErrorDetail<'e> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(self.body())).into_response()
+        (self.code.status(), axum::Json(self.body())).into_response()
     }
 }
 

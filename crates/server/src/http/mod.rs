@@ -21,10 +21,9 @@ mod openapi_tests;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State as AxState};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ring::digest;
@@ -58,6 +57,8 @@ pub struct App {
     meta_verify_token: Option<digest::Digest>,
     /// Per route name, its secret's SHA-256.
     route_secrets: std::collections::BTreeMap<String, digest::Digest>,
+    /// The last readiness probe: when, and its answer ([`ops::readyz`]).
+    probed: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), &'static str>)>>,
 }
 
 impl App {
@@ -85,6 +86,7 @@ impl App {
             metrics,
             meters: Meters::new(),
             clocks: std::sync::Mutex::default(),
+            probed: tokio::sync::Mutex::default(),
         }
     }
 
@@ -107,11 +109,7 @@ type Shared = Arc<App>;
 
 type Answer = Result<Response, ApiError>;
 
-/// A request body, or why it could not be read (over the limit).
-type Body = Result<Bytes, axum::extract::rejection::BytesRejection>;
-
 pub fn router(app: Shared) -> Router {
-    let limit = app.service.body_limit_bytes;
     Router::new()
         .route(
             PATHS[0],
@@ -124,15 +122,22 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[5], get(quote::get_quote))
         .route(PATHS[6], get(api::get_invoice))
         .route(PATHS[7], get(api::get_conversations))
-        .route(PATHS[8], get(ops::healthz))
+        .route(PATHS[8], get(ops::readyz))
         .route(PATHS[9], get(ops::metrics))
         .route(PATHS[10], get(ops::openapi))
         .route(PATHS[11], get(quarantine::get_quarantine))
         .route(PATHS[12], post(quarantine::reprocess))
         .route(PATHS[13], get(reconcile::get_reconciliation))
+        .route(PATHS[14], get(ops::readyz))
+        .route(PATHS[15], get(ops::livez))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limit))
+        // Bodies are read, within their limit and deadline, by `bounded_body`.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&app),
+            bounded_body,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             observe,
@@ -141,7 +146,7 @@ pub fn router(app: Shared) -> Router {
 }
 
 /// The served paths, as metric labels (no allocation per request).
-pub const PATHS: [&str; 14] = [
+pub const PATHS: [&str; 16] = [
     "/webhooks/meta",
     "/webhooks/360dialog/{name}",
     "/webhooks/zendesk/{name}",
@@ -156,6 +161,8 @@ pub const PATHS: [&str; 14] = [
     "/v1/quarantine",
     "/v1/quarantine/reprocess",
     "/v1/reconciliation/{waba}/{month}",
+    "/readyz",
+    "/livez",
 ];
 
 const METHODS: [&str; 3] = ["GET", "POST", "other"];
@@ -293,16 +300,82 @@ async fn observe(AxState(app): AxState<Shared>, request: Request, next: Next) ->
 
 // ------------------------------------------------------- request bodies
 
-/// A body that could not be read (over the limit): one rejected body of
-/// `source`, as a refused signature is.
-fn too_large(
-    source: &'static str,
-) -> impl Fn(axum::extract::rejection::BytesRejection) -> ApiError {
-    move |e| {
-        rejected(source, 1);
-        ApiError::body_rejected(&e)
+/// Reads a request's body whole before its handler runs, within the limit
+/// of its path (`POST /v1/events`: `api_body_limit_bytes`, after its key is
+/// checked, so that no one without a key makes the service hold 16 MiB;
+/// any other: `body_limit_bytes`) and within `body_timeout` (a client that
+/// sends its body slowly or not at all is answered 408 and disconnected).
+/// A refused body counts as one rejected body of its source.
+async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Next) -> Response {
+    let path = request
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| PATHS.iter().position(|p| *p == m.as_str()));
+    let events = path == Some(EVENTS_PATH);
+    let source = path.and_then(|i| BODY_SOURCES.get(i)).copied();
+    let refuse = |e: ApiError| {
+        if let Some(source) = source {
+            rejected(source, 1);
+        }
+        e.into_response()
+    };
+    if events && let Err(e) = auth::api_key(&app, request.headers()) {
+        return e.into_response();
     }
+    let (limit, key) = if events {
+        (app.service.api_body_limit_bytes, "api_body_limit_bytes")
+    } else {
+        (app.service.body_limit_bytes, "body_limit_bytes")
+    };
+    let over = || {
+        ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the body is over {limit} bytes, this path's limit (server.{key})"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return refuse(over());
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        app.service.body_timeout,
+        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)),
+    )
+    .await;
+    let bytes = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return refuse(over()),
+        Ok(Err(e)) => {
+            return refuse(ApiError::new(
+                ErrorCode::BadBody,
+                format!("the body could not be read: {e}"),
+            ));
+        }
+        Err(_) => {
+            return refuse(ApiError::new(
+                ErrorCode::BodyTimeout,
+                format!(
+                    "the body did not arrive within {} s of the request's head (server.body_timeout_secs)",
+                    app.service.body_timeout.as_secs()
+                ),
+            ));
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
+
+/// The entry of [`PATHS`] that takes the platform's events.
+const EVENTS_PATH: usize = 3;
+
+/// The `source` label of a refused body, per entry of [`PATHS`] that takes
+/// events.
+const BODY_SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
 
 fn utf8<'b>(body: &'b [u8], source: &'static str) -> Result<&'b str, ApiError> {
     std::str::from_utf8(body).map_err(|_| bad_body(source, "body is not UTF-8"))

@@ -12,25 +12,61 @@ use super::error::{ApiError, ErrorCode};
 /// The OpenAPI document served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("../openapi.json");
 
-/// Ok when the last commit succeeded and the data directory takes a write
-/// now (a full or read-only disk shows here before a webhook fails).
-pub(super) async fn healthz(AxState(app): AxState<Shared>) -> Response {
-    let probe = app.service.data_dir.join(".healthz");
-    let writable = tokio::fs::write(&probe, b"ok").await.is_ok();
-    if writable
-        && app
-            .state
-            .store_writable
-            .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        ApiError::new(
-            ErrorCode::StoreUnwritable,
-            "the event log does not take writes",
-        )
-        .into_response()
+/// How long a readiness answer is reused: callers in a loop cost one
+/// fsynced probe a second at most.
+const PROBE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long readiness waits for the writer to take its probe.
+const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Readiness (`/healthz`, `/readyz`): ok when the event log takes a write
+/// now, probed by the writer with one durable transaction (not inferred
+/// from the last request's fate), and the data directory's file system
+/// has `server.min_free_bytes` free. A full disk shows here before a
+/// webhook fails, and space freed shows without any traffic.
+pub(super) async fn readyz(AxState(app): AxState<Shared>) -> Response {
+    let mut last = app.probed.lock().await;
+    let ready = match *last {
+        Some((at, ready)) if at.elapsed() < PROBE_FRESH => ready,
+        _ => {
+            let ready = probe(&app).await;
+            *last = Some((std::time::Instant::now(), ready));
+            ready
+        }
+    };
+    drop(last);
+    match ready {
+        Ok(()) => (StatusCode::OK, "ok").into_response(),
+        Err(why) => ApiError::new(ErrorCode::StoreUnwritable, why).into_response(),
     }
+}
+
+async fn probe(app: &super::App) -> Result<(), &'static str> {
+    let free = crate::store::free_bytes(&app.service.data_dir);
+    if free.is_none_or(|free| free < app.service.min_free_bytes) {
+        return Err("the data directory's disk has less than server.min_free_bytes free");
+    }
+    let write = crate::state::Write {
+        probe: true,
+        ..Default::default()
+    };
+    let committed = tokio::time::timeout(
+        PROBE_WAIT,
+        super::webhooks::commit(app, write, "probe", crate::state::Scope::All),
+    )
+    .await;
+    match committed {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(_)) => Err("the event log does not take writes"),
+        Err(_) => Err("the event log did not take a write within 2 s"),
+    }
+}
+
+/// Liveness (`/livez`): the process answers HTTP. It says nothing of the
+/// store, so that a full disk takes the service out of rotation
+/// (readiness) without a supervisor restarting it in a loop.
+pub(super) async fn livez() -> Response {
+    (StatusCode::OK, "ok").into_response()
 }
 
 /// Errors are JSON everywhere (service.md), unknown paths too.

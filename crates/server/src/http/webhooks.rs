@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -14,7 +15,7 @@ use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
 use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
-use super::{Answer, App, Body, Shared, bad_body, too_large, utf8};
+use super::{Answer, App, Shared, bad_body, utf8};
 use crate::config::Provider;
 use crate::state::{Applied, Job, JobError, Scope, Write, foreign_message};
 use crate::store::{Held, LogRow};
@@ -56,9 +57,8 @@ pub(super) async fn meta_verify(
 pub(super) async fn meta_webhook(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Answer {
-    let body = body.map_err(too_large("meta"))?;
     if !signature_ok(&app, &headers, &body) {
         super::rejected("meta", 1);
         return Err(ApiError::new(
@@ -95,7 +95,7 @@ pub(super) async fn dialog_webhook(
     AxState(app): AxState<Shared>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Answer {
     route_webhook(&app, &name, Provider::Dialog360, &headers, body).await
 }
@@ -104,7 +104,7 @@ pub(super) async fn zendesk_webhook(
     AxState(app): AxState<Shared>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Answer {
     route_webhook(&app, &name, Provider::Zendesk, &headers, body).await
 }
@@ -117,11 +117,10 @@ async fn route_webhook(
     name: &str,
     provider: Provider,
     headers: &HeaderMap,
-    body: Body,
+    body: Bytes,
 ) -> Answer {
     let route = route_of(app, name, provider, headers)?;
     let source = provider.as_str();
-    let body = body.map_err(too_large(source))?;
     let text = not_empty(utf8(&body, source)?, source)?;
     let mut parsed = Parsed::default();
     match provider {
@@ -264,7 +263,7 @@ async fn store_body(
     let write = Write {
         rows,
         held,
-        released: Vec::new(),
+        ..Write::default()
     };
     let applied = commit(app, write, source, scope).await?;
     app.meters.ignored(source, &ignored);

@@ -1,0 +1,340 @@
+//! The hostile-client suite (issue 17, docs/security.md): `wabill serve`
+//! attacked as a client without keys, a tenant with a key, or an unlucky
+//! operator would, each case asserting what the service must still do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+
+/// An agent that gives up after one second: the service must answer
+/// within it.
+fn impatient() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(1)))
+        .build()
+        .into()
+}
+
+fn connect(server: &Server) -> TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    TcpStream::connect(addr).unwrap()
+}
+
+/// Whether the service closed `stream` (a read gives end of file or a
+/// reset) within `within`, after reading whatever it answered.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+fn signed_webhook_and_healthz_answer_within_a_second(server: &Server, id: &str) {
+    let agent = impatient();
+    let health = agent.get(&server.url("/healthz")).call().unwrap();
+    assert_eq!(health.status(), 200);
+    let body = cloud_body("W1", id, 1_750_000_000);
+    let mut answer = agent
+        .post(&server.url("/webhooks/meta"))
+        .header("X-Hub-Signature-256", &sign(&body))
+        .send(&body)
+        .unwrap();
+    let text = answer.body_mut().read_to_string().unwrap();
+    assert_eq!(answer.status(), 200, "{text}");
+    assert!(text.contains(r#""accepted":1"#), "{text}");
+}
+
+/// Issue 17 point 1: more idle, half-open and kept-alive connections than
+/// the service has file descriptors (128), none authenticated, and the
+/// header timeout long enough not to help: with the cap below the limit,
+/// webhooks and `/healthz` are still answered within a second. (Without
+/// the cap the service runs out of descriptors and answers nothing.)
+#[test]
+fn connections_past_the_cap_do_not_keep_webhooks_or_health_from_being_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[server]\n",
+        "[server]\nmax_connections = 48\nheader_timeout_secs = 120\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start_with_open_files(&config, 128);
+    let mut held = Vec::new();
+    for round in 0..4 {
+        for i in 0..50 {
+            let mut stream = connect(&server);
+            match i % 3 {
+                // Idle from the start.
+                0 => {}
+                // Half a request head.
+                1 => stream
+                    .write_all(b"POST /webhooks/meta HTTP/1.1\r\nHost: x\r\nContent-Le")
+                    .unwrap(),
+                // One request answered, then idle with keep-alive.
+                _ => {
+                    stream
+                        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .unwrap();
+                    stream
+                        .set_read_timeout(Some(Duration::from_secs(1)))
+                        .unwrap();
+                    let mut buf = [0u8; 512];
+                    let n = stream.read(&mut buf).expect("answered within a second");
+                    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+                }
+            }
+            held.push(stream);
+        }
+        signed_webhook_and_healthz_answer_within_a_second(&server, &format!("wamid.cap{round}"));
+    }
+    assert_eq!(held.len(), 200);
+}
+
+/// Issue 17 point 1: the time limits themselves. A connection that sends
+/// nothing, half a head, or nothing after its answer is closed after the
+/// header timeout; a body that does not arrive is answered 408.
+#[test]
+fn idle_half_open_and_slow_body_connections_are_closed_after_their_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[server]\n",
+        "[server]\nheader_timeout_secs = 1\nbody_timeout_secs = 1\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config);
+    let mut idle = connect(&server);
+    let mut half = connect(&server);
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+    let mut kept = connect(&server);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut slow = connect(&server);
+    let head = format!(
+        "POST /webhooks/meta HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: {}\r\nContent-Length: 1000\r\n\r\n{{\"object\"",
+        sign("x")
+    );
+    slow.write_all(head.as_bytes()).unwrap();
+    for (name, stream) in [
+        ("idle", &mut idle),
+        ("half a head", &mut half),
+        ("kept alive", &mut kept),
+    ] {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)),
+            "{name}: still open"
+        );
+    }
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"body_timeout""#), "{answer}");
+    let events = get(&server.url("/metrics"), None).body;
+    assert!(
+        events.contains(r#"wabill_events_total{source="meta",outcome="rejected"} 1"#),
+        "{events}"
+    );
+}
+
+/// Issue 17 point 5: a request head over 64 KiB (a long query or a long
+/// header) is refused, 431, without taking the service down.
+#[test]
+fn an_oversized_request_head_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let long = "1".repeat(70 * 1024);
+    for (request, status) in [
+        (
+            format!("GET /v1/window?waba=W1&phone=P1&user={long} HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "431",
+        ),
+        (
+            format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: {long}\r\n\r\n"),
+            "431",
+        ),
+    ] {
+        let mut stream = connect(&server);
+        let _ = stream.write_all(request.as_bytes());
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{answer}"
+        );
+    }
+    signed_webhook_and_healthz_answer_within_a_second(&server, "wamid.after-head");
+}
+
+/// A small file system of its own for the event log: a tmpfs mounted in a
+/// mount namespace that a `sleep` holds open, so that servers started in
+/// it (`nsenter`) share it and the test reaches it through
+/// `/proc/<holder>/root`.
+struct SmallDisk {
+    holder: std::process::Child,
+    mount: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    fn new(mount: &std::path::Path, bytes: u64) -> SmallDisk {
+        std::fs::create_dir_all(mount).unwrap();
+        let mut holder = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs -o size={bytes} tmpfs '{}' && echo mounted && exec sleep 600",
+                mount.display()
+            ))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("unshare (util-linux) runs: this suite needs root or user namespaces");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "mounted", "the tmpfs could not be mounted");
+        SmallDisk {
+            holder,
+            mount: mount.to_owned(),
+        }
+    }
+
+    /// `path` (under the mount) as this process reaches it.
+    fn outside(&self, path: &std::path::Path) -> std::path::PathBuf {
+        let inner = path.strip_prefix("/").unwrap();
+        std::path::Path::new(&format!("/proc/{}/root", self.holder.id())).join(inner)
+    }
+
+    fn start(&self, config: &std::path::Path) -> Server {
+        let mut command = std::process::Command::new("nsenter");
+        command
+            .arg("-t")
+            .arg(self.holder.id().to_string())
+            .args(["-m", "--"])
+            .arg(env!("CARGO_BIN_EXE_wabill"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve");
+        Server::spawn(command)
+    }
+
+    /// Writes a file until the disk is full.
+    fn fill(&self) -> std::path::PathBuf {
+        let filler = self.outside(&self.mount.join("filler"));
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while file.write_all(&block).is_ok() {}
+        while file.write_all(&block[..512]).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
+
+fn status_of(server: &Server, path: &str) -> u16 {
+    get(&server.url(path), None).status
+}
+
+/// Polls readiness (no other request) until it answers `status`.
+fn ready_becomes(server: &Server, status: u16) -> bool {
+    for _ in 0..50 {
+        if status_of(server, "/healthz") == status {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+fn post_signed(server: &Server, id: &str) -> Reply {
+    let body = cloud_body("W1", id, 1_750_000_000);
+    post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(&body))],
+        &body,
+    )
+}
+
+/// Issue 17 point 4: readiness is probed, not inferred from traffic. On a
+/// disk that fills up it turns 503 with no request sent, and back to 200
+/// once space is freed, again with no write; liveness stays 200
+/// throughout; restarted on a full disk, the service is not ready.
+#[test]
+fn readiness_follows_the_disk_without_traffic_and_liveness_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("disk");
+    let disk = SmallDisk::new(&mount, 4 << 20);
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(
+            &format!("data_dir = \"{}\"", dir.path().join("data").display()),
+            &format!("data_dir = \"{}\"", mount.join("data").display()),
+        )
+        // No floor of free space: the probe write alone tells.
+        .replace("[server]\n", "[server]\nmin_free_bytes = 0\n");
+    std::fs::write(&config, text).unwrap();
+    let server = disk.start(&config);
+    assert_eq!(status_of(&server, "/healthz"), 200);
+    assert_eq!(post_signed(&server, "wamid.before").status, 200);
+
+    let filler = disk.fill();
+    assert!(ready_becomes(&server, 503), "still ready on a full disk");
+    assert_eq!(status_of(&server, "/readyz"), 503);
+    assert_eq!(status_of(&server, "/livez"), 200);
+    let refused = post_signed(&server, "wamid.full");
+    assert_eq!(refused.status, 503, "{}", refused.body);
+
+    std::fs::remove_file(&filler).unwrap();
+    assert!(
+        ready_becomes(&server, 200),
+        "not ready again once space is freed"
+    );
+    assert_eq!(post_signed(&server, "wamid.after").status, 200);
+
+    let _filler = disk.fill();
+    server.kill();
+    let restarted = disk.start(&config);
+    assert_eq!(status_of(&restarted, "/healthz"), 503);
+    assert_eq!(status_of(&restarted, "/livez"), 200);
+}
+
+/// Issue 17 point 4: below `server.min_free_bytes` free, the service is
+/// not ready (before any write could fail) but alive.
+#[test]
+fn readiness_needs_the_configured_free_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "[server]\n",
+        "[server]\nmin_free_bytes = 4611686018427387904\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config);
+    let answer = get(&server.url("/readyz"), None);
+    assert_eq!(answer.status, 503);
+    assert!(answer.body.contains("min_free_bytes"), "{}", answer.body);
+    assert_eq!(status_of(&server, "/livez"), 200);
+}
