@@ -338,3 +338,115 @@ fn readiness_needs_the_configured_free_space() {
     assert!(answer.body.contains("min_free_bytes"), "{}", answer.body);
     assert_eq!(status_of(&server, "/livez"), 200);
 }
+
+/// Issue 17 point 5: strings have limits, each refusal names its limit,
+/// and nothing over one is stored or held in memory.
+#[test]
+fn strings_over_their_limits_are_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let long_id = "x".repeat(900 * 1024);
+    let lines = [
+        format!(
+            r#"{{"type":"inbound","id":"{long_id}","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}}"#
+        ),
+        format!(
+            r#"{{"type":"inbound","id":"wamid.ok","waba":"W1","phone":"{}","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}}"#,
+            "P".repeat(129)
+        ),
+        r#"{"type":"inbound","id":"wamid.fine","waba":"W1","phone":"P1","user":"5511999990001","ts":"2025-06-15T10:00:00Z"}"#.to_owned(),
+    ];
+    let answer = post_events(&server, TOKEN_ALL, &lines.join("\n"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = answer.json();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    let reasons: Vec<&str> = answer["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{answer}");
+    assert!(
+        reasons[0].contains("`id` is 921600 bytes long; at most 256 are accepted"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].contains("`phone` is 129 bytes long; at most 128 are accepted"),
+        "{reasons:?}"
+    );
+    // The same limits on every query that names a user.
+    let long_user = "1".repeat(65);
+    for path in [
+        format!("/v1/window?waba=W1&phone=P1&user={long_user}"),
+        format!("/v1/quote?waba=W1&phone=P1&user={long_user}&kind=freeform"),
+        format!("/v1/conversations?waba=W1&month=2025-06&user={long_user}"),
+    ] {
+        let answer = get(&server.url(&path), Some(TOKEN_ALL));
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        assert!(
+            answer.body.contains("`user` is 65 bytes long; at most 64"),
+            "{path}: {}",
+            answer.body
+        );
+    }
+}
+
+/// Issue 17 point 5: the API's batch limit and its body limit agree: 10 000
+/// generated events fit in one request by default; 10 001 are refused
+/// (413, naming the limit) and so is a body over the limit, before it is
+/// read whole; without a key, nothing is read.
+#[test]
+fn ten_thousand_events_fit_one_request_and_the_limits_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), ""));
+    let traffic = wabill(&["gen", "--events", "10001", "--start", "2025-06-01"]);
+    let lines: Vec<&str> = traffic.lines().collect();
+    let batch = lines[..10_000].join("\n");
+    assert!(
+        batch.len() > 1 << 20,
+        "the batch is over the old 1 MiB limit"
+    );
+    let answer = post_events(&server, TOKEN_ALL, &batch);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.json()["rejected"].as_array().map(Vec::len), Some(0));
+    let over = post_events(&server, TOKEN_ALL, &lines.join("\n"));
+    assert_eq!(over.status, 413, "{}", over.body);
+    assert!(
+        over.body.contains("at most 10000 per request"),
+        "{}",
+        over.body
+    );
+    // Answered from the head, before the body is read (so a client that
+    // insists on sending it sees the connection close).
+    let huge = (16 << 20) + 1;
+    let too_big = raw_post(&server, "/v1/events", Some(TOKEN_ALL), huge);
+    assert!(too_big.starts_with("HTTP/1.1 413"), "{too_big}");
+    assert!(too_big.contains("server.api_body_limit_bytes"), "{too_big}");
+    let no_key = raw_post(&server, "/v1/events", None, huge);
+    assert!(no_key.starts_with("HTTP/1.1 401"), "{no_key}");
+}
+
+/// Sends a POST head declaring `length` bytes and as much of the body as
+/// the service reads; returns its answer.
+fn raw_post(server: &Server, path: &str, token: Option<&str>, length: usize) -> String {
+    let mut stream = connect(server);
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {length}\r\n\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    let block = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < length
+        && stream
+            .write_all(&block[..block.len().min(length - sent)])
+            .is_ok()
+    {
+        sent += block.len();
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}

@@ -448,6 +448,7 @@ fn replay_refusal(e: &wabill_engine::ledger::Rejection) -> String {
     match e {
         Rejection::UnknownRegion { .. } => "a user's number has no country this configuration knows (a market map or number prefix removed from [rates]?)".to_owned(),
         Rejection::BeforeFirstEra { .. } => format!("{e} (the [eras] timeline or a [[waba]] time zone changed?)"),
+        Rejection::TooLong { .. } => format!("{e} (logged before events.md's limits on lengths?)"),
         Rejection::TooMany(_) => format!("{e} (the ledger's tables are full)"),
     }
 }

@@ -35,7 +35,7 @@ use messages::Messages;
 pub(crate) use messages::{Message, Slot};
 pub use pairs::PairKey;
 use pairs::Pairs;
-pub use validate::{Checked, Facts, RegionCache, Validator};
+pub use validate::{Checked, Facts, RegionCache, Validator, limits};
 
 /// Why a group of events was rejected. Nothing of the group is stored.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
@@ -49,6 +49,13 @@ pub enum Rejection {
         at: String,
         first: jiff::civil::Date,
         tz: String,
+    },
+    /// A string longer than events.md section 1 allows.
+    #[error("`{field}` is {bytes} bytes long; at most {max} are accepted")]
+    TooLong {
+        field: &'static str,
+        bytes: usize,
+        max: usize,
     },
     /// The ledger's tables have no room for the group.
     #[error(transparent)]

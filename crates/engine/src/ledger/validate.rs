@@ -93,6 +93,65 @@ pub struct Validator {
     key: HashKey,
 }
 
+/// The longest strings an event may carry (events.md section 1): far
+/// above what Meta sends, so that no client can make the ledger (or the
+/// service's log, which replays forever) hold megabytes per event.
+pub mod limits {
+    /// A message id (a group delivery's: the message id, `#` and the
+    /// participant).
+    pub const ID: usize = 256;
+    /// A WABA, a business phone, a group.
+    pub const NAME: usize = 128;
+    /// A user's number or business-scoped id.
+    pub const USER: usize = 64;
+    /// A status name of another kind, and each text of Meta's verdict.
+    pub const TEXT: usize = 256;
+    /// Meta's `pricing` or `conversation` object, as received.
+    pub const OBJECT: usize = 4096;
+}
+
+/// Refuses an event with a string over its limit ([`limits`]).
+fn check_lengths(event: &Event<'_>) -> Result<(), Rejection> {
+    let check = |field: &'static str, value: Option<&str>, max: usize| match value {
+        Some(v) if v.len() > max => Err(Rejection::TooLong {
+            field,
+            bytes: v.len(),
+            max,
+        }),
+        _ => Ok(()),
+    };
+    check("id", Some(&event.id), limits::ID)?;
+    check("waba", Some(&event.waba), limits::NAME)?;
+    check("phone", Some(&event.phone), limits::NAME)?;
+    check("user", Some(&event.user), limits::USER)?;
+    if let Some(also) = &event.also {
+        check("user_id", also.bsuid.as_deref(), limits::USER)?;
+        check("group", also.group.as_deref(), limits::NAME)?;
+    }
+    if let crate::event::EventBody::Status(crate::event::Status::Other(name)) = &event.body {
+        check("status", Some(name), limits::TEXT)?;
+    }
+    if let Some(v) = &event.verdict {
+        for (field, value) in [
+            ("meta.pricing_model", &v.pricing_model),
+            ("meta.category", &v.category),
+            ("meta.pricing_type", &v.pricing_type),
+            ("meta.conversation_id", &v.conversation_id),
+            ("meta.origin", &v.origin),
+            ("meta.cost", &v.cost),
+        ] {
+            check(field, value.as_deref(), limits::TEXT)?;
+        }
+        check("pricing", v.pricing_json.as_deref(), limits::OBJECT)?;
+        check(
+            "conversation",
+            v.conversation_json.as_deref(),
+            limits::OBJECT,
+        )?;
+    }
+    Ok(())
+}
+
 /// A user of at most 17 digits as one number that keeps its length, so
 /// `"0123"` and `"123"` stay apart; None for anything else.
 fn numeric_key(user: &str) -> Option<u64> {
@@ -189,8 +248,7 @@ impl Validator {
     /// Checks one event: what the ledger needs of it ([`Facts`]), or why
     /// it cannot be billed.
     pub fn check_event(&mut self, event: &Event<'_>) -> Result<Facts, Rejection> {
-        // Refused here, before the service logs it: the ledger could not fold it.
-        super::messages::id_length(&event.id)?;
+        check_lengths(event)?;
         if event.ts < self.first_start(&event.waba) {
             return Err(Rejection::BeforeFirstEra {
                 at: event.ts.rfc3339(),
@@ -288,6 +346,27 @@ mod tests {
             Err(Rejection::UnknownRegion { .. })
         ));
         assert_eq!(ledger.n_messages(), 0);
+    }
+
+    #[test]
+    fn a_string_over_its_limit_is_refused_naming_the_field_and_the_limit() {
+        let mut validator = Ledger::new(EngineConfig::new(), HashKey::fixed()).validator();
+        let mut e = ev(EventBody::Inbound { referral: false }, "m1", MARCH_2022);
+        assert!(validator.check_event(&e).is_ok());
+        e.id = Cow::Owned("x".repeat(limits::ID));
+        assert!(validator.check_event(&e).is_ok(), "at the limit");
+        e.id = Cow::Owned("x".repeat(limits::ID + 1));
+        let refused = validator.check_event(&e).map(|_| ()).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "`id` is 257 bytes long; at most 256 are accepted"
+        );
+        e.id = Cow::Borrowed("m1");
+        e.phone = Cow::Owned("p".repeat(900_000));
+        assert!(matches!(
+            validator.check_event(&e),
+            Err(Rejection::TooLong { field: "phone", .. })
+        ));
     }
 
     #[test]

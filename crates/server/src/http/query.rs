@@ -65,9 +65,13 @@ impl<'q> PairQuery<'q> {
                 )
             })
         };
+        let (waba, phone) = (required(waba, "waba")?, required(phone, "phone")?);
+        let name = wabill_engine::ledger::limits::NAME;
+        super::quote::query_length("waba", &waba, name)?;
+        super::quote::query_length("phone", &phone, name)?;
         Ok(PairQuery {
-            waba: required(waba, "waba")?,
-            phone: required(phone, "phone")?,
+            waba,
+            phone,
             user: required(user, "user")?,
             at,
             kind,

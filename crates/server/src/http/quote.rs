@@ -73,11 +73,26 @@ fn template_of(
 /// dropped), and its market's region: a number whose country can be
 /// determined, or a business-scoped id of a known country (rules F9). Every
 /// endpoint that takes a `user` answers the same 400 for any other.
+/// A query parameter over its limit (events.md section 1) is refused as
+/// the same string in an event would be.
+pub(super) fn query_length(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.len() > max {
+        let e = wabill_engine::ledger::Rejection::TooLong {
+            field,
+            bytes: value.len(),
+            max,
+        };
+        return Err(ApiError::new(ErrorCode::BadQuery, e.to_string()));
+    }
+    Ok(())
+}
+
 pub(super) fn user_of(
     app: &super::App,
     user: &str,
 ) -> Result<(String, wabill_engine::market::Region), ApiError> {
     let user = user_digits(user);
+    query_length("user", user, wabill_engine::ledger::limits::USER)?;
     let region = if is_bsuid(user) {
         bsuid_region(user).filter(|r| app.regions.knows(*r))
     } else {
