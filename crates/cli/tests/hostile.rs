@@ -450,3 +450,178 @@ fn raw_post(server: &Server, path: &str, token: Option<&str>, length: usize) -> 
     let _ = stream.read_to_end(&mut answer);
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+const TOKEN_W2: &str = "token-w2";
+
+fn status_body(waba: &str, id: &str, user: &str, ts: i64) -> String {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"{waba}","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},"statuses":[{{"id":"{id}","status":"delivered","timestamp":"{ts}","recipient_id":"{user}"}}]}}}}]}}]}}"#
+    )
+}
+
+fn line(kind: &str, id: &str, waba: &str, user: &str, ts: &str, extra: &str) -> String {
+    format!(
+        r#"{{"type":"{kind}","id":"{id}","waba":"{waba}","phone":"P1","user":"{user}","ts":"{ts}"{extra}}}"#
+    )
+}
+
+/// Issue 17 point 2, the case the black-box run found: W1's key posts an
+/// outbound record (marketing) with an id W2 has not used yet; W2's own
+/// record (utility) is then stored, not refused, and Meta's signed
+/// delivery for W2 is billed by W2's record. Nothing W1 posts (earlier
+/// copies, a BSUID link) changes W2's answers, and W1's answers are the
+/// same whether or not W2 uses an id.
+#[test]
+fn a_tenant_cannot_squat_another_tenant_s_message_ids_or_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "[[api_key]]\nsha256 = \"{}\"\nwabas = [\"W2\"]\n",
+        sha256_hex(TOKEN_W2)
+    );
+    let server = Server::start(&write_config(dir.path(), &extra));
+    let user = "5511999990001";
+    let template =
+        |category: &str| format!(r#","template":{{"name":"t","category":"{category}"}}"#);
+    // W1 squats wamid.x first, as marketing.
+    let squat = line(
+        "outbound",
+        "wamid.x",
+        "W1",
+        user,
+        "2025-07-15T10:00:00Z",
+        &template("marketing"),
+    );
+    let squatted = post_events(&server, TOKEN_W1, &squat);
+    assert_eq!(squatted.status, 200, "{}", squatted.body);
+    // W2's own record is stored.
+    let own = line(
+        "outbound",
+        "wamid.x",
+        "W2",
+        user,
+        "2025-07-15T10:05:00Z",
+        &template("utility"),
+    );
+    let stored = post_events(&server, TOKEN_W2, &own);
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["accepted"], 1, "{}", stored.body);
+    // Meta's signed delivery for W2.
+    let delivered = status_body("W2", "wamid.x", user, 1_752_574_020);
+    let webhook = post(
+        &server.url("/webhooks/meta"),
+        &[("X-Hub-Signature-256", &sign(&delivered))],
+        &delivered,
+    );
+    assert_eq!(webhook.status, 200, "{}", webhook.body);
+    let invoice = get(&server.url("/v1/invoices/W2/2025-07"), Some(TOKEN_W2));
+    assert_eq!(invoice.status, 200, "{}", invoice.body);
+    assert!(
+        invoice.body.contains(r#""category":"utility""#),
+        "{}",
+        invoice.body
+    );
+    assert!(!invoice.body.contains("marketing"), "{}", invoice.body);
+    let w2_before = (
+        invoice.body.clone(),
+        get(
+            &server.url("/v1/conversations?waba=W2&month=2025-07"),
+            Some(TOKEN_W2),
+        )
+        .body,
+    );
+
+    // W1 now posts an earlier delivery of its own wamid.x, and links a
+    // business-scoped id that W2 uses to a number of its own.
+    let bsuid = "BR.1502576394655843";
+    let w2_bsuid = line(
+        "inbound",
+        "wamid.b",
+        "W2",
+        bsuid,
+        "2025-07-16T09:00:00Z",
+        "",
+    );
+    assert_eq!(post_events(&server, TOKEN_W2, &w2_bsuid).status, 200);
+    let w2_before = (
+        get(&server.url("/v1/invoices/W2/2025-07"), Some(TOKEN_W2)).body,
+        get(
+            &server.url("/v1/conversations?waba=W2&month=2025-07"),
+            Some(TOKEN_W2),
+        )
+        .body,
+        w2_before,
+    );
+    let w1 = [
+        line(
+            "status",
+            "wamid.x",
+            "W1",
+            user,
+            "2025-07-15T10:06:00Z",
+            r#","status":"delivered""#,
+        ),
+        line(
+            "inbound",
+            "wamid.link",
+            "W1",
+            "5511999990002",
+            "2025-07-16T08:00:00Z",
+            &format!(r#","user_id":"{bsuid}""#),
+        ),
+    ]
+    .join("\n");
+    assert_eq!(post_events(&server, TOKEN_W1, &w1).json()["accepted"], 2);
+    let w2_after = (
+        get(&server.url("/v1/invoices/W2/2025-07"), Some(TOKEN_W2)).body,
+        get(
+            &server.url("/v1/conversations?waba=W2&month=2025-07"),
+            Some(TOKEN_W2),
+        )
+        .body,
+    );
+    assert_eq!((w2_after.0, w2_after.1), (w2_before.0, w2_before.1));
+    let window = get(
+        &server.url(&format!(
+            "/v1/window?waba=W2&phone=P1&user={bsuid}&at=2025-07-16T10:00:00Z"
+        )),
+        Some(TOKEN_W2),
+    )
+    .json();
+    assert_eq!(window["csw_open"], true, "{window}");
+    // W2 never heard from W1's number: W1's link does not move W2's user.
+    let window = get(
+        &server.url("/v1/window?waba=W2&phone=P1&user=5511999990002&at=2025-07-16T10:00:00Z"),
+        Some(TOKEN_W2),
+    )
+    .json();
+    assert_eq!(window["csw_open"], false, "{window}");
+
+    // W1 learns nothing of W2's ids: an id W2 uses and one nobody uses
+    // get the same answer.
+    let used = post_events(
+        &server,
+        TOKEN_W1,
+        &line(
+            "outbound",
+            "wamid.b",
+            "W1",
+            user,
+            "2025-07-17T10:00:00Z",
+            "",
+        ),
+    );
+    let unused = post_events(
+        &server,
+        TOKEN_W1,
+        &line(
+            "outbound",
+            "wamid.never",
+            "W1",
+            user,
+            "2025-07-17T10:00:00Z",
+            "",
+        ),
+    );
+    assert_eq!((used.status, &used.body), (unused.status, &unused.body));
+    assert_eq!(used.status, 200);
+}

@@ -19,6 +19,8 @@ pub enum Limit {
     Bytes,
     #[error("a message id of more than 16777215 bytes")]
     IdBytes,
+    #[error("messages of more than 16777216 WABAs")]
+    Wabas,
 }
 
 /// A table of the ledger is full: it indexes its entries with `u32`s.

@@ -61,6 +61,11 @@ impl HashKey {
         self.hash_one(s)
     }
 
+    /// The hash of a message by its key: its WABA and its id (rules F6).
+    pub fn message_hash(&self, waba: &str, id: &str) -> u64 {
+        self.hash_one((waba, id))
+    }
+
     /// The hash of a pair by its names.
     pub fn pair_hash(&self, waba: &str, phone: &str, user: &str) -> u64 {
         self.hash_one((waba, phone, user))

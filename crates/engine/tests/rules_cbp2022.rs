@@ -116,6 +116,35 @@ fn f6_when_copies_disagree_the_earliest_copy_counts() {
     assert_eq!(out.duplicates, 1);
 }
 
+/// F6, F8: a message is a WABA's id. Another WABA's outbound record with
+/// the same id, even an earlier one, is another message: a delivery reads
+/// its template category from its own WABA's record.
+#[test]
+fn f6_the_same_id_in_two_wabas_is_two_messages() {
+    let mut tr = Traffic::new();
+    tr.push(
+        t("2023-07-03 09:00"),
+        "W0",
+        P,
+        UK,
+        "wamid.same",
+        EventBody::Outbound {
+            template: Some(wabill_engine::TemplateCategory::Marketing),
+        },
+    );
+    common::template_with_id(
+        &mut tr,
+        (W, P, UK),
+        "wamid.same",
+        "2023-07-03 10:00",
+        wabill_engine::TemplateCategory::Utility,
+    );
+    let out = tr.bill();
+    assert_eq!(out.duplicates, 0);
+    assert_eq!(out.categories(), ["utility"]);
+    assert!(out.conversations.iter().all(|c| c.waba == W));
+}
+
 #[test]
 fn f6_ties_in_time_are_broken_by_message_id() {
     let mut tr = Traffic::new();

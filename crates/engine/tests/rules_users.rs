@@ -131,3 +131,33 @@ fn f9_the_live_window_finds_a_linked_business_scoped_id_by_its_number() {
     assert!(live.pair_log_of(W, P, BSUID).is_some());
     assert!(live.pair_log_of(W, P, "IN.999").is_none());
 }
+
+/// F9: a link holds within its WABA. Another WABA's event naming the same
+/// BSUID with a number of its own does not move this WABA's pair.
+#[test]
+fn f9_a_link_holds_only_within_the_waba_whose_event_made_it() {
+    let mut tr = Traffic::new();
+    tr.user_writes(BSUID, "2025-08-04T10:00:00");
+    tr.reply(BSUID, "2025-08-04T10:05:00");
+    // W2 links the same BSUID to a number.
+    let id = "wamid.w2";
+    tr.push(
+        t("2025-08-04T09:00:00"),
+        "W2",
+        P,
+        INDIA,
+        id,
+        EventBody::Inbound { referral: false },
+    );
+    if let Some(e) = tr.events.iter_mut().find(|e| e.id == id) {
+        e.also = wabill_engine::event::Also::boxed(Some(Cow::Borrowed(BSUID)), None);
+    }
+    let out = tr.bill();
+    let w1: Vec<&str> = out
+        .conversations
+        .iter()
+        .filter(|c| c.waba == W)
+        .map(|c| c.user.as_str())
+        .collect();
+    assert_eq!(w1, [BSUID], "W1's user stays its BSUID");
+}

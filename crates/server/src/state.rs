@@ -26,32 +26,6 @@ mod reads;
 pub use quarantine::Quarantine;
 pub use reads::Settled;
 
-/// The WABAs of the canonical events already logged under message `id`
-/// (a key may not take over another WABA's message).
-fn wabas_of<'l>(ledger: &'l Ledger, id: &str) -> Vec<&'l str> {
-    let Some(view) = ledger.message_view(id) else {
-        return Vec::new();
-    };
-    view.pairs()
-        .into_iter()
-        .flatten()
-        .map(|pair| ledger.pair_names(pair).0)
-        .collect()
-}
-
-/// Why an event of a scoped request may not be stored: its message id
-/// already belongs to a WABA outside `scope` (a key may not take over
-/// another WABA's message). None when it may.
-pub fn foreign_message(ledger: &Ledger, scope: &Scope, id: &str) -> Option<String> {
-    if matches!(scope, Scope::All) {
-        return None;
-    }
-    wabas_of(ledger, id)
-        .into_iter()
-        .find(|w| !scope.allows(w))
-        .map(|w| format!("message id {id:?} belongs to WABA {w:?}, outside this route's or key's"))
-}
-
 /// Which WABAs a request may write events of.
 #[derive(Clone, Debug)]
 pub enum Scope {
@@ -68,11 +42,9 @@ impl Scope {
     }
 }
 
-/// Why a job was not applied.
+/// Why a job was not applied: the log refused the write.
 #[derive(Clone, Debug)]
 pub enum JobError {
-    /// An event's message id already belongs to a WABA outside the scope.
-    Forbidden(String),
     Store(String),
 }
 
@@ -106,7 +78,6 @@ impl Write {
 pub struct Job {
     pub write: Write,
     pub source: &'static str,
-    pub scope: Scope,
     pub reply: Reply,
 }
 
@@ -300,52 +271,6 @@ pub(crate) fn stop_on_panic<R>(what: &str, f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Takes out of `jobs` the scoped ones with an event whose message id
-/// belongs to a WABA outside their scope, in the ledger or in a job before
-/// them in the batch (F6 would let an earlier copy move the message to
-/// another tenant), and returns their replies with that id. Only the writer
-/// thread calls it, so the check cannot race another request.
-fn refuse_takeovers(ledger: &Ledger, jobs: &mut Vec<Job>) -> Vec<(Reply, String)> {
-    if jobs.iter().all(|job| matches!(job.scope, Scope::All)) {
-        return Vec::new();
-    }
-    let mut foreign = Vec::new();
-    {
-        // Message ids of the jobs kept so far, with their WABAs.
-        let mut claimed: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (index, job) in jobs.iter().enumerate() {
-            if let Scope::Wabas(_) = &job.scope {
-                let taken = job.write.rows.iter().find(|row| {
-                    let id = &*row.event().id;
-                    let earlier = claimed.get(id).into_iter().flatten().copied();
-                    wabas_of(ledger, id)
-                        .into_iter()
-                        .chain(earlier)
-                        .any(|w| !job.scope.allows(w))
-                });
-                if let Some(row) = taken {
-                    foreign.push((index, row.event().id.to_string()));
-                    continue;
-                }
-            }
-            for row in &job.write.rows {
-                let wabas = claimed.entry(&row.event().id).or_default();
-                if !wabas.contains(&&*row.event().waba) {
-                    wabas.push(&row.event().waba);
-                }
-            }
-        }
-    }
-    // Later indices first, so that earlier ones stay where they are.
-    let mut refused: Vec<_> = foreign
-        .into_iter()
-        .rev()
-        .map(|(index, id)| (jobs.remove(index).reply, id))
-        .collect();
-    refused.reverse();
-    refused
-}
-
 type Reply = tokio::sync::oneshot::Sender<Result<Applied, JobError>>;
 
 /// The rows of `jobs` that change the ledger, each event once: a copy of
@@ -465,17 +390,10 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 Err(_) => break,
             }
         }
-        let (refused, rows) = {
+        let rows = {
             let engine = state.read();
-            let refused = refuse_takeovers(engine.ledger(), &mut jobs);
-            (refused, rows_to_log(engine.ledger(), &jobs))
+            rows_to_log(engine.ledger(), &jobs)
         };
-        for (reply, id) in refused {
-            let _ = reply.send(Err(JobError::Forbidden(id)));
-        }
-        if jobs.is_empty() {
-            continue;
-        }
         if let Err(e) = commit(state, &mut store, &jobs, rows) {
             for job in jobs {
                 let _ = job.reply.send(Err(JobError::Store(e.clone())));
@@ -550,7 +468,6 @@ mod tests {
         Job {
             write: Write::rows(events.iter().zip(facts).map(LogRow::of).collect()),
             source: "api",
-            scope: Scope::All,
             reply: tokio::sync::oneshot::channel().0,
         }
     }
@@ -612,7 +529,6 @@ mod tests {
         let job = Job {
             write: Write::rows(events.iter().zip(facts).map(LogRow::of).collect()),
             source: "api",
-            scope: Scope::All,
             reply,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -849,38 +765,6 @@ mod tests {
         let (status, stderr) = in_child("state::tests::a_poisoned_engine_is_not_served", "read");
         assert_eq!(status, Some(EXIT_PANICKED), "{stderr}");
         assert!(stderr.contains("poisoned"), "{stderr}");
-    }
-
-    #[test]
-    fn a_scoped_request_cannot_take_over_a_message_claimed_earlier_in_its_batch() {
-        let ledger = Ledger::new(EngineConfig::new(), wabill_engine::HashKey::fixed());
-        let outbound = |waba: &str, secs| {
-            let mut e = event("m", EventBody::Outbound { template: None }, secs);
-            e.waba = waba.to_owned().into();
-            e
-        };
-        let scoped = |waba: &str, events: &[Event<'static>]| {
-            let mut j = job(events);
-            j.scope = Scope::Wabas(vec![waba.to_owned()]);
-            j
-        };
-        let mut jobs = vec![
-            scoped("W1", &[outbound("W1", 10)]),
-            // An earlier copy in another tenant: F6 would move m to W2.
-            scoped("W2", &[outbound("W2", 5)]),
-            scoped("W2", &[inbound("n", 5)]),
-        ];
-        let refused = refuse_takeovers(&ledger, &mut jobs);
-        let ids: Vec<&str> = refused.iter().map(|(_, id)| id.as_str()).collect();
-        assert_eq!(ids, ["m"]);
-        let kept: Vec<&str> = jobs.iter().map(|j| &*j.write.rows[0].event().id).collect();
-        assert_eq!(kept, ["m", "n"]);
-        // Unscoped requests (Meta's webhook) are not refused.
-        let mut jobs = vec![
-            scoped("W1", &[outbound("W1", 10)]),
-            job(&[outbound("W2", 5)]),
-        ];
-        assert!(refuse_takeovers(&ledger, &mut jobs).is_empty());
     }
 
     #[test]

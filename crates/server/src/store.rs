@@ -119,8 +119,8 @@ pub struct Held {
     pub item: wabill_ingest::Quarantined,
 }
 
-/// An event's identity (rules F6): kind, message id and status name.
-pub type Identity<'e> = (&'static str, &'e str, &'e str);
+/// An event's identity (rules F6): kind, WABA, message id and status name.
+pub type Identity<'e> = (&'static str, &'e str, &'e str, &'e str);
 
 impl LogRow {
     /// A validated event.
@@ -141,7 +141,7 @@ impl LogRow {
             EventBody::Status(s) => s.as_str(),
             EventBody::Inbound { .. } | EventBody::Outbound { .. } => "",
         };
-        (e.kind_str(), &e.id, status)
+        (e.kind_str(), &e.waba, &e.id, status)
     }
 
     /// Whether this copy comes before `other`, a copy of the same event, in

@@ -59,7 +59,7 @@ impl Incremental {
         let outcome = self.ledger.ingest(events)?;
         // A duplicate may still carry the copy that is canonical now (F6).
         for e in events {
-            if let Some(msg) = self.ledger.messages.lookup(&e.id) {
+            if let Some(msg) = self.ledger.message_index(&e.waba, &e.id) {
                 self.mirror(msg);
             }
         }
@@ -72,7 +72,7 @@ impl Incremental {
     pub fn apply(&mut self, c: &Checked<'_>) -> Result<bool, CapacityError> {
         let new_event = self.ledger.apply(c)?;
         // A duplicate may still carry the copy that is canonical now (F6).
-        if let Some(msg) = self.ledger.messages.lookup(&c.event.id) {
+        if let Some(msg) = self.ledger.message_index(&c.event.waba, &c.event.id) {
             self.mirror(msg);
         }
         self.relink();
@@ -89,8 +89,9 @@ impl Incremental {
         }
         for (_, before) in relinked {
             let ids = self.logs.get(before as usize).map(PairLog::ids);
+            let waba = self.ledger.pair_names(before).0.to_owned();
             for id in ids.unwrap_or_default() {
-                if let Some(msg) = self.ledger.messages.lookup(&id) {
+                if let Some(msg) = self.ledger.message_index(&waba, &id) {
                     self.mirror(msg);
                 }
             }

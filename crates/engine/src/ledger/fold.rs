@@ -56,11 +56,11 @@ impl Ledger {
     pub fn would_change(&self, event: &Event<'_>) -> bool {
         if event
             .bsuid()
-            .is_some_and(|b| self.would_link(&event.user, b))
+            .is_some_and(|b| self.would_link(&event.waba, &event.user, b))
         {
             return true;
         }
-        let msg = self.messages.lookup(&event.id);
+        let msg = self.message_index(&event.waba, &event.id);
         if self.would_regroup(msg, event) {
             return true;
         }
@@ -96,7 +96,7 @@ impl Ledger {
         let event = &c.event;
         debug_assert_eq!(
             c.id_hash,
-            self.messages.hash(&event.id),
+            self.messages.hash(&event.waba, &event.id),
             "checked by a validator of another key"
         );
         // Rules F9: a pair named by a business-scoped id, or a new link
@@ -106,13 +106,14 @@ impl Ledger {
             self.note_pair(pair, &event.user)?;
         }
         if let Some(bsuid) = event.bsuid()
-            && self.would_link(&event.user, bsuid)
+            && self.would_link(&event.waba, &event.user, bsuid)
         {
             // The number's pair first: every linked number has a region.
             self.pair_of(c)?;
-            self.link(&event.user, bsuid)?;
+            self.link(&event.waba, &event.user, bsuid)?;
         }
-        let (msg, _) = self.messages.intern(&event.id, c.id_hash)?;
+        let waba = self.intern_waba(&event.waba)?;
+        let (msg, _) = self.messages.intern(waba, &event.id, c.id_hash)?;
         if event.group().is_some() {
             self.note_group(msg, event, c.region)?;
         }

@@ -1,6 +1,7 @@
 //! Rules F9: one person, whichever id a body names. A user is named by
 //! number or, when Meta withholds the number, by business-scoped user id
-//! (BSUID); an event that names both links them. Events keep the names
+//! (BSUID); an event that names both links them within its WABA (so that
+//! no WABA's events can change how another's pairs read). Events keep the names
 //! they came with (F6 compares copies by them); billing reads each pair
 //! named by a linked BSUID as the pair of the number (its *canonical*
 //! pair), whatever the order the events arrived in. A BSUID linked to
@@ -15,10 +16,10 @@ use crate::grow::CapacityError;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Links {
-    /// BSUID (user index) → the number (user index) it reads as.
-    number: FxHashMap<u32, u32>,
-    /// BSUID (user index) → the pairs it names.
-    pairs: FxHashMap<u32, Vec<u32>>,
+    /// (WABA, BSUID) (indices) → the number (user index) it reads as there.
+    number: FxHashMap<(u32, u32), u32>,
+    /// (WABA, BSUID) → the pairs of that WABA it names.
+    pairs: FxHashMap<(u32, u32), Vec<u32>>,
     /// Pair named by a linked BSUID → the pair of its number.
     canonical: FxHashMap<u32, u32>,
     /// (pair, its canonical pair before) for each pair whose canonical
@@ -43,7 +44,8 @@ impl Ledger {
             return Some(self.canonical_pair(pair));
         }
         let b = self.pairs.users.lookup(user)?;
-        let n = *self.links.number.get(&b)?;
+        let w = self.pairs.wabas.lookup(waba)?;
+        let n = *self.links.number.get(&(w, b))?;
         self.pair_index(waba, phone, self.pairs.users.get(n))
     }
 
@@ -53,16 +55,19 @@ impl Ledger {
         std::mem::take(&mut self.links.relinked)
     }
 
-    /// Whether folding an event naming `user` (a number) and `bsuid`
-    /// would link them anew.
-    pub(super) fn would_link(&self, user: &str, bsuid: &str) -> bool {
+    /// Whether folding an event of WABA `waba` naming `user` (a number)
+    /// and `bsuid` would link them anew.
+    pub(super) fn would_link(&self, waba: &str, user: &str, bsuid: &str) -> bool {
         if !is_bsuid(bsuid) || is_bsuid(user) {
             return false;
         }
-        let Some(b) = self.pairs.users.lookup(bsuid) else {
+        let (Some(b), Some(w)) = (
+            self.pairs.users.lookup(bsuid),
+            self.pairs.wabas.lookup(waba),
+        ) else {
             return true;
         };
-        match self.links.number.get(&b) {
+        match self.links.number.get(&(w, b)) {
             None => true,
             Some(&n) => user < self.pairs.users.get(n),
         }
@@ -74,22 +79,29 @@ impl Ledger {
         if !is_bsuid(user) {
             return Ok(());
         }
-        let b = self.pairs.keys[pair as usize].user;
-        let pairs = self.links.pairs.entry(b).or_default();
+        let key = self.pairs.keys[pair as usize];
+        let wb = (key.waba, key.user);
+        let pairs = self.links.pairs.entry(wb).or_default();
         if pairs.contains(&pair) {
             return Ok(());
         }
         pairs.push(pair);
-        if let Some(&n) = self.links.number.get(&b) {
+        if let Some(&n) = self.links.number.get(&wb) {
             // A pair first seen now holds no events yet: nothing to move.
             self.point(pair, n, false)?;
         }
         Ok(())
     }
 
-    /// Links BSUID `bsuid` to number `user` (an event named both).
-    pub(super) fn link(&mut self, user: &str, bsuid: &str) -> Result<(), CapacityError> {
-        if !self.would_link(user, bsuid) {
+    /// Links BSUID `bsuid` to number `user` in WABA `waba` (an event of it
+    /// named both).
+    pub(super) fn link(
+        &mut self,
+        waba: &str,
+        user: &str,
+        bsuid: &str,
+    ) -> Result<(), CapacityError> {
+        if !self.would_link(waba, user, bsuid) {
             return Ok(());
         }
         let Some(region) = bsuid_region(bsuid) else {
@@ -100,11 +112,12 @@ impl Ledger {
             // Every user index has a region (a BSUID's is its country).
             self.regions.push(region);
         }
-        let Some(n) = self.pairs.users.lookup(user) else {
+        let (Some(n), Some(w)) = (self.pairs.users.lookup(user), self.pairs.wabas.lookup(waba))
+        else {
             return Ok(());
         };
-        self.links.number.insert(b, n);
-        let named = self.links.pairs.get(&b).cloned().unwrap_or_default();
+        self.links.number.insert((w, b), n);
+        let named = self.links.pairs.get(&(w, b)).cloned().unwrap_or_default();
         for pair in named {
             self.point(pair, n, true)?;
         }

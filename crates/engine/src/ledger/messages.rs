@@ -1,5 +1,6 @@
-//! The message table: per message id, the canonical copy of each kind of
-//! event F6 keeps, in a record of one cache line.
+//! The message table: per message (a WABA and an id, rules F6), the
+//! canonical copy of each kind of event F6 keeps, in a record of one cache
+//! line.
 
 use std::num::NonZeroU32;
 
@@ -73,8 +74,8 @@ pub(super) const SEEN_DELIVERED: u8 = 8;
 pub(super) const SEEN_READ: u8 = 16;
 pub(super) const SEEN_FAILED: u8 = 32;
 
-/// What the ledger knows of one message id: 64 bytes, so that folding an
-/// event touches one cache line of it.
+/// What the ledger knows of one message (a WABA's id): 64 bytes, so that
+/// folding an event touches one cache line of it.
 #[derive(Copy, Clone, Debug)]
 pub(crate) struct Message {
     /// The inbound message with this id; `flag` 1 = entry point.
@@ -83,7 +84,8 @@ pub(crate) struct Message {
     pub outbound: Kept,
     /// The earliest `delivered`/`read` status (F2, F8).
     pub delivery: Kept,
-    /// The id's place in [`Messages::ids`].
+    /// The place in [`Messages::ids`] of the message's key: its WABA
+    /// ([`WABA_BYTES`]), then its id.
     id_at: TextAt,
     /// Meta's verdict's record in the ledger's verdicts, if it has one.
     pub(super) verdict: Option<NonMaxU32>,
@@ -116,6 +118,32 @@ impl Message {
     }
 }
 
+/// Bytes of a message's key before its id: the index of its WABA, six bits
+/// to a byte, as ASCII. Stored beside the id, which a lookup reads anyway,
+/// it costs no cache line of its own and no room in the record.
+const WABA_BYTES: usize = 4;
+
+/// The WABA index `waba` as its key prefix; None past the 2^24 WABAs four
+/// bytes can tell apart.
+fn waba_prefix(waba: u32) -> Result<[u8; WABA_BYTES], CapacityError> {
+    if waba >= 1 << 24 {
+        return Err(CapacityError { what: Limit::Wabas });
+    }
+    Ok([0, 6, 12, 18].map(|shift| b'0' + ((waba >> shift) & 63) as u8))
+}
+
+/// A message's whole key (WABA prefix and id).
+fn key_of<'s>(ids: &'s Text, m: &Message) -> &'s str {
+    ids.get(m.id_at, WABA_BYTES + m.id_len())
+}
+
+/// Whether a stored key is `prefix` and `id`.
+fn same_key(stored: &str, prefix: &[u8; WABA_BYTES], id: &str) -> bool {
+    stored.len() == WABA_BYTES + id.len()
+        && stored.as_bytes().get(..WABA_BYTES) == Some(prefix)
+        && stored.get(WABA_BYTES..) == Some(id)
+}
+
 const _: () = assert!(size_of::<Message>() == 64, "a message is one cache line");
 
 /// Message ids and their records: the ids in one arena, the records in one
@@ -138,7 +166,7 @@ impl std::fmt::Debug for Messages {
 }
 
 fn id_of<'s>(ids: &'s Text, m: &Message) -> &'s str {
-    ids.get(m.id_at, m.id_len())
+    key_of(ids, m).get(WABA_BYTES..).unwrap_or_default()
 }
 
 impl Messages {
@@ -155,15 +183,23 @@ impl Messages {
         id_of(&self.ids, &self.records[msg as usize])
     }
 
+    /// The index of message `msg`'s WABA.
+    pub fn waba(&self, msg: u32) -> u32 {
+        let key = key_of(&self.ids, &self.records[msg as usize]).as_bytes();
+        (0..WABA_BYTES).fold(0, |waba, i| {
+            waba | (u32::from(key.get(i).map_or(0, |b| b - b'0')) << (6 * i))
+        })
+    }
+
     /// Sizes the table for `n` ids, if it is still empty.
     pub(super) fn reserve(&mut self, n: usize) {
         self.table.reserve(n);
     }
 
-    /// The hash of `id` under the ledger's key, as [`Messages::intern`]
-    /// takes it.
-    pub(super) fn hash(&self, id: &str) -> u64 {
-        self.key.str_hash(id)
+    /// The hash of WABA `waba`'s message `id` under the ledger's key, as
+    /// [`Messages::intern`] takes it.
+    pub(super) fn hash(&self, waba: &str, id: &str) -> u64 {
+        self.key.message_hash(waba, id)
     }
 
     /// Reads what [`Messages::intern`] of `hash` will read first: its slot,
@@ -180,39 +216,48 @@ impl Messages {
         u64::from(index) ^ u64::from(first.unwrap_or(0))
     }
 
-    /// The record index of `id`, if the ledger has it.
-    pub(crate) fn lookup(&self, id: &str) -> Option<u32> {
-        let Self {
-            ids,
-            records,
-            table,
-            key,
-        } = self;
-        match table.find(key.str_hash(id), |i| id_of(ids, &records[i as usize]) == id) {
+    /// The record index of WABA `waba`'s message `id` (`hash` is
+    /// [`Messages::hash`] of the WABA's name and `id`), if the ledger has it.
+    pub(crate) fn lookup(&self, waba: u32, id: &str, hash: u64) -> Option<u32> {
+        let prefix = waba_prefix(waba).ok()?;
+        let Self { ids, records, .. } = self;
+        match self.table.find(hash, |i| {
+            same_key(key_of(ids, &records[i as usize]), &prefix, id)
+        }) {
             Probe::Found(i) => Some(i),
             Probe::Vacant(_) => None,
         }
     }
 
-    /// The record index of `id` (`hash == self.hash(id)`), and whether new.
-    pub(super) fn intern(&mut self, id: &str, hash: u64) -> Result<(u32, bool), CapacityError> {
+    /// The record index of WABA `waba`'s message `id` (`hash` as for
+    /// [`Messages::lookup`]), and whether new.
+    pub(super) fn intern(
+        &mut self,
+        waba: u32,
+        id: &str,
+        hash: u64,
+    ) -> Result<(u32, bool), CapacityError> {
+        let prefix = waba_prefix(waba)?;
         let Self {
             ids,
             records,
             table,
             ..
         } = self;
-        let vacant = match table.find(hash, |i| id_of(ids, &records[i as usize]) == id) {
+        let vacant = match table.find(hash, |i| {
+            same_key(key_of(ids, &records[i as usize]), &prefix, id)
+        }) {
             Probe::Found(i) => return Ok((i, false)),
             Probe::Vacant(vacant) => vacant,
         };
         let index = next_index(records.len(), Limit::Messages)?;
         let id_len = id_length(id)?;
+        let prefix = std::str::from_utf8(&prefix).unwrap_or_default();
         records.push(Message {
             inbound: Kept::default(),
             outbound: Kept::default(),
             delivery: Kept::default(),
-            id_at: ids.push(id)?,
+            id_at: ids.push_all(&[prefix, id])?,
             verdict: None,
             id_len,
             seen: 0,
@@ -230,16 +275,16 @@ mod tests {
     fn an_id_longer_than_a_message_record_can_say_is_a_capacity_error() {
         let mut messages = Messages::new(HashKey::fixed());
         let long = "x".repeat(MAX_ID_BYTES + 1);
-        let hash = messages.hash(&long);
+        let hash = messages.hash("W", &long);
         assert_eq!(
-            messages.intern(&long, hash),
+            messages.intern(0, &long, hash),
             Err(CapacityError {
                 what: Limit::IdBytes
             })
         );
         let longest = "y".repeat(MAX_ID_BYTES);
-        let hash = messages.hash(&longest);
-        assert_eq!(messages.intern(&longest, hash), Ok((0, true)));
+        let hash = messages.hash("W", &longest);
+        assert_eq!(messages.intern(0, &longest, hash), Ok((0, true)));
         assert_eq!(messages.id(0).len(), MAX_ID_BYTES);
     }
 
@@ -262,22 +307,41 @@ mod tests {
         let mut messages = Messages::new(HashKey::fixed());
         let ids: Vec<String> = (0..5000).map(|i| format!("wamid.{i:x}")).collect();
         for (i, id) in ids.iter().enumerate() {
-            let hash = messages.hash(id);
-            assert_eq!(messages.intern(id, hash), Ok((i as u32, true)));
+            let hash = messages.hash("W", id);
+            assert_eq!(messages.intern(0, id, hash), Ok((i as u32, true)));
         }
         for (i, id) in ids.iter().enumerate().rev() {
-            let hash = messages.hash(id);
+            let hash = messages.hash("W", id);
             let _ = messages.touch(hash);
-            assert_eq!(messages.intern(id, hash), Ok((i as u32, false)));
+            assert_eq!(messages.intern(0, id, hash), Ok((i as u32, false)));
             assert_eq!(messages.id(i as u32), id);
         }
         // Ids whose hashes share the home slot and the tag still differ.
         let mut crowded = Messages::new(HashKey::fixed());
-        assert_eq!(crowded.intern("a", 7), Ok((0, true)));
-        assert_eq!(crowded.intern("b", 7), Ok((1, true)));
-        assert_eq!(crowded.intern("a", 7), Ok((0, false)));
-        assert_eq!(crowded.intern("b", 7), Ok((1, false)));
+        assert_eq!(crowded.intern(0, "a", 7), Ok((0, true)));
+        assert_eq!(crowded.intern(0, "b", 7), Ok((1, true)));
+        assert_eq!(crowded.intern(0, "a", 7), Ok((0, false)));
+        assert_eq!(crowded.intern(0, "b", 7), Ok((1, false)));
         assert_eq!(crowded.records.len(), 2);
+    }
+
+    #[test]
+    fn one_id_in_two_wabas_is_two_messages_and_each_knows_its_waba() {
+        let mut messages = Messages::new(HashKey::fixed());
+        let last = (1 << 24) - 1;
+        for (i, waba) in [0u32, 1, 63, 64, 4095, 4096, last].into_iter().enumerate() {
+            // One hash for all: only the keys tell them apart.
+            assert_eq!(messages.intern(waba, "wamid.x", 7), Ok((i as u32, true)));
+            assert_eq!(messages.waba(i as u32), waba);
+            assert_eq!(messages.id(i as u32), "wamid.x");
+        }
+        assert_eq!(messages.intern(4096, "wamid.x", 7), Ok((5, false)));
+        assert_eq!(messages.lookup(63, "wamid.x", 7), Some(2));
+        assert_eq!(messages.lookup(5, "wamid.x", 7), None);
+        assert_eq!(
+            messages.intern(1 << 24, "wamid.x", 7),
+            Err(CapacityError { what: Limit::Wabas })
+        );
     }
 
     /// `n` distinct 65-byte ASCII ids that all hash alike under the old
@@ -337,7 +401,7 @@ mod tests {
         let displacement = |hash: &dyn Fn(&str) -> u64| {
             let mut messages = Messages::new(HashKey::fixed());
             for (i, id) in ids.iter().enumerate() {
-                assert_eq!(messages.intern(id, hash(id)), Ok((i as u32, true)));
+                assert_eq!(messages.intern(0, id, hash(id)), Ok((i as u32, true)));
             }
             messages.table.displacement()
         };
@@ -348,7 +412,7 @@ mod tests {
         assert!(!linear(old, N));
         // Under a key the crafter does not know, they spread.
         let key = HashKey::new([0x0123_4567_89ab_cdef, 0xfedc_ba98_7654_3210]);
-        let keyed = displacement(&|id| key.str_hash(id));
+        let keyed = displacement(&|id| key.message_hash("W", id));
         assert!(linear(keyed, N), "{keyed} probes for {N} ids");
 
         // And so through a ledger, whose validator hashes the ids.

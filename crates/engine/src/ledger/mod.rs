@@ -130,6 +130,8 @@ pub struct Ledger {
     links: links::Links,
     /// Group messages (rules G1): message → the group's pair.
     groups: rustc_hash::FxHashMap<u32, u32>,
+    /// The WABA of the last event folded: inputs come in long runs of one.
+    last_waba: Option<u32>,
     accepted: u64,
     duplicates: u64,
 }
@@ -154,6 +156,7 @@ impl Ledger {
             verdicts: verdicts::Verdicts::new(key),
             links: links::Links::default(),
             groups: rustc_hash::FxHashMap::default(),
+            last_waba: None,
             accepted: 0,
             duplicates: 0,
         }
@@ -202,9 +205,28 @@ impl Ledger {
         self.verdicts.get(i.get())
     }
 
-    /// [`Ledger::verdict`] by message id.
-    pub fn verdict_of(&self, id: &str) -> Option<crate::verdict::Verdict<'_>> {
-        self.verdict(self.messages.lookup(id)?)
+    /// [`Ledger::verdict`] by WABA and message id.
+    pub fn verdict_of(&self, waba: &str, id: &str) -> Option<crate::verdict::Verdict<'_>> {
+        self.verdict(self.message_index(waba, id)?)
+    }
+
+    /// The index of WABA `waba`'s message `id`, if the ledger has it.
+    pub(crate) fn message_index(&self, waba: &str, id: &str) -> Option<u32> {
+        let w = self.pairs.wabas.lookup(waba)?;
+        self.messages.lookup(w, id, self.messages.hash(waba, id))
+    }
+
+    /// The index of WABA `name`, interned if new (a message's key names
+    /// it, rules F6).
+    pub(super) fn intern_waba(&mut self, name: &str) -> Result<u32, CapacityError> {
+        if let Some(last) = self.last_waba
+            && self.pairs.wabas.get(last) == name
+        {
+            return Ok(last);
+        }
+        let (waba, _) = self.pairs.wabas.intern(name)?;
+        self.last_waba = Some(waba);
+        Ok(waba)
     }
 
     /// The template category message `msg`'s verdict gives (rules F3).
@@ -248,11 +270,12 @@ impl Ledger {
         self.pairs.names(pair)
     }
 
-    /// The canonical copies (F6) of one message id's events that billing
-    /// reads: its inbound message, its outbound record and its delivery
-    /// (earliest `delivered` or `read`, F8), each with its pair.
-    pub fn message_view(&self, id: &str) -> Option<MessageView> {
-        Some(self.view_of(self.messages.lookup(id)?))
+    /// The canonical copies (F6) of one message's events that billing
+    /// reads (WABA `waba`'s message `id`): its inbound message, its
+    /// outbound record and its delivery (earliest `delivered` or `read`,
+    /// F8), each with its pair.
+    pub fn message_view(&self, waba: &str, id: &str) -> Option<MessageView> {
+        Some(self.view_of(self.message_index(waba, id)?))
     }
 
     /// [`Ledger::message_view`] by message index.
@@ -298,6 +321,9 @@ impl Ledger {
         let end = range.end.min(self.n_messages() as u32);
         let mut out = Vec::new();
         for msg in range.start..end {
+            if self.messages.waba(msg) != waba {
+                continue;
+            }
             let m = self.messages.records[msg as usize];
             let id = self.message_id(msg);
             // A group message keeps its group (G1); pairs are read as the
@@ -319,8 +345,7 @@ impl Ledger {
                     also: crate::event::Also::boxed(None, group.clone().map(Cow::Owned)),
                 });
             };
-            let ours = |pair: u32| self.pair(pair).waba == waba;
-            if let Some(s) = m.inbound.get().filter(|s| ours(s.pair)) {
+            if let Some(s) = m.inbound.get() {
                 push(
                     s.at,
                     s.pair,
@@ -329,11 +354,11 @@ impl Ledger {
                     },
                 );
             }
-            if let Some(s) = m.outbound.get().filter(|s| ours(s.pair)) {
+            if let Some(s) = m.outbound.get() {
                 let template = template_of(s.flag);
                 push(s.at, s.pair, EventBody::Outbound { template });
             }
-            if let Some(s) = m.delivery.get().filter(|s| ours(s.pair)) {
+            if let Some(s) = m.delivery.get() {
                 push(
                     s.at,
                     s.pair,
@@ -342,9 +367,7 @@ impl Ledger {
             }
             let pair = m.delivery.get().or(m.outbound.get()).map(|s| s.pair);
             let kept = m.verdict.and_then(|i| self.verdicts.kept(i.get()));
-            if let (Some(pair), Some(kept), Some(v)) =
-                (pair.filter(|p| ours(*p)), kept, self.verdict(msg))
-            {
+            if let (Some(pair), Some(kept), Some(v)) = (pair, kept, self.verdict(msg)) {
                 let verdict = Some(Box::new(v.into_owned()));
                 push(kept.at, pair, EventBody::Status(crate::event::Status::Sent));
                 if let Some(e) = out.last_mut() {

@@ -269,7 +269,7 @@ impl Validator {
         };
         Ok(Facts {
             region,
-            id_hash: self.key.str_hash(&event.id),
+            id_hash: self.key.message_hash(&event.waba, &event.id),
             pair_hash: self.key.pair_hash(&event.waba, &event.phone, &event.user),
         })
     }

@@ -300,7 +300,7 @@ mod tests {
                 ..Verdict::default()
             }));
             assert!(ledger.ingest(std::slice::from_ref(&e)).is_ok());
-            let kept = ledger.verdict_of("m1");
+            let kept = ledger.verdict_of("W1", "m1");
             let kept = kept.as_ref();
             assert_eq!(kept.and_then(|v| v.category.as_deref()), Some(category));
             assert_eq!(kept.and_then(|v| v.origin.as_deref()), Some(":"));
@@ -349,19 +349,19 @@ mod tests {
             for i in order {
                 let e = &statuses[i];
                 let before = ledger
-                    .verdict_of("m1")
+                    .verdict_of("W1", "m1")
                     .map(|v| v.category.map(Cow::into_owned));
                 let would = ledger.would_change(e);
                 assert!(ledger.ingest(std::slice::from_ref(e)).is_ok());
                 let after = ledger
-                    .verdict_of("m1")
+                    .verdict_of("W1", "m1")
                     .map(|v| v.category.map(Cow::into_owned));
                 // The service logs a copy only when it changes the ledger.
                 if before != after {
                     assert!(would, "{order:?}: copy {i} changed the verdict unannounced");
                 }
             }
-            let v = ledger.verdict_of("m1");
+            let v = ledger.verdict_of("W1", "m1");
             let v = v.as_ref();
             assert_eq!(
                 v.and_then(|v| v.category.as_deref()),

@@ -18,7 +18,7 @@ use wabill_engine::{Billing, Incremental, Instant, RateBook};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 use wabill_report::MetaJson;
 
-use super::auth::{api_key, key_scope, scope};
+use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
@@ -96,8 +96,7 @@ pub(super) async fn post_events(
         Ok(())
     })?;
     rejected("api", refused.len() as u64);
-    let scope = key_scope(key);
-    let applied = commit(&app, Write::rows(rows), "api", scope).await?;
+    let applied = commit(&app, Write::rows(rows), "api").await?;
     Ok(axum::Json(EventsAnswer {
         accepted: applied.accepted,
         duplicates: applied.duplicates,
@@ -321,8 +320,10 @@ fn conversations_page(
                 .pair_log(r.pair)
                 .map(|log| log.timeline(r.start, r.end))
                 .unwrap_or_default();
+            // A pair's messages are its WABA's (rules F6).
+            let waba = engine.ledger().pair_names(r.pair).0;
             let verdict_of = |id: &str| {
-                let v = engine.ledger().verdict_of(id)?;
+                let v = engine.ledger().verdict_of(waba, id)?;
                 Some(MetaJson::from(v).into_owned())
             };
             conversation_item(

@@ -58,7 +58,7 @@ error_codes! {
     BadSecret => ("bad_secret", UNAUTHORIZED,
         "A provider route's secret header is missing or does not match."),
     Forbidden => ("forbidden", FORBIDDEN,
-        "The API key may not access that WABA, or a message id already belongs to a WABA outside its scope."),
+        "The API key may not access that WABA (a request with one event of such a WABA is refused whole)."),
     VerifyTokenMismatch => ("verify_token_mismatch", FORBIDDEN,
         "Meta's verification handshake: `hub.mode` or `hub.verify_token` does not match."),
     NotFound => ("not_found", NOT_FOUND,

@@ -50,11 +50,8 @@ async fn probe(app: &super::App) -> Result<(), &'static str> {
         probe: true,
         ..Default::default()
     };
-    let committed = tokio::time::timeout(
-        PROBE_WAIT,
-        super::webhooks::commit(app, write, "probe", crate::state::Scope::All),
-    )
-    .await;
+    let committed =
+        tokio::time::timeout(PROBE_WAIT, super::webhooks::commit(app, write, "probe")).await;
     match committed {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(_)) => Err("the event log does not take writes"),

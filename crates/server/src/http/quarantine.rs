@@ -15,7 +15,7 @@ use wabill_ingest::{Parsed, Route, Shape, parse_line};
 use super::auth::{api_key, key_scope, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::bad_query;
-use super::webhooks::{check_owned, commit};
+use super::webhooks::{check_items, commit};
 use super::{Answer, App, Shared};
 use crate::config::Provider;
 use crate::state::{Scope, Write};
@@ -193,19 +193,10 @@ struct Reread {
 fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) -> Reread {
     let mut out = Reread::default();
     for h in held {
-        // The engine's read lock for one item at a time: the writer folds
-        // in between.
-        let engine = app.state.read();
-        let ledger = engine.ledger();
         let mut parsed = Parsed::default();
         let mut facts = Vec::new();
-        // As the webhook's own scope would: a route's WABA, or the key's.
-        let scope = match (h.source, &h.item.waba) {
-            ("meta", _) | (_, None) => key_scope.clone(),
-            (_, Some(w)) => Scope::Wabas(vec![w.clone()]),
-        };
-        let read = reread(app, h, &mut parsed)
-            .and_then(|()| check_owned(&mut parsed, v, Some(ledger), &scope, &mut facts));
+        let read =
+            reread(app, h, &mut parsed).and_then(|()| check_items(&mut parsed, v, &mut facts));
         let reason = match read {
             Err(reason) => Some(reason),
             Ok(()) => parsed.quarantined.first().map(|q| q.reason.clone()),
@@ -249,7 +240,7 @@ pub(super) async fn reprocess(
     let next_cursor = held.last().filter(|_| more).map(|h| h.id.to_string());
     let reread = app.validate(|v| reread_all(&app, &held, &key_scope, v));
     let released = reread.write.released.len();
-    let applied = commit(&app, reread.write, "quarantine", key_scope).await?;
+    let applied = commit(&app, reread.write, "quarantine").await?;
     Ok(axum::Json(ReprocessAnswer {
         accepted: applied.accepted,
         duplicates: applied.duplicates,

@@ -10,14 +10,14 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
-use wabill_engine::{Facts, Ledger, Validator};
+use wabill_engine::{Facts, Validator};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
 use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
 use super::{Answer, App, Shared, bad_body, utf8};
 use crate::config::Provider;
-use crate::state::{Applied, Job, JobError, Scope, Write, foreign_message};
+use crate::state::{Applied, Job, JobError, Write};
 use crate::store::{Held, LogRow};
 
 /// Meta's verification handshake (`GET /webhooks/meta`).
@@ -78,7 +78,7 @@ pub(super) async fn meta_webhook(
         }
         Err(e) => return Err(bad_body("meta", e.to_string())),
     }
-    store_body(&app, parsed, "meta", "", Scope::All).await
+    store_body(&app, parsed, "meta", "").await
 }
 
 /// A webhook body with nothing in it is refused (400), whoever signed it: it
@@ -150,8 +150,7 @@ async fn route_webhook(
                 .map_err(|e| bad_body(source, e.to_string()))?;
         }
     }
-    let scope = Scope::Wabas(vec![route.waba.clone()]);
-    store_body(app, parsed, source, name, scope).await
+    store_body(app, parsed, source, name).await
 }
 
 /// Most items of one body the service quarantines: a body with more bad
@@ -184,25 +183,13 @@ pub(super) fn received_now() -> String {
 }
 
 /// Validates a body's events one by one ([`Parsed::check_items`]): an
-/// item whose event the validator refuses, or whose message id `ledger`
-/// says another WABA than `scope`'s owns, is quarantined.
-pub(super) fn check_owned(
+/// item whose event the validator refuses is quarantined.
+pub(super) fn check_items(
     parsed: &mut Parsed<'_>,
     v: &mut Validator,
-    ledger: Option<&Ledger>,
-    scope: &Scope,
     facts: &mut Vec<Facts>,
 ) -> Result<(), String> {
-    parsed.check_items(
-        |e| {
-            let facts = v.check_event(e).map_err(|r| r.to_string())?;
-            match ledger.and_then(|l| foreign_message(l, scope, &e.id)) {
-                Some(reason) => Err(reason),
-                None => Ok(facts),
-            }
-        },
-        facts,
-    )
+    parsed.check_items(|e| v.check_event(e).map_err(|r| r.to_string()), facts)
 }
 
 /// Validates a body's events one by one (an item whose event is refused is
@@ -213,18 +200,10 @@ async fn store_body(
     mut parsed: Parsed<'_>,
     source: &'static str,
     route: &str,
-    scope: Scope,
 ) -> Answer {
     let mut facts = Vec::new();
-    {
-        // A message another WABA owns is held, not the whole body refused;
-        // a body of every WABA (Meta's) needs no look at the engine, whose
-        // lock the writer wants.
-        let engine = (!matches!(scope, Scope::All)).then(|| app.state.read());
-        let ledger = engine.as_ref().map(|e| e.ledger());
-        app.validate(|v| check_owned(&mut parsed, v, ledger, &scope, &mut facts))
-            .map_err(|e| bad_body(source, e))?;
-    }
+    app.validate(|v| check_items(&mut parsed, v, &mut facts))
+        .map_err(|e| bad_body(source, e))?;
     if parsed.quarantined.len() > MAX_QUARANTINED_PER_BODY {
         return Err(bad_body(
             source,
@@ -265,7 +244,7 @@ async fn store_body(
         held,
         ..Write::default()
     };
-    let applied = commit(app, write, source, scope).await?;
+    let applied = commit(app, write, source).await?;
     app.meters.ignored(source, &ignored);
     Ok(axum::Json(BodyAnswer {
         accepted: applied.accepted,
@@ -281,7 +260,6 @@ pub(super) async fn commit(
     app: &App,
     write: Write,
     source: &'static str,
-    scope: Scope,
 ) -> Result<Applied, ApiError> {
     let (reply, done) = tokio::sync::oneshot::channel();
     let unavailable = || ApiError::new(ErrorCode::Unavailable, "the service is shutting down");
@@ -291,7 +269,6 @@ pub(super) async fn commit(
     let job = Job {
         write,
         source,
-        scope,
         reply,
     };
     let sent = app.state.submit(job).await;
@@ -302,10 +279,6 @@ pub(super) async fn commit(
         .await
         .map_err(|_| unavailable())?
         .map_err(|e| match e {
-            JobError::Forbidden(id) => ApiError::new(
-                ErrorCode::Forbidden,
-                format!("message {id:?} belongs to a WABA this request may not write"),
-            ),
             // The cause (a path on the server, the disk's state) is in the
             // service's log, not for the caller.
             JobError::Store(_) => ApiError::new(
