@@ -188,6 +188,31 @@ def main():
           "Other,utility,0.0080,0,1000\nOther,utility,0.0070,1001,\n"
           "Other,marketing,0.0604,,\n")
 
+    # ---- The HTTP edge (crates/server/src/edge.rs): method, path, flags,
+    # then query, headers and body separated by NUL bytes. Flags: 1 signs
+    # the body as Meta, 2 and 4 add the bearer keys for every WABA and for
+    # W1, 8 the routes' secret headers. Paths are edge.rs's PATHS.
+    def http(name, method, path, flags, query="", headers="", body=""):
+        data = bytes([method, path, flags]) + query.encode() + b"\0" + headers.encode() + b"\0" + body.encode()
+        out = SEEDS / "http" / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+
+    GET, POST = 0, 1
+    cloud = (SEEDS / "cloud_api" / "2026-max_price_marketing_lite_cost.json").read_text(encoding="utf-8").strip()
+    http("meta-signed-cloud-body", POST, 0, 1, body=cloud)
+    http("meta-unsigned", POST, 0, 0, body=cloud)
+    http("meta-handshake", GET, 0, 0, query="hub.mode=subscribe&hub.verify_token=edge-verify&hub.challenge=42")
+    http("dialog-statuses", POST, 1, 8, body=compact(status))
+    http("events-ndjson", POST, 3, 2, headers="Content-Type: application/x-ndjson", body=example)
+    http("events-w1-key-w2-event", POST, 3, 4, body=example.replace('"W1"', '"W2"'))
+    http("window", GET, 4, 4, query="waba=W1&phone=P1&user=2348031234567&at=2022-03-07T11:00:00Z")
+    http("quote", GET, 5, 2, query="waba=W1&phone=P1&user=%2B2348031234567&kind=template&category=marketing&at=2022-03-08T11:00:00Z")
+    http("invoice", GET, 6, 2)
+    http("conversations", GET, 7, 2, query="waba=W1&month=2022-03&limit=1")
+    http("readyz", GET, 10, 0)
+    http("reprocess", POST, 14, 2, query="waba=W1")
+
 
 if __name__ == "__main__":
     main()

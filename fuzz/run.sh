@@ -5,13 +5,14 @@
 # fuzz/artifacts/<target>/, the log to fuzz/logs/<target>.log.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-target="${1:?usage: fuzz/run.sh <normalized|cloud_api|on_premises|timestamp|rate_card|analytics|scan> [seconds] [flags...]}"
+target="${1:?usage: fuzz/run.sh <normalized|cloud_api|on_premises|timestamp|rate_card|analytics|scan|http> [seconds] [flags...]}"
 seconds="${2:-300}"
 shift $(( $# >= 2 ? 2 : 1 ))
 case "$target" in
   normalized|cloud_api|on_premises|analytics|scan) dict=events.dict ;;
   timestamp) dict=timestamp.dict ;;
   rate_card) dict=rate_card.dict ;;
+  http) dict=http.dict ;;
   *) echo "unknown target $target" >&2; exit 2 ;;
 esac
 mkdir -p "$here/corpus/$target" "$here/logs"

@@ -6,6 +6,7 @@
 //! correct answer to garbage) and only fails on a panic, or on a broken
 //! contract that the crates document (checked with `assert!`).
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 use jiff::civil::Date;
@@ -437,6 +438,72 @@ pub fn rate_card(data: &[u8]) -> bool {
         bill_and_render(fixture_ledger(), &book);
     }
     changed
+}
+
+// ---------------------------------------------------------------------------
+// The HTTP edge: bytes → one request to the service's router.
+// ---------------------------------------------------------------------------
+
+/// Inputs per service before it is rebuilt on a fresh data directory (its
+/// ledger and log grow with every accepted event).
+const EDGE_INPUTS: u32 = 4096;
+
+struct EdgeRun {
+    edge: wabill_server::edge::Edge,
+    dir: std::path::PathBuf,
+    inputs: u32,
+}
+
+impl Drop for EdgeRun {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh service for this thread, its log in memory-backed storage when
+/// there is some (each accepted body is an fsynced commit).
+fn edge_run() -> EdgeRun {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let base = Path::new("/dev/shm");
+    let base = if base.is_dir() {
+        base.to_owned()
+    } else {
+        std::env::temp_dir()
+    };
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = base.join(format!("wabill-fuzz-http-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let edge = wabill_server::edge::Edge::new(&dir, shipped_book().clone())
+        .unwrap_or_else(|e| panic!("the service does not start in {}: {e}", dir.display()));
+    EdgeRun {
+        edge,
+        dir,
+        inputs: 0,
+    }
+}
+
+/// One request made of `data` (`wabill_server::edge`), its answer checked
+/// against the service's contracts; the answer's status.
+pub fn http_edge(data: &[u8]) -> Option<u16> {
+    if data.len() > MAX_INPUT {
+        return None;
+    }
+    thread_local! {
+        static RUN: std::cell::RefCell<Option<EdgeRun>> = const { std::cell::RefCell::new(None) };
+    }
+    RUN.with(|run| {
+        let mut run = run.borrow_mut();
+        if run.as_ref().is_none_or(|r| r.inputs >= EDGE_INPUTS) {
+            *run = None;
+            *run = Some(edge_run());
+        }
+        let run = run.as_mut()?;
+        run.inputs += 1;
+        match run.edge.check(data) {
+            Ok(status) => status,
+            Err(broken) => panic!("{broken}"),
+        }
+    })
 }
 
 /// Forces the lazily built statics (so a broken fixture fails at start-up,

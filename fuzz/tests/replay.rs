@@ -171,3 +171,33 @@ fn rate_card() {
         }
     }
 }
+
+/// The HTTP edge's seeds: each makes a request, and the valid ones get
+/// past authentication to a 2xx (the fuzzer starts from answers, not only
+/// refusals).
+#[test]
+fn http() {
+    let results = replay("http", wabill_fuzz::http_edge);
+    let status = |name: &str| {
+        results
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, s)| *s)
+            .unwrap_or_else(|| panic!("no answer for seed {name}: {results:?}"))
+    };
+    for ok in [
+        "meta-signed-cloud-body",
+        "meta-handshake",
+        "dialog-statuses",
+        "events-ndjson",
+        "window",
+        "quote",
+        "conversations",
+        "readyz",
+        "reprocess",
+    ] {
+        assert_eq!(status(ok), 200, "{ok}: {results:?}");
+    }
+    assert_eq!(status("meta-unsigned"), 401);
+    assert_eq!(status("events-w1-key-w2-event"), 403);
+}

@@ -306,6 +306,13 @@ fn readiness_follows_the_disk_without_traffic_and_liveness_stays_up() {
     assert_eq!(status_of(&server, "/livez"), 200);
     let refused = post_signed(&server, "wamid.full");
     assert_eq!(refused.status, 503, "{}", refused.body);
+    // The answer names no cause: no path of the server's.
+    let dir_name = mount.to_string_lossy();
+    assert!(
+        !refused.body.contains(&*dir_name) && !refused.body.contains("sqlite"),
+        "{}",
+        refused.body
+    );
 
     std::fs::remove_file(&filler).unwrap();
     assert!(

@@ -5,6 +5,8 @@
 //! the engine ([`state`]); reads answer from the engine.
 
 pub mod config;
+#[doc(hidden)]
+pub mod edge;
 pub mod http;
 pub mod listen;
 mod readers;

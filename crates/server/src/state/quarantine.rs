@@ -30,6 +30,15 @@ impl Quarantine {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// How many items are held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn gauge(&self) {
         metrics::gauge!("wabill_quarantine_held").set(self.lock().len() as f64);
     }
