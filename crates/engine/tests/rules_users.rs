@@ -132,14 +132,11 @@ fn f9_the_live_window_finds_a_linked_business_scoped_id_by_its_number() {
     assert!(live.pair_log_of(W, P, "IN.999").is_none());
 }
 
-/// F9: a link holds within its WABA. Another WABA's event naming the same
-/// BSUID with a number of its own does not move this WABA's pair.
-#[test]
-fn f9_a_link_holds_only_within_the_waba_whose_event_made_it() {
-    let mut tr = Traffic::new();
+/// W1's traffic to a user known by BSUID, and W2's event linking the same
+/// BSUID to a number.
+fn linked_elsewhere(tr: &mut Traffic) {
     tr.user_writes(BSUID, "2025-08-04T10:00:00");
     tr.reply(BSUID, "2025-08-04T10:05:00");
-    // W2 links the same BSUID to a number.
     let id = "wamid.w2";
     tr.push(
         t("2025-08-04T09:00:00"),
@@ -152,12 +149,27 @@ fn f9_a_link_holds_only_within_the_waba_whose_event_made_it() {
     if let Some(e) = tr.events.iter_mut().find(|e| e.id == id) {
         e.also = wabill_engine::event::Also::boxed(Some(Cow::Borrowed(BSUID)), None);
     }
-    let out = tr.bill();
-    let w1: Vec<&str> = out
-        .conversations
+}
+
+fn w1_users(out: &Outcome) -> Vec<&str> {
+    out.conversations
         .iter()
         .filter(|c| c.waba == W)
         .map(|c| c.user.as_str())
-        .collect();
-    assert_eq!(w1, [BSUID], "W1's user stays its BSUID");
+        .collect()
+}
+
+/// F9: a link holds within its business portfolio. Another WABA's event
+/// naming the same BSUID with a number does not move this WABA's pair when
+/// the two are separate businesses (each WABA alone, the default); it does
+/// when the configuration puts them in one portfolio, as Meta scopes the
+/// BSUID.
+#[test]
+fn f9_a_link_holds_within_its_portfolio_only() {
+    let mut tr = Traffic::new();
+    linked_elsewhere(&mut tr);
+    assert_eq!(w1_users(&tr.bill()), [BSUID], "W1's user stays its BSUID");
+    let mut tr = Traffic::new().portfolio(W, "acme").portfolio("W2", "acme");
+    linked_elsewhere(&mut tr);
+    assert_eq!(w1_users(&tr.bill()), [INDIA], "one business: one person");
 }

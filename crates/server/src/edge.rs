@@ -108,7 +108,11 @@ impl Edge {
     pub fn new(data_dir: &Path, book: RateBook) -> anyhow::Result<Edge> {
         let mut service = crate::config::parse(&configuration(), None, &|_| None)?;
         service.data_dir = data_dir.to_owned();
-        let (state, writer) = State::open(data_dir, EngineConfig::new(), book)?;
+        // One key per process: a key keeps 48 bytes for good.
+        static KEY: std::sync::OnceLock<wabill_engine::HashKey> = std::sync::OnceLock::new();
+        let key =
+            *KEY.get_or_init(|| wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new()));
+        let (state, writer) = State::open_keyed(data_dir, EngineConfig::new(), book, key)?;
         let app = App::new(Arc::clone(&state), service, None);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

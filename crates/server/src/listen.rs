@@ -2,10 +2,12 @@
 //! connection must send a whole request head within the header timeout of
 //! opening or of its previous answer (which also closes idle kept-alive
 //! connections), heads are at most [`MAX_HEAD_BYTES`], and at most
-//! `max_connections` are open: at the cap, a new connection makes the least
-//! recently active one close, at once when it is idle (or still sending its
-//! head), after its answer when busy. So idle or half-open connections,
-//! however many, cannot keep a webhook or `/healthz` from being answered.
+//! `max_connections` are open: at the cap, a new connection closes the
+//! least recently active one at once, one with no request in progress (idle,
+//! or still sending its head) first; a request cut that way was never
+//! answered, so its client retries and nothing acknowledged is lost. So
+//! idle, half-open or slow connections, however many, cannot keep a webhook
+//! or `/healthz` from being answered, nor take more sockets than the cap.
 //! Bodies have their own deadline ([`crate::http`]).
 
 use std::collections::BTreeMap;
@@ -30,9 +32,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub struct ConnectionLimits {
     pub header_timeout: Duration,
     pub max_connections: usize,
-    /// How long a connection asked to close (at the cap or on shutdown)
-    /// may take to finish its answer before it is dropped: a client that
-    /// reads nothing cannot hold it forever.
+    /// How long a connection with a request in progress at shutdown may
+    /// take to finish its answer before it is dropped: a client that reads
+    /// nothing cannot hold the shutdown forever.
     pub grace: Duration,
 }
 
@@ -125,11 +127,13 @@ pub async fn serve(
             );
         }
         let tower = TowerToHyperService::new(router.clone());
+        let counted = Arc::clone(&activity);
         let service = hyper::service::service_fn(move |request| {
+            let activity = &counted;
             activity.busy.fetch_add(1, Ordering::Relaxed);
             activity.last.store(now(), Ordering::Relaxed);
             let answer = tower.call(request);
-            let activity = Arc::clone(&activity);
+            let activity = Arc::clone(activity);
             async move {
                 let response = answer.await;
                 activity.last.store(now(), Ordering::Relaxed);
@@ -143,7 +147,11 @@ pub async fn serve(
             limits,
             closed,
             closing.subscribe(),
-            (Arc::clone(&open), id),
+            Slot {
+                open: Arc::clone(&open),
+                id,
+                activity: Arc::clone(&activity),
+            },
         ));
     }
     // New connections are refused from now on, not left in the queue.
@@ -152,15 +160,24 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
-/// Serves one connection until it ends, or until it is asked to close
-/// (`closed`: at the cap; `closing`: shutdown), then removes it from `open`.
+/// A connection's place among the open ones.
+struct Slot {
+    open: Arc<Mutex<Open>>,
+    id: u64,
+    activity: Arc<Activity>,
+}
+
+/// Serves one connection until it ends, or until it is asked to close:
+/// `closed` (at the cap) drops it at once; `closing` (shutdown) drops it at
+/// once when no request is in progress, else lets it answer within
+/// `limits.grace`. Then removes it from the open ones.
 async fn connection<S>(
     stream: tokio::net::TcpStream,
     service: S,
     limits: ConnectionLimits,
     closed: oneshot::Receiver<()>,
     mut closing: tokio::sync::watch::Receiver<bool>,
-    (open, id): (Arc<Mutex<Open>>, u64),
+    slot: Slot,
 ) where
     S: hyper::service::HttpService<hyper::body::Incoming>,
     S::ResBody: 'static,
@@ -172,19 +189,20 @@ async fn connection<S>(
         .header_read_timeout(limits.header_timeout)
         .max_header_size(MAX_HEAD_BYTES);
     let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
-    let asked = tokio::select! {
+    let shutdown = tokio::select! {
         _ = connection.as_mut() => false,
-        _ = closed => true,
+        _ = closed => false,
         _ = closing.wait_for(|c| *c) => true,
     };
-    if asked {
+    if shutdown && slot.activity.busy.load(Ordering::Relaxed) > 0 {
         connection.as_mut().graceful_shutdown();
         let _ = tokio::time::timeout(limits.grace, connection).await;
     }
-    open.lock()
+    slot.open
+        .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .by_id
-        .remove(&id);
+        .remove(&slot.id);
 }
 
 /// Raises this process's limit of open files to the most it may have, so

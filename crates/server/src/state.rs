@@ -106,9 +106,15 @@ pub struct State {
     folds: AtomicU64,
     pub config: EngineConfig,
     pub book: Arc<RateBook>,
+    /// The key of the engine's tables, for the private ledgers reads build
+    /// (drawing another would keep 48 bytes per read).
+    pub key: wabill_engine::HashKey,
     /// Items of bodies that gave no event, until re-processed.
     pub quarantine: Quarantine,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
+    /// When the writer last committed something, and whether it could:
+    /// a commit just made tells readiness what a probe would.
+    pub last_commit: Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 /// Requests waiting for the writer; more wait in their handlers.
@@ -122,15 +128,28 @@ impl State {
         config: EngineConfig,
         book: RateBook,
     ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
-        let store = Store::open(data_dir)?;
-        store.sync()?;
-        let book = Arc::new(book);
         // A secret key drawn for this process: ids sent to the service cannot
         // be crafted to collide in its tables.
         let key = wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new());
+        State::open_keyed(data_dir, config, book, key)
+    }
+
+    /// [`State::open`] with the tables' key given (a key keeps 48 bytes for
+    /// the rest of the process: one per process, copied).
+    pub fn open_keyed(
+        data_dir: &std::path::Path,
+        config: EngineConfig,
+        book: RateBook,
+        key: wabill_engine::HashKey,
+    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
+        let store = Store::open(data_dir)?;
+        store.sync()?;
+        let book = Arc::new(book);
         let mut engine = Incremental::new(Ledger::new(config.clone(), key));
         let mut refused = 0u64;
         let mut first = None;
+        // What was acknowledged replays, even past limits added since.
+        engine.set_length_limits(false);
         let logged = store.replay(|line| {
             let mut parsed = Parsed::default();
             let folded = match parse_line(line, Route::default(), &mut parsed) {
@@ -146,6 +165,7 @@ impl State {
                 first.get_or_insert(reason);
             }
         })?;
+        engine.set_length_limits(true);
         if let Some(first) = first {
             return Err(StoreError::Replay {
                 refused,
@@ -171,8 +191,10 @@ impl State {
             folds: AtomicU64::new(0),
             config,
             book,
+            key,
             quarantine,
             writer: Mutex::new(Some(tx)),
+            last_commit: Mutex::new(None),
         });
         let writer_state = Arc::clone(&state);
         let handle = std::thread::Builder::new()
@@ -338,6 +360,9 @@ fn commit(
     metrics::histogram!("wabill_commit_requests").record(jobs.len() as f64);
     let logged = store.append(rows.into_iter(), &held, &released);
     metrics::histogram!("wabill_commit_seconds").record(started.elapsed().as_secs_f64());
+    if let Ok(mut last) = state.last_commit.lock() {
+        *last = Some((std::time::Instant::now(), logged.is_ok()));
+    }
     match logged {
         Ok(ids) => {
             let stored = held
@@ -373,7 +398,8 @@ fn replay_refusal(e: &wabill_engine::ledger::Rejection) -> String {
     match e {
         Rejection::UnknownRegion { .. } => "a user's number has no country this configuration knows (a market map or number prefix removed from [rates]?)".to_owned(),
         Rejection::BeforeFirstEra { .. } => format!("{e} (the [eras] timeline or a [[waba]] time zone changed?)"),
-        Rejection::TooLong { .. } => format!("{e} (logged before events.md's limits on lengths?)"),
+        // Not checked on replay; kept for the match to name every case.
+        Rejection::TooLong { .. } => e.to_string(),
         Rejection::TooMany(_) => format!("{e} (the ledger's tables are full)"),
     }
 }
@@ -802,5 +828,39 @@ mod tests {
             ]
         );
         assert!(rows_to_log(&ledger, &[job(&[inbound("m1", 10)])]).is_empty());
+    }
+
+    /// Issue 17 (review finding): events logged before the length limits
+    /// existed still replay; the limits hold for what arrives after.
+    #[test]
+    fn a_logged_event_over_today_s_length_limits_still_replays() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let long = inbound(&"x".repeat(wabill_engine::ledger::limits::ID + 1), 10);
+        let mut validator =
+            wabill_engine::Validator::new(EngineConfig::new(), wabill_engine::HashKey::fixed());
+        assert!(validator.check_event(&long).is_err(), "over the limit");
+        validator.set_length_limits(false);
+        let facts = validator
+            .check_event(&long)
+            .unwrap_or_else(|e| panic!("{e}"));
+        {
+            let mut store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            let row = LogRow::of((&long, facts));
+            store
+                .append(std::iter::once((&row, "api")), &[], &[])
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        let (state, writer) = State::open(
+            dir.path(),
+            EngineConfig::new(),
+            wabill_engine::RateBook::new(),
+        )
+        .unwrap_or_else(|e| panic!("the log does not replay: {e}"));
+        assert_eq!(state.read().ledger().accepted(), 1);
+        // New events are held to the limits again.
+        let mut live = state.read().ledger().validator();
+        assert!(live.check_event(&long).is_err());
+        state.close();
+        let _ = writer.join();
     }
 }

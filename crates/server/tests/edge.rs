@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use wabill_server::edge::Edge;
 
 fn user() -> impl Strategy<Value = String> {
@@ -154,15 +154,13 @@ fn headers() -> impl Strategy<Value = String> {
 
 /// The harness's bytes: method, path, flags, query, headers, body.
 fn request() -> impl Strategy<Value = Vec<u8>> {
-    (
-        any::<u8>(),
-        any::<u8>(),
-        any::<u8>(),
-        query(),
-        headers(),
-        body(),
-    )
-        .prop_map(|(method, path, flags, query, headers, body)| {
+    // Mostly POSTs to the paths that take events, with every credential,
+    // so that most requests reach the parsers; the rest anything.
+    let method = prop_oneof![3 => Just(1u8), 1 => any::<u8>()];
+    let path = prop_oneof![3 => 0u8..4, 1 => any::<u8>()];
+    let flags = prop_oneof![3 => Just(1u8 | 2 | 8), 1 => any::<u8>()];
+    (method, path, flags, query(), headers(), body()).prop_map(
+        |(method, path, flags, query, headers, body)| {
             let mut bytes = vec![method, path, flags];
             bytes.extend_from_slice(query.as_bytes());
             bytes.push(0);
@@ -170,7 +168,8 @@ fn request() -> impl Strategy<Value = Vec<u8>> {
             bytes.push(0);
             bytes.extend_from_slice(&body);
             bytes
-        })
+        },
+    )
 }
 
 #[test]
@@ -178,11 +177,16 @@ fn every_generated_request_keeps_the_service_s_contracts() {
     let dir = tempfile::tempdir().unwrap();
     let book = wabill_rates::shipped().unwrap();
     let edge = Edge::new(dir.path(), book).unwrap();
-    let mut runner = TestRunner::new(Config {
-        cases: 2000,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    // A fixed seed: CI runs the same 2 000 requests every time (the fuzz
+    // target explores further).
+    let mut runner = TestRunner::new_with_rng(
+        Config {
+            cases: 2000,
+            failure_persistence: None,
+            ..Config::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    );
     runner
         .run(&request(), |bytes| {
             edge.check(&bytes).map_err(TestCaseError::fail)?;
@@ -192,8 +196,10 @@ fn every_generated_request_keeps_the_service_s_contracts() {
     // The generator reaches the engine and the quarantine, not only the
     // refusals at the door.
     let (events, quarantined) = edge.held();
+    // (31 and 44 with this seed: the ids repeat, so most events are
+    // duplicates.)
     assert!(
-        events > 0 && quarantined > 0,
+        events >= 20 && quarantined >= 20,
         "{events} events, {quarantined} held"
     );
 }

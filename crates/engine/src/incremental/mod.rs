@@ -39,6 +39,11 @@ impl Incremental {
         }
     }
 
+    /// [`Ledger::set_length_limits`].
+    pub fn set_length_limits(&mut self, on: bool) {
+        self.ledger.set_length_limits(on);
+    }
+
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }

@@ -1,7 +1,9 @@
 //! Rules F9: one person, whichever id a body names. A user is named by
 //! number or, when Meta withholds the number, by business-scoped user id
-//! (BSUID); an event that names both links them within its WABA (so that
-//! no WABA's events can change how another's pairs read). Events keep the names
+//! (BSUID); an event that names both links them within its business
+//! portfolio (Meta scopes a BSUID to the portfolio; a WABA is its own
+//! portfolio unless the configuration groups it, rules C4), so that no
+//! other business's events can change how its pairs read. Events keep the names
 //! they came with (F6 compares copies by them); billing reads each pair
 //! named by a linked BSUID as the pair of the number (its *canonical*
 //! pair), whatever the order the events arrived in. A BSUID linked to
@@ -16,9 +18,12 @@ use crate::grow::CapacityError;
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct Links {
-    /// (WABA, BSUID) (indices) → the number (user index) it reads as there.
+    /// Portfolios by key ([`Ledger::scope_name`]) → their index here.
+    scopes: FxHashMap<String, u32>,
+    /// (portfolio, BSUID) (indices) → the number (user index) it reads as
+    /// there.
     number: FxHashMap<(u32, u32), u32>,
-    /// (WABA, BSUID) → the pairs of that WABA it names.
+    /// (portfolio, BSUID) → the pairs of that portfolio's WABAs it names.
     pairs: FxHashMap<(u32, u32), Vec<u32>>,
     /// Pair named by a linked BSUID → the pair of its number.
     canonical: FxHashMap<u32, u32>,
@@ -28,6 +33,26 @@ pub(super) struct Links {
 }
 
 impl Ledger {
+    /// The key of WABA `waba`'s portfolio, as links are scoped.
+    fn scope_name(&self, waba: &str) -> String {
+        match self.config().portfolio_key(waba) {
+            crate::config::PortfolioKey::Named(name) => format!("p{name}"),
+            crate::config::PortfolioKey::Alone(waba) => format!("w{waba}"),
+        }
+    }
+
+    /// The index of WABA `waba`'s portfolio among links, if it has any.
+    fn scope_of(&self, waba: &str) -> Option<u32> {
+        self.links.scopes.get(&self.scope_name(waba)).copied()
+    }
+
+    /// [`Ledger::scope_of`], made if new.
+    fn intern_scope(&mut self, waba: &str) -> u32 {
+        let name = self.scope_name(waba);
+        let next = u32::try_from(self.links.scopes.len()).unwrap_or(u32::MAX);
+        *self.links.scopes.entry(name).or_insert(next)
+    }
+
     /// The pair billing reads pair `pair` as (rules F9).
     pub fn canonical_pair(&self, pair: u32) -> u32 {
         if self.links.canonical.is_empty() {
@@ -44,8 +69,7 @@ impl Ledger {
             return Some(self.canonical_pair(pair));
         }
         let b = self.pairs.users.lookup(user)?;
-        let w = self.pairs.wabas.lookup(waba)?;
-        let n = *self.links.number.get(&(w, b))?;
+        let n = *self.links.number.get(&(self.scope_of(waba)?, b))?;
         self.pair_index(waba, phone, self.pairs.users.get(n))
     }
 
@@ -56,18 +80,15 @@ impl Ledger {
     }
 
     /// Whether folding an event of WABA `waba` naming `user` (a number)
-    /// and `bsuid` would link them anew.
+    /// and `bsuid` would link them anew in its portfolio.
     pub(super) fn would_link(&self, waba: &str, user: &str, bsuid: &str) -> bool {
         if !is_bsuid(bsuid) || is_bsuid(user) {
             return false;
         }
-        let (Some(b), Some(w)) = (
-            self.pairs.users.lookup(bsuid),
-            self.pairs.wabas.lookup(waba),
-        ) else {
+        let (Some(b), Some(scope)) = (self.pairs.users.lookup(bsuid), self.scope_of(waba)) else {
             return true;
         };
-        match self.links.number.get(&(w, b)) {
+        match self.links.number.get(&(scope, b)) {
             None => true,
             Some(&n) => user < self.pairs.users.get(n),
         }
@@ -80,7 +101,8 @@ impl Ledger {
             return Ok(());
         }
         let key = self.pairs.keys[pair as usize];
-        let wb = (key.waba, key.user);
+        let waba = self.pairs.wabas.get(key.waba).to_owned();
+        let wb = (self.intern_scope(&waba), key.user);
         let pairs = self.links.pairs.entry(wb).or_default();
         if pairs.contains(&pair) {
             return Ok(());
@@ -93,8 +115,8 @@ impl Ledger {
         Ok(())
     }
 
-    /// Links BSUID `bsuid` to number `user` in WABA `waba` (an event of it
-    /// named both).
+    /// Links BSUID `bsuid` to number `user` in WABA `waba`'s portfolio (an
+    /// event of the WABA named both).
     pub(super) fn link(
         &mut self,
         waba: &str,
@@ -112,12 +134,17 @@ impl Ledger {
             // Every user index has a region (a BSUID's is its country).
             self.regions.push(region);
         }
-        let (Some(n), Some(w)) = (self.pairs.users.lookup(user), self.pairs.wabas.lookup(waba))
-        else {
+        let Some(n) = self.pairs.users.lookup(user) else {
             return Ok(());
         };
-        self.links.number.insert((w, b), n);
-        let named = self.links.pairs.get(&(w, b)).cloned().unwrap_or_default();
+        let scope = self.intern_scope(waba);
+        self.links.number.insert((scope, b), n);
+        let named = self
+            .links
+            .pairs
+            .get(&(scope, b))
+            .cloned()
+            .unwrap_or_default();
         for pair in named {
             self.point(pair, n, true)?;
         }

@@ -123,10 +123,12 @@ impl Message {
 /// it costs no cache line of its own and no room in the record.
 const WABA_BYTES: usize = 4;
 
-/// The WABA index `waba` as its key prefix; None past the 2^24 WABAs four
-/// bytes can tell apart.
+/// How many WABAs message keys can tell apart: [`WABA_BYTES`] of six bits.
+pub(crate) const MAX_WABAS: usize = 1 << 24;
+
+/// The WABA index `waba` as its key prefix; an error past [`MAX_WABAS`].
 fn waba_prefix(waba: u32) -> Result<[u8; WABA_BYTES], CapacityError> {
-    if waba >= 1 << 24 {
+    if waba as usize >= MAX_WABAS {
         return Err(CapacityError { what: Limit::Wabas });
     }
     Ok([0, 6, 12, 18].map(|shift| b'0' + ((waba >> shift) & 63) as u8))

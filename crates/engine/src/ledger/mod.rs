@@ -169,6 +169,11 @@ impl Ledger {
     /// A validator for this ledger's configuration (one per parsing
     /// thread), sharing the ledger's region cache and hash key: the hashes
     /// in its [`Facts`] are the ones this ledger's tables use.
+    /// [`Validator::set_length_limits`] for what this ledger ingests.
+    pub fn set_length_limits(&mut self, on: bool) {
+        self.validator.set_length_limits(on);
+    }
+
     pub fn validator(&self) -> Validator {
         self.validator.sibling()
     }
@@ -422,6 +427,10 @@ impl Ledger {
         ];
         for names in names {
             next_index(after(names.len()), Limit::Strings)?;
+        }
+        // A message's key holds its WABA's index in four bytes.
+        if after(self.pairs.wabas.len()) >= messages::MAX_WABAS {
+            return Err(CapacityError { what: Limit::Wabas });
         }
         for c in group {
             let e = &c.event;

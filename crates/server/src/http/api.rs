@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
@@ -20,7 +20,7 @@ use wabill_report::MetaJson;
 
 use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
-use super::query::{PairQuery, bad_query, pair_request, parse_month, user_digits};
+use super::query::{PairQuery, bad_path, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
 use super::{Answer, App, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, utf8};
 use crate::state::{Settled, Write};
@@ -185,9 +185,10 @@ pub(super) struct OpenConversation {
 pub(super) async fn get_invoice(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    Path((waba, month)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
+    let Path((waba, month)) = path.map_err(bad_path)?;
     scope(key, &waba)?;
     let month = parse_month(&month)?;
     settled_json(&app, move |settled| {

@@ -301,27 +301,36 @@ async fn observe(AxState(app): AxState<Shared>, request: Request, next: Next) ->
 // ------------------------------------------------------- request bodies
 
 /// Reads a request's body whole before its handler runs, within the limit
-/// of its path (`POST /v1/events`: `api_body_limit_bytes`, after its key is
-/// checked, so that no one without a key makes the service hold 16 MiB;
-/// any other: `body_limit_bytes`) and within `body_timeout` (a client that
-/// sends its body slowly or not at all is answered 408 and disconnected).
-/// A refused body counts as one rejected body of its source.
+/// of its path (`POST /v1/events`: `api_body_limit_bytes`; any other:
+/// `body_limit_bytes`) and within `body_timeout` (a client that sends its
+/// body slowly or not at all is answered 408 and disconnected). Only a
+/// POST to a served path has its body read, and only once its caller is
+/// known where that needs no body ([`before_reading`]): no one without a
+/// key or a route's secret makes the service hold a body. A refused body
+/// counts as one rejected body of its source.
 async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Next) -> Response {
     let path = request
         .extensions()
         .get::<MatchedPath>()
         .and_then(|m| PATHS.iter().position(|p| *p == m.as_str()));
-    let events = path == Some(EVENTS_PATH);
-    let source = path.and_then(|i| BODY_SOURCES.get(i)).copied();
+    let Some(path) = path.filter(|_| request.method() == axum::http::Method::POST) else {
+        // Nothing reads it: answered (404, 405, a GET's answer) unread.
+        let (parts, _) = request.into_parts();
+        return next
+            .run(Request::from_parts(parts, axum::body::Body::empty()))
+            .await;
+    };
+    if let Err(e) = before_reading(&app, path, &request) {
+        return e.into_response();
+    }
+    let events = path == EVENTS_PATH;
+    let source = BODY_SOURCES.get(path).copied();
     let refuse = |e: ApiError| {
         if let Some(source) = source {
             rejected(source, 1);
         }
         e.into_response()
     };
-    if events && let Err(e) = auth::api_key(&app, request.headers()) {
-        return e.into_response();
-    }
     let (limit, key) = if events {
         (app.service.api_body_limit_bytes, "api_body_limit_bytes")
     } else {
@@ -372,6 +381,23 @@ async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Nex
 
 /// The entry of [`PATHS`] that takes the platform's events.
 const EVENTS_PATH: usize = 3;
+
+/// Who must be known before a POST's body is read: the API's key, a
+/// route's secret (Meta's signature is over the body itself).
+fn before_reading(app: &App, path: usize, request: &Request) -> Result<(), ApiError> {
+    let headers = request.headers();
+    let name = || request.uri().path().rsplit('/').next().unwrap_or_default();
+    match PATHS.get(path).copied().unwrap_or_default() {
+        "/webhooks/360dialog/{name}" => {
+            auth::route_of(app, name(), crate::config::Provider::Dialog360, headers).map(|_| ())
+        }
+        "/webhooks/zendesk/{name}" => {
+            auth::route_of(app, name(), crate::config::Provider::Zendesk, headers).map(|_| ())
+        }
+        p if p.starts_with("/v1/") => auth::api_key(app, headers).map(|_| ()),
+        _ => Ok(()),
+    }
+}
 
 /// The `source` label of a refused body, per entry of [`PATHS`] that takes
 /// events.

@@ -46,6 +46,18 @@ async fn probe(app: &super::App) -> Result<(), &'static str> {
     if free.is_none_or(|free| free < app.service.min_free_bytes) {
         return Err("the data directory's disk has less than server.min_free_bytes free");
     }
+    // Under traffic the writer's last commit already says it: no probe
+    // waits behind the batches (after a failed one, the probe tries).
+    let recent = app
+        .state
+        .last_commit
+        .lock()
+        .ok()
+        .and_then(|last| *last)
+        .is_some_and(|(at, ok)| ok && at.elapsed() < PROBE_FRESH);
+    if recent {
+        return Ok(());
+    }
     let write = crate::state::Write {
         probe: true,
         ..Default::default()

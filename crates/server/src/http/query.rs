@@ -16,6 +16,12 @@ pub(super) fn bad_query(e: QueryRejection) -> ApiError {
     ApiError::new(ErrorCode::BadQuery, e.body_text())
 }
 
+/// A path parameter axum could not read (not UTF-8 once decoded, …): the
+/// same JSON error as a bad query, not axum's text.
+pub(super) fn bad_path(e: axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::new(ErrorCode::BadQuery, e.body_text())
+}
+
 /// The query of `/v1/window` and `/v1/quote`, borrowed from the request's
 /// URI where it needs no percent-decoding (these are answered before every
 /// message, so they are parsed without a generic deserializer).

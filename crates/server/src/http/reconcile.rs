@@ -3,16 +3,17 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::IntoResponse;
+use wabill_engine::Ledger;
 use wabill_engine::event::Event;
 use wabill_engine::reconcile::reconcile;
-use wabill_engine::{HashKey, Ledger};
 
 use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
-use super::query::parse_month;
+use super::query::{bad_path, parse_month};
 use super::{Answer, Shared};
 use crate::state::State;
 
@@ -22,12 +23,17 @@ const COPY_CHUNK: u32 = 4096;
 pub(super) async fn get_reconciliation(
     AxState(app): AxState<Shared>,
     headers: HeaderMap,
-    Path((waba, month)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
+    let Path((waba, month)) = path.map_err(bad_path)?;
     scope(key, &waba)?;
     let month = parse_month(&month)?;
-    let (config, book) = (app.state.config.clone(), Arc::clone(&app.state.book));
+    let (config, book, key) = (
+        app.state.config.clone(),
+        Arc::clone(&app.state.book),
+        app.state.key,
+    );
     let name = waba.clone();
     let answer = app
         .state
@@ -36,10 +42,7 @@ pub(super) async fn get_reconciliation(
             move |events| {
                 // Billed twice (both bases) on a reading thread, holding
                 // no lock: the copy is the answer's own.
-                let mut copy = Ledger::new(
-                    config.clone(),
-                    HashKey::drawn_from(&std::hash::RandomState::new()),
-                );
+                let mut copy = Ledger::new(config.clone(), key);
                 copy.ingest(&events)
                     .map_err(|e| ApiError::new(ErrorCode::Internal, e.to_string()))?;
                 let found = reconcile(&copy, &book, &config)

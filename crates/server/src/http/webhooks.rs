@@ -6,15 +6,18 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
+use wabill_engine::ledger::Rejection;
 use wabill_engine::{Facts, Validator};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
 use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
+use super::query::{bad_path, bad_query};
 use super::{Answer, App, Shared, bad_body, utf8};
 use crate::config::Provider;
 use crate::state::{Applied, Job, JobError, Write};
@@ -33,8 +36,9 @@ pub(super) struct Handshake {
 
 pub(super) async fn meta_verify(
     AxState(app): AxState<Shared>,
-    Query(q): Query<Handshake>,
+    query: Result<Query<Handshake>, QueryRejection>,
 ) -> Answer {
+    let Query(q) = query.map_err(bad_query)?;
     let Some(expected) = &app.meta_verify_token else {
         return Err(ApiError::new(
             ErrorCode::NotConfigured,
@@ -93,19 +97,21 @@ fn not_empty<'t>(text: &'t str, source: &'static str) -> Result<&'t str, ApiErro
 
 pub(super) async fn dialog_webhook(
     AxState(app): AxState<Shared>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    let Path(name) = name.map_err(bad_path)?;
     route_webhook(&app, &name, Provider::Dialog360, &headers, body).await
 }
 
 pub(super) async fn zendesk_webhook(
     AxState(app): AxState<Shared>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
+    let Path(name) = name.map_err(bad_path)?;
     route_webhook(&app, &name, Provider::Zendesk, &headers, body).await
 }
 
@@ -183,14 +189,39 @@ pub(super) fn received_now() -> String {
 }
 
 /// Validates a body's events one by one ([`Parsed::check_items`]): an
-/// item whose event the validator refuses is quarantined.
+/// item whose event the validator refuses is quarantined, unless a string
+/// of it is over its limit (events.md section 1): such an item is no real
+/// traffic, and holding it would keep the string after all, so the body is
+/// refused whole (the error names the field and the limit).
 pub(super) fn check_items(
     parsed: &mut Parsed<'_>,
     v: &mut Validator,
     facts: &mut Vec<Facts>,
 ) -> Result<(), String> {
-    parsed.check_items(|e| v.check_event(e).map_err(|r| r.to_string()), facts)
+    let mut too_long = None;
+    parsed.check_items(
+        |e| {
+            v.check_event(e).map_err(|r| {
+                if matches!(r, Rejection::TooLong { .. }) {
+                    too_long.get_or_insert_with(|| r.to_string());
+                }
+                r.to_string()
+            })
+        },
+        facts,
+    )?;
+    match too_long {
+        Some(reason) => Err(format!(
+            "an item of the body is refused, nothing stored: {reason}"
+        )),
+        None => Ok(()),
+    }
 }
+
+/// The largest item the quarantine holds (its JSON as received): far above
+/// a real message or status, so that held items cannot fill memory and
+/// disk a megabyte at a time.
+pub(super) const MAX_HELD_ITEM_BYTES: usize = 64 * 1024;
 
 /// Validates a body's events one by one (an item whose event is refused is
 /// quarantined, as a malformed one is), then logs the good events and the
@@ -204,6 +235,20 @@ async fn store_body(
     let mut facts = Vec::new();
     app.validate(|v| check_items(&mut parsed, v, &mut facts))
         .map_err(|e| bad_body(source, e))?;
+    if let Some(big) = parsed
+        .quarantined
+        .iter()
+        .find(|q| q.item.len() > MAX_HELD_ITEM_BYTES)
+    {
+        return Err(bad_body(
+            source,
+            format!(
+                "item {} of the body cannot be read and is {} bytes long, over the {MAX_HELD_ITEM_BYTES} the quarantine holds; nothing stored",
+                big.path,
+                big.item.len()
+            ),
+        ));
+    }
     if parsed.quarantined.len() > MAX_QUARANTINED_PER_BODY {
         return Err(bad_body(
             source,
