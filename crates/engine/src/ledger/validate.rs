@@ -105,8 +105,10 @@ pub mod limits {
     pub const ID: usize = 256;
     /// A WABA, a business phone, a group.
     pub const NAME: usize = 128;
-    /// A user's number or business-scoped id.
-    pub const USER: usize = 64;
+    /// A user's number or business-scoped id (Meta's: a country, a
+    /// period, up to 128 letters and digits, `ENT.` for a parent id; the
+    /// engine reads ids of up to 160 bytes as business-scoped).
+    pub const USER: usize = 160;
     /// A status name of another kind, and each text of Meta's verdict.
     pub const TEXT: usize = 256;
     /// Meta's `pricing` or `conversation` object, as received.

@@ -48,6 +48,13 @@ pub(super) async fn post_events(
 ) -> Answer {
     let key = api_key(&app, &headers)?;
     let text = utf8(&body, "api")?;
+    // As for webhooks: nothing at all is refused, an empty list is not.
+    if text.trim().is_empty() {
+        return Err(bad_body(
+            "api",
+            "the body is empty (`[]` is an empty batch)",
+        ));
+    }
     // Items: the lines of NDJSON, or the elements of a JSON array.
     let items: Vec<&str> = if text.trim_start().starts_with('[') {
         let raw: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)

@@ -351,15 +351,13 @@ async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Nex
         return refuse(over());
     }
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(
-        app.service.body_timeout,
-        http_body_util::BodyExt::collect(http_body_util::Limited::new(body, limit)),
-    )
-    .await;
+    let capacity = usize::try_from(declared.unwrap_or(0)).unwrap_or(limit);
+    let read =
+        tokio::time::timeout(app.service.body_timeout, read_body(body, limit, capacity)).await;
     let bytes = match read {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return refuse(over()),
-        Ok(Err(e)) => {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(BodyError::Over)) => return refuse(over()),
+        Ok(Err(BodyError::Read(e))) => {
             return refuse(ApiError::new(
                 ErrorCode::BadBody,
                 format!("the body could not be read: {e}"),
@@ -377,6 +375,37 @@ async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Nex
     };
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
+}
+
+enum BodyError {
+    Over,
+    Read(axum::Error),
+}
+
+/// The body's bytes, at most `limit` of them, copied frame by frame into
+/// one buffer (`capacity` to start). Copied, not kept: each frame is a
+/// slice of the connection's read buffer, and keeping thousands of tiny
+/// frames (a body sent a byte per segment) would keep a buffer each, kilobytes
+/// of memory per byte sent.
+async fn read_body(
+    mut body: axum::body::Body,
+    limit: usize,
+    capacity: usize,
+) -> Result<axum::body::Bytes, BodyError> {
+    use http_body_util::BodyExt;
+    // What the head declares, up to 256 KiB: a declared length is no
+    // reason to take memory before the bytes arrive.
+    let mut out = Vec::with_capacity(capacity.min(limit).min(256 << 10));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Some(data) = frame.data_ref() {
+            if out.len() + data.len() > limit {
+                return Err(BodyError::Over);
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out.into())
 }
 
 /// The entry of [`PATHS`] that takes the platform's events.
