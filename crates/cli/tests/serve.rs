@@ -852,12 +852,6 @@ fn zendesk_webhooks_need_their_api_key_and_map_sunshine_users() {
     assert_eq!(not_json.status, 400);
 }
 
-fn ev(kind: &str, id: &str, waba: &str, user: &str, ts: &str, extra: &str) -> String {
-    format!(
-        r#"{{"type":"{kind}","id":"{id}","waba":"{waba}","phone":"P1","user":"{user}","ts":"{ts}"{extra}}}"#
-    )
-}
-
 /// Issue 17 point 2: a message is a WABA's id (rules F6), so a key's copy
 /// under its own WABA, however early, is another message.
 #[test]

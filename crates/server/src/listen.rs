@@ -92,16 +92,14 @@ pub async fn serve(
     let mut tasks = tokio::task::JoinSet::new();
     let mut shutdown = pin!(shutdown);
     let mut next_id = 0u64;
+    let mut last_warning = None;
     loop {
         let stream = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(e) => {
-                    // Out of file descriptors or a connection reset before
-                    // it was taken: wait a little rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    accept_failed(&e, &open, &mut last_warning).await;
                     continue;
                 }
             },
@@ -160,6 +158,27 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
 }
 
+/// After a failed accept. Out of file descriptors (the cap is above the
+/// limit, which start-up warned of): frees one. Or a connection reset
+/// before it was taken. Waits a little rather than spin, and says so once a
+/// second at most.
+async fn accept_failed(
+    e: &std::io::Error,
+    open: &Mutex<Open>,
+    last_warning: &mut Option<std::time::Instant>,
+) {
+    if matches!(e.raw_os_error(), Some(23 | 24)) {
+        open.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .shed_one();
+    }
+    if last_warning.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+        tracing::warn!(error = %e, "accept failed");
+        *last_warning = Some(std::time::Instant::now());
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
 /// A connection's place among the open ones.
 struct Slot {
     open: Arc<Mutex<Open>>,
@@ -168,9 +187,9 @@ struct Slot {
 }
 
 /// Serves one connection until it ends, or until it is asked to close:
-/// `closed` (at the cap) drops it at once; `closing` (shutdown) drops it at
-/// once when no request is in progress, else lets it answer within
-/// `limits.grace`. Then removes it from the open ones.
+/// `closed` (at the cap) drops it at once; `closing` (shutdown) lets a
+/// request in progress answer within `limits.grace`. The slot leaves the
+/// open ones when it is dropped.
 async fn connection<S>(
     stream: tokio::net::TcpStream,
     service: S,
@@ -194,15 +213,30 @@ async fn connection<S>(
         _ = closed => false,
         _ = closing.wait_for(|c| *c) => true,
     };
-    if shutdown && slot.activity.busy.load(Ordering::Relaxed) > 0 {
+    if shutdown {
+        // A request in progress gets the grace; an idle connection closes
+        // at once, one still sending its head or its last answer within
+        // a second.
+        let busy = slot.activity.busy.load(Ordering::Relaxed) > 0;
         connection.as_mut().graceful_shutdown();
-        let _ = tokio::time::timeout(limits.grace, connection).await;
+        let wait = if busy { limits.grace } else { SHUTDOWN_IDLE };
+        let _ = tokio::time::timeout(wait, connection).await;
     }
-    slot.open
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .by_id
-        .remove(&slot.id);
+}
+
+/// How long a connection with no request in progress may take to close at
+/// shutdown (an answer still being written, a head half sent).
+const SHUTDOWN_IDLE: Duration = Duration::from_secs(1);
+
+impl Drop for Slot {
+    /// Leaves the open ones however the connection ends, a panic included.
+    fn drop(&mut self) {
+        self.open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_id
+            .remove(&self.id);
+    }
 }
 
 /// Raises this process's limit of open files to the most it may have, so

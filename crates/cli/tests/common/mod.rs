@@ -215,3 +215,10 @@ pub fn wabill(args: &[&str]) -> String {
     assert!(out.status.code().is_some_and(|c| c < 2), "{out:?}");
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A normalized event line of phone P1.
+pub fn ev(kind: &str, id: &str, waba: &str, user: &str, ts: &str, extra: &str) -> String {
+    format!(
+        r#"{{"type":"{kind}","id":"{id}","waba":"{waba}","phone":"P1","user":"{user}","ts":"{ts}"{extra}}}"#
+    )
+}

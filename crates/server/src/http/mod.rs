@@ -313,7 +313,8 @@ async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Nex
         .extensions()
         .get::<MatchedPath>()
         .and_then(|m| PATHS.iter().position(|p| *p == m.as_str()));
-    let Some(path) = path.filter(|_| request.method() == axum::http::Method::POST) else {
+    let post = request.method() == axum::http::Method::POST;
+    let Some(path) = path.filter(|p| post && POST_PATHS.contains(p)) else {
         // Nothing reads it: answered (404, 405, a GET's answer) unread.
         let (parts, _) = request.into_parts();
         return next
@@ -399,8 +400,14 @@ async fn read_body(
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyError::Read)?;
         if let Some(data) = frame.data_ref() {
-            if out.len() + data.len() > limit {
+            let needed = out.len() + data.len();
+            if needed > limit {
                 return Err(BodyError::Over);
+            }
+            // Doubling, but never past the limit: the buffer is the body's.
+            if needed > out.capacity() {
+                let grown = needed.max(out.capacity() * 2).min(limit);
+                out.reserve_exact(grown - out.len());
             }
             out.extend_from_slice(data);
         }
@@ -411,12 +418,39 @@ async fn read_body(
 /// The entry of [`PATHS`] that takes the platform's events.
 const EVENTS_PATH: usize = 3;
 
+/// The entries of [`PATHS`] served with POST: the only ones whose bodies
+/// are read.
+const POST_PATHS: [usize; 5] = [0, 1, 2, 3, 12];
+
 /// Who must be known before a POST's body is read: the API's key, a
-/// route's secret (Meta's signature is over the body itself).
+/// route's secret; for Meta's webhook, whose signature is over the body
+/// itself, that it is configured and the request carries a signature.
 fn before_reading(app: &App, path: usize, request: &Request) -> Result<(), ApiError> {
     let headers = request.headers();
     let name = || request.uri().path().rsplit('/').next().unwrap_or_default();
     match PATHS.get(path).copied().unwrap_or_default() {
+        "/webhooks/meta" => {
+            if app.service.meta.is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::NotConfigured,
+                    "no [meta] table is configured",
+                ));
+            }
+            let signed = headers
+                .get("x-hub-signature-256")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("sha256="))
+                .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+            if signed {
+                Ok(())
+            } else {
+                rejected("meta", 1);
+                Err(ApiError::new(
+                    ErrorCode::BadSignature,
+                    "X-Hub-Signature-256 is missing or is not sha256= and 64 hex digits",
+                ))
+            }
+        }
         "/webhooks/360dialog/{name}" => {
             auth::route_of(app, name(), crate::config::Provider::Dialog360, headers).map(|_| ())
         }

@@ -20,9 +20,10 @@ const PROBE_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
 const PROBE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Readiness (`/healthz`, `/readyz`): ok when the event log takes a write
-/// now, probed by the writer with one durable transaction (not inferred
-/// from the last request's fate), and the data directory's file system
-/// has `server.min_free_bytes` free. A full disk shows here before a
+/// now, probed by the writer with one durable transaction (or shown by a
+/// commit in the last second; never inferred from an older request's
+/// fate), and the data directory's file system has
+/// `server.min_free_bytes` free. A full disk shows here before a
 /// webhook fails, and space freed shows without any traffic.
 pub(super) async fn readyz(AxState(app): AxState<Shared>) -> Response {
     let mut last = app.probed.lock().await;
