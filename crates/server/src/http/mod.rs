@@ -110,14 +110,15 @@ type Shared = Arc<App>;
 type Answer = Result<Response, ApiError>;
 
 pub fn router(app: Shared) -> Router {
+    // Bodies are read, within their limit and deadline, by `bounded_body`,
+    // on the routes served with POST only: a GET costs no extra layer.
+    let read = || axum::middleware::from_fn_with_state(Arc::clone(&app), bounded_body);
     Router::new()
-        .route(
-            PATHS[0],
-            get(webhooks::meta_verify).post(webhooks::meta_webhook),
-        )
-        .route(PATHS[1], post(webhooks::dialog_webhook))
-        .route(PATHS[2], post(webhooks::zendesk_webhook))
-        .route(PATHS[3], post(api::post_events))
+        .route(PATHS[0], get(webhooks::meta_verify))
+        .route(PATHS[0], post(webhooks::meta_webhook).layer(read()))
+        .route(PATHS[1], post(webhooks::dialog_webhook).layer(read()))
+        .route(PATHS[2], post(webhooks::zendesk_webhook).layer(read()))
+        .route(PATHS[3], post(api::post_events).layer(read()))
         .route(PATHS[4], get(api::get_window))
         .route(PATHS[5], get(quote::get_quote))
         .route(PATHS[6], get(api::get_invoice))
@@ -126,18 +127,13 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[9], get(ops::metrics))
         .route(PATHS[10], get(ops::openapi))
         .route(PATHS[11], get(quarantine::get_quarantine))
-        .route(PATHS[12], post(quarantine::reprocess))
+        .route(PATHS[12], post(quarantine::reprocess).layer(read()))
         .route(PATHS[13], get(reconcile::get_reconciliation))
         .route(PATHS[14], get(ops::readyz))
         .route(PATHS[15], get(ops::livez))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
-        // Bodies are read, within their limit and deadline, by `bounded_body`.
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&app),
-            bounded_body,
-        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&app),
             observe,
