@@ -59,8 +59,9 @@ struct Open {
 }
 
 impl Open {
-    /// Asks the connection to close that least needs to stay: the idle one
-    /// active longest ago, else the busy one active longest ago.
+    /// Closes the connection that least needs to stay (its task drops it):
+    /// the idle one active longest ago, else the busy one active longest
+    /// ago.
     fn shed_one(&mut self) {
         let victim = self
             .by_id
@@ -76,9 +77,8 @@ impl Open {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then asks
-/// every connection to close and waits for them (each for at most
-/// `limits.grace` after being asked).
+/// Serves `router` on `listener` until `shutdown` completes, then closes
+/// every connection and waits for them ([`connection`] says how long).
 pub async fn serve(
     listener: TcpListener,
     router: Router,

@@ -22,7 +22,7 @@ use super::auth::{api_key, scope};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_path, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
-use super::{Answer, App, MAX_EVENTS_PER_REQUEST, Shared, bad_body, rejected, utf8};
+use super::{Answer, App, MAX_EVENTS_PER_REQUEST, Shared, bad_body, not_empty, rejected, utf8};
 use crate::state::{Settled, Write};
 use crate::store::LogRow;
 
@@ -47,14 +47,8 @@ pub(super) async fn post_events(
     body: Bytes,
 ) -> Answer {
     let key = api_key(&app, &headers)?;
-    let text = utf8(&body, "api")?;
     // As for webhooks: nothing at all is refused, an empty list is not.
-    if text.trim().is_empty() {
-        return Err(bad_body(
-            "api",
-            "the body is empty (`[]` is an empty batch)",
-        ));
-    }
+    let text = not_empty(utf8(&body, "api")?, "api")?;
     // Items: the lines of NDJSON, or the elements of a JSON array.
     let items: Vec<&str> = if text.trim_start().starts_with('[') {
         let raw: Vec<&serde_json::value::RawValue> = serde_json::from_str(text)

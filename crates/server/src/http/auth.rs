@@ -18,18 +18,23 @@ pub(super) fn same_secret(given: &[u8], expected: &digest::Digest) -> bool {
     sha256(given).as_ref() == expected.as_ref()
 }
 
+/// The signature `X-Hub-Signature-256: sha256=<hex>` carries, if the
+/// header is there and is hex.
+pub(super) fn given_signature(headers: &HeaderMap) -> Option<Vec<u8>> {
+    headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("sha256="))
+        .and_then(|hex_sig| hex::decode(hex_sig).ok())
+}
+
 /// `X-Hub-Signature-256: sha256=<hex>` over the raw body, verified in
 /// constant time by ring.
 pub(super) fn signature_ok(app: &App, headers: &HeaderMap, body: &[u8]) -> bool {
     let Some(meta) = &app.service.meta else {
         return false;
     };
-    let Some(given) = headers
-        .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("sha256="))
-        .and_then(|hex_sig| hex::decode(hex_sig).ok())
-    else {
+    let Some(given) = given_signature(headers) else {
         return false;
     };
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, meta.app_secret.0.as_bytes());

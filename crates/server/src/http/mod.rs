@@ -111,14 +111,16 @@ type Answer = Result<Response, ApiError>;
 
 pub fn router(app: Shared) -> Router {
     // Bodies are read, within their limit and deadline, by `bounded_body`,
-    // on the routes served with POST only: a GET costs no extra layer.
-    let read = || axum::middleware::from_fn_with_state(Arc::clone(&app), bounded_body);
+    // on the routes served with POST only (a GET costs no extra layer),
+    // each layer told its path.
+    let read =
+        |path: usize| axum::middleware::from_fn_with_state((Arc::clone(&app), path), bounded_body);
     Router::new()
         .route(PATHS[0], get(webhooks::meta_verify))
-        .route(PATHS[0], post(webhooks::meta_webhook).layer(read()))
-        .route(PATHS[1], post(webhooks::dialog_webhook).layer(read()))
-        .route(PATHS[2], post(webhooks::zendesk_webhook).layer(read()))
-        .route(PATHS[3], post(api::post_events).layer(read()))
+        .route(PATHS[0], post(webhooks::meta_webhook).layer(read(0)))
+        .route(PATHS[1], post(webhooks::dialog_webhook).layer(read(1)))
+        .route(PATHS[2], post(webhooks::zendesk_webhook).layer(read(2)))
+        .route(PATHS[3], post(api::post_events).layer(read(EVENTS_PATH)))
         .route(PATHS[4], get(api::get_window))
         .route(PATHS[5], get(quote::get_quote))
         .route(PATHS[6], get(api::get_invoice))
@@ -127,7 +129,7 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[9], get(ops::metrics))
         .route(PATHS[10], get(ops::openapi))
         .route(PATHS[11], get(quarantine::get_quarantine))
-        .route(PATHS[12], post(quarantine::reprocess).layer(read()))
+        .route(PATHS[12], post(quarantine::reprocess).layer(read(12)))
         .route(PATHS[13], get(reconcile::get_reconciliation))
         .route(PATHS[14], get(ops::readyz))
         .route(PATHS[15], get(ops::livez))
@@ -296,27 +298,20 @@ async fn observe(AxState(app): AxState<Shared>, request: Request, next: Next) ->
 
 // ------------------------------------------------------- request bodies
 
-/// Reads a request's body whole before its handler runs, within the limit
-/// of its path (`POST /v1/events`: `api_body_limit_bytes`; any other:
-/// `body_limit_bytes`) and within `body_timeout` (a client that sends its
-/// body slowly or not at all is answered 408 and disconnected). Only a
-/// POST to a served path has its body read, and only once its caller is
-/// known where that needs no body ([`before_reading`]): no one without a
-/// key or a route's secret makes the service hold a body. A refused body
-/// counts as one rejected body of its source.
-async fn bounded_body(AxState(app): AxState<Shared>, request: Request, next: Next) -> Response {
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|m| PATHS.iter().position(|p| *p == m.as_str()));
-    let post = request.method() == axum::http::Method::POST;
-    let Some(path) = path.filter(|p| post && POST_PATHS.contains(p)) else {
-        // Nothing reads it: answered (404, 405, a GET's answer) unread.
-        let (parts, _) = request.into_parts();
-        return next
-            .run(Request::from_parts(parts, axum::body::Body::empty()))
-            .await;
-    };
+/// Reads a POST's body whole before its handler runs (the layer of the
+/// routes served with POST; `path` is the route's entry of [`PATHS`]),
+/// within the limit of its path (`POST /v1/events`:
+/// `api_body_limit_bytes`; any other: `body_limit_bytes`) and within
+/// `body_timeout` (a client that sends its body slowly or not at all is
+/// answered 408 and disconnected), and only once its caller is known
+/// where that needs no body ([`before_reading`]): no one without a key or
+/// a route's secret makes the service hold a body. A refused body counts
+/// as one rejected body of its source.
+async fn bounded_body(
+    AxState((app, path)): AxState<(Shared, usize)>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Err(e) = before_reading(&app, path, &request) {
         return e.into_response();
     }
@@ -414,10 +409,6 @@ async fn read_body(
 /// The entry of [`PATHS`] that takes the platform's events.
 const EVENTS_PATH: usize = 3;
 
-/// The entries of [`PATHS`] served with POST: the only ones whose bodies
-/// are read.
-const POST_PATHS: [usize; 5] = [0, 1, 2, 3, 12];
-
 /// Who must be known before a POST's body is read: the API's key, a
 /// route's secret; for Meta's webhook, whose signature is over the body
 /// itself, that it is configured and the request carries a signature.
@@ -432,12 +423,8 @@ fn before_reading(app: &App, path: usize, request: &Request) -> Result<(), ApiEr
                     "no [meta] table is configured",
                 ));
             }
-            let signed = headers
-                .get("x-hub-signature-256")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("sha256="))
-                .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-            if signed {
+            // SHA-256: 32 bytes.
+            if auth::given_signature(headers).is_some_and(|s| s.len() == 32) {
                 Ok(())
             } else {
                 rejected("meta", 1);
@@ -461,6 +448,16 @@ fn before_reading(app: &App, path: usize, request: &Request) -> Result<(), ApiEr
 /// The `source` label of a refused body, per entry of [`PATHS`] that takes
 /// events.
 const BODY_SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
+
+/// A body with nothing in it is refused (400), whoever sent it: it is no
+/// webhook and no batch. A JSON body whose list is empty is accepted (200,
+/// all counts zero), as service.md says.
+fn not_empty<'t>(text: &'t str, source: &'static str) -> Result<&'t str, ApiError> {
+    if text.trim().is_empty() {
+        return Err(bad_body(source, "the body is empty"));
+    }
+    Ok(text)
+}
 
 fn utf8<'b>(body: &'b [u8], source: &'static str) -> Result<&'b str, ApiError> {
     std::str::from_utf8(body).map_err(|_| bad_body(source, "body is not UTF-8"))

@@ -16,6 +16,20 @@ pub(super) fn bad_query(e: QueryRejection) -> ApiError {
     ApiError::new(ErrorCode::BadQuery, e.body_text())
 }
 
+/// A query parameter over its limit (events.md section 1) is refused as
+/// the same string in an event would be.
+pub(super) fn query_length(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.len() > max {
+        let e = wabill_engine::ledger::Rejection::TooLong {
+            field,
+            bytes: value.len(),
+            max,
+        };
+        return Err(ApiError::new(ErrorCode::BadQuery, e.to_string()));
+    }
+    Ok(())
+}
+
 /// A path parameter axum could not read (not UTF-8 once decoded, …): the
 /// same JSON error as a bad query, not axum's text.
 pub(super) fn bad_path(e: axum::extract::rejection::PathRejection) -> ApiError {
@@ -73,8 +87,8 @@ impl<'q> PairQuery<'q> {
         };
         let (waba, phone) = (required(waba, "waba")?, required(phone, "phone")?);
         let name = wabill_engine::ledger::limits::NAME;
-        super::quote::query_length("waba", &waba, name)?;
-        super::quote::query_length("phone", &phone, name)?;
+        query_length("waba", &waba, name)?;
+        query_length("phone", &phone, name)?;
         Ok(PairQuery {
             waba,
             phone,

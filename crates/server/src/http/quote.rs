@@ -15,7 +15,7 @@ use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
 
 use super::api::{clock_of, settled};
 use super::error::{ApiError, ErrorCode};
-use super::query::{pair_request, user_digits};
+use super::query::{pair_request, query_length, user_digits};
 use super::{Answer, Shared};
 
 /// `GET /v1/quote`'s answer (service.md), keys in byte order.
@@ -73,20 +73,6 @@ fn template_of(
 /// dropped), and its market's region: a number whose country can be
 /// determined, or a business-scoped id of a known country (rules F9). Every
 /// endpoint that takes a `user` answers the same 400 for any other.
-/// A query parameter over its limit (events.md section 1) is refused as
-/// the same string in an event would be.
-pub(super) fn query_length(field: &'static str, value: &str, max: usize) -> Result<(), ApiError> {
-    if value.len() > max {
-        let e = wabill_engine::ledger::Rejection::TooLong {
-            field,
-            bytes: value.len(),
-            max,
-        };
-        return Err(ApiError::new(ErrorCode::BadQuery, e.to_string()));
-    }
-    Ok(())
-}
-
 pub(super) fn user_of(
     app: &super::App,
     user: &str,

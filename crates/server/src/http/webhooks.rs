@@ -18,7 +18,7 @@ use wabill_ingest::{Parsed, Route, Shape, parse_line};
 use super::auth::{route_of, same_secret, signature_ok};
 use super::error::{ApiError, ErrorCode};
 use super::query::{bad_path, bad_query};
-use super::{Answer, App, Shared, bad_body, utf8};
+use super::{Answer, App, Shared, bad_body, not_empty, utf8};
 use crate::config::Provider;
 use crate::state::{Applied, Job, JobError, Write};
 use crate::store::{Held, LogRow};
@@ -83,16 +83,6 @@ pub(super) async fn meta_webhook(
         Err(e) => return Err(bad_body("meta", e.to_string())),
     }
     store_body(&app, parsed, "meta", "").await
-}
-
-/// A webhook body with nothing in it is refused (400), whoever signed it: it
-/// is no webhook. A JSON body whose lists are empty is accepted (200, all
-/// counts zero), as service.md says.
-fn not_empty<'t>(text: &'t str, source: &'static str) -> Result<&'t str, ApiError> {
-    if text.trim().is_empty() {
-        return Err(bad_body(source, "the body is empty"));
-    }
-    Ok(text)
 }
 
 pub(super) async fn dialog_webhook(
@@ -221,7 +211,7 @@ pub(super) fn check_items(
 /// The largest item the quarantine holds (its JSON as received): far above
 /// a real message or status, so that held items cannot fill memory and
 /// disk a megabyte at a time.
-pub(super) const MAX_HELD_ITEM_BYTES: usize = 64 * 1024;
+const MAX_HELD_ITEM_BYTES: usize = 64 * 1024;
 
 /// Validates a body's events one by one (an item whose event is refused is
 /// quarantined, as a malformed one is), then logs the good events and the
