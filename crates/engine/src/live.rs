@@ -13,7 +13,7 @@ use crate::event::TemplateCategory;
 use crate::time::{HOURS_24, Instant};
 
 /// One pair's share of the ledger's canonical events (rules F6, F8): the
-/// shell mirrors [`crate::ledger::Ledger::message_view`] into it after
+/// shell mirrors [`crate::ledger::MessageView`] into it after
 /// each fold, so that live answers see exactly what billing sees.
 #[derive(Clone, Debug, Default)]
 pub struct PairLog {

@@ -69,8 +69,8 @@ pub struct IngestOutcome {
     pub duplicates: u64,
 }
 
-/// What [`Ledger::message_view`] tells of one message id: time, pair and
-/// payload of each canonical event.
+/// What the ledger tells of one message (`Ledger::view_of`): time, pair and payload
+/// of each canonical event.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct MessageView {
     /// Time, pair, entry point.
@@ -275,15 +275,9 @@ impl Ledger {
         self.pairs.names(pair)
     }
 
-    /// The canonical copies (F6) of one message's events that billing
-    /// reads (WABA `waba`'s message `id`): its inbound message, its
-    /// outbound record and its delivery (earliest `delivered` or `read`,
-    /// F8), each with its pair.
-    pub fn message_view(&self, waba: &str, id: &str) -> Option<MessageView> {
-        Some(self.view_of(self.message_index(waba, id)?))
-    }
-
-    /// [`Ledger::message_view`] by message index.
+    /// The canonical copies (F6) of message `msg`'s events that billing
+    /// reads: its inbound message, its outbound record and its delivery
+    /// (earliest `delivered` or `read`, F8), each with its pair.
     pub(crate) fn view_of(&self, msg: u32) -> MessageView {
         let m = self.messages.records[msg as usize];
         // Rules F9, G1: pairs as billing derives them.
