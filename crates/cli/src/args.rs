@@ -91,6 +91,12 @@ pub struct Select {
     pub waba: Option<String>,
 }
 
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+pub enum InvoiceBy {
+    Waba,
+    Customer,
+}
+
 #[derive(Copy, Clone, ValueEnum)]
 pub enum InvoiceFormat {
     Json,
@@ -102,6 +108,13 @@ pub enum InvoiceFormat {
 pub struct InvoiceArgs {
     #[command(flatten)]
     pub select: Select,
+    /// One invoice per WABA (Meta's charges), or per customer (what the
+    /// platform invoices: plans, pass-through, its fee).
+    #[arg(long, value_enum, default_value = "waba")]
+    pub by: InvoiceBy,
+    /// Only this customer (with `--by customer`).
+    #[arg(long, requires = "by")]
+    pub customer: Option<String>,
     /// Output format [default: table on a terminal, json otherwise]
     #[arg(long, value_enum)]
     pub format: Option<InvoiceFormat>,

@@ -6,12 +6,13 @@ use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
 use jiff::civil::Date;
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use wabill_engine::config::{Basis, EngineConfig, FeeAppliesTo, Plan, WabaConfig};
 use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::market::{MarketMap, Region};
 use wabill_engine::tariff::{Family, RateBook, RateCard};
+mod customers;
+
 use wabill_rates::{
     CardFlags, CardMeta, card_currency_from_columns, card_meta_from_header, identify,
     map_date_from_name, parse_card, parse_map,
@@ -29,6 +30,12 @@ struct File {
     eras: Option<Eras>,
     #[serde(default)]
     billing: Billing,
+    #[serde(default)]
+    plan: Vec<customers::PlanFile>,
+    #[serde(default)]
+    customer: Vec<customers::CustomerFile>,
+    #[serde(default)]
+    exchange_rate: Vec<customers::RateFile>,
     // The service's tables (service.md): one file serves every command, and
     // each ignores the tables it does not use.
     server: Option<toml::Value>,
@@ -83,6 +90,7 @@ struct Waba {
     included_conversations: i64,
     plan: Option<String>,
     portfolio: Option<String>,
+    currency: Option<toml::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,7 +184,11 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
         if w.id.is_empty() {
             bail!("{key}.id: must not be empty");
         }
-        let settings = waba(w, &key)?;
+        let mut settings = waba(w, &key)?;
+        if let Some(currency) = &w.currency {
+            settings.currencies =
+                customers::waba_currencies(currency, &format!("{key}.currency"), &mut engine)?;
+        }
         if engine.set_waba(&w.id, settings).is_some() {
             bail!("{key}.id: WABA {:?} is configured twice", w.id);
         }
@@ -195,40 +207,31 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
         engine.basis = Basis::parse(basis)
             .ok_or_else(|| anyhow!("billing.basis: {basis:?} is not \"derived\" or \"meta\""))?;
     }
-    let book = rate_book(&file.rates, &base, &engine.platform.currency)?;
+    customers::customers(&file.plan, &file.customer, &file.exchange_rate, &mut engine)?;
+    if !engine.platform.fee_per_conversation.is_zero()
+        && let Some(other) = engine
+            .billing_currencies()
+            .into_iter()
+            .find(|c| *c != engine.platform.currency)
+    {
+        bail!(
+            "platform.fee_per_conversation: the fee is in platform.currency {} but a WABA is billed in {other}; \
+             give the fee in a [[plan]] of a [[customer]] instead",
+            engine.platform.currency
+        );
+    }
+    let book = rate_book(&file.rates, &base, &engine.billing_currencies())?;
     Ok(Configured { engine, book })
 }
 
 fn platform(p: &Platform, engine: &mut EngineConfig) -> anyhow::Result<()> {
-    let currency = iso_currency::Currency::from_code(&p.currency).ok_or_else(|| {
-        anyhow!(
-            "platform.currency: {:?} is not an ISO 4217 currency code",
-            p.currency
-        )
-    })?;
+    let digits = customers::currency_digits(&p.currency, "platform.currency")?;
     engine.platform.currency = p.currency.clone();
-    engine.platform.minor_unit_digits = u32::from(currency.exponent().unwrap_or(0));
+    engine.platform.minor_unit_digits = digits;
+    engine.minor_units.insert(p.currency.clone(), digits);
     if let Some(fee) = &p.fee_per_conversation {
-        let value = match fee {
-            toml::Value::String(s) => Decimal::from_str(s).ok().filter(|d| {
-                let places = s.split_once('.').map_or(0, |(_, f)| f.len());
-                // rust_decimal rounds past 28 places; a fee must be exact.
-                s.bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
-                    && usize::try_from(d.scale()).is_ok_and(|scale| scale == places)
-            }),
-            toml::Value::Integer(i) => Some(Decimal::from(*i)),
-            _ => None,
-        }
-        .ok_or_else(|| {
-            anyhow!(
-                "platform.fee_per_conversation: must be a decimal string such as \"0.0050\", with at most 28 decimal places"
-            )
-        })?;
-        if value.is_sign_negative() && !value.is_zero() {
-            bail!("platform.fee_per_conversation: must not be negative (got {value})");
-        }
-        engine.platform.fee_per_conversation = value;
+        engine.platform.fee_per_conversation =
+            customers::decimal(fee, "platform.fee_per_conversation")?;
     }
     engine.platform.fee_applies_to = match p.fee_applies_to.as_str() {
         "paid" => FeeAppliesTo::Paid,
@@ -288,7 +291,7 @@ fn parse_timeline(entries: &[EraEntry]) -> anyhow::Result<Timeline> {
 
 /// Meta's shipped maps and cards, then the configuration's maps and cards
 /// over them.
-fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateBook> {
+fn rate_book(rates: &Rates, base: &Path, currencies: &[String]) -> anyhow::Result<RateBook> {
     let mut book = wabill_rates::shipped().map_err(|e| anyhow!("shipped rate data: {e}"))?;
     for (i, entry) in rates.markets.iter().enumerate() {
         let key = format!("rates.markets[{i}]");
@@ -297,7 +300,7 @@ fn rate_book(rates: &Rates, base: &Path, currency: &str) -> anyhow::Result<RateB
     }
     for (i, entry) in rates.cards.iter().enumerate() {
         let key = format!("rates.cards[{i}]");
-        let card = read_card(entry, &key, base, currency, &mut book)?;
+        let card = read_card(entry, &key, base, currencies, &mut book)?;
         book.add_card(card);
     }
     Ok(book)
@@ -321,13 +324,13 @@ fn read_map(
     parse_map(&text, date, &full.display().to_string(), book).map_err(|e| anyhow!("{key}: {e}"))
 }
 
-/// The rate card of `rates.cards[i]` (`key`), which must be in the
-/// platform's `currency`.
+/// The rate card of `rates.cards[i]` (`key`), which must be in a
+/// currency some WABA is billed in (`currencies`).
 fn read_card(
     entry: &toml::Value,
     key: &str,
     base: &Path,
-    currency: &str,
+    currencies: &[String],
     book: &mut RateBook,
 ) -> anyhow::Result<RateCard> {
     let entry = file_entry(entry, key, &["family", "currency", "effective_from"])?;
@@ -373,10 +376,11 @@ fn read_card(
             entry.path
         );
     };
-    if card_currency != currency {
+    if !currencies.contains(&card_currency) {
         bail!(
-            "{key}: card {:?} is in {card_currency} but platform.currency is {currency}",
-            entry.path
+            "{key}: card {:?} is in {card_currency} but no WABA is billed in it (platform.currency and [[waba]] currency give {})",
+            entry.path,
+            currencies.join(", ")
         );
     }
     let meta = CardMeta {

@@ -109,9 +109,10 @@ pub fn run(config_path: Option<&Path>, cmd: RatesCommand) -> Result<ExitCode, Fa
                 currency: card_currency,
                 effective_from,
             };
+            let currencies = configured.engine.billing_currencies();
             let context = ImportContext {
                 timeline: &configured.engine.timeline,
-                platform_currency: currency,
+                currencies: &currencies,
             };
             import(&file, &flags, context, &mut configured.book, out.as_deref())?;
         }

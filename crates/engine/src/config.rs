@@ -69,6 +69,9 @@ pub struct WabaConfig {
     /// Rules D6: the country of the business (ISO 3166 alpha-2), which
     /// decides authentication-international prices.
     pub business_country: Option<crate::market::Region>,
+    /// Rules D7: the currency Meta bills the WABA in from each local date
+    /// (the first day of a month), sorted; before the first, the platform's.
+    pub currencies: Vec<(jiff::civil::Date, String)>,
 }
 
 impl Default for WabaConfig {
@@ -80,6 +83,7 @@ impl Default for WabaConfig {
             plan: Plan::Monthly,
             portfolio: None,
             business_country: None,
+            currencies: Vec::new(),
         }
     }
 }
@@ -101,6 +105,10 @@ pub struct EngineConfig {
     pub rate_floor: Option<jiff::civil::Date>,
     /// Rules V1.
     pub basis: Basis,
+    /// Digits of each configured currency's minor unit.
+    pub minor_units: std::collections::BTreeMap<String, u32>,
+    /// Rules section 8.
+    pub customers: crate::customers::Customers,
     default_waba: WabaConfig,
 }
 
@@ -122,12 +130,46 @@ impl EngineConfig {
             waba_order: Vec::new(),
             rate_floor: None,
             basis: Basis::Derived,
+            minor_units: Default::default(),
+            customers: Default::default(),
             default_waba: WabaConfig::default(),
         }
     }
 
     pub fn waba(&self, id: &str) -> &WabaConfig {
         self.wabas.get(id).unwrap_or(&self.default_waba)
+    }
+
+    /// Rules D7: the currency WABA `id` is billed in on its local `date`.
+    pub fn currency_on(&self, id: &str, date: jiff::civil::Date) -> &str {
+        let changes = &self.waba(id).currencies;
+        let i = changes.partition_point(|(from, _)| *from <= date);
+        i.checked_sub(1)
+            .map_or(&self.platform.currency, |i| &changes[i].1)
+    }
+
+    /// The digits of `currency`'s minor unit (the shell fills them in for
+    /// every currency it configures).
+    pub fn minor_unit_digits(&self, currency: &str) -> u32 {
+        self.minor_units
+            .get(currency)
+            .copied()
+            .unwrap_or(self.platform.minor_unit_digits)
+    }
+
+    /// Every currency a WABA is billed in: the platform's and each
+    /// WABA's, sorted.
+    pub fn billing_currencies(&self) -> Vec<String> {
+        let mut out: Vec<String> = std::iter::once(self.platform.currency.clone())
+            .chain(
+                self.wabas
+                    .values()
+                    .flat_map(|w| w.currencies.iter().map(|(_, c)| c.clone())),
+            )
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Adds (or replaces) a WABA's settings, keeping configuration order.

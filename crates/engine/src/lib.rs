@@ -10,6 +10,7 @@
 pub mod billing;
 pub mod config;
 pub mod conversation;
+pub mod customers;
 pub mod derive;
 pub mod era;
 pub mod event;

@@ -131,7 +131,7 @@ pub fn quote(inputs: &QuoteInputs<'_>, ask: &Ask<'_>) -> Result<Quote, QuoteErro
         config,
         (ask.user, ask.region),
         conversation.era,
-        conversation.start.local_date(&waba.timezone),
+        (ask.waba, conversation.start.local_date(&waba.timezone)),
     )
     .ok_or(QuoteError::NoCard {
         era: conversation.era,
@@ -196,9 +196,9 @@ fn card_and_market<'b>(
     config: &EngineConfig,
     (user, region): (&str, Region),
     era: EraKind,
-    date: Date,
+    (waba, date): (&str, Date),
 ) -> Option<(&'b RateCard, MarketId)> {
-    let card = book.card_at(era.rules().family(), &config.platform.currency, date)?;
+    let card = book.card_at(era.rules().family(), config.currency_on(waba, date), date)?;
     Some((card, book.market_under(card, || user, region)?))
 }
 

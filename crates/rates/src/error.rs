@@ -222,9 +222,9 @@ pub enum Warning {
         era: Option<EraKind>,
     },
     #[error(
-        "the card is in {card} but platform.currency is {platform}: this configuration would refuse it"
+        "the card is in {card} but no WABA is billed in it (the configuration bills in {billed}): this configuration would refuse it"
     )]
-    OtherCurrency { card: String, platform: String },
+    OtherCurrency { card: String, billed: String },
     #[error("--{flag} {given} is used instead of {found} ({said_by})")]
     Overridden {
         flag: &'static str,

@@ -15,7 +15,8 @@ pub use long_layout::*;
 #[derive(Copy, Clone, Debug)]
 pub struct ImportContext<'a> {
     pub timeline: &'a Timeline,
-    pub platform_currency: &'a str,
+    /// The currencies WABAs are billed in.
+    pub currencies: &'a [String],
 }
 
 /// The market map a card was checked against.
@@ -426,10 +427,10 @@ fn warn_where_it_applies(
             warnings.push(Warning::RowDates { line: *line, date });
         }
     }
-    if card.currency != context.platform_currency {
+    if !context.currencies.contains(&card.currency) {
         warnings.push(Warning::OtherCurrency {
             card: card.currency.clone(),
-            platform: context.platform_currency.to_owned(),
+            billed: context.currencies.join(", "),
         });
     }
 }

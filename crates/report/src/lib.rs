@@ -8,8 +8,12 @@ use serde::Serialize;
 use wabill_engine::Verdict;
 use wabill_engine::billing::{Billing, Counts, Invoice, Line, Record, WabaMonth};
 
+mod customers;
 mod reconcile;
 mod whatif;
+pub use customers::{
+    CustomerInvoiceJson, customer_invoices_csv, customer_invoices_json, customer_invoices_table,
+};
 pub use reconcile::{
     ReconciliationJson, all_agree, reconciliation_json, reconciliations_json, reconciliations_table,
 };

@@ -14,10 +14,12 @@ use crate::time::{Instant, Month, local_midnight};
 pub(crate) struct Calendar<'b> {
     pub(crate) tz: TimeZone,
     months: Vec<(Instant, Instant, Month)>,
-    /// Per family, when each card starts and its index in the book.
-    cards: FxHashMap<Family, Vec<(Instant, usize)>>,
+    /// Per (family, currency), when each card starts and its index in
+    /// the book.
+    cards: FxHashMap<(Family, usize), Vec<(Instant, usize)>>,
     pub(crate) book: &'b RateBook,
-    currency: String,
+    /// Rules D7: the currency billed from each instant on, sorted.
+    currencies: Vec<(Instant, String)>,
     /// What-if runs: cards are chosen as if no traffic were earlier.
     floor: Option<Instant>,
     /// A WABA's: the basis of its invoices (rules V1) and its business
@@ -34,7 +36,7 @@ impl<'b> Calendar<'b> {
             months: Vec::new(),
             cards: FxHashMap::default(),
             book,
-            currency: config.platform.currency.clone(),
+            currencies: vec![(Instant(i64::MIN), config.platform.currency.clone())],
             basis: config.basis,
             business_country: None,
         }
@@ -43,10 +45,26 @@ impl<'b> Calendar<'b> {
     /// The calendar of WABA `waba`, configured as `config` says.
     pub fn of_waba(waba: &str, book: &'b RateBook, config: &EngineConfig) -> Calendar<'b> {
         let settings = config.waba(waba);
-        Calendar {
+        let mut calendar = Calendar {
             business_country: settings.business_country,
             ..Calendar::new(settings.timezone.clone(), book, config)
+        };
+        for (from, currency) in &settings.currencies {
+            let at = local_midnight(*from, &calendar.tz);
+            calendar.currencies.push((at, currency.clone()));
         }
+        calendar
+    }
+
+    /// Rules D7: the currency billed at `at`.
+    pub(crate) fn currency_at(&self, at: Instant) -> &str {
+        self.currencies[self.currency_index(at)].1.as_str()
+    }
+
+    fn currency_index(&self, at: Instant) -> usize {
+        self.currencies
+            .partition_point(|(from, _)| *from <= at)
+            .saturating_sub(1)
     }
 
     pub fn month_of(&mut self, at: Instant) -> Month {
@@ -68,8 +86,9 @@ impl<'b> Calendar<'b> {
     /// run at the floor when `at` is earlier, with its index in the book.
     pub(crate) fn card_at(&mut self, family: Family, at: Instant) -> Option<(usize, &'b RateCard)> {
         let at = self.floor.map_or(at, |floor| at.max(floor));
-        let (book, tz, currency) = (self.book, &self.tz, &self.currency);
-        let starts = self.cards.entry(family).or_insert_with(|| {
+        let c = self.currency_index(at);
+        let (book, tz, currency) = (self.book, &self.tz, &self.currencies[c].1);
+        let starts = self.cards.entry((family, c)).or_insert_with(|| {
             book.cards()
                 .iter()
                 .enumerate()

@@ -127,7 +127,8 @@ pub(crate) fn invoice(
     let fee_amount = at_scale(fee_amount, unit.scale());
     let total = exact_add(meta_total, fee_amount).ok_or(overflow("total"))?;
     let total = at_scale(total, scale.max(unit.scale()));
-    let digits = config.platform.minor_unit_digits;
+    let currency = config.currency_on(&waba, month.first_day()).to_owned();
+    let digits = config.minor_unit_digits(&currency);
     let mut amount_due =
         total.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
     amount_due.rescale(digits);
@@ -138,7 +139,7 @@ pub(crate) fn invoice(
         waba,
         month,
         timezone: settings.timezone_name.clone(),
-        currency: config.platform.currency.clone(),
+        currency,
         conversations,
         messages,
         lines,

@@ -21,6 +21,7 @@ pub(crate) use derivation::{Group, derive_into};
 pub use error::BillingError;
 pub use free_tier::FreeTiers;
 pub use invoice::{Counts, Invoice, Line, PlatformFee, fee_quantity};
+pub(crate) use money::at_scale;
 pub use money::{exact_add, exact_mul};
 pub(crate) use rate::{Rated, merge_ordered, rate_month, rate_ordered};
 pub(crate) use tiers::{

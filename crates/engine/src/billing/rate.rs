@@ -101,7 +101,7 @@ pub(crate) fn rate_ordered<N: Names>(
                 record.free = Free::FreeTier;
             }
         }
-        match price(ledger, config, calendar, rules, tiered, record) {
+        match price(ledger, calendar, rules, tiered, record) {
             Ok((market, unit, tier_card)) => {
                 record.market = market;
                 record.unit_price = unit;
@@ -165,7 +165,6 @@ pub(crate) fn record_order<N: Names>(ledger: &N, a: &Record, b: &Record) -> Orde
 /// the card when its price waits for the volume tiers (C4).
 fn price<N: Names>(
     ledger: &N,
-    config: &EngineConfig,
     calendar: &mut Calendar<'_>,
     rules: &dyn EraRules,
     tiered: &FxHashSet<(MarketId, Category)>,
@@ -179,7 +178,7 @@ fn price<N: Names>(
             .card_at(family, record.start)
             .ok_or_else(|| BillingError::NoCard {
                 family: family.as_str(),
-                currency: config.platform.currency.clone(),
+                currency: calendar.currency_at(record.start).to_owned(),
                 date: record.start.local_date(&calendar.tz),
                 waba: ledger.waba_name(key.waba).to_owned(),
             })?;

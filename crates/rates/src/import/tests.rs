@@ -34,7 +34,7 @@ fn import(
     let mut book = shipped_book();
     let context = ImportContext {
         timeline,
-        platform_currency: "USD",
+        currencies: &["USD".to_owned()],
     };
     import_card(text, source, flags, context, &mut book)
 }
@@ -348,7 +348,7 @@ fn warnings_do_not_make_a_card_invalid() {
             "category business_initiated is never priced with pmp cards; its rates will never be used".to_owned(),
             "no era of the timeline prices with pmp cards on 2025-06-15 (era in force: cbp-2023)".to_owned(),
             "line 2: effective_from/effective_to do not include the card's date 2025-06-15; the card's date is what applies".to_owned(),
-            "the card is in EUR but platform.currency is USD: this configuration would refuse it".to_owned(),
+            "the card is in EUR but no WABA is billed in it (the configuration bills in USD): this configuration would refuse it".to_owned(),
         ]
     );
     assert_eq!(

@@ -1,0 +1,578 @@
+//! Customers, plans and currencies (rules section 8, cli.md "Customers"),
+//! on the cases of a chatbot platform's billing FAQ: the real binary,
+//! `wabill invoice --by customer --format json`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+struct Out {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn wabill(dir: &Path, args: &[&str]) -> Out {
+    let out = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("wabill starts");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Traffic as normalized NDJSON.
+#[derive(Default)]
+struct Traffic {
+    lines: Vec<String>,
+    n: u32,
+}
+
+impl Traffic {
+    fn next_user(&mut self, prefix: &str) -> String {
+        self.n += 1;
+        format!("{prefix}{:06}", self.n)
+    }
+
+    /// A template of `category` delivered to a new user at `ts` (second
+    /// `:SS` left at 00, delivery 5 s later).
+    fn template(&mut self, waba: &str, ts: &str, category: &str, user_prefix: &str) {
+        let user = self.next_user(user_prefix);
+        let id = format!("t{}", self.n);
+        self.push(
+            json!({"type": "outbound", "id": id, "waba": waba, "phone": "P1",
+            "user": user, "ts": ts, "template": {"category": category}}),
+        );
+        self.push(
+            json!({"type": "status", "id": id, "waba": waba, "phone": "P1",
+            "user": user, "ts": ts.replace(":00Z", ":05Z"), "status": "delivered"}),
+        );
+    }
+
+    /// `n` marketing templates to new Nigerian users on `day`.
+    fn marketing(&mut self, waba: &str, day: &str, n: u32) {
+        for i in 0..n {
+            let ts = format!("{day}T{:02}:{:02}:00Z", 8 + i / 60 % 12, i % 60);
+            self.template(waba, &ts, "marketing", "2348031");
+        }
+    }
+
+    fn push(&mut self, v: Value) {
+        self.lines.push(v.to_string());
+    }
+
+    fn text(&self) -> String {
+        self.lines.join("\n") + "\n"
+    }
+}
+
+/// Runs `invoice --by customer` with `config` on `traffic`; the JSON
+/// document's invoices by month.
+fn customer_invoices(config: &str, traffic: &Traffic, extra: &[&str]) -> Vec<Value> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("wabill.toml"), config).unwrap();
+    std::fs::write(dir.path().join("events.ndjson"), traffic.text()).unwrap();
+    let mut args = vec!["--config", "wabill.toml", "invoice", "--by", "customer"];
+    args.extend_from_slice(extra);
+    args.extend(["--format", "json", "events.ndjson"]);
+    let out = wabill(dir.path(), &args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    doc["customer_invoices"].as_array().unwrap().clone()
+}
+
+fn month<'a>(invoices: &'a [Value], customer: &str, month: &str) -> &'a Value {
+    invoices
+        .iter()
+        .find(|i| i["customer"] == customer && i["month"] == month)
+        .unwrap_or_else(|| panic!("no invoice for {customer} {month}"))
+}
+
+fn extra(invoice: &Value) -> Vec<(String, u64, String)> {
+    invoice["extra"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["unit_price"].as_str().unwrap().to_owned(),
+                e["quantity"].as_u64().unwrap(),
+                e["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn yearly_customer_price_change_on_1_march_prices_extra_volume_by_the_version_in_force() {
+    let config = r#"
+[[plan]]
+id = "pro-yearly"
+period = "year"
+  [[plan.version]]
+  from = "2026-01-01"
+  price = "1200.00"
+  included = 2
+  unit_price = "0.0100"
+  [[plan.version]]
+  from = "2026-03-01"
+  price = "1500.00"
+  included = 2
+  unit_price = "0.0200"
+
+[[customer]]
+id = "C1"
+wabas = ["W1"]
+subscriptions = [{ plan = "pro-yearly", from = "2026-01-01" }]
+"#;
+    let mut t = Traffic::default();
+    t.marketing("W1", "2026-02-27", 5);
+    t.marketing("W1", "2026-03-02", 4);
+    let invoices = customer_invoices(config, &t, &[]);
+    let months: Vec<&str> = invoices
+        .iter()
+        .map(|i| i["month"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        months,
+        ["2026-01", "2026-02", "2026-03"],
+        "invoiced monthly"
+    );
+    // The year's price falls due when the year starts, at January's version.
+    let jan = month(&invoices, "C1", "2026-01");
+    assert_eq!(jan["subscription"][0]["amount"], "1200.00");
+    assert_eq!(jan["subscription"][0]["period_to"], "2027-01-01");
+    assert_eq!(jan["amount_due"], "1200.00");
+    let feb = month(&invoices, "C1", "2026-02");
+    assert_eq!(feb["subscription"], json!([]));
+    assert_eq!(
+        extra(feb),
+        [("0.0100".to_owned(), 3, "0.0300".to_owned())],
+        "5 paid messages, 2 included: 3 extra at February's price"
+    );
+    let mar = month(&invoices, "C1", "2026-03");
+    assert_eq!(mar["subscription"], json!([]));
+    assert_eq!(
+        extra(mar),
+        [("0.0200".to_owned(), 2, "0.0400".to_owned())],
+        "from 1 March the new version's price"
+    );
+    assert_eq!(mar["included"][0]["used"], 2);
+    assert_eq!(mar["included"][0]["left"], 0);
+}
+
+#[test]
+fn monthly_customer_over_its_included_volume_pays_the_platform_price_on_the_extra() {
+    let config = r#"
+[[plan]]
+id = "starter"
+period = "month"
+  [[plan.version]]
+  from = "2026-01-01"
+  price = "49.00"
+  included = 3
+  unit_price = "0.0050"
+  unit_price_by_category = { utility = "0.0020" }
+
+[[customer]]
+id = "C1"
+name = "Padaria"
+wabas = ["W1"]
+subscriptions = [{ plan = "starter", from = "2026-01-01" }]
+"#;
+    let mut t = Traffic::default();
+    t.marketing("W1", "2026-11-03", 4);
+    t.template("W1", "2026-11-04T09:00:00Z", "utility", "2348031");
+    t.template("W1", "2026-11-04T09:01:00Z", "utility", "2348031");
+    let invoices = customer_invoices(config, &t, &["--month", "2026-11"]);
+    assert_eq!(invoices.len(), 1, "--month selects one");
+    let nov = &invoices[0];
+    assert_eq!(nov["subscription"][0]["amount"], "49.00");
+    // Six paid messages in start order: three included, then one marketing
+    // and two utility beyond.
+    assert_eq!(nov["included"][0]["allowance"], 3);
+    assert_eq!(nov["included"][0]["used"], 3);
+    assert_eq!(nov["included"][0]["left"], 0);
+    let mut lines = extra(nov);
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            ("0.0020".to_owned(), 2, "0.0040".to_owned()),
+            ("0.0050".to_owned(), 1, "0.0050".to_owned())
+        ]
+    );
+    let w1 = &nov["wabas"][0];
+    assert_eq!(w1["included_units"], 3);
+    assert_eq!(w1["extra_units"], 3);
+    let pass: rust_decimal::Decimal = nov["pass_through"].as_str().unwrap().parse().unwrap();
+    let platform: rust_decimal::Decimal = nov["platform_total"].as_str().unwrap().parse().unwrap();
+    assert_eq!(platform, "49.0090".parse().unwrap());
+    let total: rust_decimal::Decimal = nov["total"].as_str().unwrap().parse().unwrap();
+    assert_eq!(total, pass + platform);
+}
+
+#[test]
+fn two_wabas_of_one_customer_each_get_their_own_1000_free_conversations() {
+    let config = r#"
+[[plan]]
+id = "per-conversation"
+period = "month"
+  [[plan.version]]
+  from = "2023-01-01"
+  unit_price = "0.0100"
+
+[[customer]]
+id = "C1"
+wabas = ["W1", "W2"]
+subscriptions = [{ plan = "per-conversation", from = "2023-01-01" }]
+"#;
+    // Under cbp-2022 every conversation may be one of the 1 000 free
+    // (rules A5).
+    let mut t = Traffic::default();
+    t.marketing("W1", "2023-03-05", 1003);
+    t.marketing("W2", "2023-03-05", 1001);
+    let invoices = customer_invoices(config, &t, &[]);
+    let mar = month(&invoices, "C1", "2023-03");
+    let wabas = mar["wabas"].as_array().unwrap();
+    assert_eq!(wabas.len(), 2);
+    for (w, paid) in [(&wabas[0], 3), (&wabas[1], 1)] {
+        assert_eq!(w["conversations"]["free_tier"], 1000, "{w}");
+        assert_eq!(w["conversations"]["paid"], paid, "{w}");
+        assert_eq!(w["extra_units"], paid, "only Meta's paid ones bear the fee");
+    }
+    assert_eq!(extra(mar), [("0.0100".to_owned(), 4, "0.0400".to_owned())]);
+}
+
+#[test]
+fn entry_point_conversations_do_not_use_the_included_volume() {
+    let config = r#"
+[[plan]]
+id = "all-in"
+period = "month"
+  [[plan.version]]
+  from = "2024-01-01"
+  included = 2
+  unit_price = "0.0100"
+  applies_to = "all"
+
+[[customer]]
+id = "C1"
+wabas = ["W1"]
+subscriptions = [{ plan = "all-in", from = "2024-01-01" }]
+"#;
+    let mut t = Traffic::default();
+    // A Click to WhatsApp ad: the user writes first, the business answers
+    // within 24 h: a free entry point conversation (rules B6).
+    t.push(
+        json!({"type": "inbound", "id": "in1", "waba": "W1", "phone": "P1",
+        "user": "2348039999999", "ts": "2024-03-04T10:00:00Z",
+        "referral": {"source_type": "ad", "source_id": "1"}}),
+    );
+    t.push(
+        json!({"type": "outbound", "id": "r1", "waba": "W1", "phone": "P1",
+        "user": "2348039999999", "ts": "2024-03-04T10:01:00Z"}),
+    );
+    t.push(
+        json!({"type": "status", "id": "r1", "waba": "W1", "phone": "P1",
+        "user": "2348039999999", "ts": "2024-03-04T10:01:05Z", "status": "delivered"}),
+    );
+    t.marketing("W1", "2024-03-05", 3);
+    let invoices = customer_invoices(config, &t, &[]);
+    let mar = month(&invoices, "C1", "2024-03");
+    assert_eq!(mar["wabas"][0]["conversations"]["free_entry_point"], 1);
+    assert_eq!(mar["wabas"][0]["conversations"]["total"], 4);
+    // "all" counts free-tier conversations too, never the entry point's:
+    // 3 units, 2 included, 1 extra.
+    assert_eq!(mar["included"][0]["used"], 2);
+    assert_eq!(mar["wabas"][0]["included_units"], 2);
+    assert_eq!(extra(mar), [("0.0100".to_owned(), 1, "0.0100".to_owned())]);
+}
+
+#[test]
+fn subscription_changed_mid_month_is_prorated_by_day() {
+    let config = r#"
+[[plan]]
+id = "basic"
+period = "month"
+  [[plan.version]]
+  from = "2026-01-01"
+  price = "31.00"
+  included = 31
+
+[[plan]]
+id = "plus"
+period = "month"
+  [[plan.version]]
+  from = "2026-01-01"
+  price = "62.00"
+  included = 62
+
+[[customer]]
+id = "C1"
+wabas = ["W1"]
+subscriptions = [
+  { plan = "basic", from = "2026-01-01", to = "2026-03-17" },
+  { plan = "plus", from = "2026-03-17" },
+]
+"#;
+    let mut t = Traffic::default();
+    t.marketing("W1", "2026-03-10", 1);
+    let invoices = customer_invoices(config, &t, &["--month", "2026-03"]);
+    let mar = &invoices[0];
+    let charges: Vec<(String, i64, String)> = mar["subscription"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["plan"].as_str().unwrap().to_owned(),
+                c["days"].as_i64().unwrap(),
+                c["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    // 16 of March's 31 days on basic, 15 on plus.
+    assert_eq!(
+        charges,
+        [
+            ("basic".to_owned(), 16, "16.00".to_owned()),
+            ("plus".to_owned(), 15, "30.00".to_owned())
+        ]
+    );
+    // Included volume prorated alike (rounded down).
+    let allowances: Vec<u64> = mar["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["allowance"].as_u64().unwrap())
+        .collect();
+    assert_eq!(allowances, [16, 30]);
+}
+
+const INR_CARD: &str = "# family: pmp\n# currency: INR\n# effective_from: 2027-01-01\n\
+market,category,price\nIndia,marketing,0.8600\nIndia,utility,0.1150\nIndia,authentication,0.1150\n\
+India,service,0.1150\nOther,marketing,4.1000\nOther,utility,0.6000\nOther,authentication,0.6000\n\
+Other,service,0.6000\n";
+
+fn india_config(rates: &str) -> String {
+    format!(
+        r#"
+[[waba]]
+id = "W-IN"
+timezone = "Asia/Kolkata"
+currency = [{{ currency = "USD" }}, {{ currency = "INR", from = "2027-01-01" }}]
+
+[rates]
+cards = ["inr-card.csv"]
+
+[[plan]]
+id = "pass"
+period = "month"
+  [[plan.version]]
+  from = "2026-01-01"
+
+[[customer]]
+id = "C-US"
+currency = "USD"
+wabas = ["W-IN"]
+subscriptions = [{{ plan = "pass", from = "2026-01-01" }}]
+{rates}
+"#
+    )
+}
+
+fn india_traffic() -> Traffic {
+    let mut t = Traffic::default();
+    for day in ["2026-12-30", "2027-01-05", "2027-01-20"] {
+        for i in 0..2 {
+            let ts = format!("{day}T0{i}:00:00Z");
+            t.template("W-IN", &ts, "marketing", "919812");
+        }
+    }
+    t
+}
+
+#[test]
+fn indian_waba_switching_to_inr_on_2027_01_01_with_a_usd_customer() {
+    let rates = r#"
+[[exchange_rate]]
+from = "INR"
+to = "USD"
+rate = "0.0118"
+effective_from = "2027-01-01"
+
+[[exchange_rate]]
+from = "INR"
+to = "USD"
+rate = "0.0117"
+effective_from = "2027-01-15"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("wabill.toml"), india_config(rates)).unwrap();
+    std::fs::write(p.join("inr-card.csv"), INR_CARD).unwrap();
+    std::fs::write(p.join("events.ndjson"), india_traffic().text()).unwrap();
+    // The WABA invoices: December in USD, January in INR at the INR card.
+    let out = wabill(
+        p,
+        &[
+            "--config",
+            "wabill.toml",
+            "invoice",
+            "--format",
+            "json",
+            "events.ndjson",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let waba: Vec<(&str, &str, &str)> = doc["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["month"].as_str().unwrap(),
+                i["currency"].as_str().unwrap(),
+                i["meta_total"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        waba,
+        [("2026-12", "USD", "0.0236"), ("2027-01", "INR", "3.4400")]
+    );
+    let out = wabill(
+        p,
+        &[
+            "--config",
+            "wabill.toml",
+            "invoice",
+            "--by",
+            "customer",
+            "--format",
+            "json",
+            "events.ndjson",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).unwrap();
+    let jan = month(
+        doc["customer_invoices"].as_array().unwrap(),
+        "C-US",
+        "2027-01",
+    );
+    let w = &jan["wabas"][0];
+    assert_eq!(w["currency"], "INR");
+    assert_eq!(w["meta_amount"], "3.4400");
+    // Two messages at each of the month's rates, each rate shown.
+    let conversions = w["conversions"].as_array().unwrap();
+    assert_eq!(conversions.len(), 2);
+    assert_eq!(conversions[0]["rate"], "0.0118");
+    assert_eq!(conversions[0]["amount"], "1.7200");
+    assert_eq!(conversions[0]["converted"], "0.02029600");
+    assert_eq!(conversions[1]["rate"], "0.0117");
+    assert_eq!(conversions[1]["converted"], "0.02012400");
+    assert_eq!(w["amount"], "0.04042000");
+    assert_eq!(jan["currency"], "USD");
+    assert_eq!(jan["amount_due"], "0.04");
+    let dec = month(
+        doc["customer_invoices"].as_array().unwrap(),
+        "C-US",
+        "2026-12",
+    );
+    assert_eq!(dec["wabas"][0]["conversions"], json!([]));
+    assert_eq!(dec["pass_through"], "0.0236");
+}
+
+#[test]
+fn a_conversion_without_a_rate_for_its_date_names_the_currencies_and_the_date() {
+    let rates = r#"
+[[exchange_rate]]
+from = "INR"
+to = "USD"
+rate = "0.0117"
+effective_from = "2027-01-15"
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("wabill.toml"), india_config(rates)).unwrap();
+    std::fs::write(p.join("inr-card.csv"), INR_CARD).unwrap();
+    std::fs::write(p.join("events.ndjson"), india_traffic().text()).unwrap();
+    let out = wabill(
+        p,
+        &[
+            "--config",
+            "wabill.toml",
+            "invoice",
+            "--by",
+            "customer",
+            "--format",
+            "json",
+            "events.ndjson",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr
+            .contains("no exchange rate from INR to USD is in force on 2027-01-05 (WABA W-IN)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn customer_configuration_errors_name_the_key() {
+    let cases = [
+        (
+            "[[customer]]\nid = \"C1\"\nsubscriptions = [{ plan = \"nope\", from = \"2026-01-01\" }]\n",
+            "customer[0].subscriptions[0].plan: no [[plan]] has id \"nope\"",
+        ),
+        (
+            "[[customer]]\nid = \"C1\"\nwabas = [\"W1\"]\n[[customer]]\nid = \"C2\"\nwabas = [{ waba = \"W1\", from = \"2026-03-01\" }]\n",
+            "customer[1].wabas: WABA \"W1\" would be billed to customer \"C1\" and \"C2\" on the same dates",
+        ),
+        (
+            "[[waba]]\nid = \"W1\"\ncurrency = [{ currency = \"INR\", from = \"2027-01-15\" }]\n",
+            "a WABA's currency changes on the first day of a month",
+        ),
+        (
+            "[[plan]]\nid = \"p\"\nperiod = \"week\"\n",
+            "plan[0].period: \"week\" is not \"month\" or \"year\"",
+        ),
+        (
+            "[[exchange_rate]]\nfrom = \"INR\"\nto = \"USD\"\nrate = \"-1\"\neffective_from = \"2027-01-01\"\n",
+            "exchange_rate[0].rate: must not be negative",
+        ),
+        (
+            "[platform]\nfee_per_conversation = \"0.01\"\n[[waba]]\nid = \"W1\"\ncurrency = \"INR\"\n",
+            "platform.fee_per_conversation: the fee is in platform.currency USD but a WABA is billed in INR",
+        ),
+    ];
+    for (config, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("wabill.toml"), config).unwrap();
+        std::fs::write(dir.path().join("e.ndjson"), "").unwrap();
+        let out = wabill(
+            dir.path(),
+            &[
+                "--config",
+                "wabill.toml",
+                "invoice",
+                "--by",
+                "customer",
+                "e.ndjson",
+            ],
+        );
+        assert_eq!(out.code, 2, "{config}: {}", out.stderr);
+        assert!(out.stderr.contains(expected), "{config}: {}", out.stderr);
+    }
+}

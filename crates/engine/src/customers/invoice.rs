@@ -1,0 +1,572 @@
+//! The customer invoice (rules section 8, cli.md `invoice --by customer`):
+//! built from the WABA invoices' rated records, month by month in order
+//! (a pooled allowance is used up across months).
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use super::charges::charges;
+use super::units::{Pools, Use, terms_at};
+use super::{Customer, Period};
+use crate::billing::{Counts, Free, Record, WabaMonth, exact_add, exact_mul};
+use crate::config::EngineConfig;
+use crate::tariff::Category;
+use crate::time::Month;
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CustomerError {
+    #[error("customer {customer}: WABA {waba}'s invoice for {month} has errors")]
+    WabaInvoice {
+        customer: String,
+        waba: String,
+        month: Month,
+    },
+    #[error(
+        "customer {customer}: no exchange rate from {from} to {to} is in force on {date} (WABA {waba})"
+    )]
+    NoExchangeRate {
+        customer: String,
+        waba: String,
+        from: String,
+        to: String,
+        date: Date,
+    },
+    #[error("customer {customer}: plan {plan} has no version in force on {date}")]
+    NoPlanVersion {
+        customer: String,
+        plan: String,
+        date: Date,
+    },
+    #[error("customer {customer}: an amount is too large to hold exactly")]
+    Overflow { customer: String },
+}
+
+/// A subscription price due in the invoice's month (rules P3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionCharge {
+    pub plan: String,
+    pub version_from: Date,
+    pub period: Period,
+    pub period_from: Date,
+    pub period_to: Date,
+    /// The days charged: `[from, to)`.
+    pub from: Date,
+    pub to: Date,
+    pub days: i64,
+    /// Days of the period (an instalment's: of its month).
+    pub whole_days: i64,
+    /// A twelfth of a yearly price (`spread`).
+    pub instalment: bool,
+    pub price: Decimal,
+    pub amount: Decimal,
+}
+
+/// Converted at one rate (rules P5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conversion {
+    pub from: String,
+    pub to: String,
+    pub rate: Decimal,
+    pub effective_from: Date,
+    pub amount: Decimal,
+    pub converted: Decimal,
+}
+
+/// Meta's charges of one WABA invoice (or the part of its month the WABA
+/// was the customer's), passed through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PassThrough {
+    pub waba: String,
+    pub month: Month,
+    pub timezone: String,
+    /// The WABA invoice's currency.
+    pub currency: String,
+    /// Set when the WABA was the customer's for part of the month only.
+    pub part: Option<(Option<Date>, Option<Date>)>,
+    pub conversations: Counts,
+    pub messages: Counts,
+    pub meta_amount: Decimal,
+    pub conversions: Vec<Conversion>,
+    /// `meta_amount` in the customer's currency.
+    pub amount: Decimal,
+    /// Units that used included volume, and units beyond it.
+    pub included_units: u64,
+    pub extra_units: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncludedPool {
+    pub plan: String,
+    pub version_from: Date,
+    pub from: Date,
+    pub to: Date,
+    pub allowance: u64,
+    pub used_before: u64,
+    pub used: u64,
+    pub left: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtraLine {
+    pub plan: String,
+    pub version_from: Date,
+    pub category: Category,
+    pub unit_price: Decimal,
+    pub quantity: u64,
+    pub amount: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MarkupLine {
+    pub plan: String,
+    pub version_from: Date,
+    pub rate: Decimal,
+    /// The pass-through it applies to, in the customer's currency.
+    pub base: Decimal,
+    pub amount: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerInvoice {
+    pub customer: String,
+    pub name: Option<String>,
+    pub month: Month,
+    pub currency: String,
+    pub subscription: Vec<SubscriptionCharge>,
+    pub wabas: Vec<PassThrough>,
+    pub pass_through: Decimal,
+    pub included: Vec<IncludedPool>,
+    pub extra: Vec<ExtraLine>,
+    pub markup: Vec<MarkupLine>,
+    pub platform_total: Decimal,
+    pub total: Decimal,
+    pub amount_due: Decimal,
+}
+
+/// The latest month any WABA invoice is for: customer invoices run up to
+/// it (a subscription with no end charges no further).
+pub fn horizon(months: &[WabaMonth]) -> Option<Month> {
+    months.iter().map(|m| m.month).max()
+}
+
+/// One customer-month's result.
+pub type CustomerMonth = (String, Month, Result<CustomerInvoice, Vec<CustomerError>>);
+
+/// Every customer's invoices, by customer id then month: one for each
+/// month up to [`horizon`] with traffic of its WABAs or a subscription
+/// charge due.
+pub fn customer_invoices(config: &EngineConfig, months: &[WabaMonth]) -> Vec<CustomerMonth> {
+    let Some(last) = horizon(months) else {
+        return Vec::new();
+    };
+    let until = last.next().first_day();
+    let mut out = Vec::new();
+    for customer in &config.customers.customers {
+        match of_customer(config, customer, months, until) {
+            Ok(invoices) => out.extend(invoices),
+            Err(e) => out.push((customer.id.clone(), last, Err(vec![e]))),
+        }
+    }
+    out
+}
+
+/// One month being built.
+#[derive(Default)]
+struct MonthBuild {
+    portions: BTreeMap<String, PortionBuild>,
+    extra: BTreeMap<(String, Date, Category, Decimal), u64>,
+    markup: BTreeMap<(String, Date, Decimal), Decimal>,
+    errors: Vec<CustomerError>,
+}
+
+#[derive(Default)]
+struct PortionBuild {
+    month_of: usize,
+    conversations: Counts,
+    messages: Counts,
+    /// By the date a rate took effect (None: no conversion): amount in
+    /// the WABA's currency, and the rate.
+    amounts: BTreeMap<Option<Date>, (Decimal, Decimal)>,
+    included_units: u64,
+    extra_units: u64,
+}
+
+/// A record of a member WABA: where it is and its local date.
+struct Item {
+    month: Month,
+    date: Date,
+    month_of: usize,
+    record: usize,
+}
+
+fn of_customer(
+    config: &EngineConfig,
+    customer: &Customer,
+    months: &[WabaMonth],
+    until: Date,
+) -> Result<Vec<CustomerMonth>, CustomerError> {
+    let customers = &config.customers;
+    let mut due: BTreeMap<Month, Vec<SubscriptionCharge>> = BTreeMap::new();
+    for (month, charge) in charges(customers, customer, until)? {
+        due.entry(month).or_default().push(charge);
+    }
+    let mut pools = Pools::of(customers, customer, until)?;
+    let mut builds: BTreeMap<Month, MonthBuild> = BTreeMap::new();
+    let items = member_items(config, customer, months, &mut builds);
+    for item in items {
+        let wm = &months[item.month_of];
+        let record = &wm.records[item.record];
+        let build = builds.entry(item.month).or_default();
+        let used = pools.allot(
+            customers,
+            customer,
+            (item.month, item.date),
+            record.category,
+            record.free,
+        );
+        add_item(config, customer, build, &item, wm, record, used)?;
+    }
+    for month in due.keys() {
+        builds.entry(*month).or_default();
+    }
+    let mut out = Vec::new();
+    for (month, build) in builds {
+        let charges = due.remove(&month).unwrap_or_default();
+        let invoice = if build.errors.is_empty() {
+            finish(customer, month, months, build, charges, &pools).map_err(|e| vec![e])
+        } else {
+            Err(build.errors)
+        };
+        out.push((customer.id.clone(), month, invoice));
+    }
+    Ok(out)
+}
+
+/// The records of `customer`'s WABAs on dates they were its, in the
+/// order units are counted: by month, start, WABA, then record. A WABA
+/// invoice with errors is an error of each month it has records in.
+fn member_items(
+    config: &EngineConfig,
+    customer: &Customer,
+    months: &[WabaMonth],
+    builds: &mut BTreeMap<Month, MonthBuild>,
+) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (m, wm) in months.iter().enumerate() {
+        let spans: Vec<_> = customer
+            .wabas
+            .iter()
+            .filter(|w| w.waba == wm.waba)
+            .map(|w| w.span)
+            .collect();
+        if spans.is_empty() {
+            continue;
+        }
+        let tz = &config.waba(&wm.waba).timezone;
+        let before = items.len();
+        for (i, r) in wm.records.iter().enumerate() {
+            let date = tz.to_datetime(r.start.timestamp()).date();
+            if spans.iter().any(|s| s.contains(date)) {
+                items.push(Item {
+                    month: wm.month,
+                    date,
+                    month_of: m,
+                    record: i,
+                });
+            }
+        }
+        if items.len() > before && wm.invoice.is_err() {
+            items.truncate(before);
+            builds
+                .entry(wm.month)
+                .or_default()
+                .errors
+                .push(CustomerError::WabaInvoice {
+                    customer: customer.id.clone(),
+                    waba: wm.waba.clone(),
+                    month: wm.month,
+                });
+        }
+    }
+    items.sort_by(|a, b| {
+        let (ra, rb) = (
+            &months[a.month_of].records[a.record],
+            &months[b.month_of].records[b.record],
+        );
+        (a.month, ra.start, &months[a.month_of].waba, a.record).cmp(&(
+            b.month,
+            rb.start,
+            &months[b.month_of].waba,
+            b.record,
+        ))
+    });
+    items
+}
+
+/// One record into its month: counts, pass-through (by the exchange rate
+/// of its date), markup and extra volume.
+fn add_item(
+    config: &EngineConfig,
+    customer: &Customer,
+    build: &mut MonthBuild,
+    item: &Item,
+    wm: &WabaMonth,
+    record: &Record,
+    used: Use,
+) -> Result<(), CustomerError> {
+    let customers = &config.customers;
+    let overflow = || CustomerError::Overflow {
+        customer: customer.id.clone(),
+    };
+    let currency = wm
+        .invoice
+        .as_ref()
+        .map(|i| i.currency.as_str())
+        .unwrap_or(&customer.currency);
+    let portion = build.portions.entry(wm.waba.clone()).or_default();
+    portion.month_of = item.month_of;
+    if record.era.rules().per_message() {
+        portion.messages.add(record.free);
+    } else {
+        portion.conversations.add(record.free);
+    }
+    match used {
+        Use::Uncounted => {}
+        Use::Included => portion.included_units += 1,
+        Use::Extra {
+            plan,
+            version_from,
+            unit_price,
+        } => {
+            portion.extra_units += 1;
+            *build
+                .extra
+                .entry((plan, version_from, record.category, unit_price))
+                .or_default() += 1;
+        }
+    }
+    let amount = if record.free == Free::None {
+        record.unit_price
+    } else {
+        Decimal::ZERO
+    };
+    let (key, rate) = if currency == customer.currency {
+        (None, Decimal::ONE)
+    } else {
+        match customers.rate_at(currency, &customer.currency, item.date) {
+            Some(r) => (Some(r.effective_from), r.rate),
+            None => {
+                let error = CustomerError::NoExchangeRate {
+                    customer: customer.id.clone(),
+                    waba: wm.waba.clone(),
+                    from: currency.to_owned(),
+                    to: customer.currency.clone(),
+                    date: item.date,
+                };
+                if !build.errors.contains(&error) {
+                    build.errors.push(error);
+                }
+                return Ok(());
+            }
+        }
+    };
+    let slot = portion.amounts.entry(key).or_insert((Decimal::ZERO, rate));
+    slot.0 = exact_add(slot.0, amount).ok_or_else(overflow)?;
+    if let Some((_, _, plan, version)) = terms_at(customers, customer, item.date)
+        && !version.markup.is_zero()
+        && !amount.is_zero()
+    {
+        let converted = exact_mul(amount, rate).ok_or_else(overflow)?;
+        let base = build
+            .markup
+            .entry((plan.id.clone(), version.from, version.markup))
+            .or_default();
+        *base = exact_add(*base, converted).ok_or_else(overflow)?;
+    }
+    Ok(())
+}
+
+fn finish(
+    customer: &Customer,
+    month: Month,
+    months: &[WabaMonth],
+    build: MonthBuild,
+    subscription: Vec<SubscriptionCharge>,
+    pools: &Pools,
+) -> Result<CustomerInvoice, CustomerError> {
+    let overflow = || CustomerError::Overflow {
+        customer: customer.id.clone(),
+    };
+    let sum = |values: &mut dyn Iterator<Item = Decimal>| {
+        let mut total = Decimal::ZERO;
+        for v in values {
+            total = exact_add(total, v).ok_or_else(overflow)?;
+        }
+        Ok::<_, CustomerError>(total)
+    };
+    let mut wabas = Vec::new();
+    for (waba, p) in build.portions {
+        wabas.push(pass_through(customer, &months[p.month_of], waba, p).ok_or_else(overflow)?);
+    }
+    let extra = build
+        .extra
+        .into_iter()
+        .map(|((plan, version_from, category, unit_price), quantity)| {
+            let amount = exact_mul(unit_price, Decimal::from(quantity)).ok_or_else(overflow)?;
+            Ok(ExtraLine {
+                plan,
+                version_from,
+                category,
+                unit_price,
+                quantity,
+                amount,
+            })
+        })
+        .collect::<Result<Vec<_>, CustomerError>>()?;
+    let markup = build
+        .markup
+        .into_iter()
+        .map(|((plan, version_from, rate), base)| {
+            let amount = exact_mul(base, rate).ok_or_else(overflow)?;
+            Ok(MarkupLine {
+                plan,
+                version_from,
+                rate,
+                base,
+                amount,
+            })
+        })
+        .collect::<Result<Vec<_>, CustomerError>>()?;
+    let pass_through = sum(&mut wabas.iter().map(|w| w.amount))?;
+    let platform_total = sum(&mut subscription
+        .iter()
+        .map(|c| c.amount)
+        .chain(extra.iter().map(|e| e.amount))
+        .chain(markup.iter().map(|m| m.amount)))?;
+    let total = exact_add(pass_through, platform_total).ok_or_else(overflow)?;
+    let digits = customer.minor_unit_digits;
+    let mut amount_due =
+        total.round_dp_with_strategy(digits, RoundingStrategy::MidpointAwayFromZero);
+    amount_due.rescale(digits);
+    Ok(CustomerInvoice {
+        customer: customer.id.clone(),
+        name: customer.name.clone(),
+        month,
+        currency: customer.currency.clone(),
+        subscription,
+        wabas,
+        pass_through,
+        included: included(pools, month),
+        extra,
+        markup,
+        platform_total,
+        total,
+        amount_due,
+    })
+}
+
+/// A WABA's part of the month, its amounts converted.
+fn pass_through(
+    customer: &Customer,
+    wm: &WabaMonth,
+    waba: String,
+    p: PortionBuild,
+) -> Option<PassThrough> {
+    let invoice = wm.invoice.as_ref().ok()?;
+    let scale = invoice.meta_total.scale();
+    let mut meta_amount = Decimal::ZERO;
+    let mut amount = Decimal::ZERO;
+    let mut conversions = Vec::new();
+    for (effective_from, (sum, rate)) in p.amounts {
+        meta_amount = exact_add(meta_amount, sum)?;
+        let converted = exact_mul(sum, rate)?;
+        amount = exact_add(amount, converted)?;
+        if let Some(effective_from) = effective_from {
+            conversions.push(Conversion {
+                from: invoice.currency.clone(),
+                to: customer.currency.clone(),
+                rate,
+                effective_from,
+                amount: crate::billing::at_scale(sum, scale),
+                converted,
+            });
+        }
+    }
+    let meta_amount = crate::billing::at_scale(meta_amount, scale);
+    Some(PassThrough {
+        part: part_of(customer, &waba, wm.month),
+        waba,
+        month: wm.month,
+        timezone: invoice.timezone.clone(),
+        currency: invoice.currency.clone(),
+        conversations: p.conversations,
+        messages: p.messages,
+        amount: if conversions.is_empty() {
+            meta_amount
+        } else {
+            amount
+        },
+        meta_amount,
+        conversions,
+        included_units: p.included_units,
+        extra_units: p.extra_units,
+    })
+}
+
+/// The days of `month` WABA `waba` was `customer`'s, when not all of it.
+fn part_of(customer: &Customer, waba: &str, month: Month) -> Option<(Option<Date>, Option<Date>)> {
+    let (first, next) = (month.first_day(), month.next().first_day());
+    let whole = super::Span {
+        from: Some(first),
+        to: Some(next),
+    };
+    let spans: Vec<_> = customer
+        .wabas
+        .iter()
+        .filter(|w| w.waba == waba && w.span.overlaps(&whole))
+        .map(|w| w.span)
+        .collect();
+    if spans
+        .iter()
+        .any(|s| s.contains(first) && s.to.is_none_or(|t| t >= next))
+    {
+        return None;
+    }
+    let from = spans
+        .iter()
+        .filter_map(|s| s.from)
+        .filter(|f| *f > first)
+        .min();
+    let to = spans
+        .iter()
+        .filter_map(|s| s.to)
+        .filter(|t| *t < next)
+        .max();
+    Some((from, to))
+}
+
+/// The pools that cover part of `month`, and what they have left.
+fn included(pools: &Pools, month: Month) -> Vec<IncludedPool> {
+    let (first, next) = (month.first_day(), month.next().first_day());
+    pools
+        .0
+        .values()
+        .filter(|p| p.from < next && first < p.to)
+        .map(|p| {
+            let used_before: u64 = p.used.range(..month).map(|(_, n)| n).sum();
+            let used = p.used.get(&month).copied().unwrap_or(0);
+            IncludedPool {
+                plan: p.plan.clone(),
+                version_from: p.version_from,
+                from: p.from,
+                to: p.to,
+                allowance: p.allowance,
+                used_before,
+                used,
+                left: p.allowance.saturating_sub(used_before + used),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,165 @@
+//! Rules P4: which of a customer's conversations and messages count as
+//! units, which included pool each uses, and the price of the rest.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+
+use super::charges::{days_between, period_of};
+use super::invoice::CustomerError;
+use super::{Customer, Customers, Plan, PlanVersion, Subscription};
+use crate::conversation::Free;
+use crate::tariff::Category;
+use crate::time::Month;
+
+/// The subscription in force on `date`, its index, plan and the plan's
+/// version then.
+pub(super) fn terms_at<'c>(
+    customers: &'c Customers,
+    customer: &'c Customer,
+    date: Date,
+) -> Option<(usize, &'c Subscription, &'c Plan, &'c PlanVersion)> {
+    let (i, sub) = customer
+        .subscriptions
+        .iter()
+        .enumerate()
+        .find(|(_, s)| s.from <= date && s.to.is_none_or(|t| date < t))?;
+    let plan = customers.plan(&sub.plan)?;
+    Some((i, sub, plan, plan.version_at(date)?))
+}
+
+/// Included units available over `[from, to)`.
+#[derive(Clone, Debug)]
+pub(super) struct Pool {
+    pub plan: String,
+    pub version_from: Date,
+    pub from: Date,
+    pub to: Date,
+    pub allowance: u64,
+    /// Units used, by the month they were used in.
+    pub used: BTreeMap<Month, u64>,
+}
+
+impl Pool {
+    fn used_total(&self) -> u64 {
+        self.used.values().sum()
+    }
+}
+
+/// What one unit was.
+pub(super) enum Use {
+    /// Not a unit: outside every subscription, or not counted by the
+    /// plan's `applies_to`, or a free entry point.
+    Uncounted,
+    Included,
+    Extra {
+        plan: String,
+        version_from: Date,
+        unit_price: Decimal,
+    },
+}
+
+/// A customer's included pools, keyed by (subscription, first day).
+pub(super) struct Pools(pub BTreeMap<(usize, Date), Pool>);
+
+impl Pools {
+    /// Every pool of `customer`'s subscriptions that starts before `until`:
+    /// one per calendar month, or per plan period for a version whose
+    /// included volume is pooled, each prorated by day when the
+    /// subscription covers part of it (rounded down).
+    pub fn of(
+        customers: &Customers,
+        customer: &Customer,
+        until: Date,
+    ) -> Result<Pools, CustomerError> {
+        let mut pools = BTreeMap::new();
+        for (s, sub) in customer.subscriptions.iter().enumerate() {
+            let Some(plan) = customers.plan(&sub.plan) else {
+                continue;
+            };
+            let end = sub.to.map_or(until, |to| to.min(until));
+            let mut at = sub.from;
+            while at < end {
+                let (period_from, period_to) =
+                    period_of(plan.period, sub.from, at).ok_or_else(|| overflow(customer))?;
+                let seg_to = period_to.min(sub.to.unwrap_or(period_to));
+                let pooled = plan.version_at(at).is_some_and(|v| v.pooled);
+                let spans: Vec<(Date, Date, Date, Date)> = if pooled {
+                    vec![(at, seg_to, period_from, period_to)]
+                } else {
+                    let mut spans = Vec::new();
+                    let mut month = Month::of(at);
+                    while month.first_day() < seg_to {
+                        let (mf, mt) = (month.first_day(), month.next().first_day());
+                        spans.push((mf.max(at), mt.min(seg_to), mf, mt));
+                        month = month.next();
+                    }
+                    spans
+                };
+                for (from, to, whole_from, whole_to) in spans {
+                    let v = plan.version_at(from).ok_or(CustomerError::NoPlanVersion {
+                        customer: customer.id.clone(),
+                        plan: plan.id.clone(),
+                        date: from,
+                    })?;
+                    let covered = u128::try_from(days_between(from, to)).unwrap_or(0);
+                    let whole = u128::try_from(days_between(whole_from, whole_to)).unwrap_or(1);
+                    let allowance = u128::from(v.included) * covered / whole.max(1);
+                    let pool = Pool {
+                        plan: plan.id.clone(),
+                        version_from: v.from,
+                        from,
+                        to,
+                        allowance: u64::try_from(allowance).unwrap_or(u64::MAX),
+                        used: BTreeMap::new(),
+                    };
+                    pools.insert((s, from), pool);
+                }
+                at = seg_to;
+            }
+        }
+        Ok(Pools(pools))
+    }
+
+    /// Rules P4 for one conversation or message of `category`, free as
+    /// `free`, on local date `date` of `month`; units come in order.
+    pub fn allot(
+        &mut self,
+        customers: &Customers,
+        customer: &Customer,
+        (month, date): (Month, Date),
+        category: Category,
+        free: Free,
+    ) -> Use {
+        let Some((s, _, plan, version)) = terms_at(customers, customer, date) else {
+            return Use::Uncounted;
+        };
+        if free == Free::FreeEntryPoint || !version.applies_to.bears_fee(free) {
+            return Use::Uncounted;
+        }
+        let pool = self
+            .0
+            .range(..=(s, date))
+            .next_back()
+            .filter(|((ps, _), p)| *ps == s && p.from <= date && date < p.to)
+            .map(|(k, _)| *k);
+        if let Some(pool) = pool.and_then(|k| self.0.get_mut(&k))
+            && pool.used_total() < pool.allowance
+        {
+            *pool.used.entry(month).or_default() += 1;
+            return Use::Included;
+        }
+        Use::Extra {
+            plan: plan.id.clone(),
+            version_from: version.from,
+            unit_price: version.unit_price_of(category),
+        }
+    }
+}
+
+fn overflow(customer: &Customer) -> CustomerError {
+    CustomerError::Overflow {
+        customer: customer.id.clone(),
+    }
+}

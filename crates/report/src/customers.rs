@@ -1,0 +1,428 @@
+//! `wabill invoice --by customer` (cli.md "Customer invoices"): the JSON
+//! document, CSV and table of customer invoices.
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+use wabill_engine::customers::{
+    Conversion, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,
+    SubscriptionCharge,
+};
+
+use crate::{CountsJson, InputCounts};
+
+#[derive(Serialize)]
+pub struct SubscriptionJson {
+    pub plan: String,
+    pub version_from: String,
+    pub period: &'static str,
+    pub period_from: String,
+    pub period_to: String,
+    pub from: String,
+    pub to: String,
+    pub days: i64,
+    pub whole_days: i64,
+    pub instalment: bool,
+    pub price: String,
+    pub amount: String,
+}
+
+impl From<&SubscriptionCharge> for SubscriptionJson {
+    fn from(c: &SubscriptionCharge) -> Self {
+        SubscriptionJson {
+            plan: c.plan.clone(),
+            version_from: c.version_from.to_string(),
+            period: c.period.as_str(),
+            period_from: c.period_from.to_string(),
+            period_to: c.period_to.to_string(),
+            from: c.from.to_string(),
+            to: c.to.to_string(),
+            days: c.days,
+            whole_days: c.whole_days,
+            instalment: c.instalment,
+            price: c.price.to_string(),
+            amount: c.amount.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ConversionJson {
+    pub from: String,
+    pub to: String,
+    pub rate: String,
+    pub effective_from: String,
+    pub amount: String,
+    pub converted: String,
+}
+
+impl From<&Conversion> for ConversionJson {
+    fn from(c: &Conversion) -> Self {
+        ConversionJson {
+            from: c.from.clone(),
+            to: c.to.clone(),
+            rate: c.rate.to_string(),
+            effective_from: c.effective_from.to_string(),
+            amount: c.amount.to_string(),
+            converted: c.converted.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct PassThroughJson {
+    pub waba: String,
+    pub month: String,
+    pub timezone: String,
+    pub currency: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub conversations: CountsJson,
+    pub messages: CountsJson,
+    pub meta_amount: String,
+    pub conversions: Vec<ConversionJson>,
+    pub amount: String,
+    pub included_units: u64,
+    pub extra_units: u64,
+}
+
+impl From<&PassThrough> for PassThroughJson {
+    fn from(p: &PassThrough) -> Self {
+        let (from, to) = p.part.unwrap_or((None, None));
+        PassThroughJson {
+            waba: p.waba.clone(),
+            month: p.month.to_string(),
+            timezone: p.timezone.clone(),
+            currency: p.currency.clone(),
+            from: from.map(|d| d.to_string()),
+            to: to.map(|d| d.to_string()),
+            conversations: (&p.conversations).into(),
+            messages: (&p.messages).into(),
+            meta_amount: p.meta_amount.to_string(),
+            conversions: p.conversions.iter().map(ConversionJson::from).collect(),
+            amount: p.amount.to_string(),
+            included_units: p.included_units,
+            extra_units: p.extra_units,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct IncludedJson {
+    pub plan: String,
+    pub version_from: String,
+    pub from: String,
+    pub to: String,
+    pub allowance: u64,
+    pub used_before: u64,
+    pub used: u64,
+    pub left: u64,
+}
+
+impl From<&IncludedPool> for IncludedJson {
+    fn from(p: &IncludedPool) -> Self {
+        IncludedJson {
+            plan: p.plan.clone(),
+            version_from: p.version_from.to_string(),
+            from: p.from.to_string(),
+            to: p.to.to_string(),
+            allowance: p.allowance,
+            used_before: p.used_before,
+            used: p.used,
+            left: p.left,
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct ExtraJson {
+    pub plan: String,
+    pub version_from: String,
+    pub category: &'static str,
+    pub unit_price: String,
+    pub quantity: u64,
+    pub amount: String,
+}
+
+impl From<&ExtraLine> for ExtraJson {
+    fn from(e: &ExtraLine) -> Self {
+        ExtraJson {
+            plan: e.plan.clone(),
+            version_from: e.version_from.to_string(),
+            category: e.category.as_str(),
+            unit_price: e.unit_price.to_string(),
+            quantity: e.quantity,
+            amount: e.amount.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct MarkupJson {
+    pub plan: String,
+    pub version_from: String,
+    pub rate: String,
+    pub base: String,
+    pub amount: String,
+}
+
+impl From<&MarkupLine> for MarkupJson {
+    fn from(m: &MarkupLine) -> Self {
+        MarkupJson {
+            plan: m.plan.clone(),
+            version_from: m.version_from.to_string(),
+            rate: m.rate.to_string(),
+            base: m.base.to_string(),
+            amount: m.amount.to_string(),
+        }
+    }
+}
+
+/// One element of `customer_invoices` (cli.md), and the body of
+/// `GET /v1/customers/{id}/invoices/{month}`.
+#[derive(Serialize)]
+pub struct CustomerInvoiceJson {
+    pub customer: String,
+    pub name: Option<String>,
+    pub month: String,
+    pub currency: String,
+    pub subscription: Vec<SubscriptionJson>,
+    pub wabas: Vec<PassThroughJson>,
+    pub pass_through: String,
+    pub included: Vec<IncludedJson>,
+    pub extra: Vec<ExtraJson>,
+    pub markup: Vec<MarkupJson>,
+    pub platform_total: String,
+    pub total: String,
+    pub amount_due: String,
+}
+
+impl From<&CustomerInvoice> for CustomerInvoiceJson {
+    fn from(i: &CustomerInvoice) -> Self {
+        CustomerInvoiceJson {
+            customer: i.customer.clone(),
+            name: i.name.clone(),
+            month: i.month.to_string(),
+            currency: i.currency.clone(),
+            subscription: i.subscription.iter().map(SubscriptionJson::from).collect(),
+            wabas: i.wabas.iter().map(PassThroughJson::from).collect(),
+            pass_through: i.pass_through.to_string(),
+            included: i.included.iter().map(IncludedJson::from).collect(),
+            extra: i.extra.iter().map(ExtraJson::from).collect(),
+            markup: i.markup.iter().map(MarkupJson::from).collect(),
+            platform_total: i.platform_total.to_string(),
+            total: i.total.to_string(),
+            amount_due: i.amount_due.to_string(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CustomerInvoicesJson {
+    customer_invoices: Vec<CustomerInvoiceJson>,
+    rejected: u64,
+    duplicates: u64,
+    quarantined: u64,
+}
+
+/// The `--format json` document of `wabill invoice --by customer`.
+pub fn customer_invoices_json(invoices: &[&CustomerInvoice], counts: InputCounts) -> String {
+    let doc = CustomerInvoicesJson {
+        customer_invoices: invoices
+            .iter()
+            .map(|i| CustomerInvoiceJson::from(*i))
+            .collect(),
+        rejected: counts.rejected,
+        duplicates: counts.duplicates,
+        quarantined: counts.quarantined,
+    };
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+const CSV_HEADER: [&str; 13] = [
+    "customer",
+    "month",
+    "currency",
+    "kind",
+    "waba",
+    "plan",
+    "version_from",
+    "category",
+    "quantity",
+    "unit_price",
+    "amount",
+    "invoice_total",
+    "amount_due",
+];
+
+/// `--format csv`: one row per charge (`subscription`, `pass_through`,
+/// `extra`, `markup`), the invoice keys repeated on each.
+pub fn customer_invoices_csv(invoices: &[&CustomerInvoice]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(CSV_HEADER);
+    for i in invoices {
+        let month = i.month.to_string();
+        let (total, due) = (i.total.to_string(), i.amount_due.to_string());
+        let mut row = |kind: &str, cells: [String; 7]| {
+            let mut record = vec![i.customer.clone(), month.clone(), i.currency.clone()];
+            record.push(kind.to_owned());
+            record.extend(cells);
+            record.push(total.clone());
+            record.push(due.clone());
+            let _ = w.write_record(&record);
+        };
+        for c in &i.subscription {
+            let unit = c.price.to_string();
+            let days = c.days.to_string();
+            let v = c.version_from.to_string();
+            row(
+                "subscription",
+                [
+                    String::new(),
+                    c.plan.clone(),
+                    v,
+                    String::new(),
+                    days,
+                    unit,
+                    c.amount.to_string(),
+                ],
+            );
+        }
+        for p in &i.wabas {
+            let q = (p.conversations.total + p.messages.total).to_string();
+            row(
+                "pass_through",
+                [
+                    p.waba.clone(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    q,
+                    String::new(),
+                    p.amount.to_string(),
+                ],
+            );
+        }
+        for e in &i.extra {
+            let v = e.version_from.to_string();
+            row(
+                "extra",
+                [
+                    String::new(),
+                    e.plan.clone(),
+                    v,
+                    e.category.as_str().to_owned(),
+                    e.quantity.to_string(),
+                    e.unit_price.to_string(),
+                    e.amount.to_string(),
+                ],
+            );
+        }
+        for m in &i.markup {
+            let v = m.version_from.to_string();
+            row(
+                "markup",
+                [
+                    String::new(),
+                    m.plan.clone(),
+                    v,
+                    String::new(),
+                    String::new(),
+                    m.rate.to_string(),
+                    m.amount.to_string(),
+                ],
+            );
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// `--format table`: each invoice for people.
+pub fn customer_invoices_table(invoices: &[&CustomerInvoice], counts: InputCounts) -> String {
+    let mut out = String::new();
+    for i in invoices {
+        let name = i
+            .name
+            .as_deref()
+            .map(|n| format!(" {n}"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "Customer {}{name} {} ({})\n",
+            i.customer, i.month, i.currency
+        ));
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(vec!["Charge", "Detail", "Qty", "Unit", "Amount"]);
+        for c in &i.subscription {
+            let detail = format!(
+                "{} {}..{} ({}/{} days)",
+                c.plan, c.from, c.to, c.days, c.whole_days
+            );
+            table.add_row(vec![
+                "subscription".to_owned(),
+                detail,
+                String::new(),
+                c.price.to_string(),
+                c.amount.to_string(),
+            ]);
+        }
+        for p in &i.wabas {
+            let mut detail = format!("{} {} {}", p.waba, p.month, p.currency);
+            for c in &p.conversions {
+                detail.push_str(&format!(" {} at {} {}/{}", c.amount, c.rate, c.to, c.from));
+            }
+            let q = p.conversations.total + p.messages.total;
+            table.add_row(vec![
+                "Meta pass-through".to_owned(),
+                detail,
+                q.to_string(),
+                String::new(),
+                p.amount.to_string(),
+            ]);
+        }
+        for e in &i.extra {
+            let detail = format!("{} from {} {}", e.plan, e.version_from, e.category.as_str());
+            table.add_row(vec![
+                "extra volume".to_owned(),
+                detail,
+                e.quantity.to_string(),
+                e.unit_price.to_string(),
+                e.amount.to_string(),
+            ]);
+        }
+        for m in &i.markup {
+            let detail = format!("{} on {}", m.plan, m.base);
+            table.add_row(vec![
+                "markup".to_owned(),
+                detail,
+                String::new(),
+                m.rate.to_string(),
+                m.amount.to_string(),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+        for p in &i.included {
+            out.push_str(&format!(
+                "Included ({} {}..{}): {} of {} used ({} before this month), {} left\n",
+                p.plan,
+                p.from,
+                p.to,
+                p.used_before + p.used,
+                p.allowance,
+                p.used_before,
+                p.left
+            ));
+        }
+        out.push_str(&format!(
+            "Pass-through {}  Platform {}  Total {}  Amount due {} {}\n\n",
+            i.pass_through, i.platform_total, i.total, i.amount_due, i.currency
+        ));
+    }
+    out.push_str(&format!(
+        "{} rejected, {} duplicates, {} quarantined\n",
+        counts.rejected, counts.duplicates, counts.quarantined
+    ));
+    out
+}
