@@ -730,3 +730,123 @@ fn incremental_billing_keeps_events_at_the_latest_representable_instant() {
     assert_eq!(batch.matches("\"opened_by\"").count(), 2, "{batch}");
     assert_eq!(batch, incremental_text(&lines, &[], &config, &book));
 }
+
+/// Customers over [`era_config`]: W1 is C1's until `split` and C2's from
+/// then on; W2 is always C2's. C1 pays in EUR at a rate from every
+/// anchor's month; both are on a plan with included volume and a markup.
+fn customers_config(split: jiff::civil::Date) -> EngineConfig {
+    use wabill_engine::customers::*;
+    let mut config = era_config();
+    let d = |s: &str| s.parse::<jiff::civil::Date>().unwrap_or_default();
+    let version = PlanVersion {
+        from: d("2023-01-01"),
+        price: rust_decimal::Decimal::new(1000, 2),
+        included: 5,
+        pooled: true,
+        unit_price: rust_decimal::Decimal::new(1, 2),
+        by_category: Vec::new(),
+        markup: rust_decimal::Decimal::new(5, 2),
+        applies_to: wabill_engine::config::FeeAppliesTo::All,
+    };
+    let plan = Plan {
+        id: "p".into(),
+        period: Period::Year,
+        spread: true,
+        versions: vec![version],
+    };
+    let member = |waba: &str, from: Option<jiff::civil::Date>, to| Membership {
+        waba: waba.into(),
+        span: Span { from, to },
+    };
+    let customer = |id: &str, currency: &str, wabas| Customer {
+        id: id.into(),
+        name: None,
+        currency: currency.into(),
+        minor_unit_digits: 2,
+        wabas,
+        subscriptions: vec![Subscription {
+            plan: "p".into(),
+            from: d("2023-02-15"),
+            to: None,
+        }],
+    };
+    config.customers = Customers {
+        plans: vec![plan],
+        customers: vec![
+            customer("C1", "EUR", vec![member("W1", None, Some(split))]),
+            customer(
+                "C2",
+                "USD",
+                vec![member("W1", Some(split), None), member("W2", None, None)],
+            ),
+        ],
+        rates: vec![ExchangeRate {
+            from: "USD".into(),
+            to: "EUR".into(),
+            effective_from: d("2020-01-01"),
+            rate: rust_decimal::Decimal::new(9213, 4),
+        }],
+    };
+    config
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Rules P1: every conversation and message of a customer's WABA is on
+    /// exactly one customer invoice, so the customer invoices' pass-through
+    /// sums (in the WABAs' currency) to the WABA invoices' Meta totals,
+    /// their counts to the WABA invoices' counts, each conversion to the
+    /// amount it converts, and each invoice's total to its parts; units
+    /// split between included and extra volume.
+    #[test]
+    fn p1_customer_pass_through_sums_to_the_waba_invoices(
+        lines in era_traffic(1, 160),
+        split_anchor in 0..ERA_ANCHORS.len(),
+        split_offset in 0..(3 * 86_400i64),
+    ) {
+        use rust_decimal::Decimal;
+        let at = jiff::Timestamp::from_second(ERA_ANCHORS[split_anchor] + split_offset).unwrap();
+        let split = at.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let (config, book) = (customers_config(split), book());
+        let ledger = ledger_of(&lines, &config);
+        let billing = bill(&ledger, &book);
+        let invoices = wabill_engine::customers::customer_invoices(&config, &billing.months);
+        let (mut waba_meta, mut waba_units) = (Decimal::ZERO, 0u64);
+        for m in &billing.months {
+            let Ok(i) = &m.invoice else { continue };
+            waba_meta += i.meta_total;
+            waba_units += i.conversations.total + i.messages.total;
+        }
+        let (mut meta, mut units) = (Decimal::ZERO, 0u64);
+        for (_, _, invoice) in &invoices {
+            let invoice = invoice.as_ref().map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+            let mut parts = Decimal::ZERO;
+            for w in &invoice.wabas {
+                meta += w.meta_amount;
+                units += w.conversations.total + w.messages.total;
+                let converted: Decimal = w.conversions.iter().map(|c| c.amount).sum();
+                if !w.conversions.is_empty() {
+                    prop_assert_eq!(converted, w.meta_amount);
+                    let sum: Decimal = w.conversions.iter().map(|c| c.converted).sum();
+                    prop_assert_eq!(sum, w.amount);
+                }
+                let extra: u64 = w.extra_units;
+                prop_assert!(w.included_units + extra <= w.conversations.total + w.messages.total);
+                parts += w.amount;
+            }
+            prop_assert_eq!(parts, invoice.pass_through);
+            let platform: Decimal = invoice.subscription.iter().map(|c| c.amount)
+                .chain(invoice.extra.iter().map(|e| e.amount))
+                .chain(invoice.markup.iter().map(|m| m.amount))
+                .sum();
+            prop_assert_eq!(platform, invoice.platform_total);
+            prop_assert_eq!(invoice.pass_through + platform, invoice.total);
+            let extra_units: u64 = invoice.wabas.iter().map(|w| w.extra_units).sum();
+            let extra_lines: u64 = invoice.extra.iter().map(|e| e.quantity).sum();
+            prop_assert_eq!(extra_units, extra_lines);
+        }
+        prop_assert_eq!(meta, waba_meta);
+        prop_assert_eq!(units, waba_units);
+    }
+}
