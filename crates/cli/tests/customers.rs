@@ -576,3 +576,175 @@ fn customer_configuration_errors_name_the_key() {
         assert!(out.stderr.contains(expected), "{config}: {}", out.stderr);
     }
 }
+
+mod common;
+
+const TOKEN_C1: &str = "token-customer-c1";
+
+/// Served: a key scoped to customer C1 (WABA W2) reads and writes W2 and
+/// C1's invoice, and gets 403 on every endpoint for W1 and customer C2;
+/// the served customer invoice is the command line's, and the quote adds
+/// what C1 pays.
+#[test]
+fn a_customer_key_reads_its_wabas_and_invoice_and_gets_403_on_everything_else() {
+    use common::{Server, get, post, post_events, write_config};
+    let extra = format!(
+        r#"
+[[api_key]]
+sha256 = "{c1}"
+customers = ["C1"]
+
+[[plan]]
+id = "pro"
+period = "month"
+  [[plan.version]]
+  from = "2025-01-01"
+  price = "10.00"
+  included = 1
+  unit_price = "0.0100"
+  markup = "0.5"
+
+[[customer]]
+id = "C1"
+wabas = ["W2"]
+subscriptions = [{{ plan = "pro", from = "2025-06-01" }}]
+
+[[customer]]
+id = "C2"
+wabas = ["W1"]
+"#,
+        c1 = common::sha256_hex(TOKEN_C1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &extra);
+    let server = Server::start(&config);
+    let w1 = [
+        common::ev(
+            "outbound",
+            "a1",
+            "W1",
+            "5511999990001",
+            "2025-06-15T10:00:00Z",
+            r#","template":{"category":"utility"}"#,
+        ),
+        common::ev(
+            "status",
+            "a1",
+            "W1",
+            "5511999990001",
+            "2025-06-15T10:00:05Z",
+            r#","status":"delivered""#,
+        ),
+    ]
+    .join("\n");
+    let mut t = Traffic::default();
+    t.template("W2", "2025-06-10T10:00:00Z", "marketing", "5511988");
+    t.template("W2", "2025-06-11T10:00:00Z", "marketing", "5511988");
+    assert_eq!(post_events(&server, TOKEN_C1, &w1).status, 403);
+    assert_eq!(post_events(&server, common::TOKEN_ALL, &w1).status, 200);
+    let stored = post_events(&server, TOKEN_C1, &t.text());
+    assert_eq!(stored.status, 200, "{}", stored.body);
+    assert_eq!(stored.json()["accepted"], 4);
+    let auth = format!("Bearer {TOKEN_C1}");
+    let reprocess_w1 = post(
+        &server.url("/v1/quarantine/reprocess?waba=W1"),
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(reprocess_w1.status, 403, "{}", reprocess_w1.body);
+    for path in [
+        "/v1/window?waba=W1&phone=P1&user=5511999990001",
+        "/v1/quote?waba=W1&phone=P1&user=5511999990001&kind=freeform",
+        "/v1/invoices/W1/2025-06",
+        "/v1/conversations?waba=W1&month=2025-06",
+        "/v1/reconciliation/W1/2025-06",
+        "/v1/quarantine?waba=W1",
+        "/v1/customers/C2/invoices/2025-06",
+        "/v1/customers/nobody/invoices/2025-06",
+    ] {
+        let denied = get(&server.url(path), Some(TOKEN_C1));
+        assert_eq!(denied.status, 403, "{path}: {}", denied.body);
+        assert_eq!(denied.json()["error"]["code"], "forbidden");
+        assert_eq!(get(&server.url(path), None).status, 401, "{path}");
+    }
+    for path in [
+        "/v1/window?waba=W2&phone=P1&user=5511988000001",
+        "/v1/invoices/W2/2025-06",
+        "/v1/conversations?waba=W2&month=2025-06",
+        "/v1/reconciliation/W2/2025-06",
+        "/v1/quarantine",
+    ] {
+        let allowed = get(&server.url(path), Some(TOKEN_C1));
+        assert_eq!(allowed.status, 200, "{path}: {}", allowed.body);
+    }
+    // A key for every WABA reads every customer; an unknown one is 404.
+    let c2 = get(
+        &server.url("/v1/customers/C2/invoices/2025-06"),
+        Some(common::TOKEN_ALL),
+    );
+    assert_eq!(c2.status, 200, "{}", c2.body);
+    let none = get(
+        &server.url("/v1/customers/nobody/invoices/2025-06"),
+        Some(common::TOKEN_ALL),
+    );
+    assert_eq!(none.status, 404, "{}", none.body);
+
+    // The served invoice is the command line's for the same events.
+    let served = get(
+        &server.url("/v1/customers/C1/invoices/2025-06"),
+        Some(TOKEN_C1),
+    );
+    assert_eq!(served.status, 200, "{}", served.body);
+    let events = dir.path().join("events.ndjson");
+    std::fs::write(&events, format!("{w1}\n{}", t.text())).unwrap();
+    let cli = wabill(
+        dir.path(),
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "invoice",
+            "--by",
+            "customer",
+            "--customer",
+            "C1",
+            "--format",
+            "json",
+            events.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    let cli: Value = serde_json::from_str(&cli.stdout).unwrap();
+    assert_eq!(
+        served.json(),
+        *month(
+            cli["customer_invoices"].as_array().unwrap(),
+            "C1",
+            "2025-06"
+        )
+    );
+    assert_eq!(served.json()["extra"][0]["quantity"], 1);
+
+    // One more marketing template: the included one is used, so C1 pays
+    // Meta's price, the plan's 0.0100 and half of Meta's price as markup.
+    let quote = get(
+        &server.url("/v1/quote?waba=W2&phone=P1&user=5511988000009&kind=template&category=marketing&at=1750000000"),
+        Some(TOKEN_C1),
+    );
+    assert_eq!(quote.status, 200, "{}", quote.body);
+    let q = quote.json();
+    let meta: rust_decimal::Decimal = q["meta_price"].as_str().unwrap().parse().unwrap();
+    assert!(meta > rust_decimal::Decimal::ZERO);
+    let c = &q["customer"];
+    assert_eq!(c["id"], "C1");
+    assert_eq!(c["included"], false);
+    assert_eq!(c["platform_price"], "0.0100");
+    let price: rust_decimal::Decimal = c["price"].as_str().unwrap().parse().unwrap();
+    let half = meta * rust_decimal::Decimal::new(5, 1);
+    assert_eq!(price, meta + rust_decimal::Decimal::new(100, 4) + half);
+    // W1's customer has no plan: Meta's price only.
+    let w1_quote = get(
+        &server.url("/v1/quote?waba=W1&phone=P1&user=5511999990001&kind=template&category=marketing&at=1750000000"),
+        Some(common::TOKEN_ALL),
+    );
+    assert_eq!(w1_quote.json()["customer"]["platform_price"], "0");
+}

@@ -811,7 +811,8 @@ proptest! {
         let (config, book) = (customers_config(split), book());
         let ledger = ledger_of(&lines, &config);
         let billing = bill(&ledger, &book);
-        let invoices = wabill_engine::customers::customer_invoices(&config, &billing.months);
+        let months: Vec<_> = billing.months.iter().collect();
+        let invoices = wabill_engine::customers::customer_invoices(&config, &months);
         let (mut waba_meta, mut waba_units) = (Decimal::ZERO, 0u64);
         for m in &billing.months {
             let Ok(i) = &m.invoice else { continue };

@@ -76,8 +76,13 @@ pub struct RouteConfig {
 pub struct ApiKey {
     /// SHA-256 of the bearer token.
     pub sha256: [u8; 32],
-    /// WABAs the key may read and write; None = all (`["*"]`).
+    /// WABAs the key may read and write; None = all (`["*"]`). A
+    /// customer's key holds the WABAs the customer ever had
+    /// ([`ServiceConfig::resolve_customers`]).
     pub wabas: Option<Vec<String>>,
+    /// Customers whose invoices the key may read (a key for every WABA:
+    /// all).
+    pub customers: Vec<String>,
 }
 
 impl ApiKey {
@@ -85,6 +90,35 @@ impl ApiKey {
         self.wabas
             .as_ref()
             .is_none_or(|list| list.iter().any(|w| w == waba))
+    }
+
+    pub fn allows_customer(&self, id: &str) -> bool {
+        self.wabas.is_none() || self.customers.iter().any(|c| c == id)
+    }
+}
+
+impl ServiceConfig {
+    /// Gives each key scoped to customers the WABAs those customers ever
+    /// had; an id no `[[customer]]` has is an error naming the key.
+    pub fn resolve_customers(
+        &mut self,
+        customers: &wabill_engine::customers::Customers,
+    ) -> anyhow::Result<()> {
+        for (i, key) in self.api_keys.iter_mut().enumerate() {
+            for id in &key.customers {
+                if customers.customer(id).is_none() {
+                    bail!("api_key[{i}].customers: no [[customer]] has id {id:?}");
+                }
+                if let Some(wabas) = &mut key.wabas {
+                    for waba in customers.wabas_of(id) {
+                        if !wabas.iter().any(|w| w == waba) {
+                            wabas.push(waba.to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -200,7 +234,10 @@ struct Route {
 #[serde(deny_unknown_fields)]
 struct Key {
     sha256: String,
+    #[serde(default)]
     wabas: Vec<String>,
+    #[serde(default)]
+    customers: Vec<String>,
 }
 
 /// Reads a secret given inline or through the environment variable named in
@@ -408,15 +445,21 @@ fn api_key(i: usize, k: &Key) -> anyhow::Result<ApiKey> {
     let mut sha256 = [0u8; 32];
     hex::decode_to_slice(&k.sha256, &mut sha256)
         .map_err(|_| anyhow!("{key}.sha256: must be 64 hex digits (the SHA-256 of the token)"))?;
-    if k.wabas.is_empty() {
-        bail!("{key}.wabas: must name at least one WABA (or \"*\")");
+    if k.wabas.is_empty() && k.customers.is_empty() {
+        bail!(
+            "{key}.wabas: must name at least one WABA (or \"*\"), unless `customers` names a customer"
+        );
     }
     let wabas = if k.wabas.iter().any(|w| w == "*") {
         None
     } else {
         Some(k.wabas.clone())
     };
-    Ok(ApiKey { sha256, wabas })
+    Ok(ApiKey {
+        sha256,
+        wabas,
+        customers: k.customers.clone(),
+    })
 }
 
 /// Reads the configuration file (or none: the defaults).

@@ -83,7 +83,8 @@ fn customer_text(
             "--customer {id:?}: no [[customer]] has that id"
         )));
     }
-    let all = customer_invoices(ledger.config(), months);
+    let months: Vec<_> = months.iter().collect();
+    let all = customer_invoices(ledger.config(), &months);
     let mut invoices = Vec::new();
     let mut messages = Vec::new();
     for (customer, month, result) in &all {

@@ -147,7 +147,7 @@ pub struct CustomerInvoice {
 
 /// The latest month any WABA invoice is for: customer invoices run up to
 /// it (a subscription with no end charges no further).
-pub fn horizon(months: &[WabaMonth]) -> Option<Month> {
+pub fn horizon(months: &[&WabaMonth]) -> Option<Month> {
     months.iter().map(|m| m.month).max()
 }
 
@@ -157,19 +157,30 @@ pub type CustomerMonth = (String, Month, Result<CustomerInvoice, Vec<CustomerErr
 /// Every customer's invoices, by customer id then month: one for each
 /// month up to [`horizon`] with traffic of its WABAs or a subscription
 /// charge due.
-pub fn customer_invoices(config: &EngineConfig, months: &[WabaMonth]) -> Vec<CustomerMonth> {
+pub fn customer_invoices(config: &EngineConfig, months: &[&WabaMonth]) -> Vec<CustomerMonth> {
     let Some(last) = horizon(months) else {
         return Vec::new();
     };
-    let until = last.next().first_day();
     let mut out = Vec::new();
     for customer in &config.customers.customers {
-        match of_customer(config, customer, months, until) {
-            Ok(invoices) => out.extend(invoices),
-            Err(e) => out.push((customer.id.clone(), last, Err(vec![e]))),
-        }
+        out.extend(invoices_of(config, customer, months, last));
     }
     out
+}
+
+/// [`customer_invoices`] of one customer, up to month `last` (the
+/// horizon of every WABA's months, so that the answer is the same
+/// whichever months besides its WABAs' are given).
+pub fn invoices_of(
+    config: &EngineConfig,
+    customer: &Customer,
+    months: &[&WabaMonth],
+    last: Month,
+) -> Vec<CustomerMonth> {
+    match of_customer(config, customer, months, last.next().first_day()) {
+        Ok((invoices, _)) => invoices,
+        Err(e) => vec![(customer.id.clone(), last, Err(vec![e]))],
+    }
 }
 
 /// One month being built.
@@ -201,12 +212,14 @@ struct Item {
     record: usize,
 }
 
-fn of_customer(
+/// A customer's invoices before `until`, and its pools once every unit
+/// took its place.
+pub(super) fn of_customer(
     config: &EngineConfig,
     customer: &Customer,
-    months: &[WabaMonth],
+    months: &[&WabaMonth],
     until: Date,
-) -> Result<Vec<CustomerMonth>, CustomerError> {
+) -> Result<(Vec<CustomerMonth>, Pools), CustomerError> {
     let customers = &config.customers;
     let mut due: BTreeMap<Month, Vec<SubscriptionCharge>> = BTreeMap::new();
     for (month, charge) in charges(customers, customer, until)? {
@@ -216,7 +229,7 @@ fn of_customer(
     let mut builds: BTreeMap<Month, MonthBuild> = BTreeMap::new();
     let items = member_items(config, customer, months, &mut builds);
     for item in items {
-        let wm = &months[item.month_of];
+        let wm = months[item.month_of];
         let record = &wm.records[item.record];
         let build = builds.entry(item.month).or_default();
         let used = pools.allot(
@@ -241,7 +254,7 @@ fn of_customer(
         };
         out.push((customer.id.clone(), month, invoice));
     }
-    Ok(out)
+    Ok((out, pools))
 }
 
 /// The records of `customer`'s WABAs on dates they were its, in the
@@ -250,7 +263,7 @@ fn of_customer(
 fn member_items(
     config: &EngineConfig,
     customer: &Customer,
-    months: &[WabaMonth],
+    months: &[&WabaMonth],
     builds: &mut BTreeMap<Month, MonthBuild>,
 ) -> Vec<Item> {
     let mut items = Vec::new();
@@ -391,7 +404,7 @@ fn add_item(
 fn finish(
     customer: &Customer,
     month: Month,
-    months: &[WabaMonth],
+    months: &[&WabaMonth],
     build: MonthBuild,
     subscription: Vec<SubscriptionCharge>,
     pools: &Pools,
@@ -408,7 +421,7 @@ fn finish(
     };
     let mut wabas = Vec::new();
     for (waba, p) in build.portions {
-        wabas.push(pass_through(customer, &months[p.month_of], waba, p).ok_or_else(overflow)?);
+        wabas.push(pass_through(customer, months[p.month_of], waba, p).ok_or_else(overflow)?);
     }
     let extra = build
         .extra

@@ -6,6 +6,7 @@
 
 mod charges;
 mod invoice;
+mod quote;
 mod units;
 
 use jiff::civil::Date;
@@ -14,8 +15,9 @@ use rust_decimal::Decimal;
 pub use charges::{days_between, period_of};
 pub use invoice::{
     Conversion, CustomerError, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,
-    SubscriptionCharge, customer_invoices, horizon,
+    SubscriptionCharge, customer_invoices, horizon, invoices_of,
 };
+pub use quote::{CustomerQuote, QuotedUnit, customer_quote};
 
 use crate::config::FeeAppliesTo;
 use crate::tariff::Category;
@@ -181,8 +183,7 @@ impl Customers {
     pub fn rate_at(&self, from: &str, to: &str, date: Date) -> Option<&ExchangeRate> {
         self.rates
             .iter()
-            .filter(|r| r.from == from && r.to == to && r.effective_from <= date)
-            .next_back()
+            .rfind(|r| r.from == from && r.to == to && r.effective_from <= date)
     }
 
     /// The customer WABA `waba` is billed to on `date`.

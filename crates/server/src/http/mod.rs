@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod customers;
 pub mod error;
 mod ops;
 mod quarantine;
@@ -133,6 +134,7 @@ pub fn router(app: Shared) -> Router {
         .route(PATHS[13], get(reconcile::get_reconciliation))
         .route(PATHS[14], get(ops::readyz))
         .route(PATHS[15], get(ops::livez))
+        .route(PATHS[16], get(customers::get_customer_invoice))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(DefaultBodyLimit::disable())
@@ -144,7 +146,7 @@ pub fn router(app: Shared) -> Router {
 }
 
 /// The served paths, as metric labels (no allocation per request).
-pub const PATHS: [&str; 16] = [
+pub const PATHS: [&str; 17] = [
     "/webhooks/meta",
     "/webhooks/360dialog/{name}",
     "/webhooks/zendesk/{name}",
@@ -161,6 +163,7 @@ pub const PATHS: [&str; 16] = [
     "/v1/reconciliation/{waba}/{month}",
     "/readyz",
     "/livez",
+    "/v1/customers/{id}/invoices/{month}",
 ];
 
 const METHODS: [&str; 3] = ["GET", "POST", "other"];

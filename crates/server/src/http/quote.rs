@@ -8,10 +8,13 @@ use axum::extract::State as AxState;
 use axum::http::{HeaderMap, Uri};
 use axum::response::IntoResponse;
 use serde::Serialize;
+use wabill_engine::customers::{CustomerQuote, QuotedUnit, customer_quote};
 use wabill_engine::event::TemplateCategory;
 use wabill_engine::event::{bsuid_region, is_bsuid};
 use wabill_engine::live::PairLog;
 use wabill_engine::quote::{self, Ask, Quote, QuoteError, QuoteInputs};
+
+use crate::state::Settled;
 
 use super::api::{clock_of, settled};
 use super::error::{ApiError, ErrorCode};
@@ -23,6 +26,7 @@ use super::{Answer, Shared};
 pub(super) struct QuoteAnswer<'a> {
     pub allowed: bool,
     pub category: &'static str,
+    pub customer: Option<CustomerAnswer>,
     pub era: &'static str,
     pub free: &'static str,
     pub free_tier_left: u64,
@@ -32,11 +36,39 @@ pub(super) struct QuoteAnswer<'a> {
     pub platform_fee: String,
 }
 
+/// What the customer the WABA is billed to pays for the message
+/// (service.md), keys in byte order.
+#[derive(Serialize)]
+pub(super) struct CustomerAnswer {
+    pub currency: String,
+    pub id: String,
+    pub included: bool,
+    pub markup: String,
+    pub meta_price: String,
+    pub platform_price: String,
+    pub price: String,
+}
+
+impl From<CustomerQuote> for CustomerAnswer {
+    fn from(c: CustomerQuote) -> Self {
+        CustomerAnswer {
+            currency: c.currency,
+            id: c.customer,
+            included: c.included,
+            markup: c.markup.to_string(),
+            meta_price: c.meta_price.to_string(),
+            platform_price: c.platform_price.to_string(),
+            price: c.price.to_string(),
+        }
+    }
+}
+
 impl<'a> QuoteAnswer<'a> {
-    fn new(q: &Quote, market: &'a str) -> QuoteAnswer<'a> {
+    fn new(q: &Quote, market: &'a str, customer: Option<CustomerQuote>) -> QuoteAnswer<'a> {
         QuoteAnswer {
             allowed: q.allowed,
             category: q.category.as_str(),
+            customer: customer.map(CustomerAnswer::from),
             era: q.era.as_str(),
             free: q.free.as_str(),
             free_tier_left: q.free_tier_left,
@@ -141,17 +173,52 @@ pub(super) async fn get_quote(
             at,
             template,
         };
-        quote::quote(&inputs, &ask)
+        let q = quote::quote(&inputs, &ask).map_err(|e| {
+            let code = match e {
+                QuoteError::NoEra => ErrorCode::NoEra,
+                QuoteError::NoCard { .. } => ErrorCode::NoCard,
+                QuoteError::NoRate { .. } => ErrorCode::NoRate,
+            };
+            ApiError::new(code, e.to_string())
+        })?;
+        let customer = customer_quote_of(settled, config, &waba, at, &q)
+            .map_err(|e| ApiError::new(ErrorCode::CannotBill, e.to_string()))?;
+        Ok::<_, ApiError>((q, customer))
     })
     .await?;
-    let q = quoted.map_err(|e| {
-        let code = match e {
-            QuoteError::NoEra => ErrorCode::NoEra,
-            QuoteError::NoCard { .. } => ErrorCode::NoCard,
-            QuoteError::NoRate { .. } => ErrorCode::NoRate,
-        };
-        ApiError::new(code, e.to_string())
-    })?;
+    let (q, customer) = quoted?;
     let market = app.state.book.market_name(q.market);
-    Ok(axum::Json(QuoteAnswer::new(&q, market)).into_response())
+    Ok(axum::Json(QuoteAnswer::new(&q, market, customer)).into_response())
+}
+
+/// Rules section 8: what the customer WABA `waba` is billed to at `at`
+/// pays for the quoted message, after its WABAs' settled months.
+fn customer_quote_of(
+    settled: &Settled<'_>,
+    config: &wabill_engine::EngineConfig,
+    waba: &str,
+    at: wabill_engine::Instant,
+    q: &Quote,
+) -> Result<Option<CustomerQuote>, wabill_engine::customers::CustomerError> {
+    let date = at.local_date(&config.waba(waba).timezone);
+    let Some(customer) = config.customers.customer_of(waba, date) else {
+        return Ok(None);
+    };
+    let wabas = config.customers.wabas_of(&customer.id);
+    let months: Vec<_> = settled
+        .billed
+        .months()
+        .filter(|m| wabas.contains(&m.waba.as_str()))
+        .map(|m| &**m)
+        .collect();
+    let unit = QuotedUnit {
+        waba,
+        date,
+        month: quote::month_of(config, waba, at),
+        category: q.category,
+        free: q.free,
+        new_unit: q.opens_conversation || q.era.rules().per_message(),
+        meta_price: q.meta_price,
+    };
+    customer_quote(config, &months, &unit)
 }

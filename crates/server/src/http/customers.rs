@@ -1,0 +1,77 @@
+//! `GET /v1/customers/{id}/invoices/{month}`: a customer's invoice (cli.md
+//! "Customer invoices"), built by the engine from the settled WABA months
+//! of the customer's WABAs.
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State as AxState};
+use axum::http::HeaderMap;
+use wabill_engine::customers::invoices_of;
+
+use super::api::settled_json;
+use super::auth::api_key;
+use super::error::{ApiError, ErrorCode};
+use super::query::{bad_path, parse_month};
+use super::{Answer, Shared};
+
+pub(super) async fn get_customer_invoice(
+    AxState(app): AxState<Shared>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Answer {
+    let key = api_key(&app, &headers)?;
+    let Path((id, month)) = path.map_err(bad_path)?;
+    if !key.allows_customer(&id) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            format!("this API key may not access customer {id:?}"),
+        ));
+    }
+    let month = parse_month(&month)?;
+    let state = std::sync::Arc::clone(&app.state);
+    settled_json(&app, move |settled| {
+        let config = &state.config;
+        let customer = config.customers.customer(&id).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no customer {id:?} is configured"),
+            )
+        })?;
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("no invoice for customer {id:?} in {month}: nothing billed or due (yet)"),
+            )
+        };
+        // Every WABA's latest month bounds the invoices, as on the command line.
+        let last = settled
+            .billed
+            .months()
+            .map(|m| m.month)
+            .max()
+            .ok_or_else(not_found)?;
+        let wabas = config.customers.wabas_of(&id);
+        let months: Vec<_> = settled
+            .billed
+            .months()
+            .filter(|m| wabas.contains(&m.waba.as_str()))
+            .map(|m| &**m)
+            .collect();
+        let invoices = invoices_of(config, customer, &months, last);
+        let (_, _, invoice) = invoices
+            .into_iter()
+            .find(|(_, m, _)| *m == month)
+            .ok_or_else(not_found)?;
+        match invoice {
+            Ok(invoice) => Ok(wabill_report::CustomerInvoiceJson::from(&invoice)),
+            Err(errors) => Err(ApiError::new(
+                ErrorCode::CannotBill,
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
+    })
+    .await
+}
