@@ -351,57 +351,7 @@ pub fn customer_invoices_table(invoices: &[&CustomerInvoice], counts: InputCount
             "Customer {}{name} {} ({})\n",
             i.customer, i.month, i.currency
         ));
-        let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED);
-        table.set_header(vec!["Charge", "Detail", "Qty", "Unit", "Amount"]);
-        for c in &i.subscription {
-            let detail = format!(
-                "{} {}..{} ({}/{} days)",
-                c.plan, c.from, c.to, c.days, c.whole_days
-            );
-            table.add_row(vec![
-                "subscription".to_owned(),
-                detail,
-                String::new(),
-                c.price.to_string(),
-                c.amount.to_string(),
-            ]);
-        }
-        for p in &i.wabas {
-            let mut detail = format!("{} {} {}", p.waba, p.month, p.currency);
-            for c in &p.conversions {
-                detail.push_str(&format!(" {} at {} {}/{}", c.amount, c.rate, c.to, c.from));
-            }
-            let q = p.conversations.total + p.messages.total;
-            table.add_row(vec![
-                "Meta pass-through".to_owned(),
-                detail,
-                q.to_string(),
-                String::new(),
-                p.amount.to_string(),
-            ]);
-        }
-        for e in &i.extra {
-            let detail = format!("{} from {} {}", e.plan, e.version_from, e.category.as_str());
-            table.add_row(vec![
-                "extra volume".to_owned(),
-                detail,
-                e.quantity.to_string(),
-                e.unit_price.to_string(),
-                e.amount.to_string(),
-            ]);
-        }
-        for m in &i.markup {
-            let detail = format!("{} on {}", m.plan, m.base);
-            table.add_row(vec![
-                "markup".to_owned(),
-                detail,
-                String::new(),
-                m.rate.to_string(),
-                m.amount.to_string(),
-            ]);
-        }
-        out.push_str(&table.to_string());
+        out.push_str(&charges_table(i).to_string());
         out.push('\n');
         for p in &i.included {
             out.push_str(&format!(
@@ -425,4 +375,62 @@ pub fn customer_invoices_table(invoices: &[&CustomerInvoice], counts: InputCount
         counts.rejected, counts.duplicates, counts.quarantined
     ));
     out
+}
+
+/// One row per charge of an invoice.
+fn charges_table(i: &CustomerInvoice) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(vec!["Charge", "Detail", "Qty", "Unit", "Amount"]);
+    let mut row = |charge: &str, detail: String, qty: String, unit: String, amount: String| {
+        table.add_row(vec![charge.to_owned(), detail, qty, unit, amount]);
+    };
+    for c in &i.subscription {
+        let detail = format!(
+            "{} {}..{} ({}/{} days)",
+            c.plan, c.from, c.to, c.days, c.whole_days
+        );
+        row(
+            "subscription",
+            detail,
+            String::new(),
+            c.price.to_string(),
+            c.amount.to_string(),
+        );
+    }
+    for p in &i.wabas {
+        let mut detail = format!("{} {} {}", p.waba, p.month, p.currency);
+        for c in &p.conversions {
+            detail.push_str(&format!(" {} at {} {}/{}", c.amount, c.rate, c.to, c.from));
+        }
+        let q = p.conversations.total + p.messages.total;
+        row(
+            "Meta pass-through",
+            detail,
+            q.to_string(),
+            String::new(),
+            p.amount.to_string(),
+        );
+    }
+    for e in &i.extra {
+        let detail = format!("{} from {} {}", e.plan, e.version_from, e.category.as_str());
+        row(
+            "extra volume",
+            detail,
+            e.quantity.to_string(),
+            e.unit_price.to_string(),
+            e.amount.to_string(),
+        );
+    }
+    for m in &i.markup {
+        let detail = format!("{} on {}", m.plan, m.base);
+        row(
+            "markup",
+            detail,
+            String::new(),
+            m.rate.to_string(),
+            m.amount.to_string(),
+        );
+    }
+    table
 }
