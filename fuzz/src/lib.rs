@@ -23,6 +23,7 @@ pub const MAX_INPUT: usize = 64 * 1024;
 pub const ON_PREMISES_ROUTE: Route<'static> = Route {
     waba: Some("W1"),
     phone: Some("P1"),
+    provider: None,
 };
 
 /// Meta's shipped rate book, built once.

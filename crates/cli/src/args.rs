@@ -75,6 +75,12 @@ pub struct InputArgs {
     /// (their WABA is `--waba`).
     #[arg(long)]
     pub phone: Option<String>,
+    /// The provider the input came through (meta, 360dialog, zendesk):
+    /// events from one that `[[phone]]` does not say carried their phone
+    /// then are counted (rules P6). Default: 360dialog for On-Premises
+    /// bodies, else not known.
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<wabill_engine::carriers::Provider>,
     /// Print run statistics (events, seconds, peak memory) to standard error.
     #[arg(long, hide = true)]
     pub stats: bool,
@@ -235,6 +241,11 @@ pub struct ParseArgs {
     pub waba: Option<String>,
     #[command(flatten)]
     pub input: InputArgs,
+}
+
+fn parse_provider(s: &str) -> Result<wabill_engine::carriers::Provider, String> {
+    wabill_engine::carriers::Provider::parse(s)
+        .ok_or_else(|| format!("{s:?} is not meta, 360dialog or zendesk"))
 }
 
 fn parse_month(s: &str) -> Result<Month, String> {

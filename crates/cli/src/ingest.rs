@@ -57,6 +57,7 @@ pub fn ingest_files(
     let route = Route {
         waba,
         phone: input.phone.as_deref(),
+        provider: input.provider,
     };
     let inputs = inputs(&input.files);
     let mut rejections = Rejections::default();

@@ -52,6 +52,8 @@ struct Span {
 #[derive(Copy, Clone, Debug)]
 struct Compact {
     ts: Instant,
+    /// Rules P6: from a provider outside its phone's period.
+    off_period: Option<wabill_engine::carriers::Provider>,
     waba: Span,
     phone: Span,
     user: Span,
@@ -172,9 +174,10 @@ fn compact(
             Status::Other(name) => (2, 4, span(text, extra, name)),
         },
     };
+    let waba = facts.and_then(|f| f.identity.as_deref()).unwrap_or(&e.waba);
     Compact {
         ts: e.ts,
-        waba: span(text, extra, &e.waba),
+        waba: span(text, extra, waba),
         phone: span(text, extra, &e.phone),
         user: span(text, extra, &e.user),
         also: match &e.also {
@@ -200,6 +203,7 @@ fn compact(
         region: facts.map(|f| f.region),
         id_hash: facts.map_or(0, |f| f.id_hash),
         pair_hash: facts.map_or(0, |f| f.pair_hash),
+        off_period: facts.and_then(|f| f.off_period),
     }
 }
 
@@ -284,6 +288,7 @@ impl Batch {
                 region,
                 id_hash: c.id_hash,
                 pair_hash: c.pair_hash,
+                off_period: c.off_period,
             };
             f(&checked);
             if let Some(b) = checked.event.verdict.take() {
@@ -352,9 +357,10 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
         parsed.clear();
         facts.clear();
         match parse_line(line, route, &mut parsed) {
-            Ok(_) => {
+            Ok(shape) => {
                 let start = events.len() as u32;
                 if let Some(v) = validator.as_deref_mut() {
+                    v.set_provider(route.provider_of(shape));
                     // A body's item that fails is quarantined; a normalized
                     // line that fails is rejected.
                     if let Err(rejection) = parsed.check_items(|e| v.check_event(e), &mut facts) {

@@ -107,6 +107,8 @@ pub struct EngineConfig {
     pub basis: Basis,
     /// Digits of each configured currency's minor unit.
     pub minor_units: std::collections::BTreeMap<String, u32>,
+    /// Rules P6: business phones' periods, by phone id.
+    pub phones: FxHashMap<String, crate::carriers::PhoneHistory>,
     /// Rules section 8.
     pub customers: crate::customers::Customers,
     default_waba: WabaConfig,
@@ -131,6 +133,7 @@ impl EngineConfig {
             rate_floor: None,
             basis: Basis::Derived,
             minor_units: Default::default(),
+            phones: FxHashMap::default(),
             customers: Default::default(),
             default_waba: WabaConfig::default(),
         }

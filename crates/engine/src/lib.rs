@@ -8,6 +8,7 @@
 //! rates them from the [`tariff::RateBook`] and builds the invoices.
 
 pub mod billing;
+pub mod carriers;
 pub mod config;
 pub mod conversation;
 pub mod customers;

@@ -89,6 +89,20 @@ pub enum Shape {
 pub struct Route<'r> {
     pub waba: Option<&'r str>,
     pub phone: Option<&'r str>,
+    /// The provider the input came through, when the receiving side
+    /// knows it (rules P6).
+    pub provider: Option<wabill_engine::carriers::Provider>,
+}
+
+impl Route<'_> {
+    /// The provider of a line of `shape`: the route's, else 360dialog for
+    /// On-Premises bodies (the one provider that passes them on).
+    pub fn provider_of(&self, shape: Shape) -> Option<wabill_engine::carriers::Provider> {
+        self.provider.or(match shape {
+            Shape::OnPremises => Some(wabill_engine::carriers::Provider::Dialog360),
+            _ => None,
+        })
+    }
 }
 
 /// Every top-level key any shape uses; what is present decides the shape.

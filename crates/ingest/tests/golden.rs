@@ -28,6 +28,7 @@ use wabill_ingest::{InputError, Parsed, Route, Shape, parse_line};
 const ONPREM_ROUTE: Route<'static> = Route {
     waba: Some("W1"),
     phone: Some("P1"),
+    provider: None,
 };
 
 /// Removes the whitespace outside strings: the body becomes one line, with
@@ -430,10 +431,12 @@ fn on_premises_body_without_route_is_rejected() {
         Route {
             waba: Some("W1"),
             phone: None,
+            provider: None,
         },
         Route {
             waba: None,
             phone: Some("P1"),
+            provider: None,
         },
     ] {
         let reason = match parse_with(body, route) {

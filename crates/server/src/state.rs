@@ -150,7 +150,8 @@ impl State {
         let mut first = None;
         // What was acknowledged replays, even past limits added since.
         engine.set_length_limits(false);
-        let logged = store.replay(|line| {
+        let logged = store.replay(|source, line| {
+            engine.set_provider(wabill_engine::carriers::Provider::parse(source));
             let mut parsed = Parsed::default();
             let folded = match parse_line(line, Route::default(), &mut parsed) {
                 Err(e) => Err(format!(
@@ -303,7 +304,9 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
     let mut batch: HashMap<Identity<'j>, usize> = HashMap::new();
     for job in jobs {
         for row in &job.write.rows {
-            if !ledger.would_change(row.event()) {
+            if !ledger.would_change(row.event())
+                && !ledger.would_flag(row.event(), row.checked.off_period)
+            {
                 continue;
             }
             // A copy with Meta's verdict may change the message's verdict,

@@ -355,17 +355,18 @@ impl Store {
         }
     }
 
-    /// Every logged line, in log order.
-    pub fn replay(&self, mut f: impl FnMut(&str)) -> Result<u64, StoreError> {
+    /// Every logged line with its source, in log order.
+    pub fn replay(&self, mut f: impl FnMut(&str, &str)) -> Result<u64, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT line FROM log ORDER BY seq")
+            .prepare("SELECT source, line FROM log ORDER BY seq")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut n = 0;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let line: String = row.get(0).map_err(|e| self.err(e))?;
-            f(&line);
+            let source: String = row.get(0).map_err(|e| self.err(e))?;
+            let line: String = row.get(1).map_err(|e| self.err(e))?;
+            f(&source, &line);
             n += 1;
         }
         Ok(n)
@@ -379,7 +380,7 @@ mod tests {
     fn lines(store: &Store) -> Vec<String> {
         let mut out = Vec::new();
         store
-            .replay(|line| out.push(line.to_owned()))
+            .replay(|_, line| out.push(line.to_owned()))
             .unwrap_or_default();
         out
     }
@@ -436,6 +437,7 @@ mod tests {
                 region: wabill_engine::market::Region::parse("BR").unwrap_or_else(|| panic!("BR")),
                 id_hash: 0,
                 pair_hash: 0,
+                off_period: None,
             },
             line: line.to_owned(),
         };

@@ -15,6 +15,7 @@ pub fn run(args: ParseArgs) -> Result<ExitCode, Fatal> {
     let route = Route {
         waba: args.waba.as_deref(),
         phone: args.input.phone.as_deref(),
+        provider: args.input.provider,
     };
     let inputs = ingest::inputs(&args.input.files);
     let mut events = 0u64;

@@ -44,6 +44,10 @@ impl Incremental {
         self.ledger.set_length_limits(on);
     }
 
+    pub fn set_provider(&mut self, provider: Option<crate::carriers::Provider>) {
+        self.ledger.set_provider(provider);
+    }
+
     pub fn ledger(&self) -> &Ledger {
         &self.ledger
     }

@@ -114,6 +114,9 @@ impl Ledger {
         }
         let waba = self.intern_waba(&event.waba)?;
         let (msg, _) = self.messages.intern(waba, &event.id, c.id_hash)?;
+        if let Some(provider) = c.off_period {
+            self.flag(msg, event, provider);
+        }
         if event.group().is_some() {
             self.note_group(msg, event, c.region)?;
         }

@@ -7,6 +7,7 @@
 //! up holding the canonical copy (the earliest, ties by pair in byte order),
 //! so the ledger depends only on the set of events.
 
+mod flags;
 mod fold;
 mod groups;
 mod links;
@@ -132,6 +133,8 @@ pub struct Ledger {
     groups: rustc_hash::FxHashMap<u32, u32>,
     /// The WABA of the last event folded: inputs come in long runs of one.
     last_waba: Option<u32>,
+    /// Rules P6: events from a provider outside their phone's period.
+    flags: flags::Flags,
     accepted: u64,
     duplicates: u64,
 }
@@ -146,7 +149,17 @@ impl Ledger {
     /// A ledger whose validators share `regions` with other ledgers (loading
     /// libphonenumber's metadata takes milliseconds; answers never change).
     pub fn with_regions(config: EngineConfig, regions: Arc<RegionCache>, key: HashKey) -> Ledger {
-        Ledger {
+        // Rules P6: every WABA that carries a moved phone has an index,
+        // whether or not an event names it (its events are kept under the
+        // phone's first WABA).
+        let mut carriers: Vec<String> = config
+            .phones
+            .values()
+            .flat_map(|h| h.carriers.iter().map(|c| c.waba.clone()))
+            .collect();
+        carriers.sort_unstable();
+        carriers.dedup();
+        let mut ledger = Ledger {
             validator: Validator::with_cache(config, regions, key),
             messages: Messages::new(key),
             pairs: Pairs::new(key),
@@ -157,9 +170,15 @@ impl Ledger {
             links: links::Links::default(),
             groups: rustc_hash::FxHashMap::default(),
             last_waba: None,
+            flags: flags::Flags::default(),
             accepted: 0,
             duplicates: 0,
+        };
+        for waba in carriers {
+            // A handful of names: the table cannot be full.
+            let _ = ledger.intern_waba(&waba);
         }
+        ledger
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -172,6 +191,11 @@ impl Ledger {
     /// [`Validator::set_length_limits`] for what this ledger ingests.
     pub fn set_length_limits(&mut self, on: bool) {
         self.validator.set_length_limits(on);
+    }
+
+    /// [`Validator::set_provider`] for what this ledger ingests.
+    pub fn set_provider(&mut self, provider: Option<crate::carriers::Provider>) {
+        self.validator.set_provider(provider);
     }
 
     pub fn validator(&self) -> Validator {

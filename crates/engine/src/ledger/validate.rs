@@ -13,11 +13,17 @@ use crate::time::{Instant, local_midnight};
 
 /// What validation found out about one event: what the ledger needs and
 /// would otherwise compute itself.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Facts {
     pub region: Region,
     pub id_hash: u64,
     pub pair_hash: u64,
+    /// Rules P6: the WABA the event is kept under, when its phone moved
+    /// from another (the hashes are under it).
+    pub identity: Option<Arc<str>>,
+    /// Rules P6: the provider it came from, when the configuration does
+    /// not say that one carried its phone at its time.
+    pub off_period: Option<crate::carriers::Provider>,
 }
 
 /// An event that passed validation, with what the ledger needs computed
@@ -29,16 +35,22 @@ pub struct Checked<'a> {
     pub region: Region,
     pub id_hash: u64,
     pub pair_hash: u64,
+    pub off_period: Option<crate::carriers::Provider>,
 }
 
 impl<'a> Checked<'a> {
-    /// `event` with what validation found out about it.
-    pub fn new(event: Event<'a>, facts: Facts) -> Checked<'a> {
+    /// `event` with what validation found out about it, kept under the
+    /// WABA of its phone's identity (rules P6).
+    pub fn new(mut event: Event<'a>, facts: Facts) -> Checked<'a> {
+        if let Some(waba) = facts.identity {
+            event.waba = std::borrow::Cow::Owned(waba.to_string());
+        }
         Checked {
             event,
             region: facts.region,
             id_hash: facts.id_hash,
             pair_hash: facts.pair_hash,
+            off_period: facts.off_period,
         }
     }
 }
@@ -94,6 +106,8 @@ pub struct Validator {
     /// Whether strings are held to events.md's limits (not while the
     /// service replays events it acknowledged before they existed).
     length_limits: bool,
+    /// Rules P6: where the events being checked came from.
+    provider: Option<crate::carriers::Provider>,
 }
 
 /// The longest strings an event may carry (events.md section 1): far
@@ -194,7 +208,14 @@ impl Validator {
             shared,
             key,
             length_limits: true,
+            provider: None,
         }
+    }
+
+    /// Rules P6: the provider the next events came from (None: not
+    /// known, as for the platform's own NDJSON).
+    pub fn set_provider(&mut self, provider: Option<crate::carriers::Provider>) {
+        self.provider = provider;
     }
 
     /// Holds strings to events.md's limits, or not: events logged before
@@ -263,11 +284,16 @@ impl Validator {
         if self.length_limits {
             check_lengths(event)?;
         }
-        if event.ts < self.first_start(&event.waba) {
+        let identity: Option<Arc<str>> = self
+            .config
+            .identity_waba(&event.waba, &event.phone)
+            .map(Arc::from);
+        let waba = identity.as_deref().unwrap_or(&event.waba);
+        if event.ts < self.first_start(waba) {
             return Err(Rejection::BeforeFirstEra {
                 at: event.ts.rfc3339(),
                 first: self.config.timeline.first_date(),
-                tz: self.config.waba(&event.waba).timezone_name.clone(),
+                tz: self.config.waba(waba).timezone_name.clone(),
             });
         }
         let region = if is_bsuid(&event.user) {
@@ -281,10 +307,16 @@ impl Validator {
                 user: event.user.to_string(),
             });
         };
+        let waba: &str = identity.as_deref().unwrap_or(&event.waba);
         Ok(Facts {
             region,
-            id_hash: self.key.message_hash(&event.waba, &event.id),
-            pair_hash: self.key.pair_hash(&event.waba, &event.phone, &event.user),
+            id_hash: self.key.message_hash(waba, &event.id),
+            pair_hash: self.key.pair_hash(waba, &event.phone, &event.user),
+            off_period: self.provider.filter(|p| {
+                self.config
+                    .off_period(&event.waba, &event.phone, event.ts, *p)
+            }),
+            identity,
         })
     }
 

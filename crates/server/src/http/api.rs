@@ -74,6 +74,8 @@ pub(super) async fn post_events(
     let mut parsed = Parsed::default();
     let mut facts = Vec::new();
     app.validate(|validator| {
+        // The platform's own events: no provider to hold them to.
+        validator.set_provider(None);
         for (index, item) in items.iter().enumerate() {
             parsed.clear();
             facts.clear();
@@ -88,7 +90,7 @@ pub(super) async fn post_events(
                 Ok(()) => {
                     for (e, f) in parsed.events.iter().zip(&facts) {
                         scope(key, &e.waba)?;
-                        rows.push(LogRow::of((e, *f)));
+                        rows.push(LogRow::of((e, f.clone())));
                     }
                 }
                 Err(reason) => refused.push(Refused { index, reason }),

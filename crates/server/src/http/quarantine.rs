@@ -160,6 +160,7 @@ fn reread<'b>(app: &App, held: &'b Held, out: &mut Parsed<'b>) -> Result<(), Str
             let route = Route {
                 waba: Some(&r.waba),
                 phone: Some(&r.phone),
+                provider: None,
             };
             parse_line(body, route, out)
                 .map(|_| ())
@@ -195,6 +196,7 @@ fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) ->
     for h in held {
         let mut parsed = Parsed::default();
         let mut facts = Vec::new();
+        v.set_provider(wabill_engine::carriers::Provider::parse(h.source));
         let read =
             reread(app, h, &mut parsed).and_then(|()| check_items(&mut parsed, v, &mut facts));
         let reason = match read {

@@ -124,6 +124,7 @@ async fn route_webhook(
             let r = Route {
                 waba: Some(&route.waba),
                 phone: Some(&route.phone),
+                provider: None,
             };
             match parse_line(text, r, &mut parsed) {
                 Ok(Shape::OnPremises | Shape::Blank) => {}
@@ -223,7 +224,11 @@ async fn store_body(
     route: &str,
 ) -> Answer {
     let mut facts = Vec::new();
-    app.validate(|v| check_items(&mut parsed, v, &mut facts))
+    app.validate(|v| {
+        // Rules P6: the provider is the webhook's.
+        v.set_provider(wabill_engine::carriers::Provider::parse(source));
+        check_items(&mut parsed, v, &mut facts)
+    })
         .map_err(|e| bad_body(source, e))?;
     if let Some(big) = parsed
         .quarantined
