@@ -12,6 +12,7 @@ use wabill_engine::era::{EraKind, Timeline};
 use wabill_engine::market::{MarketMap, Region};
 use wabill_engine::tariff::{Family, RateBook, RateCard};
 mod customers;
+mod phones;
 
 use wabill_rates::{
     CardFlags, CardMeta, card_currency_from_columns, card_meta_from_header, identify,
@@ -36,6 +37,8 @@ struct File {
     customer: Vec<customers::CustomerFile>,
     #[serde(default)]
     exchange_rate: Vec<customers::RateFile>,
+    #[serde(default)]
+    phone: Vec<phones::PhoneFile>,
     // The service's tables (service.md): one file serves every command, and
     // each ignores the tables it does not use.
     server: Option<toml::Value>,
@@ -207,6 +210,7 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
         engine.basis = Basis::parse(basis)
             .ok_or_else(|| anyhow!("billing.basis: {basis:?} is not \"derived\" or \"meta\""))?;
     }
+    phones::phones(&file.phone, &mut engine)?;
     customers::customers(&file.plan, &file.customer, &file.exchange_rate, &mut engine)?;
     if !engine.platform.fee_per_conversation.is_zero()
         && let Some(other) = engine

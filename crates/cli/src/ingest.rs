@@ -72,6 +72,7 @@ pub fn ingest_files(
         return Err(e.into());
     }
     rejections.summarize();
+    warn_off_period(&ledger);
     Ok(Ingested {
         ledger,
         book: configured.book,
@@ -80,6 +81,18 @@ pub fn ingest_files(
         started,
         bytes,
     })
+}
+
+/// Rules P6: events from a provider outside their phone's period are
+/// billed, counted per invoice (`off_period_events`) and told here.
+fn warn_off_period(ledger: &Ledger) {
+    let (_, by_phone) = ledger.flagged();
+    for ((phone, provider), n) in by_phone {
+        eprintln!(
+            "wabill: phone {phone}: {n} events came through {} outside the periods [[phone]] gives it; they are billed and counted on their invoices (off_period_events)",
+            provider.as_str()
+        );
+    }
 }
 
 /// Room in the ledger for the events the files likely hold: NDJSON events

@@ -748,3 +748,191 @@ wabas = ["W1"]
     );
     assert_eq!(w1_quote.json()["customer"]["platform_price"], "0");
 }
+
+/// A Sunshine body with one event of `kind` at `at`.
+fn sunshine(kind: &str, id: &str, at: &str) -> String {
+    let payload = if kind == "conversation:message" {
+        json!({"conversation": {"id": "c1", "type": "personal"},
+            "message": {"id": id, "received": at, "content": {"type": "text", "text": "hi"},
+                "author": {"type": "user", "userId": "5963c0d619a30a2e00de36b8"},
+                "source": {"type": "whatsapp", "integrationId": "i1"}}})
+    } else {
+        json!({"user": {"id": "5963c0d619a30a2e00de36b8"},
+            "conversation": {"id": "c1", "type": "personal"},
+            "message": {"id": id}, "destination": {"type": "whatsapp", "integrationId": "i1"}})
+    };
+    json!({"app": {"id": "a1"}, "webhook": {"id": "w1", "version": "v2"},
+        "events": [{"id": format!("e-{id}-{at}"), "type": kind, "createdAt": at, "payload": payload}]})
+    .to_string()
+}
+
+/// An On-Premises body: a message from `user` or a delivered status.
+fn on_premises(kind: &str, id: &str, user: &str, ts: i64) -> String {
+    if kind == "message" {
+        json!({"contacts": [{"wa_id": user}], "messages": [{"from": user, "id": id,
+            "timestamp": ts.to_string(), "type": "text", "text": {"body": "hi"}}]})
+    } else {
+        json!({"statuses": [{"id": id, "recipient_id": user, "status": "delivered",
+            "timestamp": ts.to_string()}]})
+    }
+    .to_string()
+}
+
+/// Rules P6 on the FAQ's case: customer C1's number P1 moves from Zendesk
+/// (WABA W1) to 360dialog (WABA W2) on the agreed 16 March. The user's
+/// window and open conversation go on across the move; conversations are
+/// billed to the WABA that carried the number when they started, each
+/// WABA with its own free tier; a Zendesk copy after the move is billed
+/// and counted; March and April's invoices show it all.
+#[test]
+fn customer_moved_from_zendesk_to_360dialog_on_an_agreed_mid_month_date() {
+    use common::{DIALOG_SECRET, Server, ZENDESK_SECRET, get, post, post_events};
+    let extra = format!(
+        r#"
+[[route]]
+name = "dialog-w2"
+provider = "360dialog"
+header = "D360-Secret"
+secret = "{DIALOG_SECRET}"
+waba = "W2"
+phone = "P1"
+
+[[waba]]
+id = "W1"
+
+[[waba]]
+id = "W2"
+
+[[phone]]
+id = "P1"
+carriers = [
+  {{ provider = "zendesk", waba = "W1" }},
+  {{ provider = "360dialog", waba = "W2", from = "2024-03-16" }},
+]
+
+[[plan]]
+id = "flat"
+period = "month"
+  [[plan.version]]
+  from = "2024-01-01"
+  price = "20.00"
+
+[[customer]]
+id = "C1"
+wabas = ["W1", "W2"]
+subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
+"#
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::write_config(dir.path(), &extra);
+    let server = Server::start(&config);
+    let user = "16505551234";
+    let zendesk = |body: String| {
+        let r = post(
+            &server.url("/webhooks/zendesk/zd"),
+            &[("X-API-Key", ZENDESK_SECRET)],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    };
+    let dialog = |body: String| {
+        let r = post(
+            &server.url("/webhooks/360dialog/dialog-w2"),
+            &[("D360-Secret", DIALOG_SECRET)],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    let outbound = |id: &str, waba: &str, to: &str, ts: &str, extra: &str| {
+        let line = common::ev("outbound", id, waba, to, ts, extra);
+        let r = post_events(&server, common::TOKEN_ALL, &line);
+        assert_eq!(r.json()["accepted"], 1, "{}", r.body);
+    };
+    // Before the move, through Zendesk (W1): the user writes, the business
+    // answers: a service conversation from 20:05:05.
+    zendesk(sunshine("conversation:message", "in1", "2024-03-15T20:00:00Z"));
+    outbound("r1", "W1", user, "2024-03-15T20:05:00Z", "");
+    zendesk(sunshine("conversation:message:delivery:user", "r1", "2024-03-15T20:05:05Z"));
+    // After the move, through 360dialog (W2): an answer within the same
+    // conversation, then the next day a new one and a template to another user.
+    outbound("r2", "W2", user, "2024-03-16T10:00:00Z", "");
+    dialog(on_premises("status", "r2", user, 1_710_583_205)); // 2024-03-16T10:00:05Z
+    let window = get(
+        &server.url(&format!("/v1/window?waba=W2&phone=P1&user={user}&at=2024-03-16T10:30:00Z")),
+        Some(common::TOKEN_ALL),
+    )
+    .json();
+    assert_eq!(window["csw_open"], true, "{window}");
+    assert_eq!(window["csw_expires_at"], "2024-03-16T20:00:00Z");
+    assert_eq!(
+        window["open_conversations"][0]["started_at"], "2024-03-15T20:05:05Z",
+        "the conversation opened through Zendesk is still open through 360dialog"
+    );
+    dialog(on_premises("message", "in2", user, 1_710_666_000)); // 2024-03-17T09:00:00Z
+    outbound("r3", "W2", user, "2024-03-17T09:05:00Z", "");
+    dialog(on_premises("status", "r3", user, 1_710_666_305));
+    // Zendesk's own copy of that delivery, after its period: billed once,
+    // counted.
+    let late = zendesk(sunshine("conversation:message:delivery:user", "r3", "2024-03-17T09:05:06Z"));
+    assert_eq!(late["duplicates"], 1, "{late}");
+    outbound("t1", "W2", "5511999990001", "2024-03-17T12:00:00Z", r#","template":{"category":"marketing"}"#);
+    dialog(on_premises("status", "t1", "5511999990001", 1_710_676_805));
+    outbound("t2", "W2", "5511999990002", "2024-04-02T12:00:00Z", r#","template":{"category":"marketing"}"#);
+    dialog(on_premises("status", "t2", "5511999990002", 1_712_059_205));
+
+    let invoice = |waba: &str, month: &str| {
+        let r = get(&server.url(&format!("/v1/invoices/{waba}/{month}")), Some(common::TOKEN_ALL));
+        assert_eq!(r.status, 200, "{waba} {month}: {}", r.body);
+        r.json()
+    };
+    let w1 = invoice("W1", "2024-03");
+    assert_eq!(w1["conversations"]["total"], 1, "{w1}");
+    assert_eq!(w1["conversations"]["free_tier"], 1, "W1's own free tier");
+    assert_eq!(w1["lines"][0]["provider"], "zendesk");
+    assert_eq!(w1["off_period_events"], 0);
+    let w2 = invoice("W2", "2024-03");
+    assert_eq!(w2["conversations"]["total"], 2, "{w2}");
+    assert_eq!(w2["conversations"]["free_tier"], 1, "W2's own free tier");
+    assert_eq!(w2["conversations"]["paid"], 1);
+    assert!(w2["lines"].as_array().unwrap().iter().all(|l| l["provider"] == "360dialog"));
+    assert_eq!(w2["off_period_events"], 1, "Zendesk's copy after the move");
+    let april = invoice("W2", "2024-04");
+    assert_eq!(april["conversations"]["total"], 1);
+    assert_eq!(
+        get(&server.url("/v1/invoices/W1/2024-04"), Some(common::TOKEN_ALL)).status,
+        404,
+        "nothing carried by W1 in April"
+    );
+    // The conversation that went on across the move is W1's, with both answers.
+    let conversations = |waba: &str| {
+        get(
+            &server.url(&format!("/v1/conversations?waba={waba}&month=2024-03")),
+            Some(common::TOKEN_ALL),
+        )
+        .json()["conversations"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let on_w1 = conversations("W1");
+    assert_eq!(on_w1.len(), 1);
+    assert_eq!((&on_w1[0]["waba"], &on_w1[0]["messages"]), (&json!("W1"), &json!(2)));
+    let on_w2 = conversations("W2");
+    assert_eq!(on_w2.len(), 2);
+    assert!(on_w2.iter().all(|c| c["waba"] == "W2"), "{on_w2:?}");
+    // The customer's March: both WABAs, each with its provider.
+    let march = get(&server.url("/v1/customers/C1/invoices/2024-03"), Some(common::TOKEN_ALL)).json();
+    let parts: Vec<(&str, &str)> = march["wabas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["waba"].as_str().unwrap(), w["provider"].as_str().unwrap()))
+        .collect();
+    assert_eq!(parts, [("W1", "zendesk"), ("W2", "360dialog")]);
+    // A restart replays the log: the same invoices, the late copy still counted.
+    server.kill();
+    let server = Server::start(&config);
+    let again = get(&server.url("/v1/invoices/W2/2024-03"), Some(common::TOKEN_ALL)).json();
+    assert_eq!(again, w2);
+}

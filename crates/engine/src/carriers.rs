@@ -104,3 +104,24 @@ impl EngineConfig {
                 .is_some_and(|c| c.provider != provider)
     }
 }
+
+impl crate::ledger::Ledger {
+    /// The WABA a record is billed to: the one that carried its phone when
+    /// it started (rules P6), else its pair's.
+    pub fn record_waba(&self, r: &crate::billing::Record) -> &str {
+        let (waba, phone, _) = self.pair_names(r.pair);
+        if r.provider.is_none() {
+            return waba;
+        }
+        self.config()
+            .carrier_at(phone, r.start)
+            .map_or(waba, |c| c.waba.as_str())
+    }
+
+    /// Rules P6: the WABA (its index) and provider that carried `phone`
+    /// at `at`, when the configuration gives the phone's periods.
+    pub(crate) fn carrier_at(&self, phone: &str, at: Instant) -> Option<(u32, Provider)> {
+        let carrier = self.config().carrier_at(phone, at)?;
+        Some((self.waba_index(&carrier.waba)?, carrier.provider))
+    }
+}

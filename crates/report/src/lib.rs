@@ -53,6 +53,10 @@ pub struct LineJson {
     pub category: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier: Option<TierJson>,
+    /// Rules P6: the provider that carried the phone (only when `[[phone]]`
+    /// says).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<&'static str>,
     pub quantity: u64,
     pub free_tier: u64,
     pub free_entry_point: u64,
@@ -69,6 +73,7 @@ impl From<&Line> for LineJson {
             market: l.market.clone(),
             category: l.category.as_str(),
             tier: l.tier.map(|(from, to)| TierJson { from, to }),
+            provider: l.provider.map(|p| p.as_str()),
             quantity: l.counts.total,
             free_tier: l.counts.free_tier,
             free_entry_point: l.counts.free_entry_point,
@@ -101,6 +106,52 @@ pub struct InvoiceJson {
     pub platform_fee: PlatformFeeJson,
     pub total: String,
     pub amount_due: String,
+    /// Rules P6: events of the month from a provider outside their phone's
+    /// period (only on invoices of WABAs a `[[phone]]` names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub off_period_events: Option<u64>,
+}
+
+/// Rules P6: what invoices count of events from a provider outside their
+/// phone's period.
+#[derive(Clone, Debug, Default)]
+pub struct OffPeriod {
+    /// By (WABA, month).
+    pub counts: std::collections::BTreeMap<(String, wabill_engine::time::Month), u64>,
+    /// The WABAs some `[[phone]]` names: their invoices carry the count.
+    pub wabas: std::collections::BTreeSet<String>,
+}
+
+impl OffPeriod {
+    /// From a ledger's flags and configuration.
+    pub fn of(ledger: &wabill_engine::Ledger) -> OffPeriod {
+        OffPeriod {
+            counts: ledger.flagged().0,
+            wabas: ledger
+                .config()
+                .phones
+                .values()
+                .flat_map(|h| h.carriers.iter().map(|c| c.waba.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn count(&self, waba: &str, month: wabill_engine::time::Month) -> Option<u64> {
+        self.wabas.contains(waba).then(|| {
+            self.counts
+                .get(&(waba.to_owned(), month))
+                .copied()
+                .unwrap_or(0)
+        })
+    }
+}
+
+impl InvoiceJson {
+    /// With its count of events from a provider outside their period.
+    pub fn flagged(mut self, off_period: &OffPeriod, invoice: &Invoice) -> Self {
+        self.off_period_events = off_period.count(&invoice.waba, invoice.month);
+        self
+    }
 }
 
 impl From<&Invoice> for InvoiceJson {
@@ -121,6 +172,7 @@ impl From<&Invoice> for InvoiceJson {
             },
             total: i.total.to_string(),
             amount_due: i.amount_due.to_string(),
+            off_period_events: None,
         }
     }
 }
@@ -145,9 +197,12 @@ pub struct InputCounts {
 }
 
 /// The `--format json` document of `wabill invoice`.
-pub fn invoices_json(invoices: &[&Invoice], counts: InputCounts) -> String {
+pub fn invoices_json(invoices: &[&Invoice], counts: InputCounts, off: &OffPeriod) -> String {
     let doc = InvoicesJson {
-        invoices: invoices.iter().map(|i| InvoiceJson::from(*i)).collect(),
+        invoices: invoices
+            .iter()
+            .map(|i| InvoiceJson::from(*i).flagged(off, i))
+            .collect(),
         rejected: counts.rejected,
         duplicates: counts.duplicates,
         quarantined: counts.quarantined,
@@ -387,9 +442,9 @@ impl<'a> From<Verdict<'a>> for MetaJson<'a> {
 }
 
 pub fn conversation_json<'a>(billing: &'a Billing<'_>, r: &Record) -> ConversationJson<'a> {
-    let (waba, phone, user) = billing.ledger.pair_names(r.pair);
+    let (_, phone, user) = billing.ledger.pair_names(r.pair);
     ConversationJson {
-        waba,
+        waba: billing.ledger.record_waba(r),
         phone,
         user,
         start: r.start.rfc3339(),
@@ -411,8 +466,9 @@ pub fn sorted_records<'b>(billing: &Billing<'_>, months: &[&'b WabaMonth]) -> Ve
     let mut records: Vec<&Record> = months.iter().flat_map(|m| m.records.iter()).collect();
     let ledger = billing.ledger;
     records.sort_by(|a, b| {
-        let (wa, pa, ua) = ledger.pair_names(a.pair);
-        let (wb, pb, ub) = ledger.pair_names(b.pair);
+        let (_, pa, ua) = ledger.pair_names(a.pair);
+        let (_, pb, ub) = ledger.pair_names(b.pair);
+        let (wa, wb) = (ledger.record_waba(a), ledger.record_waba(b));
         (wa, a.start, pa, ua, ledger.message_id(a.opened_by)).cmp(&(
             wb,
             b.start,

@@ -119,6 +119,7 @@ fn invoice_json(lines: &[String], config: &EngineConfig, book: &RateBook) -> Str
             duplicates: ledger.duplicates(),
             quarantined: 0,
         },
+        &Default::default(),
     )
 }
 
@@ -377,6 +378,7 @@ fn outputs_under_key(
             duplicates: ledger.duplicates(),
             ..Default::default()
         },
+        &Default::default(),
     );
     let months: Vec<_> = billing.months.iter().collect();
     let records = wabill_report::sorted_records(&billing, &months);
@@ -608,7 +610,7 @@ fn months_text(billing: &wabill_engine::Billing<'_>) -> String {
     let mut out = String::new();
     for m in &billing.months {
         match &m.invoice {
-            Ok(i) => out.push_str(&wabill_report::invoices_json(&[i], Default::default())),
+            Ok(i) => out.push_str(&wabill_report::invoices_json(&[i], Default::default(), &Default::default())),
             Err(errors) => {
                 let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 errors.sort();

@@ -44,7 +44,10 @@ pub fn run(config_path: Option<&Path>, args: InvoiceArgs) -> Result<ExitCode, Fa
         let months = selected(&billing.months, &args.select);
         let invoices = invoices_or_fatal(&months)?;
         match format {
-            InvoiceFormat::Json => wabill_report::invoices_json(&invoices, counts),
+            InvoiceFormat::Json => {
+                let off = wabill_report::OffPeriod::of(&ingested.ledger);
+                wabill_report::invoices_json(&invoices, counts, &off)
+            }
             InvoiceFormat::Csv => wabill_report::invoices_csv(&invoices),
             InvoiceFormat::Table => wabill_report::invoices_table(&invoices, counts),
         }

@@ -89,8 +89,18 @@ pub(crate) fn derive_into(
     let verdicts: crate::derive::Verdicts<'_> =
         (calendar.basis == crate::config::Basis::Meta).then_some(&meta);
     let conversations = derive_pair(inbound, delivered, clock, verdicts, &mut errors);
+    let phone = ledger.pair_names(pair).1;
+    // Rules P6: filed to the WABA that carried the phone then.
+    let filed = |at: Instant, calendar: &mut Calendar<'_>| match ledger.carrier_at(phone, at) {
+        Some((w, provider)) if w != waba => {
+            let zone = &ledger.config().waba(ledger.waba_name(w)).timezone;
+            (w, Month::of(at.local_date(zone)), Some(provider))
+        }
+        Some((_, provider)) => (waba, calendar.month_of(at), Some(provider)),
+        None => (waba, calendar.month_of(at), None),
+    };
     for error in errors {
-        let month = calendar.month_of(error.at);
+        let (waba, month, _) = filed(error.at, calendar);
         groups
             .entry((waba, month))
             .or_default()
@@ -114,7 +124,7 @@ pub(crate) fn derive_into(
         ) {
             c.category = authentication(ledger, calendar, pair, &c);
         }
-        let month = calendar.month_of(c.start);
+        let (waba, month, provider) = filed(c.start, calendar);
         groups
             .entry((waba, month))
             .or_default()
@@ -133,6 +143,7 @@ pub(crate) fn derive_into(
                     .opened_by
                     .expect("a derived conversation opens with a ledger message"),
                 messages: c.messages,
+                provider,
                 tier: None,
             });
     }

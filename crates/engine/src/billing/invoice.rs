@@ -42,6 +42,8 @@ pub struct Line {
     pub category: Category,
     /// Volume-tier band `(from, to)` of a per-message line.
     pub tier: Option<(u64, Option<u64>)>,
+    /// Rules P6: the provider that carried the phone, when configured.
+    pub provider: Option<crate::carriers::Provider>,
     /// `counts.total` is the line's quantity.
     pub counts: Counts,
     pub unit_price: Decimal,
@@ -173,6 +175,7 @@ fn count_lines(
         Category,
         Decimal,
         Option<(u64, Option<u64>)>,
+        Option<crate::carriers::Provider>,
     );
     // Hashed by market id (cheap per record), then sorted by market name.
     let mut by_key: FxHashMap<LineKey, Counts> = FxHashMap::default();
@@ -183,15 +186,15 @@ fn count_lines(
             conversations.add(r.free);
         }
         by_key
-            .entry((r.era, r.market, r.category, r.unit_price, r.tier))
+            .entry((r.era, r.market, r.category, r.unit_price, r.tier, r.provider))
             .or_default()
             .add(r.free);
     }
     let mut lines: Vec<_> = by_key
         .into_iter()
-        .map(|((era, market, category, price, tier), counts)| {
+        .map(|((era, market, category, price, tier, provider), counts)| {
             (
-                (era, book.market_name(market), category, price, tier),
+                (era, book.market_name(market), category, price, tier, provider),
                 counts,
             )
         })
@@ -199,7 +202,7 @@ fn count_lines(
     lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let lines = lines
         .into_iter()
-        .map(|((era, market, category, unit_price, tier), counts)| {
+        .map(|((era, market, category, unit_price, tier, provider), counts)| {
             let amount =
                 exact_mul(Decimal::from(counts.paid), unit_price).ok_or(overflow("line amount"))?;
             Ok(Line {
@@ -207,6 +210,7 @@ fn count_lines(
                 market: market.to_owned(),
                 category,
                 tier,
+                provider,
                 counts,
                 unit_price,
                 meta_amount: at_scale(amount, unit_price.scale()),

@@ -57,6 +57,9 @@ pub struct Record {
     pub messages: u32,
     /// Volume-tier band that priced a per-message record (rules C4).
     pub tier: Option<(u64, Option<u64>)>,
+    /// Rules P6: the provider that carried its phone when it started,
+    /// when the configuration says.
+    pub provider: Option<crate::carriers::Provider>,
 }
 
 impl Record {

@@ -83,6 +83,9 @@ pub struct PassThrough {
     pub timezone: String,
     /// The WABA invoice's currency.
     pub currency: String,
+    /// Rules P6: the provider that carried the phone (one entry per
+    /// provider of the month), when configured.
+    pub provider: Option<crate::carriers::Provider>,
     /// Set when the WABA was the customer's for part of the month only.
     pub part: Option<(Option<Date>, Option<Date>)>,
     pub conversations: Counts,
@@ -186,7 +189,7 @@ pub fn invoices_of(
 /// One month being built.
 #[derive(Default)]
 struct MonthBuild {
-    portions: BTreeMap<String, PortionBuild>,
+    portions: BTreeMap<(String, Option<crate::carriers::Provider>), PortionBuild>,
     extra: BTreeMap<(String, Date, Category, Decimal), u64>,
     markup: BTreeMap<(String, Date, Decimal), Decimal>,
     errors: Vec<CustomerError>,
@@ -338,7 +341,10 @@ fn add_item(
         .as_ref()
         .map(|i| i.currency.as_str())
         .unwrap_or(&customer.currency);
-    let portion = build.portions.entry(wm.waba.clone()).or_default();
+    let portion = build
+        .portions
+        .entry((wm.waba.clone(), record.provider))
+        .or_default();
     portion.month_of = item.month_of;
     if record.era.rules().per_message() {
         portion.messages.add(record.free);
@@ -420,8 +426,10 @@ fn finish(
         Ok::<_, CustomerError>(total)
     };
     let mut wabas = Vec::new();
-    for (waba, p) in build.portions {
-        wabas.push(pass_through(customer, months[p.month_of], waba, p).ok_or_else(overflow)?);
+    for ((waba, provider), p) in build.portions {
+        let mut entry = pass_through(customer, months[p.month_of], waba, p).ok_or_else(overflow)?;
+        entry.provider = provider;
+        wabas.push(entry);
     }
     let extra = build
         .extra
@@ -514,6 +522,7 @@ fn pass_through(
         month: wm.month,
         timezone: invoice.timezone.clone(),
         currency: invoice.currency.clone(),
+        provider: None,
         conversations: p.conversations,
         messages: p.messages,
         amount: if conversions.is_empty() {

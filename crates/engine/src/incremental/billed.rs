@@ -58,8 +58,9 @@ pub struct Billed {
 /// since.
 #[derive(Default)]
 struct Rating {
-    /// Per pair, its records and errors by local month.
-    derived: Chunked<BTreeMap<Month, Group>>,
+    /// Per pair, its records and errors by WABA-month (a moved phone's
+    /// go to more than one WABA, rules P6).
+    derived: Chunked<BTreeMap<WabaMonthKey, Group>>,
     /// Per WABA-month, the pairs with records or errors in it.
     month_pairs: FxHashMap<WabaMonthKey, BTreeSet<u32>>,
     /// Per WABA-month, the pairs with derivation errors in it.
@@ -138,14 +139,15 @@ impl Billed {
             let log = engine.pair_log(pair).unwrap_or(&empty);
             let now = derive_pair_months(ledger, &self.clocks, &mut calendars, pair, log);
             self.names.copy_pair(ledger, pair);
-            for group in now.values() {
+            for (&(waba, _), group) in &now {
+                self.names.copy_waba(ledger, waba);
                 // G1: a group's records are its participants'.
                 for r in group.records.iter().filter(|r| r.pair != pair) {
                     self.names.copy_pair(ledger, r.pair);
                 }
                 self.names.copy_tied_openers(ledger, &group.records);
             }
-            self.rating.replace_pair(ledger.pair(pair).waba, pair, now);
+            self.rating.replace_pair(pair, now);
         }
     }
 
@@ -196,15 +198,15 @@ impl Billed {
     }
 }
 
-/// One pair derived afresh from its log: its records and errors by local
-/// month.
+/// One pair derived afresh from its log: its records and errors by
+/// WABA-month.
 fn derive_pair_months(
     ledger: &Ledger,
     clocks: &[EraClock],
     calendars: &mut Calendars<'_>,
     pair: u32,
     log: &PairLog,
-) -> BTreeMap<Month, Group> {
+) -> BTreeMap<WabaMonthKey, Group> {
     let waba = ledger.pair(pair).waba;
     let (inbound, delivered) = log.derivation_input();
     let mut groups = FxHashMap::default();
@@ -219,21 +221,20 @@ fn derive_pair_months(
             &mut groups,
         );
     }
-    groups.into_iter().map(|((_, m), g)| (m, g)).collect()
+    groups.into_iter().collect()
 }
 
 impl Rating {
     /// Keeps a pair's new derivation and marks the months where it differs
     /// from the one before.
-    fn replace_pair(&mut self, waba: u32, pair: u32, now: BTreeMap<Month, Group>) {
+    fn replace_pair(&mut self, pair: u32, now: BTreeMap<WabaMonthKey, Group>) {
         let before = std::mem::take(self.derived.at(pair as usize));
-        let months: BTreeSet<Month> = before.keys().chain(now.keys()).copied().collect();
-        for month in months {
-            let new = now.get(&month);
-            if before.get(&month) == new {
+        let keys: BTreeSet<WabaMonthKey> = before.keys().chain(now.keys()).copied().collect();
+        for key in keys {
+            let new = now.get(&key);
+            if before.get(&key) == new {
                 continue;
             }
-            let key = (waba, month);
             self.dirty_months.entry(key).or_default().insert(pair);
             let members = self.month_pairs.entry(key).or_default();
             if new.is_some() {
@@ -321,7 +322,7 @@ impl Rating {
         other_market: MarketId,
     ) -> Option<Group> {
         let pairs = self.month_pairs.get(&key).filter(|p| !p.is_empty())?;
-        let of_pair = |pair: &u32| self.derived.get(*pair as usize)?.get(&key.1);
+        let of_pair = |pair: &u32| self.derived.get(*pair as usize)?.get(&key);
         let (kept, to_add) = match old {
             Some(mut records) => {
                 records.retain(|r| !changed.contains(&r.derived_from));

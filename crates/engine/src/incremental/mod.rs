@@ -68,7 +68,10 @@ impl Incremental {
         let outcome = self.ledger.ingest(events)?;
         // A duplicate may still carry the copy that is canonical now (F6).
         for e in events {
-            if let Some(msg) = self.ledger.message_index(&e.waba, &e.id) {
+            // Rules P6: a moved phone's events are kept under its first WABA.
+            let config = self.ledger.config();
+            let waba = config.identity_waba(&e.waba, &e.phone).unwrap_or(&e.waba);
+            if let Some(msg) = self.ledger.message_index(waba, &e.id) {
                 self.mirror(msg);
             }
         }

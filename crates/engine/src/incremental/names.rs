@@ -59,6 +59,12 @@ impl CopiedNames {
         });
     }
 
+    /// Copies WABA `waba`'s name (a month's WABA: rules P6 files a moved
+    /// phone's records under WABAs its pairs are not of).
+    pub fn copy_waba(&mut self, ledger: &Ledger, waba: u32) {
+        put(&mut self.wabas, waba, || ledger.waba_name(waba).to_owned());
+    }
+
     /// Copies the opener ids of `records` (one pair's, in one month) that
     /// start at the same instant as another of them.
     pub fn copy_tied_openers(&mut self, ledger: &Ledger, records: &[Record]) {

@@ -61,10 +61,12 @@ impl Ledger {
         self.links.canonical.get(&pair).copied().unwrap_or(pair)
     }
 
-    /// The pair billing reads `(waba, phone, user)` as (rules F9): the
+    /// The pair billing reads `(waba, phone, user)` as (rules F9, P6): the
     /// canonical pair of the pair by those names, or, for a BSUID with no
     /// pair of its own here but linked to a number, the number's pair.
     pub fn billing_pair_of(&self, waba: &str, phone: &str, user: &str) -> Option<u32> {
+        // Rules P6: a moved phone's pairs are its first WABA's.
+        let waba = self.config().identity_waba(waba, phone).unwrap_or(waba);
         if let Some(pair) = self.pair_index(waba, phone, user) {
             return Some(self.canonical_pair(pair));
         }

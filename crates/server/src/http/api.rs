@@ -205,7 +205,10 @@ pub(super) async fn get_invoice(
             )
         })?;
         match &m.invoice {
-            Ok(invoice) => Ok(wabill_report::InvoiceJson::from(invoice)),
+            Ok(invoice) => {
+                let off = wabill_report::OffPeriod::of(settled.engine().ledger());
+                Ok(wabill_report::InvoiceJson::from(invoice).flagged(&off, invoice))
+            }
             Err(errors) => Err(ApiError::new(
                 ErrorCode::CannotBill,
                 errors

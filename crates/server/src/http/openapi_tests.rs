@@ -353,6 +353,7 @@ fn invoice() -> wabill_report::InvoiceJson {
             market: "Brazil".into(),
             category: "marketing",
             tier: Some(wabill_report::TierJson { from: 1, to: None }),
+            provider: Some("360dialog"),
             quantity: 1,
             free_tier: 0,
             free_entry_point: 0,
@@ -369,6 +370,7 @@ fn invoice() -> wabill_report::InvoiceJson {
         },
         total: "0.0625".into(),
         amount_due: "0.0625".into(),
+        off_period_events: Some(0),
     }
 }
 

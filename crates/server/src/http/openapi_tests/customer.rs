@@ -30,6 +30,7 @@ pub(super) fn sample() -> wabill_engine::customers::CustomerInvoice {
             month,
             timezone: "UTC".into(),
             currency: "INR".into(),
+            provider: Some(wabill_engine::carriers::Provider::Dialog360),
             part: Some((Some(day), None)),
             conversations: Default::default(),
             messages: Default::default(),
