@@ -86,8 +86,7 @@ pub fn ingest_files(
 /// Rules P6: events from a provider outside their phone's period are
 /// billed, counted per invoice (`off_period_events`) and told here.
 fn warn_off_period(ledger: &Ledger) {
-    let (_, by_phone) = ledger.flagged();
-    for ((phone, provider), n) in by_phone {
+    for ((phone, provider), n) in ledger.flagged().by_phone {
         eprintln!(
             "wabill: phone {phone}: {n} events came through {} outside the periods [[phone]] gives it; they are billed and counted on their invoices (off_period_events)",
             provider.as_str()

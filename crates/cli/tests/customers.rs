@@ -851,15 +851,25 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     };
     // Before the move, through Zendesk (W1): the user writes, the business
     // answers: a service conversation from 20:05:05.
-    zendesk(sunshine("conversation:message", "in1", "2024-03-15T20:00:00Z"));
+    zendesk(sunshine(
+        "conversation:message",
+        "in1",
+        "2024-03-15T20:00:00Z",
+    ));
     outbound("r1", "W1", user, "2024-03-15T20:05:00Z", "");
-    zendesk(sunshine("conversation:message:delivery:user", "r1", "2024-03-15T20:05:05Z"));
+    zendesk(sunshine(
+        "conversation:message:delivery:user",
+        "r1",
+        "2024-03-15T20:05:05Z",
+    ));
     // After the move, through 360dialog (W2): an answer within the same
     // conversation, then the next day a new one and a template to another user.
     outbound("r2", "W2", user, "2024-03-16T10:00:00Z", "");
     dialog(on_premises("status", "r2", user, 1_710_583_205)); // 2024-03-16T10:00:05Z
     let window = get(
-        &server.url(&format!("/v1/window?waba=W2&phone=P1&user={user}&at=2024-03-16T10:30:00Z")),
+        &server.url(&format!(
+            "/v1/window?waba=W2&phone=P1&user={user}&at=2024-03-16T10:30:00Z"
+        )),
         Some(common::TOKEN_ALL),
     )
     .json();
@@ -874,15 +884,34 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     dialog(on_premises("status", "r3", user, 1_710_666_305));
     // Zendesk's own copy of that delivery, after its period: billed once,
     // counted.
-    let late = zendesk(sunshine("conversation:message:delivery:user", "r3", "2024-03-17T09:05:06Z"));
+    let late = zendesk(sunshine(
+        "conversation:message:delivery:user",
+        "r3",
+        "2024-03-17T09:05:06Z",
+    ));
     assert_eq!(late["duplicates"], 1, "{late}");
-    outbound("t1", "W2", "5511999990001", "2024-03-17T12:00:00Z", r#","template":{"category":"marketing"}"#);
+    outbound(
+        "t1",
+        "W2",
+        "5511999990001",
+        "2024-03-17T12:00:00Z",
+        r#","template":{"category":"marketing"}"#,
+    );
     dialog(on_premises("status", "t1", "5511999990001", 1_710_676_805));
-    outbound("t2", "W2", "5511999990002", "2024-04-02T12:00:00Z", r#","template":{"category":"marketing"}"#);
+    outbound(
+        "t2",
+        "W2",
+        "5511999990002",
+        "2024-04-02T12:00:00Z",
+        r#","template":{"category":"marketing"}"#,
+    );
     dialog(on_premises("status", "t2", "5511999990002", 1_712_059_205));
 
     let invoice = |waba: &str, month: &str| {
-        let r = get(&server.url(&format!("/v1/invoices/{waba}/{month}")), Some(common::TOKEN_ALL));
+        let r = get(
+            &server.url(&format!("/v1/invoices/{waba}/{month}")),
+            Some(common::TOKEN_ALL),
+        );
         assert_eq!(r.status, 200, "{waba} {month}: {}", r.body);
         r.json()
     };
@@ -895,12 +924,22 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     assert_eq!(w2["conversations"]["total"], 2, "{w2}");
     assert_eq!(w2["conversations"]["free_tier"], 1, "W2's own free tier");
     assert_eq!(w2["conversations"]["paid"], 1);
-    assert!(w2["lines"].as_array().unwrap().iter().all(|l| l["provider"] == "360dialog"));
+    assert!(
+        w2["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["provider"] == "360dialog")
+    );
     assert_eq!(w2["off_period_events"], 1, "Zendesk's copy after the move");
     let april = invoice("W2", "2024-04");
     assert_eq!(april["conversations"]["total"], 1);
     assert_eq!(
-        get(&server.url("/v1/invoices/W1/2024-04"), Some(common::TOKEN_ALL)).status,
+        get(
+            &server.url("/v1/invoices/W1/2024-04"),
+            Some(common::TOKEN_ALL)
+        )
+        .status,
         404,
         "nothing carried by W1 in April"
     );
@@ -917,12 +956,19 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     };
     let on_w1 = conversations("W1");
     assert_eq!(on_w1.len(), 1);
-    assert_eq!((&on_w1[0]["waba"], &on_w1[0]["messages"]), (&json!("W1"), &json!(2)));
+    assert_eq!(
+        (&on_w1[0]["waba"], &on_w1[0]["messages"]),
+        (&json!("W1"), &json!(2))
+    );
     let on_w2 = conversations("W2");
     assert_eq!(on_w2.len(), 2);
     assert!(on_w2.iter().all(|c| c["waba"] == "W2"), "{on_w2:?}");
     // The customer's March: both WABAs, each with its provider.
-    let march = get(&server.url("/v1/customers/C1/invoices/2024-03"), Some(common::TOKEN_ALL)).json();
+    let march = get(
+        &server.url("/v1/customers/C1/invoices/2024-03"),
+        Some(common::TOKEN_ALL),
+    )
+    .json();
     let parts: Vec<(&str, &str)> = march["wabas"]
         .as_array()
         .unwrap()
@@ -933,6 +979,10 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     // A restart replays the log: the same invoices, the late copy still counted.
     server.kill();
     let server = Server::start(&config);
-    let again = get(&server.url("/v1/invoices/W2/2024-03"), Some(common::TOKEN_ALL)).json();
+    let again = get(
+        &server.url("/v1/invoices/W2/2024-03"),
+        Some(common::TOKEN_ALL),
+    )
+    .json();
     assert_eq!(again, w2);
 }

@@ -81,11 +81,15 @@ impl EngineConfig {
             return None;
         }
         let history = self.phones.get(phone)?;
-        history.carriers.iter().rev().find(|c| {
-            c.from
-                .is_none_or(|d| local_midnight(d, &self.waba(&c.waba).timezone) <= at)
-        })
-        .or_else(|| history.carriers.first())
+        history
+            .carriers
+            .iter()
+            .rev()
+            .find(|c| {
+                c.from
+                    .is_none_or(|d| local_midnight(d, &self.waba(&c.waba).timezone) <= at)
+            })
+            .or_else(|| history.carriers.first())
     }
 
     /// Whether an event of `(waba, phone)` at `at` that came from

@@ -126,7 +126,7 @@ impl OffPeriod {
     /// From a ledger's flags and configuration.
     pub fn of(ledger: &wabill_engine::Ledger) -> OffPeriod {
         OffPeriod {
-            counts: ledger.flagged().0,
+            counts: ledger.flagged().by_month,
             wabas: ledger
                 .config()
                 .phones

@@ -610,7 +610,11 @@ fn months_text(billing: &wabill_engine::Billing<'_>) -> String {
     let mut out = String::new();
     for m in &billing.months {
         match &m.invoice {
-            Ok(i) => out.push_str(&wabill_report::invoices_json(&[i], Default::default(), &Default::default())),
+            Ok(i) => out.push_str(&wabill_report::invoices_json(
+                &[i],
+                Default::default(),
+                &Default::default(),
+            )),
             Err(errors) => {
                 let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 errors.sort();

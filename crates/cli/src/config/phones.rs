@@ -76,7 +76,9 @@ pub(super) fn phones(phones: &[PhoneFile], engine: &mut EngineConfig) -> anyhow:
                 carriers[0].waba
             );
         }
-        engine.phones.insert(p.id.clone(), PhoneHistory { carriers });
+        engine
+            .phones
+            .insert(p.id.clone(), PhoneHistory { carriers });
     }
     Ok(())
 }

@@ -186,7 +186,14 @@ fn count_lines(
             conversations.add(r.free);
         }
         by_key
-            .entry((r.era, r.market, r.category, r.unit_price, r.tier, r.provider))
+            .entry((
+                r.era,
+                r.market,
+                r.category,
+                r.unit_price,
+                r.tier,
+                r.provider,
+            ))
             .or_default()
             .add(r.free);
     }
@@ -194,7 +201,14 @@ fn count_lines(
         .into_iter()
         .map(|((era, market, category, price, tier, provider), counts)| {
             (
-                (era, book.market_name(market), category, price, tier, provider),
+                (
+                    era,
+                    book.market_name(market),
+                    category,
+                    price,
+                    tier,
+                    provider,
+                ),
                 counts,
             )
         })
@@ -202,20 +216,22 @@ fn count_lines(
     lines.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let lines = lines
         .into_iter()
-        .map(|((era, market, category, unit_price, tier, provider), counts)| {
-            let amount =
-                exact_mul(Decimal::from(counts.paid), unit_price).ok_or(overflow("line amount"))?;
-            Ok(Line {
-                era,
-                market: market.to_owned(),
-                category,
-                tier,
-                provider,
-                counts,
-                unit_price,
-                meta_amount: at_scale(amount, unit_price.scale()),
-            })
-        })
+        .map(
+            |((era, market, category, unit_price, tier, provider), counts)| {
+                let amount = exact_mul(Decimal::from(counts.paid), unit_price)
+                    .ok_or(overflow("line amount"))?;
+                Ok(Line {
+                    era,
+                    market: market.to_owned(),
+                    category,
+                    tier,
+                    provider,
+                    counts,
+                    unit_price,
+                    meta_amount: at_scale(amount, unit_price.scale()),
+                })
+            },
+        )
         .collect::<Result<_, BillingError>>()?;
     Ok((conversations, messages, lines))
 }

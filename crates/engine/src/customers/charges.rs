@@ -4,7 +4,7 @@ use jiff::ToSpan;
 use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::invoice::{CustomerError, SubscriptionCharge};
+use super::shape::{CustomerError, SubscriptionCharge};
 use super::{Customer, Customers, Period};
 use crate::billing::exact_mul;
 use crate::time::Month;

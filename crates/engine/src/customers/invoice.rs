@@ -7,146 +7,17 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
 
+use super::Customer;
 use super::charges::charges;
+use super::shape::{
+    Conversion, CustomerError, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,
+    SubscriptionCharge,
+};
 use super::units::{Pools, Use, terms_at};
-use super::{Customer, Period};
 use crate::billing::{Counts, Free, Record, WabaMonth, exact_add, exact_mul};
 use crate::config::EngineConfig;
 use crate::tariff::Category;
 use crate::time::Month;
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CustomerError {
-    #[error("customer {customer}: WABA {waba}'s invoice for {month} has errors")]
-    WabaInvoice {
-        customer: String,
-        waba: String,
-        month: Month,
-    },
-    #[error(
-        "customer {customer}: no exchange rate from {from} to {to} is in force on {date} (WABA {waba})"
-    )]
-    NoExchangeRate {
-        customer: String,
-        waba: String,
-        from: String,
-        to: String,
-        date: Date,
-    },
-    #[error("customer {customer}: plan {plan} has no version in force on {date}")]
-    NoPlanVersion {
-        customer: String,
-        plan: String,
-        date: Date,
-    },
-    #[error("customer {customer}: an amount is too large to hold exactly")]
-    Overflow { customer: String },
-}
-
-/// A subscription price due in the invoice's month (rules P3).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubscriptionCharge {
-    pub plan: String,
-    pub version_from: Date,
-    pub period: Period,
-    pub period_from: Date,
-    pub period_to: Date,
-    /// The days charged: `[from, to)`.
-    pub from: Date,
-    pub to: Date,
-    pub days: i64,
-    /// Days of the period (an instalment's: of its month).
-    pub whole_days: i64,
-    /// A twelfth of a yearly price (`spread`).
-    pub instalment: bool,
-    pub price: Decimal,
-    pub amount: Decimal,
-}
-
-/// Converted at one rate (rules P5).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conversion {
-    pub from: String,
-    pub to: String,
-    pub rate: Decimal,
-    pub effective_from: Date,
-    pub amount: Decimal,
-    pub converted: Decimal,
-}
-
-/// Meta's charges of one WABA invoice (or the part of its month the WABA
-/// was the customer's), passed through.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PassThrough {
-    pub waba: String,
-    pub month: Month,
-    pub timezone: String,
-    /// The WABA invoice's currency.
-    pub currency: String,
-    /// Rules P6: the provider that carried the phone (one entry per
-    /// provider of the month), when configured.
-    pub provider: Option<crate::carriers::Provider>,
-    /// Set when the WABA was the customer's for part of the month only.
-    pub part: Option<(Option<Date>, Option<Date>)>,
-    pub conversations: Counts,
-    pub messages: Counts,
-    pub meta_amount: Decimal,
-    pub conversions: Vec<Conversion>,
-    /// `meta_amount` in the customer's currency.
-    pub amount: Decimal,
-    /// Units that used included volume, and units beyond it.
-    pub included_units: u64,
-    pub extra_units: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct IncludedPool {
-    pub plan: String,
-    pub version_from: Date,
-    pub from: Date,
-    pub to: Date,
-    pub allowance: u64,
-    pub used_before: u64,
-    pub used: u64,
-    pub left: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExtraLine {
-    pub plan: String,
-    pub version_from: Date,
-    pub category: Category,
-    pub unit_price: Decimal,
-    pub quantity: u64,
-    pub amount: Decimal,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MarkupLine {
-    pub plan: String,
-    pub version_from: Date,
-    pub rate: Decimal,
-    /// The pass-through it applies to, in the customer's currency.
-    pub base: Decimal,
-    pub amount: Decimal,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CustomerInvoice {
-    pub customer: String,
-    pub name: Option<String>,
-    pub month: Month,
-    pub currency: String,
-    pub subscription: Vec<SubscriptionCharge>,
-    pub wabas: Vec<PassThrough>,
-    pub pass_through: Decimal,
-    pub included: Vec<IncludedPool>,
-    pub extra: Vec<ExtraLine>,
-    pub markup: Vec<MarkupLine>,
-    pub platform_total: Decimal,
-    pub total: Decimal,
-    pub amount_due: Decimal,
-}
 
 /// The latest month any WABA invoice is for: customer invoices run up to
 /// it (a subscription with no end charges no further).
@@ -371,24 +242,20 @@ fn add_item(
     } else {
         Decimal::ZERO
     };
-    let (key, rate) = if currency == customer.currency {
-        (None, Decimal::ONE)
-    } else {
-        match customers.rate_at(currency, &customer.currency, item.date) {
-            Some(r) => (Some(r.effective_from), r.rate),
-            None => {
-                let error = CustomerError::NoExchangeRate {
-                    customer: customer.id.clone(),
-                    waba: wm.waba.clone(),
-                    from: currency.to_owned(),
-                    to: customer.currency.clone(),
-                    date: item.date,
-                };
-                if !build.errors.contains(&error) {
-                    build.errors.push(error);
-                }
-                return Ok(());
+    let (key, rate) = match conversion(customers, customer, currency, item.date) {
+        Ok(rate) => rate,
+        Err((from, to)) => {
+            let error = CustomerError::NoExchangeRate {
+                customer: customer.id.clone(),
+                waba: wm.waba.clone(),
+                from,
+                to,
+                date: item.date,
+            };
+            if !build.errors.contains(&error) {
+                build.errors.push(error);
             }
+            return Ok(());
         }
     };
     let slot = portion.amounts.entry(key).or_insert((Decimal::ZERO, rate));
@@ -405,6 +272,24 @@ fn add_item(
         *base = exact_add(*base, converted).ok_or_else(overflow)?;
     }
     Ok(())
+}
+
+/// Rules P5: the rate from `currency` to the customer's on `date` (the
+/// date it took effect, and the rate; none and 1 for the same currency),
+/// or the pair of currencies that has none.
+fn conversion(
+    customers: &super::Customers,
+    customer: &Customer,
+    currency: &str,
+    date: Date,
+) -> Result<(Option<Date>, Decimal), (String, String)> {
+    if currency == customer.currency {
+        return Ok((None, Decimal::ONE));
+    }
+    customers
+        .rate_at(currency, &customer.currency, date)
+        .map(|r| (Some(r.effective_from), r.rate))
+        .ok_or_else(|| (currency.to_owned(), customer.currency.clone()))
 }
 
 fn finish(

@@ -7,17 +7,19 @@
 mod charges;
 mod invoice;
 mod quote;
+mod shape;
 mod units;
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
 pub use charges::{days_between, period_of};
-pub use invoice::{
-    Conversion, CustomerError, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,
-    SubscriptionCharge, customer_invoices, horizon, invoices_of,
-};
+pub use invoice::{CustomerMonth, customer_invoices, horizon, invoices_of};
 pub use quote::{CustomerQuote, QuotedUnit, customer_quote};
+pub use shape::{
+    Conversion, CustomerError, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,
+    SubscriptionCharge,
+};
 
 use crate::config::FeeAppliesTo;
 use crate::tariff::Category;

@@ -5,7 +5,8 @@
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-use super::invoice::{CustomerError, of_customer};
+use super::invoice::of_customer;
+use super::shape::CustomerError;
 use super::units::{Use, terms_at};
 use crate::billing::{Free, WabaMonth, exact_add, exact_mul};
 use crate::config::EngineConfig;

@@ -7,7 +7,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 
 use super::charges::{days_between, period_of};
-use super::invoice::CustomerError;
+use super::shape::CustomerError;
 use super::{Customer, Customers, Plan, PlanVersion, Subscription};
 use crate::conversation::Free;
 use crate::tariff::Category;

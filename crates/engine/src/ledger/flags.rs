@@ -21,6 +21,14 @@ pub(super) struct Flagged {
     provider: Provider,
 }
 
+/// Flagged events counted per (WABA that carried the phone then, its
+/// local month), and per (phone, provider).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlagCounts {
+    pub by_month: BTreeMap<(String, Month), u64>,
+    pub by_phone: BTreeMap<(String, Provider), u64>,
+}
+
 /// Flagged events by (message, which of its events).
 pub(super) type Flags = FxHashMap<(u32, String), Flagged>;
 
@@ -68,12 +76,7 @@ impl Ledger {
     /// Flagged events per (WABA that carried the phone then, its local
     /// month), and per (phone, provider): what invoices count and the
     /// warning names.
-    pub fn flagged(
-        &self,
-    ) -> (
-        BTreeMap<(String, Month), u64>,
-        BTreeMap<(String, Provider), u64>,
-    ) {
+    pub fn flagged(&self) -> FlagCounts {
         let config = self.config();
         let mut by_month = BTreeMap::new();
         let mut by_phone = BTreeMap::new();
@@ -85,6 +88,6 @@ impl Ledger {
             *by_month.entry((waba.to_owned(), month)).or_default() += 1;
             *by_phone.entry((f.phone.clone(), f.provider)).or_default() += 1;
         }
-        (by_month, by_phone)
+        FlagCounts { by_month, by_phone }
     }
 }

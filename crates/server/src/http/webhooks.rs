@@ -229,7 +229,7 @@ async fn store_body(
         v.set_provider(wabill_engine::carriers::Provider::parse(source));
         check_items(&mut parsed, v, &mut facts)
     })
-        .map_err(|e| bad_body(source, e))?;
+    .map_err(|e| bad_body(source, e))?;
     if let Some(big) = parsed
         .quarantined
         .iter()
