@@ -626,6 +626,7 @@ fn the_openapi_document_lists_exactly_the_served_paths() {
         "/metrics",
         "/openapi.json",
         "/v1/conversations",
+        "/v1/customers/{id}/invoices/{month}",
         "/v1/events",
         "/v1/invoices/{waba}/{month}",
         "/v1/quarantine",
@@ -644,7 +645,8 @@ fn the_openapi_document_lists_exactly_the_served_paths() {
         let concrete = path
             .replace("{waba}", "W1")
             .replace("{month}", "2025-06")
-            .replace("{name}", "acme");
+            .replace("{name}", "acme")
+            .replace("{id}", "C1");
         let documented_get = doc["paths"][path].get("get").is_some();
         let status = if documented_get {
             get(&server.url(&concrete), Some(TOKEN_ALL)).status

@@ -113,10 +113,12 @@ impl crate::ledger::Ledger {
     /// The WABA a record is billed to: the one that carried its phone when
     /// it started (rules P6), else its pair's.
     pub fn record_waba(&self, r: &crate::billing::Record) -> &str {
-        let (waba, phone, _) = self.pair_names(r.pair);
+        let waba = self.pair_names(r.pair).0;
         if r.provider.is_none() {
             return waba;
         }
+        // The phone that sent it (a group's, rules G1), as derivation files it.
+        let phone = self.pair_names(r.derived_from).1;
         self.config()
             .carrier_at(phone, r.start)
             .map_or(waba, |c| c.waba.as_str())

@@ -718,6 +718,63 @@ proptest! {
     }
 }
 
+/// [`era_config`] with W2 in UTC and phone P1 carried by W1 (Zendesk)
+/// until the day after anchor `anchor`, then by W2 (360dialog): rules P6.
+fn moved_phone_config(anchor: usize) -> EngineConfig {
+    use wabill_engine::carriers::{Carrier, PhoneHistory, Provider};
+    let mut config = era_config();
+    let mut w2 = config.waba("W2").clone();
+    w2.timezone = jiff::tz::TimeZone::UTC;
+    w2.timezone_name = "UTC".into();
+    config.set_waba("W2", w2);
+    let from = jiff::Timestamp::from_second(ERA_ANCHORS[anchor] + 86_400)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+        .unwrap_or_default();
+    let carriers = vec![
+        Carrier {
+            from: None,
+            provider: Provider::Zendesk,
+            waba: "W1".into(),
+        },
+        Carrier {
+            from: Some(from),
+            provider: Provider::Dialog360,
+            waba: "W2".into(),
+        },
+    ];
+    config.phones.insert("P1".into(), PhoneHistory { carriers });
+    config
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Rules P6 with F6: a phone that moves between WABAs is billed alike
+    /// by the service's incremental billing and the batch CLI, whatever
+    /// the order and duplicates of its events, and every record of it
+    /// lands on the WABA that carried it when the record started.
+    #[test]
+    fn a_moved_phone_is_billed_alike_incrementally_and_in_batch(
+        (lines, noisy, settle) in noisy_era_traffic(),
+        anchor in 0..ERA_ANCHORS.len(),
+    ) {
+        let (config, book) = (moved_phone_config(anchor), book());
+        let batch = batch_text(&lines, &config, &book);
+        prop_assert_eq!(&batch, &incremental_text(&noisy, &settle, &config, &book));
+        let ledger = ledger_of(&lines, &config);
+        let billing = bill(&ledger, &book);
+        for m in &billing.months {
+            for r in &m.records {
+                // The phone that sent it: a group's, under G1.
+                let (_, phone, _) = ledger.pair_names(r.derived_from);
+                prop_assert_eq!(ledger.record_waba(r), m.waba.as_str());
+                let carried = config.carrier_at(phone, r.start).map(|c| c.waba.as_str());
+                prop_assert_eq!(carried.unwrap_or(ledger.pair_names(r.pair).0), m.waba.as_str());
+            }
+        }
+    }
+}
+
 /// The latest instant an event can carry is billed like any other (the
 /// per-pair logs read up to and including it).
 #[test]
