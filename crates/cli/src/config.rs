@@ -224,8 +224,39 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
             engine.platform.currency
         );
     }
+    simple_fee_or_plans(&engine)?;
     let book = rate_book(&file.rates, &base, &engine.billing_currencies())?;
     Ok(Configured { engine, book })
+}
+
+/// Rules D5: the platform's fee is `[platform]`'s (the simple case) or,
+/// once customers are configured, their plans': never both.
+fn simple_fee_or_plans(engine: &EngineConfig) -> anyhow::Result<()> {
+    let customers = &engine.customers.customers;
+    if customers.is_empty() {
+        return Ok(());
+    }
+    if !engine.platform.fee_per_conversation.is_zero() {
+        bail!(
+            "platform.fee_per_conversation: with [[customer]] configured the platform's fee is in each customer's [[plan]] \
+             (unit_price, included); set it to \"0\" so that no unit is charged twice"
+        );
+    }
+    for c in customers {
+        if let Some(m) = c
+            .wabas
+            .iter()
+            .find(|m| engine.waba(&m.waba).included_conversations > 0)
+        {
+            bail!(
+                "waba {:?}: included_conversations is the simple case's allowance; WABA {:?} is customer {:?}'s, whose [[plan]] gives its included volume",
+                m.waba,
+                m.waba,
+                c.id
+            );
+        }
+    }
+    Ok(())
 }
 
 fn platform(p: &Platform, engine: &mut EngineConfig) -> anyhow::Result<()> {

@@ -553,6 +553,14 @@ fn customer_configuration_errors_name_the_key() {
             "exchange_rate[0].rate: must not be negative",
         ),
         (
+            "[platform]\nfee_per_conversation = \"0.01\"\n[[customer]]\nid = \"C1\"\n",
+            "platform.fee_per_conversation: with [[customer]] configured the platform's fee is in each customer's [[plan]]",
+        ),
+        (
+            "[[waba]]\nid = \"W1\"\nincluded_conversations = 5\n[[customer]]\nid = \"C1\"\nwabas = [\"W1\"]\n",
+            "included_conversations is the simple case's allowance",
+        ),
+        (
             "[platform]\nfee_per_conversation = \"0.01\"\n[[waba]]\nid = \"W1\"\ncurrency = \"INR\"\n",
             "platform.fee_per_conversation: the fee is in platform.currency USD but a WABA is billed in INR",
         ),
