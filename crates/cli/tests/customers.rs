@@ -971,6 +971,13 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     let on_w2 = conversations("W2");
     assert_eq!(on_w2.len(), 2);
     assert!(on_w2.iter().all(|c| c["waba"] == "W2"), "{on_w2:?}");
+    // Reconciliation finds W2's conversations, kept under the number's first WABA.
+    let rec = get(
+        &server.url("/v1/reconciliation/W2/2024-03"),
+        Some(common::TOKEN_ALL),
+    );
+    assert_eq!(rec.status, 200, "{}", rec.body);
+    assert_eq!(rec.json()["waba"], "W2");
     // The customer's March: both WABAs, each with its provider.
     let march = get(
         &server.url("/v1/customers/C1/invoices/2024-03"),

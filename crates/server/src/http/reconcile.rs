@@ -34,11 +34,26 @@ pub(super) async fn get_reconciliation(
         Arc::clone(&app.state.book),
         app.state.key,
     );
-    let name = waba.clone();
+    // Rules P6: a moved phone's messages are kept under its first WABA.
+    let mut sources = vec![waba.clone()];
+    for history in config.phones.values() {
+        if let Some(first) = history.identity()
+            && history.names_waba(&waba)
+            && !sources.iter().any(|s| s == first)
+        {
+            sources.push(first.to_owned());
+        }
+    }
     let answer = app
         .state
         .copied_then(
-            move |state| copy_waba(state, &name),
+            move |state| {
+                let mut events = Vec::new();
+                for name in &sources {
+                    events.extend(copy_waba(state, name));
+                }
+                events
+            },
             move |events| {
                 // Billed twice (both bases) on a reading thread, holding
                 // no lock: the copy is the answer's own.
