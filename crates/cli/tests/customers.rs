@@ -399,6 +399,20 @@ fn india_traffic() -> Traffic {
     t
 }
 
+/// Runs `wabill` with [`india_config`] (`rates` added), the INR card and
+/// [`india_traffic`]: `args` then the events file.
+fn india_run(rates: &str, args: &[&str]) -> Out {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("wabill.toml"), india_config(rates)).unwrap();
+    std::fs::write(p.join("inr-card.csv"), INR_CARD).unwrap();
+    std::fs::write(p.join("events.ndjson"), india_traffic().text()).unwrap();
+    let mut all = vec!["--config", "wabill.toml"];
+    all.extend_from_slice(args);
+    all.push("events.ndjson");
+    wabill(p, &all)
+}
+
 #[test]
 fn indian_waba_switching_to_inr_on_2027_01_01_with_a_usd_customer() {
     let rates = r#"
@@ -414,23 +428,8 @@ to = "USD"
 rate = "0.0117"
 effective_from = "2027-01-15"
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    std::fs::write(p.join("wabill.toml"), india_config(rates)).unwrap();
-    std::fs::write(p.join("inr-card.csv"), INR_CARD).unwrap();
-    std::fs::write(p.join("events.ndjson"), india_traffic().text()).unwrap();
     // The WABA invoices: December in USD, January in INR at the INR card.
-    let out = wabill(
-        p,
-        &[
-            "--config",
-            "wabill.toml",
-            "invoice",
-            "--format",
-            "json",
-            "events.ndjson",
-        ],
-    );
+    let out = india_run(rates, &["invoice", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     let waba: Vec<(&str, &str, &str)> = doc["invoices"]
@@ -449,19 +448,7 @@ effective_from = "2027-01-15"
         waba,
         [("2026-12", "USD", "0.0236"), ("2027-01", "INR", "3.4400")]
     );
-    let out = wabill(
-        p,
-        &[
-            "--config",
-            "wabill.toml",
-            "invoice",
-            "--by",
-            "customer",
-            "--format",
-            "json",
-            "events.ndjson",
-        ],
-    );
+    let out = india_run(rates, &["invoice", "--by", "customer", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc: Value = serde_json::from_str(&out.stdout).unwrap();
     let jan = month(
@@ -501,24 +488,7 @@ to = "USD"
 rate = "0.0117"
 effective_from = "2027-01-15"
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    std::fs::write(p.join("wabill.toml"), india_config(rates)).unwrap();
-    std::fs::write(p.join("inr-card.csv"), INR_CARD).unwrap();
-    std::fs::write(p.join("events.ndjson"), india_traffic().text()).unwrap();
-    let out = wabill(
-        p,
-        &[
-            "--config",
-            "wabill.toml",
-            "invoice",
-            "--by",
-            "customer",
-            "--format",
-            "json",
-            "events.ndjson",
-        ],
-    );
+    let out = india_run(rates, &["invoice", "--by", "customer", "--format", "json"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert_eq!(out.stdout, "");
     assert!(

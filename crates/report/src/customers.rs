@@ -237,9 +237,7 @@ pub fn customer_invoices_json(invoices: &[&CustomerInvoice], counts: InputCounts
         duplicates: counts.duplicates,
         quarantined: counts.quarantined,
     };
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-    text.push('\n');
-    text
+    crate::pretty(&doc)
 }
 
 const CSV_HEADER: [&str; 13] = [

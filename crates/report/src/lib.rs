@@ -207,7 +207,12 @@ pub fn invoices_json(invoices: &[&Invoice], counts: InputCounts, off: &OffPeriod
         duplicates: counts.duplicates,
         quarantined: counts.quarantined,
     };
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    pretty(&doc)
+}
+
+/// A document as indented JSON and a newline.
+pub(crate) fn pretty<T: Serialize>(doc: &T) -> String {
+    let mut text = serde_json::to_string_pretty(doc).unwrap_or_default();
     text.push('\n');
     text
 }

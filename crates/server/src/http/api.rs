@@ -209,14 +209,7 @@ pub(super) async fn get_invoice(
                 let off = wabill_report::OffPeriod::of(settled.engine().ledger());
                 Ok(wabill_report::InvoiceJson::from(invoice).flagged(&off, invoice))
             }
-            Err(errors) => Err(ApiError::new(
-                ErrorCode::CannotBill,
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
+            Err(errors) => Err(super::error::cannot_bill(errors)),
         }
     })
     .await

@@ -5,13 +5,16 @@
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State as AxState};
 use axum::http::HeaderMap;
+use wabill_engine::EngineConfig;
+use wabill_engine::billing::WabaMonth;
 use wabill_engine::customers::invoices_of;
 
 use super::api::settled_json;
 use super::auth::api_key;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, ErrorCode, cannot_bill};
 use super::query::{bad_path, parse_month};
 use super::{Answer, Shared};
+use crate::state::Settled;
 
 pub(super) async fn get_customer_invoice(
     AxState(app): AxState<Shared>,
@@ -49,13 +52,7 @@ pub(super) async fn get_customer_invoice(
             .map(|m| m.month)
             .max()
             .ok_or_else(not_found)?;
-        let wabas = config.customers.wabas_of(&id);
-        let months: Vec<_> = settled
-            .billed
-            .months()
-            .filter(|m| wabas.contains(&m.waba.as_str()))
-            .map(|m| &**m)
-            .collect();
+        let months = customer_months(settled, config, &id);
         let invoices = invoices_of(config, customer, &months, last);
         let (_, _, invoice) = invoices
             .into_iter()
@@ -63,15 +60,23 @@ pub(super) async fn get_customer_invoice(
             .ok_or_else(not_found)?;
         match invoice {
             Ok(invoice) => Ok(wabill_report::CustomerInvoiceJson::from(&invoice)),
-            Err(errors) => Err(ApiError::new(
-                ErrorCode::CannotBill,
-                errors
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )),
+            Err(errors) => Err(cannot_bill(&errors)),
         }
     })
     .await
+}
+
+/// The settled months of every WABA customer `id` ever had.
+pub(super) fn customer_months<'s>(
+    settled: &'s Settled<'_>,
+    config: &EngineConfig,
+    id: &str,
+) -> Vec<&'s WabaMonth> {
+    let wabas = config.customers.wabas_of(id);
+    settled
+        .billed
+        .months()
+        .filter(|m| wabas.contains(&m.waba.as_str()))
+        .map(|m| &**m)
+        .collect()
 }

@@ -183,3 +183,9 @@ mod tests {
         )
     }
 }
+
+/// 422 `cannot_bill`, naming every reason.
+pub fn cannot_bill<E: std::fmt::Display>(errors: &[E]) -> ApiError {
+    let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    ApiError::new(ErrorCode::CannotBill, reasons.join("; "))
+}

@@ -204,13 +204,7 @@ fn customer_quote_of(
     let Some(customer) = config.customers.customer_of(waba, date) else {
         return Ok(None);
     };
-    let wabas = config.customers.wabas_of(&customer.id);
-    let months: Vec<_> = settled
-        .billed
-        .months()
-        .filter(|m| wabas.contains(&m.waba.as_str()))
-        .map(|m| &**m)
-        .collect();
+    let months = super::customers::customer_months(settled, config, &customer.id);
     let unit = QuotedUnit {
         waba,
         date,
