@@ -139,6 +139,12 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// 422 `cannot_bill`, naming every reason.
+pub fn cannot_bill<E: std::fmt::Display>(errors: &[E]) -> ApiError {
+    let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    ApiError::new(ErrorCode::CannotBill, reasons.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,10 +188,4 @@ mod tests {
             c.meaning()
         )
     }
-}
-
-/// 422 `cannot_bill`, naming every reason.
-pub fn cannot_bill<E: std::fmt::Display>(errors: &[E]) -> ApiError {
-    let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    ApiError::new(ErrorCode::CannotBill, reasons.join("; "))
 }
