@@ -961,6 +961,31 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
         .map(|w| (w["waba"].as_str().unwrap(), w["provider"].as_str().unwrap()))
         .collect();
     assert_eq!(parts, [("W1", "zendesk"), ("W2", "360dialog")]);
+    // A key for W1 alone may not write what W2 is billed for; a WABA no
+    // period names keeps its own events, even of the same phone id.
+    let after = common::ev("outbound", "x1", "W1", user, "2024-03-18T10:00:00Z", "");
+    assert_eq!(post_events(&server, common::TOKEN_W1, &after).status, 403);
+    outbound(
+        "w9",
+        "W9",
+        "5511999990003",
+        "2024-03-18T12:00:00Z",
+        r#","template":{"category":"marketing"}"#,
+    );
+    let w9_delivered = common::ev(
+        "status",
+        "w9",
+        "W9",
+        "5511999990003",
+        "2024-03-18T12:00:05Z",
+        r#","status":"delivered""#,
+    );
+    assert_eq!(
+        post_events(&server, common::TOKEN_ALL, &w9_delivered).json()["accepted"],
+        1
+    );
+    assert_eq!(invoice("W9", "2024-03")["conversations"]["total"], 1);
+    assert_eq!(invoice("W2", "2024-03")["conversations"]["total"], 2);
     // A restart replays the log: the same invoices, the late copy still counted.
     server.kill();
     let server = Server::start(&config);
@@ -970,4 +995,176 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     )
     .json();
     assert_eq!(again, w2);
+}
+
+#[test]
+fn whatif_refuses_to_add_up_invoices_in_two_currencies() {
+    let rates = "[[exchange_rate]]\nfrom = \"INR\"\nto = \"USD\"\nrate = \"0.0118\"\neffective_from = \"2027-01-01\"\n";
+    let out = india_run(rates, &["whatif", "--era", "pmp-2026", "--format", "json"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("INR and USD"), "{}", out.stderr);
+    let one = india_run(
+        rates,
+        &[
+            "whatif", "--era", "pmp-2026", "--month", "2027-01", "--format", "json",
+        ],
+    );
+    assert_eq!(one.code, 0, "{}", one.stderr);
+    assert!(one.stdout.contains("\"INR\""), "{}", one.stdout);
+}
+
+#[test]
+fn customer_invoices_by_waba_read_on_premises_bodies_and_print_as_csv_and_table() {
+    let config = r#"
+[[plan]]
+id = "flat"
+period = "month"
+  [[plan.version]]
+  from = "2025-01-01"
+  price = "10.00"
+
+[[customer]]
+id = "C1"
+wabas = ["W1"]
+subscriptions = [{ plan = "flat", from = "2025-06-01" }]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("wabill.toml"), config).unwrap();
+    // The user writes (an On-Premises body), the business answers (its own
+    // record), 360dialog reports the delivery (On-Premises).
+    let lines = [
+        on_premises("message", "in1", "5511999990001", 1_750_000_000),
+        common::ev(
+            "outbound",
+            "r1",
+            "W1",
+            "5511999990001",
+            "2025-06-15T15:10:00Z",
+            "",
+        ),
+        on_premises("status", "r1", "5511999990001", 1_750_000_205),
+    ];
+    std::fs::write(p.join("bodies.ndjson"), lines.join("\n") + "\n").unwrap();
+    let base = ["--config", "wabill.toml", "invoice", "--by", "customer"];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        args.extend(["--waba", "W1", "--phone", "P1", "bodies.ndjson"]);
+        wabill(p, &args)
+    };
+    let csv = run(&["--format", "csv"]);
+    assert_eq!(csv.code, 0, "{}", csv.stderr);
+    let mut lines = csv.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "customer,month,currency,kind,waba,provider,plan,version_from,category,quantity,unit_price,amount,invoice_total,amount_due"
+        )
+    );
+    assert_eq!(
+        lines.next(),
+        Some("C1,2025-06,USD,subscription,,,flat,2025-01-01,,30,10.00,10.00,10.00,10.00")
+    );
+    let table = run(&["--format", "table"]);
+    assert_eq!(table.code, 0, "{}", table.stderr);
+    assert!(
+        table.stdout.contains("Customer C1 2025-06 (USD)"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("Amount due 10.00 USD"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// A customer's key reads and writes a WABA on the dates it was the
+/// customer's, and a month's invoice only when the whole month was.
+#[test]
+fn a_customer_key_reads_a_waba_only_on_the_dates_it_was_the_customer_s() {
+    use common::{Server, get, post_events, write_config};
+    let extra = format!(
+        r#"
+[[api_key]]
+sha256 = "{c1}"
+customers = ["C1"]
+
+[[customer]]
+id = "C1"
+wabas = [{{ waba = "W2", to = "2025-06-20" }}]
+
+[[customer]]
+id = "C3"
+wabas = [{{ waba = "W2", from = "2025-06-20" }}]
+"#,
+        c1 = common::sha256_hex(TOKEN_C1)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&write_config(dir.path(), &extra));
+    let mut t = Traffic::default();
+    t.template("W2", "2025-05-10T10:00:00Z", "marketing", "5511988");
+    t.template("W2", "2025-06-10T10:00:00Z", "marketing", "5511988");
+    t.template("W2", "2025-06-25T10:00:00Z", "marketing", "5511988");
+    assert_eq!(
+        post_events(&server, common::TOKEN_ALL, &t.text()).json()["accepted"],
+        6
+    );
+    let late = common::ev(
+        "inbound",
+        "in9",
+        "W2",
+        "5511999990001",
+        "2025-06-25T10:00:00Z",
+        "",
+    );
+    assert_eq!(
+        post_events(&server, TOKEN_C1, &late).status,
+        403,
+        "C3's dates"
+    );
+    let early = common::ev(
+        "inbound",
+        "in8",
+        "W2",
+        "5511999990001",
+        "2025-06-11T10:00:00Z",
+        "",
+    );
+    assert_eq!(post_events(&server, TOKEN_C1, &early).status, 200);
+    let status = |path: &str| get(&server.url(path), Some(TOKEN_C1)).status;
+    assert_eq!(status("/v1/invoices/W2/2025-05"), 200, "May was all C1's");
+    assert_eq!(
+        status("/v1/invoices/W2/2025-06"),
+        403,
+        "June was C3's from the 20th"
+    );
+    assert_eq!(status("/v1/reconciliation/W2/2025-06"), 403);
+    let user = "user=5511999990001";
+    assert_eq!(
+        status(&format!(
+            "/v1/window?waba=W2&phone=P1&{user}&at=2025-06-12T00:00:00Z"
+        )),
+        200
+    );
+    assert_eq!(
+        status(&format!(
+            "/v1/window?waba=W2&phone=P1&{user}&at=2025-06-21T00:00:00Z"
+        )),
+        403
+    );
+    let june = get(
+        &server.url("/v1/conversations?waba=W2&month=2025-06"),
+        Some(TOKEN_C1),
+    )
+    .json();
+    let starts: Vec<&str> = june["conversations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(starts, ["2025-06-10T10:00:05Z"], "only C1's days of June");
+    assert_eq!(status("/v1/customers/C3/invoices/2025-06"), 403);
 }

@@ -75,12 +75,13 @@ impl EngineConfig {
     }
 
     /// The period of `phone` in force at `at`, when the configuration
-    /// gives the phone's periods.
-    pub fn carrier_at(&self, phone: &str, at: Instant) -> Option<&Carrier> {
+    /// gives the phone's periods and one of them is `waba`'s: a WABA no
+    /// period names keeps its own events (its phone ids are its own).
+    pub fn carrier_at(&self, waba: &str, phone: &str, at: Instant) -> Option<&Carrier> {
         if self.phones.is_empty() {
             return None;
         }
-        let history = self.phones.get(phone)?;
+        let history = self.phones.get(phone).filter(|h| h.names_waba(waba))?;
         history
             .carriers
             .iter()
@@ -96,16 +97,8 @@ impl EngineConfig {
     /// `provider` came from one the configuration does not say carried the
     /// phone then (rules P6: accepted, and counted).
     pub fn off_period(&self, waba: &str, phone: &str, at: Instant, provider: Provider) -> bool {
-        if self.phones.is_empty() {
-            return false;
-        }
-        let Some(history) = self.phones.get(phone) else {
-            return false;
-        };
-        history.names_waba(waba)
-            && self
-                .carrier_at(phone, at)
-                .is_some_and(|c| c.provider != provider)
+        self.carrier_at(waba, phone, at)
+            .is_some_and(|c| c.provider != provider)
     }
 }
 
@@ -118,16 +111,22 @@ impl crate::ledger::Ledger {
             return waba;
         }
         // The phone that sent it (a group's, rules G1), as derivation files it.
-        let phone = self.pair_names(r.derived_from).1;
+        let (sent_by, phone, _) = self.pair_names(r.derived_from);
         self.config()
-            .carrier_at(phone, r.start)
+            .carrier_at(sent_by, phone, r.start)
             .map_or(waba, |c| c.waba.as_str())
     }
 
     /// Rules P6: the WABA (its index) and provider that carried `phone`
-    /// at `at`, when the configuration gives the phone's periods.
-    pub(crate) fn carrier_at(&self, phone: &str, at: Instant) -> Option<(u32, Provider)> {
-        let carrier = self.config().carrier_at(phone, at)?;
+    /// (of WABA `waba`'s pairs) at `at`, when the configuration gives the
+    /// phone's periods.
+    pub(crate) fn carrier_at(
+        &self,
+        waba: &str,
+        phone: &str,
+        at: Instant,
+    ) -> Option<(u32, Provider)> {
+        let carrier = self.config().carrier_at(waba, phone, at)?;
         Some((self.waba_index(&carrier.waba)?, carrier.provider))
     }
 }

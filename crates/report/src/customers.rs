@@ -240,12 +240,13 @@ pub fn customer_invoices_json(invoices: &[&CustomerInvoice], counts: InputCounts
     crate::pretty(&doc)
 }
 
-const CSV_HEADER: [&str; 13] = [
+const CSV_HEADER: [&str; 14] = [
     "customer",
     "month",
     "currency",
     "kind",
     "waba",
+    "provider",
     "plan",
     "version_from",
     "category",
@@ -262,80 +263,85 @@ pub fn customer_invoices_csv(invoices: &[&CustomerInvoice]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(CSV_HEADER);
     for i in invoices {
-        let month = i.month.to_string();
-        let (total, due) = (i.total.to_string(), i.amount_due.to_string());
-        let mut row = |kind: &str, cells: [String; 7]| {
-            let mut record = vec![i.customer.clone(), month.clone(), i.currency.clone()];
+        for (kind, cells) in charge_rows(i) {
+            let mut record = vec![i.customer.clone(), i.month.to_string(), i.currency.clone()];
             record.push(kind.to_owned());
             record.extend(cells);
-            record.push(total.clone());
-            record.push(due.clone());
+            record.push(i.total.to_string());
+            record.push(i.amount_due.to_string());
             let _ = w.write_record(&record);
-        };
-        for c in &i.subscription {
-            let unit = c.price.to_string();
-            let days = c.days.to_string();
-            let v = c.version_from.to_string();
-            row(
-                "subscription",
-                [
-                    String::new(),
-                    c.plan.clone(),
-                    v,
-                    String::new(),
-                    days,
-                    unit,
-                    c.amount.to_string(),
-                ],
-            );
-        }
-        for p in &i.wabas {
-            let q = (p.conversations.total + p.messages.total).to_string();
-            row(
-                "pass_through",
-                [
-                    p.waba.clone(),
-                    String::new(),
-                    String::new(),
-                    String::new(),
-                    q,
-                    String::new(),
-                    p.amount.to_string(),
-                ],
-            );
-        }
-        for e in &i.extra {
-            let v = e.version_from.to_string();
-            row(
-                "extra",
-                [
-                    String::new(),
-                    e.plan.clone(),
-                    v,
-                    e.category.as_str().to_owned(),
-                    e.quantity.to_string(),
-                    e.unit_price.to_string(),
-                    e.amount.to_string(),
-                ],
-            );
-        }
-        for m in &i.markup {
-            let v = m.version_from.to_string();
-            row(
-                "markup",
-                [
-                    String::new(),
-                    m.plan.clone(),
-                    v,
-                    String::new(),
-                    String::new(),
-                    m.rate.to_string(),
-                    m.amount.to_string(),
-                ],
-            );
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+/// Each charge of an invoice as CSV cells, `waba` to `amount`.
+fn charge_rows(i: &CustomerInvoice) -> Vec<(&'static str, [String; 8])> {
+    let none = String::new;
+    let mut rows = Vec::new();
+    for c in &i.subscription {
+        let (plan, v) = (c.plan.clone(), c.version_from.to_string());
+        let (days, unit) = (c.days.to_string(), c.price.to_string());
+        let cells = [
+            none(),
+            none(),
+            plan,
+            v,
+            none(),
+            days,
+            unit,
+            c.amount.to_string(),
+        ];
+        rows.push(("subscription", cells));
+    }
+    for p in &i.wabas {
+        let provider = p
+            .provider
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_default();
+        let q = (p.conversations.total + p.messages.total).to_string();
+        let cells = [
+            p.waba.clone(),
+            provider,
+            none(),
+            none(),
+            none(),
+            q,
+            none(),
+            p.amount.to_string(),
+        ];
+        rows.push(("pass_through", cells));
+    }
+    for e in &i.extra {
+        let (plan, v) = (e.plan.clone(), e.version_from.to_string());
+        let (category, q) = (e.category.as_str().to_owned(), e.quantity.to_string());
+        let cells = [
+            none(),
+            none(),
+            plan,
+            v,
+            category,
+            q,
+            e.unit_price.to_string(),
+            e.amount.to_string(),
+        ];
+        rows.push(("extra", cells));
+    }
+    for m in &i.markup {
+        let (plan, v) = (m.plan.clone(), m.version_from.to_string());
+        let cells = [
+            none(),
+            none(),
+            plan,
+            v,
+            none(),
+            none(),
+            m.rate.to_string(),
+            m.amount.to_string(),
+        ];
+        rows.push(("markup", cells));
+    }
+    rows
 }
 
 /// `--format table`: each invoice for people.

@@ -280,6 +280,20 @@ fn right(text: impl ToString) -> Cell {
     Cell::new(text.to_string()).set_alignment(CellAlignment::Right)
 }
 
+/// A line's category as a table shows it: its tier band and the provider
+/// that carried the phone (rules P6) when it has them.
+fn line_category(l: &Line) -> String {
+    let category = match l.tier {
+        Some((from, Some(to))) => format!("{} (tier {from}–{to})", l.category.as_str()),
+        Some((from, None)) => format!("{} (tier {from}+)", l.category.as_str()),
+        None => l.category.as_str().to_owned(),
+    };
+    match l.provider {
+        Some(p) => format!("{category} via {}", p.as_str()),
+        None => category,
+    }
+}
+
 /// `--format table`: what a person reads.
 pub fn invoices_table(invoices: &[&Invoice], counts: InputCounts) -> String {
     let mut out = String::new();
@@ -317,15 +331,10 @@ pub fn invoices_table(invoices: &[&Invoice], counts: InputCounts) -> String {
             "Meta amount",
         ]);
         for l in &i.lines {
-            let category = match l.tier {
-                Some((from, Some(to))) => format!("{} (tier {from}–{to})", l.category.as_str()),
-                Some((from, None)) => format!("{} (tier {from}+)", l.category.as_str()),
-                None => l.category.as_str().to_owned(),
-            };
             table.add_row(vec![
                 Cell::new(l.era.as_str()),
                 Cell::new(&l.market),
-                Cell::new(category),
+                Cell::new(line_category(l)),
                 right(l.counts.total),
                 right(l.counts.free_tier),
                 right(l.counts.free_entry_point),

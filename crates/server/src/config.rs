@@ -3,8 +3,11 @@
 //! environment variables and `WABILL_LISTEN` / `WABILL_DATA_DIR` overriding
 //! `[server]`. The engine's tables are read by the command line's loader.
 
+use jiff::civil::Date;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use wabill_engine::customers::Span;
+use wabill_engine::time::Month;
 
 use anyhow::{Context, anyhow, bail};
 use serde::Deserialize;
@@ -76,20 +79,62 @@ pub struct RouteConfig {
 pub struct ApiKey {
     /// SHA-256 of the bearer token.
     pub sha256: [u8; 32],
-    /// WABAs the key may read and write; None = all (`["*"]`). A
-    /// customer's key holds the WABAs the customer ever had
-    /// ([`ServiceConfig::resolve_customers`]).
+    /// WABAs the key may read and write on every date; None = all
+    /// (`["*"]`).
     pub wabas: Option<Vec<String>>,
     /// Customers whose invoices the key may read (a key for every WABA:
     /// all).
     pub customers: Vec<String>,
+    /// The WABAs of those customers, each on the dates it was theirs
+    /// ([`ServiceConfig::resolve_customers`]).
+    pub spans: Vec<(String, Span)>,
 }
 
 impl ApiKey {
+    /// The key may read or write `waba` on some date (the quarantine,
+    /// whose items have none yet).
     pub fn allows(&self, waba: &str) -> bool {
+        self.all_dates(waba) || self.spans.iter().any(|(w, _)| w == waba)
+    }
+
+    /// On every date: a key for all WABAs, or one that names it.
+    fn all_dates(&self, waba: &str) -> bool {
         self.wabas
             .as_ref()
             .is_none_or(|list| list.iter().any(|w| w == waba))
+    }
+
+    /// The key may read or write `waba` on its local date `date`.
+    pub fn allows_on(&self, waba: &str, date: Date) -> bool {
+        self.all_dates(waba)
+            || self
+                .spans
+                .iter()
+                .any(|(w, span)| w == waba && span.contains(date))
+    }
+
+    /// The key may read the whole of `waba`'s `month` (its invoice, its
+    /// reconciliation): a customer's key only a month that was all its.
+    pub fn allows_month(&self, waba: &str, month: Month) -> bool {
+        let (first, next) = (month.first_day(), month.next().first_day());
+        self.all_dates(waba)
+            || self.spans.iter().any(|(w, span)| {
+                w == waba
+                    && span.from.is_none_or(|f| f <= first)
+                    && span.to.is_none_or(|t| t >= next)
+            })
+    }
+
+    /// The dates of `waba` a customer's key may read, when it may not read
+    /// them all (a month's conversations are filtered by them).
+    pub fn dates_of(&self, waba: &str) -> Option<Vec<Span>> {
+        (!self.all_dates(waba)).then(|| {
+            self.spans
+                .iter()
+                .filter(|(w, _)| w == waba)
+                .map(|(_, s)| *s)
+                .collect()
+        })
     }
 
     pub fn allows_customer(&self, id: &str) -> bool {
@@ -98,24 +143,19 @@ impl ApiKey {
 }
 
 impl ServiceConfig {
-    /// Gives each key scoped to customers the WABAs those customers ever
-    /// had; an id no `[[customer]]` has is an error naming the key.
+    /// Gives each key scoped to customers those customers' WABAs, each on
+    /// its dates; an id no `[[customer]]` has is an error naming the key.
     pub fn resolve_customers(
         &mut self,
         customers: &wabill_engine::customers::Customers,
     ) -> anyhow::Result<()> {
         for (i, key) in self.api_keys.iter_mut().enumerate() {
             for id in &key.customers {
-                if customers.customer(id).is_none() {
+                let Some(customer) = customers.customer(id) else {
                     bail!("api_key[{i}].customers: no [[customer]] has id {id:?}");
-                }
-                if let Some(wabas) = &mut key.wabas {
-                    for waba in customers.wabas_of(id) {
-                        if !wabas.iter().any(|w| w == waba) {
-                            wabas.push(waba.to_owned());
-                        }
-                    }
-                }
+                };
+                key.spans
+                    .extend(customer.wabas.iter().map(|m| (m.waba.clone(), m.span)));
             }
         }
         Ok(())
@@ -459,6 +499,7 @@ fn api_key(i: usize, k: &Key) -> anyhow::Result<ApiKey> {
         sha256,
         wabas,
         customers: k.customers.clone(),
+        spans: Vec::new(),
     })
 }
 

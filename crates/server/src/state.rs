@@ -313,19 +313,25 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
             // one naming a business-scoped id or a group may link a user or
             // put the message in a group (rules F9, G1), where F6's order of
             // copies keeps the other: log it too.
-            if row.event().verdict.is_some() || row.event().also.is_some() {
-                rows.push((row, job.source));
+            // So may a copy that came from a provider outside its phone's
+            // period (rules P6): the flag is kept per event, whichever copy.
+            let source = row.source.unwrap_or(job.source);
+            if row.event().verdict.is_some()
+                || row.event().also.is_some()
+                || row.checked.off_period.is_some()
+            {
+                rows.push((row, source));
                 continue;
             }
             match batch.entry(row.identity()) {
                 Entry::Vacant(v) => {
                     v.insert(rows.len());
-                    rows.push((row, job.source));
+                    rows.push((row, source));
                 }
                 Entry::Occupied(o) => {
                     let kept = &mut rows[*o.get()];
                     if row.precedes(kept.0) {
-                        *kept = (row, job.source);
+                        *kept = (row, source);
                     }
                 }
             }

@@ -102,6 +102,9 @@ pub fn log_bytes(dir: &Path) -> u64 {
 pub struct LogRow {
     pub checked: Checked<'static>,
     pub line: String,
+    /// Where the event came from when not its request's (an item released
+    /// from the quarantine keeps its provider's, rules P6).
+    pub source: Option<&'static str>,
 }
 
 /// An item of a body kept whole because it gave no event (events.md
@@ -128,6 +131,7 @@ impl LogRow {
         LogRow {
             line: wabill_ingest::normalized_line(e),
             checked: Checked::new(e.clone().into_owned(), facts),
+            source: None,
         }
     }
 
@@ -440,6 +444,7 @@ mod tests {
                 off_period: None,
             },
             line: line.to_owned(),
+            source: None,
         };
         let (a, b, c) = (row("a"), row("b"), row("c"));
         store

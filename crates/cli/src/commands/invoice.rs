@@ -18,13 +18,9 @@ pub fn run(config_path: Option<&Path>, args: InvoiceArgs) -> Result<ExitCode, Fa
     if args.customer.is_some() && !by_customer {
         return Err(Fatal(anyhow!("--customer needs --by customer")));
     }
-    // A customer's invoice reads every WABA it has: no WABA filter.
-    let only_waba = if by_customer {
-        None
-    } else {
-        args.select.waba.as_deref()
-    };
-    let ingested = ingest_files(config_path, &args.input, only_waba)?;
+    // `--waba` is also the WABA of On-Premises bodies (it filters only what
+    // is printed).
+    let ingested = ingest_files(config_path, &args.input, args.select.waba.as_deref())?;
     let ingest_time = ingested.started.elapsed();
     let billing = bill(&ingested.ledger, &ingested.book);
     let duplicates = ingested.ledger.duplicates();

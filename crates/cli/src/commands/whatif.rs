@@ -38,7 +38,24 @@ pub fn run(config_path: Option<&Path>, args: WhatifArgs) -> Result<ExitCode, Fat
             invoices,
         });
     }
-    let comparison = wabill_report::Whatif::new(&base.platform.currency, &runs)
+    // Totals add invoices: all of one currency (rules D7).
+    let mut currencies: Vec<&str> = runs
+        .iter()
+        .flat_map(|r| r.invoices.iter().map(|i| i.currency.as_str()))
+        .collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    if currencies.len() > 1 {
+        return Err(Fatal(anyhow!(
+            "whatif adds invoices up, and the selection holds invoices in {}: select a --waba or --month billed in one currency",
+            currencies.join(" and ")
+        )));
+    }
+    let currency = currencies
+        .first()
+        .copied()
+        .unwrap_or(&base.platform.currency);
+    let comparison = wabill_report::Whatif::new(currency, &runs)
         .ok_or_else(|| Fatal(anyhow!("the totals are too large to compute exactly")))?;
     let format = args.format.unwrap_or(if stdout_is_terminal() {
         InvoiceFormat::Table

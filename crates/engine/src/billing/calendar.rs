@@ -85,8 +85,9 @@ impl<'b> Calendar<'b> {
     /// The card of `family` in force at `at` (rules D2), or for a what-if
     /// run at the floor when `at` is earlier, with its index in the book.
     pub(crate) fn card_at(&mut self, family: Family, at: Instant) -> Option<(usize, &'b RateCard)> {
-        let at = self.floor.map_or(at, |floor| at.max(floor));
+        // The currency is the record's own month's (D7), whatever the floor.
         let c = self.currency_index(at);
+        let at = self.floor.map_or(at, |floor| at.max(floor));
         let (book, tz, currency) = (self.book, &self.tz, &self.currencies[c].1);
         let starts = self.cards.entry((family, c)).or_insert_with(|| {
             book.cards()

@@ -89,16 +89,17 @@ pub(crate) fn derive_into(
     let verdicts: crate::derive::Verdicts<'_> =
         (calendar.basis == crate::config::Basis::Meta).then_some(&meta);
     let conversations = derive_pair(inbound, delivered, clock, verdicts, &mut errors);
-    let phone = ledger.pair_names(pair).1;
+    let (waba_name, phone, _) = ledger.pair_names(pair);
     // Rules P6: filed to the WABA that carried the phone then.
-    let filed = |at: Instant, calendar: &mut Calendar<'_>| match ledger.carrier_at(phone, at) {
-        Some((w, provider)) if w != waba => {
-            let zone = &ledger.config().waba(ledger.waba_name(w)).timezone;
-            (w, Month::of(at.local_date(zone)), Some(provider))
-        }
-        Some((_, provider)) => (waba, calendar.month_of(at), Some(provider)),
-        None => (waba, calendar.month_of(at), None),
-    };
+    let filed =
+        |at: Instant, calendar: &mut Calendar<'_>| match ledger.carrier_at(waba_name, phone, at) {
+            Some((w, provider)) if w != waba => {
+                let zone = &ledger.config().waba(ledger.waba_name(w)).timezone;
+                (w, Month::of(at.local_date(zone)), Some(provider))
+            }
+            Some((_, provider)) => (waba, calendar.month_of(at), Some(provider)),
+            None => (waba, calendar.month_of(at), None),
+        };
     for error in errors {
         let (waba, month, _) = filed(error.at, calendar);
         groups

@@ -83,7 +83,10 @@ impl Pools {
             while at < end {
                 let (period_from, period_to) =
                     period_of(plan.period, sub.from, at).ok_or_else(|| overflow(customer))?;
+                // A version that changes the included volume starts new
+                // pools (one that changes only prices does not).
                 let seg_to = period_to.min(sub.to.unwrap_or(period_to));
+                let seg_to = terms_change(plan, at, seg_to).unwrap_or(seg_to);
                 let pooled = plan.version_at(at).is_some_and(|v| v.pooled);
                 let spans: Vec<(Date, Date, Date, Date)> = if pooled {
                     vec![(at, seg_to, period_from, period_to)]
@@ -158,8 +161,114 @@ impl Pools {
     }
 }
 
+/// The first date in `(from, to)` where a version of `plan` changes the
+/// included volume or whether it is pooled.
+fn terms_change(plan: &Plan, from: Date, to: Date) -> Option<Date> {
+    let terms = |v: &PlanVersion| (v.included, v.pooled);
+    let mut current = plan.version_at(from).map(terms);
+    for v in plan
+        .versions
+        .iter()
+        .filter(|v| from < v.from && v.from < to)
+    {
+        if current != Some(terms(v)) {
+            return Some(v.from);
+        }
+        current = Some(terms(v));
+    }
+    None
+}
+
 fn overflow(customer: &Customer) -> CustomerError {
     CustomerError::Overflow {
         customer: customer.id.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::config::FeeAppliesTo;
+    use crate::customers::{Period, Span};
+
+    fn d(s: &str) -> Date {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn version(from: &str, included: u64, pooled: bool, unit_price: i64) -> PlanVersion {
+        PlanVersion {
+            from: d(from),
+            price: Decimal::ZERO,
+            included,
+            pooled,
+            unit_price: Decimal::new(unit_price, 2),
+            by_category: Vec::new(),
+            markup: Decimal::ZERO,
+            applies_to: FeeAppliesTo::Paid,
+        }
+    }
+
+    /// The pools of one customer on a yearly plan with these versions, as
+    /// (first day, last day + 1, allowance).
+    fn pools(versions: Vec<PlanVersion>) -> Vec<(Date, Date, u64)> {
+        let customers = Customers {
+            plans: vec![Plan {
+                id: "p".into(),
+                period: Period::Year,
+                spread: false,
+                versions,
+            }],
+            customers: vec![Customer {
+                id: "C".into(),
+                name: None,
+                currency: "USD".into(),
+                minor_unit_digits: 2,
+                wabas: vec![crate::customers::Membership {
+                    waba: "W".into(),
+                    span: Span::ALWAYS,
+                }],
+                subscriptions: vec![Subscription {
+                    plan: "p".into(),
+                    from: d("2026-01-01"),
+                    to: None,
+                }],
+            }],
+            rates: Vec::new(),
+        };
+        let pools = Pools::of(&customers, &customers.customers[0], d("2026-06-01"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        pools
+            .0
+            .values()
+            .map(|p| (p.from, p.to, p.allowance))
+            .collect()
+    }
+
+    #[test]
+    fn a_version_that_pools_its_volume_mid_year_starts_one_pool_for_the_rest_of_it() {
+        let got = pools(vec![
+            version("2026-01-01", 1, false, 1),
+            version("2026-03-01", 12, true, 1),
+        ]);
+        // 12 × 306 / 365 days, rounded down.
+        assert_eq!(
+            got,
+            [
+                (d("2026-01-01"), d("2026-02-01"), 1),
+                (d("2026-02-01"), d("2026-03-01"), 1),
+                (d("2026-03-01"), d("2027-01-01"), 10),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_price_change_leaves_a_pooled_year_whole() {
+        let got = pools(vec![
+            version("2026-01-01", 12, true, 1),
+            version("2026-03-01", 12, true, 2),
+        ]);
+        assert_eq!(got, [(d("2026-01-01"), d("2027-01-01"), 12)]);
     }
 }

@@ -81,9 +81,10 @@ impl Ledger {
         let mut by_month = BTreeMap::new();
         let mut by_phone = BTreeMap::new();
         for ((msg, _), f) in &self.flags {
+            let kept_under = self.waba_name(self.messages.waba(*msg));
             let waba = config
-                .carrier_at(&f.phone, f.at)
-                .map_or_else(|| self.waba_name(self.messages.waba(*msg)), |c| &c.waba);
+                .carrier_at(kept_under, &f.phone, f.at)
+                .map_or(kept_under, |c| &c.waba);
             let month = Month::of(f.at.local_date(&config.waba(waba).timezone));
             *by_month.entry((waba.to_owned(), month)).or_default() += 1;
             *by_phone.entry((f.phone.clone(), f.provider)).or_default() += 1;

@@ -18,7 +18,7 @@ use wabill_engine::{Billing, Incremental, Instant, RateBook};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 use wabill_report::MetaJson;
 
-use super::auth::{api_key, scope};
+use super::auth::{api_key, scope_event, scope_month};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_path, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
@@ -89,7 +89,7 @@ pub(super) async fn post_events(
             match outcome {
                 Ok(()) => {
                     for (e, f) in parsed.events.iter().zip(&facts) {
-                        scope(key, &e.waba)?;
+                        scope_event(key, &app.state.config, e)?;
                         rows.push(LogRow::of((e, f.clone())));
                     }
                 }
@@ -192,8 +192,8 @@ pub(super) async fn get_invoice(
 ) -> Answer {
     let key = api_key(&app, &headers)?;
     let Path((waba, month)) = path.map_err(bad_path)?;
-    scope(key, &waba)?;
     let month = parse_month(&month)?;
+    scope_month(key, &waba, month)?;
     settled_json(&app, move |settled| {
         let m = settled.billed.month(&waba, month).ok_or_else(|| {
             ApiError::new(
@@ -259,11 +259,25 @@ pub(super) async fn get_conversations(
 ) -> Answer {
     let key = api_key(&app, &headers)?;
     let Query(q) = query.map_err(bad_query)?;
-    scope(key, &q.waba)?;
+    let month = parse_month(&q.month)?;
+    // A customer's key reads the records of the days the WABA was its.
+    let dates = if key.allows_month(&q.waba, month) {
+        None
+    } else {
+        let first = month.first_day();
+        let whole = wabill_engine::customers::Span {
+            from: Some(first),
+            to: Some(month.next().first_day()),
+        };
+        let spans = key.dates_of(&q.waba).unwrap_or_default();
+        if !spans.iter().any(|s| s.overlaps(&whole)) {
+            scope_month(key, &q.waba, month)?;
+        }
+        Some(spans)
+    };
     if let Some(user) = &q.user {
         super::quote::user_of(&app, user)?;
     }
-    let month = parse_month(&q.month)?;
     let limit = q.limit.unwrap_or(PAGE).clamp(1, MAX_PAGE);
     let after = match &q.cursor {
         None => None,
@@ -276,7 +290,7 @@ pub(super) async fn get_conversations(
         Ok(conversations_page(
             settled,
             &book,
-            &q,
+            (&q, dates.as_deref()),
             month,
             limit,
             after.as_ref(),
@@ -294,7 +308,10 @@ pub(super) async fn get_conversations(
 fn conversations_page(
     settled: &Settled<'_>,
     book: &RateBook,
-    q: &ConversationsQuery,
+    (q, dates): (
+        &ConversationsQuery,
+        Option<&[wabill_engine::customers::Span]>,
+    ),
     month: Month,
     limit: usize,
     after: Option<&ListKey>,
@@ -306,6 +323,19 @@ fn conversations_page(
         .billed
         .month(&q.waba, month)
         .map_or(&[][..], |m| &m.records[..]);
+    let kept: Vec<Record>;
+    let records = match dates {
+        None => records,
+        Some(spans) => {
+            let zone = &settled.config().waba(&q.waba).timezone;
+            kept = records
+                .iter()
+                .filter(|r| spans.iter().any(|s| s.contains(r.start.local_date(zone))))
+                .cloned()
+                .collect();
+            &kept[..]
+        }
+    };
     let (page, more) = page_records(&settled.engine(), records, q, limit, after);
     let items: Vec<ConversationItem> = page
         .iter()

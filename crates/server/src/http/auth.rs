@@ -94,11 +94,66 @@ pub(super) fn api_key<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a ApiKe
         .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized, "unknown API key"))
 }
 
-/// The WABAs a key may write events of.
+/// The WABAs a key may see quarantined items of (on some date).
 pub(super) fn key_scope(key: &ApiKey) -> crate::state::Scope {
     match &key.wabas {
         None => crate::state::Scope::All,
-        Some(list) => crate::state::Scope::Wabas(list.clone()),
+        Some(list) => {
+            let mut wabas = list.clone();
+            wabas.extend(key.spans.iter().map(|(w, _)| w.clone()));
+            wabas.sort_unstable();
+            wabas.dedup();
+            crate::state::Scope::Wabas(wabas)
+        }
+    }
+}
+
+fn forbidden(what: String) -> ApiError {
+    ApiError::new(
+        ErrorCode::Forbidden,
+        format!("this API key may not access {what}"),
+    )
+}
+
+/// The key may read and write `waba` at `at` (its local date).
+pub(super) fn scope_at(
+    key: &ApiKey,
+    config: &wabill_engine::EngineConfig,
+    waba: &str,
+    at: wabill_engine::Instant,
+) -> Result<(), ApiError> {
+    let date = at.local_date(&config.waba(waba).timezone);
+    if key.allows_on(waba, date) {
+        Ok(())
+    } else {
+        Err(forbidden(format!("WABA {waba:?} on {date}")))
+    }
+}
+
+/// The key may write `event`: its WABA at its time, and the WABA billed
+/// for it when its phone has periods (rules P6).
+pub(super) fn scope_event(
+    key: &ApiKey,
+    config: &wabill_engine::EngineConfig,
+    e: &wabill_engine::Event<'_>,
+) -> Result<(), ApiError> {
+    scope_at(key, config, &e.waba, e.ts)?;
+    match config.carrier_at(&e.waba, &e.phone, e.ts) {
+        Some(c) if c.waba != *e.waba => scope_at(key, config, &c.waba, e.ts),
+        _ => Ok(()),
+    }
+}
+
+/// The key may read the whole of `waba`'s `month`.
+pub(super) fn scope_month(
+    key: &ApiKey,
+    waba: &str,
+    month: wabill_engine::time::Month,
+) -> Result<(), ApiError> {
+    if key.allows_month(waba, month) {
+        Ok(())
+    } else {
+        Err(forbidden(format!("WABA {waba:?} in {month}")))
     }
 }
 
@@ -107,9 +162,6 @@ pub(super) fn scope(key: &ApiKey, waba: &str) -> Result<(), ApiError> {
     if key.allows(waba) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            format!("this API key may not access WABA {waba:?}"),
-        ))
+        Err(forbidden(format!("WABA {waba:?}")))
     }
 }

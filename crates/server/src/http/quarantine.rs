@@ -12,13 +12,14 @@ use serde_json::value::RawValue;
 use wabill_engine::Validator;
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 
-use super::auth::{api_key, key_scope, scope};
+use super::auth::{api_key, key_scope, scope, scope_event};
 use super::error::{ApiError, ErrorCode};
 use super::query::bad_query;
 use super::webhooks::{check_items, commit};
 use super::{Answer, App, Shared};
+use crate::config::ApiKey;
 use crate::config::Provider;
-use crate::state::{Scope, Write};
+use crate::state::Write;
 use crate::store::{Held, LogRow};
 
 #[derive(Deserialize)]
@@ -191,7 +192,7 @@ struct Reread {
     still: Vec<StillHeld>,
 }
 
-fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) -> Reread {
+fn reread_all(app: &App, held: &[Held], key: &ApiKey, v: &mut Validator) -> Reread {
     let mut out = Reread::default();
     for h in held {
         let mut parsed = Parsed::default();
@@ -203,10 +204,12 @@ fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) ->
             Err(reason) => Some(reason),
             Ok(()) => parsed.quarantined.first().map(|q| q.reason.clone()),
         };
-        let foreign = parsed.events.iter().find(|e| !key_scope.allows(&e.waba));
-        let reason = reason.or_else(|| {
-            foreign.map(|e| format!("its events are of WABA {:?}, outside this key", e.waba))
-        });
+        let foreign = parsed
+            .events
+            .iter()
+            .find_map(|e| scope_event(key, &app.state.config, e).err());
+        let reason = reason
+            .or_else(|| foreign.map(|e| format!("its events are outside this key: {}", e.message)));
         match reason {
             Some(reason) => out.still.push(StillHeld {
                 id: h.id,
@@ -215,7 +218,11 @@ fn reread_all(app: &App, held: &[Held], key_scope: &Scope, v: &mut Validator) ->
             }),
             None => {
                 let rows = parsed.events.iter().zip(facts).map(LogRow::of);
-                out.write.rows.extend(rows);
+                // Logged as its provider's: a replay flags it alike (rules P6).
+                out.write.rows.extend(rows.map(|row| LogRow {
+                    source: Some(h.source),
+                    ..row
+                }));
                 out.write.released.push(h.id);
             }
         }
@@ -240,7 +247,7 @@ pub(super) async fn reprocess(
             .quarantine
             .page(&key_scope, q.waba.as_deref(), after, MAX_REPROCESS);
     let next_cursor = held.last().filter(|_| more).map(|h| h.id.to_string());
-    let reread = app.validate(|v| reread_all(&app, &held, &key_scope, v));
+    let reread = app.validate(|v| reread_all(&app, &held, key, v));
     let released = reread.write.released.len();
     let applied = commit(&app, reread.write, "quarantine").await?;
     Ok(axum::Json(ReprocessAnswer {

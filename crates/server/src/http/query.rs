@@ -9,7 +9,7 @@ use wabill_engine::Instant;
 use wabill_engine::time::Month;
 
 use super::App;
-use super::auth::{api_key, scope};
+use super::auth::api_key;
 use super::error::{ApiError, ErrorCode};
 
 pub(super) fn bad_query(e: QueryRejection) -> ApiError {
@@ -129,8 +129,8 @@ pub(super) fn pair_request<'q>(
 ) -> Result<(PairQuery<'q>, Instant), ApiError> {
     let key = api_key(app, headers)?;
     let q = PairQuery::parse(uri.query())?;
-    scope(key, &q.waba)?;
     let at = parse_at(q.at.as_deref())?;
+    super::auth::scope_at(key, &app.state.config, &q.waba, at)?;
     Ok((q, at))
 }
 

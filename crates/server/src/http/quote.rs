@@ -135,7 +135,17 @@ pub(super) async fn get_quote(
     let (user, region) = user_of(&app, &q.user)?;
     let clock = clock_of(&app, &q.waba);
     let state = Arc::clone(&app.state);
-    let (waba, phone) = (q.waba.to_string(), q.phone.to_string());
+    // Rules P6: what the message would cost the WABA that carries the
+    // phone at `at` (the pair is the number's whichever WABA is asked).
+    let config = &app.state.config;
+    let waba = config
+        .carrier_at(&q.waba, &q.phone, at)
+        .map_or_else(|| q.waba.to_string(), |c| c.waba.clone());
+    if waba != *q.waba {
+        let key = super::auth::api_key(&app, &headers)?;
+        super::auth::scope_at(key, config, &waba, at)?;
+    }
+    let phone = q.phone.to_string();
     let shared = Arc::clone(&app);
     let quoted = settled(&app, move |settled| {
         let engine = settled.engine();

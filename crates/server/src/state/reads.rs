@@ -226,6 +226,11 @@ impl Settled<'_> {
     pub fn engine(&self) -> RwLockReadGuard<'_, Incremental> {
         self.state.read()
     }
+
+    /// The engine's configuration (it never changes while the service runs).
+    pub fn config(&self) -> &wabill_engine::EngineConfig {
+        &self.state.config
+    }
 }
 
 /// A turn on the reading threads ([`State::turn`]).
