@@ -89,17 +89,18 @@ pub(crate) fn derive_into(
     let verdicts: crate::derive::Verdicts<'_> =
         (calendar.basis == crate::config::Basis::Meta).then_some(&meta);
     let conversations = derive_pair(inbound, delivered, clock, verdicts, &mut errors);
-    let (waba_name, phone, _) = ledger.pair_names(pair);
-    // Rules P6: filed to the WABA that carried the phone then.
-    let filed =
-        |at: Instant, calendar: &mut Calendar<'_>| match ledger.carrier_at(waba_name, phone, at) {
-            Some((w, provider)) if w != waba => {
-                let zone = &ledger.config().waba(ledger.waba_name(w)).timezone;
-                (w, Month::of(at.local_date(zone)), Some(provider))
-            }
-            Some((_, provider)) => (waba, calendar.month_of(at), Some(provider)),
-            None => (waba, calendar.month_of(at), None),
-        };
+    // Rules P6: filed to the WABA that carried the phone then (names read
+    // only when some phone has periods).
+    let names = (!ledger.config().phones.is_empty()).then(|| ledger.pair_names(pair));
+    let carrier = |at| names.and_then(|(w, phone, _)| ledger.carrier_at(w, phone, at));
+    let filed = |at: Instant, calendar: &mut Calendar<'_>| match carrier(at) {
+        Some((w, provider)) if w != waba => {
+            let zone = &ledger.config().waba(ledger.waba_name(w)).timezone;
+            (w, Month::of(at.local_date(zone)), Some(provider))
+        }
+        Some((_, provider)) => (waba, calendar.month_of(at), Some(provider)),
+        None => (waba, calendar.month_of(at), None),
+    };
     for error in errors {
         let (waba, month, _) = filed(error.at, calendar);
         groups
