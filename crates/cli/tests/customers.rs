@@ -727,6 +727,30 @@ wabas = ["W1"]
     assert_eq!(w1_quote.json()["customer"]["platform_price"], "0");
 }
 
+/// `wabill serve` at the default log level, its standard error in `log`.
+fn start_logging(config: &Path, log: &Path) -> common::Server {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .arg("--config")
+        .arg(config)
+        .arg("serve")
+        .env_remove("WABILL_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("wabill listening on ")
+        .unwrap()
+        .to_owned();
+    common::Server { child, base }
+}
+
 /// A Sunshine body with one event of `kind` at `at`.
 fn sunshine(kind: &str, id: &str, at: &str) -> String {
     let payload = if kind == "conversation:message" {
@@ -803,7 +827,8 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     );
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &extra);
-    let server = Server::start(&config);
+    let log_path = dir.path().join("stderr.log");
+    let server = start_logging(&config, &log_path);
     let user = "16505551234";
     let zendesk = |body: String| {
         let r = post(
@@ -986,6 +1011,13 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     );
     assert_eq!(invoice("W9", "2024-03")["conversations"]["total"], 1);
     assert_eq!(invoice("W2", "2024-03")["conversations"]["total"], 2);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(
+        log.matches("outside its phone's period").count(),
+        1,
+        "one warning, for Zendesk's late copy: {log}"
+    );
+    assert!(!log.contains(user), "no user number in the log");
     // A restart replays the log: the same invoices, the late copy still counted.
     server.kill();
     let server = Server::start(&config);

@@ -413,6 +413,23 @@ fn replay_refusal(e: &wabill_engine::ledger::Rejection) -> String {
     }
 }
 
+/// Rules P6: an event from a provider outside its phone's period is
+/// billed and counted; the log says so (phone and provider, no user).
+fn warn_off_period(jobs: &[Job]) {
+    for job in jobs {
+        for row in &job.write.rows {
+            if let Some(provider) = row.checked.off_period {
+                tracing::warn!(
+                    phone = %row.event().phone,
+                    provider = provider.as_str(),
+                    at = %row.event().ts.rfc3339(),
+                    "an event came through a provider outside its phone's period; billed and counted (off_period_events)"
+                );
+            }
+        }
+    }
+}
+
 /// Most requests one commit covers.
 const GROUP: usize = 256;
 
@@ -429,6 +446,7 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
             let engine = state.read();
             rows_to_log(engine.ledger(), &jobs)
         };
+        warn_off_period(&jobs);
         if let Err(e) = commit(state, &mut store, &jobs, rows) {
             for job in jobs {
                 let _ = job.reply.send(Err(JobError::Store(e.clone())));
