@@ -1200,3 +1200,53 @@ wabas = [{{ waba = "W2", from = "2025-06-20" }}]
     assert_eq!(starts, ["2025-06-10T10:00:05Z"], "only C1's days of June");
     assert_eq!(status("/v1/customers/C3/invoices/2025-06"), 403);
 }
+
+/// Rules P6 on the command line: `--provider` says where the input came
+/// from; events outside the phone's period are billed, counted on the
+/// invoice and named on standard error; a WABA no `[[phone]]` names
+/// shows neither key.
+#[test]
+fn events_from_a_provider_outside_the_phone_s_period_are_billed_counted_and_told() {
+    let config = r#"
+[[phone]]
+id = "P1"
+carriers = [{ provider = "meta", waba = "W1" }]
+"#;
+    let mut t = Traffic::default();
+    t.marketing("W1", "2025-08-10", 2);
+    t.marketing("W3", "2025-08-10", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("wabill.toml"), config).unwrap();
+    std::fs::write(p.join("events.ndjson"), t.text()).unwrap();
+    let args = ["--config", "wabill.toml", "invoice", "--format", "json"];
+    let run = |provider: &str| {
+        let mut all = args.to_vec();
+        all.extend(["--provider", provider, "events.ndjson"]);
+        wabill(p, &all)
+    };
+    let through_360 = run("360dialog");
+    assert_eq!(through_360.code, 0, "{}", through_360.stderr);
+    assert!(
+        through_360
+            .stderr
+            .contains("phone P1: 4 events came through 360dialog outside the periods"),
+        "{}",
+        through_360.stderr
+    );
+    let doc: Value = serde_json::from_str(&through_360.stdout).unwrap();
+    let w1 = &doc["invoices"][0];
+    assert_eq!(
+        (&w1["waba"], &w1["off_period_events"]),
+        (&json!("W1"), &json!(4))
+    );
+    assert_eq!(w1["lines"][0]["provider"], "meta");
+    assert_eq!(w1["messages"]["paid"], 2, "billed all the same");
+    let w3 = &doc["invoices"][1];
+    assert_eq!(w3["waba"], "W3");
+    assert!(w3.get("off_period_events").is_none() && w3["lines"][0].get("provider").is_none());
+    let through_meta = run("meta");
+    assert_eq!(through_meta.stderr, "");
+    let doc: Value = serde_json::from_str(&through_meta.stdout).unwrap();
+    assert_eq!(doc["invoices"][0]["off_period_events"], 0);
+}
