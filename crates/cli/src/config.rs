@@ -225,6 +225,7 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
         );
     }
     simple_fee_or_plans(&engine)?;
+    phones::one_customer_per_phone(&engine)?;
     let book = rate_book(&file.rates, &base, &engine.billing_currencies())?;
     Ok(Configured { engine, book })
 }

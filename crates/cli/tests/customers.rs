@@ -503,6 +503,10 @@ effective_from = "2027-01-15"
 fn customer_configuration_errors_name_the_key() {
     let cases = [
         (
+            "[[phone]]\nid = \"P1\"\ncarriers = [{ provider = \"zendesk\", waba = \"W1\" }, { provider = \"360dialog\", waba = \"W2\", from = \"2026-03-16\" }]\n[[customer]]\nid = \"C1\"\nwabas = [\"W1\"]\n[[customer]]\nid = \"C2\"\nwabas = [\"W2\"]\n",
+            "phone \"P1\": its WABAs belong to two customers",
+        ),
+        (
             "[[customer]]\nid = \"C1\"\nsubscriptions = [{ plan = \"nope\", from = \"2026-01-01\" }]\n",
             "customer[0].subscriptions[0].plan: no [[plan]] has id \"nope\"",
         ),
@@ -986,6 +990,14 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
         .map(|w| (w["waba"].as_str().unwrap(), w["provider"].as_str().unwrap()))
         .collect();
     assert_eq!(parts, [("W1", "zendesk"), ("W2", "360dialog")]);
+    // Nor read the number's window once W2 carries it.
+    let w1_window = get(
+        &server.url(&format!(
+            "/v1/window?waba=W1&phone=P1&user={user}&at=2024-03-16T10:30:00Z"
+        )),
+        Some(common::TOKEN_W1),
+    );
+    assert_eq!(w1_window.status, 403, "{}", w1_window.body);
     // A key for W1 alone may not write what W2 is billed for; a WABA no
     // period names keeps its own events, even of the same phone id.
     let after = common::ev("outbound", "x1", "W1", user, "2024-03-18T10:00:00Z", "");
@@ -1164,7 +1176,12 @@ wabas = [{{ waba = "W2", from = "2025-06-20" }}]
         "2025-06-11T10:00:00Z",
         "",
     );
-    assert_eq!(post_events(&server, TOKEN_C1, &early).status, 200);
+    // W2 was C3's too: C1's key may not write it at all (an outbound
+    // record on C1's dates could set the category of a message C3 is
+    // billed for).
+    let refused = post_events(&server, TOKEN_C1, &early);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("writing WABA"), "{}", refused.body);
     let status = |path: &str| get(&server.url(path), Some(TOKEN_C1)).status;
     assert_eq!(status("/v1/invoices/W2/2025-05"), 200, "May was all C1's");
     assert_eq!(
@@ -1249,4 +1266,56 @@ carriers = [{ provider = "meta", waba = "W1" }]
     assert_eq!(through_meta.stderr, "");
     let doc: Value = serde_json::from_str(&through_meta.stdout).unwrap();
     assert_eq!(doc["invoices"][0]["off_period_events"], 0);
+}
+
+/// Rules P1: a WABA that is the customer's twice in one month shows as two
+/// entries, each saying its days; another customer's days are on neither.
+#[test]
+fn a_waba_that_is_a_customer_s_twice_in_a_month_shows_each_part_with_its_days() {
+    let config = r#"
+[[customer]]
+id = "C1"
+wabas = [{ waba = "W1", from = "2026-03-05", to = "2026-03-10" }, { waba = "W1", from = "2026-03-20" }]
+"#;
+    let mut t = Traffic::default();
+    t.marketing("W1", "2026-03-06", 1);
+    t.marketing("W1", "2026-03-15", 2);
+    t.marketing("W1", "2026-03-25", 3);
+    let invoices = customer_invoices(config, &t, &[]);
+    let parts: Vec<(Value, Value, Value)> = invoices[0]["wabas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["from"].clone(),
+                w["to"].clone(),
+                w["messages"]["total"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            (json!("2026-03-05"), json!("2026-03-10"), json!(1)),
+            (json!("2026-03-20"), Value::Null, json!(3)),
+        ]
+    );
+}
+
+#[test]
+fn two_api_keys_with_one_token_are_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "\n[[api_key]]\nsha256 = \"{}\"\nwabas = [\"W2\"]\n",
+        common::sha256_hex(common::TOKEN_W1)
+    );
+    let config = common::write_config(dir.path(), &extra);
+    let out = wabill(dir.path(), &["--config", config.to_str().unwrap(), "serve"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("api_key[2].sha256: the same token"),
+        "{}",
+        out.stderr
+    );
 }

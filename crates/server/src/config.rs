@@ -88,6 +88,9 @@ pub struct ApiKey {
     /// The WABAs of those customers, each on the dates it was theirs
     /// ([`ServiceConfig::resolve_customers`]).
     pub spans: Vec<(String, Span)>,
+    /// Those of them another customer had too: read only (a message's
+    /// events on one customer's dates can change how another's bill).
+    pub shared: Vec<String>,
 }
 
 impl ApiKey {
@@ -111,6 +114,14 @@ impl ApiKey {
                 .spans
                 .iter()
                 .any(|(w, span)| w == waba && span.contains(date))
+    }
+
+    /// The key may write events of `waba` dated `date`: a key for the
+    /// WABA, or a customer's whose it was then and no other customer's
+    /// ever.
+    pub fn allows_write_on(&self, waba: &str, date: Date) -> bool {
+        self.all_dates(waba)
+            || (self.allows_on(waba, date) && !self.shared.iter().any(|w| w == waba))
     }
 
     /// The key may read the whole of `waba`'s `month` (its invoice, its
@@ -156,6 +167,17 @@ impl ServiceConfig {
                 };
                 key.spans
                     .extend(customer.wabas.iter().map(|m| (m.waba.clone(), m.span)));
+                for m in &customer.wabas {
+                    let others = customers
+                        .customers
+                        .iter()
+                        .filter(|c| !key.customers.contains(&c.id));
+                    if others.flat_map(|c| &c.wabas).any(|o| o.waba == m.waba)
+                        && !key.shared.contains(&m.waba)
+                    {
+                        key.shared.push(m.waba.clone());
+                    }
+                }
             }
         }
         Ok(())
@@ -384,12 +406,7 @@ pub fn parse(
             bail!("route[{i}].name: route {:?} is configured twice", r.name);
         }
     }
-    let api_keys = file
-        .api_key
-        .iter()
-        .enumerate()
-        .map(|(i, k)| api_key(i, k))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let api_keys = api_keys(&file.api_key)?;
     let listen = env("WABILL_LISTEN").unwrap_or_else(|| file.server.listen.clone());
     // cli.md: relative paths in the file are relative to the file, so the
     // service finds its log wherever it is started from; the default and
@@ -479,6 +496,21 @@ fn route(i: usize, r: &Route, env: &dyn Fn(&str) -> Option<String>) -> anyhow::R
     })
 }
 
+/// Every `[[api_key]]`, checked; no two of one token (only one would apply).
+fn api_keys(keys: &[Key]) -> anyhow::Result<Vec<ApiKey>> {
+    let mut out: Vec<ApiKey> = Vec::new();
+    for (i, k) in keys.iter().enumerate() {
+        let key = api_key(i, k)?;
+        if out.iter().any(|k| k.sha256 == key.sha256) {
+            bail!(
+                "api_key[{i}].sha256: the same token as an earlier [[api_key]] (only one would apply)"
+            );
+        }
+        out.push(key);
+    }
+    Ok(out)
+}
+
 /// The `i`-th `[[api_key]]` table, checked.
 fn api_key(i: usize, k: &Key) -> anyhow::Result<ApiKey> {
     let key = format!("api_key[{i}]");
@@ -500,6 +532,7 @@ fn api_key(i: usize, k: &Key) -> anyhow::Result<ApiKey> {
         wabas,
         customers: k.customers.clone(),
         spans: Vec::new(),
+        shared: Vec::new(),
     })
 }
 

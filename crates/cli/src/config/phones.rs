@@ -82,3 +82,30 @@ pub(super) fn phones(phones: &[PhoneFile], engine: &mut EngineConfig) -> anyhow:
     }
     Ok(())
 }
+
+/// Rules P6 with section 8: a number keeps its windows and conversations
+/// across a move, so the WABAs of one `[[phone]]` are one customer's (or
+/// no customer's): another customer would read and change them.
+pub(super) fn one_customer_per_phone(engine: &EngineConfig) -> anyhow::Result<()> {
+    let mut phones: Vec<_> = engine.phones.iter().collect();
+    phones.sort_by(|a, b| a.0.cmp(b.0));
+    for (phone, history) in phones {
+        let mut owners: Vec<(&str, &str)> = Vec::new();
+        for c in &history.carriers {
+            for customer in &engine.customers.customers {
+                if customer.wabas.iter().any(|m| m.waba == c.waba)
+                    && !owners.iter().any(|(id, _)| *id == customer.id)
+                {
+                    owners.push((&customer.id, &c.waba));
+                }
+            }
+        }
+        if let [(a, wa), (b, wb), ..] = owners[..] {
+            bail!(
+                "phone {phone:?}: its WABAs belong to two customers ({wa:?} to {a:?}, {wb:?} to {b:?}); \
+                 a number keeps its windows and conversations across a move, so its WABAs must be one customer's"
+            );
+        }
+    }
+    Ok(())
+}

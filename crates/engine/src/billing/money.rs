@@ -7,8 +7,9 @@ use rust_decimal::Decimal;
 /// `a × b` exactly, or None.
 pub fn exact_mul(a: Decimal, b: Decimal) -> Option<Decimal> {
     let product = a.checked_mul(b)?;
-    // A zero product comes back at scale 0, and is exact.
-    (product.is_zero() || product.scale() == a.scale() + b.scale()).then_some(product)
+    // A zero factor gives a zero product at scale 0, exact; a zero product
+    // of two others is an underflow (rounded away), not exact.
+    (a.is_zero() || b.is_zero() || product.scale() == a.scale() + b.scale()).then_some(product)
 }
 
 /// `a + b` exactly, or None.
@@ -24,4 +25,20 @@ pub(crate) fn at_scale(mut value: Decimal, scale: u32) -> Decimal {
         value.rescale(scale);
     }
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_product_too_small_to_hold_is_not_exact() {
+        let tiny = Decimal::new(1, 28);
+        assert_eq!(exact_mul(tiny, Decimal::new(1548, 4)), None);
+        assert_eq!(exact_mul(Decimal::ZERO, tiny), Some(Decimal::ZERO));
+        assert_eq!(
+            exact_mul(Decimal::new(5, 2), Decimal::new(3, 1)),
+            Some(Decimal::new(15, 3))
+        );
+    }
 }

@@ -60,7 +60,9 @@ pub fn invoices_of(
 /// One month being built.
 #[derive(Default)]
 struct MonthBuild {
-    portions: BTreeMap<(String, Option<crate::carriers::Provider>), PortionBuild>,
+    /// By WABA, provider (rules P6) and the customer's span of the WABA
+    /// (a month it was the customer's twice shows twice).
+    portions: BTreeMap<(String, Option<crate::carriers::Provider>, SpanKey), PortionBuild>,
     extra: BTreeMap<(String, Date, Category, Decimal), u64>,
     markup: BTreeMap<(String, Date, Decimal), Decimal>,
     errors: Vec<CustomerError>,
@@ -84,6 +86,8 @@ struct Item {
     date: Date,
     month_of: usize,
     record: usize,
+    /// The customer's span (of its `wabas`) the date falls in.
+    span: super::Span,
 }
 
 /// A customer's invoices before `until`, and its pools once every unit
@@ -155,17 +159,21 @@ fn member_items(
         let before = items.len();
         for (i, r) in wm.records.iter().enumerate() {
             let date = tz.to_datetime(r.start.timestamp()).date();
-            if spans.iter().any(|s| s.contains(date)) {
+            if let Some(span) = spans.iter().find(|s| s.contains(date)) {
                 items.push(Item {
                     month: wm.month,
                     date,
                     month_of: m,
                     record: i,
+                    span: *span,
                 });
             }
         }
-        if items.len() > before && wm.invoice.is_err() {
+        if let Err(errors) = &wm.invoice
+            && items.len() > before
+        {
             items.truncate(before);
+            let reasons: Vec<String> = errors.iter().map(ToString::to_string).collect();
             builds
                 .entry(wm.month)
                 .or_default()
@@ -174,6 +182,7 @@ fn member_items(
                     customer: customer.id.clone(),
                     waba: wm.waba.clone(),
                     month: wm.month,
+                    reasons: reasons.join("; "),
                 });
         }
     }
@@ -214,7 +223,7 @@ fn add_item(
         .unwrap_or(&customer.currency);
     let portion = build
         .portions
-        .entry((wm.waba.clone(), record.provider))
+        .entry((wm.waba.clone(), record.provider, span_key(item.span)))
         .or_default();
     portion.month_of = item.month_of;
     if record.era.rules().per_message() {
@@ -310,41 +319,20 @@ fn finish(
         }
         Ok::<_, CustomerError>(total)
     };
-    let mut wabas = Vec::new();
-    for ((waba, provider), p) in build.portions {
-        let mut entry = pass_through(customer, months[p.month_of], waba, p).ok_or_else(overflow)?;
-        entry.provider = provider;
-        wabas.push(entry);
-    }
-    let extra = build
-        .extra
+    let wabas = build
+        .portions
         .into_iter()
-        .map(|((plan, version_from, category, unit_price), quantity)| {
-            let amount = exact_mul(unit_price, Decimal::from(quantity)).ok_or_else(overflow)?;
-            Ok(ExtraLine {
-                plan,
-                version_from,
-                category,
-                unit_price,
-                quantity,
-                amount,
+        .map(|((waba, provider, span), p)| {
+            let wm = months[p.month_of];
+            let entry = pass_through(customer, wm, waba, p).ok_or_else(overflow)?;
+            Ok(PassThrough {
+                provider,
+                part: part_of(span, wm.month),
+                ..entry
             })
         })
         .collect::<Result<Vec<_>, CustomerError>>()?;
-    let markup = build
-        .markup
-        .into_iter()
-        .map(|((plan, version_from, rate), base)| {
-            let amount = exact_mul(base, rate).ok_or_else(overflow)?;
-            Ok(MarkupLine {
-                plan,
-                version_from,
-                rate,
-                base,
-                amount,
-            })
-        })
-        .collect::<Result<Vec<_>, CustomerError>>()?;
+    let (extra, markup) = priced_lines(&build.extra, &build.markup).ok_or_else(overflow)?;
     let pass_through = sum(&mut wabas.iter().map(|w| w.amount))?;
     let platform_total = sum(&mut subscription
         .iter()
@@ -371,6 +359,39 @@ fn finish(
         total,
         amount_due,
     })
+}
+
+/// The month's extra volume and markup lines, each amount exact.
+fn priced_lines(
+    extra: &BTreeMap<(String, Date, Category, Decimal), u64>,
+    markup: &BTreeMap<(String, Date, Decimal), Decimal>,
+) -> Option<(Vec<ExtraLine>, Vec<MarkupLine>)> {
+    let extra = extra
+        .iter()
+        .map(|((plan, version_from, category, unit_price), quantity)| {
+            Some(ExtraLine {
+                plan: plan.clone(),
+                version_from: *version_from,
+                category: *category,
+                unit_price: *unit_price,
+                quantity: *quantity,
+                amount: exact_mul(*unit_price, Decimal::from(*quantity))?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let markup = markup
+        .iter()
+        .map(|((plan, version_from, rate), base)| {
+            Some(MarkupLine {
+                plan: plan.clone(),
+                version_from: *version_from,
+                rate: *rate,
+                base: *base,
+                amount: exact_mul(*base, *rate)?,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some((extra, markup))
 }
 
 /// A WABA's part of the month, its amounts converted.
@@ -402,7 +423,7 @@ fn pass_through(
     }
     let meta_amount = crate::billing::at_scale(meta_amount, scale);
     Some(PassThrough {
-        part: part_of(customer, &waba, wm.month),
+        part: None,
         waba,
         month: wm.month,
         timezone: invoice.timezone.clone(),
@@ -422,36 +443,19 @@ fn pass_through(
     })
 }
 
-/// The days of `month` WABA `waba` was `customer`'s, when not all of it.
-fn part_of(customer: &Customer, waba: &str, month: Month) -> Option<(Option<Date>, Option<Date>)> {
+/// A span as a sortable key (open ends first and last).
+type SpanKey = (Option<Date>, Option<Date>);
+
+fn span_key(span: super::Span) -> SpanKey {
+    (span.from, span.to)
+}
+
+/// The days of `month` a span of the customer covers, when not all of it.
+fn part_of((from, to): SpanKey, month: Month) -> Option<(Option<Date>, Option<Date>)> {
     let (first, next) = (month.first_day(), month.next().first_day());
-    let whole = super::Span {
-        from: Some(first),
-        to: Some(next),
-    };
-    let spans: Vec<_> = customer
-        .wabas
-        .iter()
-        .filter(|w| w.waba == waba && w.span.overlaps(&whole))
-        .map(|w| w.span)
-        .collect();
-    if spans
-        .iter()
-        .any(|s| s.contains(first) && s.to.is_none_or(|t| t >= next))
-    {
-        return None;
-    }
-    let from = spans
-        .iter()
-        .filter_map(|s| s.from)
-        .filter(|f| *f > first)
-        .min();
-    let to = spans
-        .iter()
-        .filter_map(|s| s.to)
-        .filter(|t| *t < next)
-        .max();
-    Some((from, to))
+    let from = from.filter(|f| *f > first);
+    let to = to.filter(|t| *t < next);
+    (from.is_some() || to.is_some()).then_some((from, to))
 }
 
 /// The pools that cover part of `month`, and what they have left.

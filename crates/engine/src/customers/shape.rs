@@ -11,11 +11,12 @@ use crate::time::Month;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CustomerError {
-    #[error("customer {customer}: WABA {waba}'s invoice for {month} has errors")]
+    #[error("customer {customer}: WABA {waba}'s invoice for {month} cannot be built: {reasons}")]
     WabaInvoice {
         customer: String,
         waba: String,
         month: Month,
+        reasons: String,
     },
     #[error(
         "customer {customer}: no exchange rate from {from} to {to} is in force on {date} (WABA {waba})"
@@ -33,7 +34,9 @@ pub enum CustomerError {
         plan: String,
         date: Date,
     },
-    #[error("customer {customer}: an amount is too large to hold exactly")]
+    #[error(
+        "customer {customer}: an amount cannot be held exactly in 28 decimal places (a price, rate or markup with too many digits, or too large)"
+    )]
     Overflow { customer: String },
 }
 

@@ -137,9 +137,17 @@ pub(super) fn scope_event(
     config: &wabill_engine::EngineConfig,
     e: &wabill_engine::Event<'_>,
 ) -> Result<(), ApiError> {
-    scope_at(key, config, &e.waba, e.ts)?;
+    let may_write = |waba: &str| {
+        let date = e.ts.local_date(&config.waba(waba).timezone);
+        if key.allows_write_on(waba, date) {
+            Ok(())
+        } else {
+            Err(forbidden(format!("writing WABA {waba:?} on {date}")))
+        }
+    };
+    may_write(&e.waba)?;
     match config.carrier_at(&e.waba, &e.phone, e.ts) {
-        Some(c) if c.waba != *e.waba => scope_at(key, config, &c.waba, e.ts),
+        Some(c) if c.waba != *e.waba => may_write(&c.waba),
         _ => Ok(()),
     }
 }

@@ -130,7 +130,15 @@ pub(super) fn pair_request<'q>(
     let key = api_key(app, headers)?;
     let q = PairQuery::parse(uri.query())?;
     let at = parse_at(q.at.as_deref())?;
-    super::auth::scope_at(key, &app.state.config, &q.waba, at)?;
+    let config = &app.state.config;
+    super::auth::scope_at(key, config, &q.waba, at)?;
+    // Rules P6: a moved number's state at `at` is the WABA's that carries
+    // it then; the key must reach that one too.
+    if let Some(c) = config.carrier_at(&q.waba, &q.phone, at)
+        && c.waba != *q.waba
+    {
+        super::auth::scope_at(key, config, &c.waba, at)?;
+    }
     Ok((q, at))
 }
 

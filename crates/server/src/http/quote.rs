@@ -141,10 +141,6 @@ pub(super) async fn get_quote(
     let waba = config
         .carrier_at(&q.waba, &q.phone, at)
         .map_or_else(|| q.waba.to_string(), |c| c.waba.clone());
-    if waba != *q.waba {
-        let key = super::auth::api_key(&app, &headers)?;
-        super::auth::scope_at(key, config, &waba, at)?;
-    }
     let phone = q.phone.to_string();
     let shared = Arc::clone(&app);
     let quoted = settled(&app, move |settled| {
