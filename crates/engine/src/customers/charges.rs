@@ -69,8 +69,8 @@ pub(super) fn charges(
         // Periods that start before `until`, each whole (or to the
         // subscription's end).
         while at < until && sub.to.is_none_or(|end| at < end) {
-            let (period_from, period_to) =
-                period_of(plan.period, sub.from, at).ok_or_else(|| overflow(customer))?;
+            let (period_from, period_to) = period_of(plan.period, sub.from, at)
+                .ok_or_else(|| CustomerError::overflow(customer))?;
             let (from, to) = (
                 at.max(period_from),
                 sub.to.map_or(period_to, |e| e.min(period_to)),
@@ -86,7 +86,7 @@ pub(super) fn charges(
                 let days = days_between(from, to);
                 let whole_days = if instalment { whole * 12 } else { whole };
                 let amount = prorate(version.price, days, whole_days, customer.minor_unit_digits)
-                    .ok_or_else(|| overflow(customer))?;
+                    .ok_or_else(|| CustomerError::overflow(customer))?;
                 Ok::<_, CustomerError>(SubscriptionCharge {
                     plan: plan.id.clone(),
                     version_from: version.from,
@@ -119,12 +119,6 @@ pub(super) fn charges(
         }
     }
     Ok(out)
-}
-
-fn overflow(customer: &Customer) -> CustomerError {
-    CustomerError::Overflow {
-        customer: customer.id.clone(),
-    }
 }
 
 #[cfg(test)]

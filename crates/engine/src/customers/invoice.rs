@@ -213,9 +213,7 @@ fn add_item(
     used: Use,
 ) -> Result<(), CustomerError> {
     let customers = &config.customers;
-    let overflow = || CustomerError::Overflow {
-        customer: customer.id.clone(),
-    };
+    let overflow = || CustomerError::overflow(customer);
     let currency = wm
         .invoice
         .as_ref()
@@ -309,9 +307,7 @@ fn finish(
     subscription: Vec<SubscriptionCharge>,
     pools: &Pools,
 ) -> Result<CustomerInvoice, CustomerError> {
-    let overflow = || CustomerError::Overflow {
-        customer: customer.id.clone(),
-    };
+    let overflow = || CustomerError::overflow(customer);
     let sum = |values: &mut dyn Iterator<Item = Decimal>| {
         let mut total = Decimal::ZERO;
         for v in values {

@@ -54,9 +54,7 @@ pub fn customer_quote(
     let Some(customer) = customers.customer_of(unit.waba, unit.date) else {
         return Ok(None);
     };
-    let overflow = || CustomerError::Overflow {
-        customer: customer.id.clone(),
-    };
+    let overflow = || CustomerError::overflow(customer);
     let last = super::horizon(months).map_or(unit.month, |h| h.max(unit.month));
     let (_, mut pools) = of_customer(config, customer, months, last.next().first_day())?;
     let used = if unit.new_unit {

@@ -40,6 +40,15 @@ pub enum CustomerError {
     Overflow { customer: String },
 }
 
+impl CustomerError {
+    /// An amount of `customer`'s that cannot be held exactly.
+    pub(super) fn overflow(customer: &super::Customer) -> CustomerError {
+        CustomerError::Overflow {
+            customer: customer.id.clone(),
+        }
+    }
+}
+
 /// A subscription price due in the invoice's month (rules P3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SubscriptionCharge {

@@ -81,8 +81,8 @@ impl Pools {
             let end = sub.to.map_or(until, |to| to.min(until));
             let mut at = sub.from;
             while at < end {
-                let (period_from, period_to) =
-                    period_of(plan.period, sub.from, at).ok_or_else(|| overflow(customer))?;
+                let (period_from, period_to) = period_of(plan.period, sub.from, at)
+                    .ok_or_else(|| CustomerError::overflow(customer))?;
                 // A version that changes the included volume starts new
                 // pools (one that changes only prices does not).
                 let seg_to = period_to.min(sub.to.unwrap_or(period_to));
@@ -177,12 +177,6 @@ fn terms_change(plan: &Plan, from: Date, to: Date) -> Option<Date> {
         current = Some(terms(v));
     }
     None
-}
-
-fn overflow(customer: &Customer) -> CustomerError {
-    CustomerError::Overflow {
-        customer: customer.id.clone(),
-    }
 }
 
 #[cfg(test)]
