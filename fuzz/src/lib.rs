@@ -255,7 +255,7 @@ fn bill_and_render(ledger: &Ledger, book: &RateBook) {
         duplicates: ledger.duplicates(),
         ..Default::default()
     };
-    let _ = wabill_report::invoices_json(&invoices, counts);
+    let _ = wabill_report::invoices_json(&invoices, counts, &Default::default());
     let months: Vec<_> = billing.months.iter().collect();
     let records = wabill_report::sorted_records(&billing, &months);
     let mut out = String::new();
