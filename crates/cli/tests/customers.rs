@@ -998,6 +998,16 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
         Some(common::TOKEN_W1),
     );
     assert_eq!(w1_window.status, 403, "{}", w1_window.body);
+    // The number's WABAs share its events: a key for W1 alone writes none
+    // of them, whatever the date.
+    let before = common::ev("outbound", "x0", "W1", user, "2024-03-15T21:00:00Z", "");
+    assert_eq!(post_events(&server, common::TOKEN_W1, &before).status, 403);
+    // No month past what a date can hold.
+    let far = get(
+        &server.url("/v1/invoices/W1/9999-12"),
+        Some(common::TOKEN_ALL),
+    );
+    assert_eq!(far.status, 400, "{}", far.body);
     // A key for W1 alone may not write what W2 is billed for; a WABA no
     // period names keeps its own events, even of the same phone id.
     let after = common::ev("outbound", "x1", "W1", user, "2024-03-18T10:00:00Z", "");

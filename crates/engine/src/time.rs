@@ -99,6 +99,10 @@ impl Month {
         let year: i16 = y.parse().ok()?;
         let month: i8 = m.parse().ok()?;
         Date::new(year, month, 1).ok()?;
+        // A month whose end a date cannot hold (9999-12) is no month to bill.
+        if (year, month) == (9999, 12) {
+            return None;
+        }
         Some(Month { year, month })
     }
 }
@@ -106,5 +110,20 @@ impl Month {
 impl std::fmt::Display for Month {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_month_parses_only_when_its_end_is_a_date() {
+        assert_eq!(
+            Month::parse("9999-11").map(|m| m.next().to_string()),
+            Some("9999-12".into())
+        );
+        assert_eq!(Month::parse("9999-12"), None);
+        assert_eq!(Month::parse("2026-13"), None);
     }
 }

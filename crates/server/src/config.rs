@@ -127,13 +127,27 @@ impl ApiKey {
     /// The key may read the whole of `waba`'s `month` (its invoice, its
     /// reconciliation): a customer's key only a month that was all its.
     pub fn allows_month(&self, waba: &str, month: Month) -> bool {
-        let (first, next) = (month.first_day(), month.next().first_day());
-        self.all_dates(waba)
-            || self.spans.iter().any(|(w, span)| {
-                w == waba
-                    && span.from.is_none_or(|f| f <= first)
-                    && span.to.is_none_or(|t| t >= next)
-            })
+        if self.all_dates(waba) {
+            return true;
+        }
+        // The key's spans of the WABA, one after another, must cover it.
+        let (mut at, next) = (month.first_day(), month.next().first_day());
+        let mut spans: Vec<&Span> = self
+            .spans
+            .iter()
+            .filter(|(w, _)| w == waba)
+            .map(|(_, s)| s)
+            .collect();
+        spans.sort_by_key(|s| s.from);
+        for span in spans {
+            if span.contains(at) {
+                match span.to {
+                    None => return true,
+                    Some(to) => at = at.max(to),
+                }
+            }
+        }
+        at >= next
     }
 
     /// The dates of `waba` a customer's key may read, when it may not read
@@ -158,8 +172,12 @@ impl ServiceConfig {
     /// its dates; an id no `[[customer]]` has is an error naming the key.
     pub fn resolve_customers(
         &mut self,
-        customers: &wabill_engine::customers::Customers,
+        engine: &wabill_engine::EngineConfig,
     ) -> anyhow::Result<()> {
+        let customers = &engine.customers;
+        // A WABA is shared when another customer had it, or a WABA of its
+        // portfolio (links and volume tiers cross the portfolio).
+        let same_portfolio = |a: &str, b: &str| engine.portfolio_key(a) == engine.portfolio_key(b);
         for (i, key) in self.api_keys.iter_mut().enumerate() {
             for id in &key.customers {
                 let Some(customer) = customers.customer(id) else {
@@ -172,7 +190,9 @@ impl ServiceConfig {
                         .customers
                         .iter()
                         .filter(|c| !key.customers.contains(&c.id));
-                    if others.flat_map(|c| &c.wabas).any(|o| o.waba == m.waba)
+                    if others
+                        .flat_map(|c| &c.wabas)
+                        .any(|o| same_portfolio(&o.waba, &m.waba))
                         && !key.shared.contains(&m.waba)
                     {
                         key.shared.push(m.waba.clone());
@@ -553,6 +573,30 @@ pub fn read_service_config(path: Option<&std::path::Path>) -> anyhow::Result<Ser
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn a_customer_key_reads_a_month_its_spans_cover_one_after_another() {
+        let d = |s: &str| s.parse().unwrap_or_else(|e| panic!("{e}"));
+        let span = |from: &str, to: Option<&str>| Span {
+            from: Some(d(from)),
+            to: to.map(d),
+        };
+        let key = ApiKey {
+            sha256: [0; 32],
+            wabas: Some(Vec::new()),
+            customers: vec!["C1".into()],
+            spans: vec![
+                ("W1".into(), span("2026-03-10", None)),
+                ("W1".into(), span("2026-02-20", Some("2026-03-10"))),
+            ],
+            shared: Vec::new(),
+        };
+        let month = |m: &str| Month::parse(m).unwrap_or_else(|| panic!("{m}"));
+        assert!(key.allows_month("W1", month("2026-03")));
+        assert!(!key.allows_month("W1", month("2026-02")));
+        assert!(!key.allows_month("W2", month("2026-03")));
+        assert!(key.allows_on("W1", d("2026-02-20")) && !key.allows_on("W1", d("2026-02-19")));
+    }
+
     use super::*;
 
     #[test]

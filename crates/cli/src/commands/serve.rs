@@ -10,7 +10,7 @@ use crate::exit::Fatal;
 pub fn run(config_path: Option<&Path>, args: ServeArgs) -> Result<ExitCode, Fatal> {
     let configured = config::read_config(config_path)?;
     let mut service = wabill_server::config::read_service_config(config_path)?;
-    service.resolve_customers(&configured.engine.customers)?;
+    service.resolve_customers(&configured.engine)?;
     if let Some(listen) = args.listen {
         service.listen = listen;
     }

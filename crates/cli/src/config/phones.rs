@@ -90,6 +90,14 @@ pub(super) fn one_customer_per_phone(engine: &EngineConfig) -> anyhow::Result<()
     let mut phones: Vec<_> = engine.phones.iter().collect();
     phones.sort_by(|a, b| a.0.cmp(b.0));
     for (phone, history) in phones {
+        // A change of provider alone moves no state between WABAs.
+        if history
+            .carriers
+            .iter()
+            .all(|c| c.waba == history.carriers[0].waba)
+        {
+            continue;
+        }
         let mut owners: Vec<(&str, &str)> = Vec::new();
         for c in &history.carriers {
             for customer in &engine.customers.customers {

@@ -18,7 +18,7 @@ use wabill_engine::{Billing, Incremental, Instant, RateBook};
 use wabill_ingest::{Parsed, Route, Shape, parse_line};
 use wabill_report::MetaJson;
 
-use super::auth::{api_key, scope_event, scope_month};
+use super::auth::{api_key, scope, scope_event, scope_month};
 use super::error::{ApiError, ErrorCode};
 use super::query::{PairQuery, bad_path, bad_query, pair_request, parse_month, user_digits};
 use super::webhooks::commit;
@@ -192,6 +192,7 @@ pub(super) async fn get_invoice(
 ) -> Answer {
     let key = api_key(&app, &headers)?;
     let Path((waba, month)) = path.map_err(bad_path)?;
+    scope(key, &waba)?;
     let month = parse_month(&month)?;
     scope_month(key, &waba, month)?;
     settled_json(&app, move |settled| {
@@ -259,6 +260,7 @@ pub(super) async fn get_conversations(
 ) -> Answer {
     let key = api_key(&app, &headers)?;
     let Query(q) = query.map_err(bad_query)?;
+    scope(key, &q.waba)?;
     let month = parse_month(&q.month)?;
     // A customer's key reads the records of the days the WABA was its.
     let dates = if key.allows_month(&q.waba, month) {
@@ -399,7 +401,12 @@ fn page_records<'r>(
     // One pair asked for: compare pair indices, not the names of every
     // record of the month.
     let pair = match (q.phone.as_deref(), user) {
-        (Some(phone), Some(user)) => Some(ledger.pair_index(&q.waba, phone, user)),
+        (Some(phone), Some(user)) => {
+            // Rules P6: a moved number's pairs are its first WABA's.
+            let config = ledger.config();
+            let waba = config.identity_waba(&q.waba, phone).unwrap_or(&q.waba);
+            Some(ledger.pair_index(waba, phone, user))
+        }
         _ => None,
     };
     let mut records: Vec<&Record> = records[from..]

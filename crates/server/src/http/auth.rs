@@ -145,6 +145,18 @@ pub(super) fn scope_event(
             Err(forbidden(format!("writing WABA {waba:?} on {date}")))
         }
     };
+    scope(key, &e.waba)?;
+    // Rules P6: the WABAs of a moved number share its events (ids, links,
+    // windows): a key writes them only if it reaches every one.
+    if let Some(history) = config
+        .phones
+        .get(&*e.phone)
+        .filter(|h| h.names_waba(&e.waba))
+    {
+        for c in &history.carriers {
+            scope(key, &c.waba)?;
+        }
+    }
     may_write(&e.waba)?;
     match config.carrier_at(&e.waba, &e.phone, e.ts) {
         Some(c) if c.waba != *e.waba => may_write(&c.waba),

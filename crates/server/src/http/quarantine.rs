@@ -204,12 +204,17 @@ fn reread_all(app: &App, held: &[Held], key: &ApiKey, v: &mut Validator) -> Rere
             Err(reason) => Some(reason),
             Ok(()) => parsed.quarantined.first().map(|q| q.reason.clone()),
         };
-        let foreign = parsed
-            .events
-            .iter()
-            .find_map(|e| scope_event(key, &app.state.config, e).err());
+        let key_scope = key_scope(key);
+        let foreign = parsed.events.iter().find(|e| !key_scope.allows(&e.waba));
         let reason = reason
-            .or_else(|| foreign.map(|e| format!("its events are outside this key: {}", e.message)));
+            .or_else(|| {
+                foreign.map(|e| format!("its events are of WABA {:?}, outside this key", e.waba))
+            })
+            .or_else(|| {
+                let mut events = parsed.events.iter();
+                let refused = events.find_map(|e| scope_event(key, &app.state.config, e).err());
+                refused.map(|e| format!("its events are outside this key: {}", e.message))
+            });
         match reason {
             Some(reason) => out.still.push(StillHeld {
                 id: h.id,

@@ -129,6 +129,7 @@ pub(super) fn pair_request<'q>(
 ) -> Result<(PairQuery<'q>, Instant), ApiError> {
     let key = api_key(app, headers)?;
     let q = PairQuery::parse(uri.query())?;
+    super::auth::scope(key, &q.waba)?;
     let at = parse_at(q.at.as_deref())?;
     let config = &app.state.config;
     super::auth::scope_at(key, config, &q.waba, at)?;

@@ -11,7 +11,7 @@ use wabill_engine::Ledger;
 use wabill_engine::event::Event;
 use wabill_engine::reconcile::reconcile;
 
-use super::auth::{api_key, scope_month};
+use super::auth::{api_key, scope, scope_month};
 use super::error::{ApiError, ErrorCode};
 use super::query::{bad_path, parse_month};
 use super::{Answer, Shared};
@@ -27,6 +27,7 @@ pub(super) async fn get_reconciliation(
 ) -> Answer {
     let key = api_key(&app, &headers)?;
     let Path((waba, month)) = path.map_err(bad_path)?;
+    scope(key, &waba)?;
     let month = parse_month(&month)?;
     scope_month(key, &waba, month)?;
     let (config, book, key) = (
