@@ -101,7 +101,7 @@ impl ApiKey {
     }
 
     /// On every date: a key for all WABAs, or one that names it.
-    fn all_dates(&self, waba: &str) -> bool {
+    pub fn all_dates(&self, waba: &str) -> bool {
         self.wabas
             .as_ref()
             .is_none_or(|list| list.iter().any(|w| w == waba))
