@@ -4,8 +4,8 @@
 //! `http` fuzz target and the property test `tests/edge.rs` drive it.
 //!
 //! The bytes: a method, a path (of the served ones, or not), flags that
-//! add valid credentials (Meta's signature over the body, a bearer key, a
-//! route's secret), then the query, header lines and body, separated by
+//! add valid credentials (Meta's signature over the body, a bearer key (a
+//! customer's too), a route's secret), then the query, header lines and body, separated by
 //! NUL bytes. Credentials are the harness's to add, so that arbitrary
 //! bodies reach the parsers instead of stopping at authentication.
 
@@ -22,11 +22,11 @@ use crate::state::State;
 
 pub const META_SECRET: &str = "edge-meta-secret";
 pub const ROUTE_SECRET: &str = "edge-route-secret";
-/// Bearer tokens: every WABA, and W1 only.
-pub const TOKENS: [&str; 2] = ["edge-token-all", "edge-token-w1"];
+/// Bearer tokens: every WABA, W1 only, and customer C1's.
+pub const TOKENS: [&str; 3] = ["edge-token-all", "edge-token-w1", "edge-token-c1"];
 
 /// The paths a request may take (byte 1 chooses), served or not.
-pub const PATHS: [&str; 17] = [
+pub const PATHS: [&str; 20] = [
     "/webhooks/meta",
     "/webhooks/360dialog/acme",
     "/webhooks/zendesk/zd",
@@ -44,6 +44,9 @@ pub const PATHS: [&str; 17] = [
     "/v1/quarantine/reprocess",
     "/v1/reconciliation/W1/2025-07",
     "/v1/nothing",
+    "/v1/customers/C1/invoices/2025-07",
+    "/v1/customers/C2/invoices/2025-07",
+    "/v1/invoices/W2/9999-12",
 ];
 
 const METHODS: [Method; 4] = [Method::GET, Method::POST, Method::PUT, Method::DELETE];
@@ -53,6 +56,7 @@ const SIGN: u8 = 1;
 const BEARER_ALL: u8 = 2;
 const BEARER_W1: u8 = 4;
 const ROUTE: u8 = 8;
+const BEARER_C1: u8 = 16;
 
 fn configuration() -> String {
     let sha = |t: &str| hex::encode(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()));
@@ -85,10 +89,89 @@ wabas = ["*"]
 [[api_key]]
 sha256 = "{w1}"
 wabas = ["W1"]
+
+[[api_key]]
+sha256 = "{c1}"
+customers = ["C1"]
 "#,
         all = sha(TOKENS[0]),
         w1 = sha(TOKENS[1]),
+        c1 = sha(TOKENS[2]),
     )
+}
+
+/// The engine's configuration: phone P1 moves from W1 (Zendesk) to W2
+/// (360dialog) on 2025-07-10 (rules P6); customer C1 has W1 and W2 until
+/// 2025-07-20, C2 has W3 (section 8); W3 is billed in EUR from August
+/// (D7).
+fn engine_configuration() -> EngineConfig {
+    use wabill_engine::carriers::{Carrier, PhoneHistory, Provider};
+    use wabill_engine::customers::{
+        Customer, Customers, Membership, Period, Plan, PlanVersion, Span, Subscription,
+    };
+    let mut config = EngineConfig::new();
+    let date = |y, m, d| jiff::civil::Date::new(y, m, d).unwrap_or_default();
+    let carriers = vec![
+        Carrier {
+            from: None,
+            provider: Provider::Zendesk,
+            waba: "W1".into(),
+        },
+        Carrier {
+            from: Some(date(2025, 7, 10)),
+            provider: Provider::Dialog360,
+            waba: "W2".into(),
+        },
+    ];
+    config.phones.insert("P1".into(), PhoneHistory { carriers });
+    let mut w3 = config.waba("W3").clone();
+    w3.currencies = vec![(date(2025, 8, 1), "EUR".into())];
+    config.set_waba("W3", w3);
+    let member = |waba: &str, to| Membership {
+        waba: waba.into(),
+        span: Span { from: None, to },
+    };
+    let customer = |id: &str, wabas| Customer {
+        id: id.into(),
+        name: None,
+        currency: "USD".into(),
+        minor_unit_digits: 2,
+        wabas,
+        subscriptions: vec![Subscription {
+            plan: "p".into(),
+            from: date(2025, 1, 1),
+            to: None,
+        }],
+    };
+    config.customers = Customers {
+        plans: vec![Plan {
+            id: "p".into(),
+            period: Period::Month,
+            spread: false,
+            versions: vec![PlanVersion {
+                from: date(2025, 1, 1),
+                price: rust_decimal::Decimal::new(1000, 2),
+                included: 1,
+                pooled: false,
+                unit_price: rust_decimal::Decimal::new(1, 2),
+                by_category: Vec::new(),
+                markup: rust_decimal::Decimal::new(1, 1),
+                applies_to: wabill_engine::config::FeeAppliesTo::Paid,
+            }],
+        }],
+        customers: vec![
+            customer(
+                "C1",
+                vec![
+                    member("W1", Some(date(2025, 7, 20))),
+                    member("W2", Some(date(2025, 7, 20))),
+                ],
+            ),
+            customer("C2", vec![member("W3", None)]),
+        ],
+        rates: Vec::new(),
+    };
+    config
 }
 
 /// A service on `data_dir` with its router, driven by one runtime.
@@ -108,11 +191,13 @@ impl Edge {
     pub fn new(data_dir: &Path, book: RateBook) -> anyhow::Result<Edge> {
         let mut service = crate::config::parse(&configuration(), None, &|_| None)?;
         service.data_dir = data_dir.to_owned();
+        let engine = engine_configuration();
+        service.resolve_customers(&engine)?;
         // One key per process: a key keeps 48 bytes for good.
         static KEY: std::sync::OnceLock<wabill_engine::HashKey> = std::sync::OnceLock::new();
         let key =
             *KEY.get_or_init(|| wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new()));
-        let (state, writer) = State::open_keyed(data_dir, EngineConfig::new(), book, key)?;
+        let (state, writer) = State::open_keyed(data_dir, engine, book, key)?;
         let app = App::new(Arc::clone(&state), service, None);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -158,7 +243,11 @@ impl Edge {
             let signature = hex::encode(ring::hmac::sign(&key, &body));
             builder = builder.header("X-Hub-Signature-256", format!("sha256={signature}"));
         }
-        for (flag, token) in [(BEARER_ALL, TOKENS[0]), (BEARER_W1, TOKENS[1])] {
+        for (flag, token) in [
+            (BEARER_ALL, TOKENS[0]),
+            (BEARER_W1, TOKENS[1]),
+            (BEARER_C1, TOKENS[2]),
+        ] {
             if flags & flag != 0 {
                 builder = builder.header("Authorization", format!("Bearer {token}"));
             }
