@@ -43,8 +43,8 @@ pub struct CustomerQuote {
 }
 
 /// The quote of `unit` for the customer its WABA is billed to on its date
-/// (None: no customer has it), after every unit of `months` (the
-/// customer's WABAs' settled months) took its place.
+/// (None: no customer has it), after the units of `months` (the
+/// customer's WABAs' settled months) that share its pool took their place.
 pub fn customer_quote(
     config: &EngineConfig,
     months: &[&WabaMonth],
@@ -55,8 +55,18 @@ pub fn customer_quote(
         return Ok(None);
     };
     let overflow = || CustomerError::overflow(customer);
-    let last = super::horizon(months).map_or(unit.month, |h| h.max(unit.month));
-    let (_, mut pools) = of_customer(config, customer, months, last.next().first_day())?;
+    // Only units that can share the quoted one's pool count before it:
+    // those of its plan period's months up to its own (a monthly plan's:
+    // its month), so a quote costs one period of history, not all of it.
+    let first = terms_at(customers, customer, unit.date)
+        .and_then(|(_, sub, plan, _)| super::period_of(plan.period, sub.from, unit.date))
+        .map_or(unit.month, |(from, _)| Month::of(from));
+    let months: Vec<&WabaMonth> = months
+        .iter()
+        .copied()
+        .filter(|m| first <= m.month && m.month <= unit.month)
+        .collect();
+    let (_, mut pools) = of_customer(config, customer, &months, unit.month.next().first_day())?;
     let used = if unit.new_unit {
         pools.allot(
             customers,
