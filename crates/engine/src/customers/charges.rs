@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::shape::{CustomerError, SubscriptionCharge};
-use super::{Customer, Customers, Period};
+use super::{Customer, Customers, Period, Plan, PlanVersion, Subscription};
 use crate::billing::exact_mul;
 use crate::time::Month;
 
@@ -52,6 +52,48 @@ fn prorate(price: Decimal, part: i64, whole: i64, digits: u32) -> Option<Decimal
     Some(amount)
 }
 
+/// The periods of `sub` (to `plan`) that start before `until`, each as
+/// (period's first day, period's end, first day covered, end covered): a
+/// period is covered whole but where the subscription starts or ends.
+pub(super) fn periods(
+    customer: &Customer,
+    plan: &Plan,
+    sub: &Subscription,
+    until: Date,
+) -> Result<Vec<(Date, Date, Date, Date)>, CustomerError> {
+    let mut out = Vec::new();
+    let mut at = sub.from;
+    while at < until && sub.to.is_none_or(|end| at < end) {
+        let (period_from, period_to) = period_of(plan.period, sub.from, at)
+            .ok_or_else(|| CustomerError::overflow(customer))?;
+        let to = sub.to.map_or(period_to, |end| end.min(period_to));
+        out.push((period_from, period_to, at, to));
+        at = to;
+    }
+    Ok(out)
+}
+
+/// `[from, to)` cut at calendar months: each part with its month.
+pub(super) fn month_parts(from: Date, to: Date) -> impl Iterator<Item = (Month, Date, Date)> {
+    std::iter::successors(Some(Month::of(from)), |m| Some(m.next()))
+        .take_while(move |m| m.first_day() < to)
+        .map(move |m| (m, m.first_day().max(from), m.next().first_day().min(to)))
+}
+
+/// The version of `plan` in force on `date`, or the error naming them.
+pub(super) fn version_on<'p>(
+    customer: &Customer,
+    plan: &'p Plan,
+    date: Date,
+) -> Result<&'p PlanVersion, CustomerError> {
+    plan.version_at(date)
+        .ok_or_else(|| CustomerError::NoPlanVersion {
+            customer: customer.id.clone(),
+            plan: plan.id.clone(),
+            date,
+        })
+}
+
 /// Every subscription charge of `customer` that falls due before `until`,
 /// with the month it is due in, in the order subscriptions and periods
 /// run.
@@ -65,23 +107,8 @@ pub(super) fn charges(
         let Some(plan) = customers.plan(&sub.plan) else {
             continue;
         };
-        let mut at = sub.from;
-        // Periods that start before `until`, each whole (or to the
-        // subscription's end).
-        while at < until && sub.to.is_none_or(|end| at < end) {
-            let (period_from, period_to) = period_of(plan.period, sub.from, at)
-                .ok_or_else(|| CustomerError::overflow(customer))?;
-            let (from, to) = (
-                at.max(period_from),
-                sub.to.map_or(period_to, |e| e.min(period_to)),
-            );
-            let version = plan
-                .version_at(from)
-                .ok_or_else(|| CustomerError::NoPlanVersion {
-                    customer: customer.id.clone(),
-                    plan: plan.id.clone(),
-                    date: from,
-                })?;
+        for (period_from, period_to, from, to) in periods(customer, plan, sub, until)? {
+            let version = version_on(customer, plan, from)?;
             let charge = |from: Date, to: Date, whole: i64, instalment: bool| {
                 let days = days_between(from, to);
                 let whole_days = if instalment { whole * 12 } else { whole };
@@ -104,18 +131,14 @@ pub(super) fn charges(
             };
             if plan.period == Period::Year && plan.spread {
                 // One twelfth of the year's price per month, by day within it.
-                let mut month = Month::of(from);
-                while month.first_day() < to.min(until) {
-                    let (m_from, m_to) = (month.first_day(), month.next().first_day());
-                    let whole = days_between(m_from, m_to);
-                    out.push((month, charge(m_from.max(from), m_to.min(to), whole, true)?));
-                    month = month.next();
+                for (month, m_from, m_to) in month_parts(from, to.min(until)) {
+                    let whole = days_between(month.first_day(), month.next().first_day());
+                    out.push((month, charge(m_from, m_to, whole, true)?));
                 }
             } else {
                 let whole = days_between(period_from, period_to);
                 out.push((Month::of(from), charge(from, to, whole, false)?));
             }
-            at = to;
         }
     }
     Ok(out)

@@ -13,7 +13,7 @@ use super::shape::{
     Conversion, CustomerError, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,
     SubscriptionCharge,
 };
-use super::units::{Pools, Use, terms_at};
+use super::units::{Pools, Terms, Use, terms_at};
 use crate::billing::{Counts, Free, Record, WabaMonth, exact_add, exact_mul};
 use crate::config::EngineConfig;
 use crate::tariff::Category;
@@ -52,25 +52,25 @@ pub fn invoices_of(
     last: Month,
 ) -> Vec<CustomerMonth> {
     match of_customer(config, customer, months, last.next().first_day()) {
-        Ok((invoices, _)) => invoices,
+        Ok(invoices) => invoices,
         Err(e) => vec![(customer.id.clone(), last, Err(vec![e]))],
     }
 }
 
-/// One month being built.
+/// One month being built; plan ids are the configuration's.
 #[derive(Default)]
-struct MonthBuild {
-    /// By WABA, provider (rules P6) and the customer's span of the WABA
-    /// (a month it was the customer's twice shows twice).
-    portions: BTreeMap<(String, Option<crate::carriers::Provider>, SpanKey), PortionBuild>,
-    extra: BTreeMap<(String, Date, Category, Decimal), u64>,
-    markup: BTreeMap<(String, Date, Decimal), Decimal>,
+struct MonthBuild<'c> {
+    /// By WABA month (its index among the months, in WABA order),
+    /// provider (rules P6) and the customer's span of the WABA (a month it
+    /// was the customer's twice shows twice).
+    portions: BTreeMap<(usize, Option<crate::carriers::Provider>, SpanKey), PortionBuild>,
+    extra: BTreeMap<(&'c str, Date, Category, Decimal), u64>,
+    markup: BTreeMap<(&'c str, Date, Decimal), Decimal>,
     errors: Vec<CustomerError>,
 }
 
 #[derive(Default)]
 struct PortionBuild {
-    month_of: usize,
     conversations: Counts,
     messages: Counts,
     /// By the date a rate took effect (None: no conversion): amount in
@@ -90,14 +90,13 @@ struct Item {
     span: super::Span,
 }
 
-/// A customer's invoices before `until`, and its pools once every unit
-/// took its place.
-pub(super) fn of_customer(
+/// A customer's invoices before `until`.
+fn of_customer(
     config: &EngineConfig,
     customer: &Customer,
     months: &[&WabaMonth],
     until: Date,
-) -> Result<(Vec<CustomerMonth>, Pools), CustomerError> {
+) -> Result<Vec<CustomerMonth>, CustomerError> {
     let customers = &config.customers;
     let mut due: BTreeMap<Month, Vec<SubscriptionCharge>> = BTreeMap::new();
     for (month, charge) in charges(customers, customer, until)? {
@@ -105,19 +104,13 @@ pub(super) fn of_customer(
     }
     let mut pools = Pools::of(customers, customer, until)?;
     let mut builds: BTreeMap<Month, MonthBuild> = BTreeMap::new();
-    let items = member_items(config, customer, months, &mut builds);
-    for item in items {
+    for item in member_items(config, customer, months, &mut builds) {
         let wm = months[item.month_of];
         let record = &wm.records[item.record];
+        let terms = terms_at(customers, customer, item.date);
+        let used = allot(&mut pools, terms, &item, record);
         let build = builds.entry(item.month).or_default();
-        let used = pools.allot(
-            customers,
-            customer,
-            (item.month, item.date),
-            record.category,
-            record.free,
-        );
-        add_item(config, customer, build, &item, wm, record, used)?;
+        add_item(config, customer, build, &item, (wm, record), (terms, used))?;
     }
     for month in due.keys() {
         builds.entry(*month).or_default();
@@ -132,7 +125,34 @@ pub(super) fn of_customer(
         };
         out.push((customer.id.clone(), month, invoice));
     }
-    Ok((out, pools))
+    Ok(out)
+}
+
+/// A customer's pools once every unit of `months` before `until` took
+/// its place (what a quote needs: no charge, no invoice).
+pub(super) fn pools_after(
+    config: &EngineConfig,
+    customer: &Customer,
+    months: &[&WabaMonth],
+    until: Date,
+) -> Result<Pools, CustomerError> {
+    let customers = &config.customers;
+    let mut pools = Pools::of(customers, customer, until)?;
+    for item in member_items(config, customer, months, &mut BTreeMap::new()) {
+        let record = &months[item.month_of].records[item.record];
+        allot(
+            &mut pools,
+            terms_at(customers, customer, item.date),
+            &item,
+            record,
+        );
+    }
+    Ok(pools)
+}
+
+/// Rules P4 for one member record under `terms`.
+fn allot<'c>(pools: &mut Pools, terms: Option<Terms<'c>>, item: &Item, record: &Record) -> Use<'c> {
+    pools.allot(terms, (item.month, item.date), record.category, record.free)
 }
 
 /// The records of `customer`'s WABAs on dates they were its, in the
@@ -203,14 +223,13 @@ fn member_items(
 
 /// One record into its month: counts, pass-through (by the exchange rate
 /// of its date), markup and extra volume.
-fn add_item(
+fn add_item<'c>(
     config: &EngineConfig,
     customer: &Customer,
-    build: &mut MonthBuild,
+    build: &mut MonthBuild<'c>,
     item: &Item,
-    wm: &WabaMonth,
-    record: &Record,
-    used: Use,
+    (wm, record): (&WabaMonth, &Record),
+    (terms, used): (Option<Terms<'c>>, Use<'c>),
 ) -> Result<(), CustomerError> {
     let customers = &config.customers;
     let overflow = || CustomerError::overflow(customer);
@@ -221,9 +240,8 @@ fn add_item(
         .unwrap_or(&customer.currency);
     let portion = build
         .portions
-        .entry((wm.waba.clone(), record.provider, span_key(item.span)))
+        .entry((item.month_of, record.provider, span_key(item.span)))
         .or_default();
-    portion.month_of = item.month_of;
     if record.era.rules().per_message() {
         portion.messages.add(record.free);
     } else {
@@ -267,14 +285,14 @@ fn add_item(
     };
     let slot = portion.amounts.entry(key).or_insert((Decimal::ZERO, rate));
     slot.0 = exact_add(slot.0, amount).ok_or_else(overflow)?;
-    if let Some((_, _, plan, version)) = terms_at(customers, customer, item.date)
+    if let Some(Terms { plan, version, .. }) = terms
         && !version.markup.is_zero()
         && !amount.is_zero()
     {
         let converted = exact_mul(amount, rate).ok_or_else(overflow)?;
         let base = build
             .markup
-            .entry((plan.id.clone(), version.from, version.markup))
+            .entry((&plan.id, version.from, version.markup))
             .or_default();
         *base = exact_add(*base, converted).ok_or_else(overflow)?;
     }
@@ -318,9 +336,9 @@ fn finish(
     let wabas = build
         .portions
         .into_iter()
-        .map(|((waba, provider, span), p)| {
-            let wm = months[p.month_of];
-            let entry = pass_through(customer, wm, waba, p).ok_or_else(overflow)?;
+        .map(|((month_of, provider, span), p)| {
+            let wm = months[month_of];
+            let entry = pass_through(customer, wm, p).ok_or_else(overflow)?;
             Ok(PassThrough {
                 provider,
                 part: part_of(span, wm.month),
@@ -359,14 +377,14 @@ fn finish(
 
 /// The month's extra volume and markup lines, each amount exact.
 fn priced_lines(
-    extra: &BTreeMap<(String, Date, Category, Decimal), u64>,
-    markup: &BTreeMap<(String, Date, Decimal), Decimal>,
+    extra: &BTreeMap<(&str, Date, Category, Decimal), u64>,
+    markup: &BTreeMap<(&str, Date, Decimal), Decimal>,
 ) -> Option<(Vec<ExtraLine>, Vec<MarkupLine>)> {
     let extra = extra
         .iter()
         .map(|((plan, version_from, category, unit_price), quantity)| {
             Some(ExtraLine {
-                plan: plan.clone(),
+                plan: (*plan).to_owned(),
                 version_from: *version_from,
                 category: *category,
                 unit_price: *unit_price,
@@ -379,7 +397,7 @@ fn priced_lines(
         .iter()
         .map(|((plan, version_from, rate), base)| {
             Some(MarkupLine {
-                plan: plan.clone(),
+                plan: (*plan).to_owned(),
                 version_from: *version_from,
                 rate: *rate,
                 base: *base,
@@ -391,12 +409,7 @@ fn priced_lines(
 }
 
 /// A WABA's part of the month, its amounts converted.
-fn pass_through(
-    customer: &Customer,
-    wm: &WabaMonth,
-    waba: String,
-    p: PortionBuild,
-) -> Option<PassThrough> {
+fn pass_through(customer: &Customer, wm: &WabaMonth, p: PortionBuild) -> Option<PassThrough> {
     let invoice = wm.invoice.as_ref().ok()?;
     let scale = invoice.meta_total.scale();
     let mut meta_amount = Decimal::ZERO;
@@ -420,7 +433,7 @@ fn pass_through(
     let meta_amount = crate::billing::at_scale(meta_amount, scale);
     Some(PassThrough {
         part: None,
-        waba,
+        waba: wm.waba.clone(),
         month: wm.month,
         timezone: invoice.timezone.clone(),
         currency: invoice.currency.clone(),

@@ -5,7 +5,7 @@
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-use super::invoice::of_customer;
+use super::invoice::pools_after;
 use super::shape::CustomerError;
 use super::units::{Use, terms_at};
 use crate::billing::{Free, WabaMonth, exact_add, exact_mul};
@@ -58,23 +58,18 @@ pub fn customer_quote(
     // Only units that can share the quoted one's pool count before it:
     // those of its plan period's months up to its own (a monthly plan's:
     // its month), so a quote costs one period of history, not all of it.
-    let first = terms_at(customers, customer, unit.date)
-        .and_then(|(_, sub, plan, _)| super::period_of(plan.period, sub.from, unit.date))
+    let terms = terms_at(customers, customer, unit.date);
+    let first = terms
+        .and_then(|t| super::period_of(t.plan.period, t.subscription.from, unit.date))
         .map_or(unit.month, |(from, _)| Month::of(from));
     let months: Vec<&WabaMonth> = months
         .iter()
         .copied()
         .filter(|m| first <= m.month && m.month <= unit.month)
         .collect();
-    let (_, mut pools) = of_customer(config, customer, &months, unit.month.next().first_day())?;
+    let mut pools = pools_after(config, customer, &months, unit.month.next().first_day())?;
     let used = if unit.new_unit {
-        pools.allot(
-            customers,
-            customer,
-            (unit.month, unit.date),
-            unit.category,
-            unit.free,
-        )
+        pools.allot(terms, (unit.month, unit.date), unit.category, unit.free)
     } else {
         Use::Uncounted
     };
@@ -98,8 +93,8 @@ pub fn customer_quote(
         Use::Included => (Decimal::ZERO, true),
         Use::Extra { unit_price, .. } => (unit_price, false),
     };
-    let markup = match terms_at(customers, customer, unit.date) {
-        Some((_, _, _, version)) => exact_mul(meta_price, version.markup).ok_or_else(overflow)?,
+    let markup = match terms {
+        Some(t) => exact_mul(meta_price, t.version.markup).ok_or_else(overflow)?,
         None => Decimal::ZERO,
     };
     let price = exact_add(meta_price, platform_price)

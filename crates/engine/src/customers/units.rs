@@ -6,27 +6,41 @@ use std::collections::BTreeMap;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-use super::charges::{days_between, period_of};
+use super::charges::{days_between, month_parts, periods, version_on};
 use super::shape::CustomerError;
 use super::{Customer, Customers, Plan, PlanVersion, Subscription};
 use crate::conversation::Free;
 use crate::tariff::Category;
 use crate::time::Month;
 
-/// The subscription in force on `date`, its index, plan and the plan's
-/// version then.
+/// What a customer's subscription says on one date.
+#[derive(Copy, Clone)]
+pub(super) struct Terms<'c> {
+    /// The subscription's index.
+    pub sub: usize,
+    pub subscription: &'c Subscription,
+    pub plan: &'c Plan,
+    pub version: &'c PlanVersion,
+}
+
+/// The terms in force on `date`, if a subscription is.
 pub(super) fn terms_at<'c>(
     customers: &'c Customers,
     customer: &'c Customer,
     date: Date,
-) -> Option<(usize, &'c Subscription, &'c Plan, &'c PlanVersion)> {
-    let (i, sub) = customer
+) -> Option<Terms<'c>> {
+    let (sub, subscription) = customer
         .subscriptions
         .iter()
         .enumerate()
         .find(|(_, s)| s.from <= date && s.to.is_none_or(|t| date < t))?;
-    let plan = customers.plan(&sub.plan)?;
-    Some((i, sub, plan, plan.version_at(date)?))
+    let plan = customers.plan(&subscription.plan)?;
+    Some(Terms {
+        sub,
+        subscription,
+        plan,
+        version: plan.version_at(date)?,
+    })
 }
 
 /// Included units available over `[from, to)`.
@@ -37,24 +51,19 @@ pub(super) struct Pool {
     pub from: Date,
     pub to: Date,
     pub allowance: u64,
-    /// Units used, by the month they were used in.
+    /// Units used, by the month they were used in, and in all.
     pub used: BTreeMap<Month, u64>,
-}
-
-impl Pool {
-    fn used_total(&self) -> u64 {
-        self.used.values().sum()
-    }
+    used_total: u64,
 }
 
 /// What one unit was.
-pub(super) enum Use {
+pub(super) enum Use<'c> {
     /// Not a unit: outside every subscription, or not counted by the
     /// plan's `applies_to`, or a free entry point.
     Uncounted,
     Included,
     Extra {
-        plan: String,
+        plan: &'c str,
         version_from: Date,
         unit_price: Decimal,
     },
@@ -78,48 +87,40 @@ impl Pools {
             let Some(plan) = customers.plan(&sub.plan) else {
                 continue;
             };
-            let end = sub.to.map_or(until, |to| to.min(until));
-            let mut at = sub.from;
-            while at < end {
-                let (period_from, period_to) = period_of(plan.period, sub.from, at)
-                    .ok_or_else(|| CustomerError::overflow(customer))?;
+            for (period_from, period_to, from, to) in periods(customer, plan, sub, until)? {
                 // A version that changes the included volume starts new
                 // pools (one that changes only prices does not).
-                let seg_to = period_to.min(sub.to.unwrap_or(period_to));
-                let seg_to = terms_change(plan, at, seg_to).unwrap_or(seg_to);
-                let pooled = plan.version_at(at).is_some_and(|v| v.pooled);
-                let spans: Vec<(Date, Date, Date, Date)> = if pooled {
-                    vec![(at, seg_to, period_from, period_to)]
-                } else {
-                    let mut spans = Vec::new();
-                    let mut month = Month::of(at);
-                    while month.first_day() < seg_to {
-                        let (mf, mt) = (month.first_day(), month.next().first_day());
-                        spans.push((mf.max(at), mt.min(seg_to), mf, mt));
-                        month = month.next();
-                    }
-                    spans
-                };
-                for (from, to, whole_from, whole_to) in spans {
-                    let v = plan.version_at(from).ok_or(CustomerError::NoPlanVersion {
-                        customer: customer.id.clone(),
-                        plan: plan.id.clone(),
-                        date: from,
-                    })?;
-                    let covered = u128::try_from(days_between(from, to)).unwrap_or(0);
-                    let whole = u128::try_from(days_between(whole_from, whole_to)).unwrap_or(1);
-                    let allowance = u128::from(v.included) * covered / whole.max(1);
-                    let pool = Pool {
-                        plan: plan.id.clone(),
-                        version_from: v.from,
-                        from,
-                        to,
-                        allowance: u64::try_from(allowance).unwrap_or(u64::MAX),
-                        used: BTreeMap::new(),
+                let mut at = from;
+                while at < to {
+                    let seg_to = terms_change(plan, at, to).unwrap_or(to);
+                    let pooled = plan.version_at(at).is_some_and(|v| v.pooled);
+                    let spans = if pooled {
+                        vec![(at, seg_to, period_from, period_to)]
+                    } else {
+                        month_parts(at, seg_to)
+                            .map(|(month, from, to)| {
+                                (from, to, month.first_day(), month.next().first_day())
+                            })
+                            .collect()
                     };
-                    pools.insert((s, from), pool);
+                    for (from, to, whole_from, whole_to) in spans {
+                        let v = version_on(customer, plan, from)?;
+                        let covered = u128::try_from(days_between(from, to)).unwrap_or(0);
+                        let whole = u128::try_from(days_between(whole_from, whole_to)).unwrap_or(1);
+                        let allowance = u128::from(v.included) * covered / whole.max(1);
+                        let pool = Pool {
+                            plan: plan.id.clone(),
+                            version_from: v.from,
+                            from,
+                            to,
+                            allowance: u64::try_from(allowance).unwrap_or(u64::MAX),
+                            used: BTreeMap::new(),
+                            used_total: 0,
+                        };
+                        pools.insert((s, from), pool);
+                    }
+                    at = seg_to;
                 }
-                at = seg_to;
             }
         }
         Ok(Pools(pools))
@@ -127,15 +128,20 @@ impl Pools {
 
     /// Rules P4 for one conversation or message of `category`, free as
     /// `free`, on local date `date` of `month`; units come in order.
-    pub fn allot(
+    pub fn allot<'c>(
         &mut self,
-        customers: &Customers,
-        customer: &Customer,
+        terms: Option<Terms<'c>>,
         (month, date): (Month, Date),
         category: Category,
         free: Free,
-    ) -> Use {
-        let Some((s, _, plan, version)) = terms_at(customers, customer, date) else {
+    ) -> Use<'c> {
+        let Some(Terms {
+            sub: s,
+            plan,
+            version,
+            ..
+        }) = terms
+        else {
             return Use::Uncounted;
         };
         if free == Free::FreeEntryPoint || !version.applies_to.bears_fee(free) {
@@ -148,13 +154,14 @@ impl Pools {
             .filter(|((ps, _), p)| *ps == s && p.from <= date && date < p.to)
             .map(|(k, _)| *k);
         if let Some(pool) = pool.and_then(|k| self.0.get_mut(&k))
-            && pool.used_total() < pool.allowance
+            && pool.used_total < pool.allowance
         {
             *pool.used.entry(month).or_default() += 1;
+            pool.used_total += 1;
             return Use::Included;
         }
         Use::Extra {
-            plan: plan.id.clone(),
+            plan: &plan.id,
             version_from: version.from,
             unit_price: version.unit_price_of(category),
         }
