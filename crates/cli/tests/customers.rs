@@ -731,30 +731,6 @@ wabas = ["W1"]
     assert_eq!(w1_quote.json()["customer"]["platform_price"], "0");
 }
 
-/// `wabill serve` at the default log level, its standard error in `log`.
-fn start_logging(config: &Path, log: &Path) -> common::Server {
-    use std::io::BufRead;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wabill"))
-        .arg("--config")
-        .arg(config)
-        .arg("serve")
-        .env_remove("WABILL_LOG")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("wabill listening on ")
-        .unwrap()
-        .to_owned();
-    common::Server { child, base }
-}
-
 /// A Sunshine body with one event of `kind` at `at`.
 fn sunshine(kind: &str, id: &str, at: &str) -> String {
     let payload = if kind == "conversation:message" {
@@ -832,7 +808,7 @@ subscriptions = [{{ plan = "flat", from = "2024-01-01" }}]
     let dir = tempfile::tempdir().unwrap();
     let config = common::write_config(dir.path(), &extra);
     let log_path = dir.path().join("stderr.log");
-    let server = start_logging(&config, &log_path);
+    let server = Server::start_logging(&config, &log_path);
     let user = "16505551234";
     let zendesk = |body: String| {
         let r = post(

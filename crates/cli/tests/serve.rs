@@ -5,9 +5,8 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -109,25 +108,7 @@ fn the_default_log_names_no_user_number() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
     let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wabill"))
-        .arg("--config")
-        .arg(&config)
-        .arg("serve")
-        .env_remove("WABILL_LOG")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("wabill listening on ")
-        .unwrap()
-        .to_owned();
-    let server = Server { child, base };
+    let server = Server::start_logging(&config, &log_path);
     let webhook = server.url("/webhooks/meta");
     let good = cloud_body("W1", "wamid.log", 1_750_000_000);
     assert_eq!(

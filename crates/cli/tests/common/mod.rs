@@ -103,13 +103,32 @@ impl Server {
         Server::spawn(command)
     }
 
+    /// At the default log level, its standard error written to `log`.
+    pub fn start_logging(config: &Path, log: &Path) -> Server {
+        let child = Command::new(env!("CARGO_BIN_EXE_wabill"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env_remove("WABILL_LOG")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .expect("wabill serve starts");
+        Server::listening(child)
+    }
+
     pub fn spawn(mut command: Command) -> Server {
-        let mut child = command
+        let child = command
             .env("WABILL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("wabill serve starts");
+        Server::listening(child)
+    }
+
+    /// A started server, once it says where it listens.
+    fn listening(mut child: Child) -> Server {
         let stdout = child.stdout.take().unwrap();
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).unwrap();

@@ -10,14 +10,14 @@ use crate::billing::exact_mul;
 use crate::time::Month;
 
 /// Whole days from `from` to `to`.
-pub fn days_between(from: Date, to: Date) -> i64 {
+pub(super) fn days_between(from: Date, to: Date) -> i64 {
     from.duration_until(to).as_hours().div_euclid(24)
 }
 
 /// `[from, to)` of the period of a plan billed every `period` that holds
 /// `date`: calendar months, or years counted from `start` (the
 /// subscription's first day).
-pub fn period_of(period: Period, start: Date, date: Date) -> Option<(Date, Date)> {
+pub(super) fn period_of(period: Period, start: Date, date: Date) -> Option<(Date, Date)> {
     match period {
         Period::Month => {
             let month = Month::of(date);

@@ -21,7 +21,7 @@ use crate::time::Month;
 
 /// The latest month any WABA invoice is for: customer invoices run up to
 /// it (a subscription with no end charges no further).
-pub fn horizon(months: &[&WabaMonth]) -> Option<Month> {
+fn horizon(months: &[&WabaMonth]) -> Option<Month> {
     months.iter().map(|m| m.month).max()
 }
 

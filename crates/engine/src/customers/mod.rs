@@ -13,8 +13,7 @@ mod units;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-pub use charges::{days_between, period_of};
-pub use invoice::{CustomerMonth, customer_invoices, horizon, invoices_of};
+pub use invoice::{CustomerMonth, customer_invoices, invoices_of};
 pub use quote::{CustomerQuote, QuotedUnit, customer_quote};
 pub use shape::{
     Conversion, CustomerError, CustomerInvoice, ExtraLine, IncludedPool, MarkupLine, PassThrough,

@@ -60,7 +60,7 @@ pub fn customer_quote(
     // its month), so a quote costs one period of history, not all of it.
     let terms = terms_at(customers, customer, unit.date);
     let first = terms
-        .and_then(|t| super::period_of(t.plan.period, t.subscription.from, unit.date))
+        .and_then(|t| super::charges::period_of(t.plan.period, t.subscription.from, unit.date))
         .map_or(unit.month, |(from, _)| Month::of(from));
     let months: Vec<&WabaMonth> = months
         .iter()

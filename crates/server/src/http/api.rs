@@ -207,7 +207,13 @@ pub(super) async fn get_invoice(
         })?;
         match &m.invoice {
             Ok(invoice) => {
-                let off = wabill_report::OffPeriod::of(settled.engine().ledger());
+                // Rules P6: counts only where some phone has periods (no
+                // engine lock taken otherwise).
+                let off = if settled.config().phones.is_empty() {
+                    wabill_report::OffPeriod::default()
+                } else {
+                    wabill_report::OffPeriod::of(settled.engine().ledger())
+                };
                 Ok(wabill_report::InvoiceJson::from(invoice).flagged(&off, invoice))
             }
             Err(errors) => Err(super::error::cannot_bill(errors)),

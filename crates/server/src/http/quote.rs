@@ -187,6 +187,9 @@ pub(super) async fn get_quote(
             };
             ApiError::new(code, e.to_string())
         })?;
+        // The customer's price reads billed months only: the writer may
+        // fold meanwhile.
+        drop(engine);
         let customer = customer_quote_of(settled, config, &waba, at, &q)
             .map_err(|e| ApiError::new(ErrorCode::CannotBill, e.to_string()))?;
         Ok::<_, ApiError>((q, customer))
