@@ -119,19 +119,10 @@ fn file_entry(value: &toml::Value, key: &str, allowed: &[&str]) -> anyhow::Resul
             keys: Default::default(),
         }),
         toml::Value::Table(table) => {
-            let mut keys = std::collections::BTreeMap::new();
-            for (k, v) in table {
-                if k != "path" && !allowed.contains(&k.as_str()) {
-                    bail!(
-                        "{key}.{k}: unknown key (expected path, {})",
-                        allowed.join(", ")
-                    );
-                }
-                let text = v
-                    .as_str()
-                    .ok_or_else(|| anyhow!("{key}.{k}: must be a string"))?;
-                keys.insert(k.clone(), text.to_owned());
-            }
+            let with_path: Vec<&str> = std::iter::once("path")
+                .chain(allowed.iter().copied())
+                .collect();
+            let mut keys = string_table(table, key, &with_path)?;
             let path = keys
                 .remove("path")
                 .ok_or_else(|| anyhow!("{key}.path: missing"))?;
@@ -139,6 +130,25 @@ fn file_entry(value: &toml::Value, key: &str, allowed: &[&str]) -> anyhow::Resul
         }
         _ => bail!("{key}: must be a file path or a table {{ path = \"…\", … }}"),
     }
+}
+
+/// An inline table `key` of string values under the `allowed` keys only.
+fn string_table(
+    table: &toml::Table,
+    key: &str,
+    allowed: &[&str],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in table {
+        if !allowed.contains(&k.as_str()) {
+            bail!("{key}.{k}: unknown key (expected {})", allowed.join(", "));
+        }
+        let text = v
+            .as_str()
+            .ok_or_else(|| anyhow!("{key}.{k}: must be a string"))?;
+        out.insert(k.clone(), text.to_owned());
+    }
+    Ok(out)
 }
 
 #[derive(Deserialize)]

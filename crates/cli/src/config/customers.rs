@@ -14,7 +14,7 @@ use wabill_engine::customers::{
 };
 use wabill_engine::tariff::Category;
 
-use super::date;
+use super::{date, string_table};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,23 +187,13 @@ fn membership(value: &toml::Value, key: &str) -> anyhow::Result<Membership> {
             span: Span::ALWAYS,
         }),
         toml::Value::Table(t) => {
-            for k in t.keys() {
-                if !["waba", "from", "to"].contains(&k.as_str()) {
-                    bail!("{key}.{k}: unknown key (expected waba, from, to)");
-                }
-            }
-            let text = |k: &str| -> anyhow::Result<Option<&str>> {
-                match t.get(k) {
-                    None => Ok(None),
-                    Some(toml::Value::String(s)) => Ok(Some(s)),
-                    Some(_) => bail!("{key}.{k}: must be a string"),
-                }
-            };
-            let waba = text("waba")?
+            let t = string_table(t, key, &["waba", "from", "to"])?;
+            let waba = t
+                .get("waba")
                 .filter(|w| !w.is_empty())
                 .ok_or_else(|| anyhow!("{key}.waba: missing"))?;
             let day = |k: &str| -> anyhow::Result<Option<Date>> {
-                text(k)?.map(|d| date(d, &format!("{key}.{k}"))).transpose()
+                t.get(k).map(|d| date(d, &format!("{key}.{k}"))).transpose()
             };
             let span = Span {
                 from: day("from")?,
@@ -390,24 +380,14 @@ pub(super) fn waba_currencies(
                 let t = item.as_table().ok_or_else(|| {
                     anyhow!("{key}: must be a table {{ currency = \"…\", from = \"…\" }}")
                 })?;
-                if let Some(k) = t
-                    .keys()
-                    .find(|k| !["currency", "from"].contains(&k.as_str()))
-                {
-                    bail!("{key}.{k}: unknown key (expected currency, from)");
-                }
+                let t = string_table(t, &key, &["currency", "from"])?;
                 let code = t
                     .get("currency")
-                    .and_then(toml::Value::as_str)
                     .ok_or_else(|| anyhow!("{key}.currency: missing"))?;
-                let from = match t.get("from") {
-                    None => None,
-                    Some(v) => Some(date(
-                        v.as_str()
-                            .ok_or_else(|| anyhow!("{key}.from: must be a string"))?,
-                        &format!("{key}.from"),
-                    )?),
-                };
+                let from = t
+                    .get("from")
+                    .map(|d| date(d, &format!("{key}.from")))
+                    .transpose()?;
                 out.push((from, code.to_owned()));
             }
             out
