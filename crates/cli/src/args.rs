@@ -49,6 +49,16 @@ pub enum Command {
     /// Run the HTTP service (service.md): webhooks, platform API, live
     /// window and cost answers, over a durable event log.
     Serve(ServeArgs),
+    /// Apply the store's pending schema migrations (the service applies
+    /// them on start too) and print its schema version.
+    Migrate(StoreArgs),
+    /// Write the store's event log (or a WABA's, a month's) as NDJSON that
+    /// `invoice` reads back to the same invoices.
+    Export(ExportArgs),
+    /// Load event files into a store, as the service would take them.
+    Import(ImportArgs),
+    /// Copy the embedded store into a new file while the service runs.
+    Backup(BackupArgs),
     /// Load a running service over HTTP (the service benchmark).
     #[command(hide = true)]
     Load(load::LoadArgs),
@@ -61,8 +71,64 @@ pub struct ServeArgs {
     pub listen: Option<String>,
     /// Directory of the event log (overrides `[server] data_dir`; also
     /// WABILL_DATA_DIR).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "store")]
     pub data_dir: Option<PathBuf>,
+    /// The store: a PostgreSQL URL (postgres://…) or a data directory
+    /// (overrides `[server] store` and `data_dir`; also WABILL_STORE).
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+#[derive(Args)]
+pub struct StoreArgs {
+    /// The store: a PostgreSQL URL (postgres://…) or a data directory.
+    /// Default: the configuration's `[server] store` or `data_dir`.
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only the events that bill this WABA's invoices (with its portfolio
+    /// and the WABAs its moved numbers went through).
+    #[arg(long)]
+    pub waba: Option<String>,
+    /// Only the events that bill this local month (YYYY-MM): the month's,
+    /// and the history of the users in it.
+    #[arg(long, value_parser = parse_month)]
+    pub month: Option<Month>,
+    /// Write to this new file instead of standard output.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Event files (any shape `invoice` reads); `-` reads standard input.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<String>,
+    /// Business phone number id for On-Premises bodies (their WABA is `--waba`).
+    #[arg(long)]
+    pub phone: Option<String>,
+    /// WABA of On-Premises bodies.
+    #[arg(long)]
+    pub waba: Option<String>,
+    /// The provider the files came through, for lines that name none.
+    #[arg(long, value_parser = parse_provider)]
+    pub provider: Option<wabill_engine::carriers::Provider>,
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The new file to write (never overwritten).
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 #[derive(Args)]

@@ -12,11 +12,13 @@ use crate::ingest::hash_key;
 
 pub mod conversations;
 pub mod demo;
+pub mod export;
 pub mod generate;
 pub mod invoice;
 pub mod parse_only;
 pub mod reconcile;
 pub mod serve;
+pub mod store;
 pub mod whatif;
 
 /// Traffic generated in memory and folded into a ledger of `engine`'s

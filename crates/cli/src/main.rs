@@ -53,5 +53,9 @@ fn run(cli: Cli) -> Result<ExitCode, Fatal> {
         Command::Parse(args) => commands::parse_only::run(args),
         Command::Serve(args) => commands::serve::run(config_path, args),
         Command::Load(args) => load::run(args),
+        Command::Migrate(args) => commands::store::migrate(config_path, &args),
+        Command::Export(args) => commands::export::run(config_path, args),
+        Command::Import(args) => commands::store::import(config_path, args),
+        Command::Backup(args) => commands::store::backup(config_path, &args),
     }
 }

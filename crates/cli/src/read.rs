@@ -360,7 +360,7 @@ fn parse_block(block: Block, route: Route<'_>, mut validator: Option<&mut Valida
             Ok(shape) => {
                 let start = events.len() as u32;
                 if let Some(v) = validator.as_deref_mut() {
-                    v.set_provider(route.provider_of(shape));
+                    v.set_provider(parsed.provider.or_else(|| route.provider_of(shape)));
                     // A body's item that fails is quarantined; a normalized
                     // line that fails is rejected.
                     if let Err(rejection) = parsed.check_items(|e| v.check_event(e), &mut facts) {

@@ -142,6 +142,8 @@ struct Top<'a, M = &'a RawValue> {
     statuses: Option<&'a RawValue>,
     #[serde(borrow)]
     contacts: Option<&'a RawValue>,
+    #[serde(borrow)]
+    provider: Option<&'a RawValue>,
     meta: Option<M>,
 }
 
@@ -160,6 +162,7 @@ impl<'a, M> Top<'a, M> {
             referral: raw(self.referral),
             template: raw(self.template),
             status: self.status.take(),
+            provider: raw(self.provider),
             meta: self.meta.take(),
         }
     }
@@ -180,6 +183,7 @@ struct Fields<'a, M> {
     referral: Option<&'a str>,
     template: Option<&'a str>,
     status: Option<Cow<'a, str>>,
+    provider: Option<&'a str>,
     meta: Option<M>,
 }
 
@@ -237,8 +241,10 @@ fn read_line<'a>(
     out.boxes.serde_only = !scan;
     if scan && let Some((kind, fields)) = scan::normalized(line) {
         // The same reading of the fields as serde's below.
+        let provider = parsed::line_provider(fields.provider);
         let event = normalized(kind, fields, &mut out.boxes)?;
         out.push(event, Origin::Line);
+        out.provider = provider;
         return Ok(Shape::Normalized);
     }
     let start = (out.events.len(), out.quarantined.len());
@@ -295,8 +301,11 @@ fn dispatch<'a, M: verdict::MetaSource<'a>>(
     }
     if let Some(kind) = top.kind.clone() {
         if let kind_text @ ("inbound" | "outbound" | "status") = &*kind {
-            let event = normalized(kind_text, top.fields(), &mut out.boxes)?;
+            let fields = top.fields();
+            let provider = parsed::line_provider(fields.provider);
+            let event = normalized(kind_text, fields, &mut out.boxes)?;
             out.push(event, Origin::Line);
+            out.provider = provider;
             return Ok(Shape::Normalized);
         }
         if top.messages.is_none() && top.statuses.is_none() && top.contacts.is_none() {

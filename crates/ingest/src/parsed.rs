@@ -24,6 +24,9 @@ pub struct Parsed<'a> {
     /// Items that are not billing events, per kind (`payment`, `calls`, …).
     pub ignored: BTreeMap<String, u64>,
     pub quarantined: Vec<Quarantined>,
+    /// The provider a normalized line names (`provider`, events.md
+    /// section 1; rules P6): it takes the place of the input's.
+    pub provider: Option<wabill_engine::carriers::Provider>,
     /// The body's lists as parsed to find quarantined items again.
     locator: Locator<'a>,
     /// Verdict boxes of earlier lines, to fill again.
@@ -183,6 +186,7 @@ impl<'a> Parsed<'a> {
         self.envelopes.clear();
         self.ignored.clear();
         self.quarantined.clear();
+        self.provider = None;
         self.locator.clear();
     }
 
@@ -319,4 +323,11 @@ impl<'a> Parsed<'a> {
         }
         Ok(())
     }
+}
+
+/// A normalized line's `provider` (events.md section 1): a provider's
+/// name; any other value is no provider, never a reason to reject.
+pub(crate) fn line_provider(raw: Option<&str>) -> Option<wabill_engine::carriers::Provider> {
+    let name: std::borrow::Cow<'_, str> = serde_json::from_str(raw?).ok()?;
+    wabill_engine::carriers::Provider::parse(&name)
 }

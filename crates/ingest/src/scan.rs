@@ -447,6 +447,10 @@ pub(crate) fn normalized(line: &str) -> Option<(&str, Fields<'_, Flat<'_>>)> {
                 once(&mut seen, 2048)?;
                 f.status = text(v)?;
             }
+            "provider" => {
+                once(&mut seen, 4096)?;
+                f.provider = raw_of(v);
+            }
             // The keys of bodies: another shape.
             "object" | "entry" | "messages" | "statuses" | "contacts" => return None,
             _ => {}

@@ -9,6 +9,8 @@
 use wabill_ingest::{Parsed, Route, parse_line, parse_line_with_serde};
 
 const BASE: &[&str] = &[
+    r#"{"provider":"zendesk","type":"inbound","id":"m10","waba":"W1","phone":"P1","user":"44","ts":1}"#,
+    r#"{"type":"status","id":"m11","waba":"W1","phone":"P1","user":"44","ts":1,"status":"sent","provider":{"name":"meta"}}"#,
     r#"{"type":"inbound","id":"wamid.in1","waba":"W1","phone":"P1","user":"2348031234567","ts":"2022-03-07T10:00:00Z","referral":{"source_type":"ad","source_id":"120226305854810726"}}"#,
     r#"{"type":"outbound","id":"wamid.out1","waba":"W1","phone":"P1","user":"+2348031234567","ts":"2022-03-07T10:02:00.5Z","template":{"name":"promo","category":"marketing"}}"#,
     r#"{"type":"status","id":"wamid.out1","waba":"W1","phone":"P1","user":"2348031234567","ts":1646647322,"status":"delivered"}"#,
@@ -23,6 +25,10 @@ const BASE: &[&str] = &[
     r#"{"type":"inbound","id":"m9","waba":"W1","phone":"P1","user":"44","ts":1,"tags":["a"]}"#,
     r#"{"type":"other","id":"m8","waba":"W1","phone":"P1","user":"44","ts":1}"#,
 ];
+
+/// The first lines of [`BASE`], which the scanner reads (the rest it
+/// leaves to serde).
+const PLAIN: usize = 10;
 
 /// `pricing` and `conversation` objects of webhook statuses, as Meta sends
 /// them and with the defects its samples have.
@@ -73,7 +79,12 @@ fn read(line: &str, with_serde: bool) -> String {
     } else {
         parse_line(line, Route::default(), &mut out)
     };
-    format!("{result:?} {:?} {}", out.events, out.quarantined.len())
+    format!(
+        "{result:?} {:?} {} {:?}",
+        out.events,
+        out.quarantined.len(),
+        out.provider
+    )
 }
 
 fn assert_same(line: &str) {
@@ -104,6 +115,28 @@ fn the_scanner_reads_every_line_as_serde_does() {
     assert!(lines > 50_000, "only {lines} lines tried");
 }
 
+/// events.md section 1: a line's `provider` names the provider it came
+/// through; any other value is no provider and never rejects the line.
+#[test]
+fn a_line_s_provider_is_read_and_an_unknown_one_is_no_provider() {
+    let provider = |line: &str| {
+        let mut out = Parsed::default();
+        parse_line(line, Route::default(), &mut out).unwrap();
+        assert_eq!(out.events.len(), 1, "{line}");
+        out.provider.map(|p| p.as_str())
+    };
+    let line = |p: &str| {
+        format!(
+            r#"{{"type":"inbound","id":"m","waba":"W1","phone":"P1","user":"44","ts":1,"provider":{p}}}"#
+        )
+    };
+    assert_eq!(provider(&line("\"zendesk\"")), Some("zendesk"));
+    assert_eq!(provider(&line("\"360dialog\"")), Some("360dialog"));
+    assert_eq!(provider(&line("\"carrier pigeon\"")), None);
+    assert_eq!(provider(&line("7")), None);
+    assert_eq!(provider(&line("null")), None);
+}
+
 #[test]
 fn the_scanner_reads_pricing_and_conversation_objects_as_serde_does() {
     let read = |text: &str, scan: bool| {
@@ -132,13 +165,13 @@ fn the_scanner_reads_pricing_and_conversation_objects_as_serde_does() {
 /// reach, so that it cannot silently leave everything to serde.
 #[test]
 fn plain_generated_lines_are_read_by_the_scanner() {
-    for line in &BASE[..8] {
+    for line in &BASE[..PLAIN] {
         assert!(
             wabill_ingest::is_plain_normalized(line),
             "left to serde: {line}"
         );
     }
-    for line in &BASE[8..] {
+    for line in &BASE[PLAIN..] {
         assert!(!wabill_ingest::is_plain_normalized(line), "scanned: {line}");
     }
 }

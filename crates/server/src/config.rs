@@ -25,7 +25,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Clone, Debug)]
 pub struct ServiceConfig {
     pub listen: String,
-    pub data_dir: PathBuf,
+    /// The event log and published tables: a data directory (embedded) or
+    /// a PostgreSQL URL (`[server] store`, `data_dir`).
+    pub store: wabill_store::Location,
     /// Webhooks and every route but `POST /v1/events`.
     pub body_limit_bytes: usize,
     /// `POST /v1/events`: room for [`crate::http::MAX_EVENTS_PER_REQUEST`]
@@ -36,6 +38,9 @@ pub struct ServiceConfig {
     pub max_connections: usize,
     /// Readiness needs this much free on the data directory's disk.
     pub min_free_bytes: u64,
+    /// How often the months billed again are written to the store's
+    /// published tables (and once more on shutdown).
+    pub publish_every: std::time::Duration,
     pub meta: Option<MetaConfig>,
     pub routes: BTreeMap<String, RouteConfig>,
     pub api_keys: Vec<ApiKey>,
@@ -223,6 +228,9 @@ struct Server {
     /// None: `./wabill-data` under the working directory (service.md).
     #[serde(default)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL URL (or a data directory): instead of `data_dir`.
+    #[serde(default)]
+    store: Option<String>,
     #[serde(default = "default_body_limit")]
     body_limit_bytes: usize,
     #[serde(default = "default_api_body_limit")]
@@ -235,6 +243,8 @@ struct Server {
     max_connections: usize,
     #[serde(default = "default_min_free")]
     min_free_bytes: u64,
+    #[serde(default = "default_publish_every")]
+    publish_every_secs: u64,
 }
 
 impl Default for Server {
@@ -242,22 +252,24 @@ impl Default for Server {
         Server {
             listen: default_listen(),
             data_dir: None,
+            store: None,
             body_limit_bytes: default_body_limit(),
             api_body_limit_bytes: default_api_body_limit(),
             header_timeout_secs: default_header_timeout(),
             body_timeout_secs: default_body_timeout(),
             max_connections: default_max_connections(),
             min_free_bytes: default_min_free(),
+            publish_every_secs: default_publish_every(),
         }
     }
 }
 
-fn default_listen() -> String {
-    "127.0.0.1:8080".to_owned()
+fn default_publish_every() -> u64 {
+    60
 }
 
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("./wabill-data")
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
 }
 
 fn default_body_limit() -> usize {
@@ -431,14 +443,14 @@ pub fn parse(
     // cli.md: relative paths in the file are relative to the file, so the
     // service finds its log wherever it is started from; the default and
     // the overrides are not in the file.
-    let data_dir = match (env("WABILL_DATA_DIR"), file.server.data_dir.clone()) {
-        (Some(dir), _) => PathBuf::from(dir),
-        (None, Some(dir)) => match base {
-            Some(base) if dir.is_relative() => base.join(dir),
-            _ => dir,
-        },
-        (None, None) => default_data_dir(),
-    };
+    let store = wabill_store::Location::named(wabill_store::Named {
+        env_store: env("WABILL_STORE"),
+        env_data_dir: env("WABILL_DATA_DIR"),
+        store: file.server.store.as_deref(),
+        data_dir: file.server.data_dir.clone(),
+        base,
+    })
+    .map_err(|e| anyhow!("{e}"))?;
     let server = &file.server;
     for (key, positive) in [
         ("body_limit_bytes", server.body_limit_bytes > 0),
@@ -446,6 +458,7 @@ pub fn parse(
         ("max_connections", server.max_connections > 0),
         ("header_timeout_secs", server.header_timeout_secs > 0),
         ("body_timeout_secs", server.body_timeout_secs > 0),
+        ("publish_every_secs", server.publish_every_secs > 0),
     ] {
         if !positive {
             bail!("server.{key}: must be positive");
@@ -453,13 +466,14 @@ pub fn parse(
     }
     Ok(ServiceConfig {
         listen,
-        data_dir,
+        store,
         body_limit_bytes: server.body_limit_bytes,
         api_body_limit_bytes: server.api_body_limit_bytes,
         header_timeout: std::time::Duration::from_secs(server.header_timeout_secs),
         body_timeout: std::time::Duration::from_secs(server.body_timeout_secs),
         max_connections: server.max_connections,
         min_free_bytes: server.min_free_bytes,
+        publish_every: std::time::Duration::from_secs(server.publish_every_secs),
         meta,
         routes,
         api_keys,
@@ -640,15 +654,46 @@ mod tests {
     fn a_relative_data_dir_in_the_file_is_relative_to_it_and_the_default_to_the_working_directory()
     {
         let base = Path::new("/etc/wabill");
+        let dir = |c: ServiceConfig| c.store.data_dir().map(Path::to_path_buf);
         let given = parse("[server]\ndata_dir = \"log\"\n", Some(base), &|_| None).unwrap();
-        assert_eq!(given.data_dir, base.join("log"));
+        assert_eq!(dir(given), Some(base.join("log")));
         let absolute = parse("[server]\ndata_dir = \"/var/log\"\n", Some(base), &|_| None);
-        assert_eq!(absolute.unwrap().data_dir, Path::new("/var/log"));
+        assert_eq!(dir(absolute.unwrap()), Some("/var/log".into()));
         let default = parse("[server]\n", Some(base), &|_| None).unwrap();
-        assert_eq!(default.data_dir, Path::new("./wabill-data"));
+        assert_eq!(dir(default), Some("./wabill-data".into()));
         let env = |k: &str| (k == "WABILL_DATA_DIR").then(|| "here".to_owned());
         let overridden = parse("[server]\ndata_dir = \"log\"\n", Some(base), &env).unwrap();
-        assert_eq!(overridden.data_dir, Path::new("here"));
+        assert_eq!(dir(overridden), Some("here".into()));
+    }
+
+    #[test]
+    fn the_store_is_a_postgresql_url_or_a_directory_and_not_both_with_data_dir() {
+        let base = Path::new("/etc/wabill");
+        let url = "postgres://wabill@db/wabill";
+        let pg = parse(
+            &format!("[server]\nstore = \"{url}\"\n"),
+            Some(base),
+            &|_| None,
+        );
+        assert_eq!(
+            pg.unwrap().store,
+            wabill_store::Location::Postgres(url.into())
+        );
+        let dir = parse("[server]\nstore = \"data\"\n", Some(base), &|_| None).unwrap();
+        assert_eq!(
+            dir.store,
+            wabill_store::Location::Embedded(base.join("data"))
+        );
+        let both = parse(
+            "[server]\nstore = \"data\"\ndata_dir = \"log\"\n",
+            Some(base),
+            &|_| None,
+        );
+        let e = both.unwrap_err().to_string();
+        assert!(e.contains("give one of them"), "{e}");
+        let env = |k: &str| (k == "WABILL_STORE").then(|| url.to_owned());
+        let from_env = parse("[server]\ndata_dir = \"log\"\n", Some(base), &env).unwrap();
+        assert_eq!(from_env.store, wabill_store::Location::Postgres(url.into()));
     }
 
     #[test]

@@ -190,14 +190,14 @@ fn held(state: &State) -> (u64, usize) {
 impl Edge {
     pub fn new(data_dir: &Path, book: RateBook) -> anyhow::Result<Edge> {
         let mut service = crate::config::parse(&configuration(), None, &|_| None)?;
-        service.data_dir = data_dir.to_owned();
+        service.store = crate::store::Location::Embedded(data_dir.to_owned());
         let engine = engine_configuration();
         service.resolve_customers(&engine)?;
         // One key per process: a key keeps 48 bytes for good.
         static KEY: std::sync::OnceLock<wabill_engine::HashKey> = std::sync::OnceLock::new();
         let key =
             *KEY.get_or_init(|| wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new()));
-        let (state, writer) = State::open_keyed(data_dir, engine, book, key)?;
+        let (state, writer) = State::open_keyed(&service.store, engine, book, key)?;
         let app = App::new(Arc::clone(&state), service, None);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

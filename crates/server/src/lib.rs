@@ -8,7 +8,9 @@ pub mod config;
 #[doc(hidden)]
 pub mod edge;
 pub mod http;
+pub mod import;
 pub mod listen;
+pub mod publish;
 mod readers;
 pub mod state;
 pub mod store;
@@ -48,19 +50,14 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         .ok()
         .and_then(|b| b.install_recorder().ok());
     let started = std::time::Instant::now();
-    let (state, writer) =
-        state::State::open(&service.data_dir, engine, book).with_context(|| {
-            format!(
-                "cannot open the event log in {}",
-                service.data_dir.display()
-            )
-        })?;
+    let (state, writer) = state::State::open(&service.store, engine, book)
+        .with_context(|| format!("cannot open the store {}", service.store))?;
     {
         let engine = state.read();
         tracing::info!(
             events = engine.ledger().accepted(),
             millis = started.elapsed().as_millis() as u64,
-            data_dir = %service.data_dir.display(),
+            store = %service.store,
             "state rebuilt from the event log"
         );
     }
@@ -71,6 +68,7 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         grace: service.body_timeout,
     };
     listen::raise_open_files(limits.max_connections);
+    let every = service.publish_every;
     let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,7 +82,18 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         // The first line on stdout says where to connect (tests bind port 0).
         println!("wabill listening on http://{local}");
         tracing::info!(%local, "listening");
+        let published = Arc::new(publish::Published::default());
+        let publisher = tokio::spawn(publish_every(
+            Arc::clone(&state),
+            Arc::clone(&published),
+            every,
+        ));
         listen::serve(listener, http::router(app), limits, shutdown_signal()).await;
+        publisher.abort();
+        // What the last requests billed reaches the tables before the end.
+        if let Err(e) = published.publish(&state).await {
+            tracing::error!(error = %e, "cannot publish invoices to the store");
+        }
         anyhow::Ok(())
     })?;
     // In-flight requests are answered; no new job can come, so the writer
@@ -93,6 +102,23 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
     let _ = writer.join();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Publishes the months billed again, every `every` (the first time right
+/// away: the tables catch up with the log the service started from).
+async fn publish_every(
+    state: Arc<state::State>,
+    published: Arc<publish::Published>,
+    every: std::time::Duration,
+) {
+    loop {
+        match published.publish(&state).await {
+            Ok(n) if n > 0 => tracing::info!(months = n, "invoices published to the store"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot publish invoices to the store"),
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 async fn shutdown_signal() {

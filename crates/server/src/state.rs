@@ -19,7 +19,7 @@ use wabill_engine::{Billed, EngineConfig, Incremental, Ledger, RateBook};
 use wabill_ingest::{Parsed, Route, parse_line};
 
 use crate::readers::Readers;
-use crate::store::{Held, Identity, LogRow, Store, StoreError};
+use crate::store::{Held, Identity, Location, LogRow, Store, StoreError};
 
 mod quarantine;
 mod reads;
@@ -42,6 +42,24 @@ impl Scope {
     }
 }
 
+/// Why the service cannot start on its store.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Replay is all or nothing: billed history never silently leaves.
+    #[error(
+        "{refused} of the {logged} logged events are refused by this configuration, so the service does not start (it would no longer bill them); the first: {first}. Start it again with the configuration that stored them, or change the configuration back"
+    )]
+    Replay {
+        refused: u64,
+        logged: u64,
+        first: String,
+    },
+    #[error("cannot start the service's threads: {0}")]
+    Threads(std::io::Error),
+}
+
 /// Why a job was not applied: the log refused the write.
 #[derive(Clone, Debug)]
 pub enum JobError {
@@ -58,6 +76,9 @@ pub struct Write {
     /// Readiness: the log must take a write now, even with nothing to
     /// write ([`Store::probe`]).
     pub probe: bool,
+    /// WABA-months billed again, for the published tables
+    /// ([`crate::publish`]); a job of its own.
+    pub publish: Vec<wabill_store::PublishedMonth>,
 }
 
 impl Write {
@@ -70,7 +91,11 @@ impl Write {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.held.is_empty() && self.released.is_empty() && !self.probe
+        self.rows.is_empty()
+            && self.held.is_empty()
+            && self.released.is_empty()
+            && !self.probe
+            && self.publish.is_empty()
     }
 }
 
@@ -121,36 +146,35 @@ pub struct State {
 const QUEUE: usize = 1024;
 
 impl State {
-    /// Opens the log under `data_dir`, rebuilds the engine from it, and
-    /// starts the writer thread.
+    /// Opens the store at `location`, rebuilds the engine from its log,
+    /// and starts the writer thread.
     pub fn open(
-        data_dir: &std::path::Path,
+        location: &Location,
         config: EngineConfig,
         book: RateBook,
-    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
+    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), OpenError> {
         // A secret key drawn for this process: ids sent to the service cannot
         // be crafted to collide in its tables.
         let key = wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new());
-        State::open_keyed(data_dir, config, book, key)
+        State::open_keyed(location, config, book, key)
     }
 
     /// [`State::open`] with the tables' key given (a key keeps 48 bytes for
     /// the rest of the process: one per process, copied).
     pub fn open_keyed(
-        data_dir: &std::path::Path,
+        location: &Location,
         config: EngineConfig,
         book: RateBook,
         key: wabill_engine::HashKey,
-    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), StoreError> {
-        let store = Store::open(data_dir)?;
-        store.sync()?;
+    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), OpenError> {
+        let mut store = wabill_store::open(location)?;
         let book = Arc::new(book);
         let mut engine = Incremental::new(Ledger::new(config.clone(), key));
         let mut refused = 0u64;
         let mut first = None;
         // What was acknowledged replays, even past limits added since.
         engine.set_length_limits(false);
-        let logged = store.replay(|source, line| {
+        let logged = store.replay(&mut |source, line| {
             engine.set_provider(wabill_engine::carriers::Provider::parse(source));
             let mut parsed = Parsed::default();
             let folded = match parse_line(line, Route::default(), &mut parsed) {
@@ -168,7 +192,7 @@ impl State {
         })?;
         engine.set_length_limits(true);
         if let Some(first) = first {
-            return Err(StoreError::Replay {
+            return Err(OpenError::Replay {
                 refused,
                 logged,
                 first,
@@ -178,10 +202,7 @@ impl State {
         let mut billed = Billed::new(config.clone(), Arc::clone(&book));
         billed.settle(&mut engine);
         let reading = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
-        let readers = Readers::start(reading).map_err(|e| StoreError::Dir {
-            path: data_dir.to_owned(),
-            source: e,
-        })?;
+        let readers = Readers::start(reading).map_err(OpenError::Threads)?;
         let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUE);
         let state = Arc::new(State {
             engine: RwLock::new(engine),
@@ -205,10 +226,7 @@ impl State {
                     write_loop(&writer_state, store, &mut rx);
                 });
             })
-            .map_err(|e| StoreError::Dir {
-                path: data_dir.to_owned(),
-                source: e,
-            })?;
+            .map_err(OpenError::Threads)?;
         Ok((state, handle))
     }
 
@@ -345,7 +363,7 @@ fn rows_to_log<'j>(ledger: &Ledger, jobs: &'j [Job]) -> Vec<(&'j LogRow, &'stati
 /// refused the write.
 fn commit(
     state: &State,
-    store: &mut Store,
+    store: &mut dyn Store,
     jobs: &[Job],
     rows: Vec<(&LogRow, &str)>,
 ) -> Result<(), String> {
@@ -367,7 +385,13 @@ fn commit(
     }
     let started = std::time::Instant::now();
     metrics::histogram!("wabill_commit_requests").record(jobs.len() as f64);
-    let logged = store.append(rows.into_iter(), &held, &released);
+    let logged = store.append(
+        &mut rows
+            .into_iter()
+            .map(|(row, source)| (source, row.line.as_str())),
+        &held,
+        &released,
+    );
     metrics::histogram!("wabill_commit_seconds").record(started.elapsed().as_secs_f64());
     if let Ok(mut last) = state.last_commit.lock() {
         *last = Some((std::time::Instant::now(), logged.is_ok()));
@@ -433,7 +457,7 @@ fn warn_off_period(jobs: &[Job]) {
 /// Most requests one commit covers.
 const GROUP: usize = 256;
 
-fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Receiver<Job>) {
+fn write_loop(state: &State, mut store: Box<dyn Store>, rx: &mut tokio::sync::mpsc::Receiver<Job>) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP {
@@ -442,12 +466,29 @@ fn write_loop(state: &State, mut store: Store, rx: &mut tokio::sync::mpsc::Recei
                 Err(_) => break,
             }
         }
+        // Publishing changes no ledger: its own transaction, answered with
+        // the number of months whose revision rose.
+        let (publishing, jobs): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| !j.write.publish.is_empty());
+        for job in publishing {
+            let published = store.publish(&job.write.publish).map_err(|e| {
+                tracing::error!(error = %e, "publishing invoices to the store failed");
+                JobError::Store(e.to_string())
+            });
+            let _ = job.reply.send(published.map(|revisions| Applied {
+                accepted: revisions.iter().flatten().count() as u64,
+                duplicates: 0,
+            }));
+        }
+        if jobs.is_empty() {
+            continue;
+        }
         let rows = {
             let engine = state.read();
             rows_to_log(engine.ledger(), &jobs)
         };
         warn_off_period(&jobs);
-        if let Err(e) = commit(state, &mut store, &jobs, rows) {
+        if let Err(e) = commit(state, store.as_mut(), &jobs, rows) {
             for job in jobs {
                 let _ = job.reply.send(Err(JobError::Store(e.clone())));
             }
@@ -551,7 +592,7 @@ mod tests {
             .try_init();
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let (state, _writer) = State::open(
-            dir.path(),
+            &Location::Embedded(dir.path().to_owned()),
             EngineConfig::new(),
             wabill_engine::RateBook::new(),
         )
@@ -871,14 +912,15 @@ mod tests {
             .check_event(&long)
             .unwrap_or_else(|e| panic!("{e}"));
         {
-            let mut store = Store::open(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+            let mut store = wabill_store::open(&Location::Embedded(dir.path().to_owned()))
+                .unwrap_or_else(|e| panic!("{e}"));
             let row = LogRow::of((&long, facts));
             store
-                .append(std::iter::once((&row, "api")), &[], &[])
+                .append(&mut std::iter::once(("api", row.line.as_str())), &[], &[])
                 .unwrap_or_else(|e| panic!("{e}"));
         }
         let (state, writer) = State::open(
-            dir.path(),
+            &Location::Embedded(dir.path().to_owned()),
             EngineConfig::new(),
             wabill_engine::RateBook::new(),
         )

@@ -15,7 +15,10 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> Result<ExitCode, Fata
         service.listen = listen;
     }
     if let Some(dir) = args.data_dir {
-        service.data_dir = dir;
+        service.store = wabill_server::store::Location::Embedded(dir);
+    }
+    if let Some(store) = args.store {
+        service.store = wabill_server::store::Location::parse(&store);
     }
     wabill_server::serve(service, configured.engine, configured.book)?;
     Ok(ExitCode::SUCCESS)

@@ -74,15 +74,20 @@ pub(super) async fn post_events(
     let mut parsed = Parsed::default();
     let mut facts = Vec::new();
     app.validate(|validator| {
-        // The platform's own events: no provider to hold them to.
-        validator.set_provider(None);
         for (index, item) in items.iter().enumerate() {
             parsed.clear();
             facts.clear();
             let outcome = match parse_line(item, Route::default(), &mut parsed) {
-                Ok(Shape::Normalized) => validator
-                    .check_group(&parsed.events, &mut facts)
-                    .map_err(|e| e.to_string()),
+                Ok(Shape::Normalized) => {
+                    // The platform's own events have no provider to hold
+                    // them to, unless a line names the one it came through
+                    // (`wabill export` writes it); the log keeps it as the
+                    // line's source.
+                    validator.set_provider(parsed.provider);
+                    validator
+                        .check_group(&parsed.events, &mut facts)
+                        .map_err(|e| e.to_string())
+                }
                 Ok(_) => Err("not a normalized event (events.md section 1)".to_owned()),
                 Err(e) => Err(e.to_string()),
             };
@@ -90,7 +95,9 @@ pub(super) async fn post_events(
                 Ok(()) => {
                     for (e, f) in parsed.events.iter().zip(&facts) {
                         scope_event(key, &app.state.config, e)?;
-                        rows.push(LogRow::of((e, f.clone())));
+                        let mut row = LogRow::of((e, f.clone()));
+                        row.source = parsed.provider.map(|p| p.as_str());
+                        rows.push(row);
                     }
                 }
                 Err(reason) => refused.push(Refused { index, reason }),

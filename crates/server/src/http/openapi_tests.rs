@@ -60,7 +60,7 @@ fn service() -> (axum::Router, tempfile::TempDir) {
         dir.path().display().to_string()
     );
     let config = crate::config::parse(&text, None, &|_| None).unwrap_or_else(|e| panic!("{e}"));
-    let (state, _writer) = State::open(dir.path(), EngineConfig::new(), RateBook::new())
+    let (state, _writer) = State::open(&config.store, EngineConfig::new(), RateBook::new())
         .unwrap_or_else(|e| panic!("{e}"));
     (router(Arc::new(App::new(state, config, None))), dir)
 }

@@ -43,9 +43,12 @@ pub(super) async fn readyz(AxState(app): AxState<Shared>) -> Response {
 }
 
 async fn probe(app: &super::App) -> Result<(), &'static str> {
-    let free = crate::store::free_bytes(&app.service.data_dir);
-    if free.is_none_or(|free| free < app.service.min_free_bytes) {
-        return Err("the data directory's disk has less than server.min_free_bytes free");
+    // PostgreSQL's disk is its own to watch; the probe write tells.
+    if let Some(dir) = app.service.store.data_dir() {
+        let free = wabill_store::sqlite::free_bytes(dir);
+        if free.is_none_or(|free| free < app.service.min_free_bytes) {
+            return Err("the data directory's disk has less than server.min_free_bytes free");
+        }
     }
     // Under traffic the writer's last commit already says it: no probe
     // waits behind the batches (after a failed one, the probe tries).
@@ -95,8 +98,10 @@ pub(super) async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> 
 }
 
 pub(super) async fn metrics(AxState(app): AxState<Shared>) -> Response {
-    let bytes = crate::store::log_bytes(&app.service.data_dir);
-    metrics::gauge!("wabill_log_bytes").set(bytes as f64);
+    if let Some(dir) = app.service.store.data_dir() {
+        let bytes = wabill_store::sqlite::log_bytes(dir);
+        metrics::gauge!("wabill_log_bytes").set(bytes as f64);
+    }
     let text = app
         .metrics
         .as_ref()

@@ -1,0 +1,313 @@
+//! The service's store (docs/spec/store.md): the event log, from which
+//! the engine is rebuilt; the quarantine; and what the service billed
+//! (invoices and conversation records), published as tables for other
+//! systems. One interface ([`Store`]), two backends: an embedded SQLite
+//! file under a data directory ([`sqlite`]) and PostgreSQL ([`postgres`]).
+//! Both apply the same numbered migrations ([`migrations`]) on open.
+//!
+//! The store knows lines and JSON text, never the engine's types: the
+//! service decides what to log and what a month's invoice is.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub mod migrations;
+pub mod postgres;
+pub mod sqlite;
+#[doc(hidden)]
+pub mod testing;
+
+pub use migrations::{Applied, MIGRATIONS, Migration};
+
+/// Where a store is: a data directory (the embedded SQLite file) or a
+/// PostgreSQL connection URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Embedded(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` or `postgresql://…` is PostgreSQL; anything else is
+    /// a data directory.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_owned())
+        } else {
+            Location::Embedded(PathBuf::from(text))
+        }
+    }
+
+    /// The data directory of an embedded store.
+    pub fn data_dir(&self) -> Option<&Path> {
+        match self {
+            Location::Embedded(dir) => Some(dir),
+            Location::Postgres(_) => None,
+        }
+    }
+}
+
+/// What may name a store, from the most preferred (store.md "Where").
+pub struct Named<'a> {
+    /// `WABILL_STORE`: a URL or a directory.
+    pub env_store: Option<String>,
+    /// `WABILL_DATA_DIR`.
+    pub env_data_dir: Option<String>,
+    /// `[server] store` and `data_dir` of the file, whose relative paths
+    /// are relative to the file's directory `base`.
+    pub store: Option<&'a str>,
+    pub data_dir: Option<PathBuf>,
+    pub base: Option<&'a Path>,
+}
+
+impl Location {
+    /// The store named: the environment's, else the file's (`store` or
+    /// `data_dir`, not both), else `./wabill-data`.
+    pub fn named(n: Named<'_>) -> Result<Location, String> {
+        let in_file = |dir: PathBuf| match n.base {
+            Some(base) if dir.is_relative() => base.join(dir),
+            _ => dir,
+        };
+        Ok(match (n.env_store, n.env_data_dir, n.store, n.data_dir) {
+            (Some(store), _, _, _) => Location::parse(&store),
+            (None, Some(dir), _, _) => Location::Embedded(PathBuf::from(dir)),
+            (None, None, Some(_), Some(_)) => {
+                return Err("server.store and server.data_dir: give one of them".into());
+            }
+            (None, None, Some(store), None) => match Location::parse(store) {
+                Location::Embedded(dir) => Location::Embedded(in_file(dir)),
+                postgres => postgres,
+            },
+            (None, None, None, Some(dir)) => Location::Embedded(in_file(dir)),
+            (None, None, None, None) => Location::Embedded(PathBuf::from("./wabill-data")),
+        })
+    }
+}
+
+/// For messages and logs: a URL's password is never shown.
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Embedded(dir) => write!(f, "{}", dir.display()),
+            Location::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+/// The URL with the password of its user part replaced by `***`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{scheme}://{name}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create data directory {path}: {source}")]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot make the event log durable ({path}): {source}")]
+    Sync {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the store {location} is in use by another process (another `wabill serve`, `import` or `migrate` on it?)"
+    )]
+    Locked { location: String },
+    #[error("store {location}: {source}")]
+    Sqlite {
+        location: String,
+        source: rusqlite::Error,
+    },
+    #[error("store {location}: {source}")]
+    Postgres {
+        location: String,
+        source: ::postgres::Error,
+    },
+    #[error(
+        "store {location} has schema version {found}, newer than the {known} this wabill knows: use the wabill that migrated it, or a newer one"
+    )]
+    Newer {
+        location: String,
+        found: u32,
+        known: u32,
+    },
+    #[error(
+        "store {location} has schema version {found} and needs {known}: run `wabill migrate` (or start `wabill serve`, which migrates) first"
+    )]
+    Older {
+        location: String,
+        found: u32,
+        known: u32,
+    },
+    #[error("backup: {0}")]
+    Backup(String),
+}
+
+/// An item of a body kept whole because it gave no event (events.md
+/// section 5): what the service holds until it is re-processed.
+#[derive(Clone, Debug)]
+pub struct Held {
+    /// Its key in the quarantine (0 until stored).
+    pub id: i64,
+    /// When the service received it (RFC 3339, UTC): the shell's clock,
+    /// for people; billing never reads it.
+    pub received_at: String,
+    pub source: &'static str,
+    /// The provider route it came through ("" for Meta's webhook).
+    pub route: String,
+    pub item: wabill_ingest::Quarantined,
+}
+
+/// The source names the service writes, as the static strings it uses.
+pub const SOURCES: [&str; 4] = ["meta", "360dialog", "zendesk", "api"];
+
+/// A stored source name as the service's static string.
+pub fn source_name(name: &str) -> &'static str {
+    SOURCES
+        .into_iter()
+        .find(|s| *s == name)
+        .unwrap_or("unknown")
+}
+
+/// One WABA-month as billed: its invoice (JSON, as `GET /v1/invoices`
+/// answers) and its conversation records (each as `GET
+/// /v1/conversations` lists it, without timeline), in cli.md's order.
+pub struct PublishedMonth {
+    pub waba: String,
+    /// `YYYY-MM`.
+    pub month: String,
+    pub currency: String,
+    pub meta_total: String,
+    pub amount_due: String,
+    pub invoice: String,
+    pub records: Vec<PublishedRecord>,
+}
+
+/// A conversation record's columns and its JSON.
+pub struct PublishedRecord {
+    pub phone: String,
+    pub user: String,
+    /// RFC 3339.
+    pub start: String,
+    pub end: String,
+    pub era: String,
+    pub category: String,
+    pub market: String,
+    pub free: String,
+    pub unit_price: String,
+    pub opened_by: String,
+    pub messages: u32,
+    pub json: String,
+}
+
+impl PublishedMonth {
+    /// What decides whether a month changed since it was published.
+    fn digest(&self) -> Vec<u8> {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(self.invoice.as_bytes());
+        for r in &self.records {
+            ctx.update(b"\n");
+            ctx.update(r.json.as_bytes());
+        }
+        ctx.finish().as_ref().to_vec()
+    }
+}
+
+/// The store's operations, the same on both backends; one writer thread
+/// drives a store ([`open`] takes its owner lock).
+pub trait Store: Send {
+    fn location(&self) -> &Location;
+
+    /// Appends log rows (source, normalized line) and quarantined items,
+    /// and removes released items, in one durable transaction. Returns
+    /// the key each held item got (None for one held already: a
+    /// provider's retry).
+    fn append(
+        &mut self,
+        rows: &mut dyn Iterator<Item = (&str, &str)>,
+        held: &[&Held],
+        released: &[i64],
+    ) -> Result<Vec<Option<i64>>, StoreError>;
+
+    /// Whether the store takes a durable write now (readiness): one
+    /// transaction rewriting a page-sized row.
+    fn probe(&mut self) -> Result<(), StoreError>;
+
+    /// Every held item, in the order they were quarantined.
+    fn held(&mut self) -> Result<Vec<Held>, StoreError>;
+
+    /// Every logged line with its source, in log order; the number of rows.
+    fn replay(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError>;
+
+    /// Replaces each month's published invoice and records when they
+    /// differ from what is stored; returns the revision each month has
+    /// now, None for a month that had not changed.
+    fn publish(&mut self, months: &[PublishedMonth]) -> Result<Vec<Option<u32>>, StoreError>;
+
+    /// Bytes the log takes, when the backend tells.
+    fn log_bytes(&mut self) -> Option<u64>;
+
+    /// Bytes free where the store writes, when it is a local disk.
+    fn free_bytes(&self) -> Option<u64>;
+}
+
+/// Opens the store at `location` for writing, creating it if needed,
+/// applies pending migrations and takes its owner lock: one process
+/// writes a store at a time.
+pub fn open(location: &Location) -> Result<Box<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::Embedded(dir) => Box::new(sqlite::SqliteStore::open(dir)?),
+        Location::Postgres(url) => Box::new(postgres::PgStore::open(url)?),
+    })
+}
+
+/// Applies the pending migrations; returns what was applied and the
+/// schema version after.
+pub fn migrate(location: &Location) -> Result<(Vec<Applied>, u32), StoreError> {
+    match location {
+        Location::Embedded(dir) => sqlite::migrate(dir),
+        Location::Postgres(url) => postgres::migrate(url),
+    }
+}
+
+/// Every logged line with its source, read beside a running service
+/// (no owner lock); the store must be at this wabill's schema version.
+pub fn read_log(location: &Location, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+    match location {
+        Location::Embedded(dir) => sqlite::read_log(dir, f),
+        Location::Postgres(url) => postgres::read_log(url, f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_url_is_shown_without_its_password() {
+        let l = Location::parse("postgres://bill:s3cret@db.internal:5432/wabill?sslmode=disable");
+        assert_eq!(
+            l.to_string(),
+            "postgres://bill:***@db.internal:5432/wabill?sslmode=disable"
+        );
+        let l = Location::parse("postgresql://db/wabill");
+        assert_eq!(l.to_string(), "postgresql://db/wabill");
+        assert_eq!(
+            Location::parse("/var/lib/wabill"),
+            Location::Embedded(PathBuf::from("/var/lib/wabill"))
+        );
+    }
+}

@@ -1,0 +1,407 @@
+//! The store in PostgreSQL: the same tables as the embedded store (in the
+//! connection's current schema: `?options=-csearch_path%3D…` picks one),
+//! written in one transaction per batch, as the embedded store does.
+//! PostgreSQL's own commit is the durability (`synchronous_commit`, on by
+//! default). One process writes a schema's log at a time: a session
+//! advisory lock named after the schema, held while the store is open.
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls};
+
+use crate::migrations::{self, Applied};
+use crate::{Held, Location, PublishedMonth, Store, StoreError, source_name};
+
+pub struct PgStore {
+    location: Location,
+    client: Client,
+}
+
+/// The advisory lock keys of the current schema: one for its writer, one
+/// for migrating it.
+const OWNER_KEY: &str = "hashtextextended('wabill owner:' || current_schema(), 0)";
+const MIGRATE_KEY: &str = "hashtextextended('wabill migrate:' || current_schema(), 0)";
+
+/// Rows read per round trip when replaying the log.
+const REPLAY_BATCH: i32 = 10_000;
+
+fn pg_err(location: &Location) -> impl Fn(postgres::Error) -> StoreError + '_ {
+    move |source| StoreError::Postgres {
+        location: location.to_string(),
+        source,
+    }
+}
+
+fn connect(location: &Location, url: &str) -> Result<Client, StoreError> {
+    Client::connect(url, NoTls).map_err(pg_err(location))
+}
+
+fn version(client: &mut Client, location: &Location) -> Result<u32, StoreError> {
+    let err = pg_err(location);
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+        .map_err(&err)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let v: i32 = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map_err(&err)?
+        .get(0);
+    Ok(u32::try_from(v).unwrap_or(0))
+}
+
+/// Applies what the schema lacks, each migration in one transaction;
+/// concurrent migrators wait for each other.
+fn apply(client: &mut Client, location: &Location) -> Result<(Vec<Applied>, u32), StoreError> {
+    let err = pg_err(location);
+    let mut tx = client.transaction().map_err(&err)?;
+    tx.execute(&format!("SELECT pg_advisory_xact_lock({MIGRATE_KEY})"), &[])
+        .map_err(&err)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        );",
+    )
+    .map_err(&err)?;
+    let found: i32 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .map_err(&err)?
+        .get(0);
+    let found = u32::try_from(found).unwrap_or(0);
+    let known = migrations::latest();
+    if found > known {
+        return Err(StoreError::Newer {
+            location: location.to_string(),
+            found,
+            known,
+        });
+    }
+    let mut applied = Vec::new();
+    for m in migrations::pending(found) {
+        tx.batch_execute(m.postgres).map_err(&err)?;
+        let version = i32::try_from(m.version).unwrap_or(i32::MAX);
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+            &[&version, &m.name],
+        )
+        .map_err(&err)?;
+        applied.push(Applied {
+            version: m.version,
+            name: m.name,
+        });
+    }
+    tx.commit().map_err(&err)?;
+    Ok((applied, known))
+}
+
+/// `wabill migrate` on a PostgreSQL URL.
+pub fn migrate(url: &str) -> Result<(Vec<Applied>, u32), StoreError> {
+    let location = Location::Postgres(url.to_owned());
+    let mut client = connect(&location, url)?;
+    apply(&mut client, &location)
+}
+
+/// The log read beside a running writer: one repeatable-read
+/// transaction, so a consistent prefix of the log.
+pub fn read_log(url: &str, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+    let location = Location::Postgres(url.to_owned());
+    let mut client = connect(&location, url)?;
+    let (found, known) = (version(&mut client, &location)?, migrations::latest());
+    if found != known {
+        let location = location.to_string();
+        return Err(if found > known {
+            StoreError::Newer {
+                location,
+                found,
+                known,
+            }
+        } else {
+            StoreError::Older {
+                location,
+                found,
+                known,
+            }
+        });
+    }
+    replay_on(&mut client, &location, f)
+}
+
+fn replay_on(
+    client: &mut Client,
+    location: &Location,
+    f: &mut dyn FnMut(&str, &str),
+) -> Result<u64, StoreError> {
+    let err = pg_err(location);
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(&err)?;
+    let portal = tx
+        .bind("SELECT source, line FROM log ORDER BY seq", &[])
+        .map_err(&err)?;
+    let mut n = 0;
+    loop {
+        let rows = tx.query_portal(&portal, REPLAY_BATCH).map_err(&err)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in &rows {
+            let source: &str = row.try_get(0).map_err(&err)?;
+            let line: &str = row.try_get(1).map_err(&err)?;
+            f(source, line);
+            n += 1;
+        }
+    }
+    tx.commit().map_err(&err)?;
+    Ok(n)
+}
+
+/// What keeps a held item once: SHA-256 of its fields, each length-prefixed.
+fn fingerprint(h: &Held) -> Vec<u8> {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let q = &h.item;
+    for part in [h.source, &h.route, &q.path, &q.item, &q.body] {
+        ctx.update(&(part.len() as u64).to_le_bytes());
+        ctx.update(part.as_bytes());
+    }
+    ctx.finish().as_ref().to_vec()
+}
+
+impl PgStore {
+    /// Connects, migrates and takes the schema's owner lock.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let location = Location::Postgres(url.to_owned());
+        let mut client = connect(&location, url)?;
+        apply(&mut client, &location)?;
+        let owned: bool = client
+            .query_one(&format!("SELECT pg_try_advisory_lock({OWNER_KEY})"), &[])
+            .map_err(pg_err(&location))?
+            .get(0);
+        if !owned {
+            return Err(StoreError::Locked {
+                location: location.to_string(),
+            });
+        }
+        Ok(PgStore { location, client })
+    }
+}
+
+impl Store for PgStore {
+    fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn append(
+        &mut self,
+        rows: &mut dyn Iterator<Item = (&str, &str)>,
+        held: &[&Held],
+        released: &[i64],
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let err = pg_err(&self.location);
+        let (sources, lines): (Vec<&str>, Vec<&str>) = rows.unzip();
+        let mut tx = self.client.transaction().map_err(&err)?;
+        if !lines.is_empty() {
+            // One round trip for the whole batch.
+            tx.execute(
+                "INSERT INTO log (source, line)
+                 SELECT * FROM unnest($1::text[], $2::text[])",
+                &[&sources, &lines],
+            )
+            .map_err(&err)?;
+        }
+        let mut ids = Vec::with_capacity(held.len());
+        if !held.is_empty() {
+            let hold = tx
+                .prepare(
+                    "INSERT INTO quarantine
+                     (received_at, source, route, waba, path, reason, item, body, fingerprint)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+                )
+                .map_err(&err)?;
+            for h in held {
+                let q = &h.item;
+                let print = fingerprint(h);
+                let params: [&(dyn ToSql + Sync); 9] = [
+                    &h.received_at,
+                    &h.source,
+                    &h.route,
+                    &q.waba,
+                    &q.path,
+                    &q.reason,
+                    &q.item,
+                    &q.body,
+                    &print,
+                ];
+                let row = tx.query_opt(&hold, &params).map_err(&err)?;
+                ids.push(row.map(|r| r.get::<_, i64>(0)));
+            }
+        }
+        if !released.is_empty() {
+            tx.execute("DELETE FROM quarantine WHERE id = ANY($1)", &[&released])
+                .map_err(&err)?;
+        }
+        tx.commit().map_err(&err)?;
+        Ok(ids)
+    }
+
+    fn probe(&mut self) -> Result<(), StoreError> {
+        let err = pg_err(&self.location);
+        let pad = vec![0u8; 4096];
+        let mut tx = self.client.transaction().map_err(&err)?;
+        tx.execute(
+            "INSERT INTO probe (id, pad) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET pad = EXCLUDED.pad",
+            &[&pad],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
+    }
+
+    fn held(&mut self) -> Result<Vec<Held>, StoreError> {
+        let err = pg_err(&self.location);
+        let rows = self
+            .client
+            .query(
+                "SELECT id, received_at, source, route, waba, path, reason, item, body
+                 FROM quarantine ORDER BY id",
+                &[],
+            )
+            .map_err(&err)?;
+        rows.iter()
+            .map(|r| {
+                let source: &str = r.try_get(2)?;
+                Ok(Held {
+                    id: r.try_get(0)?,
+                    received_at: r.try_get(1)?,
+                    source: source_name(source),
+                    route: r.try_get(3)?,
+                    item: wabill_ingest::Quarantined {
+                        path: r.try_get(5)?,
+                        reason: r.try_get(6)?,
+                        item: r.try_get(7)?,
+                        body: r.try_get(8)?,
+                        waba: r.try_get(4)?,
+                    },
+                })
+            })
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(&err)
+    }
+
+    fn replay(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+        replay_on(&mut self.client, &self.location, f)
+    }
+
+    fn publish(&mut self, months: &[PublishedMonth]) -> Result<Vec<Option<u32>>, StoreError> {
+        let err = pg_err(&self.location);
+        let mut tx = self.client.transaction().map_err(&err)?;
+        let mut revisions = Vec::with_capacity(months.len());
+        for m in months {
+            let digest = m.digest();
+            let stored = tx
+                .query_opt(
+                    "SELECT revision, digest FROM invoices WHERE waba = $1 AND month = $2",
+                    &[&m.waba, &m.month],
+                )
+                .map_err(&err)?
+                .map(|r| (r.get::<_, i32>(0), r.get::<_, Vec<u8>>(1)));
+            if stored.as_ref().is_some_and(|(_, d)| *d == digest) {
+                revisions.push(None);
+                continue;
+            }
+            let revision = stored.map_or(1, |(r, _)| r + 1);
+            tx.execute(
+                "INSERT INTO invoices
+                 (waba, month, currency, meta_total, amount_due, revision, published_at, digest, invoice)
+                 VALUES ($1, $2, $3, $4::text::numeric, $5::text::numeric, $6, now(), $7, $8::text::jsonb)
+                 ON CONFLICT (waba, month) DO UPDATE SET
+                   currency = EXCLUDED.currency, meta_total = EXCLUDED.meta_total,
+                   amount_due = EXCLUDED.amount_due, revision = EXCLUDED.revision,
+                   published_at = EXCLUDED.published_at, digest = EXCLUDED.digest,
+                   invoice = EXCLUDED.invoice",
+                &[
+                    &m.waba,
+                    &m.month,
+                    &m.currency,
+                    &m.meta_total,
+                    &m.amount_due,
+                    &revision,
+                    &digest,
+                    &m.invoice,
+                ],
+            )
+            .map_err(&err)?;
+            replace_records(&mut tx, m, revision).map_err(&err)?;
+            revisions.push(Some(u32::try_from(revision).unwrap_or(0)));
+        }
+        tx.commit().map_err(&err)?;
+        Ok(revisions)
+    }
+
+    fn log_bytes(&mut self) -> Option<u64> {
+        let row = self
+            .client
+            .query_one("SELECT pg_total_relation_size('log')", &[])
+            .ok()?;
+        u64::try_from(row.get::<_, i64>(0)).ok()
+    }
+
+    fn free_bytes(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A month's records, replacing those it had.
+fn replace_records(
+    tx: &mut postgres::Transaction<'_>,
+    m: &PublishedMonth,
+    revision: i32,
+) -> Result<(), postgres::Error> {
+    tx.execute(
+        "DELETE FROM conversation_records WHERE waba = $1 AND month = $2",
+        &[&m.waba, &m.month],
+    )?;
+    let insert = tx.prepare(
+        "INSERT INTO conversation_records
+         (waba, month, n, phone, user_id, start_at, end_at, era, category, market,
+          free, unit_price, opened_by, messages, revision, record)
+         VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7::text::timestamptz,
+                 $8, $9, $10, $11, $12::text::numeric, $13, $14, $15, $16::text::jsonb)",
+    )?;
+    for (n, r) in m.records.iter().enumerate() {
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
+        let messages = i32::try_from(r.messages).unwrap_or(i32::MAX);
+        let params: [&(dyn ToSql + Sync); 16] = [
+            &m.waba,
+            &m.month,
+            &n,
+            &r.phone,
+            &r.user,
+            &r.start,
+            &r.end,
+            &r.era,
+            &r.category,
+            &r.market,
+            &r.free,
+            &r.unit_price,
+            &r.opened_by,
+            &messages,
+            &revision,
+            &r.json,
+        ];
+        tx.execute(&insert, &params)?;
+    }
+    Ok(())
+}
