@@ -20,3 +20,20 @@ pub fn exit_code(rejected: u64) -> ExitCode {
         ExitCode::SUCCESS
     }
 }
+
+/// The status of a command that could not run (cli.md): 75 when its store
+/// cannot be reached (try again later: a supervisor restarts it), else 2.
+pub fn fatal_status(e: &anyhow::Error) -> u8 {
+    use wabill_server::state::OpenError;
+    use wabill_store::StoreError;
+    let unreachable = e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Unreachable { .. })
+        ) || matches!(
+            c.downcast_ref::<OpenError>(),
+            Some(OpenError::Store(StoreError::Unreachable { .. }))
+        )
+    });
+    if unreachable { 75 } else { 2 }
+}

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Fatal(e)) => {
             eprintln!("wabill: {e:#}");
-            ExitCode::from(2)
+            ExitCode::from(exit::fatal_status(&e))
         }
     }
 }

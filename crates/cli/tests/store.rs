@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::*;
 use serde_json::Value;
-use wabill_store::testing::TestSchema;
+use wabill_testkit::TestSchema;
 
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_wabill"))
@@ -297,6 +297,57 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
         post_events(&server, TOKEN_ALL, &answer.join("\n")).status,
         200
     );
+    // Rules F9: a number and a business-scoped id, each sent a utility
+    // template in June, are one user by a link that comes in August: one
+    // conversation, which a June export must still show.
+    let (number, bsuid) = ("5511988887777", "BR.1502576394655843");
+    let utility = r#","template":{"category":"utility"}"#;
+    let delivered = r#","status":"delivered""#;
+    let link = format!(r#","user_id":"{bsuid}""#);
+    let linked = [
+        ev(
+            "outbound",
+            "u1",
+            "W9",
+            number,
+            "2025-06-10T10:00:00Z",
+            utility,
+        ),
+        ev(
+            "status",
+            "u1",
+            "W9",
+            number,
+            "2025-06-10T10:00:05Z",
+            delivered,
+        ),
+        ev(
+            "outbound",
+            "u2",
+            "W9",
+            bsuid,
+            "2025-06-10T12:00:00Z",
+            utility,
+        ),
+        ev(
+            "status",
+            "u2",
+            "W9",
+            bsuid,
+            "2025-06-10T12:00:05Z",
+            delivered,
+        ),
+        ev(
+            "inbound",
+            "in-aug",
+            "W9",
+            number,
+            "2025-08-01T09:00:00Z",
+            &link,
+        ),
+    ];
+    let reply = post_events(&server, TOKEN_ALL, &linked.join("\n"));
+    assert_eq!(reply.json()["accepted"], 5, "{}", reply.body);
     // Read beside the running service.
     let export = |name: &str, extra: &[&str]| {
         let path = dir.path().join(name);
@@ -347,6 +398,19 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
         invoices_of(&config, &[&by_waba], &["--waba", waba]),
         invoices_of(&config, &[&all], &["--waba", waba])
     );
+    let june = export("june.ndjson", &["--month", "2025-06"]);
+    let june_invoices = invoices_of(&config, &[&june], &["--month", "2025-06"]);
+    assert_eq!(
+        june_invoices,
+        invoices_of(&config, &[&all], &["--month", "2025-06"])
+    );
+    let w9 = june_invoices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["waba"] == "W9")
+        .unwrap();
+    assert_eq!(w9["conversations"]["total"], 1, "{w9}");
     let by_month = export("month.ndjson", &["--month", "2025-07"]);
     let month_lines = std::fs::read_to_string(&by_month).unwrap().lines().count();
     assert!(month_lines < text.lines().count(), "{month_lines}");
@@ -354,7 +418,11 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
         invoices_of(&config, &[&by_month], &["--month", "2025-07"]),
         invoices_of(&config, &[&all], &["--month", "2025-07"])
     );
+    let served = served_invoices(&server, &invoices);
     assert_eq!(server.stop(), 0);
+    // Published on stop as served, the off-period count included.
+    let published: Vec<Value> = published_sqlite(&data).into_iter().map(|r| r.3).collect();
+    assert_eq!(published, served);
     // An export never overwrites a file.
     let out = run(&[
         "export",
@@ -520,10 +588,87 @@ fn migrate_applies_the_schema_once_on_either_store() {
         "--store",
         "postgres://wabill:hunter2@127.0.0.1:1/none",
     ]);
-    assert_eq!(refused.status.code(), Some(2));
+    // Unreachable: try again later (a supervisor restarts on 75).
+    assert_eq!(refused.status.code(), Some(75), "{}", stderr(&refused));
     assert!(
         !stderr(&refused).contains("hunter2"),
         "{}",
         stderr(&refused)
     );
+    // A second writer on a store in use is refused, as on the embedded one.
+    let store = wabill_store::open(&wabill_store::Location::Postgres(pg.url.clone())).unwrap();
+    let busy = run(&["migrate", "--store", &pg.url]);
+    assert_eq!(busy.status.code(), Some(2));
+    assert!(
+        stderr(&busy).contains("in use by another process"),
+        "{}",
+        stderr(&busy)
+    );
+    drop(store);
+}
+
+#[test]
+fn a_service_whose_postgresql_goes_away_stops_with_75_and_bills_the_same_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let pg = TestSchema::new();
+    let server = serve_on(&config, &pg.url);
+    let user = "5511999990001";
+    let first = [
+        ev("inbound", "in1", "W1", user, "2026-03-02T10:00:00Z", ""),
+        ev("outbound", "out1", "W1", user, "2026-03-02T10:01:00Z", ""),
+    ];
+    assert_eq!(
+        post_events(&server, TOKEN_ALL, &first.join("\n")).status,
+        200
+    );
+    // PostgreSQL ends the service's session (a restart, a cut network).
+    let mut admin = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'
+               AND objid::bigint = (hashtextextended('wabill owner:' || current_schema(), 0) & 4294967295)",
+            &[],
+        )
+        .unwrap();
+    let late = ev(
+        "status",
+        "out1",
+        "W1",
+        user,
+        "2026-03-02T10:01:05Z",
+        r#","status":"delivered""#,
+    );
+    let refused = agent()
+        .post(&server.url("/v1/events"))
+        .header("Authorization", &format!("Bearer {TOKEN_ALL}"))
+        .send(late.as_str());
+    // The request is not acknowledged (an error, or the connection closed
+    // as the process ends) ...
+    assert!(refused.map_or(true, |r| r.status().as_u16() >= 500));
+    // ... and the service ends with 75: a supervisor starts it again.
+    let mut server = server;
+    let mut status = None;
+    for _ in 0..200 {
+        status = server.child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(75),
+        "still running after 20 s"
+    );
+    // Started again, it replays the log; the retry is then taken.
+    let server = serve_on(&config, &pg.url);
+    let reply = post_events(&server, TOKEN_ALL, &late);
+    assert_eq!(reply.json()["accepted"], 1, "{}", reply.body);
+    let window = get(
+        &server.url("/v1/window?waba=W1&phone=P1&user=5511999990001&at=2026-03-02T11:00:00Z"),
+        Some(TOKEN_ALL),
+    );
+    assert_eq!(window.status, 200, "{}", window.body);
+    assert_eq!(server.stop(), 0);
 }

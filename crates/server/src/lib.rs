@@ -91,7 +91,7 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         listen::serve(listener, http::router(app), limits, shutdown_signal()).await;
         publisher.abort();
         // What the last requests billed reaches the tables before the end.
-        if let Err(e) = published.publish(&state).await {
+        if let Err(e) = published.publish(&state, true).await {
             tracing::error!(error = %e, "cannot publish invoices to the store");
         }
         anyhow::Ok(())
@@ -112,7 +112,7 @@ async fn publish_every(
     every: std::time::Duration,
 ) {
     loop {
-        match published.publish(&state).await {
+        match published.publish(&state, false).await {
             Ok(n) if n > 0 => tracing::info!(months = n, "invoices published to the store"),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot publish invoices to the store"),

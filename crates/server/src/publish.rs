@@ -1,101 +1,206 @@
 //! The published tables (docs/spec/store.md): every so often, and once
 //! more on shutdown, the WABA-months billed again since the last time are
 //! written to the store's `invoices` and `conversation_records` tables,
-//! through the writer (which owns the store). A month whose invoice and
-//! records are what the store holds keeps its revision.
+//! through the writer (which owns the store), a few thousand records per
+//! transaction. A month whose invoice and records are what the store holds
+//! keeps its revision (the store compares digests).
+//!
+//! A month billed again is a new allocation, so a pointer that differs
+//! means a month to publish. What an invoice or record shows without
+//! billing the month again (a count of off-period events, Meta's verdict on
+//! a record's opening message) is caught by the off-period counts compared
+//! each time and by a full pass (every month built and compared) at start,
+//! on shutdown and every [`FULL_EVERY`] rounds; a full pass also withdraws
+//! the rows of months that can no longer be billed.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 
 use wabill_engine::billing::WabaMonth;
 use wabill_engine::time::Month;
 use wabill_engine::{Billing, RateBook};
 use wabill_store::{PublishedMonth, PublishedRecord};
 
-use crate::state::{Job, JobError, Settled, State, Write};
+use crate::state::{Applied, Job, JobError, Settled, State, Write};
 
-/// What was published last: each month as billed then. A month is billed
-/// again into a new allocation, so a pointer that differs means a month
-/// to publish (a `Weak` keeps the allocation, so no new month reuses it).
+type Key = (String, Month);
+
+/// What was published of a month: the month as billed (a `Weak` keeps
+/// the allocation, so no later month reuses its address) and its count
+/// of off-period events.
+struct Seen {
+    month: Weak<WabaMonth>,
+    off_period: Option<u64>,
+}
+
 #[derive(Default)]
 pub struct Published {
-    months: Mutex<HashMap<(String, Month), Weak<WabaMonth>>>,
+    seen: Mutex<HashMap<Key, Seen>>,
+    rounds: AtomicU64,
 }
+
+/// Every this many rounds, a full pass.
+pub const FULL_EVERY: u64 = 10;
+
+/// Records built and written per transaction.
+const RECORDS_PER_BATCH: usize = 5_000;
 
 /// Records encoded per hold of the engine's read lock.
 const RECORDS_PER_LOCK: usize = 512;
 
+/// What a round publishes: the months to build, and with a full pass, the
+/// months that may keep their rows.
+struct Plan {
+    changed: Vec<(Key, usize)>,
+    billable: Option<Vec<(String, String)>>,
+}
+
 impl Published {
-    /// Publishes the months billed since the last call; how many months
-    /// the store took as changed.
-    pub async fn publish(&self, state: &Arc<State>) -> Result<usize, String> {
-        let seen = self.snapshot();
-        let book = Arc::clone(&state.book);
-        let built = state
-            .settled(move |settled| changed_months(settled, &book, &seen))
+    /// One round: publishes what changed since the last (everything, when
+    /// `full` or on the first round); how many months got a new revision.
+    pub async fn publish(&self, state: &Arc<State>, full: bool) -> Result<u64, String> {
+        let round = self.rounds.fetch_add(1, Ordering::Relaxed);
+        let full = full || round.is_multiple_of(FULL_EVERY);
+        let seen = self.snapshot(full);
+        let plan = state
+            .settled(move |settled| plan(settled, &seen, full))
             .await
             .ok_or("publishing panicked")?;
-        if built.is_empty() {
-            return Ok(0);
+        let mut revised = 0;
+        let mut batch: Vec<Key> = Vec::new();
+        let mut records = 0;
+        for (key, n) in plan.changed {
+            batch.push(key);
+            records += n;
+            if records >= RECORDS_PER_BATCH {
+                revised += self
+                    .publish_batch(state, std::mem::take(&mut batch))
+                    .await?;
+                records = 0;
+            }
         }
-        let (months, published): (Vec<_>, Vec<_>) = built.into_iter().unzip();
-        let (reply, done) = tokio::sync::oneshot::channel();
-        let job = Job {
-            write: Write {
-                publish: published,
-                ..Write::default()
-            },
-            source: "api",
-            reply,
-        };
-        if !state.submit(job).await {
-            return Err("the writer stopped".into());
+        revised += self.publish_batch(state, batch).await?;
+        if let Some(keep) = plan.billable {
+            submit(
+                state,
+                Write {
+                    keep_published: Some(keep),
+                    ..Write::default()
+                },
+            )
+            .await?;
         }
-        let applied = done
-            .await
-            .map_err(|_| "the writer stopped".to_owned())?
-            .map_err(|JobError::Store(e)| e)?;
-        let mut kept = self.lock();
-        for m in &months {
-            kept.insert((m.waba.clone(), m.month), Arc::downgrade(m));
-        }
-        Ok(applied.accepted as usize)
+        Ok(revised)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, Month), Weak<WabaMonth>>> {
+    async fn publish_batch(&self, state: &Arc<State>, keys: Vec<Key>) -> Result<u64, String> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let book = Arc::clone(&state.book);
+        let built = state
+            .settled(move |settled| build(settled, &book, &keys))
+            .await
+            .ok_or("publishing panicked")?;
+        let (seen, months): (Vec<_>, Vec<_>) = built.into_iter().unzip();
+        let applied = submit(
+            state,
+            Write {
+                publish: months,
+                ..Write::default()
+            },
+        )
+        .await?;
+        let mut kept = self.lock();
+        for (key, s) in seen {
+            kept.insert(key, s);
+        }
+        Ok(applied.accepted)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Seen>> {
         // Entries replaced whole: a panic elsewhere leaves the map usable.
-        self.months
+        self.seen
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn snapshot(&self) -> HashMap<(String, Month), usize> {
+    /// What was published, as addresses and counts (nothing for a full pass).
+    fn snapshot(&self, full: bool) -> HashMap<Key, (usize, Option<u64>)> {
+        if full {
+            return HashMap::new();
+        }
         self.lock()
             .iter()
-            .map(|(k, w)| (k.clone(), w.as_ptr() as usize))
+            .map(|(k, s)| (k.clone(), (s.month.as_ptr() as usize, s.off_period)))
             .collect()
     }
 }
 
-/// The months billed since `seen`, each with what the store is given.
-/// Months that cannot be rated are left unpublished (their errors are
-/// what `GET /v1/invoices` answers).
-fn changed_months(
-    settled: &Settled<'_>,
-    book: &RateBook,
-    seen: &HashMap<(String, Month), usize>,
-) -> Vec<(Arc<WabaMonth>, PublishedMonth)> {
-    let off = if settled.config().phones.is_empty() {
+/// Hands a write to the writer and waits for its answer.
+async fn submit(state: &Arc<State>, write: Write) -> Result<Applied, String> {
+    let (reply, done) = tokio::sync::oneshot::channel();
+    let job = Job {
+        write,
+        source: "api",
+        reply,
+    };
+    if !state.submit(job).await {
+        return Err("the writer stopped".into());
+    }
+    done.await
+        .map_err(|_| "the writer stopped".to_owned())?
+        .map_err(|JobError::Store(e)| e)
+}
+
+/// Rules P6's counts, where some phone has periods (else no engine lock).
+fn off_period(settled: &Settled<'_>) -> wabill_report::OffPeriod {
+    if settled.config().phones.is_empty() {
         wabill_report::OffPeriod::default()
     } else {
         wabill_report::OffPeriod::of(settled.engine().ledger())
-    };
-    let mut out = Vec::new();
+    }
+}
+
+/// The months to build (with their record counts), and for a full pass
+/// every month that has an invoice.
+fn plan(settled: &Settled<'_>, seen: &HashMap<Key, (usize, Option<u64>)>, full: bool) -> Plan {
+    let off = off_period(settled);
+    let mut changed = Vec::new();
+    let mut billable = Vec::new();
     for m in settled.billed.months() {
-        let key = (m.waba.clone(), m.month);
-        if seen.get(&key) == Some(&(Arc::as_ptr(m) as usize)) {
+        if m.invoice.is_err() {
             continue;
         }
+        let key = (m.waba.clone(), m.month);
+        if full {
+            billable.push((m.waba.clone(), m.month.to_string()));
+        }
+        let now = (Arc::as_ptr(m) as usize, off.count(&m.waba, m.month));
+        if seen.get(&key) != Some(&now) {
+            changed.push((key, m.records.len()));
+        }
+    }
+    Plan {
+        changed,
+        billable: full.then_some(billable),
+    }
+}
+
+/// The months of `keys` as billed now, each with what the store is given.
+fn build(
+    settled: &Settled<'_>,
+    book: &RateBook,
+    keys: &[Key],
+) -> Vec<((Key, Seen), PublishedMonth)> {
+    let off = off_period(settled);
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some(m) = settled.billed.month(&key.0, key.1) else {
+            continue;
+        };
         let Ok(invoice) = &m.invoice else {
             continue;
         };
@@ -108,26 +213,14 @@ fn changed_months(
                 book,
                 months: Vec::new(),
             };
-            records.extend(chunk.iter().map(|r| {
-                let c = wabill_report::conversation_json(&billing, r);
-                PublishedRecord {
-                    json: serde_json::to_string(&c).unwrap_or_default(),
-                    phone: c.phone.to_owned(),
-                    user: c.user.to_owned(),
-                    start: c.start,
-                    end: c.end,
-                    era: c.era.to_owned(),
-                    category: c.category.to_owned(),
-                    market: c.market.to_owned(),
-                    free: c.free.to_owned(),
-                    unit_price: c.unit_price,
-                    opened_by: c.opened_by.to_owned(),
-                    messages: c.messages,
-                }
-            }));
+            records.extend(chunk.iter().map(|r| record(&billing, r)));
         }
+        let seen = Seen {
+            month: Arc::downgrade(m),
+            off_period: off.count(&m.waba, m.month),
+        };
         out.push((
-            Arc::clone(m),
+            (key.clone(), seen),
             PublishedMonth {
                 waba: m.waba.clone(),
                 month: m.month.to_string(),
@@ -140,4 +233,22 @@ fn changed_months(
         ));
     }
     out
+}
+
+fn record(billing: &Billing<'_>, r: &wabill_engine::billing::Record) -> PublishedRecord {
+    let c = wabill_report::conversation_json(billing, r);
+    PublishedRecord {
+        json: serde_json::to_string(&c).unwrap_or_default(),
+        phone: c.phone.to_owned(),
+        user: c.user.to_owned(),
+        start: c.start,
+        end: c.end,
+        era: c.era.to_owned(),
+        category: c.category.to_owned(),
+        market: c.market.to_owned(),
+        free: c.free.to_owned(),
+        unit_price: c.unit_price,
+        opened_by: c.opened_by.to_owned(),
+        messages: c.messages,
+    }
 }

@@ -79,6 +79,9 @@ pub struct Write {
     /// WABA-months billed again, for the published tables
     /// ([`crate::publish`]); a job of its own.
     pub publish: Vec<wabill_store::PublishedMonth>,
+    /// The months whose published rows stay (a full pass of
+    /// [`crate::publish`]): the others' are withdrawn. A job of its own.
+    pub keep_published: Option<Vec<(String, String)>>,
 }
 
 impl Write {
@@ -96,6 +99,7 @@ impl Write {
             && self.released.is_empty()
             && !self.probe
             && self.publish.is_empty()
+            && self.keep_published.is_none()
     }
 }
 
@@ -285,6 +289,23 @@ fn poisoned() -> ! {
 /// The exit status after a panic that stopped the service (EX_SOFTWARE).
 pub const EXIT_PANICKED: i32 = 70;
 
+/// The exit status when the store cannot be reached (EX_TEMPFAIL): start
+/// again later.
+pub const EXIT_STORE_UNREACHABLE: i32 = 75;
+
+/// Ends the process when the store's connection is gone: requests in
+/// flight see their connection close and retry, and the restart replays
+/// the log, which settles a commit whose answer was lost.
+fn stop_if_lost(store: &mut dyn Store) {
+    if store.lost() {
+        tracing::error!(
+            store = %store.location(),
+            "stopping: the connection to the store is gone; a restart replays the log"
+        );
+        std::process::exit(EXIT_STORE_UNREACHABLE)
+    }
+}
+
 /// Logs that `what` panicked and ends the process: the state it left may
 /// be half-updated, and the event log rebuilds it on restart.
 pub(crate) fn stop(what: &str, detail: &str) -> ! {
@@ -380,6 +401,7 @@ fn commit(
         }
         return store.probe().map_err(|e| {
             tracing::error!(error = %e, "event log probe failed");
+            stop_if_lost(store);
             e.to_string()
         });
     }
@@ -418,6 +440,7 @@ fn commit(
         }
         Err(e) => {
             tracing::error!(error = %e, "event log write failed");
+            stop_if_lost(store);
             Err(e.to_string())
         }
     }
@@ -454,6 +477,26 @@ fn warn_off_period(jobs: &[Job]) {
     }
 }
 
+/// A publishing job ([`crate::publish`]): the months it writes, answered
+/// with how many got a new revision, or the months whose rows stay.
+fn publish(store: &mut dyn Store, write: &Write) -> Result<Applied, JobError> {
+    let done = match &write.keep_published {
+        Some(keep) => store.keep_published(keep),
+        None => store
+            .publish(&write.publish)
+            .map(|revisions| revisions.iter().flatten().count() as u64),
+    };
+    done.map(|accepted| Applied {
+        accepted,
+        duplicates: 0,
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "publishing invoices to the store failed");
+        stop_if_lost(store);
+        JobError::Store(e.to_string())
+    })
+}
+
 /// Most requests one commit covers.
 const GROUP: usize = 256;
 
@@ -468,17 +511,12 @@ fn write_loop(state: &State, mut store: Box<dyn Store>, rx: &mut tokio::sync::mp
         }
         // Publishing changes no ledger: its own transaction, answered with
         // the number of months whose revision rose.
-        let (publishing, jobs): (Vec<Job>, Vec<Job>) =
-            jobs.into_iter().partition(|j| !j.write.publish.is_empty());
+        let (publishing, jobs): (Vec<Job>, Vec<Job>) = jobs
+            .into_iter()
+            .partition(|j| !j.write.publish.is_empty() || j.write.keep_published.is_some());
         for job in publishing {
-            let published = store.publish(&job.write.publish).map_err(|e| {
-                tracing::error!(error = %e, "publishing invoices to the store failed");
-                JobError::Store(e.to_string())
-            });
-            let _ = job.reply.send(published.map(|revisions| Applied {
-                accepted: revisions.iter().flatten().count() as u64,
-                duplicates: 0,
-            }));
+            let published = publish(store.as_mut(), &job.write);
+            let _ = job.reply.send(published);
         }
         if jobs.is_empty() {
             continue;

@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 pub mod migrations;
 pub mod postgres;
 pub mod sqlite;
-#[doc(hidden)]
-pub mod testing;
 
 pub use migrations::{Applied, MIGRATIONS, Migration};
 
@@ -94,20 +92,45 @@ impl fmt::Display for Location {
     }
 }
 
-/// The URL with the password of its user part replaced by `***`.
+/// The URL as PostgreSQL's client reads it, rebuilt without its password
+/// (given in the user part or as `password=`): `***` where it was.
 fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let Ok(c) = url.parse::<::postgres::Config>() else {
+        return "postgres://(a URL that does not parse)".to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((user, host)) => match user.split_once(':') {
-            Some((name, _)) => format!("{scheme}://{name}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
+    let user = match (c.get_user(), c.get_password()) {
+        (Some(u), Some(_)) => format!("{u}:***@"),
+        (Some(u), None) => format!("{u}@"),
+        (None, Some(_)) => ":***@".to_owned(),
+        (None, None) => String::new(),
+    };
+    let ports = c.get_ports();
+    let hosts: Vec<String> = c
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                ::postgres::config::Host::Tcp(name) => name.clone(),
+                ::postgres::config::Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(i).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    let mut shown = format!("postgres://{user}{}", hosts.join(","));
+    if let Some(db) = c.get_dbname() {
+        shown.push('/');
+        shown.push_str(db);
     }
+    if let Some(options) = c.get_options() {
+        shown.push_str(" (options ");
+        shown.push_str(options);
+        shown.push(')');
+    }
+    shown
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +153,12 @@ pub enum StoreError {
     Sqlite {
         location: String,
         source: rusqlite::Error,
+    },
+    /// Try again later: exit status 75 (cli.md).
+    #[error("store {location} cannot be reached: {source}")]
+    Unreachable {
+        location: String,
+        source: ::postgres::Error,
     },
     #[error("store {location}: {source}")]
     Postgres {
@@ -257,11 +286,24 @@ pub trait Store: Send {
     /// now, None for a month that had not changed.
     fn publish(&mut self, months: &[PublishedMonth]) -> Result<Vec<Option<u32>>, StoreError>;
 
+    /// Withdraws the published rows (invoice and records) of every month
+    /// not in `keep` (`(waba, YYYY-MM)`): months that can no longer be
+    /// billed. Returns how many were withdrawn.
+    fn keep_published(&mut self, keep: &[(String, String)]) -> Result<u64, StoreError>;
+
     /// Bytes the log takes, when the backend tells.
     fn log_bytes(&mut self) -> Option<u64>;
 
     /// Bytes free where the store writes, when it is a local disk.
     fn free_bytes(&self) -> Option<u64>;
+
+    /// After a failed operation: whether the connection to the store is
+    /// gone (PostgreSQL restarted, the network cut). The service then
+    /// stops rather than reconnect (exit status 75): a commit whose answer
+    /// was lost may have been made, and only a replay of the log tells.
+    fn lost(&mut self) -> bool {
+        false
+    }
 }
 
 /// Opens the store at `location` for writing, creating it if needed,
@@ -283,13 +325,26 @@ pub fn migrate(location: &Location) -> Result<(Vec<Applied>, u32), StoreError> {
     }
 }
 
-/// Every logged line with its source, read beside a running service
-/// (no owner lock); the store must be at this wabill's schema version.
-pub fn read_log(location: &Location, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+/// The log as one snapshot, read beside a running service (no owner
+/// lock): every scan reads the same lines.
+pub trait LogSnapshot {
+    /// Every logged line of the snapshot with its source, in log order;
+    /// the number of lines.
+    fn scan(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError>;
+}
+
+/// A snapshot of the log begun now; the store must be at this wabill's
+/// schema version.
+pub fn snapshot(location: &Location) -> Result<Box<dyn LogSnapshot>, StoreError> {
     match location {
-        Location::Embedded(dir) => sqlite::read_log(dir, f),
-        Location::Postgres(url) => postgres::read_log(url, f),
+        Location::Embedded(dir) => sqlite::snapshot(dir),
+        Location::Postgres(url) => postgres::snapshot(url),
     }
+}
+
+/// Every logged line with its source, read once beside a running service.
+pub fn read_log(location: &Location, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+    snapshot(location)?.scan(f)
 }
 
 #[cfg(test)]
@@ -299,12 +354,17 @@ mod tests {
     #[test]
     fn a_postgres_url_is_shown_without_its_password() {
         let l = Location::parse("postgres://bill:s3cret@db.internal:5432/wabill?sslmode=disable");
+        assert_eq!(l.to_string(), "postgres://bill:***@db.internal:5432/wabill");
+        // The client reads the user part up to the first `@` and takes a
+        // `password=` parameter too.
+        let l = Location::parse("postgres://u:pa/ss@h/db");
+        assert!(!l.to_string().contains("pa/ss"), "{l}");
+        let l =
+            Location::parse("postgresql://db/wabill?password=x&options=-csearch_path%3Dbilling");
         assert_eq!(
             l.to_string(),
-            "postgres://bill:***@db.internal:5432/wabill?sslmode=disable"
+            "postgres://:***@db:5432/wabill (options -csearch_path=billing)"
         );
-        let l = Location::parse("postgresql://db/wabill");
-        assert_eq!(l.to_string(), "postgresql://db/wabill");
         assert_eq!(
             Location::parse("/var/lib/wabill"),
             Location::Embedded(PathBuf::from("/var/lib/wabill"))

@@ -14,6 +14,9 @@ use crate::{Held, Location, PublishedMonth, Store, StoreError, source_name};
 pub struct PgStore {
     location: Location,
     client: Client,
+    /// An operation failed: the connection may be gone without the
+    /// client knowing yet ([`Store::lost`] checks).
+    suspect: std::cell::Cell<bool>,
 }
 
 /// The advisory lock keys of the current schema: one for its writer, one
@@ -31,8 +34,43 @@ fn pg_err(location: &Location) -> impl Fn(postgres::Error) -> StoreError + '_ {
     }
 }
 
+/// [`pg_err`] that also marks the connection suspect.
+fn op_err<'a>(
+    location: &'a Location,
+    suspect: &'a std::cell::Cell<bool>,
+) -> impl Fn(postgres::Error) -> StoreError + 'a {
+    move |source| {
+        suspect.set(true);
+        pg_err(location)(source)
+    }
+}
+
+/// How long a connection attempt, or an unanswered write on a silent
+/// network, may take before the store counts as unreachable (unless the
+/// URL sets `connect_timeout`, `tcp_user_timeout`).
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn connect(location: &Location, url: &str) -> Result<Client, StoreError> {
-    Client::connect(url, NoTls).map_err(pg_err(location))
+    let mut config: postgres::Config = url.parse().map_err(pg_err(location))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(TIMEOUT * 3);
+    }
+    config.keepalives_idle(TIMEOUT);
+    config.connect(NoTls).map_err(|source| {
+        // The server answered (a wrong password, no such database): a
+        // configuration to fix. Else it could not be reached: try later.
+        if source.as_db_error().is_some() {
+            pg_err(location)(source)
+        } else {
+            StoreError::Unreachable {
+                location: location.to_string(),
+                source,
+            }
+        }
+    })
 }
 
 fn version(client: &mut Client, location: &Location) -> Result<u32, StoreError> {
@@ -107,32 +145,85 @@ fn apply(client: &mut Client, location: &Location) -> Result<(Vec<Applied>, u32)
 pub fn migrate(url: &str) -> Result<(Vec<Applied>, u32), StoreError> {
     let location = Location::Postgres(url.to_owned());
     let mut client = connect(&location, url)?;
+    take_owner_lock(&mut client, &location)?;
     apply(&mut client, &location)
 }
 
-/// The log read beside a running writer: one repeatable-read
-/// transaction, so a consistent prefix of the log.
-pub fn read_log(url: &str, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+/// The schema's owner lock, held by the session, or the error saying who
+/// holds it.
+fn take_owner_lock(client: &mut Client, location: &Location) -> Result<(), StoreError> {
+    let owned: bool = client
+        .query_one(&format!("SELECT pg_try_advisory_lock({OWNER_KEY})"), &[])
+        .map_err(pg_err(location))?
+        .get(0);
+    if owned {
+        Ok(())
+    } else {
+        Err(StoreError::Locked {
+            location: location.to_string(),
+        })
+    }
+}
+
+/// The log as it was when [`snapshot`] began, read beside the writer.
+struct Snapshot {
+    location: Location,
+    client: Client,
+}
+
+/// A repeatable-read, read-only transaction begun now: every scan reads
+/// the same prefix of the log. The store must be at this wabill's schema.
+pub fn snapshot(url: &str) -> Result<Box<dyn crate::LogSnapshot>, StoreError> {
     let location = Location::Postgres(url.to_owned());
     let mut client = connect(&location, url)?;
     let (found, known) = (version(&mut client, &location)?, migrations::latest());
     if found != known {
-        let location = location.to_string();
+        let shown = location.to_string();
         return Err(if found > known {
             StoreError::Newer {
-                location,
+                location: shown,
                 found,
                 known,
             }
         } else {
             StoreError::Older {
-                location,
+                location: shown,
                 found,
                 known,
             }
         });
     }
-    replay_on(&mut client, &location, f)
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1 FROM log LIMIT 1")
+        .map_err(pg_err(&location))?;
+    Ok(Box::new(Snapshot { location, client }))
+}
+
+impl crate::LogSnapshot for Snapshot {
+    fn scan(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+        let err = pg_err(&self.location);
+        self.client
+            .batch_execute("DECLARE wabill_scan NO SCROLL CURSOR FOR SELECT source, line FROM log ORDER BY seq")
+            .map_err(&err)?;
+        let fetch = format!("FETCH {REPLAY_BATCH} FROM wabill_scan");
+        let mut n = 0;
+        loop {
+            let rows = self.client.query(&fetch, &[]).map_err(&err)?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let source: &str = row.try_get(0).map_err(&err)?;
+                let line: &str = row.try_get(1).map_err(&err)?;
+                f(source, line);
+                n += 1;
+            }
+        }
+        self.client
+            .batch_execute("CLOSE wabill_scan")
+            .map_err(&err)?;
+        Ok(n)
+    }
 }
 
 fn replay_on(
@@ -179,21 +270,17 @@ fn fingerprint(h: &Held) -> Vec<u8> {
 }
 
 impl PgStore {
-    /// Connects, migrates and takes the schema's owner lock.
+    /// Connects, takes the schema's owner lock and migrates.
     pub fn open(url: &str) -> Result<PgStore, StoreError> {
         let location = Location::Postgres(url.to_owned());
         let mut client = connect(&location, url)?;
+        take_owner_lock(&mut client, &location)?;
         apply(&mut client, &location)?;
-        let owned: bool = client
-            .query_one(&format!("SELECT pg_try_advisory_lock({OWNER_KEY})"), &[])
-            .map_err(pg_err(&location))?
-            .get(0);
-        if !owned {
-            return Err(StoreError::Locked {
-                location: location.to_string(),
-            });
-        }
-        Ok(PgStore { location, client })
+        Ok(PgStore {
+            location,
+            client,
+            suspect: std::cell::Cell::new(false),
+        })
     }
 }
 
@@ -208,7 +295,7 @@ impl Store for PgStore {
         held: &[&Held],
         released: &[i64],
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        let err = pg_err(&self.location);
+        let err = op_err(&self.location, &self.suspect);
         let (sources, lines): (Vec<&str>, Vec<&str>) = rows.unzip();
         let mut tx = self.client.transaction().map_err(&err)?;
         if !lines.is_empty() {
@@ -257,7 +344,7 @@ impl Store for PgStore {
     }
 
     fn probe(&mut self) -> Result<(), StoreError> {
-        let err = pg_err(&self.location);
+        let err = op_err(&self.location, &self.suspect);
         let pad = vec![0u8; 4096];
         let mut tx = self.client.transaction().map_err(&err)?;
         tx.execute(
@@ -270,7 +357,7 @@ impl Store for PgStore {
     }
 
     fn held(&mut self) -> Result<Vec<Held>, StoreError> {
-        let err = pg_err(&self.location);
+        let err = op_err(&self.location, &self.suspect);
         let rows = self
             .client
             .query(
@@ -305,7 +392,7 @@ impl Store for PgStore {
     }
 
     fn publish(&mut self, months: &[PublishedMonth]) -> Result<Vec<Option<u32>>, StoreError> {
-        let err = pg_err(&self.location);
+        let err = op_err(&self.location, &self.suspect);
         let mut tx = self.client.transaction().map_err(&err)?;
         let mut revisions = Vec::with_capacity(months.len());
         for m in months {
@@ -350,6 +437,28 @@ impl Store for PgStore {
         Ok(revisions)
     }
 
+    fn keep_published(&mut self, keep: &[(String, String)]) -> Result<u64, StoreError> {
+        let err = op_err(&self.location, &self.suspect);
+        let (wabas, months): (Vec<&str>, Vec<&str>) =
+            keep.iter().map(|(w, m)| (w.as_str(), m.as_str())).unzip();
+        let mut tx = self.client.transaction().map_err(&err)?;
+        let gone = "SELECT i.waba, i.month FROM invoices i
+                    WHERE (i.waba, i.month) NOT IN (SELECT * FROM unnest($1::text[], $2::text[]))";
+        tx.execute(
+            &format!("DELETE FROM conversation_records WHERE (waba, month) IN ({gone})"),
+            &[&wabas, &months],
+        )
+        .map_err(&err)?;
+        let months_gone = tx
+            .execute(
+                &format!("DELETE FROM invoices WHERE (waba, month) IN ({gone})"),
+                &[&wabas, &months],
+            )
+            .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(months_gone)
+    }
+
     fn log_bytes(&mut self) -> Option<u64> {
         let row = self
             .client
@@ -360,6 +469,13 @@ impl Store for PgStore {
 
     fn free_bytes(&self) -> Option<u64> {
         None
+    }
+
+    fn lost(&mut self) -> bool {
+        if !self.suspect.replace(false) {
+            return self.client.is_closed();
+        }
+        self.client.is_closed() || self.client.is_valid(TIMEOUT).is_err()
     }
 }
 

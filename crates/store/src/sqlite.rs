@@ -220,27 +220,57 @@ fn reader(dir: &Path) -> Result<Connection, StoreError> {
     }
 }
 
-/// The log read beside a running writer: one read transaction, so a
-/// consistent prefix of the log.
-pub fn read_log(dir: &Path, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+/// The log as it was when [`snapshot`] began, read beside the writer.
+struct Snapshot {
+    dir: PathBuf,
+    conn: Connection,
+}
+
+/// A read transaction begun now: every scan reads the same prefix of
+/// the log (WAL readers keep their snapshot until they end).
+pub fn snapshot(dir: &Path) -> Result<Box<dyn crate::LogSnapshot>, StoreError> {
     let conn = reader(dir)?;
-    replay_on(&conn, f).map_err(sqlite_err(dir))
+    let err = sqlite_err(dir);
+    conn.execute_batch("BEGIN").map_err(&err)?;
+    // The snapshot starts at the transaction's first read.
+    conn.query_row("SELECT count(*) FROM log WHERE seq < 0", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(&err)?;
+    Ok(Box::new(Snapshot {
+        dir: dir.to_owned(),
+        conn,
+    }))
+}
+
+impl crate::LogSnapshot for Snapshot {
+    fn scan(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
+        replay_on(&self.conn, f).map_err(sqlite_err(&self.dir))
+    }
 }
 
 /// An online copy of the store into the new file `to` (owner-only),
 /// made from one read transaction while the service writes on.
 pub fn backup(dir: &Path, to: &Path) -> Result<(), StoreError> {
     let conn = reader(dir)?;
-    if to.exists() {
-        return Err(StoreError::Backup(format!(
+    // Created here, new and owner-only (never a file or link that was
+    // there); VACUUM INTO fills an empty file.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(to).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => StoreError::Backup(format!(
             "{} exists; a backup never overwrites a file",
             to.display()
-        )));
-    }
-    owner_only_file(to).map_err(|e| StoreError::Backup(format!("{}: {e}", to.display())))?;
+        )),
+        _ => StoreError::Backup(format!("{}: {e}", to.display())),
+    })?;
     let target = to.to_string_lossy();
-    conn.execute("VACUUM INTO ?1", params![target])
-        .map_err(sqlite_err(dir))?;
+    if let Err(e) = conn.execute("VACUUM INTO ?1", params![target]) {
+        let _ = std::fs::remove_file(to);
+        return Err(sqlite_err(dir)(e));
+    }
     Ok(())
 }
 
@@ -482,6 +512,42 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(err)?;
         Ok(revisions)
+    }
+
+    fn keep_published(&mut self, keep: &[(String, String)]) -> Result<u64, StoreError> {
+        let location = self.location.to_string();
+        let err = |source| StoreError::Sqlite {
+            location: location.clone(),
+            source,
+        };
+        let keep: std::collections::HashSet<(&str, &str)> =
+            keep.iter().map(|(w, m)| (w.as_str(), m.as_str())).collect();
+        let tx = self.conn.transaction().map_err(err)?;
+        let stored: Vec<(String, String)> = {
+            let mut stmt = tx
+                .prepare("SELECT waba, month FROM invoices")
+                .map_err(err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)?
+        };
+        let mut withdrawn = 0;
+        for (waba, month) in stored {
+            if keep.contains(&(waba.as_str(), month.as_str())) {
+                continue;
+            }
+            for table in ["invoices", "conversation_records"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE waba = ?1 AND month = ?2"),
+                    params![waba, month],
+                )
+                .map_err(err)?;
+            }
+            withdrawn += 1;
+        }
+        tx.commit().map_err(err)?;
+        Ok(withdrawn)
     }
 
     fn log_bytes(&mut self) -> Option<u64> {

@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use wabill_store::testing::TestSchema;
 use wabill_store::{Held, Location, PublishedMonth, PublishedRecord, Store, StoreError};
+use wabill_testkit::TestSchema;
 
 /// Runs `check` on a fresh store of each backend.
 fn on_both(check: impl Fn(&Location)) {
@@ -184,7 +184,7 @@ fn published(loc: &Location) -> (i64, String, i64) {
         Location::Embedded(dir) => {
             let c = rusqlite::Connection::open(dir.join("wabill.sqlite")).unwrap();
             c.query_row(
-                "SELECT revision, amount_due, (SELECT count(*) FROM conversation_records WHERE revision = i.revision) FROM invoices i",
+                "SELECT revision, amount_due, (SELECT count(*) FROM conversation_records c WHERE c.month = i.month AND c.revision = i.revision) FROM invoices i",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -194,7 +194,7 @@ fn published(loc: &Location) -> (i64, String, i64) {
             let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
             let r = c
                 .query_one(
-                    "SELECT revision::bigint, amount_due::text, (SELECT count(*) FROM conversation_records WHERE revision = i.revision) FROM invoices i",
+                    "SELECT revision::bigint, amount_due::text, (SELECT count(*) FROM conversation_records c WHERE c.month = i.month AND c.revision = i.revision) FROM invoices i",
                     &[],
                 )
                 .unwrap();
@@ -212,5 +212,47 @@ fn a_month_published_again_is_replaced_with_its_revision_raised_only_when_it_cha
         assert_eq!(store.publish(&[month("1.50", 2)]).unwrap(), [None], "{loc}");
         assert_eq!(store.publish(&[month("2.25", 3)]).unwrap(), [Some(2)]);
         assert_eq!(published(loc), (2, "2.25".into(), 3), "{loc}");
+        // Another month, then the first withdrawn (it can no longer be
+        // billed): its invoice and records leave together.
+        let mut other = month("0.10", 1);
+        other.month = "2026-12".into();
+        assert_eq!(store.publish(&[other]).unwrap(), [Some(1)]);
+        let keep = [("W1".to_owned(), "2026-12".to_owned())];
+        assert_eq!(store.keep_published(&keep).unwrap(), 1, "{loc}");
+        assert_eq!(published(loc), (1, "0.10".into(), 1), "{loc}");
+        assert_eq!(store.keep_published(&keep).unwrap(), 0, "{loc}");
     });
+}
+
+#[test]
+fn a_postgresql_store_whose_connection_was_cut_says_it_is_lost_and_frees_the_store() {
+    let pg = TestSchema::new();
+    let loc = Location::Postgres(pg.url.clone());
+    let mut store = wabill_store::open(&loc).unwrap();
+    store
+        .append(&mut [("api", "before")].into_iter(), &[], &[])
+        .unwrap();
+    assert!(!store.lost());
+    // PostgreSQL ends the store's session (a restart, a cut network).
+    let mut admin = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
+    let cut: i64 = admin
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+             WHERE locktype = 'advisory' AND pid <> pg_backend_pid()
+               AND objid::bigint = (hashtextextended('wabill owner:' || current_schema(), 0) & 4294967295)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(cut, 1, "the store's session holds the owner lock");
+    assert!(
+        store
+            .append(&mut [("api", "lost")].into_iter(), &[], &[])
+            .is_err()
+    );
+    // The service stops on this (exit 75) and a restart replays the log.
+    assert!(store.lost());
+    let mut again = wabill_store::open(&loc).unwrap();
+    let got: Vec<String> = lines(again.as_mut()).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(got, ["before"]);
 }

@@ -4,7 +4,8 @@
 //! keep the lines that can change the selected invoices, no fewer:
 //! a WABA's portfolio shares its volume tiers and user links, a moved
 //! number's events are billed by each WABA that carried it, and a month's
-//! conversations depend on their users' earlier events.
+//! conversations depend on their users' other events (earlier ones, and
+//! later links and verdicts). Every pass reads one snapshot of the log.
 
 use std::collections::{BTreeSet, HashSet};
 use std::io::Write;
@@ -26,25 +27,29 @@ pub fn run(config_path: Option<&Path>, args: ExportArgs) -> Result<ExitCode, Fat
     let location = location(config_path, &args.store)?;
     let engine = config::read_config(config_path)?.engine;
     let wabas = args.waba.as_deref().map(|w| related_wabas(&engine, w));
-    let month = args.month.map(window);
-    let users = match month {
-        Some(window) => Some(users_of(&location, window, wabas.as_ref())?),
+    let mut log = wabill_store::snapshot(&location)
+        .with_context(|| format!("cannot read the store {location}"))?;
+    let users = match args.month.map(window) {
+        Some(window) => Some(users_of(log.as_mut(), &location, window, wabas.as_ref())?),
         None => None,
     };
     let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
+        Some(path) => {
+            // Owner-only: the log holds users' numbers.
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options
                 .open(path)
-                .with_context(|| format!("cannot create {}", path.display()))?,
-        )),
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            Box::new(std::io::BufWriter::new(file))
+        }
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let (mut written, mut failed) = (0u64, None);
-    let logged = each_event(&location, &mut |source, line, key| {
+    let logged = each_event(log.as_mut(), &location, &mut |source, line, key| {
         let keep = wabas.as_ref().is_none_or(|w| w.contains(key.waba))
-            && month.is_none_or(|(_, end)| key.ts < end)
             && users
                 .as_ref()
                 .is_none_or(|u| key.users().any(|k| u.contains(k)));
@@ -98,29 +103,34 @@ impl Key<'_> {
 
 /// Calls `f` with each logged event's source, line and key; the number
 /// of lines logged.
-fn each_event(location: &Location, f: &mut dyn FnMut(&str, &str, &Key<'_>)) -> Result<u64, Fatal> {
+fn each_event(
+    log: &mut dyn wabill_store::LogSnapshot,
+    location: &Location,
+    f: &mut dyn FnMut(&str, &str, &Key<'_>),
+) -> Result<u64, Fatal> {
     let mut unreadable = None;
-    let logged = wabill_store::read_log(location, &mut |source, line| {
-        let mut parsed = Parsed::default();
-        match parse_line(line, Route::default(), &mut parsed) {
-            Ok(_) => {
-                for e in &parsed.events {
-                    let key = Key {
-                        waba: &e.waba,
-                        ts: e.ts,
-                        user: &e.user,
-                        bsuid: e.bsuid(),
-                        group: e.group(),
-                    };
-                    f(source, line, &key);
+    let logged = log
+        .scan(&mut |source, line| {
+            let mut parsed = Parsed::default();
+            match parse_line(line, Route::default(), &mut parsed) {
+                Ok(_) => {
+                    for e in &parsed.events {
+                        let key = Key {
+                            waba: &e.waba,
+                            ts: e.ts,
+                            user: &e.user,
+                            bsuid: e.bsuid(),
+                            group: e.group(),
+                        };
+                        f(source, line, &key);
+                    }
+                }
+                Err(e) => {
+                    unreadable.get_or_insert_with(|| e.to_string());
                 }
             }
-            Err(e) => {
-                unreadable.get_or_insert_with(|| e.to_string());
-            }
-        }
-    })
-    .with_context(|| format!("cannot read the store {location}"))?;
+        })
+        .with_context(|| format!("cannot read the store {location}"))?;
     if let Some(e) = unreadable {
         return Err(Fatal(anyhow::anyhow!(
             "a logged line of {location} cannot be read ({e}); is the store damaged?"
@@ -167,25 +177,26 @@ fn window(m: Month) -> (Instant, Instant) {
 }
 
 /// The user ids (and groups) of events in the month's window, with every
-/// id linked to one of them by an earlier event: their events are what
-/// the month's conversations can depend on.
+/// id linked to one of them by any event (a number and its business-scoped
+/// id, a group and its participants): their events are what the month's
+/// conversations can depend on.
 fn users_of(
+    log: &mut dyn wabill_store::LogSnapshot,
     location: &Location,
     (start, end): (Instant, Instant),
     wabas: Option<&HashSet<String>>,
 ) -> Result<HashSet<String>, Fatal> {
     let mut users: HashSet<String> = HashSet::new();
-    let in_scope = |k: &Key<'_>| wabas.is_none_or(|w| w.contains(k.waba)) && k.ts < end;
-    each_event(location, &mut |_, _, k| {
-        if in_scope(k) && k.ts >= start {
+    let in_scope = |k: &Key<'_>| wabas.is_none_or(|w| w.contains(k.waba));
+    each_event(log, location, &mut |_, _, k| {
+        if in_scope(k) && k.ts >= start && k.ts < end {
             users.extend(k.users().map(str::to_owned));
         }
     })?;
-    // Links (a number and its business-scoped id, a group and its
-    // participants) chain: read again until no id is added.
+    // Links chain: read again until no id is added.
     loop {
         let before = users.len();
-        each_event(location, &mut |_, _, k| {
+        each_event(log, location, &mut |_, _, k| {
             if in_scope(k) && k.users().any(|u| users.contains(u)) {
                 for u in k.users() {
                     if !users.contains(u) {

@@ -1,4 +1,4 @@
-//! For tests of this and other crates: a PostgreSQL schema of their own
+//! For tests of several crates: a PostgreSQL schema of their own
 //! on the machine's server (127.0.0.1:5432, database `test`), started if
 //! it is down (the command the machine's notes give), dropped afterwards.
 
