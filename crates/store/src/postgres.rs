@@ -201,49 +201,27 @@ pub fn snapshot(url: &str) -> Result<Box<dyn crate::LogSnapshot>, StoreError> {
 
 impl crate::LogSnapshot for Snapshot {
     fn scan(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
-        let err = pg_err(&self.location);
-        self.client
-            .batch_execute("DECLARE wabill_scan NO SCROLL CURSOR FOR SELECT source, line FROM log ORDER BY seq")
-            .map_err(&err)?;
-        let fetch = format!("FETCH {REPLAY_BATCH} FROM wabill_scan");
-        let mut n = 0;
-        loop {
-            let rows = self.client.query(&fetch, &[]).map_err(&err)?;
-            if rows.is_empty() {
-                break;
-            }
-            for row in &rows {
-                let source: &str = row.try_get(0).map_err(&err)?;
-                let line: &str = row.try_get(1).map_err(&err)?;
-                f(source, line);
-                n += 1;
-            }
-        }
-        self.client
-            .batch_execute("CLOSE wabill_scan")
-            .map_err(&err)?;
-        Ok(n)
+        scan(&mut self.client, &self.location, f)
     }
 }
 
-fn replay_on(
+/// Every line of the log in the transaction in progress, read through a
+/// cursor [`REPLAY_BATCH`] rows at a time.
+fn scan(
     client: &mut Client,
     location: &Location,
     f: &mut dyn FnMut(&str, &str),
 ) -> Result<u64, StoreError> {
     let err = pg_err(location);
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
+    client
+        .batch_execute(
+            "DECLARE wabill_scan NO SCROLL CURSOR FOR SELECT source, line FROM log ORDER BY seq",
+        )
         .map_err(&err)?;
-    let portal = tx
-        .bind("SELECT source, line FROM log ORDER BY seq", &[])
-        .map_err(&err)?;
+    let fetch = format!("FETCH {REPLAY_BATCH} FROM wabill_scan");
     let mut n = 0;
     loop {
-        let rows = tx.query_portal(&portal, REPLAY_BATCH).map_err(&err)?;
+        let rows = client.query(&fetch, &[]).map_err(&err)?;
         if rows.is_empty() {
             break;
         }
@@ -254,7 +232,27 @@ fn replay_on(
             n += 1;
         }
     }
-    tx.commit().map_err(&err)?;
+    client.batch_execute("CLOSE wabill_scan").map_err(&err)?;
+    Ok(n)
+}
+
+/// The whole log in one repeatable-read, read-only transaction.
+fn replay_on(
+    client: &mut Client,
+    location: &Location,
+    f: &mut dyn FnMut(&str, &str),
+) -> Result<u64, StoreError> {
+    client
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        .map_err(pg_err(location))?;
+    let scanned = scan(client, location, f);
+    let end = client.batch_execute(if scanned.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    });
+    let n = scanned?;
+    end.map_err(pg_err(location))?;
     Ok(n)
 }
 
