@@ -17,6 +17,8 @@ pub struct PgStore {
     /// An operation failed: the connection may be gone without the
     /// client knowing yet ([`Store::lost`] checks).
     suspect: std::cell::Cell<bool>,
+    /// The log's insert, prepared once on the connection.
+    insert: Option<postgres::Statement>,
 }
 
 /// The advisory lock keys of the current schema: one for its writer, one
@@ -278,6 +280,7 @@ impl PgStore {
             location,
             client,
             suspect: std::cell::Cell::new(false),
+            insert: None,
         })
     }
 }
@@ -295,15 +298,28 @@ impl Store for PgStore {
     ) -> Result<Vec<Option<i64>>, StoreError> {
         let err = op_err(&self.location, &self.suspect);
         let (sources, lines): (Vec<&str>, Vec<&str>) = rows.unzip();
+        const INSERT: &str = "INSERT INTO log (source, line)
+                              SELECT * FROM unnest($1::text[], $2::text[])";
+        if held.is_empty() && released.is_empty() {
+            // Events alone: one statement is its own transaction, so the
+            // whole batch is one round trip (a prepared statement's).
+            if !lines.is_empty() {
+                let insert = match &self.insert {
+                    Some(statement) => statement.clone(),
+                    None => {
+                        let statement = self.client.prepare(INSERT).map_err(&err)?;
+                        self.insert.insert(statement).clone()
+                    }
+                };
+                self.client
+                    .execute(&insert, &[&sources, &lines])
+                    .map_err(&err)?;
+            }
+            return Ok(Vec::new());
+        }
         let mut tx = self.client.transaction().map_err(&err)?;
         if !lines.is_empty() {
-            // One round trip for the whole batch.
-            tx.execute(
-                "INSERT INTO log (source, line)
-                 SELECT * FROM unnest($1::text[], $2::text[])",
-                &[&sources, &lines],
-            )
-            .map_err(&err)?;
+            tx.execute(INSERT, &[&sources, &lines]).map_err(&err)?;
         }
         let mut ids = Vec::with_capacity(held.len());
         if !held.is_empty() {
