@@ -52,6 +52,12 @@ fn parse_checked<'a>(line: &'a str, route: Route<'_>, out: &mut Parsed<'a>) -> u
         out.events[start.0..] == by_serde.events[..],
         "the scanner and serde read different events"
     );
+    if result == Ok(wabill_ingest::Shape::Normalized) {
+        assert_eq!(
+            out.provider, by_serde.provider,
+            "the scanner and serde read different providers"
+        );
+    }
     assert!(
         out.events.len() >= start.0 && out.quarantined.len() >= start.1,
         "parse_line removed earlier events or items"
@@ -172,6 +178,7 @@ pub fn scan_agrees(data: &[u8]) -> u64 {
         );
         assert_eq!(ra, rb, "the scanner and serde disagree on {line:?}");
         assert!(a.events == b.events, "different events from {line:?}");
+        assert_eq!(a.provider, b.provider, "different providers from {line:?}");
         assert_eq!(a.quarantined, b.quarantined, "{line:?}");
         scanned += u64::from(wabill_ingest::is_plain_normalized(line));
         // The line as a status's `pricing`, then its `conversation`.
