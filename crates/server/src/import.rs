@@ -61,37 +61,25 @@ pub fn import(
         for input in inputs {
             let mut write = Write::default();
             let mut lines = 0;
-            for (n, line) in input.reader.lines().enumerate() {
-                let place = format!("{}:{}", input.name, n + 1);
-                let line = line.with_context(|| format!("cannot read {place}"))?;
-                let mut parsed = Parsed::default();
-                match parse_line(&line, route, &mut parsed) {
-                    Err(e) => imported.rejected.push((place, e.to_string())),
-                    Ok(shape) => {
-                        let provider = parsed.provider.or_else(|| route.provider_of(shape));
-                        validator.set_provider(provider);
-                        let mut facts = Vec::new();
-                        if let Err(e) = parsed.check_items(|e| validator.check_event(e), &mut facts)
-                        {
-                            imported.rejected.push((place, e.to_string()));
-                            continue;
-                        }
-                        let source = provider.map(Provider::as_str);
-                        write.rows.extend(parsed.events.iter().zip(facts).map(|ef| {
-                            let mut row = LogRow::of(ef);
-                            row.source = source;
-                            row
-                        }));
-                        imported.ignored += parsed.ignored.values().sum::<u64>();
-                        write
-                            .held
-                            .extend(parsed.quarantined.drain(..).map(|item| Held {
-                                id: 0,
-                                received_at: received_at.clone(),
-                                source: source.unwrap_or("api"),
-                                route: String::new(),
-                                item,
-                            }));
+            let mut reader = input.reader;
+            let mut bytes = Vec::new();
+            for n in 1.. {
+                let place = format!("{}:{n}", input.name);
+                let line = match read_line(&mut reader, &mut bytes)
+                    .with_context(|| format!("cannot read {place}"))?
+                {
+                    Line::End => break,
+                    Line::Text(text) => text,
+                    Line::Refused(reason) => {
+                        imported.rejected.push((place, reason));
+                        continue;
+                    }
+                };
+                match add_line(line, route, &mut validator, &mut write, &received_at) {
+                    Ok(ignored) => imported.ignored += ignored,
+                    Err(reason) => {
+                        imported.rejected.push((place, reason));
+                        continue;
                     }
                 }
                 lines += 1;
@@ -108,6 +96,92 @@ pub fn import(
     state.close();
     let _ = writer.join();
     result.map(|()| imported)
+}
+
+/// Reads one line's events into `write` as the service would (a body's
+/// unreadable item held, `api` where no provider is known); how many
+/// items it ignored, or the reason when the line is refused whole.
+fn add_line(
+    line: &str,
+    route: Route<'_>,
+    validator: &mut wabill_engine::Validator,
+    write: &mut Write,
+    received_at: &str,
+) -> Result<u64, String> {
+    let mut parsed = Parsed::default();
+    let shape = parse_line(line, route, &mut parsed).map_err(|e| e.to_string())?;
+    let provider = parsed.provider.or_else(|| route.provider_of(shape));
+    validator.set_provider(provider);
+    let mut facts = Vec::new();
+    parsed
+        .check_items(|e| validator.check_event(e), &mut facts)
+        .map_err(|e| e.to_string())?;
+    let source = provider.map(Provider::as_str);
+    write.rows.extend(parsed.events.iter().zip(facts).map(|ef| {
+        let mut row = LogRow::of(ef);
+        row.source = source;
+        row
+    }));
+    write
+        .held
+        .extend(parsed.quarantined.drain(..).map(|item| Held {
+            id: 0,
+            received_at: received_at.to_owned(),
+            source: source.unwrap_or("api"),
+            route: String::new(),
+            item,
+        }));
+    Ok(parsed.ignored.values().sum::<u64>())
+}
+
+/// The longest line imported: room for a webhook body far above what
+/// providers send (the service's own limit for `POST /v1/events` is 16 MiB).
+const MAX_LINE_BYTES: u64 = 16 << 20;
+
+enum Line<'b> {
+    Text(&'b str),
+    /// Not read as an event, and why (the rest of the file goes on).
+    Refused(String),
+    End,
+}
+
+/// The next line of `reader`, without its line end; a line over
+/// [`MAX_LINE_BYTES`] or not UTF-8 is refused, never held whole in memory.
+fn read_line<'b>(reader: &mut dyn BufRead, bytes: &'b mut Vec<u8>) -> std::io::Result<Line<'b>> {
+    bytes.clear();
+    let n = std::io::Read::take(&mut *reader, MAX_LINE_BYTES + 1).read_until(b'\n', bytes)?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if bytes.last() != Some(&b'\n') && n as u64 > MAX_LINE_BYTES {
+        // Skip to the end of this line, a buffer at a time.
+        loop {
+            let buf = reader.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    reader.consume(i + 1);
+                    break;
+                }
+                None => {
+                    let len = buf.len();
+                    reader.consume(len);
+                }
+            }
+        }
+        return Ok(Line::Refused(format!(
+            "a line over {MAX_LINE_BYTES} bytes; nothing of it stored"
+        )));
+    }
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    Ok(match std::str::from_utf8(bytes) {
+        Ok(text) => Line::Text(text),
+        Err(e) => Line::Refused(format!("not UTF-8 ({e})")),
+    })
 }
 
 /// Hands one batch to the writer and waits until it is durable.
@@ -129,4 +203,32 @@ async fn submit(state: &Arc<State>, write: Write, imported: &mut Imported) -> an
     imported.accepted += applied.accepted;
     imported.duplicates += applied.duplicates;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_too_long_or_not_utf8_is_refused_and_the_next_one_read() {
+        let mut input = b"first\r\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', (MAX_LINE_BYTES + 10) as usize));
+        input.extend(b"\nsecond\n\xff\xfe\nlast");
+        let mut reader = std::io::BufReader::new(&input[..]);
+        let mut bytes = Vec::new();
+        let mut seen = Vec::new();
+        loop {
+            match read_line(&mut reader, &mut bytes).unwrap_or_else(|e| panic!("{e}")) {
+                Line::End => break,
+                Line::Text(t) => seen.push(t.to_owned()),
+                Line::Refused(why) => seen.push(format!("refused: {why}")),
+            }
+        }
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert_eq!(seen[0], "first");
+        assert!(seen[1].starts_with("refused: a line over"), "{}", seen[1]);
+        assert_eq!(seen[2], "second");
+        assert!(seen[3].starts_with("refused: not UTF-8"), "{}", seen[3]);
+        assert_eq!(seen[4], "last");
+    }
 }
