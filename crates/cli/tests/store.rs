@@ -345,9 +345,27 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
             "2025-08-01T09:00:00Z",
             &link,
         ),
+        // A template sent in July to a number and delivered in August, its
+        // status naming the user's business-scoped id only.
+        ev(
+            "outbound",
+            "t1",
+            "W8",
+            "5511977776666",
+            "2025-07-29T10:00:00Z",
+            utility,
+        ),
+        ev(
+            "status",
+            "t1",
+            "W8",
+            "BR.88887777",
+            "2025-08-05T10:00:00Z",
+            delivered,
+        ),
     ];
     let reply = post_events(&server, TOKEN_ALL, &linked.join("\n"));
-    assert_eq!(reply.json()["accepted"], 5, "{}", reply.body);
+    assert_eq!(reply.json()["accepted"], 7, "{}", reply.body);
     // Read beside the running service.
     let export = |name: &str, extra: &[&str]| {
         let path = dir.path().join(name);
@@ -411,6 +429,19 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
         .find(|i| i["waba"] == "W9")
         .unwrap();
     assert_eq!(w9["conversations"]["total"], 1, "{w9}");
+    let august = export("august.ndjson", &["--month", "2025-08"]);
+    let august_invoices = invoices_of(&config, &[&august], &["--month", "2025-08"]);
+    assert_eq!(
+        august_invoices,
+        invoices_of(&config, &[&all], &["--month", "2025-08"])
+    );
+    let w8 = august_invoices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["waba"] == "W8")
+        .unwrap();
+    assert_eq!(w8["messages"]["paid"], 1, "{w8}");
     let by_month = export("month.ndjson", &["--month", "2025-07"]);
     let month_lines = std::fs::read_to_string(&by_month).unwrap().lines().count();
     assert!(month_lines < text.lines().count(), "{month_lines}");
@@ -464,7 +495,7 @@ fn import_loads_a_file_once_and_the_service_bills_it_on_either_store() {
         );
         let again = import(&input);
         assert!(
-            stderr(&again).contains(": 0 events logged, 2000 duplicates"),
+            stderr(&again).contains(": 0 new events, 2000 duplicates"),
             "{}",
             stderr(&again)
         );
@@ -543,6 +574,15 @@ fn backup_copies_the_embedded_store_while_the_service_writes_on() {
         expected.as_array().unwrap().clone()
     );
     assert_eq!(server.stop(), 0);
+    // A name SQLite could read as a URI is a file's name all the same.
+    let odd = "file:copy.sqlite?mode=memory";
+    let out = Command::new(env!("CARGO_BIN_EXE_wabill"))
+        .current_dir(dir.path())
+        .args(["backup", "--store", restored.to_str().unwrap(), "--to", odd])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(std::fs::metadata(dir.path().join(odd)).unwrap().len() > 4096);
     let pg = run(&[
         "backup",
         "--store",

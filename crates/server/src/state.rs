@@ -298,10 +298,15 @@ pub const EXIT_STORE_UNREACHABLE: i32 = 75;
 /// the log, which settles a commit whose answer was lost.
 fn stop_if_lost(store: &mut dyn Store) {
     if store.lost() {
-        tracing::error!(
-            store = %store.location(),
-            "stopping: the connection to the store is gone; a restart replays the log"
-        );
+        let why = "the connection to the store is gone; a restart replays the log";
+        tracing::error!(store = %store.location(), "stopping: {why}");
+        // A command (`wabill import`) has no log of its own.
+        if !tracing::dispatcher::has_been_set() {
+            eprintln!(
+                "wabill: stopping: {why} ({}); what was committed stays, run the command again",
+                store.location()
+            );
+        }
         std::process::exit(EXIT_STORE_UNREACHABLE)
     }
 }

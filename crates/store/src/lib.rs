@@ -26,14 +26,35 @@ pub enum Location {
 }
 
 impl Location {
-    /// `postgres://…` or `postgresql://…` is PostgreSQL; anything else is
-    /// a data directory.
-    pub fn parse(text: &str) -> Location {
-        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-            Location::Postgres(text.to_owned())
-        } else {
-            Location::Embedded(PathBuf::from(text))
+    /// `postgres://…` or `postgresql://…` (any case, blanks around
+    /// ignored) is PostgreSQL; another `scheme://` or `postgres:` without
+    /// `//` is an error (whose message never holds the text: it may hold a
+    /// password); anything else is a data directory.
+    pub fn parse(text: &str) -> Result<Location, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("the store is empty: give a PostgreSQL URL or a data directory".into());
         }
+        let lower = text.to_ascii_lowercase();
+        for scheme in ["postgresql", "postgres"] {
+            if let Some(rest) = lower.strip_prefix(scheme).and_then(|r| r.strip_prefix(':')) {
+                if !rest.starts_with("//") {
+                    return Err(format!(
+                        "the store is not a PostgreSQL URL: `{scheme}:` must be followed by `//`"
+                    ));
+                }
+                return Ok(Location::Postgres(format!(
+                    "postgres://{}",
+                    &text[scheme.len() + 3..]
+                )));
+            }
+        }
+        if let Some((scheme, _)) = text.split_once("://") {
+            return Err(format!(
+                "the store has the scheme `{scheme}://`: a PostgreSQL URL starts with postgres://, and a data directory is a path"
+            ));
+        }
+        Ok(Location::Embedded(PathBuf::from(text)))
     }
 
     /// The data directory of an embedded store.
@@ -67,15 +88,22 @@ impl Location {
             _ => dir,
         };
         Ok(match (n.env_store, n.env_data_dir, n.store, n.data_dir) {
-            (Some(store), _, _, _) => Location::parse(&store),
+            (Some(_), Some(_), _, _) => {
+                return Err("WABILL_STORE and WABILL_DATA_DIR: give one of them".into());
+            }
+            (Some(store), None, _, _) => {
+                Location::parse(&store).map_err(|e| format!("WABILL_STORE: {e}"))?
+            }
             (None, Some(dir), _, _) => Location::Embedded(PathBuf::from(dir)),
             (None, None, Some(_), Some(_)) => {
                 return Err("server.store and server.data_dir: give one of them".into());
             }
-            (None, None, Some(store), None) => match Location::parse(store) {
-                Location::Embedded(dir) => Location::Embedded(in_file(dir)),
-                postgres => postgres,
-            },
+            (None, None, Some(store), None) => {
+                match Location::parse(store).map_err(|e| format!("server.store: {e}"))? {
+                    Location::Embedded(dir) => Location::Embedded(in_file(dir)),
+                    postgres => postgres,
+                }
+            }
             (None, None, None, Some(dir)) => Location::Embedded(in_file(dir)),
             (None, None, None, None) => Location::Embedded(PathBuf::from("./wabill-data")),
         })
@@ -130,6 +158,22 @@ fn redact(url: &str) -> String {
         shown.push_str(options);
         shown.push(')');
     }
+    // A password with `@` or `/` in it can end up read as part of a
+    // host: whatever could be the password goes, wherever it landed.
+    let mut secrets: Vec<String> = Vec::new();
+    if let Some(p) = c.get_password() {
+        secrets.push(String::from_utf8_lossy(p).into_owned());
+    }
+    if let Some((_, rest)) = url.split_once("://")
+        && let Some((userinfo, _)) = rest.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        secrets.push(password.to_owned());
+        secrets.extend(password.split(['@', '/', '?', '#']).map(str::to_owned));
+    }
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        shown = shown.replace(secret.as_str(), "***");
+    }
     shown
 }
 
@@ -183,6 +227,14 @@ pub enum StoreError {
     },
     #[error("backup: {0}")]
     Backup(String),
+    #[error(
+        "store {location}: the connection's search_path names no schema that exists: create it, or fix `options=-csearch_path=…`"
+    )]
+    NoSchema { location: String },
+    #[error(
+        "no store at {path}: no wabill.sqlite there (run `wabill migrate` or start `wabill serve` on it first)"
+    )]
+    Missing { path: PathBuf },
 }
 
 /// An item of a body kept whole because it gave no event (events.md
@@ -353,21 +405,36 @@ mod tests {
 
     #[test]
     fn a_postgres_url_is_shown_without_its_password() {
-        let l = Location::parse("postgres://bill:s3cret@db.internal:5432/wabill?sslmode=disable");
+        let l = Location::parse("postgres://bill:s3cret@db.internal:5432/wabill?sslmode=disable")
+            .unwrap();
         assert_eq!(l.to_string(), "postgres://bill:***@db.internal:5432/wabill");
         // The client reads the user part up to the first `@` and takes a
         // `password=` parameter too.
-        let l = Location::parse("postgres://u:pa/ss@h/db");
+        let l = Location::parse("postgres://u:pa/ss@h/db").unwrap();
         assert!(!l.to_string().contains("pa/ss"), "{l}");
         let l =
-            Location::parse("postgresql://db/wabill?password=x&options=-csearch_path%3Dbilling");
+            Location::parse("postgresql://db/wabill?password=x&options=-csearch_path%3Dbilling")
+                .unwrap();
         assert_eq!(
             l.to_string(),
             "postgres://:***@db:5432/wabill (options -csearch_path=billing)"
         );
         assert_eq!(
             Location::parse("/var/lib/wabill"),
-            Location::Embedded(PathBuf::from("/var/lib/wabill"))
+            Ok(Location::Embedded(PathBuf::from("/var/lib/wabill")))
         );
+        let at = Location::parse("postgres://postgres:SEC@RETPW@127.0.0.1:5432/test").unwrap();
+        assert!(!at.to_string().contains("RETPW"), "{at}");
+        assert!(!at.to_string().contains("SEC"), "{at}");
+    }
+
+    #[test]
+    fn a_store_that_looks_like_a_url_but_is_no_postgresql_one_is_refused_without_its_text() {
+        let upper = Location::parse(" POSTGRES://u:pw@h/db ").unwrap();
+        assert_eq!(upper, Location::Postgres("postgres://u:pw@h/db".into()));
+        for bad in ["postgres:/u:pw@h/db", "mysql://u:pw@h/db", "", "  "] {
+            let e = Location::parse(bad).unwrap_err();
+            assert!(!e.contains("pw"), "{e}");
+        }
     }
 }

@@ -61,7 +61,7 @@ fn connect(location: &Location, url: &str) -> Result<Client, StoreError> {
         config.tcp_user_timeout(TIMEOUT * 3);
     }
     config.keepalives_idle(TIMEOUT);
-    config.connect(NoTls).map_err(|source| {
+    let mut client = config.connect(NoTls).map_err(|source| {
         // The server answered (a wrong password, no such database): a
         // configuration to fix. Else it could not be reached: try later.
         if source.as_db_error().is_some() {
@@ -72,7 +72,20 @@ fn connect(location: &Location, url: &str) -> Result<Client, StoreError> {
                 source,
             }
         }
-    })
+    })?;
+    // A search_path that names no existing schema leaves nowhere to keep
+    // the tables (and nothing to name the owner lock after).
+    let schema: Option<String> = client
+        .query_one("SELECT current_schema()", &[])
+        .map_err(pg_err(location))?
+        .try_get(0)
+        .map_err(pg_err(location))?;
+    if schema.is_none() {
+        return Err(StoreError::NoSchema {
+            location: location.to_string(),
+        });
+    }
+    Ok(client)
 }
 
 fn version(client: &mut Client, location: &Location) -> Result<u32, StoreError> {
@@ -80,7 +93,8 @@ fn version(client: &mut Client, location: &Location) -> Result<u32, StoreError> 
     let exists: bool = client
         .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
         .map_err(&err)?
-        .get(0);
+        .try_get(0)
+        .map_err(&err)?;
     if !exists {
         return Ok(0);
     }
@@ -90,7 +104,8 @@ fn version(client: &mut Client, location: &Location) -> Result<u32, StoreError> 
             &[],
         )
         .map_err(&err)?
-        .get(0);
+        .try_get(0)
+        .map_err(&err)?;
     Ok(u32::try_from(v).unwrap_or(0))
 }
 
@@ -115,7 +130,8 @@ fn apply(client: &mut Client, location: &Location) -> Result<(Vec<Applied>, u32)
             &[],
         )
         .map_err(&err)?
-        .get(0);
+        .try_get(0)
+        .map_err(&err)?;
     let found = u32::try_from(found).unwrap_or(0);
     let known = migrations::latest();
     if found > known {
@@ -157,7 +173,8 @@ fn take_owner_lock(client: &mut Client, location: &Location) -> Result<(), Store
     let owned: bool = client
         .query_one(&format!("SELECT pg_try_advisory_lock({OWNER_KEY})"), &[])
         .map_err(pg_err(location))?
-        .get(0);
+        .try_get(0)
+        .map_err(pg_err(location))?;
     if owned {
         Ok(())
     } else {
@@ -346,7 +363,11 @@ impl Store for PgStore {
                     &print,
                 ];
                 let row = tx.query_opt(&hold, &params).map_err(&err)?;
-                ids.push(row.map(|r| r.get::<_, i64>(0)));
+                ids.push(
+                    row.map(|r| r.try_get::<_, i64>(0))
+                        .transpose()
+                        .map_err(&err)?,
+                );
             }
         }
         if !released.is_empty() {
@@ -417,7 +438,11 @@ impl Store for PgStore {
                     &[&m.waba, &m.month],
                 )
                 .map_err(&err)?
-                .map(|r| (r.get::<_, i32>(0), r.get::<_, Vec<u8>>(1)));
+                .map(|r| {
+                    Ok::<_, postgres::Error>((r.try_get::<_, i32>(0)?, r.try_get::<_, Vec<u8>>(1)?))
+                })
+                .transpose()
+                .map_err(&err)?;
             if stored.as_ref().is_some_and(|(_, d)| *d == digest) {
                 revisions.push(None);
                 continue;
@@ -478,7 +503,7 @@ impl Store for PgStore {
             .client
             .query_one("SELECT pg_total_relation_size('log')", &[])
             .ok()?;
-        u64::try_from(row.get::<_, i64>(0)).ok()
+        u64::try_from(row.try_get::<_, i64>(0).ok()?).ok()
     }
 
     fn free_bytes(&self) -> Option<u64> {
@@ -511,6 +536,7 @@ fn replace_records(
                  $8, $9, $10, $11, $12::text::numeric, $13, $14, $15, $16::text::jsonb)",
     )?;
     for (n, r) in m.records.iter().enumerate() {
+        let (start, end) = (micros(&r.start), micros(&r.end));
         let n = i32::try_from(n).unwrap_or(i32::MAX);
         let messages = i32::try_from(r.messages).unwrap_or(i32::MAX);
         let params: [&(dyn ToSql + Sync); 16] = [
@@ -519,8 +545,8 @@ fn replace_records(
             &n,
             &r.phone,
             &r.user,
-            &r.start,
-            &r.end,
+            &start,
+            &end,
             &r.era,
             &r.category,
             &r.market,
@@ -534,4 +560,44 @@ fn replace_records(
         tx.execute(&insert, &params)?;
     }
     Ok(())
+}
+
+/// An RFC 3339 time cut to microseconds, the most `TIMESTAMPTZ` keeps:
+/// PostgreSQL would round the nanoseconds, and a time a moment before
+/// midnight would land in the next day (and month). The record's JSON
+/// keeps the exact time.
+fn micros(ts: &str) -> String {
+    let Some(dot) = ts.find('.') else {
+        return ts.to_owned();
+    };
+    let digits = ts[dot + 1..]
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(ts.len() - dot - 1);
+    if digits <= 6 {
+        return ts.to_owned();
+    }
+    format!("{}{}", &ts[..dot + 7], &ts[dot + 1 + digits..])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_time_is_cut_to_microseconds_never_rounded() {
+        assert_eq!(
+            super::micros("2025-07-31T23:59:59.9999996Z"),
+            "2025-07-31T23:59:59.999999Z"
+        );
+        assert_eq!(
+            super::micros("2025-07-31T23:59:59.5Z"),
+            "2025-07-31T23:59:59.5Z"
+        );
+        assert_eq!(
+            super::micros("2025-07-31T23:59:59Z"),
+            "2025-07-31T23:59:59Z"
+        );
+        assert_eq!(
+            super::micros("2025-07-31T23:59:59.123456789+02:00"),
+            "2025-07-31T23:59:59.123456+02:00"
+        );
+    }
 }

@@ -194,9 +194,8 @@ fn reader(dir: &Path) -> Result<Connection, StoreError> {
     let err = sqlite_err(dir);
     let path = dir.join(FILE);
     if !path.is_file() {
-        return Err(StoreError::Dir {
-            path: path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no store here"),
+        return Err(StoreError::Missing {
+            path: dir.to_owned(),
         });
     }
     let conn =
@@ -266,7 +265,10 @@ pub fn backup(dir: &Path, to: &Path) -> Result<(), StoreError> {
         )),
         _ => StoreError::Backup(format!("{}: {e}", to.display())),
     })?;
-    let target = to.to_string_lossy();
+    // Absolute: SQLite reads a name that begins with `file:` as a URI.
+    let target = std::path::absolute(to)
+        .map_err(|e| StoreError::Backup(format!("{}: {e}", to.display())))?;
+    let target = target.to_string_lossy();
     if let Err(e) = conn.execute("VACUUM INTO ?1", params![target]) {
         let _ = std::fs::remove_file(to);
         return Err(sqlite_err(dir)(e));

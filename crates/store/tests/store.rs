@@ -256,3 +256,23 @@ fn a_postgresql_store_whose_connection_was_cut_says_it_is_lost_and_frees_the_sto
     let got: Vec<String> = lines(again.as_mut()).into_iter().map(|(_, l)| l).collect();
     assert_eq!(got, ["before"]);
 }
+
+#[test]
+fn a_search_path_naming_no_schema_is_refused_with_a_reason() {
+    let pg = TestSchema::new();
+    let url = pg.url.replace(&pg.schema, "no_such_schema_here");
+    let loc = Location::Postgres(url);
+    for result in [
+        wabill_store::open(&loc).map(|_| ()),
+        wabill_store::migrate(&loc).map(|_| ()),
+        wabill_store::read_log(&loc, &mut |_, _| {}).map(|_| ()),
+    ] {
+        match result {
+            Err(e @ StoreError::NoSchema { .. }) => {
+                assert!(e.to_string().contains("search_path"), "{e}")
+            }
+            Err(e) => panic!("{e}"),
+            Ok(()) => panic!("opened without a schema"),
+        }
+    }
+}

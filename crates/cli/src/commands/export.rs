@@ -33,29 +33,70 @@ pub fn run(config_path: Option<&Path>, args: ExportArgs) -> Result<ExitCode, Fat
         Some(window) => Some(users_of(log.as_mut(), &location, window, wabas.as_ref())?),
         None => None,
     };
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => {
-            // Owner-only: the log holds users' numbers.
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let file = options
-                .open(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            Box::new(std::io::BufWriter::new(file))
-        }
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    let mut out = open_output(args.output.as_deref())?;
+    let selection = Selection {
+        wabas: wabas.as_ref(),
+        users: users.as_ref(),
     };
+    match write_selected(log.as_mut(), &location, out.as_mut(), &selection) {
+        Ok((written, logged)) => {
+            eprintln!("wabill: exported {written} of the {logged} logged events from {location}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            // No partial export is left to be taken for a whole one.
+            drop(out);
+            if let Some(path) = &args.output {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// A new owner-only file (the log holds users' numbers), or standard output.
+fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>, Fatal> {
+    let Some(path) = path else {
+        return Ok(Box::new(std::io::BufWriter::new(std::io::stdout().lock())));
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                "it exists; an export never overwrites a file".to_owned()
+            }
+            _ => e.to_string(),
+        };
+        Fatal(anyhow::anyhow!("cannot create {}: {what}", path.display()))
+    })?;
+    Ok(Box::new(std::io::BufWriter::new(file)))
+}
+
+/// Which events an export keeps (None: all).
+struct Selection<'s> {
+    wabas: Option<&'s HashSet<String>>,
+    users: Option<&'s HashSet<String>>,
+}
+
+/// Writes the selected events of the snapshot; (written, logged).
+fn write_selected(
+    log: &mut dyn wabill_store::LogSnapshot,
+    location: &Location,
+    out: &mut dyn Write,
+    selection: &Selection<'_>,
+) -> Result<(u64, u64), Fatal> {
     let (mut written, mut failed) = (0u64, None);
-    let logged = each_event(log.as_mut(), &location, &mut |source, line, key| {
-        let keep = wabas.as_ref().is_none_or(|w| w.contains(key.waba))
-            && users
-                .as_ref()
+    let logged = each_event(log, location, &mut |source, line, key| {
+        let keep = selection.wabas.is_none_or(|w| w.contains(key.waba))
+            && selection
+                .users
                 .is_none_or(|u| key.users().any(|k| u.contains(k)));
         if keep && failed.is_none() {
             written += 1;
-            if let Err(e) = write_line(&mut out, source, line) {
+            if let Err(e) = write_line(out, source, line) {
                 failed = Some(e);
             }
         }
@@ -66,8 +107,7 @@ pub fn run(config_path: Option<&Path>, args: ExportArgs) -> Result<ExitCode, Fat
         ));
     }
     out.flush().context("cannot write the export")?;
-    eprintln!("wabill: exported {written} of the {logged} logged events from {location}");
-    Ok(ExitCode::SUCCESS)
+    Ok((written, logged))
 }
 
 /// The line with the provider it came through (events.md section 1); the
@@ -89,13 +129,16 @@ struct Key<'e> {
     user: &'e str,
     bsuid: Option<&'e str>,
     group: Option<&'e str>,
+    /// The message, as a name no user id or group can have (a status may
+    /// name another id of the user than its message's outbound record).
+    message: String,
 }
 
 impl Key<'_> {
-    /// The names that tie the event to others of its user: its user ids
-    /// and its group (a group's messages are billed to its participants).
+    /// The names that tie the event to others: its user ids, its group (a
+    /// group's messages are billed to its participants) and its message.
     fn users(&self) -> impl Iterator<Item = &str> {
-        [Some(self.user), self.bsuid, self.group]
+        [Some(self.user), self.bsuid, self.group, Some(&self.message)]
             .into_iter()
             .flatten()
     }
@@ -121,6 +164,7 @@ fn each_event(
                             user: &e.user,
                             bsuid: e.bsuid(),
                             group: e.group(),
+                            message: format!("\u{0}{}\u{0}{}", e.waba, e.id),
                         };
                         f(source, line, &key);
                     }

@@ -18,7 +18,8 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> Result<ExitCode, Fata
         service.store = wabill_server::store::Location::Embedded(dir);
     }
     if let Some(store) = args.store {
-        service.store = wabill_server::store::Location::parse(&store);
+        service.store = wabill_server::store::Location::parse(&store)
+            .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
     }
     wabill_server::serve(service, configured.engine, configured.book)?;
     Ok(ExitCode::SUCCESS)

@@ -15,7 +15,7 @@ use crate::exit::{Fatal, exit_code};
 /// (`[server] store` or `data_dir`, and their environment variables).
 pub fn location(config_path: Option<&Path>, args: &StoreArgs) -> Result<Location, Fatal> {
     match &args.store {
-        Some(store) => Ok(Location::parse(store)),
+        Some(store) => Location::parse(store).map_err(|e| Fatal(anyhow!("--store: {e}"))),
         None => Ok(wabill_server::config::read_service_config(config_path)?.store),
     }
 }
@@ -76,12 +76,15 @@ pub fn import(config_path: Option<&Path>, args: ImportArgs) -> Result<ExitCode, 
         eprintln!("wabill: {place}: {reason}");
     }
     eprintln!(
-        "wabill: imported into {location}: {} events logged, {} duplicates, {} items quarantined, {} items ignored, {} lines rejected",
+        "wabill: imported into {location}: {} new events, {} duplicates, {} items quarantined, {} items ignored, {} lines rejected",
         imported.accepted,
         imported.duplicates,
         imported.quarantined,
         imported.ignored,
         imported.rejected.len()
     );
-    Ok(exit_code(imported.rejected.len() as u64))
+    // cli.md: 1 when some input was rejected or quarantined.
+    Ok(exit_code(
+        imported.rejected.len() as u64 + imported.quarantined,
+    ))
 }
