@@ -22,18 +22,16 @@ pub fn exit_code(rejected: u64) -> ExitCode {
 }
 
 /// The status of a command that could not run (cli.md): 75 when its store
-/// cannot be reached (try again later: a supervisor restarts it), else 2.
+/// cannot be reached or a PostgreSQL session holds it (try again later: a
+/// supervisor restarts it), else 2.
 pub fn fatal_status(e: &anyhow::Error) -> u8 {
     use wabill_server::state::OpenError;
     use wabill_store::StoreError;
     let unreachable = e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<StoreError>(),
-            Some(StoreError::Unreachable { .. })
-        ) || matches!(
-            c.downcast_ref::<OpenError>(),
-            Some(OpenError::Store(StoreError::Unreachable { .. }))
-        )
+        let retry =
+            |e: &StoreError| matches!(e, StoreError::Unreachable { .. } | StoreError::Busy { .. });
+        c.downcast_ref::<StoreError>().is_some_and(retry)
+            || matches!(c.downcast_ref::<OpenError>(), Some(OpenError::Store(e)) if retry(e))
     });
     if unreachable { 75 } else { 2 }
 }

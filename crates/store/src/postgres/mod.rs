@@ -8,8 +8,11 @@
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 
+mod published;
+
 use crate::migrations::{self, Applied};
 use crate::{Held, Location, PublishedMonth, Store, StoreError, source_name};
+use published::{no_nul, no_nul_json, replace_records};
 
 pub struct PgStore {
     location: Location,
@@ -29,11 +32,33 @@ const MIGRATE_KEY: &str = "hashtextextended('wabill migrate:' || current_schema(
 /// Rows read per round trip when replaying the log.
 const REPLAY_BATCH: i32 = 10_000;
 
+/// A PostgreSQL error as the store's: `Unreachable` (exit 75: try again
+/// later) when the connection is gone, could not be made, or the server
+/// is starting, stopping or full; else a configuration or data error.
 fn pg_err(location: &Location) -> impl Fn(postgres::Error) -> StoreError + '_ {
-    move |source| StoreError::Postgres {
-        location: location.to_string(),
-        source,
+    move |source| {
+        let location = location.to_string();
+        if transient(&source) {
+            StoreError::Unreachable { location, source }
+        } else {
+            StoreError::Postgres { location, source }
+        }
     }
+}
+
+/// Whether trying again later may succeed: a closed connection, no answer
+/// (an I/O error or a timeout), SQLSTATE class 08 (connection), 57P01-03
+/// (shutting down, starting up) or 53300 (too many connections). A wrong
+/// password, an unknown database or a malformed URL are not.
+fn transient(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300");
+    }
+    std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some())
 }
 
 /// [`pg_err`] that also marks the connection suspect.
@@ -61,18 +86,16 @@ fn connect(location: &Location, url: &str) -> Result<Client, StoreError> {
         config.tcp_user_timeout(TIMEOUT * 3);
     }
     config.keepalives_idle(TIMEOUT);
-    let mut client = config.connect(NoTls).map_err(|source| {
-        // The server answered (a wrong password, no such database): a
-        // configuration to fix. Else it could not be reached: try later.
-        if source.as_db_error().is_some() {
-            pg_err(location)(source)
-        } else {
-            StoreError::Unreachable {
-                location: location.to_string(),
-                source,
-            }
-        }
-    })?;
+    let mut client = config.connect(NoTls).map_err(pg_err(location))?;
+    // The server's side of the session ends as soon as the client's is
+    // gone (a cut network), freeing its owner lock for the restart.
+    client
+        .batch_execute(
+            "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3",
+        )
+        .map_err(pg_err(location))?;
+    // PostgreSQL 12 and later.
+    let _ = client.batch_execute("SET tcp_user_timeout = 30000");
     // A search_path that names no existing schema leaves nowhere to keep
     // the tables (and nothing to name the owner lock after).
     let schema: Option<String> = client
@@ -178,7 +201,7 @@ fn take_owner_lock(client: &mut Client, location: &Location) -> Result<(), Store
     if owned {
         Ok(())
     } else {
-        Err(StoreError::Locked {
+        Err(StoreError::Busy {
             location: location.to_string(),
         })
     }
@@ -351,15 +374,19 @@ impl Store for PgStore {
             for h in held {
                 let q = &h.item;
                 let print = fingerprint(h);
-                let params: [&(dyn ToSql + Sync); 9] = [
+                let text = [
                     &h.received_at,
-                    &h.source,
+                    h.source,
                     &h.route,
-                    &q.waba,
                     &q.path,
                     &q.reason,
                     &q.item,
                     &q.body,
+                ]
+                .map(no_nul);
+                let waba = q.waba.as_deref().map(no_nul);
+                let params: [&(dyn ToSql + Sync); 9] = [
+                    &text[0], &text[1], &text[2], &waba, &text[3], &text[4], &text[5], &text[6],
                     &print,
                 ];
                 let row = tx.query_opt(&hold, &params).map_err(&err)?;
@@ -435,7 +462,7 @@ impl Store for PgStore {
             let stored = tx
                 .query_opt(
                     "SELECT revision, digest FROM invoices WHERE waba = $1 AND month = $2",
-                    &[&m.waba, &m.month],
+                    &[&no_nul(&m.waba), &no_nul(&m.month)],
                 )
                 .map_err(&err)?
                 .map(|r| {
@@ -458,14 +485,14 @@ impl Store for PgStore {
                    published_at = EXCLUDED.published_at, digest = EXCLUDED.digest,
                    invoice = EXCLUDED.invoice",
                 &[
-                    &m.waba,
-                    &m.month,
-                    &m.currency,
+                    &no_nul(&m.waba),
+                    &no_nul(&m.month),
+                    &no_nul(&m.currency),
                     &m.meta_total,
                     &m.amount_due,
                     &revision,
                     &digest,
-                    &m.invoice,
+                    &no_nul_json(&m.invoice),
                 ],
             )
             .map_err(&err)?;
@@ -478,8 +505,14 @@ impl Store for PgStore {
 
     fn keep_published(&mut self, keep: &[(String, String)]) -> Result<u64, StoreError> {
         let err = op_err(&self.location, &self.suspect);
-        let (wabas, months): (Vec<&str>, Vec<&str>) =
-            keep.iter().map(|(w, m)| (w.as_str(), m.as_str())).unzip();
+        let (wabas, months): (
+            Vec<std::borrow::Cow<'_, str>>,
+            Vec<std::borrow::Cow<'_, str>>,
+        ) = keep.iter().map(|(w, m)| (no_nul(w), no_nul(m))).unzip();
+        let (wabas, months): (Vec<&str>, Vec<&str>) = (
+            wabas.iter().map(|w| w.as_ref()).collect(),
+            months.iter().map(|m| m.as_ref()).collect(),
+        );
         let mut tx = self.client.transaction().map_err(&err)?;
         let gone = "SELECT i.waba, i.month FROM invoices i
                     WHERE (i.waba, i.month) NOT IN (SELECT * FROM unnest($1::text[], $2::text[]))";
@@ -515,89 +548,5 @@ impl Store for PgStore {
             return self.client.is_closed();
         }
         self.client.is_closed() || self.client.is_valid(TIMEOUT).is_err()
-    }
-}
-
-/// A month's records, replacing those it had.
-fn replace_records(
-    tx: &mut postgres::Transaction<'_>,
-    m: &PublishedMonth,
-    revision: i32,
-) -> Result<(), postgres::Error> {
-    tx.execute(
-        "DELETE FROM conversation_records WHERE waba = $1 AND month = $2",
-        &[&m.waba, &m.month],
-    )?;
-    let insert = tx.prepare(
-        "INSERT INTO conversation_records
-         (waba, month, n, phone, user_id, start_at, end_at, era, category, market,
-          free, unit_price, opened_by, messages, revision, record)
-         VALUES ($1, $2, $3, $4, $5, $6::text::timestamptz, $7::text::timestamptz,
-                 $8, $9, $10, $11, $12::text::numeric, $13, $14, $15, $16::text::jsonb)",
-    )?;
-    for (n, r) in m.records.iter().enumerate() {
-        let (start, end) = (micros(&r.start), micros(&r.end));
-        let n = i32::try_from(n).unwrap_or(i32::MAX);
-        let messages = i32::try_from(r.messages).unwrap_or(i32::MAX);
-        let params: [&(dyn ToSql + Sync); 16] = [
-            &m.waba,
-            &m.month,
-            &n,
-            &r.phone,
-            &r.user,
-            &start,
-            &end,
-            &r.era,
-            &r.category,
-            &r.market,
-            &r.free,
-            &r.unit_price,
-            &r.opened_by,
-            &messages,
-            &revision,
-            &r.json,
-        ];
-        tx.execute(&insert, &params)?;
-    }
-    Ok(())
-}
-
-/// An RFC 3339 time cut to microseconds, the most `TIMESTAMPTZ` keeps:
-/// PostgreSQL would round the nanoseconds, and a time a moment before
-/// midnight would land in the next day (and month). The record's JSON
-/// keeps the exact time.
-fn micros(ts: &str) -> String {
-    let Some(dot) = ts.find('.') else {
-        return ts.to_owned();
-    };
-    let digits = ts[dot + 1..]
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(ts.len() - dot - 1);
-    if digits <= 6 {
-        return ts.to_owned();
-    }
-    format!("{}{}", &ts[..dot + 7], &ts[dot + 1 + digits..])
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_time_is_cut_to_microseconds_never_rounded() {
-        assert_eq!(
-            super::micros("2025-07-31T23:59:59.9999996Z"),
-            "2025-07-31T23:59:59.999999Z"
-        );
-        assert_eq!(
-            super::micros("2025-07-31T23:59:59.5Z"),
-            "2025-07-31T23:59:59.5Z"
-        );
-        assert_eq!(
-            super::micros("2025-07-31T23:59:59Z"),
-            "2025-07-31T23:59:59Z"
-        );
-        assert_eq!(
-            super::micros("2025-07-31T23:59:59.123456789+02:00"),
-            "2025-07-31T23:59:59.123456+02:00"
-        );
     }
 }
