@@ -121,6 +121,15 @@ fn version(client: &mut Client, location: &Location) -> Result<u32, StoreError> 
     if !exists {
         return Ok(0);
     }
+    max_version(client, location)
+}
+
+/// The highest migration `schema_migrations` records.
+fn max_version(
+    client: &mut impl postgres::GenericClient,
+    location: &Location,
+) -> Result<u32, StoreError> {
+    let err = pg_err(location);
     let v: i32 = client
         .query_one(
             "SELECT coalesce(max(version), 0) FROM schema_migrations",
@@ -147,15 +156,7 @@ fn apply(client: &mut Client, location: &Location) -> Result<(Vec<Applied>, u32)
         );",
     )
     .map_err(&err)?;
-    let found: i32 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            &[],
-        )
-        .map_err(&err)?
-        .try_get(0)
-        .map_err(&err)?;
-    let found = u32::try_from(found).unwrap_or(0);
+    let found = max_version(&mut tx, location)?;
     let known = migrations::latest();
     if found > known {
         return Err(StoreError::Newer {
