@@ -113,9 +113,10 @@ fn add_line(
     let provider = parsed.provider.or_else(|| route.provider_of(shape));
     validator.set_provider(provider);
     let mut facts = Vec::new();
-    parsed
-        .check_items(|e| validator.check_event(e), &mut facts)
-        .map_err(|e| e.to_string())?;
+    // The service's rules: a string over its limit refuses the body, and
+    // so does an unreadable item too large for the quarantine.
+    crate::http::webhooks::check_items(&mut parsed, validator, &mut facts)?;
+    crate::http::webhooks::holdable(&parsed)?;
     let source = provider.map(Provider::as_str);
     write.rows.extend(parsed.events.iter().zip(facts).map(|ef| {
         let mut row = LogRow::of(ef);
@@ -230,5 +231,33 @@ mod tests {
         assert_eq!(seen[2], "second");
         assert!(seen[3].starts_with("refused: not UTF-8"), "{}", seen[3]);
         assert_eq!(seen[4], "last");
+    }
+
+    #[test]
+    fn a_body_with_an_unreadable_item_too_large_to_hold_is_refused_as_the_service_refuses_it() {
+        let mut validator = wabill_engine::Validator::new(
+            wabill_engine::EngineConfig::new(),
+            wabill_engine::HashKey::fixed(),
+        );
+        let body = |pad: usize| {
+            format!(
+                r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"metadata":{{"phone_number_id":"P1"}},"statuses":[{{"status":"delivered","pad":"{}"}}]}}}}]}}]}}"#,
+                "x".repeat(pad)
+            )
+        };
+        let mut write = Write::default();
+        let small = add_line(&body(100), Route::default(), &mut validator, &mut write, "");
+        assert_eq!(small, Ok(0));
+        assert_eq!(write.held.len(), 1, "a small unreadable item is held");
+        let big = add_line(
+            &body(70_000),
+            Route::default(),
+            &mut validator,
+            &mut write,
+            "",
+        );
+        let e = big.expect_err("refused");
+        assert!(e.contains("over the 65536"), "{e}");
+        assert_eq!(write.held.len(), 1, "nothing of the refused body held");
     }
 }

@@ -14,7 +14,7 @@ mod quarantine;
 mod query;
 mod quote;
 mod reconcile;
-mod webhooks;
+pub(crate) mod webhooks;
 
 #[cfg(test)]
 mod openapi_tests;

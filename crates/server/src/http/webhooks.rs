@@ -184,7 +184,7 @@ pub(super) fn received_now() -> String {
 /// of it is over its limit (events.md section 1): such an item is no real
 /// traffic, and holding it would keep the string after all, so the body is
 /// refused whole (the error names the field and the limit).
-pub(super) fn check_items(
+pub(crate) fn check_items(
     parsed: &mut Parsed<'_>,
     v: &mut Validator,
     facts: &mut Vec<Facts>,
@@ -214,6 +214,31 @@ pub(super) fn check_items(
 /// disk a megabyte at a time.
 const MAX_HELD_ITEM_BYTES: usize = 64 * 1024;
 
+/// Whether the quarantine may hold a body's unreadable items: each within
+/// [`MAX_HELD_ITEM_BYTES`], at most [`MAX_QUARANTINED_PER_BODY`] of them;
+/// else why the body is refused whole (the service's webhooks and `wabill
+/// import` alike).
+pub(crate) fn holdable(parsed: &Parsed<'_>) -> Result<(), String> {
+    if let Some(big) = parsed
+        .quarantined
+        .iter()
+        .find(|q| q.item.len() > MAX_HELD_ITEM_BYTES)
+    {
+        return Err(format!(
+            "item {} of the body cannot be read and is {} bytes long, over the {MAX_HELD_ITEM_BYTES} the quarantine holds; nothing stored",
+            big.path,
+            big.item.len()
+        ));
+    }
+    if parsed.quarantined.len() > MAX_QUARANTINED_PER_BODY {
+        return Err(format!(
+            "{} items of the body cannot be read (at most {MAX_QUARANTINED_PER_BODY} are held per body); nothing stored",
+            parsed.quarantined.len()
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a body's events one by one (an item whose event is refused is
 /// quarantined, as a malformed one is), then logs the good events and the
 /// quarantined items durably and folds the events in.
@@ -230,29 +255,7 @@ async fn store_body(
         check_items(&mut parsed, v, &mut facts)
     })
     .map_err(|e| bad_body(source, e))?;
-    if let Some(big) = parsed
-        .quarantined
-        .iter()
-        .find(|q| q.item.len() > MAX_HELD_ITEM_BYTES)
-    {
-        return Err(bad_body(
-            source,
-            format!(
-                "item {} of the body cannot be read and is {} bytes long, over the {MAX_HELD_ITEM_BYTES} the quarantine holds; nothing stored",
-                big.path,
-                big.item.len()
-            ),
-        ));
-    }
-    if parsed.quarantined.len() > MAX_QUARANTINED_PER_BODY {
-        return Err(bad_body(
-            source,
-            format!(
-                "{} items of the body cannot be read (at most {MAX_QUARANTINED_PER_BODY} are held per body); nothing stored",
-                parsed.quarantined.len()
-            ),
-        ));
-    }
+    holdable(&parsed).map_err(|e| bad_body(source, e))?;
     let rows = parsed.events.iter().zip(facts).map(LogRow::of).collect();
     // The clock only when something is held.
     let received_at = (!parsed.quarantined.is_empty())
