@@ -101,6 +101,16 @@ fn invoices_of(config: &Path, files: &[&Path], extra: &[&str]) -> Value {
     serde_json::from_str::<Value>(&stdout(&out)).unwrap()["invoices"].clone()
 }
 
+/// The invoice of `waba` among `invoices` (one month's).
+fn invoice_of<'v>(invoices: &'v Value, waba: &str) -> &'v Value {
+    invoices
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["waba"] == waba)
+        .unwrap_or_else(|| panic!("no invoice of {waba}: {invoices}"))
+}
+
 /// (waba, month, revision, invoice JSON) of the published invoices.
 fn published_sqlite(dir: &Path) -> Vec<(String, String, i64, Value)> {
     let c = rusqlite::Connection::open(dir.join("wabill.sqlite")).unwrap();
@@ -392,13 +402,13 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
         1
     );
     let invoices = invoices_of(&config, &[&all], &[]);
-    let w1_march = invoices
+    let w1_july = invoices
         .as_array()
         .unwrap()
         .iter()
         .find(|i| i["waba"] == "W1" && i["month"] == "2025-07")
         .unwrap();
-    assert_eq!(w1_march["off_period_events"], 1, "{w1_march}");
+    assert_eq!(w1_july["off_period_events"], 1, "{w1_july}");
     assert_eq!(
         served_invoices(&server, &invoices),
         invoices.as_array().unwrap().clone()
@@ -410,45 +420,24 @@ fn export_writes_what_invoice_reads_back_to_the_same_invoices_whole_by_waba_and_
         .iter()
         .map(|i| i["waba"].as_str().unwrap())
         .collect();
+    // The selection's invoices, checked equal to the whole export's.
+    let selected = |name: &str, flag: &str, value: &str| {
+        let file = export(name, &[flag, value]);
+        let invoices = invoices_of(&config, &[&file], &[flag, value]);
+        assert_eq!(invoices, invoices_of(&config, &[&all], &[flag, value]));
+        (file, invoices)
+    };
     let waba = wabas.iter().next().unwrap();
-    let by_waba = export("waba.ndjson", &["--waba", waba]);
-    assert_eq!(
-        invoices_of(&config, &[&by_waba], &["--waba", waba]),
-        invoices_of(&config, &[&all], &["--waba", waba])
-    );
-    let june = export("june.ndjson", &["--month", "2025-06"]);
-    let june_invoices = invoices_of(&config, &[&june], &["--month", "2025-06"]);
-    assert_eq!(
-        june_invoices,
-        invoices_of(&config, &[&all], &["--month", "2025-06"])
-    );
-    let w9 = june_invoices
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["waba"] == "W9")
-        .unwrap();
+    selected("waba.ndjson", "--waba", waba);
+    let (_, june) = selected("june.ndjson", "--month", "2025-06");
+    let w9 = invoice_of(&june, "W9");
     assert_eq!(w9["conversations"]["total"], 1, "{w9}");
-    let august = export("august.ndjson", &["--month", "2025-08"]);
-    let august_invoices = invoices_of(&config, &[&august], &["--month", "2025-08"]);
-    assert_eq!(
-        august_invoices,
-        invoices_of(&config, &[&all], &["--month", "2025-08"])
-    );
-    let w8 = august_invoices
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["waba"] == "W8")
-        .unwrap();
+    let (_, august) = selected("august.ndjson", "--month", "2025-08");
+    let w8 = invoice_of(&august, "W8");
     assert_eq!(w8["messages"]["paid"], 1, "{w8}");
-    let by_month = export("month.ndjson", &["--month", "2025-07"]);
+    let (by_month, _) = selected("month.ndjson", "--month", "2025-07");
     let month_lines = std::fs::read_to_string(&by_month).unwrap().lines().count();
     assert!(month_lines < text.lines().count(), "{month_lines}");
-    assert_eq!(
-        invoices_of(&config, &[&by_month], &["--month", "2025-07"]),
-        invoices_of(&config, &[&all], &["--month", "2025-07"])
-    );
     let served = served_invoices(&server, &invoices);
     assert_eq!(server.stop(), 0);
     // Published on stop as served, the off-period count included.

@@ -45,6 +45,14 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
     Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
+/// SQLite's error as the store's, named after the store.
+fn located(location: &Location) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite {
+        location: location.to_string(),
+        source,
+    }
+}
+
 fn sqlite_err(dir: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |source| StoreError::Sqlite {
         location: dir.display().to_string(),
@@ -305,13 +313,6 @@ impl SqliteStore {
         })
     }
 
-    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError::Sqlite {
-            location: self.location.to_string(),
-            source,
-        }
-    }
-
     /// Makes the write-ahead log durable. A process that died inside a
     /// commit, before its fsync, left that commit in the file (the page
     /// cache) but maybe not on disk: replayed, its events would count as
@@ -339,19 +340,15 @@ impl Store for SqliteStore {
         held: &[&Held],
         released: &[i64],
     ) -> Result<Vec<Option<i64>>, StoreError> {
-        let location = self.location.to_string();
-        let err = |source| StoreError::Sqlite {
-            location: location.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
+        let err = located(&self.location);
+        let tx = self.conn.transaction().map_err(&err)?;
         let mut ids = Vec::with_capacity(held.len());
         {
             let mut insert = tx
                 .prepare_cached("INSERT INTO log (source, line) VALUES (?1, ?2)")
-                .map_err(err)?;
+                .map_err(&err)?;
             for (source, line) in rows {
-                insert.execute(params![source, line]).map_err(err)?;
+                insert.execute(params![source, line]).map_err(&err)?;
             }
             let mut hold = tx
                 .prepare_cached(
@@ -359,7 +356,7 @@ impl Store for SqliteStore {
                      (received_at, source, route, waba, path, reason, item, body)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
-                .map_err(err)?;
+                .map_err(&err)?;
             for h in held {
                 let q = &h.item;
                 let n = hold
@@ -373,33 +370,29 @@ impl Store for SqliteStore {
                         q.item,
                         q.body
                     ])
-                    .map_err(err)?;
+                    .map_err(&err)?;
                 ids.push((n == 1).then(|| tx.last_insert_rowid()));
             }
             let mut release = tx
                 .prepare_cached("DELETE FROM quarantine WHERE id = ?1")
-                .map_err(err)?;
+                .map_err(&err)?;
             for id in released {
-                release.execute(params![id]).map_err(err)?;
+                release.execute(params![id]).map_err(&err)?;
             }
         }
-        tx.commit().map_err(err)?;
+        tx.commit().map_err(&err)?;
         Ok(ids)
     }
 
     fn probe(&mut self) -> Result<(), StoreError> {
-        let location = self.location.to_string();
-        let err = |source| StoreError::Sqlite {
-            location: location.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
+        let err = located(&self.location);
+        let tx = self.conn.transaction().map_err(&err)?;
         tx.execute(
             "INSERT OR REPLACE INTO probe (id, pad) VALUES (1, zeroblob(4096))",
             [],
         )
-        .map_err(err)?;
-        tx.commit().map_err(err)
+        .map_err(&err)?;
+        tx.commit().map_err(&err)
     }
 
     fn held(&mut self) -> Result<Vec<Held>, StoreError> {
@@ -409,7 +402,7 @@ impl Store for SqliteStore {
                 "SELECT id, received_at, source, route, waba, path, reason, item, body
                  FROM quarantine ORDER BY id",
             )
-            .map_err(self.err())?;
+            .map_err(located(&self.location))?;
         let rows = stmt
             .query_map([], |r| {
                 let source: String = r.get(2)?;
@@ -427,22 +420,19 @@ impl Store for SqliteStore {
                     },
                 })
             })
-            .map_err(self.err())?;
-        rows.collect::<Result<_, _>>().map_err(self.err())
+            .map_err(located(&self.location))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(located(&self.location))
     }
 
     fn replay(&mut self, f: &mut dyn FnMut(&str, &str)) -> Result<u64, StoreError> {
         self.sync()?;
-        replay_on(&self.conn, f).map_err(self.err())
+        replay_on(&self.conn, f).map_err(located(&self.location))
     }
 
     fn publish(&mut self, months: &[PublishedMonth]) -> Result<Vec<Option<u32>>, StoreError> {
-        let location = self.location.to_string();
-        let err = |source| StoreError::Sqlite {
-            location: location.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(err)?;
+        let err = located(&self.location);
+        let tx = self.conn.transaction().map_err(&err)?;
         let mut revisions = Vec::with_capacity(months.len());
         for m in months {
             let digest = m.digest();
@@ -453,7 +443,7 @@ impl Store for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
-                .map_err(err)?;
+                .map_err(&err)?;
             if stored.as_ref().is_some_and(|(_, d)| *d == digest) {
                 revisions.push(None);
                 continue;
@@ -474,12 +464,12 @@ impl Store for SqliteStore {
                     m.invoice
                 ],
             )
-            .map_err(err)?;
+            .map_err(&err)?;
             tx.execute(
                 "DELETE FROM conversation_records WHERE waba = ?1 AND month = ?2",
                 params![m.waba, m.month],
             )
-            .map_err(err)?;
+            .map_err(&err)?;
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO conversation_records
@@ -487,7 +477,7 @@ impl Store for SqliteStore {
                       free, unit_price, opened_by, messages, revision, record)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )
-                .map_err(err)?;
+                .map_err(&err)?;
             for (n, r) in m.records.iter().enumerate() {
                 insert
                     .execute(params![
@@ -508,31 +498,27 @@ impl Store for SqliteStore {
                         revision,
                         r.json
                     ])
-                    .map_err(err)?;
+                    .map_err(&err)?;
             }
             revisions.push(Some(revision));
         }
-        tx.commit().map_err(err)?;
+        tx.commit().map_err(&err)?;
         Ok(revisions)
     }
 
     fn keep_published(&mut self, keep: &[(String, String)]) -> Result<u64, StoreError> {
-        let location = self.location.to_string();
-        let err = |source| StoreError::Sqlite {
-            location: location.clone(),
-            source,
-        };
+        let err = located(&self.location);
         let keep: std::collections::HashSet<(&str, &str)> =
             keep.iter().map(|(w, m)| (w.as_str(), m.as_str())).collect();
-        let tx = self.conn.transaction().map_err(err)?;
+        let tx = self.conn.transaction().map_err(&err)?;
         let stored: Vec<(String, String)> = {
             let mut stmt = tx
                 .prepare("SELECT waba, month FROM invoices")
-                .map_err(err)?;
+                .map_err(&err)?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(err)?;
-            rows.collect::<Result<_, _>>().map_err(err)?
+                .map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)?
         };
         let mut withdrawn = 0;
         for (waba, month) in stored {
@@ -544,11 +530,11 @@ impl Store for SqliteStore {
                     &format!("DELETE FROM {table} WHERE waba = ?1 AND month = ?2"),
                     params![waba, month],
                 )
-                .map_err(err)?;
+                .map_err(&err)?;
             }
             withdrawn += 1;
         }
-        tx.commit().map_err(err)?;
+        tx.commit().map_err(&err)?;
         Ok(withdrawn)
     }
 
