@@ -93,7 +93,7 @@ fn write_selected(
         let keep = selection.wabas.is_none_or(|w| w.contains(key.waba))
             && selection
                 .users
-                .is_none_or(|u| key.users().any(|k| u.contains(k)));
+                .is_none_or(|u| key.users().any(|k| u.contains(k.as_ref())));
         if keep && failed.is_none() {
             written += 1;
             if let Err(e) = write_line(out, source, line) {
@@ -129,18 +129,22 @@ struct Key<'e> {
     user: &'e str,
     bsuid: Option<&'e str>,
     group: Option<&'e str>,
-    /// The message, as a name no user id or group can have (a status may
-    /// name another id of the user than its message's outbound record).
-    message: String,
+    id: &'e str,
 }
 
 impl Key<'_> {
     /// The names that tie the event to others: its user ids, its group (a
-    /// group's messages are billed to its participants) and its message.
-    fn users(&self) -> impl Iterator<Item = &str> {
-        [Some(self.user), self.bsuid, self.group, Some(&self.message)]
+    /// group's messages are billed to its participants) and its message,
+    /// as a name no user id or group can have (a status may name another
+    /// id of the user than its message's outbound record). Built only
+    /// when a month is selected.
+    fn users(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        let message = format!("\u{0}{}\u{0}{}", self.waba, self.id);
+        [Some(self.user), self.bsuid, self.group]
             .into_iter()
             .flatten()
+            .map(std::borrow::Cow::Borrowed)
+            .chain(std::iter::once(std::borrow::Cow::Owned(message)))
     }
 }
 
@@ -164,7 +168,7 @@ fn each_event(
                             user: &e.user,
                             bsuid: e.bsuid(),
                             group: e.group(),
-                            message: format!("\u{0}{}\u{0}{}", e.waba, e.id),
+                            id: &e.id,
                         };
                         f(source, line, &key);
                     }
@@ -234,17 +238,17 @@ fn users_of(
     let in_scope = |k: &Key<'_>| wabas.is_none_or(|w| w.contains(k.waba));
     each_event(log, location, &mut |_, _, k| {
         if in_scope(k) && k.ts >= start && k.ts < end {
-            users.extend(k.users().map(str::to_owned));
+            users.extend(k.users().map(std::borrow::Cow::into_owned));
         }
     })?;
     // Links chain: read again until no id is added.
     loop {
         let before = users.len();
         each_event(log, location, &mut |_, _, k| {
-            if in_scope(k) && k.users().any(|u| users.contains(u)) {
+            if in_scope(k) && k.users().any(|u| users.contains(u.as_ref())) {
                 for u in k.users() {
-                    if !users.contains(u) {
-                        users.insert(u.to_owned());
+                    if !users.contains(u.as_ref()) {
+                        users.insert(u.into_owned());
                     }
                 }
             }
