@@ -91,7 +91,7 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         listen::serve(listener, http::router(app), limits, shutdown_signal()).await;
         publisher.abort();
         // What the last requests billed reaches the tables before the end.
-        if let Err(e) = published.publish(&state, true).await {
+        if let Err(e) = published.publish(&state, false).await {
             tracing::error!(error = %e, "cannot publish invoices to the store");
         }
         anyhow::Ok(())

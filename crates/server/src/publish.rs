@@ -1,17 +1,18 @@
 //! The published tables (docs/spec/store.md): every so often, and once
 //! more on shutdown, the WABA-months billed again since the last time are
 //! written to the store's `invoices` and `conversation_records` tables,
-//! through the writer (which owns the store), a few thousand records per
-//! transaction. A month whose invoice and records are what the store holds
-//! keeps its revision (the store compares digests).
+//! through the writer (which owns the store), in transactions of about
+//! [`RECORDS_PER_BATCH`] records (a month is never split). A month whose
+//! invoice and records are what the store holds keeps its revision (the
+//! store compares digests).
 //!
 //! A month billed again is a new allocation, so a pointer that differs
 //! means a month to publish. What an invoice or record shows without
 //! billing the month again (a count of off-period events, Meta's verdict on
 //! a record's opening message) is caught by the off-period counts compared
-//! each time and by a full pass (every month built and compared) at start,
-//! on shutdown and every [`FULL_EVERY`] rounds; a full pass also withdraws
-//! the rows of months that can no longer be billed.
+//! each time and by a full pass (every month built and compared) at start
+//! and every [`FULL_EVERY`] rounds; a full pass also withdraws the rows of
+//! months that can no longer be billed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -68,31 +69,43 @@ impl Published {
             .settled(move |settled| plan(settled, &seen, full))
             .await
             .ok_or("publishing panicked")?;
-        let mut revised = 0;
-        let mut batch: Vec<Key> = Vec::new();
+        // A batch the store refuses (the writer logs why) does not hold
+        // back the others, nor the withdrawal: each is tried, and the first
+        // error returned.
+        let mut batches: Vec<Vec<Key>> = vec![Vec::new()];
         let mut records = 0;
         for (key, n) in plan.changed {
-            batch.push(key);
-            records += n;
             if records >= RECORDS_PER_BATCH {
-                revised += self
-                    .publish_batch(state, std::mem::take(&mut batch))
-                    .await?;
+                batches.push(Vec::new());
                 records = 0;
             }
+            if let Some(batch) = batches.last_mut() {
+                batch.push(key);
+            }
+            records += n;
         }
-        revised += self.publish_batch(state, batch).await?;
+        let (mut revised, mut first_error) = (0, None);
+        for batch in batches {
+            match self.publish_batch(state, batch).await {
+                Ok(n) => revised += n,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
         if let Some(keep) = plan.billable {
-            submit(
-                state,
-                Write {
-                    keep_published: Some(keep),
-                    ..Write::default()
-                },
-            )
-            .await?;
+            let write = Write {
+                keep_published: Some(keep),
+                ..Write::default()
+            };
+            if let Err(e) = submit(state, write).await {
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(revised)
+        match first_error {
+            None => Ok(revised),
+            Some(e) => Err(e),
+        }
     }
 
     async fn publish_batch(&self, state: &Arc<State>, keys: Vec<Key>) -> Result<u64, String> {
