@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// (overrides `[server] store` and `data_dir`; also WABILL_STORE).
     #[arg(long)]
     pub store: Option<String>,
+    /// `single` (webhooks, store and reads in one process), `receiver`
+    /// (webhooks published to JetStream) or `worker` (partitions consumed
+    /// into PostgreSQL): service.md, "Cluster".
+    #[arg(long, default_value = "single", value_parser = ["single", "receiver", "worker"])]
+    pub role: String,
 }
 
 #[derive(Args)]

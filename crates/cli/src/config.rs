@@ -45,6 +45,7 @@ struct File {
     meta: Option<toml::Value>,
     route: Option<toml::Value>,
     api_key: Option<toml::Value>,
+    cluster: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -189,7 +190,13 @@ pub fn read_config(path: Option<&Path>) -> anyhow::Result<Configured> {
             (file, base)
         }
     };
-    let _ = (&file.server, &file.meta, &file.route, &file.api_key);
+    let _ = (
+        &file.server,
+        &file.meta,
+        &file.route,
+        &file.api_key,
+        &file.cluster,
+    );
     let mut engine = EngineConfig::new();
     platform(&file.platform, &mut engine)?;
     for (i, w) in file.waba.iter().enumerate() {

@@ -68,6 +68,9 @@ pub struct LoadArgs {
     /// Distinct users the requests spread over.
     #[arg(long, default_value_t = 10_000)]
     users: u64,
+    /// WABAs the webhooks spread over (W1, W2, …): a cluster's partitions.
+    #[arg(long, default_value_t = 1)]
+    wabas: u64,
     /// Every Nth message (webhooks) is a `delivered` status of a business
     /// message instead of an inbound one: a new conversation record in its
     /// month, which the next read of that month re-bills. 0: none.
@@ -87,6 +90,7 @@ struct Plan {
     token: String,
     events_per_body: usize,
     users: u64,
+    wabas: u64,
     delivered_every: u64,
     at: u64,
     /// Ids unique to this run, so that a second run's events are new too.
@@ -150,8 +154,9 @@ impl Plan {
         if !statuses.is_empty() {
             lists.push(format!(r#""statuses":[{}]"#, statuses.join(",")));
         }
+        let waba = 1 + (seq + conn as u64) % self.wabas.max(1);
         format!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},{}}}}}]}}]}}"#,
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"W{waba}","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001","phone_number_id":"P1"}},{}}}}}]}}]}}"#,
             lists.join(",")
         )
     }
@@ -218,26 +223,20 @@ async fn connection(plan: &Plan, conn: usize, schedule: Schedule) -> anyhow::Res
     Ok(seen)
 }
 
-pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
-    let uri: Uri = args
-        .url
-        .parse()
-        .with_context(|| format!("--url {:?} is not a URL", args.url))?;
-    let authority = uri
-        .authority()
-        .ok_or_else(|| anyhow!("--url {:?} has no host", args.url))?
-        .to_string();
+/// The arguments checked, and the time between two requests of one
+/// connection (None: closed loop).
+fn every(args: &LoadArgs) -> Result<Option<Duration>, Fatal> {
     if [args.connections, args.threads, args.events_per_body].contains(&0)
         || args.users == 0
+        || args.wabas == 0
         || args.seconds == 0
     {
         return Err(anyhow!(
-            "--connections, --threads, --users, --events-per-body and --seconds must be at least 1"
+            "--connections, --threads, --users, --wabas, --events-per-body and --seconds must be at least 1"
         )
         .into());
     }
-    // Between two requests of one connection.
-    let every = match args.rate {
+    Ok(match args.rate {
         None => None,
         Some(rate) => Some(
             Duration::try_from_secs_f64(args.connections as f64 / rate)
@@ -247,7 +246,19 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
                     anyhow!("--rate {rate:e} cannot be scheduled: give a positive number of requests per second, at most one per nanosecond per connection")
                 })?,
         ),
-    };
+    })
+}
+
+pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
+    let uri: Uri = args
+        .url
+        .parse()
+        .with_context(|| format!("--url {:?} is not a URL", args.url))?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| anyhow!("--url {:?} has no host", args.url))?
+        .to_string();
+    let every = every(&args)?;
     let plan = Plan {
         authority,
         mode: args.mode,
@@ -255,9 +266,12 @@ pub fn run(args: LoadArgs) -> Result<ExitCode, Fatal> {
         token: args.token.clone(),
         events_per_body: args.events_per_body,
         users: args.users,
+        wabas: args.wabas,
         delivered_every: args.delivered_every,
         at: args.at,
-        run: jiff::Timestamp::now().as_millisecond().unsigned_abs(),
+        // Two loads started in one millisecond (one per receiver) differ too.
+        run: jiff::Timestamp::now().as_millisecond().unsigned_abs() * 1000
+            + u64::from(std::process::id() % 1000),
     };
     let runtime = match args.threads {
         1 => tokio::runtime::Builder::new_current_thread()
@@ -345,6 +359,7 @@ mod tests {
             token: String::new(),
             events_per_body,
             users: 10,
+            wabas: 1,
             delivered_every,
             at: 0,
             run: 7,

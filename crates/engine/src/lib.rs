@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod live;
 pub mod market;
 mod names;
+pub mod partition;
 pub mod quote;
 pub mod reconcile;
 pub mod rules;

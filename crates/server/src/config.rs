@@ -44,6 +44,8 @@ pub struct ServiceConfig {
     pub meta: Option<MetaConfig>,
     pub routes: BTreeMap<String, RouteConfig>,
     pub api_keys: Vec<ApiKey>,
+    /// `[cluster]`: receivers and workers (`wabill serve --role`).
+    pub cluster: crate::cluster::ClusterConfig,
 }
 
 #[derive(Clone, Debug)]
@@ -214,6 +216,8 @@ struct File {
     #[serde(default)]
     server: Server,
     meta: Option<Meta>,
+    #[serde(default)]
+    cluster: Option<crate::cluster::ClusterTable>,
     #[serde(default)]
     route: Vec<Route>,
     #[serde(default)]
@@ -464,6 +468,7 @@ pub fn parse(
             bail!("server.{key}: must be positive");
         }
     }
+    let cluster = crate::cluster::ClusterConfig::read(file.cluster.as_ref(), env)?;
     Ok(ServiceConfig {
         listen,
         store,
@@ -477,6 +482,7 @@ pub fn parse(
         meta,
         routes,
         api_keys,
+        cluster,
     })
 }
 

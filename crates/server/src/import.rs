@@ -101,7 +101,7 @@ pub fn import(
 /// Reads one line's events into `write` as the service would (a body's
 /// unreadable item held, `api` where no provider is known); how many
 /// items it ignored, or the reason when the line is refused whole.
-fn add_line(
+pub(crate) fn add_line(
     line: &str,
     route: Route<'_>,
     validator: &mut wabill_engine::Validator,

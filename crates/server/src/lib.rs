@@ -4,6 +4,7 @@
 //! log ([`store`]) by one writer thread with group commit, then folded into
 //! the engine ([`state`]); reads answer from the engine.
 
+pub mod cluster;
 pub mod config;
 #[doc(hidden)]
 pub mod edge;
@@ -28,27 +29,7 @@ pub use config::ServiceConfig;
 /// [`state::EXIT_PANICKED`] after an error line naming what panicked: the
 /// engine may be half-updated, and a restart rebuilds it from the log.
 pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WABILL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init()
-        .ok();
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .set_buckets(&[
-            0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-        ])
-        .and_then(|b| {
-            b.set_buckets_for_metric(
-                metrics_exporter_prometheus::Matcher::Full("wabill_commit_requests".into()),
-                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
-            )
-        })
-        .ok()
-        .and_then(|b| b.install_recorder().ok());
+    let metrics = observe();
     let started = std::time::Instant::now();
     let (state, writer) = state::State::open(&service.store, engine, book)
         .with_context(|| format!("cannot open the store {}", service.store))?;
@@ -62,11 +43,7 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
         );
     }
     let listen = service.listen.clone();
-    let limits = listen::ConnectionLimits {
-        header_timeout: service.header_timeout,
-        max_connections: service.max_connections,
-        grace: service.body_timeout,
-    };
+    let limits = listen::ConnectionLimits::of(&service);
     listen::raise_open_files(limits.max_connections);
     let every = service.publish_every;
     let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
@@ -104,9 +81,34 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
     Ok(())
 }
 
+/// JSON logs on stderr (`WABILL_LOG` filters) and the metrics recorder.
+fn observe() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WABILL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .set_buckets(&[
+            0.000_5, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+        ])
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("wabill_commit_requests".into()),
+                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+            )
+        })
+        .ok()
+        .and_then(|b| b.install_recorder().ok())
+}
+
 /// Publishes the months billed again, every `every` (the first time right
 /// away: the tables catch up with the log the service started from).
-async fn publish_every(
+pub(crate) async fn publish_every(
     state: Arc<state::State>,
     published: Arc<publish::Published>,
     every: std::time::Duration,
@@ -121,7 +123,7 @@ async fn publish_every(
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         let _ = tokio::signal::ctrl_c().await;
     };

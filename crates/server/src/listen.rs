@@ -38,6 +38,17 @@ pub struct ConnectionLimits {
     pub grace: Duration,
 }
 
+impl ConnectionLimits {
+    /// The limits `[server]` sets.
+    pub fn of(service: &crate::ServiceConfig) -> ConnectionLimits {
+        ConnectionLimits {
+            header_timeout: service.header_timeout,
+            max_connections: service.max_connections,
+            grace: service.body_timeout,
+        }
+    }
+}
+
 /// What the accept loop knows of one open connection.
 struct Entry {
     activity: Arc<Activity>,

@@ -23,8 +23,12 @@ use crate::store::{Held, Identity, Location, LogRow, Store, StoreError};
 
 mod quarantine;
 mod reads;
+mod stop;
 pub use quarantine::Quarantine;
 pub use reads::Settled;
+pub(crate) use stop::stop_on_panic;
+pub use stop::{EXIT_PANICKED, EXIT_STORE_UNREACHABLE};
+use stop::{poisoned, stop_if_lost};
 
 /// Which WABAs a request may write events of.
 #[derive(Clone, Debug)]
@@ -171,8 +175,18 @@ impl State {
         book: RateBook,
         key: wabill_engine::HashKey,
     ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), OpenError> {
+        State::open_shared(location, config, Arc::new(book), key)
+    }
+
+    /// [`State::open_keyed`] with a rate book shared (a worker's partitions
+    /// share one).
+    pub fn open_shared(
+        location: &Location,
+        config: EngineConfig,
+        book: Arc<RateBook>,
+        key: wabill_engine::HashKey,
+    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), OpenError> {
         let mut store = wabill_store::open(location)?;
-        let book = Arc::new(book);
         let mut engine = Incremental::new(Ledger::new(config.clone(), key));
         let mut refused = 0u64;
         let mut first = None;
@@ -203,11 +217,49 @@ impl State {
             });
         }
         let quarantine = Quarantine::new(store.held()?);
+        let (state, mut rx) = State::assemble(engine, quarantine, config, book, key)?;
+        let writer_state = Arc::clone(&state);
+        let handle = std::thread::Builder::new()
+            .name("wabill-writer".into())
+            .spawn(move || {
+                stop_on_panic("the writer thread", || {
+                    write_loop(&writer_state, store, &mut rx);
+                });
+            })
+            .map_err(OpenError::Threads)?;
+        Ok((state, handle))
+    }
+
+    /// A state with no store and no history, whose jobs go to the returned
+    /// queue: a receiver's, which validates requests as the service does
+    /// and hands their events on ([`crate::cluster`]).
+    pub fn relay(
+        config: EngineConfig,
+        book: RateBook,
+    ) -> Result<(Arc<State>, tokio::sync::mpsc::Receiver<Job>), OpenError> {
+        let key = wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new());
+        let engine = Incremental::new(Ledger::new(config.clone(), key));
+        State::assemble(
+            engine,
+            Quarantine::new(Vec::new()),
+            config,
+            Arc::new(book),
+            key,
+        )
+    }
+
+    fn assemble(
+        mut engine: Incremental,
+        quarantine: Quarantine,
+        config: EngineConfig,
+        book: Arc<RateBook>,
+        key: wabill_engine::HashKey,
+    ) -> Result<(Arc<State>, tokio::sync::mpsc::Receiver<Job>), OpenError> {
         let mut billed = Billed::new(config.clone(), Arc::clone(&book));
         billed.settle(&mut engine);
         let reading = std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1));
         let readers = Readers::start(reading).map_err(OpenError::Threads)?;
-        let (tx, mut rx) = tokio::sync::mpsc::channel(QUEUE);
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         let state = Arc::new(State {
             engine: RwLock::new(engine),
             billed: RwLock::new(billed),
@@ -222,16 +274,7 @@ impl State {
             writer: Mutex::new(Some(tx)),
             last_commit: Mutex::new(None),
         });
-        let writer_state = Arc::clone(&state);
-        let handle = std::thread::Builder::new()
-            .name("wabill-writer".into())
-            .spawn(move || {
-                stop_on_panic("the writer thread", || {
-                    write_loop(&writer_state, store, &mut rx);
-                });
-            })
-            .map_err(OpenError::Threads)?;
-        Ok((state, handle))
+        Ok((state, rx))
     }
 
     /// Sends a job to the writer, waiting while its queue is full; false
@@ -274,67 +317,6 @@ impl State {
     /// The pairs changed since the last settle.
     fn changed(&self) -> std::sync::MutexGuard<'_, BTreeSet<u32>> {
         self.changed.lock().unwrap_or_else(|_| poisoned())
-    }
-}
-
-/// A lock poisoned: a panic while changing what it guards, which
-/// [`stop_on_panic`] should have stopped the service for.
-fn poisoned() -> ! {
-    stop(
-        "a lock of the engine (poisoned)",
-        "a panic while changing it",
-    )
-}
-
-/// The exit status after a panic that stopped the service (EX_SOFTWARE).
-pub const EXIT_PANICKED: i32 = 70;
-
-/// The exit status when the store cannot be reached (EX_TEMPFAIL): start
-/// again later.
-pub const EXIT_STORE_UNREACHABLE: i32 = 75;
-
-/// Ends the process when the store's connection is gone: requests in
-/// flight see their connection close and retry, and the restart replays
-/// the log, which settles a commit whose answer was lost.
-fn stop_if_lost(store: &mut dyn Store) {
-    if store.lost() {
-        let why = "the connection to the store is gone; a restart replays the log";
-        tracing::error!(store = %store.location(), "stopping: {why}");
-        // A command (`wabill import`) has no log of its own.
-        if !tracing::dispatcher::has_been_set() {
-            eprintln!(
-                "wabill: stopping: {why} ({}); what was committed stays, run the command again",
-                store.location()
-            );
-        }
-        std::process::exit(EXIT_STORE_UNREACHABLE)
-    }
-}
-
-/// Logs that `what` panicked and ends the process: the state it left may
-/// be half-updated, and the event log rebuilds it on restart.
-pub(crate) fn stop(what: &str, detail: &str) -> ! {
-    tracing::error!(
-        panicked = what,
-        detail,
-        "stopping: a panic may have left the state half-updated; a restart rebuilds it from the event log"
-    );
-    std::process::exit(EXIT_PANICKED)
-}
-
-/// Runs `f`; a panic in it stops the service ([`stop`]).
-pub(crate) fn stop_on_panic<R>(what: &str, f: impl FnOnce() -> R) -> R {
-    // The state `f` touches is not used again after a panic: the process ends.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(r) => r,
-        Err(payload) => {
-            let detail = payload
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("(no message)");
-            stop(what, detail)
-        }
     }
 }
 

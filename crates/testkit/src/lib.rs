@@ -77,6 +77,51 @@ impl Drop for TestSchema {
     fn drop(&mut self) {
         if let Ok(mut c) = connect() {
             let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+            // A cluster's partitions live in schemas named after it.
+            let partitions = c
+                .query(
+                    "SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname, $1)",
+                    &[&format!("{}_p", self.schema)],
+                )
+                .unwrap_or_default();
+            for row in partitions {
+                let name: String = row.get(0);
+                let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"));
+            }
         }
     }
+}
+
+/// The machine's NATS server (127.0.0.1:4222, JetStream), started with the
+/// command of the machine's notes when it does not answer.
+pub fn nats_running() -> Result<(), String> {
+    let up = || std::net::TcpStream::connect("127.0.0.1:4222").is_ok();
+    if up() {
+        return Ok(());
+    }
+    let _ = std::process::Command::new("start-stop-daemon")
+        .args(["--start", "--oknodo", "--background", "--exec"])
+        .args([
+            "/usr/sbin/nats-server",
+            "--",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "4222",
+        ])
+        .args([
+            "-js",
+            "-sd",
+            "/var/lib/nats-server",
+            "-l",
+            "/var/log/nats-server.log",
+        ])
+        .status();
+    for _ in 0..50 {
+        if up() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err("NATS at 127.0.0.1:4222 is down and did not start".into())
 }

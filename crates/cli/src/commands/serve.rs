@@ -21,6 +21,12 @@ pub fn run(config_path: Option<&Path>, args: ServeArgs) -> Result<ExitCode, Fata
         service.store = wabill_server::store::Location::parse(&store)
             .map_err(|e| anyhow::anyhow!("--store: {e}"))?;
     }
-    wabill_server::serve(service, configured.engine, configured.book)?;
+    use wabill_server::cluster::{Role, serve_receiver, serve_worker};
+    let serve = match Role::parse(&args.role) {
+        Some(Role::Receiver) => serve_receiver,
+        Some(Role::Worker) => serve_worker,
+        _ => wabill_server::serve,
+    };
+    serve(service, configured.engine, configured.book)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -91,6 +91,8 @@ error_codes! {
         "The service is shutting down; nothing stored."),
     StoreFailed => ("store_failed", SERVICE_UNAVAILABLE,
         "The event log could not be written; nothing stored. The answer names no cause (server paths stay private); the service logs it at error level."),
+    NoOwner => ("no_owner", SERVICE_UNAVAILABLE,
+        "Cluster: no worker owns the partition of what was read just now (one is taking it over); try again after `Retry-After`."),
     StoreUnwritable => ("store_unwritable", SERVICE_UNAVAILABLE,
         "`/healthz`, `/readyz`: the event log did not take a probe write just now, or its disk has less than `server.min_free_bytes` free."),
 }

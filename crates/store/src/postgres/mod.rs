@@ -8,6 +8,7 @@
 use postgres::types::ToSql;
 use postgres::{Client, NoTls};
 
+pub mod cluster;
 mod published;
 
 use crate::migrations::{self, Applied};
