@@ -11,7 +11,7 @@ use wabill_engine::carriers::Provider;
 use wabill_engine::{EngineConfig, RateBook};
 use wabill_ingest::{Parsed, Route, parse_line};
 
-use crate::state::{Applied, Job, JobError, State, Write};
+use crate::state::{State, Write};
 use crate::store::{Held, Location, LogRow};
 
 /// What an import did.
@@ -54,9 +54,7 @@ pub fn import(
     let mut imported = Imported::default();
     let held_before = state.quarantine.len();
     let mut validator = state.read().ledger().validator();
-    let received_at = jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string());
+    let received_at = received_now();
     let result = (|| {
         for input in inputs {
             let mut write = Write::default();
@@ -135,6 +133,13 @@ pub(crate) fn add_line(
     Ok(parsed.ignored.values().sum::<u64>())
 }
 
+/// Now, to the second, as RFC 3339: when held items were received.
+pub(crate) fn received_now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
+}
+
 /// The longest line imported: room for a webhook body far above what
 /// providers send (the service's own limit for `POST /v1/events` is 16 MiB).
 const MAX_LINE_BYTES: u64 = 16 << 20;
@@ -190,17 +195,10 @@ async fn submit(state: &Arc<State>, write: Write, imported: &mut Imported) -> an
     if write.is_empty() {
         return Ok(());
     }
-    let (reply, done) = tokio::sync::oneshot::channel();
-    let job = Job {
-        write,
-        source: "api",
-        reply,
-    };
-    anyhow::ensure!(state.submit(job).await, "the writer stopped");
-    let applied: Applied = done
+    let applied = state
+        .apply(write)
         .await
-        .context("the writer stopped")?
-        .map_err(|JobError::Store(e)| anyhow::anyhow!("the store refused the write: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the store refused the write: {e}"))?;
     imported.accepted += applied.accepted;
     imported.duplicates += applied.duplicates;
     Ok(())

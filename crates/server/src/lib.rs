@@ -47,10 +47,7 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
     listen::raise_open_files(limits.max_connections);
     let every = service.publish_every;
     let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&listen)
             .await
@@ -79,6 +76,14 @@ pub fn serve(service: ServiceConfig, engine: EngineConfig, book: RateBook) -> an
     let _ = writer.join();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The service's async runtime: a worker thread per core.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 /// JSON logs on stderr (`WABILL_LOG` filters) and the metrics recorder.

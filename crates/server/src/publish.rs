@@ -24,7 +24,7 @@ use wabill_engine::time::Month;
 use wabill_engine::{Billing, RateBook};
 use wabill_store::{PublishedMonth, PublishedRecord};
 
-use crate::state::{Applied, Job, JobError, Settled, State, Write};
+use crate::state::{Settled, State, Write};
 
 type Key = (String, Month);
 
@@ -98,7 +98,7 @@ impl Published {
                 keep_published: Some(keep),
                 ..Write::default()
             };
-            if let Err(e) = submit(state, write).await {
+            if let Err(e) = state.apply(write).await {
                 first_error.get_or_insert(e);
             }
         }
@@ -118,14 +118,12 @@ impl Published {
             .await
             .ok_or("publishing panicked")?;
         let (seen, months): (Vec<_>, Vec<_>) = built.into_iter().unzip();
-        let applied = submit(
-            state,
-            Write {
+        let applied = state
+            .apply(Write {
                 publish: months,
                 ..Write::default()
-            },
-        )
-        .await?;
+            })
+            .await?;
         let mut kept = self.lock();
         for (key, s) in seen {
             kept.insert(key, s);
@@ -150,22 +148,6 @@ impl Published {
             .map(|(k, s)| (k.clone(), (s.month.as_ptr() as usize, s.off_period)))
             .collect()
     }
-}
-
-/// Hands a write to the writer and waits for its answer.
-async fn submit(state: &Arc<State>, write: Write) -> Result<Applied, String> {
-    let (reply, done) = tokio::sync::oneshot::channel();
-    let job = Job {
-        write,
-        source: "api",
-        reply,
-    };
-    if !state.submit(job).await {
-        return Err("the writer stopped".into());
-    }
-    done.await
-        .map_err(|_| "the writer stopped".to_owned())?
-        .map_err(|JobError::Store(e)| e)
 }
 
 /// Rules P6's counts, where some phone has periods (else no engine lock).

@@ -287,6 +287,24 @@ impl State {
         }
     }
 
+    /// Hands `write` to the writer (as source `api`) and waits until it
+    /// is applied; the reason when it was not (the writer stopped, the
+    /// store refused it).
+    pub async fn apply(&self, write: Write) -> Result<Applied, String> {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let job = Job {
+            write,
+            source: "api",
+            reply,
+        };
+        if !self.submit(job).await {
+            return Err("the writer stopped".into());
+        }
+        done.await
+            .map_err(|_| "the writer stopped".to_owned())?
+            .map_err(|JobError::Store(e)| e)
+    }
+
     /// Stops accepting writes; the writer ends once the queue is drained.
     pub fn close(&self) {
         if let Ok(mut w) = self.writer.lock() {

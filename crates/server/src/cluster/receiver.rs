@@ -42,10 +42,7 @@ pub fn serve_receiver(
     listen::raise_open_files(limits.max_connections);
     let listen_on = service.listen.clone();
     let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async {
         let (client, _stream) = super::connect(&cluster).await?;
         let js = jetstream::new(client.clone());

@@ -26,7 +26,7 @@ use wabill_store::postgres::cluster::Cluster;
 use super::routing::{Owners, no_owner, partition_of, redirect};
 use super::{ClusterConfig, HELD, KIND, SOURCE};
 use crate::http::{self, ApiError, ErrorCode};
-use crate::state::{EXIT_STORE_UNREACHABLE, Job, OpenError, State, Write};
+use crate::state::{EXIT_STORE_UNREACHABLE, OpenError, State, Write};
 use crate::store::{Held, Location, StoreError};
 use crate::{ServiceConfig, listen};
 
@@ -69,10 +69,7 @@ pub fn serve_worker(
     let Location::Postgres(url) = service.store.clone() else {
         anyhow::bail!("a worker needs a PostgreSQL store (--store postgres://…)");
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = crate::runtime()?;
     let (stream, listener, local) = runtime.block_on(async {
         let (_client, stream) = super::connect(&service.cluster).await?;
         let listener = tokio::net::TcpListener::bind(&service.listen)
@@ -417,7 +414,7 @@ async fn consume(
         };
         let mut messages = Vec::new();
         let mut write = Write::default();
-        let received_at = now();
+        let received_at = crate::import::received_now();
         while let Some(message) = batch.next().await {
             match message {
                 Ok(message) => {
@@ -448,22 +445,12 @@ async fn consume(
 
 /// Hands a batch to the writer; whether it was committed.
 async fn commit(state: &State, write: Write) -> bool {
-    let (reply, done) = tokio::sync::oneshot::channel();
-    let job = Job {
-        write,
-        source: "api",
-        reply,
-    };
-    if !state.submit(job).await {
-        return false;
-    }
-    match done.await {
-        Ok(Ok(_)) => true,
-        Ok(Err(crate::state::JobError::Store(e))) => {
+    match state.apply(write).await {
+        Ok(_) => true,
+        Err(e) => {
             tracing::error!(error = %e, "a batch from the stream was not stored");
             false
         }
-        Err(_) => false,
     }
 }
 
@@ -540,12 +527,6 @@ fn held_of(text: &str, source: &'static str) -> Result<Held, serde_json::Error> 
             waba: m.waba,
         },
     })
-}
-
-fn now() -> String {
-    jiff::Timestamp::now()
-        .round(jiff::Unit::Second)
-        .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string())
 }
 
 /// The owners of the partitions, from the cluster's tables every second
