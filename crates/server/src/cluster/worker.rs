@@ -45,6 +45,8 @@ struct Shared {
     /// The routers of the partitions this worker owns.
     routers: RwLock<BTreeMap<u32, Router>>,
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Where this worker answers (its advertised URL).
+    me: String,
     /// When the control thread last beat in the cluster's tables.
     beat: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -90,6 +92,7 @@ pub fn serve_worker(
         routers: RwLock::default(),
         metrics: metrics.clone(),
         beat: std::sync::Mutex::default(),
+        me: advertise.clone(),
     });
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
@@ -180,11 +183,16 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, mut request: Request) -
         .ok()
         .and_then(|r| r.get(&part).cloned());
     let Some(router) = router else {
-        let known = shared.owners.read().is_ok_and(|o| o.contains_key(&part));
-        return if known {
-            redirect(&shared.owners, part, request.uri())
-        } else {
+        // The tables may still name this worker for a partition it has
+        // just released: no redirect to itself.
+        let mine = shared
+            .owners
+            .read()
+            .is_ok_and(|o| o.get(&part) == Some(&shared.me));
+        return if mine {
             no_owner(part)
+        } else {
+            redirect(&shared.owners, part, request.uri())
         };
     };
     match inner.parse() {
