@@ -273,6 +273,21 @@ fn settles_to(receiver: &Server, invoices: &[Value], within: Duration) -> Result
     }
 }
 
+/// A partition's reads through a receiver reach its owner; what no one
+/// partition holds is refused with a reason, and workers take no writes.
+fn reads_go_to_their_partition(receiver: &Server, worker: &Server) {
+    let (status, body) = get_redirected(&receiver.url("/p/0/v1/quarantine"));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"items\""), "{body}");
+    let (status, body) = get_redirected(&receiver.url("/v1/quarantine"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("per partition"), "{body}");
+    let (status, body) = get_redirected(&receiver.url("/p/99/v1/quarantine"));
+    assert_eq!(status, 404, "only 12 partitions: {body}");
+    let reply = post_events(worker, TOKEN_ALL, "");
+    assert_eq!(reply.status, 404, "{}", reply.body);
+}
+
 /// The whole scenario over `events` generated events.
 fn cluster_bills_exactly(events: u32, chunk: usize, within: Duration) {
     let setup = Setup::new(12);
@@ -305,6 +320,7 @@ fn cluster_bills_exactly(events: u32, chunk: usize, within: Duration) {
     let billed = started.elapsed();
     let left = setup.stream_drained(Duration::from_secs(60));
     let drained = started.elapsed();
+    reads_go_to_their_partition(&receivers[0], &workers[0]);
     // Every process stops cleanly (SIGTERM): workers release their
     // partitions, acknowledging what they committed.
     let stopped: Vec<i32> = workers

@@ -12,13 +12,14 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use axum::extract::{Request, State as AxState};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use ring::digest;
 use wabill_engine::partition::Partitions;
 use wabill_engine::{EngineConfig, RateBook};
 
 use super::routing::{Owners, partition_of, redirect};
 use super::{ClusterConfig, HELD, KIND, SOURCE};
+use crate::http::{ApiError, ErrorCode};
 use crate::state::{Applied, Job, JobError, State};
 use crate::store::Held;
 use crate::{ServiceConfig, http, listen};
@@ -80,6 +81,12 @@ async fn redirect_reads(AxState(reads): AxState<Reads>, request: Request, next: 
     let (parts, customers, owners) = &*reads;
     match partition_of(parts, customers, request.method(), request.uri()) {
         Some((part, _)) => redirect(owners, part, request.uri()),
+        // Held items live in the partitions' stores, not here.
+        None if request.uri().path().starts_with("/v1/quarantine") => ApiError::new(
+            ErrorCode::BadQuery,
+            "a cluster holds items per partition: GET /v1/quarantine?waba=W, or GET /p/<N>/v1/quarantine of a worker; re-processing is re-sending a held item's body",
+        )
+        .into_response(),
         None => next.run(request).await,
     }
 }

@@ -44,12 +44,14 @@ pub fn partition_of(
             .wabas_of(id)
             .first()
             .map_or_else(|| id.to_string(), |w| w.to_string()),
-        ["", "v1", "window" | "quote" | "conversations"] => {
-            form_urlencoded::parse(uri.query()?.as_bytes())
-                .find(|(k, _)| k == "waba")?
-                .1
-                .into_owned()
-        }
+        [
+            "",
+            "v1",
+            "window" | "quote" | "conversations" | "quarantine",
+        ] => form_urlencoded::parse(uri.query()?.as_bytes())
+            .find(|(k, _)| k == "waba")?
+            .1
+            .into_owned(),
         _ => return None,
     };
     let waba = percent_decoded(&waba);
