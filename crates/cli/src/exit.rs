@@ -32,6 +32,8 @@ pub fn fatal_status(e: &anyhow::Error) -> u8 {
             |e: &StoreError| matches!(e, StoreError::Unreachable { .. } | StoreError::Busy { .. });
         c.downcast_ref::<StoreError>().is_some_and(retry)
             || matches!(c.downcast_ref::<OpenError>(), Some(OpenError::Store(e)) if retry(e))
+            || c.downcast_ref::<wabill_server::cluster::NatsUnreachable>()
+                .is_some()
     });
     if unreachable { 75 } else { 2 }
 }

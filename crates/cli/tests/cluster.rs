@@ -53,6 +53,16 @@ impl Setup {
         }
     }
 
+    /// The configuration again, with `extra` tables after `[cluster]`.
+    fn configure(&self, partitions: u32, extra: &str) {
+        let dir = self.config.parent().unwrap();
+        let stream = &self.stream;
+        write_config(
+            dir,
+            &format!("\n[cluster]\nstream = \"{stream}\"\npartitions = {partitions}\n{extra}"),
+        );
+    }
+
     fn start(&self, role: &str) -> Server {
         let mut command = Command::new(env!("CARGO_BIN_EXE_wabill"));
         command.arg("--config").arg(&self.config).args([
@@ -293,6 +303,21 @@ fn cluster_bills_exactly(events: u32, chunk: usize, within: Duration) {
     let setup = Setup::new(12);
     let dir = tempfile::tempdir().unwrap();
     let (file, lines) = traffic(dir.path(), events);
+    // Two WABAs of the traffic in one business portfolio: one billing
+    // unit (volume tiers, user links), which must stay in one partition.
+    let mut wabas: Vec<String> = expected(&setup.config, &file)
+        .iter()
+        .map(|i| i["waba"].as_str().unwrap().to_owned())
+        .collect();
+    wabas.dedup();
+    assert!(wabas.len() >= 3, "too few WABAs: {wabas:?}");
+    setup.configure(
+        12,
+        &format!(
+            "[[waba]]\nid = \"{}\"\nportfolio = \"P\"\n[[waba]]\nid = \"{}\"\nportfolio = \"P\"\n",
+            wabas[0], wabas[1]
+        ),
+    );
     let invoices = expected(&setup.config, &file);
     assert!(invoices.len() > 4, "too few invoices: {}", invoices.len());
     let mut receivers = vec![setup.start("receiver"), setup.start("receiver")];
@@ -354,4 +379,25 @@ fn a_cluster_with_a_worker_and_a_receiver_killed_mid_stream_bills_as_wabill_invo
 #[ignore = "a million events: run once by CI, in release (.ci/run)"]
 fn cluster_at_scale() {
     cluster_bills_exactly(1_000_000, 5_000, Duration::from_secs(900));
+}
+
+#[test]
+fn a_receiver_or_worker_that_cannot_reach_nats_exits_75_to_be_started_again() {
+    let setup = Setup::new(4);
+    setup.configure(4, "nats = \"nats://127.0.0.1:1\"\n");
+    for role in ["receiver", "worker"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wabill"))
+            .arg("--config")
+            .arg(&setup.config)
+            .args(["serve", "--role", role, "--store", &setup.schema.url])
+            .env("WABILL_LOG", "off")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(75), "{role}: {stderr}");
+        assert!(
+            stderr.contains("cannot connect to NATS"),
+            "{role}: {stderr}"
+        );
+    }
 }

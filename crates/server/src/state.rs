@@ -145,6 +145,10 @@ pub struct State {
     /// Items of bodies that gave no event, until re-processed.
     pub quarantine: Quarantine,
     writer: Mutex<Option<tokio::sync::mpsc::Sender<Job>>>,
+    /// In a cluster, the latest month any partition has billed (its
+    /// worker sets it): customers' invoices run to it, as on one service
+    /// they run to every WABA's latest month.
+    pub cluster_horizon: Mutex<Option<wabill_engine::time::Month>>,
     /// When the writer last committed something, and whether it could:
     /// a commit just made tells readiness what a probe would.
     pub last_commit: Mutex<Option<(std::time::Instant, bool)>>,
@@ -186,6 +190,19 @@ impl State {
         book: Arc<RateBook>,
         key: wabill_engine::HashKey,
     ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), OpenError> {
+        State::open_checked(location, config, book, key, &|_| None)
+    }
+
+    /// [`State::open_shared`] whose replay also refuses a logged event of
+    /// a WABA for which `foreign` gives a reason (a cluster's partition:
+    /// an event this configuration bills elsewhere).
+    pub fn open_checked(
+        location: &Location,
+        config: EngineConfig,
+        book: Arc<RateBook>,
+        key: wabill_engine::HashKey,
+        foreign: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Arc<State>, std::thread::JoinHandle<()>), OpenError> {
         let mut store = wabill_store::open(location)?;
         let mut engine = Incremental::new(Ledger::new(config.clone(), key));
         let mut refused = 0u64;
@@ -199,9 +216,12 @@ impl State {
                 Err(e) => Err(format!(
                     "a logged line cannot be read ({e}); is the store damaged?"
                 )),
-                Ok(_) => engine
-                    .ingest(&parsed.events)
-                    .map_err(|e| replay_refusal(&e)),
+                Ok(_) => match parsed.events.iter().find_map(|e| foreign(&e.waba)) {
+                    Some(reason) => Err(reason),
+                    None => engine
+                        .ingest(&parsed.events)
+                        .map_err(|e| replay_refusal(&e)),
+                },
             };
             if let Err(reason) = folded {
                 refused += 1;
@@ -272,6 +292,7 @@ impl State {
             key,
             quarantine,
             writer: Mutex::new(Some(tx)),
+            cluster_horizon: Mutex::new(None),
             last_commit: Mutex::new(None),
         });
         Ok((state, rx))

@@ -234,6 +234,10 @@ pub enum StoreError {
         source: ::postgres::Error,
     },
     #[error(
+        "cluster {location}: the schema name {schema:?} is too long for its partitions' schemas (`<schema>_p<N>` must fit PostgreSQL's 63 bytes)"
+    )]
+    SchemaName { location: String, schema: String },
+    #[error(
         "store {location} has schema version {found}, newer than the {known} this wabill knows: use the wabill that migrated it, or a newer one"
     )]
     Newer {

@@ -10,6 +10,7 @@
 //! the new owner replays the partition's log before it consumes: events
 //! delivered twice are the ledger's duplicates, never counted twice.
 
+mod consume;
 mod receiver;
 mod routing;
 mod worker;
@@ -134,6 +135,15 @@ const HELD: &str = "held";
 /// quick retries); later copies are the workers' ledgers' duplicates.
 const DEDUP_WINDOW: Duration = Duration::from_secs(120);
 
+/// NATS could not be reached on start: like a store that cannot be
+/// reached, exit status 75 (try again later), not a configuration error.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to NATS at {url}: {reason}")]
+pub struct NatsUnreachable {
+    pub url: String,
+    pub reason: String,
+}
+
 /// Connects to NATS and makes sure the stream exists (work-queue
 /// retention: an acknowledged message leaves the stream).
 async fn connect(
@@ -144,7 +154,10 @@ async fn connect(
         .connection_timeout(Duration::from_secs(5))
         .connect(cluster.nats.as_str())
         .await
-        .with_context(|| format!("cannot connect to NATS at {}", cluster.nats))?;
+        .map_err(|e| NatsUnreachable {
+            url: cluster.nats.clone(),
+            reason: e.to_string(),
+        })?;
     let js = jetstream::new(client.clone());
     let stream = js
         .get_or_create_stream(jetstream::stream::Config {

@@ -211,7 +211,7 @@ fn refused(answer: &mut Result<Applied, JobError>, e: &str) {
 
 /// The deduplication id: the same event (or held item) from the same
 /// source is the same message, whichever receiver publishes it.
-fn message_id(source: &str, kind: Option<&str>, payload: &str) -> String {
+pub(super) fn message_id(source: &str, kind: Option<&str>, payload: &str) -> String {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for part in [source, kind.unwrap_or(""), payload] {
         ctx.update(&(part.len() as u64).to_le_bytes());

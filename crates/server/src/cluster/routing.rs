@@ -29,7 +29,7 @@ pub fn partition_of(
     let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     // Reads only: a write through a partition's service would store
     // events of other partitions' WABAs there.
-    if method != Method::GET {
+    if method != Method::GET && method != Method::HEAD {
         return None;
     }
     if let Some(rest) = path.strip_prefix("/p/") {

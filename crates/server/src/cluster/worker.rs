@@ -11,31 +11,23 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream;
 use axum::Router;
 use axum::extract::{Request, State as AxState};
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use tower::ServiceExt;
-use wabill_engine::carriers::Provider;
 use wabill_engine::partition::Partitions;
 use wabill_engine::{EngineConfig, RateBook};
-use wabill_ingest::{Quarantined, Route};
 use wabill_store::postgres::cluster::Cluster;
 
 use super::routing::{Owners, no_owner, partition_of, redirect};
-use super::{ClusterConfig, HELD, KIND, SOURCE};
 use crate::http::{self, ApiError, ErrorCode};
-use crate::state::{EXIT_STORE_UNREACHABLE, OpenError, State, Write};
-use crate::store::{Held, Location, StoreError};
+use crate::state::{EXIT_STORE_UNREACHABLE, OpenError, State};
+use crate::store::{Location, StoreError};
 use crate::{ServiceConfig, listen};
 
 /// How often a worker beats and looks at its partitions.
 const TICK: Duration = Duration::from_millis(500);
-/// Messages per batch read from a partition's consumer.
-const BATCH: usize = 2_000;
-/// A message not acknowledged this long after delivery is delivered again.
-const ACK_WAIT: Duration = Duration::from_secs(15);
 
 /// What the HTTP side of a worker reads.
 struct Shared {
@@ -47,8 +39,11 @@ struct Shared {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Where this worker answers (its advertised URL).
     me: String,
-    /// When the control thread last beat in the cluster's tables.
-    beat: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The heartbeat thread's last beat and the workers alive then.
+    alive: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
+    /// Partitions this worker should own but could not open (not for
+    /// another's lock): readiness names them.
+    stuck: std::sync::Mutex<BTreeSet<u32>>,
 }
 
 /// A partition this worker owns.
@@ -72,44 +67,48 @@ pub fn serve_worker(
         anyhow::bail!("a worker needs a PostgreSQL store (--store postgres://…)");
     };
     let runtime = crate::runtime()?;
-    let (stream, listener, local) = runtime.block_on(async {
-        let (_client, stream) = super::connect(&service.cluster).await?;
+    let (js, stream, listener, local) = runtime.block_on(async {
+        let (client, stream) = super::connect(&service.cluster).await?;
         let listener = tokio::net::TcpListener::bind(&service.listen)
             .await
             .with_context(|| format!("cannot listen on {}", service.listen))?;
         let local = listener.local_addr().context("listening address")?;
-        anyhow::Ok((stream, listener, local))
+        anyhow::Ok((jetstream::new(client), stream, listener, local))
     })?;
-    let advertise = service
-        .cluster
-        .advertise
-        .clone()
-        .unwrap_or_else(|| format!("http://{local}"));
+    let (advertise, name) = identity(&service, local)?;
     let shared = Arc::new(Shared {
         parts: Arc::new(super::partitions(&engine, &service.cluster)),
         customers: engine.customers.clone(),
         owners: Owners::default(),
         routers: RwLock::default(),
         metrics: metrics.clone(),
-        beat: std::sync::Mutex::default(),
+        alive: std::sync::Mutex::default(),
+        stuck: std::sync::Mutex::default(),
         me: advertise.clone(),
     });
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
-        name: format!("{advertise}#{}", std::process::id()),
-        url: advertise,
+        name: name.clone(),
+        url: advertise.clone(),
         cluster_url: url,
         engine,
         book: Arc::new(book),
         key: wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new()),
         service: service.clone(),
         stream,
+        js,
         runtime: runtime.handle().clone(),
         shared: Arc::clone(&shared),
         stopping: Arc::clone(&stopping),
         metrics,
     };
     let mut cluster = Cluster::connect(&control.cluster_url)?;
+    let heart = Cluster::connect(&control.cluster_url)?;
+    let beating = (Arc::clone(&shared), Arc::clone(&stopping));
+    std::thread::Builder::new()
+        .name("wabill-heartbeat".into())
+        .spawn(move || beat(heart, &name, &advertise, &beating.0, &beating.1))
+        .context("cannot start the heartbeat thread")?;
     let controller = std::thread::Builder::new()
         .name("wabill-control".into())
         .spawn(move || {
@@ -138,6 +137,31 @@ pub fn serve_worker(
     Ok(())
 }
 
+/// Where this worker answers reads, and its name among the workers.
+fn identity(
+    service: &ServiceConfig,
+    local: std::net::SocketAddr,
+) -> anyhow::Result<(String, String)> {
+    if service.cluster.advertise.is_none() && local.ip().is_unspecified() {
+        anyhow::bail!(
+            "a worker listening on {local} needs [cluster] advertise (or WABILL_ADVERTISE): the URL other processes send its reads to"
+        );
+    }
+    let advertise = service
+        .cluster
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    // Unique per process, even for two with one address and process id
+    // (containers).
+    let name = {
+        use std::hash::BuildHasher;
+        let salt = std::hash::RandomState::new().hash_one(std::time::SystemTime::now());
+        format!("{advertise}#{}-{:08x}", std::process::id(), salt as u32)
+    };
+    Ok((advertise, name))
+}
+
 async fn metrics_text(AxState(shared): AxState<Arc<Shared>>) -> Response {
     shared
         .metrics
@@ -150,15 +174,27 @@ async fn metrics_text(AxState(shared): AxState<Arc<Shared>>) -> Response {
 /// its writes (each partition's writer stops the process when its own
 /// connection is gone).
 async fn ready(AxState(shared): AxState<Arc<Shared>>) -> Response {
-    let beat = shared.beat.lock().ok().and_then(|b| *b);
-    if beat.is_some_and(|at| at.elapsed() < TICK * 6) {
-        return "ok".into_response();
+    let beat = shared
+        .alive
+        .lock()
+        .ok()
+        .and_then(|b| b.as_ref().map(|b| b.0));
+    if beat.is_none_or(|at| at.elapsed() >= TICK * 6) {
+        return ApiError::new(
+            ErrorCode::StoreUnwritable,
+            "the worker has not written its heartbeat to PostgreSQL in the last 3 s",
+        )
+        .into_response();
     }
-    ApiError::new(
-        ErrorCode::StoreUnwritable,
-        "the worker has not written its heartbeat to PostgreSQL in the last 3 s",
-    )
-    .into_response()
+    let stuck = shared.stuck.lock().map(|s| s.clone()).unwrap_or_default();
+    if !stuck.is_empty() {
+        return ApiError::new(
+            ErrorCode::StoreUnwritable,
+            format!("partitions {stuck:?} cannot be opened (the worker's log says why)"),
+        )
+        .into_response();
+    }
+    "ok".into_response()
 }
 
 /// A read of an owned partition is answered by its service; another
@@ -215,6 +251,7 @@ struct Control {
     key: wabill_engine::HashKey,
     service: ServiceConfig,
     stream: jetstream::stream::Stream,
+    js: jetstream::Context,
     runtime: tokio::runtime::Handle,
     shared: Arc<Shared>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
@@ -224,19 +261,19 @@ struct Control {
 impl Control {
     fn run(&self, cluster: &mut Cluster) {
         let mut owned: BTreeMap<u32, Owned> = BTreeMap::new();
+        // Partitions that failed to open, and when: tried again after
+        // [`RETRY_FAILED`].
+        let mut failed: BTreeMap<u32, std::time::Instant> = BTreeMap::new();
         loop {
             let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
-            let alive = if stopping {
-                Vec::new()
-            } else {
-                let Some(alive) = checked(cluster.heartbeat(&self.name, &self.url)) else {
+            let alive = match self.alive() {
+                _ if stopping => Vec::new(),
+                Some(alive) => alive,
+                // No fresh heartbeat: keep what is owned, take nothing.
+                None => {
                     std::thread::sleep(TICK);
                     continue;
-                };
-                if let Ok(mut beat) = self.shared.beat.lock() {
-                    *beat = Some(std::time::Instant::now());
                 }
-                alive
             };
             let wanted: BTreeSet<u32> = (0..self.shared.parts.count())
                 .filter(|p| super::rendezvous(&alive, *p) == Some(self.name.as_str()))
@@ -249,46 +286,92 @@ impl Control {
             for part in leaving {
                 if let Some(partition) = owned.remove(&part) {
                     self.release(part, partition);
+                    checked(cluster.disowns(part, &self.name));
                 }
             }
             if stopping {
                 return;
             }
-            for part in wanted {
-                if owned.contains_key(&part) {
-                    continue;
-                }
-                if let Some(partition) = self.adopt(cluster, part) {
-                    owned.insert(part, partition);
+            failed.retain(|p, at| wanted.contains(p) && at.elapsed() < RETRY_FAILED);
+            if let Ok(mut stuck) = self.shared.stuck.lock() {
+                *stuck = failed.keys().copied().collect();
+            }
+            // One partition a tick: a replay takes a while, and the
+            // partitions already owned are served meanwhile.
+            let next = wanted
+                .iter()
+                .find(|p| !owned.contains_key(p) && !failed.contains_key(p));
+            if let Some(&part) = next {
+                match self.adopt(cluster, part) {
+                    Adopted::Owned(partition) => {
+                        owned.insert(part, partition);
+                    }
+                    Adopted::Busy => {}
+                    Adopted::Failed => {
+                        failed.insert(part, std::time::Instant::now());
+                    }
                 }
             }
-            if let Some(owners) = checked(cluster.owners())
-                && let Ok(mut o) = self.shared.owners.write()
-            {
-                *o = owners.into_iter().collect();
-            }
+            self.refresh(cluster, &owned);
             std::thread::sleep(TICK);
         }
     }
 
+    /// The workers alive, from a heartbeat under 3 s old.
+    fn alive(&self) -> Option<Vec<String>> {
+        let alive = self.shared.alive.lock().ok()?;
+        let (at, names) = alive.as_ref()?;
+        (at.elapsed() < TICK * 6).then(|| names.clone())
+    }
+
+    /// What the cluster's tables say for reads: each partition's owner,
+    /// and the latest month billed anywhere (customers' invoices).
+    fn refresh(&self, cluster: &mut Cluster, owned: &BTreeMap<u32, Owned>) {
+        if let Some(owners) = checked(cluster.owners())
+            && let Ok(mut o) = self.shared.owners.write()
+        {
+            *o = owners.into_iter().collect();
+        }
+        let latest = checked(cluster.latest_month())
+            .flatten()
+            .and_then(|m| wabill_engine::time::Month::parse(&m));
+        for partition in owned.values() {
+            if let Ok(mut horizon) = partition.state.cluster_horizon.lock() {
+                *horizon = latest;
+            }
+        }
+    }
+
     /// Opens partition `part`'s store (its log replayed) and starts
-    /// consuming; None while another process still holds it.
-    fn adopt(&self, cluster: &mut Cluster, part: u32) -> Option<Owned> {
+    /// consuming it.
+    fn adopt(&self, cluster: &mut Cluster, part: u32) -> Adopted {
         let started = std::time::Instant::now();
-        let location = checked(cluster.partition(part))?;
-        let opened = State::open_shared(
+        let Some(location) = checked(cluster.partition(part)) else {
+            return Adopted::Failed;
+        };
+        let parts = &self.shared.parts;
+        let foreign = |waba: &str| {
+            let elsewhere = parts.of(waba);
+            (elsewhere != part).then(|| {
+                format!(
+                    "partition {part}'s log holds events of WABA {waba:?}, which this configuration bills in partition {elsewhere}: [cluster] partitions or the billing units (portfolios, moved numbers, customers) changed after events flowed, which a cluster cannot follow (service.md, Cluster)"
+                )
+            })
+        };
+        let opened = State::open_checked(
             &location,
             self.engine.clone(),
             Arc::clone(&self.book),
             self.key,
+            &foreign,
         );
         let (state, writer) = match opened {
             Ok(opened) => opened,
-            Err(OpenError::Store(StoreError::Busy { .. })) => return None,
+            Err(OpenError::Store(StoreError::Busy { .. })) => return Adopted::Busy,
             Err(OpenError::Store(e @ StoreError::Unreachable { .. })) => lost(&e),
             Err(e) => {
-                tracing::error!(partition = part, error = %chain(&e), "cannot adopt the partition");
-                return None;
+                tracing::error!(partition = part, error = %chain(&e), "cannot adopt the partition; trying again in 30 s");
+                return Adopted::Failed;
             }
         };
         tracing::info!(
@@ -298,13 +381,15 @@ impl Control {
             "partition adopted: its log replayed"
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let consumer = self.runtime.spawn(consume(
-            Arc::clone(&state),
-            self.stream.clone(),
-            self.service.cluster.clone(),
+        let feed = super::consume::Feed {
+            state: Arc::clone(&state),
+            stream: self.stream.clone(),
+            js: self.js.clone(),
+            cluster: self.service.cluster.clone(),
+            parts: Arc::clone(&self.shared.parts),
             part,
-            stopped,
-        ));
+        };
+        let consumer = self.runtime.spawn(super::consume::consume(feed, stopped));
         let publisher = self.runtime.spawn(crate::publish_every(
             Arc::clone(&state),
             Arc::default(),
@@ -320,7 +405,7 @@ impl Control {
         }
         checked(cluster.owns(part, &self.name, &self.url));
         checked(cluster.refresh_views(self.shared.parts.count()));
-        Some(Owned {
+        Adopted::Owned(Owned {
             state,
             writer,
             stop,
@@ -342,6 +427,38 @@ impl Control {
         let _ = owned.writer.join();
         tracing::info!(partition = part, "partition released");
     }
+}
+
+/// What adopting a partition came to.
+enum Adopted {
+    Owned(Owned),
+    /// Another session still holds its store: tried again next tick.
+    Busy,
+    /// It could not be opened (logged): tried again after [`RETRY_FAILED`].
+    Failed,
+}
+
+/// How long a partition that failed to open waits before another try.
+const RETRY_FAILED: Duration = Duration::from_secs(30);
+
+/// The heartbeat thread: every tick, this worker's row and the workers
+/// alive; on stop, the row removed so that the others take over at once.
+fn beat(
+    mut cluster: Cluster,
+    name: &str,
+    url: &str,
+    shared: &Shared,
+    stopping: &std::sync::atomic::AtomicBool,
+) {
+    while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Some(alive) = checked(cluster.heartbeat(name, url))
+            && let Ok(mut a) = shared.alive.lock()
+        {
+            *a = Some((std::time::Instant::now(), alive));
+        }
+        std::thread::sleep(TICK);
+    }
+    checked(cluster.leave(name));
 }
 
 /// The cluster's tables cannot be reached: as the service does when its
@@ -374,167 +491,6 @@ fn chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     text
-}
-
-/// Reads partition `part`'s consumer until told to stop: each batch is
-/// handed to the writer, and acknowledged once committed.
-async fn consume(
-    state: Arc<State>,
-    stream: jetstream::stream::Stream,
-    cluster: ClusterConfig,
-    part: u32,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let name = cluster.consumer(part);
-    let config = pull::Config {
-        durable_name: Some(name.clone()),
-        filter_subject: cluster.subject(part),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: ACK_WAIT,
-        max_ack_pending: 100_000,
-        ..Default::default()
-    };
-    let consumer: jetstream::consumer::PullConsumer = loop {
-        match stream.get_or_create_consumer(&name, config.clone()).await {
-            Ok(consumer) => break consumer,
-            Err(e) => tracing::error!(partition = part, error = %e, "cannot open the consumer"),
-        }
-        if *stop.borrow() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
-    let mut validator = state.read().ledger().validator();
-    while !*stop.borrow() {
-        let fetched = consumer
-            .fetch()
-            .max_messages(BATCH)
-            .expires(Duration::from_millis(500))
-            .messages()
-            .await;
-        let mut batch = match fetched {
-            Ok(batch) => batch,
-            Err(e) => {
-                tracing::error!(partition = part, error = %e, "cannot read the stream");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        let mut messages = Vec::new();
-        let mut write = Write::default();
-        let received_at = crate::import::received_now();
-        while let Some(message) = batch.next().await {
-            match message {
-                Ok(message) => {
-                    read_message(&message, &mut validator, &mut write, &received_at);
-                    messages.push(message);
-                }
-                Err(e) => {
-                    tracing::error!(partition = part, error = %e, "a message could not be read");
-                    break;
-                }
-            }
-        }
-        if messages.is_empty() {
-            continue;
-        }
-        if !commit(&state, write).await {
-            // Not acknowledged: delivered again after ACK_WAIT.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
-        }
-        for message in messages {
-            if let Err(e) = message.ack().await {
-                tracing::warn!(partition = part, error = %e, "an acknowledgement was not sent; the message comes again and is a duplicate");
-            }
-        }
-    }
-}
-
-/// Hands a batch to the writer; whether it was committed.
-async fn commit(state: &State, write: Write) -> bool {
-    match state.apply(write).await {
-        Ok(_) => true,
-        Err(e) => {
-            tracing::error!(error = %e, "a batch from the stream was not stored");
-            false
-        }
-    }
-}
-
-/// One stream message into `write`: an event line (validated as a
-/// receiver did) or a held item. Nothing is dropped: a message that cannot
-/// be read is held, with why.
-fn read_message(
-    message: &jetstream::Message,
-    validator: &mut wabill_engine::Validator,
-    write: &mut Write,
-    received_at: &str,
-) {
-    let headers = message.headers.as_ref();
-    let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str());
-    let source = wabill_store::source_name(header(SOURCE).unwrap_or("api"));
-    let text = String::from_utf8_lossy(&message.payload);
-    let refused = if header(KIND) == Some(HELD) {
-        match held_of(&text, source) {
-            Ok(held) => {
-                write.held.push(held);
-                return;
-            }
-            Err(e) => format!("a held item from the stream cannot be read: {e}"),
-        }
-    } else {
-        let route = Route {
-            provider: Provider::parse(source),
-            ..Route::default()
-        };
-        match crate::import::add_line(&text, route, validator, write, received_at) {
-            Ok(_) => return,
-            Err(e) => format!("an event from the stream was refused by this worker: {e}"),
-        }
-    };
-    tracing::error!(reason = %refused, "a stream message is held in the quarantine");
-    write.held.push(Held {
-        id: 0,
-        received_at: received_at.to_owned(),
-        source,
-        route: String::new(),
-        item: Quarantined {
-            path: String::new(),
-            reason: refused,
-            item: text.clone().into_owned(),
-            body: text.into_owned(),
-            waba: None,
-        },
-    });
-}
-
-#[derive(serde::Deserialize)]
-struct HeldMessage {
-    received_at: String,
-    route: String,
-    path: String,
-    reason: String,
-    item: String,
-    body: String,
-    waba: Option<String>,
-}
-
-fn held_of(text: &str, source: &'static str) -> Result<Held, serde_json::Error> {
-    let m: HeldMessage = serde_json::from_str(text)?;
-    Ok(Held {
-        id: 0,
-        received_at: m.received_at,
-        source,
-        route: m.route,
-        item: Quarantined {
-            path: m.path,
-            reason: m.reason,
-            item: m.item,
-            body: m.body,
-            waba: m.waba,
-        },
-    })
 }
 
 /// The owners of the partitions, from the cluster's tables every second

@@ -45,11 +45,14 @@ pub(super) async fn get_customer_invoice(
                 format!("no invoice for customer {id:?} in {month}: nothing billed or due (yet)"),
             )
         };
-        // Every WABA's latest month bounds the invoices, as on the command line.
+        // Every WABA's latest month bounds the invoices, as on the command
+        // line (in a cluster, every partition's).
+        let cluster = state.cluster_horizon.lock().ok().and_then(|h| *h);
         let last = settled
             .billed
             .months()
             .map(|m| m.month)
+            .chain(cluster)
             .max()
             .ok_or_else(not_found)?;
         let months = customer_months(settled, config, &id);

@@ -90,7 +90,7 @@ error_codes! {
     Unavailable => ("unavailable", SERVICE_UNAVAILABLE,
         "The service is shutting down; nothing stored."),
     StoreFailed => ("store_failed", SERVICE_UNAVAILABLE,
-        "The event log could not be written; nothing stored. The answer names no cause (server paths stay private); the service logs it at error level."),
+        "The event log (in a cluster: the stream) could not take the write; retry: what was taken counts as duplicates then. The answer names no cause (server paths stay private); the service logs it at error level."),
     NoOwner => ("no_owner", SERVICE_UNAVAILABLE,
         "Cluster: no worker owns the partition of what was read just now (one is taking it over); try again after `Retry-After`."),
     StoreUnwritable => ("store_unwritable", SERVICE_UNAVAILABLE,

@@ -326,7 +326,7 @@ pub(super) async fn commit(
             // service's log, not for the caller.
             JobError::Store(_) => ApiError::new(
                 ErrorCode::StoreFailed,
-                "the event log cannot take writes now; nothing was stored, retry later",
+                "the events could not be made durable now; retry later (those already taken count as duplicates)",
             ),
         })?;
     app.meters.applied(source, applied);

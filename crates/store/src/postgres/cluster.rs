@@ -44,6 +44,14 @@ impl Cluster {
             )
             .map_err(&err)?;
         drop(err);
+        // PostgreSQL cuts names at 63 bytes: two partitions' schemas must
+        // never become one.
+        if schema.len() + "_p4095".len() > 63 {
+            return Err(StoreError::SchemaName {
+                location: location.to_string(),
+                schema,
+            });
+        }
         Ok(Cluster {
             location,
             url: url.to_owned(),
@@ -94,6 +102,45 @@ impl Cluster {
             )
             .map_err(pg_err(&self.location))?;
         Ok(())
+    }
+
+    /// Removes `worker`'s heartbeat (it stops).
+    pub fn leave(&mut self, worker: &str) -> Result<(), StoreError> {
+        self.client
+            .execute("DELETE FROM wabill_workers WHERE name = $1", &[&worker])
+            .map_err(pg_err(&self.location))?;
+        Ok(())
+    }
+
+    /// Forgets that `worker` owns `part` (it released it).
+    pub fn disowns(&mut self, part: u32, worker: &str) -> Result<(), StoreError> {
+        let part = i32::try_from(part).unwrap_or(i32::MAX);
+        self.client
+            .execute(
+                "DELETE FROM wabill_owners WHERE part = $1 AND worker = $2",
+                &[&part, &worker],
+            )
+            .map_err(pg_err(&self.location))?;
+        Ok(())
+    }
+
+    /// The latest month any partition has published an invoice of
+    /// (`YYYY-MM`): the horizon of customers' invoices, as every WABA's
+    /// latest month is on one service.
+    pub fn latest_month(&mut self) -> Result<Option<String>, StoreError> {
+        let err = pg_err(&self.location);
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass('wabill_invoices') IS NOT NULL", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(&err)?;
+        if !exists {
+            return Ok(None);
+        }
+        self.client
+            .query_one("SELECT max(month) FROM wabill_invoices", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(&err)
     }
 
     /// The URL of each partition's owner as last recorded, with the
