@@ -296,6 +296,9 @@ fn reads_go_to_their_partition(receiver: &Server, worker: &Server) {
     assert_eq!(status, 404, "only 12 partitions: {body}");
     let reply = post_events(worker, TOKEN_ALL, "");
     assert_eq!(reply.status, 404, "{}", reply.body);
+    // Where workers answer is told to callers with a key only.
+    let reply = get(&receiver.url("/v1/invoices/W1/2025-06"), None);
+    assert_eq!(reply.status, 401, "{}", reply.body);
 }
 
 /// The whole scenario over `events` generated events.
@@ -400,4 +403,98 @@ fn a_receiver_or_worker_that_cannot_reach_nats_exits_75_to_be_started_again() {
             "{role}: {stderr}"
         );
     }
+}
+
+/// Reads every expected invoice from `worker` (which redirects to the
+/// owner) until they equal `invoices` or `within` passes.
+fn worker_settles_to(worker: &Server, invoices: &[Value], within: Duration) {
+    if let Err(diff) = settles_to(worker, invoices, within) {
+        panic!("the cluster's invoices differ from `wabill invoice`:\n{diff}");
+    }
+}
+
+/// The readiness answer of `server`.
+fn ready(server: &Server) -> (u16, String) {
+    let reply = get(&server.url("/readyz"), None);
+    (reply.status, reply.body)
+}
+
+#[test]
+fn units_changed_under_a_cluster_are_forwarded_or_refused_never_billed_apart() {
+    let setup = Setup::new(12);
+    let dir = tempfile::tempdir().unwrap();
+    let (file, lines) = traffic(dir.path(), 6_000);
+    let parts = |config: &wabill_engine::EngineConfig| {
+        wabill_engine::partition::Partitions::new(config, 12)
+    };
+    let alone = parts(&wabill_engine::EngineConfig::new());
+    let mut wabas: Vec<String> = expected(&setup.config, &file)
+        .iter()
+        .map(|i| i["waba"].as_str().unwrap().to_owned())
+        .collect();
+    wabas.sort();
+    wabas.dedup();
+    // Two WABAs in different partitions while each is alone.
+    let (a, b) = wabas
+        .iter()
+        .flat_map(|a| wabas.iter().map(move |b| (a, b)))
+        .find(|(a, b)| a < b && alone.of(a) != alone.of(b))
+        .expect("two WABAs in different partitions");
+    let old_config = setup.config.with_extension("old.toml");
+    std::fs::copy(&setup.config, &old_config).unwrap();
+    // The new configuration joins them in one portfolio: b's events now
+    // belong with a's partition.
+    let portfolio = format!(
+        "[[waba]]\nid = \"{a}\"\nportfolio = \"P\"\n[[waba]]\nid = \"{b}\"\nportfolio = \"P\"\n"
+    );
+    setup.configure(12, &portfolio);
+    let invoices = expected(&setup.config, &file);
+    // Receivers still on the old configuration, workers on the new: b's
+    // events reach b's old partition, whose worker forwards them.
+    let receiver = {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wabill"));
+        command.arg("--config").arg(&old_config).args([
+            "serve",
+            "--role",
+            "receiver",
+            "--store",
+            &setup.schema.url,
+        ]);
+        Server::spawn(command)
+    };
+    let worker = setup.start("worker");
+    for chunk in lines.chunks(3_000) {
+        assert!(push(&receiver, chunk));
+    }
+    worker_settles_to(&worker, &invoices, Duration::from_secs(60));
+    assert_eq!(setup.stream_drained(Duration::from_secs(60)), 0);
+    assert_eq!(worker.stop(), 0);
+    // A worker on the old configuration finds b's events in a's
+    // partition: it does not open that partition, and says so.
+    let old_worker = {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wabill"));
+        command.arg("--config").arg(&old_config).args([
+            "serve",
+            "--role",
+            "worker",
+            "--store",
+            &setup.schema.url,
+        ]);
+        Server::spawn(command)
+    };
+    let started = Instant::now();
+    let (status, body) = loop {
+        let (status, body) = ready(&old_worker);
+        if status == 503 && body.contains("cannot be opened")
+            || started.elapsed() > Duration::from_secs(30)
+        {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert_eq!(status, 503, "{body}");
+    let named = format!("partitions {{{}}} cannot be opened", alone.of(a));
+    assert!(body.contains(&named), "{body}");
+    assert_eq!(old_worker.stop(), 0);
+    setup.delete_stream();
 }

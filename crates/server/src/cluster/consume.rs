@@ -123,15 +123,17 @@ async fn forward_misrouted(
         .into_iter()
         .partition(|row| parts.of(&row.event().waba) == part);
     write.rows = mine;
+    if let Some(first) = elsewhere.first() {
+        tracing::warn!(
+            partition = part,
+            events = elsewhere.len(),
+            waba = %first.event().waba,
+            "events of other partitions came here (receivers on another configuration?); forwarded"
+        );
+    }
     for row in elsewhere {
         let to = parts.of(&row.event().waba);
         let source = row.source.unwrap_or("api");
-        tracing::warn!(
-            from = part,
-            to,
-            waba = %row.event().waba,
-            "an event of another partition came here (receivers on another configuration?); forwarded"
-        );
         let mut headers = async_nats::HeaderMap::new();
         // Its own id: the original's, within the stream's window, would be
         // taken as a duplicate of the message being forwarded.

@@ -42,6 +42,7 @@ pub fn serve_receiver(
     let limits = listen::ConnectionLimits::of(&service);
     listen::raise_open_files(limits.max_connections);
     let listen_on = service.listen.clone();
+    let keys = service.clone();
     let app = Arc::new(http::App::new(Arc::clone(&state), service, metrics));
     let runtime = crate::runtime()?;
     runtime.block_on(async {
@@ -61,7 +62,7 @@ pub fn serve_receiver(
         let local = listener.local_addr().context("listening address")?;
         println!("wabill listening on http://{local}");
         tracing::info!(%local, role = "receiver", "listening");
-        let reads = Arc::new((parts, customers, owners));
+        let reads = Arc::new((parts, customers, owners, keys));
         let router =
             http::router(app).layer(axum::middleware::from_fn_with_state(reads, redirect_reads));
         listen::serve(listener, router, limits, crate::shutdown_signal()).await;
@@ -74,20 +75,31 @@ pub fn serve_receiver(
     Ok(())
 }
 
-type Reads = Arc<(Arc<Partitions>, wabill_engine::customers::Customers, Owners)>;
+type Reads = Arc<(
+    Arc<Partitions>,
+    wabill_engine::customers::Customers,
+    Owners,
+    ServiceConfig,
+)>;
 
 /// A read of one partition goes to its owner.
 async fn redirect_reads(AxState(reads): AxState<Reads>, request: Request, next: Next) -> Response {
-    let (parts, customers, owners) = &*reads;
-    match partition_of(parts, customers, request.method(), request.uri()) {
+    let (parts, customers, owners, service) = &*reads;
+    let found = partition_of(parts, customers, request.method(), request.uri());
+    let held = request.uri().path().starts_with("/v1/quarantine");
+    // Without a known key the service's own answer (401): where workers
+    // answer is for callers with a key.
+    if (found.is_none() && !held) || http::auth::key_of(service, request.headers()).is_err() {
+        return next.run(request).await;
+    }
+    match found {
         Some((part, _)) => redirect(owners, part, request.uri()),
         // Held items live in the partitions' stores, not here.
-        None if request.uri().path().starts_with("/v1/quarantine") => ApiError::new(
+        None => ApiError::new(
             ErrorCode::BadQuery,
             "a cluster holds items per partition: GET /v1/quarantine?waba=W, or GET /p/<N>/v1/quarantine of a worker; re-processing is re-sending a held item's body",
         )
         .into_response(),
-        None => next.run(request).await,
     }
 }
 

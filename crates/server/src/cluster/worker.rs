@@ -39,6 +39,8 @@ struct Shared {
     metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Where this worker answers (its advertised URL).
     me: String,
+    /// Its configuration: the API keys a redirect needs.
+    service: ServiceConfig,
     /// The heartbeat thread's last beat and the workers alive then.
     alive: std::sync::Mutex<Option<(std::time::Instant, Vec<String>)>>,
     /// Partitions this worker should own but could not open (not for
@@ -85,6 +87,7 @@ pub fn serve_worker(
         alive: std::sync::Mutex::default(),
         stuck: std::sync::Mutex::default(),
         me: advertise.clone(),
+        service: service.clone(),
     });
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
@@ -219,6 +222,9 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, mut request: Request) -
         .ok()
         .and_then(|r| r.get(&part).cloned());
     let Some(router) = router else {
+        if let Err(e) = http::auth::key_of(&shared.service, request.headers()) {
+            return e.into_response();
+        }
         // The tables may still name this worker for a partition it has
         // just released: no redirect to itself.
         let mine = shared

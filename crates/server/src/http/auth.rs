@@ -76,6 +76,15 @@ pub(super) fn route_of<'a>(
 
 /// The platform API key of `Authorization: Bearer <token>`.
 pub(super) fn api_key<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a ApiKey, ApiError> {
+    key_of(&app.service, headers)
+}
+
+/// [`api_key`] among `service`'s keys (a cluster's redirects: only a
+/// caller with a key learns where a partition's owner answers).
+pub fn key_of<'a>(
+    service: &'a crate::ServiceConfig,
+    headers: &HeaderMap,
+) -> Result<&'a ApiKey, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -87,7 +96,7 @@ pub(super) fn api_key<'a>(app: &'a App, headers: &HeaderMap) -> Result<&'a ApiKe
             )
         })?;
     let hash = sha256(token.as_bytes());
-    app.service
+    service
         .api_keys
         .iter()
         .find(|k| k.sha256 == hash.as_ref())

@@ -6,7 +6,7 @@
 //! [`error::ErrorCode`].
 
 mod api;
-mod auth;
+pub(crate) mod auth;
 mod customers;
 pub mod error;
 mod ops;
