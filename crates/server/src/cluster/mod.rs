@@ -144,6 +144,16 @@ pub struct NatsUnreachable {
     pub reason: String,
 }
 
+/// A NATS URL without its credentials (`nats://***@host:4222`).
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Connects to NATS and makes sure the stream exists (work-queue
 /// retention: an acknowledged message leaves the stream).
 async fn connect(
@@ -155,7 +165,7 @@ async fn connect(
         .connect(cluster.nats.as_str())
         .await
         .map_err(|e| NatsUnreachable {
-            url: cluster.nats.clone(),
+            url: redacted(&cluster.nats),
             reason: e.to_string(),
         })?;
     let js = jetstream::new(client.clone());
@@ -194,6 +204,12 @@ fn partitions(engine: &wabill_engine::EngineConfig, cluster: &ClusterConfig) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nats_url_is_printed_without_its_credentials() {
+        assert_eq!(redacted("nats://u:p@ss@h:4222"), "nats://***@h:4222");
+        assert_eq!(redacted("nats://h:4222"), "nats://h:4222");
+    }
 
     #[test]
     fn rendezvous_moves_only_the_partitions_of_the_worker_that_left() {
