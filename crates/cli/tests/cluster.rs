@@ -296,9 +296,21 @@ fn reads_go_to_their_partition(receiver: &Server, worker: &Server) {
     assert_eq!(status, 404, "only 12 partitions: {body}");
     let reply = post_events(worker, TOKEN_ALL, "");
     assert_eq!(reply.status, 404, "{}", reply.body);
-    // Where workers answer is told to callers with a key only.
-    let reply = get(&receiver.url("/v1/invoices/W1/2025-06"), None);
-    assert_eq!(reply.status, 401, "{}", reply.body);
+    // Where workers answer is told to callers with a key only (no
+    // redirect followed: the answer itself must be the 401).
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into();
+    for server in [receiver, worker] {
+        let reply = agent
+            .get(&server.url("/v1/invoices/W1/2025-06"))
+            .call()
+            .unwrap();
+        assert_eq!(reply.status().as_u16(), 401, "{}", server.base);
+        assert!(reply.headers().get("location").is_none());
+    }
 }
 
 /// The whole scenario over `events` generated events.

@@ -31,24 +31,8 @@ pub(super) async fn consume(feed: Feed, stop: tokio::sync::watch::Receiver<bool>
         parts,
         part,
     } = feed;
-    let name = cluster.consumer(part);
-    let config = pull::Config {
-        durable_name: Some(name.clone()),
-        filter_subject: cluster.subject(part),
-        ack_policy: jetstream::consumer::AckPolicy::Explicit,
-        ack_wait: ACK_WAIT,
-        max_ack_pending: 100_000,
-        ..Default::default()
-    };
-    let consumer: jetstream::consumer::PullConsumer = loop {
-        match stream.get_or_create_consumer(&name, config.clone()).await {
-            Ok(consumer) => break consumer,
-            Err(e) => tracing::error!(partition = part, error = %e, "cannot open the consumer"),
-        }
-        if *stop.borrow() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    let Some(consumer) = open_consumer(&stream, &cluster, part, &stop).await else {
+        return;
     };
     let mut validator = state.read().ledger().validator();
     while !*stop.borrow() {
@@ -72,7 +56,16 @@ pub(super) async fn consume(feed: Feed, stop: tokio::sync::watch::Receiver<bool>
         while let Some(message) = batch.next().await {
             match message {
                 Ok(message) => {
+                    let before = write.rows.len();
                     read_message(&message, &mut validator, &mut write, &received_at);
+                    if message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(FORWARDED))
+                        .is_some()
+                    {
+                        hold_forwarded_again(&mut write, before, &parts, part, &received_at);
+                    }
                     messages.push(message);
                 }
                 Err(e) => {
@@ -95,6 +88,35 @@ pub(super) async fn consume(feed: Feed, stop: tokio::sync::watch::Receiver<bool>
                 tracing::warn!(partition = part, error = %e, "an acknowledgement was not sent; the message comes again and is a duplicate");
             }
         }
+    }
+}
+
+/// The partition's durable consumer (created if missing), retried each
+/// second until opened; None when told to stop meanwhile.
+async fn open_consumer(
+    stream: &jetstream::stream::Stream,
+    cluster: &ClusterConfig,
+    part: u32,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Option<jetstream::consumer::PullConsumer> {
+    let name = cluster.consumer(part);
+    let config = pull::Config {
+        durable_name: Some(name.clone()),
+        filter_subject: cluster.subject(part),
+        ack_policy: jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: ACK_WAIT,
+        max_ack_pending: 100_000,
+        ..Default::default()
+    };
+    loop {
+        match stream.get_or_create_consumer(&name, config.clone()).await {
+            Ok(consumer) => return Some(consumer),
+            Err(e) => tracing::error!(partition = part, error = %e, "cannot open the consumer"),
+        }
+        if *stop.borrow() {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
@@ -143,6 +165,7 @@ async fn forward_misrouted(
         );
         headers.insert("Nats-Msg-Id", id.as_str());
         headers.insert(SOURCE, source);
+        headers.insert(FORWARDED, part.to_string().as_str());
         let sent = js
             .publish_with_headers(cluster.subject(to), headers, row.line.into())
             .await;
@@ -159,6 +182,47 @@ async fn forward_misrouted(
         }
     }
     true
+}
+
+/// Header of a message a worker forwarded: the partition it came from.
+const FORWARDED: &str = "Wabill-Forwarded-From";
+
+/// Events of a forwarded message that this worker would forward again
+/// (two workers on different configurations) are held in the quarantine
+/// instead, with why: never forwarded in a loop, never dropped.
+fn hold_forwarded_again(
+    write: &mut Write,
+    from: usize,
+    parts: &Partitions,
+    part: u32,
+    received_at: &str,
+) {
+    let added = write.rows.split_off(from);
+    for row in added {
+        let to = parts.of(&row.event().waba);
+        if to == part {
+            write.rows.push(row);
+            continue;
+        }
+        let reason = format!(
+            "forwarded here by another worker, but this worker's configuration bills WABA {:?} in partition {to}: the workers run different configurations",
+            row.event().waba
+        );
+        tracing::error!(partition = part, reason = %reason, "an event is held in the quarantine");
+        write.held.push(Held {
+            id: 0,
+            received_at: received_at.to_owned(),
+            source: row.source.unwrap_or("api"),
+            route: String::new(),
+            item: Quarantined {
+                path: String::new(),
+                reason,
+                waba: Some(row.event().waba.to_string()),
+                item: row.line.clone(),
+                body: row.line,
+            },
+        });
+    }
 }
 
 /// Hands a batch to the writer; whether it was committed.

@@ -146,12 +146,11 @@ pub struct NatsUnreachable {
 
 /// A NATS URL without its credentials (`nats://***@host:4222`).
 fn redacted(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    let Some(at) = url.rfind('@') else {
+        return url.to_owned();
+    };
+    let start = url.find("://").filter(|s| *s < at).map_or(0, |s| s + 3);
+    format!("{}***{}", &url[..start], &url[at..])
 }
 
 /// Connects to NATS and makes sure the stream exists (work-queue
@@ -164,9 +163,23 @@ async fn connect(
         .connection_timeout(Duration::from_secs(5))
         .connect(cluster.nats.as_str())
         .await
-        .map_err(|e| NatsUnreachable {
-            url: redacted(&cluster.nats),
-            reason: e.to_string(),
+        .map_err(|e| {
+            use async_nats::ConnectErrorKind as Kind;
+            let url = redacted(&cluster.nats);
+            match e.kind() {
+                // Retrying will not help: a configuration error (exit 2).
+                Kind::ServerParse
+                | Kind::Authentication
+                | Kind::AuthorizationViolation
+                | Kind::Tls => {
+                    anyhow::anyhow!("cannot connect to NATS at {url}: {e}")
+                }
+                _ => NatsUnreachable {
+                    url,
+                    reason: e.to_string(),
+                }
+                .into(),
+            }
         })?;
     let js = jetstream::new(client.clone());
     let stream = js
@@ -209,6 +222,7 @@ mod tests {
     fn a_nats_url_is_printed_without_its_credentials() {
         assert_eq!(redacted("nats://u:p@ss@h:4222"), "nats://***@h:4222");
         assert_eq!(redacted("nats://h:4222"), "nats://h:4222");
+        assert_eq!(redacted("u:p@h:4222"), "***@h:4222");
     }
 
     #[test]

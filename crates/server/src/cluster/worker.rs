@@ -108,7 +108,7 @@ pub fn serve_worker(
     let mut cluster = Cluster::connect(&control.cluster_url)?;
     let heart = Cluster::connect(&control.cluster_url)?;
     let beating = (Arc::clone(&shared), Arc::clone(&stopping));
-    std::thread::Builder::new()
+    let heartbeat = std::thread::Builder::new()
         .name("wabill-heartbeat".into())
         .spawn(move || beat(heart, &name, &advertise, &beating.0, &beating.1))
         .context("cannot start the heartbeat thread")?;
@@ -125,17 +125,12 @@ pub fn serve_worker(
     runtime.block_on(async {
         println!("wabill listening on http://{local}");
         tracing::info!(%local, role = "worker", "listening");
-        let router = Router::new()
-            .route("/livez", axum::routing::get(|| async { "ok" }))
-            .route("/metrics", axum::routing::get(metrics_text))
-            .route("/readyz", axum::routing::get(ready))
-            .route("/healthz", axum::routing::get(ready))
-            .fallback(dispatch)
-            .with_state(Arc::clone(&shared));
+        let router = router(Arc::clone(&shared));
         listen::serve(listener, router, limits, crate::shutdown_signal()).await;
     });
     stopping.store(true, std::sync::atomic::Ordering::SeqCst);
     let _ = controller.join();
+    let _ = heartbeat.join();
     tracing::info!("stopped");
     Ok(())
 }
@@ -163,6 +158,17 @@ fn identity(
         format!("{advertise}#{}-{:08x}", std::process::id(), salt as u32)
     };
     Ok((advertise, name))
+}
+
+/// A worker's HTTP: its own health and metrics, and its partitions' reads.
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/livez", axum::routing::get(|| async { "ok" }))
+        .route("/metrics", axum::routing::get(metrics_text))
+        .route("/readyz", axum::routing::get(ready))
+        .route("/healthz", axum::routing::get(ready))
+        .fallback(dispatch)
+        .with_state(shared)
 }
 
 async fn metrics_text(AxState(shared): AxState<Arc<Shared>>) -> Response {
@@ -270,6 +276,7 @@ impl Control {
         // Partitions that failed to open, and when: tried again after
         // [`RETRY_FAILED`].
         let mut failed: BTreeMap<u32, std::time::Instant> = BTreeMap::new();
+        let mut round: u64 = 0;
         loop {
             let stopping = self.stopping.load(std::sync::atomic::Ordering::SeqCst);
             let alive = match self.alive() {
@@ -298,27 +305,35 @@ impl Control {
             if stopping {
                 return;
             }
-            failed.retain(|p, at| wanted.contains(p) && at.elapsed() < RETRY_FAILED);
+            failed.retain(|p, _| wanted.contains(p));
             if let Ok(mut stuck) = self.shared.stuck.lock() {
                 *stuck = failed.keys().copied().collect();
             }
-            // One partition a tick: a replay takes a while, and the
-            // partitions already owned are served meanwhile.
-            let next = wanted
+            // One partition opened a tick (a replay takes a while, and the
+            // partitions owned are served meanwhile); one still held by
+            // another does not keep the next from being tried.
+            let due = |p: &u32| failed.get(p).is_none_or(|at| at.elapsed() >= RETRY_FAILED);
+            let candidates: Vec<u32> = wanted
                 .iter()
-                .find(|p| !owned.contains_key(p) && !failed.contains_key(p));
-            if let Some(&part) = next {
+                .copied()
+                .filter(|p| !owned.contains_key(p) && due(p))
+                .collect();
+            for part in candidates {
                 match self.adopt(cluster, part) {
                     Adopted::Owned(partition) => {
                         owned.insert(part, partition);
+                        failed.remove(&part);
+                        break;
                     }
                     Adopted::Busy => {}
                     Adopted::Failed => {
                         failed.insert(part, std::time::Instant::now());
+                        break;
                     }
                 }
             }
-            self.refresh(cluster, &owned);
+            round += 1;
+            self.refresh(cluster, &owned, round);
             std::thread::sleep(TICK);
         }
     }
@@ -332,11 +347,19 @@ impl Control {
 
     /// What the cluster's tables say for reads: each partition's owner,
     /// and the latest month billed anywhere (customers' invoices).
-    fn refresh(&self, cluster: &mut Cluster, owned: &BTreeMap<u32, Owned>) {
+    fn refresh(&self, cluster: &mut Cluster, owned: &BTreeMap<u32, Owned>, round: u64) {
         if let Some(owners) = checked(cluster.owners())
             && let Ok(mut o) = self.shared.owners.write()
         {
             *o = owners.into_iter().collect();
+        }
+        // Every 5 s: the owner rows again (one write that failed does not
+        // leave a partition unnamed), and the latest month.
+        if !round.is_multiple_of(10) {
+            return;
+        }
+        for part in owned.keys() {
+            checked(cluster.owns(*part, &self.name, &self.url));
         }
         let latest = checked(cluster.latest_month())
             .flatten()

@@ -97,7 +97,9 @@ impl Cluster {
             .execute(
                 "INSERT INTO wabill_owners (part, worker, url, since) VALUES ($1, $2, $3, now())
                  ON CONFLICT (part) DO UPDATE
-                 SET worker = excluded.worker, url = excluded.url, since = excluded.since",
+                 SET worker = excluded.worker, url = excluded.url,
+                     since = CASE WHEN wabill_owners.worker = excluded.worker
+                                  THEN wabill_owners.since ELSE excluded.since END",
                 &[&part, &worker, &url],
             )
             .map_err(pg_err(&self.location))?;
