@@ -37,13 +37,23 @@ pub fn partition_of(
         let part = n.parse::<u32>().ok().filter(|p| *p < parts.count())?;
         return Some((part, format!("/{inner}{query}")));
     }
+    // Path segments as axum's `Path` reads them; a query's values are
+    // decoded once, by its parser.
+    let segment = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
     let segments: Vec<&str> = path.split('/').collect();
     let waba = match segments.as_slice() {
-        ["", "v1", "invoices" | "reconciliation", waba, _month] => waba.to_string(),
-        ["", "v1", "customers", id, "invoices", _month] => customers
-            .wabas_of(id)
-            .first()
-            .map_or_else(|| id.to_string(), |w| w.to_string()),
+        ["", "v1", "invoices" | "reconciliation", waba, _month] => segment(waba),
+        ["", "v1", "customers", id, "invoices", _month] => {
+            let id = segment(id);
+            customers
+                .wabas_of(&id)
+                .first()
+                .map_or(id.clone(), |w| w.to_string())
+        }
         [
             "",
             "v1",
@@ -54,15 +64,7 @@ pub fn partition_of(
             .into_owned(),
         _ => return None,
     };
-    let waba = percent_decoded(&waba);
     Some((parts.of(&waba), format!("{path}{query}")))
-}
-
-/// A path segment as axum's `Path` reads it.
-fn percent_decoded(segment: &str) -> String {
-    form_urlencoded::parse(format!("x={}", segment.replace('+', "%2B")).as_bytes())
-        .next()
-        .map_or_else(|| segment.to_owned(), |(_, v)| v.into_owned())
 }
 
 /// 307 to the owner of `part`, or 503 while none is known.
@@ -120,6 +122,17 @@ mod tests {
             Some((w, "/v1/window?phone=P&waba=1234&user=5".into()))
         );
         assert_eq!(of(Method::GET, "/v1/window?phone=P"), None);
+        let encoded = parts.of("%41");
+        assert_eq!(
+            of(Method::GET, "/v1/window?waba=%2541").map(|(p, _)| p),
+            Some(encoded),
+            "a query value is decoded once"
+        );
+        assert_eq!(
+            of(Method::GET, "/v1/invoices/%2541/2025-06").map(|(p, _)| p),
+            Some(encoded),
+            "a path segment too"
+        );
         assert_eq!(of(Method::POST, "/v1/events"), None);
         assert_eq!(
             of(Method::GET, "/p/3/v1/quarantine?limit=2"),
