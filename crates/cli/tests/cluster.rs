@@ -164,12 +164,7 @@ fn arrival(lines: &[String], chunk: usize) -> Vec<Vec<String>> {
 /// receiver does not: the chunk goes to another, as a load balancer's
 /// retry would).
 fn push(receiver: &Server, chunk: &[String]) -> bool {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let reply = agent
+    let reply = agent_without_redirects()
         .post(&receiver.url("/v1/events"))
         .header("Authorization", &format!("Bearer {TOKEN_ALL}"))
         .header("Content-Type", "application/x-ndjson")
@@ -223,15 +218,22 @@ fn served(receiver: &Server, invoices: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// An HTTP client that reports statuses and follows no redirect (the
+/// tests see each 307, and every request is bounded in time).
+fn agent_without_redirects() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
 /// GET with the API key, following a redirect with the key again (as a
 /// client of the cluster must: HTTP clients drop credentials on a
 /// redirect to another origin).
 fn get_redirected(url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
+    let agent = agent_without_redirects();
     let mut url = url.to_owned();
     for _ in 0..3 {
         // A worker killed a moment ago may still be named as an owner
@@ -298,11 +300,7 @@ fn reads_go_to_their_partition(receiver: &Server, worker: &Server) {
     assert_eq!(reply.status, 404, "{}", reply.body);
     // Where workers answer is told to callers with a key only (no
     // redirect followed: the answer itself must be the 401).
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
+    let agent = agent_without_redirects();
     for server in [receiver, worker] {
         let reply = agent
             .get(&server.url("/v1/invoices/W1/2025-06"))

@@ -122,7 +122,7 @@ async fn relay(
                 Err(_) => break,
             }
         }
-        let answers = publish_batch(&batch, &js, &client, &parts, &cluster).await;
+        let answers = publish_batch(&mut batch, &js, &client, &parts, &cluster).await;
         if let Ok(mut last) = state.last_commit.lock() {
             *last = Some((std::time::Instant::now(), answers.iter().all(Result::is_ok)));
         }
@@ -142,8 +142,10 @@ const IN_FLIGHT: usize = 1_024;
 
 type Pending = std::collections::VecDeque<(usize, bool, jetstream::context::PublishAckFuture)>;
 
+/// Publishes the batch's events and held items (its rows are taken: the
+/// lines become the messages' payloads, uncopied).
 async fn publish_batch(
-    batch: &[Job],
+    batch: &mut [Job],
     js: &jetstream::Context,
     client: &async_nats::Client,
     parts: &Partitions,
@@ -151,15 +153,14 @@ async fn publish_batch(
 ) -> Vec<Result<Applied, JobError>> {
     let mut answers: Vec<Result<Applied, JobError>> = vec![Ok(Applied::default()); batch.len()];
     let mut pending = Pending::new();
-    for (i, job) in batch.iter().enumerate() {
-        let messages = job
-            .write
-            .rows
-            .iter()
+    for (i, job) in batch.iter_mut().enumerate() {
+        let rows = std::mem::take(&mut job.write.rows);
+        let messages = rows
+            .into_iter()
             .map(|row| {
                 let source = row.source.unwrap_or(job.source);
                 let part = parts.of(&row.event().waba);
-                (part, source, None, row.line.clone())
+                (part, source, None, row.line)
             })
             .chain(job.write.held.iter().map(|held| {
                 let part = held.item.waba.as_deref().map_or(0, |w| parts.of(w));

@@ -83,7 +83,7 @@ pub fn serve_worker(
         customers: engine.customers.clone(),
         owners: Owners::default(),
         routers: RwLock::default(),
-        metrics: metrics.clone(),
+        metrics,
         alive: std::sync::Mutex::default(),
         stuck: std::sync::Mutex::default(),
         me: advertise.clone(),
@@ -92,18 +92,15 @@ pub fn serve_worker(
     let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let control = Control {
         name: name.clone(),
-        url: advertise.clone(),
         cluster_url: url,
         engine,
         book: Arc::new(book),
         key: wabill_engine::HashKey::drawn_from(&std::hash::RandomState::new()),
-        service: service.clone(),
         stream,
         js,
         runtime: runtime.handle().clone(),
         shared: Arc::clone(&shared),
         stopping: Arc::clone(&stopping),
-        metrics,
     };
     let mut cluster = Cluster::connect(&control.cluster_url)?;
     let heart = Cluster::connect(&control.cluster_url)?;
@@ -256,18 +253,15 @@ async fn dispatch(AxState(shared): AxState<Arc<Shared>>, mut request: Request) -
 /// The control thread's part.
 struct Control {
     name: String,
-    url: String,
     cluster_url: String,
     engine: EngineConfig,
     book: Arc<RateBook>,
     key: wabill_engine::HashKey,
-    service: ServiceConfig,
     stream: jetstream::stream::Stream,
     js: jetstream::Context,
     runtime: tokio::runtime::Handle,
     shared: Arc<Shared>,
     stopping: Arc<std::sync::atomic::AtomicBool>,
-    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl Control {
@@ -359,7 +353,7 @@ impl Control {
             return;
         }
         for part in owned.keys() {
-            checked(cluster.owns(*part, &self.name, &self.url));
+            checked(cluster.owns(*part, &self.name, &self.shared.me));
         }
         let latest = checked(cluster.latest_month())
             .flatten()
@@ -414,7 +408,7 @@ impl Control {
             state: Arc::clone(&state),
             stream: self.stream.clone(),
             js: self.js.clone(),
-            cluster: self.service.cluster.clone(),
+            cluster: self.shared.service.cluster.clone(),
             parts: Arc::clone(&self.shared.parts),
             part,
         };
@@ -422,17 +416,17 @@ impl Control {
         let publisher = self.runtime.spawn(crate::publish_every(
             Arc::clone(&state),
             Arc::default(),
-            self.service.publish_every,
+            self.shared.service.publish_every,
         ));
         let app = http::App::new(
             Arc::clone(&state),
-            self.service.clone(),
-            self.metrics.clone(),
+            self.shared.service.clone(),
+            self.shared.metrics.clone(),
         );
         if let Ok(mut routers) = self.shared.routers.write() {
             routers.insert(part, http::router(Arc::new(app)));
         }
-        checked(cluster.owns(part, &self.name, &self.url));
+        checked(cluster.owns(part, &self.name, &self.shared.me));
         checked(cluster.refresh_views(self.shared.parts.count()));
         Adopted::Owned(Owned {
             state,
